@@ -1,0 +1,3 @@
+"""psre CA core: configuration, store, audit log, issuance."""
+
+__version__ = "0.1.0"

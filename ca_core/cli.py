@@ -1,0 +1,148 @@
+"""The ``psre`` command line. Each package contributes its own group; this module wires them.
+
+Errors from psre's packages are printed as ``psre: error: …`` with exit status 2 (1 is kept for
+"checked and found bad", e.g. a tampered audit chain), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ca_core import __version__
+from ca_core.config import Config, config_path, load_config
+from ca_core.errors import CaError
+from ca_core.runtime import Runtime, ensure_dev_token
+from hsm.errors import HsmError
+
+log = logging.getLogger("psre")
+
+
+class _Group(click.Group):
+    """Turns psre errors into a one-line message and exit status 2."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (CaError, HsmError) as ex:
+            click.echo(f"psre: error: {ex}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="psre")
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Path of psre.toml (default: $PSRE_CONFIG or ./psre.toml).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_file: str | None) -> None:
+    """psre: a certificate authority and PDF signing service (PSrE)."""
+    cfg = load_config(config_file)
+    logging.basicConfig(
+        level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.Formatter.converter = time.gmtime  # UTC everywhere, logs included
+    rt = Runtime(cfg)
+    ctx.obj = rt
+    ctx.call_on_close(rt.close)
+    ctx.meta["config_file"] = str(config_path(config_file))
+
+
+@cli.command()
+@click.option("--no-demo", is_flag=True, help="Do not create the demo PKI.")
+@click.pass_obj
+def init(rt: Runtime, no_demo: bool) -> None:
+    """Create psre.toml, the dev token and the database (idempotent)."""
+    ctx = click.get_current_context()
+    path = Path(ctx.meta["config_file"])
+    cfg: Config = rt.config
+    if not path.exists():
+        path.write_text(_CONFIG_HEADER + cfg.to_toml(), encoding="utf-8")
+        click.echo(f"wrote {path}")
+    cfg.data_path.mkdir(parents=True, exist_ok=True)
+    if ensure_dev_token(cfg):
+        click.echo(f"created SoftHSM token '{cfg.hsm.token_label}'")
+    else:
+        click.echo(f"token '{cfg.hsm.token_label}' ready")
+    rt.backend.health()
+    store = rt.store  # opening runs the migrations
+    click.echo(f"database ready ({store.ping().get('dialect')})")
+    rt.audit.append("psre-init", "system.init", "psre", {"version": __version__})
+    if not no_demo:
+        # The demo hierarchy is made by the ceremony scripts (root, issuing CA, OCSP, TSA);
+        # until they exist, init stops at token + database.
+        click.echo("demo PKI: not available yet (comes with the key ceremonies)")
+
+
+_CONFIG_HEADER = """\
+# psre configuration. Every key can be overridden from the environment:
+# PSRE_<KEY> for top-level keys, PSRE_<SECTION>_<KEY> for keys of a section.
+# Secrets never go here: hsm.pin_source names where the PIN is (env:VAR, file:PATH or prompt).
+
+"""
+
+
+@cli.group()
+def config() -> None:
+    """Show the effective configuration."""
+
+
+@config.command("show")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def config_show(rt: Runtime, as_json: bool) -> None:
+    """Print the configuration (after env overrides) with secrets redacted."""
+    cfg = rt.config.redacted()
+    if as_json:
+        import dataclasses
+
+        click.echo(json.dumps(dataclasses.asdict(cfg), indent=2))
+    else:
+        click.echo(cfg.to_toml(), nl=False)
+
+
+@cli.command()
+@click.option("--host", default=None, help="Address to listen on (default from config).")
+@click.option("--port", type=int, default=None, help="Port (default from config).")
+@click.option("--dev", is_flag=True, help="Use Flask's development server instead of gunicorn.")
+@click.pass_obj
+def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
+    """Serve the web API (gunicorn, as in production)."""
+    host = host or rt.config.server.host
+    port = port or rt.config.server.port
+    if dev:
+        from signing_api.app import create_app
+
+        create_app(rt.config).run(host=host, port=port, threaded=True)
+        return
+    from signing_api.wsgi import run_gunicorn
+
+    run_gunicorn(rt.config, host, port)
+
+
+def _register_groups() -> None:
+    from ca_core.audit_cli import audit
+    from hsm.cli import hsm
+
+    cli.add_command(hsm)
+    cli.add_command(audit)
+
+
+_register_groups()
+
+
+def main() -> None:
+    cli(prog_name="psre")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

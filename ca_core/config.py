@@ -1,0 +1,261 @@
+"""Configuration: one TOML file (``psre.toml``) with ``PSRE_<KEY>`` environment overrides.
+
+The file's path comes from ``PSRE_CONFIG`` (default ``./psre.toml``). Every key can be overridden
+from the environment: top-level keys as ``PSRE_<KEY>`` (``PSRE_DATABASE_URL``), keys of a section as
+``PSRE_<SECTION>_<KEY>`` (``PSRE_HSM_TOKEN_LABEL``). Unknown keys are rejected with their path, so a
+typo never silently falls back to a default.
+
+Secrets are never stored here: the HSM PIN is named by a *source* (``env:VAR``, ``file:PATH`` or
+``prompt``), and ``redacted()`` hides anything that looks like a credential in a database URL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from ca_core.errors import ConfigError
+
+DEFAULT_CONFIG_NAME = "psre.toml"
+SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+
+
+@dataclass(frozen=True)
+class HsmConfig:
+    #: PKCS#11 module. SoftHSM2 is the embedded default; any PKCS#11 HSM works.
+    module: str = SOFTHSM_MODULE
+    token_label: str = "psre-dev"  # noqa: S105 - a label, not a secret
+    #: Where the user PIN comes from: ``env:VAR``, ``file:PATH`` (relative to data_dir) or
+    #: ``prompt``.
+    pin_source: str = "file:secrets/hsm-user.pin"
+    #: SoftHSM2 only: its config file (relative to data_dir); exported as SOFTHSM2_CONF.
+    softhsm_conf: str = "softhsm2.conf"
+    #: Sessions kept open for concurrent signing.
+    pool_size: int = 4
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 2
+    threads: int = 4
+
+
+@dataclass(frozen=True)
+class Config:
+    #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
+    #: file.
+    data_dir: str = "var"
+    #: Any SQLAlchemy URL; empty means SQLite at ``<data_dir>/psre.sqlite3``.
+    database_url: str = ""
+    #: Base of every URL put into certificates (CRL DP, AIA) and served pages.
+    public_base_url: str = "http://127.0.0.1:8080"
+    log_level: str = "INFO"
+    hsm: HsmConfig = field(default_factory=HsmConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
+    base_dir: str = field(default=".", metadata={"internal": True})
+
+    # -- derived values -------------------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return (Path(self.base_dir) / self.data_dir).resolve()
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the config, resolved against ``data_dir`` when relative."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.data_path / p
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_path / 'psre.sqlite3'}"
+
+    def to_toml(self) -> str:
+        """The configuration as TOML (what ``psre init`` writes and ``config show`` prints)."""
+        return _to_toml(self)
+
+    def redacted(self) -> Config:
+        """A copy safe to print: passwords in the database URL are replaced."""
+        return dataclasses.replace(self, database_url=redact_url(self.database_url))
+
+
+def redact_url(url: str) -> str:
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    return Path(explicit or os.environ.get("PSRE_CONFIG") or DEFAULT_CONFIG_NAME)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, env: typing.Mapping[str, str] | None = None
+) -> Config:
+    """Load ``psre.toml`` (missing file = all defaults) and apply ``PSRE_*`` overrides."""
+    env = os.environ if env is None else env
+    p = config_path(path)
+    data: dict[str, Any] = {}
+    if p.exists():
+        try:
+            data = tomllib.loads(p.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as ex:
+            raise ConfigError(str(p), f"not valid TOML: {ex}") from ex
+    data = _apply_env(Config, data, env, prefix="PSRE_")
+    cfg = _build(Config, data, path="")
+    base = str(p.resolve().parent)
+    cfg = dataclasses.replace(cfg, base_dir=base)
+    _validate(cfg)
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Generic dataclass <-> TOML plumbing. Small on purpose: flat sections of str/int/float/bool.
+
+
+def _public_fields(cls: type) -> list[dataclasses.Field[Any]]:
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]
+
+
+def _field_type(cls: type, f: dataclasses.Field[Any]) -> Any:
+    return typing.get_type_hints(cls)[f.name]
+
+
+def _apply_env(
+    cls: type, data: dict[str, Any], env: typing.Mapping[str, str], prefix: str
+) -> dict[str, Any]:
+    out = dict(data)
+    for f in _public_fields(cls):
+        ftype = _field_type(cls, f)
+        name = f"{prefix}{f.name.upper()}"
+        if dataclasses.is_dataclass(ftype):
+            section = out.get(f.name, {})
+            if not isinstance(section, dict):
+                continue  # _build reports the wrong type with its key
+            out[f.name] = _apply_env(ftype, section, env, prefix=f"{name}_")
+        elif name in env:
+            out[f.name] = _coerce_env(name, env[name], ftype)
+    return out
+
+
+def _coerce_env(name: str, raw: str, ftype: Any) -> Any:
+    if ftype is bool:
+        low = raw.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"expected a boolean, got {raw!r}")
+    if ftype is int:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(name, f"expected an integer, got {raw!r}") from None
+    if ftype is float:
+        try:
+            return float(raw)
+        except ValueError:
+            raise ConfigError(name, f"expected a number, got {raw!r}") from None
+    return raw
+
+
+def _build(cls: type, data: dict[str, Any], path: str) -> Any:
+    known = {f.name: f for f in _public_fields(cls)}
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{path}{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    kwargs: dict[str, Any] = {}
+    for name, f in known.items():
+        if name not in data:
+            continue
+        ftype = _field_type(cls, f)
+        value = data[name]
+        key = f"{path}{name}"
+        if dataclasses.is_dataclass(ftype):
+            if not isinstance(value, dict):
+                raise ConfigError(key, "expected a table (section)")
+            kwargs[name] = _build(ftype, value, path=f"{key}.")
+        else:
+            kwargs[name] = _check_type(key, value, ftype)
+    return cls(**kwargs)
+
+
+def _check_type(key: str, value: Any, ftype: Any) -> Any:
+    origin = typing.get_origin(ftype)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(ftype):
+            if arg is type(None) and value is None:
+                return None
+            try:
+                return _check_type(key, value, arg)
+            except ConfigError:
+                continue
+        raise ConfigError(key, f"expected {ftype}, got {type(value).__name__}")
+    if origin is list:
+        (item,) = typing.get_args(ftype)
+        if not isinstance(value, list):
+            raise ConfigError(key, "expected a list")
+        return [_check_type(f"{key}[{i}]", v, item) for i, v in enumerate(value)]
+    if ftype is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if ftype is int and isinstance(value, bool):
+        raise ConfigError(key, "expected an integer, got a boolean")
+    if not isinstance(value, ftype):
+        raise ConfigError(key, f"expected {ftype.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _validate(cfg: Config) -> None:
+    if not cfg.public_base_url.startswith(("http://", "https://")):
+        raise ConfigError("public_base_url", "must start with http:// or https://")
+    if cfg.public_base_url.endswith("/"):
+        raise ConfigError("public_base_url", "must not end with '/'")
+    if not (0 < cfg.server.port < 65536):
+        raise ConfigError("server.port", "must be between 1 and 65535")
+    if cfg.hsm.pool_size < 1:
+        raise ConfigError("hsm.pool_size", "must be at least 1")
+    src = cfg.hsm.pin_source
+    if not (src == "prompt" or src.startswith(("env:", "file:"))):
+        raise ConfigError("hsm.pin_source", "must be env:VAR, file:PATH or prompt")
+    if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    s = str(v).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{s}"'
+
+
+def _to_toml(obj: Any) -> str:
+    top: list[str] = []
+    sections: list[str] = []
+    for f in _public_fields(type(obj)):
+        v = getattr(obj, f.name)
+        if dataclasses.is_dataclass(v):
+            body = "\n".join(
+                f"{sf.name} = {_toml_value(getattr(v, sf.name))}" for sf in _public_fields(type(v))
+            )
+            sections.append(f"[{f.name}]\n{body}\n")
+        else:
+            top.append(f"{f.name} = {_toml_value(v)}")
+    return "\n".join(top) + "\n\n" + "\n".join(sections)

@@ -1,0 +1,37 @@
+"""Exception hierarchy of ca_core. Messages are safe to show: they never carry secrets."""
+
+from __future__ import annotations
+
+
+class CaError(Exception):
+    """Base of every error raised by ca_core."""
+
+    #: A short machine-readable code (used by the CLI and the HTTP layer).
+    code: str = "ca_error"
+
+
+class ConfigError(CaError):
+    """The configuration is invalid; the message names the key and why."""
+
+    code = "config_error"
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"config {key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class StoreError(CaError):
+    code = "store_error"
+
+
+class NotFoundError(StoreError):
+    code = "not_found"
+
+
+class AlreadyExistsError(StoreError):
+    code = "already_exists"
+
+
+class AuditError(CaError):
+    code = "audit_error"

@@ -1,0 +1,109 @@
+"""``psre hsm …``: look at the token, make keys, and check that it signs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+
+import click
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from hsm.backend import KeySpec, SignScheme
+
+
+@click.group()
+def hsm() -> None:
+    """The PKCS#11 token holding psre's keys."""
+
+
+@hsm.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_keys(rt, as_json: bool) -> None:  # noqa: ANN001 - rt is the Runtime
+    """List the key pairs on the token."""
+    keys = rt.backend.list_keys()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "label": k.label,
+                        "type": k.spec.value,
+                        "id": k.key_id.hex(),
+                        "sensitive": k.sensitive,
+                        "extractable": k.extractable,
+                    }
+                    for k in keys
+                ],
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"token '{rt.backend.token_label}': {len(keys)} key pair(s)")
+    for k in keys:
+        flags = ("sensitive" if k.sensitive else "NOT sensitive") + (
+            ", EXTRACTABLE" if k.extractable else ", not extractable"
+        )
+        click.echo(f"  {k.label:32} {k.spec.value:9} id={k.key_id.hex()}  {flags}")
+
+
+@hsm.command()
+@click.option("--label", required=True, help="Label of the new key pair.")
+@click.option(
+    "--type",
+    "key_type",
+    required=True,
+    type=click.Choice([s.value for s in KeySpec]),
+    help="Key type.",
+)
+@click.pass_obj
+def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
+    """Generate a key pair inside the token (sensitive, not extractable)."""
+    info = rt.backend.generate(label, KeySpec.parse(key_type))
+    pub = rt.backend.public_key(label)
+    der = pub.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    fp = hashes.Hash(hashes.SHA256())
+    fp.update(der)
+    rt.audit.append(
+        "operator",
+        "hsm.keygen",
+        f"key:{label}",
+        {
+            "type": info.spec.value,
+            "token": rt.backend.token_label,
+            "spki_sha256": fp.finalize().hex(),
+        },
+    )
+    click.echo(f"generated {info.spec.value} key '{label}' (id {info.key_id.hex()})")
+    click.echo(
+        pub.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        ).decode(),
+        nl=False,
+    )
+
+
+@hsm.command("test")
+@click.pass_obj
+def test_token(rt) -> None:  # noqa: ANN001
+    """Make a throwaway key, sign with it, verify the signature, destroy the key."""
+    label = f"psre-selftest-{secrets.token_hex(4)}"
+    backend = rt.backend
+    backend.generate(label, KeySpec.EC_P256)
+    try:
+        msg = secrets.token_bytes(64)
+        sig = backend.sign(label, msg, "sha256", SignScheme.ECDSA)
+        pub = backend.public_key(label)
+        if not isinstance(pub, ec.EllipticCurvePublicKey):
+            raise click.ClickException("the token returned a public key of the wrong type")
+        try:
+            pub.verify(sig, msg, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise click.ClickException("the token's signature does not verify") from None
+    finally:
+        backend.delete(label)
+    click.echo(f"token '{backend.token_label}': sign + verify OK")

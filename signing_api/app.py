@@ -1,0 +1,48 @@
+"""Flask application factory for ``psre serve`` (and gunicorn in production)."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Flask, current_app, jsonify
+
+from ca_core import __version__
+from ca_core.config import Config, load_config
+from ca_core.runtime import Runtime
+from signing_api.errors import register_error_handlers
+
+
+def runtime() -> Runtime:
+    """The Runtime of the current app (one per worker process)."""
+    return current_app.extensions["psre"]
+
+
+def create_app(config: Config | None = None) -> Flask:
+    cfg = config or load_config()
+    app = Flask("psre")
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024  # largest PDF we accept, plus forms
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["psre"] = Runtime(cfg)
+    register_error_handlers(app)
+
+    @app.get("/healthz")
+    def healthz():  # noqa: ANN202
+        """Liveness and readiness: the token and the database, each with its own verdict."""
+        rt = runtime()
+        t0 = time.perf_counter()
+        hsm = rt.backend.health()
+        try:
+            db = rt.store.ping()
+        except Exception as ex:  # report, don't raise: this page exists to say what is wrong
+            db = {"ok": False, "error": type(ex).__name__}
+        ok = bool(hsm.get("ok")) and bool(db.get("ok"))
+        body = {
+            "status": "ok" if ok else "degraded",
+            "version": __version__,
+            "hsm": hsm,
+            "database": db,
+            "elapsed_ms": round((time.perf_counter() - t0) * 1000, 2),
+        }
+        return jsonify(body), 200 if ok else 503
+
+    return app

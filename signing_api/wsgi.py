@@ -1,0 +1,52 @@
+"""Production entry points.
+
+gunicorn from the command line::
+
+    gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:8080 'signing_api.wsgi:create_wsgi()'
+
+or ``psre serve``, which runs the same in-process. The app is built in each worker *after* the
+fork (no ``--preload``): a PKCS#11 module must be initialised in the process that uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from gunicorn.app.base import BaseApplication
+
+from ca_core.config import Config, load_config
+from signing_api.app import create_app
+
+
+def create_wsgi() -> Flask:
+    return create_app(load_config())
+
+
+class _Gunicorn(BaseApplication):
+    def __init__(self, cfg: Config, options: dict[str, Any]) -> None:
+        self._cfg = cfg
+        self._options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self._options.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return create_app(self._cfg)
+
+
+def run_gunicorn(cfg: Config, host: str, port: int) -> None:
+    _Gunicorn(
+        cfg,
+        {
+            "bind": f"{host}:{port}",
+            "workers": cfg.server.workers,
+            "worker_class": "gthread",
+            "threads": cfg.server.threads,
+            "accesslog": "-",
+            "preload_app": False,
+            "timeout": 60,
+        },
+    ).run()
