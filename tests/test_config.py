@@ -1,0 +1,66 @@
+"""psre.toml loading: defaults, env overrides, strict keys, redaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from ca_core.config import Config, load_config
+from ca_core.errors import ConfigError
+
+
+def write(tmp_path, text: str):
+    p = tmp_path / "psre.toml"
+    p.write_text(text)
+    return p
+
+
+def test_missing_file_means_defaults(tmp_path):
+    cfg = load_config(tmp_path / "nope.toml", env={})
+    assert cfg.public_base_url == "http://127.0.0.1:8080"
+    assert cfg.data_path == (tmp_path / "var").resolve()
+    assert cfg.effective_database_url == f"sqlite:///{tmp_path.resolve() / 'var' / 'psre.sqlite3'}"
+
+
+def test_env_overrides_top_level_and_sections(tmp_path):
+    p = write(tmp_path, 'public_base_url = "https://pki.example.go.id"\n[hsm]\npool_size = 2\n')
+    cfg = load_config(
+        p,
+        env={
+            "PSRE_DATABASE_URL": "postgresql+psycopg://u:s3cret@db/psre",
+            "PSRE_HSM_TOKEN_LABEL": "prod",
+            "PSRE_HSM_POOL_SIZE": "8",
+            "PSRE_SERVER_PORT": "9000",
+        },
+    )
+    assert cfg.public_base_url == "https://pki.example.go.id"
+    assert cfg.hsm.token_label == "prod" and cfg.hsm.pool_size == 8 and cfg.server.port == 9000
+    shown = cfg.redacted().to_toml()
+    assert "s3cret" not in shown and "u:***@db" in shown
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "key"),
+    [
+        ("databse_url = 'x'\n", {}, "databse_url"),
+        ("[hsm]\npin = '1234'\n", {}, "hsm.pin"),
+        ("[hsm]\npool_size = 'four'\n", {}, "hsm.pool_size"),
+        ("[server]\nport = 70000\n", {}, "server.port"),
+        ("public_base_url = 'ftp://x'\n", {}, "public_base_url"),
+        ("hsm = 3\n", {}, "hsm"),
+        ("", {"PSRE_SERVER_PORT": "eighty"}, "PSRE_SERVER_PORT"),
+        ("[hsm]\npin_source = 'literal:1234'\n", {}, "hsm.pin_source"),
+        ("not toml [", {}, "psre.toml"),
+    ],
+)
+def test_bad_config_names_the_key(tmp_path, text, env, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text), env=env)
+    assert key in str(err.value)
+    assert "1234" not in str(err.value)
+
+
+def test_toml_round_trip(tmp_path):
+    cfg = load_config(tmp_path / "none.toml", env={})
+    again = load_config(write(tmp_path, cfg.to_toml()), env={})
+    assert again == cfg
+    assert isinstance(again, Config)
