@@ -64,7 +64,9 @@ def main() -> None:
         (KeySpec.EC_P384, SignScheme.ECDSA, "sha384"),
         (KeySpec.RSA_3072, SignScheme.PKCS1V15, "sha256"),
     ]
-    print(f"{'key':10} {'sw 1 thr':>10} {'hsm 1 thr':>10} {'hsm 2 thr':>10} {'hsm/sw':>8} {'2thr/1thr':>9}")
+    print(
+        f"{'key':10} {'sw 1 thr':>10} {'hsm 1 thr':>10} {'hsm 2 thr':>10} {'hsm/sw':>8} {'2thr/1thr':>9}"
+    )
     for spec, scheme, h in cases:
         label = f"bench-{spec.value}"
         backend.generate(label, spec)

@@ -1,0 +1,53 @@
+"""``psre audit``: check and read the hash-chained audit log.
+
+The commands take the Runtime from the click context (``ctx.obj``) and use its ``audit``.
+``verify`` exits 1 when the chain is broken: "checked and found bad", distinct from the 2 the
+top-level group uses for errors.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ca_core.audit import AuditLog, canonical_json, format_time
+
+
+def _audit() -> AuditLog:
+    return click.get_current_context().obj.audit
+
+
+@click.group()
+def audit() -> None:
+    """Verify and show the audit log."""
+
+
+@audit.command()
+def verify() -> None:
+    """Recompute the whole hash chain; exit 1 if any event was edited, removed or reordered."""
+    result = _audit().verify()
+    if result.ok:
+        click.echo(f"audit chain intact: {result.count} events")
+        return
+    where = f" at sequence {result.first_bad_seq}" if result.first_bad_seq is not None else ""
+    click.echo(f"audit chain broken{where}: {result.reason}")
+    click.get_current_context().exit(1)
+
+
+@audit.command()
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--action", default=None, help="Only events with this action.")
+@click.option("--actor", default=None, help="Only events by this actor.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+def show(limit: int, action: str | None, actor: str | None, as_json: bool) -> None:
+    """Show the newest events first."""
+    records = _audit().list(limit=limit, action=action, actor=actor)
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in records], indent=2, ensure_ascii=False))
+        return
+    for r in records:
+        click.echo(
+            f"{r.seq:>6}  {format_time(r.time)}  {r.actor}  {r.action}  {r.object}  "
+            f"{canonical_json(dict(r.details))}"
+        )

@@ -1,0 +1,119 @@
+"""Engine construction and column types shared by the store and the audit log.
+
+SQLite is the zero-setup default and PostgreSQL the production database; both must give the
+same guarantees to the code above them, so the SQLite engine is configured to behave like a
+serialising database rather than failing under concurrent writers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy.engine import URL, Dialect, make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeDecorator
+
+#: Execution option marking an engine/connection whose transactions only read (see read_only).
+_READ_ONLY = "psre_read_only"
+
+#: SQLite waits this long for a lock before giving up: longer than any single write transaction.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime (the only kind the store accepts)."""
+    return datetime.now(UTC)
+
+
+def make_engine(url: str | URL) -> Engine:
+    """Create an engine for ``url`` with psre's connection settings.
+
+    SQLite: the database directory is created; WAL lets readers run beside the writer; every
+    write transaction starts with ``BEGIN IMMEDIATE`` so that concurrent writers (threads or
+    processes) queue on the busy timeout instead of failing with "database is locked" when a
+    deferred transaction tries to upgrade its lock. This is SQLAlchemy's documented pysqlite
+    recipe: the driver's own transaction handling is switched off and SQLAlchemy emits BEGIN.
+
+    PostgreSQL (and anything else): ``pool_pre_ping`` so a restarted server costs one retry,
+    not a failed request.
+    """
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite":
+        return create_engine(u, pool_pre_ping=True)
+    if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
+        Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(u)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy, not sqlite3, emits BEGIN
+        cur = dbapi_connection.cursor()
+        try:
+            # busy_timeout first: switching a fresh file to WAL needs a lock another process
+            # may hold at that moment.
+            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA foreign_keys = ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        # Read-only transactions take no write lock, so they never queue behind writers; in WAL
+        # mode a deferred transaction reads one consistent snapshot.
+        if conn.get_execution_options().get(_READ_ONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """A view of ``engine`` (same pool) whose transactions read one consistent snapshot.
+
+    On SQLite that is a deferred ``BEGIN`` (no write lock, see make_engine); on PostgreSQL a
+    ``REPEATABLE READ READ ONLY`` transaction, so a multi-query read such as verifying the audit
+    chain cannot see appends that commit half-way through.
+    """
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{_READ_ONLY: True})
+    if engine.dialect.name == "postgresql":
+        return engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    return engine
+
+
+def describe_db_error(exc: DBAPIError) -> str:
+    """A one-line description of a driver error.
+
+    Only the first line of the driver's message is kept: PostgreSQL's DETAIL lines can quote
+    whole rows, and row values (hashes, personal data) do not belong in error messages.
+    """
+    text = str(exc.orig).strip() or type(exc.orig).__name__
+    return text.splitlines()[0]
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and always returned as an aware UTC datetime.
+
+    Naive input is refused: a naive value's zone is a guess, and a guessed zone in a CA
+    database (validity periods, revocation times, audit times) is a wrong certificate.
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime refused: give a timezone-aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)

@@ -1,0 +1,243 @@
+"""The database schema as SQLAlchemy 2 declarative models.
+
+The schema itself is created by the Alembic revisions in ``ca_core/migrations`` (never by
+``metadata.create_all``); these models must match them, which a test checks. Constraint names
+follow ``NAMING_CONVENTION`` so that both databases report the same names and the store can tell
+which unique constraint a conflicting insert hit.
+
+Every timestamp is a :class:`~ca_core.db.UTCDateTime`: stored as UTC, returned aware.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from ca_core.db import UTCDateTime, utcnow
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+#: prev_hash of the first audit event.
+GENESIS_HASH = "0" * 64
+
+CA_STATUSES = ("active", "retired")
+CERT_STATUSES = ("good", "revoked", "hold")
+RESERVATION_STATES = ("reserved", "signed", "stored", "abandoned")
+SUBSCRIBER_KINDS = ("person", "agency")
+#: Subscriber states as the e-sign API reports them.
+SUBSCRIBER_STATUSES = ("NEW", "ISSUE", "SUSPEND", "REVOKE", "EXPIRED", "RENEW")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class CertificateAuthority(Base):
+    """A CA of the hierarchy; its private key lives in the HSM under ``key_label``."""
+
+    __tablename__ = "certificate_authorities"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        UniqueConstraint("fingerprint_sha256"),
+        CheckConstraint(_in("status", CA_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    subject_dn: Mapped[str] = mapped_column(Text)
+    key_label: Mapped[str] = mapped_column(Text)
+    key_spec: Mapped[str] = mapped_column(Text)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("certificate_authorities.id"))
+    #: Null between key generation and the signing of the CA certificate.
+    certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    fingerprint_sha256: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="active")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Subscriber(Base):
+    """A certificate holder: a person (identified by NIK) or a government agency."""
+
+    __tablename__ = "subscribers"
+    __table_args__ = (
+        UniqueConstraint("nik"),
+        CheckConstraint(_in("kind", SUBSCRIBER_KINDS), name="kind"),
+        CheckConstraint(_in("status", SUBSCRIBER_STATUSES), name="status"),
+        CheckConstraint("nik IS NULL OR length(nik) = 16", name="nik_length"),
+        CheckConstraint("kind <> 'person' OR nik IS NOT NULL", name="person_has_nik"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: Nomor Induk Kependudukan; agencies have none.
+    nik: Mapped[str | None] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(Text)
+    organization_identifier: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="NEW")
+    #: A memory-hard hash of the signing passphrase; the passphrase itself is never stored.
+    passphrase_hash: Mapped[str | None] = mapped_column(Text)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class Certificate(Base):
+    """An issued certificate and its revocation state (the source of OCSP and CRLs)."""
+
+    __tablename__ = "certificates"
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial_hex"),
+        UniqueConstraint("fingerprint_sha256"),
+        CheckConstraint(_in("status", CERT_STATUSES), name="status"),
+        # RFC 5280: revoked and on-hold entries both carry a revocation time.
+        CheckConstraint(
+            "(status = 'good') = (revoked_at IS NULL)",
+            name="revoked_at",
+        ),
+        Index(None, "issuer_id", "serial_hex", "status"),  # OCSP status look-up
+        Index(None, "subscriber_id"),
+        Index(None, "serial_hex"),  # operators look serials up without naming the CA
+        Index(None, "spki_sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    #: ``format(serial, "x")``: lowercase, no leading zeros (see ca_core.store.serial_hex).
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    subject_dn: Mapped[str] = mapped_column(Text)
+    #: The subjectAltName entries as a JSON list.
+    san: Mapped[str] = mapped_column(Text, default="[]")
+    not_before: Mapped[datetime] = mapped_column(UTCDateTime)
+    not_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    profile: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="good")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: RFC 5280 CRLReason name, e.g. ``keyCompromise``.
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    invalidity_date: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64))
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    #: HSM label of the subscriber key when the key is held server-side.
+    key_label: Mapped[str | None] = mapped_column(Text)
+    #: SHA-256 of the DER SubjectPublicKeyInfo: finds a key certified twice or blocklisted.
+    spki_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SerialReservation(Base):
+    """A serial number claimed before signing, so that a crash between signing and storing
+    neither reuses the serial nor loses the signed certificate."""
+
+    __tablename__ = "serial_reservations"
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial_hex"),
+        UniqueConstraint("issuer_id", "idempotency_key"),
+        CheckConstraint(_in("state", RESERVATION_STATES), name="state"),
+        Index(None, "serial_hex"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    reserved_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(16), default="reserved")
+    idempotency_key: Mapped[str | None] = mapped_column(Text)
+    profile: Mapped[str] = mapped_column(Text)
+    tbs_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: The signed certificate when signing finished but storing did not.
+    certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The linted TBS: a crash after signing is recovered by signing these very bytes again.
+    tbs_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
+    key_label: Mapped[str | None] = mapped_column(Text)
+
+
+class BlockedKey(Base):
+    """A public key that must never be certified again (keyCompromise, operator blocklist)."""
+
+    __tablename__ = "blocked_keys"
+
+    spki_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    blocked_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ClientApplication(Base):
+    """An application allowed to call the signing API (HTTP basic auth)."""
+
+    __tablename__ = "client_applications"
+    __table_args__ = (UniqueConstraint("name"), UniqueConstraint("username"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    username: Mapped[str] = mapped_column(String(128))
+    #: scrypt hash of the client secret.
+    secret_hash: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """One link of the hash chain; written only by :class:`ca_core.audit.AuditLog`."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (
+        UniqueConstraint("hash"),
+        Index(None, "action"),
+        Index(None, "actor"),
+    )
+
+    #: Assigned by the log from AuditHead, never by the database: a gap must mean a deletion.
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    time: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(Text)
+    object: Mapped[str] = mapped_column(Text)
+    #: Canonical JSON (sorted keys, no whitespace), exactly as hashed.
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row (id 1) naming the chain's last event.
+
+    Appenders lock it to serialise, and verify() compares it with the last event so that cutting
+    events off the end of the chain is detected too.
+    """
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_seq: Mapped[int] = mapped_column(Integer)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,72 @@
+"""Running the real ``psre`` command in a scratch directory, and serving it over real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PSRE = [sys.executable, "-m", "ca_core.cli"]
+REPO = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class PsreEnv:
+    """A psre installation in ``root``: its own psre.toml, var/ and SoftHSM token."""
+
+    root: Path
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "psre.toml"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PSRE_")}
+        env.pop("SOFTHSM2_CONF", None)
+        env.update({"PSRE_CONFIG": str(self.config), "PYTHONPATH": str(REPO)})
+        env.update(self.extra_env)
+        return env
+
+    def run(
+        self, *args: str, check: bool = True, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        res = subprocess.run(
+            [*PSRE, *args],
+            cwd=self.root,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            input=input,
+            timeout=300,
+            check=False,
+        )
+        if check and res.returncode != 0:
+            raise AssertionError(
+                f"psre {' '.join(args)} exited {res.returncode}\n{res.stdout}\n{res.stderr}"
+            )
+        return res
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback test URL
+                return
+        except urllib.error.HTTPError:
+            return  # it answered
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout} s")

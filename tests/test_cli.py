@@ -1,0 +1,154 @@
+"""The ``psre`` command as a newcomer and an operator use it: real processes, real token, real
+database, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import urllib.request
+
+import pytest
+
+from tests.cli_support import PSRE, PsreEnv, free_port, wait_http
+
+
+@pytest.fixture(scope="module")
+def inst(tmp_path_factory: pytest.TempPathFactory) -> PsreEnv:
+    env = PsreEnv(tmp_path_factory.mktemp("psre"))
+    env.run("init", "--no-demo")
+    return env
+
+
+def test_version():
+    out = subprocess.run([*PSRE, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("psre, version ")
+
+
+def test_init_creates_config_token_database_and_is_idempotent(inst):
+    assert inst.config.exists()
+    var = inst.root / "var"
+    assert (var / "psre.sqlite3").exists()
+    pin_file = var / "secrets" / "hsm-user.pin"
+    assert pin_file.stat().st_mode & 0o777 == 0o600
+    again = inst.run("init", "--no-demo")
+    assert "ready" in again.stdout
+    listing = inst.run("hsm", "list", "--json")
+    assert json.loads(listing.stdout) == [] or isinstance(json.loads(listing.stdout), list)
+    # Two inits, two audit events, one intact chain; the PIN never reached the database.
+    pin = pin_file.read_text().strip()
+    db = sqlite3.connect(var / "psre.sqlite3")
+    dump = "\n".join(db.iterdump())
+    assert pin not in dump
+    actions = [r[0] for r in db.execute("select action from audit_events order by seq")]
+    assert actions.count("system.init") >= 2
+
+
+def test_hsm_keygen_list_and_selftest(inst):
+    out = inst.run("hsm", "keygen", "--label", "cli-ec", "--type", "ec-p384")
+    assert "generated ec-p384 key 'cli-ec'" in out.stdout
+    assert "BEGIN PUBLIC KEY" in out.stdout
+    keys = json.loads(inst.run("hsm", "list", "--json").stdout)
+    (k,) = [k for k in keys if k["label"] == "cli-ec"]
+    assert k == {**k, "type": "ec-p384", "sensitive": True, "extractable": False}
+    dup = inst.run("hsm", "keygen", "--label", "cli-ec", "--type", "ec-p256", check=False)
+    assert dup.returncode == 2 and "already exists" in dup.stderr
+    assert "Traceback" not in dup.stderr
+    test = inst.run("hsm", "test")
+    assert "sign + verify OK" in test.stdout
+    # The self-test key is gone afterwards.
+    assert all(
+        not k["label"].startswith("psre-selftest")
+        for k in json.loads(inst.run("hsm", "list", "--json").stdout)
+    )
+
+
+def test_wrong_pin_is_a_clear_cli_error(inst):
+    bad = PsreEnv(
+        inst.root,
+        {"PSRE_HSM_PIN_SOURCE": "env:PSRE_TEST_WRONG_PIN", "PSRE_TEST_WRONG_PIN": "not-the-pin"},
+    )
+    res = bad.run("hsm", "list", check=False)
+    assert res.returncode == 2
+    assert "login to token 'psre-dev' failed: the PIN is incorrect" in res.stderr
+    assert "not-the-pin" not in res.stderr + res.stdout
+
+
+def test_audit_verify_and_tamper_detection(inst):
+    ok = inst.run("audit", "verify")
+    assert "audit chain intact" in ok.stdout
+    shown = json.loads(inst.run("audit", "show", "--json").stdout)
+    assert any(e["action"] == "hsm.keygen" for e in shown)
+    db = sqlite3.connect(inst.root / "var" / "psre.sqlite3")
+    with db:
+        db.execute("update audit_events set actor = 'mallory' where seq = 1")
+    bad = inst.run("audit", "verify", check=False)
+    assert bad.returncode == 1
+    assert "audit chain broken at sequence 1" in bad.stdout + bad.stderr
+    with db:  # put it back for the other tests of this module
+        db.execute("update audit_events set actor = 'psre-init' where seq = 1")
+    assert inst.run("audit", "verify").returncode == 0
+
+
+def test_config_show_redacts_and_bad_config_names_the_key(inst, tmp_path):
+    shown = PsreEnv(inst.root, {"PSRE_DATABASE_URL": "postgresql+psycopg://u:hunter2@db/psre"}).run(
+        "config", "show"
+    )
+    assert "hunter2" not in shown.stdout and "u:***@db" in shown.stdout
+    broken = PsreEnv(tmp_path)
+    broken.config.write_text("[hsm]\nmodul = 'x'\n")
+    res = broken.run("config", "show", check=False)
+    assert res.returncode == 2
+    assert "hsm.modul: unknown key" in res.stderr
+
+
+def test_serve_answers_healthz_over_http(inst):
+    port = free_port()
+    proc = subprocess.Popen(
+        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=inst.root,
+        env=inst.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/healthz"
+        wait_http(url)
+        for _ in range(4):  # more than one worker and thread answers, each with its own session
+            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310
+                body = json.loads(r.read())
+                assert r.status == 200
+        assert body["status"] == "ok"
+        assert body["hsm"]["ok"] is True and body["hsm"]["token"] == "psre-dev"
+        assert body["database"]["ok"] is True and body["database"]["dialect"] == "sqlite"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/nope", timeout=5)  # noqa: S310
+        assert err.value.code == 404
+        assert json.loads(err.value.read())["error"]["code"] == "not_found"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_healthz_reports_a_broken_token_as_503(inst):
+    port = free_port()
+    env = PsreEnv(inst.root, {"PSRE_HSM_TOKEN_LABEL": "missing-token"})
+    proc = subprocess.Popen(
+        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=inst.root,
+        env=env.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/healthz"
+        wait_http(url)
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url, timeout=5)  # noqa: S310
+        assert err.value.code == 503
+        body = json.loads(err.value.read())
+        assert body["status"] == "degraded" and body["hsm"]["ok"] is False
+        assert "missing-token" in body["hsm"]["error"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
