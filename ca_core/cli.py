@@ -19,6 +19,7 @@ from ca_core.config import Config, config_path, load_config
 from ca_core.errors import CaError
 from ca_core.runtime import Runtime, ensure_dev_token
 from hsm.errors import HsmError
+from policies.errors import PolicyError
 
 log = logging.getLogger("psre")
 
@@ -29,7 +30,7 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
-        except (CaError, HsmError) as ex:
+        except (CaError, HsmError, PolicyError) as ex:
             click.echo(f"psre: error: {ex}", err=True)
             ctx.exit(2)
 
@@ -130,11 +131,16 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
 
 
 def _register_groups() -> None:
+    from ca_core import ca_cli
     from ca_core.audit_cli import audit
     from hsm.cli import hsm
+    from policies.cli import policy
 
     cli.add_command(hsm)
     cli.add_command(audit)
+    cli.add_command(policy)
+    for command in ca_cli.ALL:
+        cli.add_command(command)
 
 
 _register_groups()

@@ -26,6 +26,8 @@ from hsm.softhsm import (
 
 if TYPE_CHECKING:
     from ca_core.audit import AuditLog
+    from ca_core.issuer import Issuer
+    from ca_core.revocation import Revoker
     from ca_core.store import Store
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,21 @@ class Runtime:
     @property
     def audit(self) -> AuditLog:
         return self.store.audit
+
+    @cached_property
+    def issuer(self) -> Issuer:
+        from ca_core.issuer import Issuer
+        from policies.schema import load_profiles
+
+        return Issuer(
+            self.store, self.backend, load_profiles(), base_url=self.config.public_base_url
+        )
+
+    @cached_property
+    def revoker(self) -> Revoker:
+        from ca_core.revocation import Revoker
+
+        return Revoker(self.store, self.issuer.recover)
 
     def close(self) -> None:
         if "backend" in self.__dict__:

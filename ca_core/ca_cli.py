@@ -1,0 +1,418 @@
+"""CLI of the CA: CAs, issuance, revocation and suspension, certificates, subscribers.
+
+Every command works through the same pipeline as the API (ca_core.issuer / revocation /
+subscribers), so a refusal here is the same refusal, with the field named, and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ca_core import subscribers
+from ca_core.authority import CaSpec, chain, create_issuing, create_root
+from ca_core.errors import CaError
+from ca_core.issuer import IssuanceError, IssueRequest
+from ca_core.revocation import REASONS, normalise_serial
+from hsm.backend import KeySpec
+from policies.subject import SUBJECT_OIDS
+
+_ATTR_BY_OID = {oid: name for name, oid in SUBJECT_OIDS.items()}
+_KEY_TYPES = click.Choice([s.value for s in KeySpec])
+
+
+def _default_issuing_ca(rt) -> str:  # noqa: ANN001
+    names = [ca.name for ca in rt.store.list_cas() if ca.parent_id is not None]
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise CaError("no issuing CA exists yet (psre ca create-issuing, or psre init)")
+    raise CaError(f"several issuing CAs ({', '.join(names)}): choose one with --ca")
+
+
+# -- psre ca ---------------------------------------------------------------------------------------
+@click.group("ca")
+def ca_group() -> None:
+    """Certificate authorities of the hierarchy."""
+
+
+@ca_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def ca_list(rt, as_json: bool) -> None:  # noqa: ANN001
+    cas = rt.store.list_cas()
+    by_id = {c.id: c.name for c in cas}
+    rows = []
+    for c in cas:
+        cert = x509.load_der_x509_certificate(c.certificate_der) if c.certificate_der else None
+        rows.append(
+            {
+                "name": c.name,
+                "parent": by_id.get(c.parent_id) if c.parent_id else None,
+                "subject": cert.subject.rfc4514_string() if cert else c.subject_dn,
+                "key_label": c.key_label,
+                "key_type": c.key_spec,
+                "not_after": cert.not_valid_after_utc.isoformat() if cert else None,
+                "fingerprint_sha256": c.fingerprint_sha256,
+                "status": c.status,
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        parent = f" (under {r['parent']})" if r["parent"] else " (root)"
+        click.echo(f"{r['name']}{parent}: {r['subject']}  key={r['key_label']} [{r['key_type']}]")
+        click.echo(f"    not after {r['not_after']}  sha256 {r['fingerprint_sha256']}")
+
+
+@ca_group.command("export")
+@click.argument("name")
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option("--der", is_flag=True, help="Only the CA certificate, DER.")
+@click.pass_obj
+def ca_export(rt, name: str, out: str, der: bool) -> None:  # noqa: ANN001
+    """Write the CA's certificate and its parents up to the root (PEM)."""
+    certs = chain(rt.store, name)
+    if der:
+        Path(out).write_bytes(certs[0].public_bytes(serialization.Encoding.DER))
+    else:
+        Path(out).write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+    click.echo(f"wrote {len(certs) if not der else 1} certificate(s) to {out}")
+
+
+def _ca_options(f):  # noqa: ANN001, ANN202
+    for opt in reversed(
+        [
+            click.option("--name", required=True, help="Name of the CA (used in URLs)."),
+            click.option("--key-label", default=None, help="HSM key label (default: the name)."),
+            click.option("--key-type", type=_KEY_TYPES, default="ec-p384", show_default=True),
+            click.option("--cn", required=True, help="commonName"),
+            click.option("--org", required=True, help="organizationName"),
+            click.option("--days", type=int, default=None, help="Validity (default: profile max)."),
+        ]
+    ):
+        f = opt(f)
+    return f
+
+
+@ca_group.command("create-root")
+@_ca_options
+@click.pass_obj
+def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noqa: ANN001
+    """Generate a root key in the HSM and self-sign the root certificate (root-ca profile)."""
+    spec = CaSpec(
+        name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
+    )
+    issued = create_root(rt.store, rt.backend, rt.issuer, spec, actor="operator")
+    click.echo(f"root CA {name}: serial {issued.serial_hex} sha256 {issued.fingerprint_sha256}")
+
+
+@ca_group.command("create-issuing")
+@_ca_options
+@click.option("--parent", required=True, help="The CA that certifies this one.")
+@click.pass_obj
+def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> None:  # noqa: ANN001
+    """Generate an issuing CA key in the HSM and certify it by its parent (issuing-ca profile)."""
+    spec = CaSpec(
+        name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
+    )
+    issued = create_issuing(rt.store, rt.backend, rt.issuer, spec, parent=parent, actor="operator")
+    click.echo(f"issuing CA {name}: serial {issued.serial_hex} sha256 {issued.fingerprint_sha256}")
+
+
+# -- psre issue ------------------------------------------------------------------------------------
+def _load_csr(path: str) -> x509.CertificateSigningRequest:
+    data = Path(path).read_bytes()
+    try:
+        csr = (
+            x509.load_pem_x509_csr(data) if b"-----BEGIN" in data else x509.load_der_x509_csr(data)
+        )
+    except ValueError:
+        raise IssuanceError("csr", "not a PKCS#10 request (PEM or DER)") from None
+    # Proof of possession (RFC 2986 §3): the request is signed by the key it asks to certify.
+    if not csr.is_signature_valid:
+        raise IssuanceError("csr", "signature does not verify: no proof of possession")
+    return csr
+
+
+def _csr_request(csr: x509.CertificateSigningRequest) -> tuple[dict[str, str], list[str]]:
+    subject: dict[str, str] = {}
+    for attr in csr.subject:
+        name = _ATTR_BY_OID.get(attr.oid)
+        if name is None:
+            raise IssuanceError("csr.subject", f"attribute {attr.oid.dotted_string} not allowed")
+        if name in subject:
+            raise IssuanceError(f"subject.{name}", "given more than once")
+        subject[name] = str(attr.value)
+    emails: list[str] = []
+    try:
+        san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = None
+    if san is not None:
+        for gn in san:
+            if not isinstance(gn, x509.RFC822Name):
+                raise IssuanceError("csr.san", f"{type(gn).__name__} entries are not issued")
+            emails.append(gn.value)
+    return subject, emails
+
+
+@click.command("issue")
+@click.option("--profile", required=True, help="Certificate profile (policies/profiles).")
+@click.option("--csr", "csr_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--subscriber", "subscriber_key", help="NIK (or NTRID-… for an agency).")
+@click.option("--ca", "ca_name", default=None, help="Issuing CA (default: the only one).")
+@click.option(
+    "--key-type",
+    type=_KEY_TYPES,
+    default="ec-p256",
+    show_default=True,
+    help="For --subscriber: the key generated in the HSM.",
+)
+@click.option("--days", type=int, default=None, help="Validity in days (default: profile max).")
+@click.option(
+    "--idempotency-key", default=None, help="Retrying with the same key never issues twice."
+)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Certificate (PEM).")
+@click.pass_obj
+def issue_cmd(
+    rt, profile, csr_path, subscriber_key, ca_name, key_type, days, idempotency_key, out
+) -> None:  # noqa: ANN001, E501
+    """Issue a certificate from a CSR or for a subscriber (key generated in the HSM)."""
+    if (csr_path is None) == (subscriber_key is None):
+        raise click.UsageError("give exactly one of --csr and --subscriber")
+    ca = ca_name or _default_issuing_ca(rt)
+    if csr_path:
+        csr = _load_csr(csr_path)
+        subject, emails = _csr_request(csr)
+        issued = rt.issuer.issue(
+            ca,
+            IssueRequest(
+                profile=profile,
+                subject=subject,
+                emails=emails,
+                public_key=csr.public_key(),
+                validity_days=days,
+                idempotency_key=idempotency_key,
+                actor="operator",
+            ),
+        )
+    else:
+        issued = subscribers.issue_for(
+            rt.issuer,
+            rt.backend,
+            key=subscriber_key,
+            ca=ca,
+            profile=profile,
+            key_spec=KeySpec.parse(key_type),
+            actor="operator",
+            idempotency_key=idempotency_key,
+        )
+    Path(out).write_text(issued.pem)
+    click.echo(
+        f"issued {issued.profile} certificate serial {issued.serial_hex} by {issued.issuer_name}"
+    )
+
+
+# -- psre revoke / suspend / unsuspend ------------------------------------------------------------
+@click.command("revoke")
+@click.argument("serial")
+@click.option(
+    "--reason",
+    type=click.Choice([r for r in REASONS if r != "certificateHold"]),
+    default="unspecified",
+    show_default=True,
+)
+@click.option("--ca", "ca_name", default=None)
+@click.pass_obj
+def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:  # noqa: ANN001
+    """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
+    ch = rt.revoker.revoke(serial, reason, actor="operator", ca=ca_name)
+    verb = "revoked" if ch.changed else "already revoked"
+    when = f"{ch.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
+    click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex} reason {ch.reason} at {when}")
+
+
+@click.command("suspend")
+@click.argument("serial")
+@click.option("--ca", "ca_name", default=None)
+@click.pass_obj
+def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
+    """Put a certificate on hold (certificateHold)."""
+    ch = rt.revoker.suspend(serial, actor="operator", ca=ca_name)
+    verb = "suspended" if ch.changed else f"already {ch.status}"
+    click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex}")
+
+
+@click.command("unsuspend")
+@click.argument("serial")
+@click.option("--ca", "ca_name", default=None)
+@click.pass_obj
+def unsuspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
+    """Release a certificate from hold."""
+    ch = rt.revoker.unsuspend(serial, actor="operator", ca=ca_name)
+    click.echo(f"released: {ch.issuer} serial {ch.serial_hex} is good again")
+
+
+# -- psre cert -------------------------------------------------------------------------------------
+@click.group("cert")
+def cert_group() -> None:
+    """Certificates in the store."""
+
+
+@cert_group.command("show")
+@click.argument("serial")
+@click.option("--ca", "ca_name", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--pem", "with_pem", is_flag=True)
+@click.pass_obj
+def cert_show(rt, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:  # noqa: ANN001
+    sh = normalise_serial(serial)
+    if ca_name:
+        c = rt.store.get_certificate(rt.store.get_ca(ca_name).id, sh)
+    else:
+        c = rt.store.find_certificate(sh)
+    issuer = {ca.id: ca.name for ca in rt.store.list_cas()}[c.issuer_id]
+    info = {
+        "serial": c.serial_hex,
+        "issuer": issuer,
+        "subject": c.subject_dn,
+        "san": json.loads(c.san),
+        "profile": c.profile,
+        "status": c.status,
+        "not_before": c.not_before.isoformat(),
+        "not_after": c.not_after.isoformat(),
+        "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+        "revocation_reason": c.revocation_reason,
+        "fingerprint_sha256": c.fingerprint_sha256,
+        "key_label": c.key_label,
+    }
+    if with_pem:
+        info["pem"] = (
+            x509.load_der_x509_certificate(c.der).public_bytes(serialization.Encoding.PEM).decode()
+        )
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    for k, v in info.items():
+        if k != "pem" and v is not None:
+            click.echo(f"{k:20} {v}")
+    if with_pem:
+        click.echo(info["pem"], nl=False)
+
+
+# -- psre subscriber -------------------------------------------------------------------------------
+@click.group("subscriber")
+def subscriber_group() -> None:
+    """Subscribers: civil servants (NIK) and agencies."""
+
+
+def _read_passphrase(path: str | None) -> str | None:
+    if path is None:
+        return None
+    value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    if not value:
+        raise subscribers.SubscriberError("passphrase", f"{path} is empty")
+    return value
+
+
+@subscriber_group.command("add")
+@click.option("--nik", default=None, help="16-digit NIK (people).")
+@click.option("--name", required=True)
+@click.option("--email", required=True)
+@click.option("--agency", default=None, help="The agency a civil servant works for.")
+@click.option("--org-id", default=None, help="NTRID-… (agencies, for seals).")
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File holding the signing passphrase (hashed, never stored).",
+)
+@click.pass_obj
+def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> None:  # noqa: ANN001
+    kind = "agency" if org_id and not nik else "person"
+    sub = subscribers.enrol(
+        rt.store,
+        subscribers.Enrolment(
+            name=name,
+            email=email,
+            nik=nik,
+            agency=agency,
+            organization_identifier=org_id,
+            kind=kind,
+        ),
+        passphrase=_read_passphrase(passphrase_file),
+        actor="operator",
+    )
+    click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
+
+
+def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001
+    return {
+        "nik": sub.nik,
+        "organization_identifier": sub.organization_identifier,
+        "kind": sub.kind,
+        "name": sub.name,
+        "email": sub.email,
+        "agency": sub.agency,
+        "status": sub.status,
+        "has_passphrase": sub.passphrase_hash is not None,
+    }
+
+
+@subscriber_group.command("show")
+@click.argument("key")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def subscriber_show(rt, key: str, as_json: bool) -> None:  # noqa: ANN001
+    sub = subscribers._get(rt.store, key)
+    d = _subscriber_dict(sub)
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+    else:
+        for k, v in d.items():
+            click.echo(f"{k:24} {v}")
+
+
+@subscriber_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def subscriber_list(rt, as_json: bool) -> None:  # noqa: ANN001
+    rows = [_subscriber_dict(s) for s in rt.store.list_subscribers()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        key = r["nik"] or r["organization_identifier"]
+        click.echo(f"{key:22} {r['status']:8} {r['name']} <{r['email']}>")
+
+
+@subscriber_group.command("renew")
+@click.argument("key")
+@click.option("--profile", default="natural-person", show_default=True)
+@click.option("--ca", "ca_name", default=None)
+@click.option("--key-type", type=_KEY_TYPES, default="ec-p256", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.pass_obj
+def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:  # noqa: ANN001
+    """Re-key: new key and certificate; the old certificate is revoked as superseded."""
+    issued = subscribers.renew(
+        rt.issuer,
+        rt.revoker,
+        rt.backend,
+        key=key,
+        ca=ca_name or _default_issuing_ca(rt),
+        profile=profile,
+        key_spec=KeySpec.parse(key_type),
+        actor="operator",
+    )
+    Path(out).write_text(issued.pem)
+    click.echo(f"renewed: serial {issued.serial_hex}")
+
+
+ALL = (ca_group, issue_cmd, revoke_cmd, suspend_cmd, unsuspend_cmd, cert_group, subscriber_group)

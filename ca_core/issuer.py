@@ -1,0 +1,490 @@
+"""The issuance pipeline: request → validate → reserve serial → build TBS → lint → HSM sign →
+verify → store + audit.
+
+Two steps, after Boulder's ``issuance`` package: ``prepare`` builds the to-be-signed certificate
+from the profile, signs a copy with a throwaway key of the issuer's algorithm and lints it with
+pkilint (BR 4.3.1.2 "lint before sign"); ``issue`` reserves the serial in the database (with the
+TBS bytes), signs exactly those TBS bytes in the HSM, assembles the certificate with asn1crypto,
+checks the signature against the issuer and only then stores it.
+
+A crash between the HSM signature and the database write leaves a reservation holding the TBS.
+The serial is then treated as issued (never ``good``/``unknown``); ``recover`` re-signs the
+*identical* TBS — the same certificate, not a second one — so a retry with the same idempotency
+key, or a revocation of that serial, completes it without ever putting a serial on new content.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from sqlalchemy import select
+
+from ca_core import lint
+from ca_core.errors import CaError, NotFoundError
+from ca_core.keycheck import check_public_key, spki_sha256
+from ca_core.models import Certificate, CertificateAuthority, SerialReservation, Subscriber
+from ca_core.store import Store, serial_hex
+from hsm.backend import KeyBackend, KeySpec, SignScheme
+from policies.errors import ExtensionError, SubjectError
+from policies.extensions import build_extensions
+from policies.schema import Profile
+from policies.subject import build_subject, check_emails
+
+Clock = Callable[[], dt.datetime]
+
+#: Seconds a certificate is backdated to absorb relying parties' clock skew (BR 7.1.2.7 allows
+#: backdating up to 48 h; we use a minute).
+BACKDATE = dt.timedelta(seconds=60)
+
+
+class IssuanceError(CaError):
+    """Issuance refused; ``field`` names what was wrong (e.g. ``subject.serialNumber``)."""
+
+    code = "issuance_refused"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_serial() -> int:
+    """128 bits from the OS CSPRNG, forced positive and non-zero (BR 7.1; checklist)."""
+    while True:
+        n = secrets.randbits(128)
+        # Keep ≥ 64 bits of entropy *after* the sign fix: clear the top bit instead of
+        # rejecting, which keeps 127 random bits and a 16-byte DER INTEGER.
+        n &= (1 << 127) - 1
+        if n >> 64:  # never a short serial
+            return n
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    profile: str
+    subject: Mapping[str, str]
+    public_key: CertificatePublicKeyTypes
+    emails: Sequence[str] = ()
+    #: Inclusive validity in days; default the profile's maximum.
+    validity_days: int | None = None
+    not_before: dt.datetime | None = None
+    subscriber_id: int | None = None
+    #: HSM label when the subscriber's key is held server-side.
+    key_label: str | None = None
+    idempotency_key: str | None = None
+    actor: str = "system"
+    #: A renewal may certify a key that already has a live certificate of the same profile.
+    renewal: bool = False
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A linted TBS certificate, ready to be signed by the issuer."""
+
+    issuer_id: int
+    issuer_name: str
+    serial: int
+    profile: str
+    tbs_der: bytes
+    findings: tuple[lint.Finding, ...]
+    request: IssueRequest = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Issued:
+    certificate: x509.Certificate
+    serial_hex: str
+    issuer_name: str
+    profile: str
+    fingerprint_sha256: str
+    recovered: bool = False
+
+    @property
+    def pem(self) -> str:
+        return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+_throwaway_lock = threading.Lock()
+_throwaway: dict[str, object] = {}
+
+
+def _throwaway_key(spec: KeySpec) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+    """A software key of the issuer's algorithm, only for signing the copy that gets linted."""
+    with _throwaway_lock:
+        key = _throwaway.get(spec.value)
+        if key is None:
+            if spec.is_rsa:
+                key = rsa.generate_private_key(65537, spec.rsa_bits)
+            else:
+                curve = ec.SECP256R1() if spec is KeySpec.EC_P256 else ec.SECP384R1()
+                key = ec.generate_private_key(curve)
+            _throwaway[spec.value] = key
+        return key  # type: ignore[return-value]
+
+
+def _hash_for(spec: KeySpec) -> hashes.HashAlgorithm:
+    # Checklist: P-256 signs with SHA-256, P-384 with SHA-384; RSA with SHA-256.
+    return hashes.SHA384() if spec is KeySpec.EC_P384 else hashes.SHA256()
+
+
+def lint_waivers_for(base_url: str) -> frozenset[str]:
+    """Lint findings psre lets pass, and only for a development base URL.
+
+    ETSI EN 319 412 forbids internal names in a certificate's URLs; the dev PKI that
+    ``make run`` serves on 127.0.0.1 can only point at itself. A public base URL waives nothing.
+    """
+    host = urlsplit(base_url).hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost" or host.endswith(".localhost")
+    return frozenset({"etsi.internal_domain_name"}) if loopback else frozenset()
+
+
+def _fault(point: str) -> None:
+    """Fault injection for the crash tests: ``PSRE_FAULT=<point>`` kills the process there."""
+    if os.environ.get("PSRE_FAULT") == point:
+        os._exit(86)
+
+
+class Issuer:
+    """Issues certificates for the CAs in the store, signing with their keys in the HSM."""
+
+    def __init__(
+        self,
+        store: Store,
+        backend: KeyBackend,
+        profiles: Mapping[str, Profile],
+        *,
+        base_url: str,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.profiles = profiles
+        self.base_url = base_url
+        self.clock = clock
+        self.lint_waivers = lint_waivers_for(base_url)
+
+    # -- prepare ----------------------------------------------------------------------------------
+    def profile(self, name: str) -> Profile:
+        p = self.profiles.get(name)
+        if p is None:
+            raise IssuanceError("profile", f"unknown profile {name!r}")
+        return p
+
+    def prepare(
+        self, ca: CertificateAuthority, req: IssueRequest, *, self_signed: bool = False
+    ) -> Prepared:
+        """Validate the request against the profile, build the TBS and lint it."""
+        profile = self.profile(req.profile)
+        if self_signed != (profile.kind == "root"):
+            raise IssuanceError("profile", f"profile {profile.name} cannot be used for this CA")
+        blocked = self.store.blocked_keys()
+        try:
+            check_public_key(req.public_key, profile.key_types, blocked_spki_sha256=blocked)
+        except CaError as ex:
+            raise IssuanceError("public_key", str(ex)) from None
+        self._check_key_reuse(ca, req)
+        try:
+            subject = build_subject(profile, req.subject)
+            emails = check_emails(profile, list(req.emails))
+        except (SubjectError, ExtensionError) as ex:
+            raise IssuanceError(ex.field, ex.reason) from None
+
+        issuer_spec = KeySpec.parse(ca.key_spec)
+        if self_signed:
+            issuer_cert = None
+            issuer_name = subject
+            issuer_public = req.public_key
+        else:
+            if ca.certificate_der is None:
+                raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
+            issuer_cert = x509.load_der_x509_certificate(ca.certificate_der)
+            issuer_name = issuer_cert.subject
+            issuer_public = issuer_cert.public_key()
+
+        now = self.clock().replace(microsecond=0)
+        not_before = (req.not_before or (now - BACKDATE)).astimezone(dt.UTC).replace(microsecond=0)
+        days = req.validity_days or profile.max_validity_days
+        if days <= 0:
+            raise IssuanceError("validity_days", "must be positive")
+        if days > profile.max_validity_days:
+            raise IssuanceError(
+                "validity_days",
+                f"{days} days exceeds the profile's maximum of {profile.max_validity_days}",
+            )
+        # RFC 5280 §4.1.2.5: validity is inclusive, so the period is notAfter - notBefore + 1 s.
+        not_after = not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1)
+        if issuer_cert is not None and not_after > issuer_cert.not_valid_after_utc:
+            raise IssuanceError(
+                "validity_days",
+                f"certificate would outlive its issuer {ca.name} "
+                f"(issuer notAfter {issuer_cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})",
+            )
+        if issuer_cert is not None and not_before < issuer_cert.not_valid_before_utc:
+            raise IssuanceError("not_before", f"before the issuer {ca.name} became valid")
+
+        serial = new_serial()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer_name)
+            .public_key(req.public_key)
+            .serial_number(serial)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+        )
+        try:
+            extensions = build_extensions(
+                profile,
+                public_key=req.public_key,
+                issuer_public_key=None if self_signed else issuer_public,
+                base_url=self.base_url,
+                ca_name=ca.name,
+                issuer_name=ca.name,
+                emails=emails,
+            )
+        except (SubjectError, ExtensionError) as ex:
+            raise IssuanceError(ex.field, ex.reason) from None
+        for ext, critical in extensions:
+            builder = builder.add_extension(ext, critical=critical)
+
+        copy = builder.sign(_throwaway_key(issuer_spec), _hash_for(issuer_spec))
+        findings = lint.lint_certificate(
+            copy.public_bytes(serialization.Encoding.DER), profile.lint
+        )
+        bad = [f for f in lint.blocking(findings) if f.code not in self.lint_waivers]
+        if bad:
+            raise lint.LintError(bad)
+        return Prepared(
+            issuer_id=ca.id,
+            issuer_name=ca.name,
+            serial=serial,
+            profile=profile.name,
+            tbs_der=copy.tbs_certificate_bytes,
+            findings=tuple(findings),
+            request=req,
+        )
+
+    def _check_key_reuse(self, ca: CertificateAuthority, req: IssueRequest) -> None:
+        """One key, one subscriber; and no duplicate of a live certificate (same key+profile)."""
+        fp = spki_sha256(req.public_key)
+        with self.store.session() as s:
+            rows = s.execute(
+                select(
+                    Certificate.subscriber_id,
+                    Certificate.profile,
+                    Certificate.status,
+                    Certificate.not_after,
+                    Certificate.serial_hex,
+                    Certificate.issuer_id,
+                ).where(Certificate.spki_sha256 == fp)
+            ).all()
+        now = self.clock()
+        for sub_id, profile, status, not_after, sh, issuer_id in rows:
+            if sub_id is not None and req.subscriber_id is not None and sub_id != req.subscriber_id:
+                raise IssuanceError(
+                    "public_key", "this key is already certified for another subscriber"
+                )
+            live = status != "revoked" and not_after >= now
+            if live and profile == req.profile and issuer_id == ca.id and not req.renewal:
+                raise IssuanceError(
+                    "request",
+                    f"duplicate: certificate {sh} already certifies this key under "
+                    f"profile {profile} (renew instead)",
+                )
+
+    # -- issue ------------------------------------------------------------------------------------
+    def issue(self, ca_name: str, req: IssueRequest, *, self_signed: bool = False) -> Issued:
+        """The whole pipeline for one certificate. Idempotent per ``req.idempotency_key``."""
+        ca = self.store.get_ca(ca_name)
+        if req.idempotency_key:
+            earlier = self._by_idempotency_key(ca.id, req.idempotency_key)
+            if earlier is not None:
+                return earlier
+        prepared = self.prepare(ca, req, self_signed=self_signed)
+        self._reserve(prepared)
+        return self._sign_and_store(ca, prepared.serial, prepared.tbs_der, req, recovered=False)
+
+    def _by_idempotency_key(self, issuer_id: int, key: str) -> Issued | None:
+        with self.store.session() as s:
+            r = s.execute(
+                select(SerialReservation).where(
+                    SerialReservation.issuer_id == issuer_id,
+                    SerialReservation.idempotency_key == key,
+                )
+            ).scalar_one_or_none()
+            if r is None:
+                return None
+            serial = r.serial_hex
+        return self.recover(issuer_id, serial)
+
+    def _reserve(self, p: Prepared) -> None:
+        with self.store.session() as s:
+            s.add(
+                SerialReservation(
+                    issuer_id=p.issuer_id,
+                    serial_hex=serial_hex(p.serial),
+                    state="reserved",
+                    idempotency_key=p.request.idempotency_key,
+                    profile=p.profile,
+                    tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
+                    tbs_der=p.tbs_der,
+                    subscriber_id=p.request.subscriber_id,
+                    key_label=p.request.key_label,
+                )
+            )
+
+    def _sign_tbs(self, ca: CertificateAuthority, tbs_der: bytes) -> x509.Certificate:
+        """Sign the exact TBS bytes in the HSM and assemble the certificate (asn1crypto DER)."""
+        tbs = asn1_x509.TbsCertificate.load(tbs_der)
+        alg = tbs["signature"]
+        sig_algo = alg.signature_algo
+        hash_name = alg.hash_algo
+        scheme = {
+            "ecdsa": SignScheme.ECDSA,
+            "rsassa_pkcs1v15": SignScheme.PKCS1V15,
+            "rsassa_pss": SignScheme.PSS,
+        }[sig_algo]
+        signature = self.backend.sign(ca.key_label, tbs_der, hash_name, scheme)
+        der = asn1_x509.Certificate(
+            {"tbs_certificate": tbs, "signature_algorithm": alg, "signature_value": signature}
+        ).dump()
+        cert = x509.load_der_x509_certificate(der)
+        if cert.tbs_certificate_bytes != tbs_der:
+            raise CaError("internal: the signed TBS differs from the linted TBS")
+        return cert
+
+    def _verify_against_issuer(self, ca: CertificateAuthority, cert: x509.Certificate) -> None:
+        if ca.certificate_der is not None:
+            issuer = x509.load_der_x509_certificate(ca.certificate_der)
+        else:
+            issuer = cert  # self-signed root being created
+        try:
+            cert.verify_directly_issued_by(issuer)
+        except (InvalidSignature, ValueError, TypeError) as ex:
+            raise CaError(f"internal: signature by {ca.name} does not verify: {ex}") from None
+
+    def _sign_and_store(
+        self,
+        ca: CertificateAuthority,
+        serial: int,
+        tbs_der: bytes,
+        req: IssueRequest | None,
+        *,
+        recovered: bool,
+    ) -> Issued:
+        cert = self._sign_tbs(ca, tbs_der)
+        self._verify_against_issuer(ca, cert)
+        _fault("after_hsm_sign")
+        der = cert.public_bytes(serialization.Encoding.DER)
+        fp = hashlib.sha256(der).hexdigest()
+        sh = serial_hex(serial)
+        with self.store.session() as s:
+            r = s.execute(
+                select(SerialReservation).where(
+                    SerialReservation.issuer_id == ca.id, SerialReservation.serial_hex == sh
+                )
+            ).scalar_one()
+            if ca.certificate_der is None:
+                # The CA's own (self-signed) certificate.
+                dbca = s.get(CertificateAuthority, ca.id)
+                assert dbca is not None
+                dbca.certificate_der = der
+                dbca.fingerprint_sha256 = fp
+            s.add(
+                Certificate(
+                    issuer_id=ca.id,
+                    serial_hex=sh,
+                    subject_dn=cert.subject.rfc4514_string(),
+                    san=json.dumps(_sans(cert)),
+                    not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc,
+                    profile=r.profile,
+                    status="good",
+                    der=der,
+                    fingerprint_sha256=fp,
+                    spki_sha256=spki_sha256(cert.public_key()),
+                    subscriber_id=r.subscriber_id,
+                    key_label=r.key_label,
+                )
+            )
+            r.state = "stored"
+            r.certificate_der = der
+            if r.subscriber_id is not None:
+                sub = s.get(Subscriber, r.subscriber_id)
+                if sub is not None and sub.status in ("NEW", "RENEW", "EXPIRED"):
+                    sub.status = "ISSUE"
+            self.store.audit.append(
+                req.actor if req else "system",
+                "certificate.recover" if recovered else "certificate.issue",
+                f"certificate:{ca.name}:{sh}",
+                {
+                    "profile": r.profile,
+                    "subject": cert.subject.rfc4514_string(),
+                    "fingerprint_sha256": fp,
+                    "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                },
+                session=s,
+            )
+            profile = r.profile
+        return Issued(cert, sh, ca.name, profile, fp, recovered)
+
+    def recover(self, issuer_id: int, sh: str) -> Issued:
+        """Complete a reservation: return its stored certificate, or re-sign its identical TBS."""
+        with self.store.session() as s:
+            r = s.execute(
+                select(SerialReservation).where(
+                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
+                )
+            ).scalar_one_or_none()
+            if r is None:
+                raise NotFoundError(f"no serial {sh} reserved")
+            ca = s.get(CertificateAuthority, issuer_id)
+            assert ca is not None
+            s.expunge(ca)
+            state, tbs, profile = r.state, r.tbs_der, r.profile
+            stored = None
+            if state == "stored":
+                c = s.execute(
+                    select(Certificate).where(
+                        Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh
+                    )
+                ).scalar_one()
+                stored = c.der
+        if stored is not None:
+            cert = x509.load_der_x509_certificate(stored)
+            return Issued(cert, sh, ca.name, profile, hashlib.sha256(stored).hexdigest())
+        if tbs is None:
+            raise CaError(f"reservation {sh} holds no TBS to recover from")
+        return self._sign_and_store(ca, int(sh, 16), tbs, None, recovered=True)
+
+
+def _sans(cert: x509.Certificate) -> list[str]:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [f"email:{v}" for v in san.get_values_for_type(x509.RFC822Name)] + [
+        f"dns:{v}" for v in san.get_values_for_type(x509.DNSName)
+    ]

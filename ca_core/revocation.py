@@ -1,0 +1,205 @@
+"""Revocation and suspension (RFC 5280 §5.3.1 reason codes; certificateHold = the e-sign API's
+SUSPEND).
+
+Revocation is final: revoking a revoked certificate again changes nothing and says so. A
+certificate on hold can be released (``unsuspend``) or revoked for good. ``keyCompromise`` puts
+the key on the compromised-key blocklist, so it is never certified again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ca_core.errors import CaError, NotFoundError
+from ca_core.models import (
+    BlockedKey,
+    Certificate,
+    CertificateAuthority,
+    SerialReservation,
+    Subscriber,
+)
+from ca_core.store import Store, normalize_serial
+
+#: RFC 5280 §5.3.1 reasons a PSrE uses. removeFromCRL is a CRL mechanism, not a request;
+#: aACompromise does not apply (no attribute certificates).
+REASONS = (
+    "unspecified",
+    "keyCompromise",
+    "cACompromise",
+    "affiliationChanged",
+    "superseded",
+    "cessationOfOperation",
+    "certificateHold",
+    "privilegeWithdrawn",
+)
+
+
+class RevocationError(CaError):
+    code = "revocation_error"
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    serial_hex: str
+    issuer: str
+    status: str
+    reason: str | None
+    revoked_at: dt.datetime | None
+    changed: bool
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def normalise_serial(serial: str) -> str:
+    """Accept what people paste: ``openssl x509 -serial`` output, colons, 0x, upper case."""
+    s = serial.strip()
+    s = s.split("=", 1)[1] if s.lower().startswith("serial=") else s
+    try:
+        return normalize_serial(s)
+    except ValueError:
+        raise RevocationError(f"serial {serial!r} is not hexadecimal") from None
+
+
+class Revoker:
+    def __init__(
+        self,
+        store: Store,
+        recover: Callable[[int, str], object],
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+    ) -> None:
+        self.store = store
+        #: Completes a reserved-but-unstored serial (Issuer.recover) so it can be revoked.
+        self._recover = recover
+        self.clock = clock
+
+    def _find(self, serial: str, ca: str | None) -> tuple[int, str]:
+        sh = normalise_serial(serial)
+        with self.store.session() as s:
+            q = select(Certificate.issuer_id).where(Certificate.serial_hex == sh)
+            rq = select(SerialReservation.issuer_id).where(SerialReservation.serial_hex == sh)
+            if ca is not None:
+                ca_id = s.execute(
+                    select(CertificateAuthority.id).where(CertificateAuthority.name == ca)
+                ).scalar_one_or_none()
+                if ca_id is None:
+                    raise NotFoundError(f"no CA named {ca!r}")
+                q = q.where(Certificate.issuer_id == ca_id)
+                rq = rq.where(SerialReservation.issuer_id == ca_id)
+            ids = set(s.execute(q).scalars()) or set(s.execute(rq).scalars())
+        if not ids:
+            raise NotFoundError(f"no certificate with serial {sh}")
+        if len(ids) > 1:
+            raise RevocationError(f"serial {sh} exists under several CAs; name the CA")
+        issuer_id = ids.pop()
+        return issuer_id, sh
+
+    def _load(self, issuer_id: int, sh: str) -> None:
+        with self.store.session() as s:
+            exists = s.execute(
+                select(Certificate.id).where(
+                    Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh
+                )
+            ).first()
+        if exists is None:
+            # Reserved but never stored (crash after signing): it counts as issued, so
+            # complete it from its reserved TBS and then change its status.
+            self._recover(issuer_id, sh)
+
+    def revoke(
+        self,
+        serial: str,
+        reason: str,
+        *,
+        actor: str,
+        ca: str | None = None,
+        invalidity_date: dt.datetime | None = None,
+    ) -> StatusChange:
+        if reason not in REASONS:
+            raise RevocationError(f"unknown reason {reason!r} (use one of {', '.join(REASONS)})")
+        issuer_id, sh = self._find(serial, ca)
+        self._load(issuer_id, sh)
+        now = self.clock().replace(microsecond=0)
+        with self.store.session() as s:
+            c = s.execute(
+                select(Certificate)
+                .where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
+                .with_for_update()
+            ).scalar_one()
+            ca_name = s.get(CertificateAuthority, issuer_id).name  # type: ignore[union-attr]
+            if c.status == "revoked":
+                return StatusChange(sh, ca_name, c.status, c.revocation_reason, c.revoked_at, False)
+            if reason == "certificateHold":
+                if c.status == "hold":
+                    return StatusChange(
+                        sh, ca_name, c.status, c.revocation_reason, c.revoked_at, False
+                    )
+                c.status = "hold"
+                action = "certificate.suspend"
+            else:
+                c.status = "revoked"
+                action = "certificate.revoke"
+            c.revoked_at = now
+            c.revocation_reason = reason
+            c.invalidity_date = invalidity_date
+            if reason == "keyCompromise" and c.spki_sha256:
+                if s.get(BlockedKey, c.spki_sha256) is None:
+                    s.add(
+                        BlockedKey(
+                            spki_sha256=c.spki_sha256,
+                            reason="keyCompromise",
+                            source=f"{ca_name}:{sh}",
+                            blocked_at=now,
+                        )
+                    )
+            self._subscriber_follow(s, c, "SUSPEND" if c.status == "hold" else "REVOKE")
+            self.store.audit.append(
+                actor,
+                action,
+                f"certificate:{ca_name}:{sh}",
+                {"reason": reason, "revoked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                session=s,
+            )
+            return StatusChange(sh, ca_name, c.status, reason, now, True)
+
+    def suspend(self, serial: str, *, actor: str, ca: str | None = None) -> StatusChange:
+        return self.revoke(serial, "certificateHold", actor=actor, ca=ca)
+
+    def unsuspend(self, serial: str, *, actor: str, ca: str | None = None) -> StatusChange:
+        issuer_id, sh = self._find(serial, ca)
+        self._load(issuer_id, sh)
+        with self.store.session() as s:
+            c = s.execute(
+                select(Certificate)
+                .where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
+                .with_for_update()
+            ).scalar_one()
+            ca_name = s.get(CertificateAuthority, issuer_id).name  # type: ignore[union-attr]
+            if c.status != "hold":
+                raise RevocationError(
+                    f"certificate {sh} is {c.status}, not suspended; only a hold can be released"
+                )
+            c.status = "good"
+            c.revoked_at = None
+            c.revocation_reason = None
+            c.invalidity_date = None
+            self._subscriber_follow(s, c, "ISSUE")
+            self.store.audit.append(
+                actor, "certificate.unsuspend", f"certificate:{ca_name}:{sh}", {}, session=s
+            )
+            return StatusChange(sh, ca_name, "good", None, None, True)
+
+    @staticmethod
+    def _subscriber_follow(s: object, c: Certificate, status: str) -> None:
+        """The subscriber's e-sign status follows their signing certificate."""
+        if c.subscriber_id is None:
+            return
+        sub = s.get(Subscriber, c.subscriber_id)  # type: ignore[attr-defined]
+        if sub is not None:
+            sub.status = status

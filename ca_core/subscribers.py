@@ -1,0 +1,235 @@
+"""Subscribers — civil servants (by NIK) and agencies (for seals) — and their certificates.
+
+Status follows the e-sign API (reference: bsre-esign-api.md): NEW at enrolment, ISSUE once a
+signing certificate exists, SUSPEND while it is on hold, REVOKE after revocation, EXPIRED when it
+ran out, RENEW while a renewal is pending. Keys for remote signing are generated in the HSM for
+the subscriber; the passphrase that authorises their use is kept only as a scrypt hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ca_core.errors import CaError
+from ca_core.issuer import Issued, Issuer, IssueRequest
+from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
+from ca_core.passwords import hash_secret
+from ca_core.revocation import Revoker
+from ca_core.store import Store
+from hsm.backend import KeyBackend, KeySpec
+from policies.subject import mailbox_problem
+
+NIK_RE = re.compile(r"[0-9]{16}")
+ORG_ID_RE = re.compile(r"NTRID-[0-9A-Z]{1,58}")
+MIN_PASSPHRASE = 8
+
+
+class SubscriberError(CaError):
+    code = "subscriber_invalid"
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    name: str
+    email: str
+    nik: str | None = None
+    agency: str | None = None
+    organization_identifier: str | None = None
+    kind: str = "person"
+
+
+def _validate(e: Enrolment) -> None:
+    if e.kind not in ("person", "agency"):
+        raise SubscriberError("kind", "must be person or agency")
+    if e.kind == "person":
+        if e.nik is None or not NIK_RE.fullmatch(e.nik):
+            raise SubscriberError("nik", "NIK must be exactly 16 digits")
+        if not e.agency:
+            raise SubscriberError("agency", "a civil servant's agency is required")
+    elif e.organization_identifier is None or not ORG_ID_RE.fullmatch(e.organization_identifier):
+        raise SubscriberError("organization_identifier", "must be NTRID-<registration id>")
+    if not e.name.strip() or e.name != e.name.strip():
+        raise SubscriberError("name", "must be non-empty without leading or trailing spaces")
+    problem = mailbox_problem(e.email)
+    if problem:
+        raise SubscriberError("email", f"{e.email!r}: {problem}")
+
+
+def enrol(store: Store, e: Enrolment, *, passphrase: str | None, actor: str) -> Subscriber:
+    """Register a subscriber (status NEW). The passphrase is hashed here and nowhere kept."""
+    _validate(e)
+    if passphrase is not None and len(passphrase) < MIN_PASSPHRASE:
+        raise SubscriberError("passphrase", f"must be at least {MIN_PASSPHRASE} characters")
+    sub = store.add_subscriber(
+        kind=e.kind,
+        name=e.name,
+        email=e.email,
+        nik=e.nik,
+        agency=e.agency,
+        organization_identifier=e.organization_identifier,
+        passphrase_hash=hash_secret(passphrase) if passphrase is not None else None,
+    )
+    store.audit.append(
+        actor,
+        "subscriber.add",
+        f"subscriber:{sub.nik or sub.organization_identifier}",
+        {"kind": e.kind, "agency": e.agency, "has_passphrase": passphrase is not None},
+    )
+    return sub
+
+
+def subject_for(profile: str, sub: Subscriber) -> tuple[dict[str, str], list[str]]:
+    """Subject attributes and SAN e-mails a profile takes from a subscriber record."""
+    if profile == "natural-person":
+        given, _, surname = sub.name.rpartition(" ")
+        # ETSI EN 319 412-2 §4.2.4: one given name is enough (many Indonesians have one name).
+        names = {"givenName": given, "surname": surname} if given else {"givenName": surname}
+        subject = {"C": "ID", "O": sub.agency or "", **names}
+        subject |= {"serialNumber": f"PNOID-{sub.nik}", "CN": sub.name}
+        return subject, [sub.email]
+    if profile == "legal-person-seal":
+        subject = {"C": "ID", "O": sub.name, "CN": sub.name}
+        subject["organizationIdentifier"] = sub.organization_identifier or ""
+        return subject, [sub.email]
+    if profile == "smime-mailbox":
+        return {"CN": sub.email}, [sub.email]
+    raise SubscriberError("profile", f"profile {profile} is not issued to subscribers")
+
+
+def issue_for(
+    issuer: Issuer,
+    backend: KeyBackend,
+    *,
+    key: str,
+    ca: str,
+    profile: str = "natural-person",
+    key_spec: KeySpec = KeySpec.EC_P256,
+    actor: str,
+    idempotency_key: str | None = None,
+    renewal: bool = False,
+) -> Issued:
+    """Generate the subscriber's key in the HSM and issue their certificate.
+
+    ``key`` is the NIK of a person or the organizationIdentifier of an agency. If issuance is
+    refused, the new key is destroyed again: no orphan keys on the token.
+    """
+    sub = _get(issuer.store, key)
+    subject, emails = subject_for(profile, sub)
+    label = f"sub-{sub.id}-{secrets.token_hex(4)}"
+    backend.generate(label, key_spec)
+    try:
+        return issuer.issue(
+            ca,
+            IssueRequest(
+                profile=profile,
+                subject=subject,
+                emails=emails,
+                public_key=backend.public_key(label),  # type: ignore[arg-type]
+                subscriber_id=sub.id,
+                key_label=label,
+                idempotency_key=idempotency_key,
+                actor=actor,
+                renewal=renewal,
+            ),
+        )
+    except BaseException:
+        backend.delete(label)
+        raise
+
+
+def renew(
+    issuer: Issuer,
+    revoker: Revoker,
+    backend: KeyBackend,
+    *,
+    key: str,
+    ca: str,
+    profile: str = "natural-person",
+    key_spec: KeySpec = KeySpec.EC_P256,
+    actor: str,
+) -> Issued:
+    """Re-key: a new key and certificate; the old certificates of the profile are superseded."""
+    store = issuer.store
+    sub = _get(store, key)
+    set_status(store, key, "RENEW", actor=actor)
+    with store.session() as s:
+        old = list(
+            s.execute(
+                select(Certificate.serial_hex).where(
+                    Certificate.subscriber_id == sub.id,
+                    Certificate.profile == profile,
+                    Certificate.status != "revoked",
+                )
+            ).scalars()
+        )
+    issued = issue_for(
+        issuer,
+        backend,
+        key=key,
+        ca=ca,
+        profile=profile,
+        key_spec=key_spec,
+        actor=actor,
+        renewal=True,
+    )
+    for serial in old:
+        revoker.revoke(serial, "superseded", actor=actor, ca=ca)
+    set_status(store, key, "ISSUE", actor=actor)
+    return issued
+
+
+def set_status(store: Store, key: str, status: str, *, actor: str) -> None:
+    if status not in SUBSCRIBER_STATUSES:
+        raise SubscriberError("status", f"must be one of {', '.join(SUBSCRIBER_STATUSES)}")
+    sub = _get(store, key)
+    with store.session() as s:
+        row = s.get(Subscriber, sub.id)
+        assert row is not None
+        old = row.status
+        row.status = status
+        store.audit.append(
+            actor, "subscriber.status", f"subscriber:{key}", {"from": old, "to": status}, session=s
+        )
+
+
+def expire(store: Store, *, now: dt.datetime, actor: str = "system") -> int:
+    """Mark subscribers EXPIRED whose every good certificate has run out; returns the count."""
+    n = 0
+    for sub in store.list_subscribers():
+        if sub.status not in ("ISSUE", "SUSPEND"):
+            continue
+        with store.session() as s:
+            live = s.execute(
+                select(Certificate.id).where(
+                    Certificate.subscriber_id == sub.id,
+                    Certificate.status != "revoked",
+                    Certificate.not_after >= now,
+                )
+            ).first()
+        if live is None:
+            set_status(store, sub.nik or sub.organization_identifier or "", "EXPIRED", actor=actor)
+            n += 1
+    return n
+
+
+def _get(store: Store, key: str) -> Subscriber:
+    if NIK_RE.fullmatch(key):
+        return store.get_subscriber(key)
+    with store.session() as s:
+        sub = s.execute(
+            select(Subscriber).where(Subscriber.organization_identifier == key)
+        ).scalar_one_or_none()
+        if sub is None:
+            raise SubscriberError("subscriber", f"no subscriber {key}")
+        s.expunge(sub)
+        return sub

@@ -1,0 +1,78 @@
+"""A real two-level PKI (root + issuing CA, keys in SoftHSM) over a real database, for tests."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ca_core.authority import CaSpec, chain, create_issuing, create_root
+from ca_core.issuer import Issuer
+from ca_core.revocation import Revoker
+from ca_core.store import Store
+from hsm.backend import KeySpec
+from hsm.pkcs11_backend import Pkcs11Backend
+from policies.schema import load_profiles
+
+BASE_URL = "http://127.0.0.1:8080"
+
+
+@dataclass
+class Pki:
+    store: Store
+    backend: Pkcs11Backend
+    issuer: Issuer
+    revoker: Revoker
+    root: str
+    issuing: str
+
+    def chain_pem(self, path: Path) -> Path:
+        """The issuing CA and the root, PEM, as `openssl verify -untrusted/-CAfile` want them."""
+        certs = chain(self.store, self.issuing)
+        path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
+        return path
+
+    def cert(self, name: str) -> x509.Certificate:
+        return chain(self.store, name)[0]
+
+
+def build_pki(store: Store, backend: Pkcs11Backend, spec: KeySpec = KeySpec.EC_P384) -> Pki:
+    tag = secrets.token_hex(3)
+    issuer = Issuer(store, backend, load_profiles(), base_url=BASE_URL)
+    create_root(
+        store,
+        backend,
+        issuer,
+        CaSpec(
+            "root-ca",
+            f"root-{tag}",
+            spec,
+            {"C": "ID", "O": "PSrE Uji", "CN": "PSrE Uji Root CA"},
+            validity_days=3650,
+        ),
+        actor="test",
+    )
+    create_issuing(
+        store,
+        backend,
+        issuer,
+        CaSpec(
+            "issuing-ca",
+            f"issuing-{tag}",
+            spec,
+            {"C": "ID", "O": "PSrE Uji", "CN": "PSrE Uji Issuing CA"},
+            validity_days=1825,
+        ),
+        parent="root-ca",
+        actor="test",
+    )
+    return Pki(store, backend, issuer, Revoker(store, issuer.recover), "root-ca", "issuing-ca")
+
+
+@pytest.fixture
+def pki(store: Store, backend: Pkcs11Backend) -> Pki:
+    return build_pki(store, backend)
