@@ -203,7 +203,7 @@ class Issuer:
         try:
             check_public_key(req.public_key, profile.key_types, blocked_spki_sha256=blocked)
         except CaError as ex:
-            raise IssuanceError("public_key", str(ex)) from None
+            raise IssuanceError("public_key", getattr(ex, "reason", str(ex))) from None
         self._check_key_reuse(ca, req)
         try:
             subject = build_subject(profile, req.subject)
@@ -235,6 +235,13 @@ class Issuer:
             )
         # RFC 5280 §4.1.2.5: validity is inclusive, so the period is notAfter - notBefore + 1 s.
         not_after = not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1)
+        if (
+            req.validity_days is None
+            and issuer_cert is not None
+            and not_after > issuer_cert.not_valid_after_utc
+        ):
+            # No validity asked for: the profile's maximum, cut to the issuer's own end.
+            not_after = issuer_cert.not_valid_after_utc
         if issuer_cert is not None and not_after > issuer_cert.not_valid_after_utc:
             raise IssuanceError(
                 "validity_days",

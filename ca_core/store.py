@@ -34,6 +34,7 @@ from ca_core.models import (
     Certificate,
     CertificateAuthority,
     ClientApplication,
+    SerialReservation,
     Subscriber,
 )
 
@@ -113,6 +114,26 @@ class ReadOnlyStore:
     def list_subscribers(self, limit: int | None = None, offset: int = 0) -> list[Subscriber]:
         stmt = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
         return self._all(stmt)
+
+    def serial_status(self, issuer_id: int, serial: int | str) -> str:
+        """``good``/``revoked``/``hold`` for a stored certificate; ``reserved`` for a serial that
+        was reserved (and maybe signed) but never stored — it counts as issued, so status
+        services must never call it good or unknown; ``unknown`` if this issuer never used it."""
+        key = normalize_serial(serial)
+        with _store_errors(None), self._reads() as s:
+            status = s.scalar(
+                select(Certificate.status).where(
+                    Certificate.issuer_id == issuer_id, Certificate.serial_hex == key
+                )
+            )
+            if status is not None:
+                return str(status)
+            reserved = s.scalar(
+                select(SerialReservation.id).where(
+                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == key
+                )
+            )
+        return "reserved" if reserved is not None else "unknown"
 
     def blocked_keys(self) -> frozenset[str]:
         """SPKI SHA-256 hashes of keys that must never be certified (keyCompromise and more)."""

@@ -83,7 +83,7 @@ def enrol(store: Store, e: Enrolment, *, passphrase: str | None, actor: str) -> 
         actor,
         "subscriber.add",
         f"subscriber:{sub.nik or sub.organization_identifier}",
-        {"kind": e.kind, "agency": e.agency, "has_passphrase": passphrase is not None},
+        {"kind": e.kind, "agency": e.agency, "activation": "set" if passphrase else "none"},
     )
     return sub
 
