@@ -52,6 +52,7 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
         level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.Formatter.converter = time.gmtime  # UTC everywhere, logs included
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise
     rt = Runtime(cfg)
     ctx.obj = rt
     ctx.call_on_close(rt.close)
@@ -79,9 +80,9 @@ def init(rt: Runtime, no_demo: bool) -> None:
     click.echo(f"database ready ({store.ping().get('dialect')})")
     rt.audit.append("psre-init", "system.init", "psre", {"version": __version__})
     if not no_demo:
-        # The demo hierarchy is made by the ceremony scripts (root, issuing CA, OCSP, TSA);
-        # until they exist, init stops at token + database.
-        click.echo("demo PKI: not available yet (comes with the key ceremonies)")
+        from ca_core.demo import ensure_demo_pki
+
+        ensure_demo_pki(rt, echo=click.echo)
 
 
 _CONFIG_HEADER = """\

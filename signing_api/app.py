@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import time
 
-from flask import Flask, current_app, jsonify
+from flask import Flask, jsonify
 
 from ca_core import __version__
 from ca_core.config import Config, load_config
 from ca_core.runtime import Runtime
+from signing_api.app_runtime import runtime
 from signing_api.errors import register_error_handlers
-
-
-def runtime() -> Runtime:
-    """The Runtime of the current app (one per worker process)."""
-    return current_app.extensions["psre"]
 
 
 def create_app(config: Config | None = None) -> Flask:
@@ -24,6 +20,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["psre"] = Runtime(cfg)
     register_error_handlers(app)
+    from signing_api.repository import bp as repository
+
+    app.register_blueprint(repository)
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202
