@@ -56,7 +56,16 @@ class Runtime:
             self.config.hsm.token_label,
             pin,
             pool_size=self.config.hsm.pool_size,
+            on_login_failure=self._audit_login_failure,
         )
+
+    def _audit_login_failure(self, token: str, reason: str) -> None:
+        # BR 5.4.1: failed logins are audit events. Best effort: a dead database must not hide
+        # the login error itself.
+        try:
+            self.audit.append("hsm", "hsm.login_failed", f"token:{token}", {"reason": reason})
+        except Exception:  # noqa: BLE001
+            log.exception("could not write the audit event for a failed HSM login")
 
     @cached_property
     def store(self) -> Store:

@@ -60,6 +60,13 @@ _SESSION_LOST = (
     p11e.KeyHandleInvalid,
 )
 
+_LOGIN_FAILURES = {
+    p11e.PinIncorrect: "the PIN is incorrect",
+    p11e.PinInvalid: "the PIN is incorrect",
+    p11e.PinLenRange: "the PIN is incorrect",
+    p11e.PinLocked: "the PIN is locked",
+}
+
 _HASH_MECH = {"sha256": Mechanism.SHA256, "sha384": Mechanism.SHA384, "sha512": Mechanism.SHA512}
 _MGF = {"sha256": pkcs11.MGF.SHA256, "sha384": pkcs11.MGF.SHA384, "sha512": pkcs11.MGF.SHA512}
 _COMBINED = {
@@ -117,6 +124,7 @@ class Pkcs11Backend:
         pool_size: int = 4,
         prefer_combined: bool = True,
         acquire_timeout: float = 30.0,
+        on_login_failure: Callable[[str, str], None] | None = None,
     ) -> None:
         self.module = module
         self.token_label = token_label
@@ -126,6 +134,8 @@ class Pkcs11Backend:
         #: mechanism over a digest computed here (what happens anyway for pre-hashed input).
         self.prefer_combined = prefer_combined
         self._acquire_timeout = acquire_timeout
+        #: Called with (token label, reason) after a failed login, e.g. to write an audit event.
+        self.on_login_failure = on_login_failure
         self._lock = threading.Lock()
         self._idle: queue.LifoQueue[_Session] = queue.LifoQueue()
         self._open = 0
@@ -159,17 +169,12 @@ class Pkcs11Backend:
                 raw = self._token.open(rw=True, user_pin=pin)
             except p11e.UserAlreadyLoggedIn:
                 raw = self._token.open(rw=True)
-            except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange):
-                raise HsmLoginError(
-                    f"login to token '{self.token_label}' failed: the PIN is incorrect"
-                ) from None
-            except p11e.PinLocked:
-                raise HsmLoginError(
-                    f"login to token '{self.token_label}' failed: the PIN is locked"
-                ) from None
             except p11e.PKCS11Error as ex:
+                reason = _LOGIN_FAILURES.get(type(ex), type(ex).__name__)
+                if self.on_login_failure is not None:
+                    self.on_login_failure(self.token_label, reason)
                 raise HsmLoginError(
-                    f"login to token '{self.token_label}' failed: {type(ex).__name__}"
+                    f"login to token '{self.token_label}' failed: {reason}"
                 ) from None
             finally:
                 del pin

@@ -72,6 +72,9 @@ def test_wrong_pin_is_a_clear_cli_error(inst):
     assert res.returncode == 2
     assert "login to token 'psre-dev' failed: the PIN is incorrect" in res.stderr
     assert "not-the-pin" not in res.stderr + res.stdout
+    events = json.loads(inst.run("audit", "show", "--action", "hsm.login_failed", "--json").stdout)
+    assert events and events[0]["object"] == "token:psre-dev"
+    assert "not-the-pin" not in json.dumps(events)
 
 
 def test_audit_verify_and_tamper_detection(inst):
