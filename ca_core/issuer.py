@@ -36,6 +36,7 @@ from sqlalchemy import select
 
 from ca_core import lint
 from ca_core.errors import CaError, NotFoundError
+from ca_core.events import StatusEvent
 from ca_core.keycheck import check_public_key, spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation, Subscriber
 from ca_core.store import Store, serial_hex
@@ -455,6 +456,7 @@ class Issuer:
                 session=s,
             )
             profile = r.profile
+        self.store.events.publish(StatusEvent("issued", ca.name, sh))
         return Issued(cert, sh, ca.name, profile, fp, recovered)
 
     def recover(self, issuer_id: int, sh: str) -> Issued:

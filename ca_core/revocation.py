@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ca_core.errors import CaError, NotFoundError
+from ca_core.events import StatusEvent
 from ca_core.models import (
     BlockedKey,
     Certificate,
@@ -166,7 +167,9 @@ class Revoker:
                 {"reason": reason, "revoked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
                 session=s,
             )
-            return StatusChange(sh, ca_name, c.status, reason, now, True)
+            change = StatusChange(sh, ca_name, c.status, reason, now, True)
+        self.store.events.publish(StatusEvent(change.status, ca_name, sh))
+        return change
 
     def suspend(self, serial: str, *, actor: str, ca: str | None = None) -> StatusChange:
         return self.revoke(serial, "certificateHold", actor=actor, ca=ca)
@@ -193,7 +196,8 @@ class Revoker:
             self.store.audit.append(
                 actor, "certificate.unsuspend", f"certificate:{ca_name}:{sh}", {}, session=s
             )
-            return StatusChange(sh, ca_name, "good", None, None, True)
+        self.store.events.publish(StatusEvent("released", ca_name, sh))
+        return StatusChange(sh, ca_name, "good", None, None, True)
 
     @staticmethod
     def _subscriber_follow(s: object, c: Certificate, status: str) -> None:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ca_core.audit import AuditLog
 from ca_core.db import describe_db_error, make_engine, read_only
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
+from ca_core.events import EventBus
 from ca_core.migrate import current_revision, upgrade
 from ca_core.models import (
     Base,
@@ -205,6 +206,11 @@ class Store(ReadOnlyStore):
     def audit(self) -> AuditLog:
         """The audit log in this database."""
         return AuditLog(self.engine)
+
+    @cached_property
+    def events(self) -> EventBus:
+        """Committed status changes, for this process's CRL/OCSP publishers."""
+        return EventBus()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

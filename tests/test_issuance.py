@@ -536,3 +536,21 @@ def test_never_issues_outside_the_profile(pki: Pki, cn, nik, days):
     assert len(nik) == 16 and nik.isdigit()
     assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == cn
     assert lint.blocking(lint.lint_certificate(der(cert), profile.lint)) == []
+
+
+def test_status_events_follow_committed_changes(pki) -> None:
+    from ca_core.events import StatusEvent
+
+    seen: list[StatusEvent] = []
+    stop = pki.store.events.subscribe(seen.append)
+    try:
+        issued = pki.issuer.issue(pki.issuing, request("ocsp-signer"))
+        pki.revoker.suspend(issued.serial_hex, actor="test")
+        pki.revoker.unsuspend(issued.serial_hex, actor="test")
+        pki.revoker.revoke(issued.serial_hex, "keyCompromise", actor="test")
+        pki.revoker.revoke(issued.serial_hex, "keyCompromise", actor="test")  # idempotent: no event
+    finally:
+        stop()
+    assert [e.kind for e in seen] == ["issued", "hold", "released", "revoked"]
+    assert {e.serial_hex for e in seen} == {issued.serial_hex}
+    assert {e.ca for e in seen} == {pki.issuing}
