@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import itertools
+import multiprocessing
 import os
 import platform
 import secrets
@@ -42,6 +43,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -66,10 +68,12 @@ MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PG_ENV = "PSRE_BENCH_DATABASE_URL"
 GOAL = 100.0  # fully linted, stored, audited certificates/s on 2 cores, EC issuing CA
 
+# (issuing CA key, root key, title): the root profile allows ec-p384 and rsa-4096 only.
 CA_SPECS = [
-    (KeySpec.EC_P384, "EC P-384 issuing CA"),
-    (KeySpec.RSA_3072, "RSA-3072 issuing CA"),
+    (KeySpec.EC_P384, KeySpec.EC_P384, "EC P-384 issuing CA"),
+    (KeySpec.RSA_3072, KeySpec.RSA_4096, "RSA-3072 issuing CA (RSA-4096 root)"),
 ]
+PROCESSES = 2  # as `psre serve` runs gunicorn: one worker process per core
 PROFILES = ["natural-person", "ocsp-signer"]
 
 _uid = itertools.count(1)
@@ -314,6 +318,102 @@ def pipeline(pki: Pki, args: argparse.Namespace) -> list[Row]:
     return rows
 
 
+# -- several processes ------------------------------------------------------------------------
+
+
+def _process_worker(
+    conf: str,
+    pin: str,
+    url: str,
+    ca: str,
+    profile: str,
+    seconds: float,
+    max_certs: int,
+    threads: int,
+    offset: int,
+    ready: Any,
+    go: Any,
+    out: Any,
+) -> None:
+    """A worker process with its own token sessions and database engine, as under gunicorn."""
+    os.environ["SOFTHSM2_CONF"] = conf
+    from ca_core.issuer import Issuer
+    from policies.schema import load_profiles
+
+    global _uid
+    _uid = itertools.count(offset)  # subjects stay unique across processes
+    backend = Pkcs11Backend(MODULE, "bench-issue", PinSource.literal(pin), pool_size=4)
+    store = Store.open(url)
+    try:
+        issuer = Issuer(store, backend, load_profiles(), base_url=BASE_URL)
+        pki = Pki(store, backend, issuer, None, "root-ca", ca)  # type: ignore[arg-type]
+        fn = issue_fn(pki, profile, subscriber_keys(max_certs + 2))
+        fn(), fn()  # warm pkilint's validators and the pools
+        ready.set()
+        go.wait()
+        rate = measure(fn, seconds, threads, max_certs)
+        out.put((rate.count, rate.seconds))
+    except BaseException as ex:
+        ready.set()
+        out.put(ex)
+    finally:
+        store.close()
+        backend.close()
+
+
+def processes_rows(pki: Pki, url: str, tmp: Path, pin: str, args: argparse.Namespace) -> list[Row]:
+    """The pipeline in PROCESSES processes x 2 threads on one token and one database."""
+    ctx = multiprocessing.get_context("spawn")  # no PKCS#11 state crosses a fork
+    rows: list[Row] = []
+    for name in PROFILES:
+        sets = "+".join(pki.issuer.profile(name).lint)
+        go, out = ctx.Event(), ctx.Queue()
+        readies = [ctx.Event() for _ in range(PROCESSES)]
+        procs = [
+            ctx.Process(
+                target=_process_worker,
+                args=(
+                    os.environ["SOFTHSM2_CONF"],
+                    pin,
+                    url,
+                    pki.issuing,
+                    name,
+                    args.seconds,
+                    args.max_certs // PROCESSES,
+                    2,
+                    10_000_000 * (i + 1) + next_uid(),
+                    readies[i],
+                    go,
+                    out,
+                ),
+            )
+            for i in range(PROCESSES)
+        ]
+        for p in procs:
+            p.start()
+        for r in readies:
+            r.wait(120)
+        t0 = time.perf_counter()
+        go.set()
+        results = [out.get(timeout=args.seconds + 120) for _ in procs]
+        wall = time.perf_counter() - t0
+        for p in procs:
+            p.join(30)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        count = sum(c for c, _ in results)
+        rows.append(
+            Row(
+                f"{PROCESSES} processes: {name} (lint {sets})",
+                2 * PROCESSES,
+                Rate(count, wall),
+                "pipeline",
+            )
+        )
+    return rows
+
+
 # -- output -----------------------------------------------------------------------------------
 
 
@@ -325,8 +425,11 @@ def print_table(title: str, rows: list[Row], limits: Limits) -> None:
     print("-" * len(head))
     for row in rows:
         rate = row.rate.per_s
-        raw = rate / limits.raw[row.threads] if limits.raw.get(row.threads) else 0.0
-        bld = rate / limits.builder[row.threads] if limits.builder.get(row.threads) else 0.0
+        # Rows with more threads than measured limits (several processes) compare with the
+        # widest limit: both cores busy.
+        t = min(row.threads, max(limits.raw, default=1))
+        raw = rate / limits.raw[t] if limits.raw.get(t) else 0.0
+        bld = rate / limits.builder[t] if limits.builder.get(t) else 0.0
         print(
             f"{row.phase:52} {row.threads:>3} {row.rate.count:>6} {row.rate.seconds:>5.1f} "
             f"{rate:>9.1f} {raw:>9.3f} {bld:>9.3f}"
@@ -402,20 +505,23 @@ def main() -> None:
         pin = secrets.token_hex(8)
         init_token(MODULE, "bench-issue", secrets.token_hex(8), pin)
         backend = Pkcs11Backend(MODULE, "bench-issue", PinSource.literal(pin), pool_size=4)
-        for spec, ca_title in CA_SPECS:
-            with opened(f"sqlite:///{tmp / spec.value / 'psre.sqlite3'}") as store:
-                pki = build_pki(store, backend, spec)
+        for spec, root_spec, ca_title in CA_SPECS:
+            sqlite_url = f"sqlite:///{tmp / spec.value / 'psre.sqlite3'}"
+            with opened(sqlite_url) as store:
+                pki = build_pki(store, backend, spec, root_spec)
                 base_rows, limits, _ = limits_and_lint(pki, args)
                 rows = pipeline(pki, args)
+                rows += processes_rows(pki, sqlite_url, tmp, pin, args)
             print_table(f"{ca_title}, SQLite", base_rows + rows, limits)
             results = [("SQLite", rows)]
             if pg_url:
                 with pg_schema(pg_url) as url, opened(url) as store:
-                    pg_pki = build_pki(store, backend, spec)
+                    pg_pki = build_pki(store, backend, spec, root_spec)
                     # Warm up pkilint for this process is done; warm the PG pool and caches.
                     for name in PROFILES:
                         issue_fn(pg_pki, name, subscriber_keys(2))()
                     rows = pipeline(pg_pki, args)
+                    rows += processes_rows(pg_pki, url, tmp, pin, args)
                 print_table(
                     f"{ca_title}, PostgreSQL (limits measured on the SQLite run)", rows, limits
                 )
@@ -424,11 +530,11 @@ def main() -> None:
                 continue
             for db, rs in results:
                 for name in PROFILES:
-                    got = rate_of(rs, f"pipeline: {name} (lint", 2)
+                    got = rate_of(rs, f"{PROCESSES} processes: {name} (lint", 2 * PROCESSES)
                     ok = "MET" if got >= GOAL else "NOT MET"
                     verdicts.append(
-                        f"goal >= {GOAL:.0f}/s fully linted+stored+audited, 2 threads, "
-                        f"{ca_title}, {db}, {name}: {got:.1f}/s -> {ok}"
+                        f"goal >= {GOAL:.0f}/s fully linted+stored+audited, {PROCESSES} processes "
+                        f"x 2 threads, {ca_title}, {db}, {name}: {got:.1f}/s -> {ok}"
                     )
         print()
         for v in verdicts:

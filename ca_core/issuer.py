@@ -200,7 +200,8 @@ class Issuer:
         profile = self.profile(req.profile)
         if self_signed != (profile.kind == "root"):
             raise IssuanceError("profile", f"profile {profile.name} cannot be used for this CA")
-        blocked = self.store.blocked_keys()
+        fp = spki_sha256(req.public_key)
+        blocked = {fp} if self.store.is_key_blocked(fp) else set()
         try:
             check_public_key(req.public_key, profile.key_types, blocked_spki_sha256=blocked)
         except CaError as ex:

@@ -40,7 +40,13 @@ class Pki:
         return chain(self.store, name)[0]
 
 
-def build_pki(store: Store, backend: Pkcs11Backend, spec: KeySpec = KeySpec.EC_P384) -> Pki:
+def build_pki(
+    store: Store,
+    backend: Pkcs11Backend,
+    spec: KeySpec = KeySpec.EC_P384,
+    root_spec: KeySpec | None = None,
+) -> Pki:
+    """Root + issuing CA; ``root_spec`` defaults to ``spec`` (the root profile has no RSA-3072)."""
     tag = secrets.token_hex(3)
     issuer = Issuer(store, backend, load_profiles(), base_url=BASE_URL)
     create_root(
@@ -50,7 +56,7 @@ def build_pki(store: Store, backend: Pkcs11Backend, spec: KeySpec = KeySpec.EC_P
         CaSpec(
             "root-ca",
             f"root-{tag}",
-            spec,
+            root_spec or spec,
             {"C": "ID", "O": "PSrE Uji", "CN": "PSrE Uji Root CA"},
             validity_days=3650,
         ),

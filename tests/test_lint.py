@@ -265,6 +265,20 @@ def test_non_positive_serial_is_blocked(serial: int) -> None:
     assert "pkix.certificate_serial_number_out_of_range" in codes(findings)
 
 
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+@pytest.mark.parametrize(
+    ("make", "sets"),
+    [(natural_person, {"pkix", "etsi"}), (mailbox, {"pkix", "cabf_smime"})],
+)
+def test_pkix_defects_of_end_entities_are_found_by_the_superset_sets(make, sets) -> None:
+    # lint_certificate skips the separate pkix run when etsi/cabf_smime run: they must still
+    # report an RFC 5280 defect the profile-specific rules know nothing about.
+    cert = asn1_x509.Certificate.load(der(make()))
+    cert["tbs_certificate"]["serial_number"] = -5
+    findings = blocking(lint_certificate(cert.dump(force=True), sets))
+    assert "pkix.certificate_serial_number_out_of_range" in codes(findings)
+
+
 def test_etsi_qc_type_must_match_the_detected_type() -> None:
     # QcSSCD on a natural person makes it QCP-n-qscd, whose QcType must be esign (EN 319 412-5).
     cert = der(natural_person(qc_type=QCT_ESEAL, sscd=True))
