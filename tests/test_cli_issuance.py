@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from ca_core.config import SOFTHSM_MODULE
 from tests.cli_support import PsreEnv
 
 # A public-looking base URL: pkilint's ETSI and S/MIME linters reject internal names and
@@ -59,15 +62,22 @@ def inst(tmp_path_factory: pytest.TempPathFactory) -> Inst:
 
 
 # -- independent tools -----------------------------------------------------------------------------
-def run(*cmd: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*cmd: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(c) for c in cmd], capture_output=True, text=True, cwd=cwd, timeout=120, check=False
+        [str(c) for c in cmd], capture_output=True, text=True, timeout=120, check=False
     )
 
 
 def openssl(*args: str | Path) -> str:
     res = run("openssl", *args)
     assert res.returncode == 0, f"openssl {args}: {res.stderr}"
+    return res.stdout
+
+
+def openssl_der_of_csr(csr: Path) -> bytes:
+    res = subprocess.run(
+        ["openssl", "req", "-in", str(csr), "-outform", "DER"], capture_output=True, check=True
+    )
     return res.stdout
 
 
@@ -81,6 +91,20 @@ def pkilint(tool: str, cert: Path, *opts: str) -> str:
     res = run(BIN / tool, "lint", "-s", "ERROR", *opts, cert)
     assert res.returncode == 0, f"{tool} {cert.name}:\n{res.stdout}\n{res.stderr}"
     return res.stderr  # -o prints the detected certificate type here
+
+
+def pkcs11_tool(inst: Inst, *args: str) -> str:
+    """OpenSC's pkcs11-tool on the installation's SoftHSM token (user PIN from its secrets)."""
+    var = inst.dir / "var"
+    pin = (var / "secrets" / "hsm-user.pin").read_text().strip()
+    res = subprocess.run(
+        ["pkcs11-tool", "--module", SOFTHSM_MODULE, "--token-label", "psre-dev", "--login",
+         "--pin", pin, *args],
+        env={**os.environ, "SOFTHSM2_CONF": str(var / "softhsm2.conf")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return res.stdout
 
 
 def openssl_serial(cert: Path) -> str:
@@ -124,7 +148,7 @@ def crypto_csr(
     where: Path,
     name: str,
     attrs: list[tuple[x509.ObjectIdentifier, str]],
-    emails: list[str] = (),  # type: ignore[assignment]
+    emails: Sequence[str] = (),
     key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | None = None,
 ) -> Path:
     key = key or ec.generate_private_key(ec.SECP256R1())
@@ -196,7 +220,8 @@ def test_ca_list_and_export_chain_up_to_the_root(inst):
         pkilint("lint_pkix_cert", inst.dir / ca)
 
     out = inst.dir / "nope-chain.pem"
-    assert_refused(inst.psre("ca", "export", "nope", "--out", str(out), check=False), "", out)
+    res = inst.psre("ca", "export", "nope", "--out", str(out), check=False)
+    assert_refused(res, "no CA named 'nope'", out)
 
 
 # -- psre issue --csr ------------------------------------------------------------------------------
@@ -414,11 +439,17 @@ def test_issue_for_a_subscriber_with_a_key_generated_in_the_hsm(inst, enrolled, 
     assert shown["profile"] == "natural-person" and shown["key_label"]
     # No --days: the profile's two years, inclusive (notAfter - notBefore + 1 s = 730 days).
     assert validity(out) == dt.timedelta(days=730)
-    # The key is on the token: sensitive, non-extractable, and it is the certified key.
-    keys = {k["label"]: k for k in json.loads(inst.psre("hsm", "list", "--json").stdout)}
-    key = keys[shown["key_label"]]
-    assert key["sensitive"] is True and key["extractable"] is False
-    assert key["type"] == "ec-p256"
+    # The key is on the token, sensitive and never extractable, and it is the certified key:
+    # asked of the token with OpenSC's pkcs11-tool, compared by openssl.
+    label = shown["key_label"]
+    objects = pkcs11_tool(inst, "--list-objects", "--type", "privkey")
+    (block,) = [b for b in objects.split("Private Key Object") if f"label:      {label}\n" in b]
+    assert "sensitive, always sensitive, never extractable, local" in block
+    pub = inst.dir / f"{label}.der"
+    pkcs11_tool(inst, "--read-object", "--type", "pubkey", "--label", label, "-o", str(pub))
+    assert openssl("pkey", "-pubin", "-inform", "DER", "-in", pub) == openssl(
+        "x509", "-in", out, "-noout", "-pubkey"
+    )
     assert subscriber(inst, NIK)["status"] in ("ISSUE", "SUSPEND", "REVOKE")
 
 
@@ -511,13 +542,6 @@ def test_refuses_a_csr_whose_signature_does_not_verify(inst):
     assert_refused(res, "csr: signature does not verify: no proof of possession", out)
     # The intact request is issued: the refusal was the signature, not the contents.
     issue(inst, "smime-mailbox", inst.dir / "untampered.pem", "--csr", str(good))
-
-
-def openssl_der_of_csr(csr: Path) -> bytes:
-    res = subprocess.run(
-        ["openssl", "req", "-in", str(csr), "-outform", "DER"], capture_output=True, check=True
-    )
-    return res.stdout
 
 
 BAD_ENROLMENTS = [
