@@ -113,7 +113,8 @@ def openssl_serial(cert: Path) -> str:
 
 
 def hex_of(serial_line: str) -> str:
-    return serial_line.split("=", 1)[1].lower()
+    """psre's form of a serial: lower-case hex without the leading zero openssl may print."""
+    return format(int(serial_line.split("=", 1)[1], 16), "x")
 
 
 def validity(cert: Path) -> dt.timedelta:
