@@ -7,6 +7,7 @@ subscribers), so a refusal here is the same refusal, with the field named, and e
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -126,6 +127,16 @@ def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> N
 
 
 # -- psre issue ------------------------------------------------------------------------------------
+def _check_out(out: str) -> None:
+    # Checked before issuing: a certificate issued and then not written would be lost to the
+    # caller, and a retry refused as a duplicate.
+    parent = Path(out).resolve().parent
+    if not parent.is_dir():
+        raise CaError(f"--out: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise CaError(f"--out: directory {parent} is not writable")
+
+
 def _load_csr(path: str) -> x509.CertificateSigningRequest:
     data = Path(path).read_bytes()
     try:
@@ -186,6 +197,7 @@ def issue_cmd(
     """Issue a certificate from a CSR or for a subscriber (key generated in the HSM)."""
     if (csr_path is None) == (subscriber_key is None):
         raise click.UsageError("give exactly one of --csr and --subscriber")
+    _check_out(out)
     ca = ca_name or _default_issuing_ca(rt)
     if csr_path:
         csr = _load_csr(csr_path)
@@ -212,6 +224,7 @@ def issue_cmd(
             key_spec=KeySpec.parse(key_type),
             actor="operator",
             idempotency_key=idempotency_key,
+            validity_days=days,
         )
     Path(out).write_text(issued.pem)
     click.echo(
@@ -401,6 +414,7 @@ def subscriber_list(rt, as_json: bool) -> None:  # noqa: ANN001
 @click.pass_obj
 def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:  # noqa: ANN001
     """Re-key: new key and certificate; the old certificate is revoked as superseded."""
+    _check_out(out)
     issued = subscribers.renew(
         rt.issuer,
         rt.revoker,

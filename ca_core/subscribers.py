@@ -117,6 +117,7 @@ def issue_for(
     actor: str,
     idempotency_key: str | None = None,
     renewal: bool = False,
+    validity_days: int | None = None,
 ) -> Issued:
     """Generate the subscriber's key in the HSM and issue their certificate.
 
@@ -135,6 +136,7 @@ def issue_for(
                 subject=subject,
                 emails=emails,
                 public_key=backend.public_key(label),  # type: ignore[arg-type]
+                validity_days=validity_days,
                 subscriber_id=sub.id,
                 key_label=label,
                 idempotency_key=idempotency_key,
