@@ -204,6 +204,19 @@ class Revoker:
         """The subscriber's e-sign status follows their signing certificate."""
         if c.subscriber_id is None:
             return
+        if status != "ISSUE":
+            # Revoking or suspending a superseded certificate leaves a subscriber who holds
+            # another live one able to sign: their status follows their current certificate.
+            other = s.execute(  # type: ignore[attr-defined]
+                select(Certificate.id).where(
+                    Certificate.subscriber_id == c.subscriber_id,
+                    Certificate.id != c.id,
+                    Certificate.status == "good",
+                    Certificate.not_after > _utcnow(),
+                )
+            ).first()
+            if other is not None:
+                return
         sub = s.get(Subscriber, c.subscriber_id)  # type: ignore[attr-defined]
         if sub is not None:
             sub.status = status

@@ -554,3 +554,20 @@ def test_status_events_follow_committed_changes(pki) -> None:
     assert [e.kind for e in seen] == ["issued", "hold", "released", "revoked"]
     assert {e.serial_hex for e in seen} == {issued.serial_hex}
     assert {e.ca for e in seen} == {pki.issuing}
+
+
+def test_revoking_a_superseded_certificate_leaves_the_subscriber_signing(pki: Pki) -> None:
+    from ca_core.subscribers import Enrolment, enrol, issue_for
+
+    enrol(
+        pki.store,
+        Enrolment("Sri Wahyuni", "sri@kemenuji.go.id", "3174012345678902", "Kementerian Uji"),
+        passphrase="correct horse battery",
+        actor="t",
+    )
+    old = issue_for(pki.issuer, pki.backend, key="3174012345678902", ca=pki.issuing, actor="t")
+    issue_for(
+        pki.issuer, pki.backend, key="3174012345678902", ca=pki.issuing, actor="t", renewal=True
+    )
+    pki.revoker.revoke(old.serial_hex, "superseded", actor="t")
+    assert pki.store.get_subscriber("3174012345678902").status == "ISSUE"

@@ -16,7 +16,6 @@ from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsag
 from pyasn1.codec.der.encoder import encode
 from pyasn1.type import univ
 
-from ca_core import lint
 from ca_core.errors import CaError
 from ca_core.lint import (
     Finding,
@@ -385,15 +384,17 @@ def test_ocsp_response_lints_clean() -> None:
 
 
 def test_concurrent_first_use_builds_once_and_lints_consistently(monkeypatch) -> None:
-    monkeypatch.setattr(lint, "_linters", {})
+    from ca_core import pkilint_engine as engine
+
+    monkeypatch.setattr(engine, "_linters", {})
     built: list[str] = []
-    real_build = lint._etsi_linter
+    real_build = engine._etsi_linter
 
     def counting_build(certificate_type):
         built.append(str(certificate_type))
         return real_build(certificate_type)
 
-    monkeypatch.setattr(lint, "_etsi_linter", counting_build)
+    monkeypatch.setattr(engine, "_etsi_linter", counting_build)
     cases = [
         (der(root_ca()), {"pkix", "etsi", "cabf_smime"}),
         (der(natural_person()), {"pkix", "etsi"}),
