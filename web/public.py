@@ -20,7 +20,7 @@ bp = Blueprint(
     __name__,
     template_folder="templates",
     static_folder="static",
-    static_url_path="/static",
+    static_url_path="/assets",
 )
 
 
