@@ -73,16 +73,16 @@ def daily(store: Store, now: dt.datetime, days: int = 30) -> DailySeries:
 
 def chart_svg(series: DailySeries, labels: tuple[str, str]) -> Markup:
     """A grouped bar chart as inline SVG: readable without any script, prints, scales."""
-    w, h, pad_l, pad_b, pad_t = 720, 220, 36, 28, 12
+    w, h, pad_l, pad_r, pad_b, pad_t = 720, 200, 36, 24, 28, 12
     top = max([1, *series.issued, *series.signed])
     n = len(series.days)
-    slot = (w - pad_l) / n
+    slot = (w - pad_l - pad_r) / n
     bar = max(slot / 2 - 1, 1)
     plot_h = h - pad_b - pad_t
     parts = [
         f'<svg class="chart" viewBox="0 0 {w} {h + 18}" role="img" '
         f'aria-label="{escape(labels[0])} / {escape(labels[1])}" xmlns="http://www.w3.org/2000/svg">',
-        f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w}" y2="{h - pad_b}" class="axis"/>',
+        f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" class="axis"/>',
         f'<text x="{pad_l - 4}" y="{pad_t + 4}" class="tick" text-anchor="end">{top}</text>',
         f'<text x="{pad_l - 4}" y="{h - pad_b}" class="tick" text-anchor="end">0</text>',
     ]

@@ -7,10 +7,35 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from sqlalchemy import or_, select
 
 from ca_core.models import Certificate, CertificateAuthority, Subscriber
 from ca_core.store import Store
+
+#: Short names for the subject attributes our profiles use that RFC 4514 leaves as OIDs.
+_ATTR_NAMES = {
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.SURNAME: "SN",
+    NameOID.GIVEN_NAME: "givenName",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+}
+#: OIDs cryptography does not name (extensions and document-signing EKUs we issue).
+_OID_NAMES = {
+    "1.3.6.1.5.5.7.1.3": "qcStatements",
+    "1.3.6.1.5.5.7.3.36": "documentSigning",
+    "1.3.6.1.4.1.311.10.3.12": "msDocumentSigning",
+    "1.2.840.113583.1.1.5": "adobeAuthenticDocumentsTrust",
+}
+
+
+def _oid_name(oid: x509.ObjectIdentifier) -> str:
+    name = getattr(oid, "_name", "Unknown OID")
+    if name != "Unknown OID":
+        return str(name)
+    return _OID_NAMES.get(oid.dotted_string, oid.dotted_string)
+
 
 _HEX = re.compile(r"(?:0x)?[0-9a-fA-F:]{1,60}")
 _NIK = re.compile(r"[0-9]{16}")
@@ -78,6 +103,7 @@ def get(store: Store, cert_id: int) -> tuple[Certificate, str, Subscriber | None
 @dataclass(frozen=True)
 class Decoded:
     version: str
+    common_name: str
     serial: str
     subject: str
     issuer: str
@@ -98,9 +124,10 @@ def decode(der: bytes) -> Decoded:
         key_text = f"RSA {key.key_size}"
     else:
         key_text = type(key).__name__
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     exts = [
         (
-            ext.oid._name if ext.oid._name != "Unknown OID" else ext.oid.dotted_string,  # noqa: SLF001
+            _oid_name(ext.oid),
             ext.critical,
             _ext_text(ext.value),
         )
@@ -109,13 +136,14 @@ def decode(der: bytes) -> Decoded:
     algo = cert.signature_algorithm_oid
     return Decoded(
         version=cert.version.name,
+        common_name=str(cns[0].value) if cns else cert.subject.rfc4514_string(_ATTR_NAMES),
         serial=format(cert.serial_number, "x"),
-        subject=cert.subject.rfc4514_string(),
-        issuer=cert.issuer.rfc4514_string(),
+        subject=cert.subject.rfc4514_string(_ATTR_NAMES),
+        issuer=cert.issuer.rfc4514_string(_ATTR_NAMES),
         not_before=cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M:%SZ"),
         not_after=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%SZ"),
         public_key=key_text,
-        signature_algorithm=getattr(algo, "_name", algo.dotted_string),
+        signature_algorithm=_oid_name(algo),
         extensions=exts,
     )
 
@@ -135,19 +163,19 @@ def _ext_text(value: x509.ExtensionType) -> str:
         ]
         return ", ".join(n for n in names if getattr(value, n))
     if isinstance(value, x509.ExtendedKeyUsage):
-        return ", ".join(getattr(o, "_name", o.dotted_string) for o in value)
+        return ", ".join(_oid_name(o) for o in value)
     if isinstance(value, x509.BasicConstraints):
         return f"CA={value.ca}, pathlen={value.path_length}"
     if isinstance(value, x509.CRLDistributionPoints):
         return ", ".join(str(n.value) for dp in value for n in (dp.full_name or []))
     if isinstance(value, x509.AuthorityInformationAccess):
-        return ", ".join(
-            f"{getattr(d.access_method, '_name', '?')}: {d.access_location.value}" for d in value
-        )
+        return ", ".join(f"{_oid_name(d.access_method)}: {d.access_location.value}" for d in value)
     if isinstance(value, x509.CertificatePolicies):
         return ", ".join(p.policy_identifier.dotted_string for p in value)
     if isinstance(value, x509.SubjectKeyIdentifier):
         return value.digest.hex(":")
     if isinstance(value, x509.AuthorityKeyIdentifier):
         return (value.key_identifier or b"").hex(":")
+    if isinstance(value, x509.UnrecognizedExtension):
+        return f"DER {value.value.hex()}"
     return repr(value)
