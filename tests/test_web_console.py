@@ -106,6 +106,24 @@ def test_login_is_rate_limited_per_name(app, pki):
     assert sign_in(client, other).status_code == 302
 
 
+def test_login_is_rate_limited_per_address(app, pki):
+    """Guessing across many names from one address is stopped too (4x the per-name limit)."""
+    name = operator(pki, "ra")
+    client = app.test_client()
+    for i in range(20):
+        assert sign_in(client, f"guess-{i}", "wrong password").status_code == 401
+    assert sign_in(client, name).status_code == 429
+    # The same operator from another address is not blocked.
+    other = app.test_client()
+    page = other.get("/console/login", environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    resp = other.post(
+        "/console/login",
+        data={"name": name, "password": PASSWORD, "csrf_token": csrf(page.get_data(as_text=True))},
+        environ_base={"REMOTE_ADDR": "10.1.2.3"},
+    )
+    assert resp.status_code == 302
+
+
 def test_disabled_operator_cannot_sign_in_and_loses_open_sessions(app, pki):
     from web.operators import set_enabled
 
