@@ -122,6 +122,8 @@ def test_unsigned_and_unreadable_files(app):
     assert summary(html) == "NO_SIGNATURE"
     resp = upload(client, b"this is not a pdf")
     assert resp.status_code == 422 and "bukan PDF" in resp.get_data(as_text=True)
+    resp = upload(client, b"%PDF-1.7\n" + b"\x00garbage" * 50)
+    assert resp.status_code == 422 and "tidak dapat diverifikasi" in resp.get_data(as_text=True)
     token = csrf(client.get("/verify").get_data(as_text=True))
     assert client.post("/verify", data={"csrf_token": token}).status_code == 400
 
@@ -209,3 +211,5 @@ def test_pages_load_nothing_from_other_sites(app):
     css = client.get("/assets/style.css")
     assert css.status_code == 200 and b"http" not in css.data
     assert client.get("/assets/app.js").status_code == 200
+    # The CP/CPS page (inline <style>) is not put under the pages' policy.
+    assert "Content-Security-Policy" not in client.get("/cps").headers

@@ -29,9 +29,7 @@ def make_app(pki: Pki, db_url: str, base_url: str = BASE_URL) -> Flask:
     app = create_app(Config(database_url=db_url, public_base_url=base_url))
     app.config["TESTING"] = True
     rt = app.extensions["psre"]
-    rt.__dict__.update(
-        store=pki.store, backend=pki.backend, issuer=pki.issuer, revoker=pki.revoker
-    )
+    rt.__dict__.update(store=pki.store, backend=pki.backend, issuer=pki.issuer, revoker=pki.revoker)
     return app
 
 

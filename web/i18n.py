@@ -74,6 +74,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Berkas ini bukan PDF yang dapat dibaca.",
         "This file is not a readable PDF.",
     ),
+    "verify.failed": (
+        "Berkas ini tidak dapat diverifikasi (PDF rusak atau tidak didukung).",
+        "This file could not be verified (a damaged or unsupported PDF).",
+    ),
     "verify.no_file": ("Pilih berkas PDF terlebih dahulu.", "Choose a PDF file first."),
     "yes": ("ya", "yes"),
     "no": ("tidak", "no"),

@@ -6,10 +6,10 @@ import datetime as dt
 import hashlib
 
 from cryptography import x509
-from flask import Blueprint, Response, redirect, request
+from flask import Blueprint, Response, current_app, redirect, request
 
 from signing_api.app_runtime import runtime
-from signing_api.verify import NotAPdfError, verify_pdf
+from signing_api.verify import verify_pdf
 from web import dashboard
 from web.i18n import COOKIE, LANGS
 from web.render import render, render_error
@@ -37,7 +37,8 @@ def switch_language(code: str) -> Response:
         target = "/"
     resp = redirect(target)
     if code in LANGS:
-        set_cookie(resp, COOKIE, code, max_age=365 * 24 * 3600)
+        # Lax: a visitor following a link from elsewhere still gets their language.
+        set_cookie(resp, COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax")
     return resp  # type: ignore[return-value]
 
 
@@ -53,10 +54,15 @@ def verify() -> tuple[str, int]:
     # Read into memory and answer: the upload is never written anywhere by us (werkzeug's
     # spool file for large uploads is deleted when the request ends).
     data = upload.read()
+    if b"%PDF-" not in data[:1024]:  # ISO 32000: the header is near the start of the file
+        return render("public/verify.html", 422, error="verify.not_pdf")
     try:
         report = verify_pdf(runtime(), data)
-    except NotAPdfError:
-        return render("public/verify.html", 422, error="verify.not_pdf")
+    except Exception:  # noqa: BLE001
+        # The page depends only on verify_pdf's documented interface, which names no
+        # exception; whatever it raises for an unreadable upload, the visitor gets an answer.
+        current_app.logger.warning("verify page: upload could not be verified", exc_info=True)
+        return render("public/verify.html", 422, error="verify.failed")
     return render(
         "public/verify.html",
         report=report,
@@ -92,8 +98,6 @@ def status() -> tuple[str, int]:
 
 def status_context() -> dict[str, object]:
     """What both the status page and the dashboard show about freshness and health."""
-    from flask import current_app
-
     rt = runtime()
     now = dt.datetime.now(dt.UTC)
     try:

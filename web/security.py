@@ -33,7 +33,9 @@ def secure_cookies() -> bool:
     return runtime().config.public_base_url.startswith("https://")
 
 
-def set_cookie(resp: Response, name: str, value: str, *, max_age: int | None = None) -> None:
+def set_cookie(
+    resp: Response, name: str, value: str, *, max_age: int | None = None, samesite: str = "Strict"
+) -> None:
     resp.set_cookie(
         name,
         value,
@@ -41,7 +43,7 @@ def set_cookie(resp: Response, name: str, value: str, *, max_age: int | None = N
         path="/",
         secure=secure_cookies(),
         httponly=True,
-        samesite="Strict",
+        samesite=samesite,
     )
 
 
@@ -67,6 +69,10 @@ def after_request(resp: Response) -> Response:
     new = getattr(g, "new_csrf", None)
     if new:
         set_cookie(resp, CSRF_COOKIE, new)
+    # Only our pages: other areas' responses (the CP/CPS with its inline <style>, JSON APIs)
+    # keep their own headers.
+    if request.blueprint not in ("public", "console"):
+        return resp
     resp.headers.setdefault("Content-Security-Policy", CSP)
     resp.headers.setdefault("X-Content-Type-Options", "nosniff")
     resp.headers.setdefault("Referrer-Policy", "same-origin")
