@@ -142,6 +142,9 @@ def _register_groups() -> None:
     cli.add_command(policy)
     for command in ca_cli.ALL:
         cli.add_command(command)
+    from web.cli import operator
+
+    cli.add_command(operator)
 
 
 _register_groups()

@@ -50,6 +50,20 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    """The operator console's session and login rules."""
+
+    #: A console session ends after this long without a request ...
+    session_idle_minutes: int = 15
+    #: ... and in any case this long after login.
+    session_max_hours: int = 8
+    #: Failed logins for one operator name (or from one address, x4) within the window
+    #: before further attempts are refused.
+    login_max_failures: int = 5
+    login_window_minutes: int = 15
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -61,6 +75,7 @@ class Config:
     log_level: str = "INFO"
     hsm: HsmConfig = field(default_factory=HsmConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    web: WebConfig = field(default_factory=WebConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -231,6 +246,10 @@ def _validate(cfg: Config) -> None:
     src = cfg.hsm.pin_source
     if not (src == "prompt" or src.startswith(("env:", "file:"))):
         raise ConfigError("hsm.pin_source", "must be env:VAR, file:PATH or prompt")
+    if cfg.web.session_idle_minutes < 1 or cfg.web.session_max_hours < 1:
+        raise ConfigError("web", "session lifetimes must be at least 1")
+    if cfg.web.login_max_failures < 1 or cfg.web.login_window_minutes < 1:
+        raise ConfigError("web", "login_max_failures and login_window_minutes must be at least 1")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
 

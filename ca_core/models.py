@@ -241,3 +241,56 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_seq: Mapped[int] = mapped_column(Integer)
     last_hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- web console (operators, their sessions, login attempts) ---------------------------------
+
+OPERATOR_ROLES = ("ra", "auditor", "admin")
+
+
+class Operator(Base):
+    """A person who uses the operator console; the password is kept only as a scrypt hash."""
+
+    __tablename__ = "operators"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        CheckConstraint(_in("role", OPERATOR_ROLES), name="role"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OperatorSession(Base):
+    """A console session. The cookie holds a random token; only its SHA-256 is stored, so a
+    database reader cannot take over a session."""
+
+    __tablename__ = "operator_sessions"
+    __table_args__ = (UniqueConstraint("token_sha256"), Index(None, "operator_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    operator_id: Mapped[int] = mapped_column(ForeignKey("operators.id"))
+    #: Per-session CSRF token compared with the one in every submitted form.
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LoginAttempt(Base):
+    """One console login attempt, kept for rate limiting (the audit log has them too)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index(None, "username", "time"), Index(None, "remote_addr", "time"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    time: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    success: Mapped[bool] = mapped_column(Boolean)

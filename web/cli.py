@@ -1,0 +1,59 @@
+"""``psre operator …``: console accounts from the command line (the first admin comes from here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ca_core.models import OPERATOR_ROLES
+from ca_core.runtime import Runtime
+from web.operators import add_operator, list_operators, set_enabled
+
+
+@click.group("operator")
+def operator() -> None:
+    """Operator accounts of the web console."""
+
+
+@operator.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(OPERATOR_ROLES), required=True)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Read the password from this file (first line) instead of prompting.",
+)
+@click.pass_obj
+def add(rt: Runtime, name: str, role: str, password_file: str | None) -> None:
+    """Create an operator; the password is prompted for (twice) unless given in a file."""
+    if password_file:
+        lines = Path(password_file).read_text(encoding="utf-8").splitlines()
+        password = lines[0] if lines else ""
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    add_operator(rt.store, name, role, password, actor="cli")
+    click.echo(f"operator {name} added with role {role}")
+
+
+@operator.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def list_cmd(rt: Runtime, as_json: bool) -> None:
+    ops = list_operators(rt.store)
+    rows = [{"name": o.name, "role": o.role, "enabled": o.enabled} for o in ops]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        click.echo(f"{r['name']}\t{r['role']}\t{'enabled' if r['enabled'] else 'disabled'}")
+
+
+@operator.command("disable")
+@click.argument("name")
+@click.pass_obj
+def disable(rt: Runtime, name: str) -> None:
+    set_enabled(rt.store, name, False, actor="cli")
+    click.echo(f"operator {name} disabled")

@@ -1,0 +1,163 @@
+"""Figures for the dashboard and the status page: counts, daily series, freshness, health.
+
+CRL publication lives in another component; its table is read defensively (any table whose name
+contains ``crl`` with ``this_update``/``next_update`` columns), so the page says "not published
+yet" rather than failing when there is none.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+from sqlalchemy import func, inspect, or_, select, text
+
+from ca_core.models import AuditEvent, Certificate, CertificateAuthority, Subscriber
+from ca_core.store import Store
+
+
+@dataclass(frozen=True)
+class DailySeries:
+    days: list[dt.date]
+    issued: list[int]
+    signed: list[int]
+
+
+@dataclass(frozen=True)
+class CrlFreshness:
+    ca: str
+    this_update: dt.datetime
+    next_update: dt.datetime | None
+    age: dt.timedelta
+    fresh: bool
+
+
+def counts(store: Store) -> tuple[dict[str, int], dict[str, int]]:
+    """(certificates by status, subscribers by status)."""
+    with store.session() as s:
+        certs = dict(
+            s.execute(select(Certificate.status, func.count()).group_by(Certificate.status)).all()
+        )
+        subs = dict(
+            s.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
+        )
+    return {k: int(v) for k, v in certs.items()}, {k: int(v) for k, v in subs.items()}
+
+
+def daily(store: Store, now: dt.datetime, days: int = 30) -> DailySeries:
+    """Certificates issued and signatures made per UTC day (signing counted from audit events
+    whose action starts with ``sign`` or ends in ``.sign``)."""
+    start = (now - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    with store.session() as s:
+        issued = Counter(
+            t.date()
+            for t in s.scalars(
+                select(Certificate.created_at).where(Certificate.created_at >= start)
+            )
+        )
+        signed = Counter(
+            t.date()
+            for t in s.scalars(
+                select(AuditEvent.time).where(
+                    AuditEvent.time >= start,
+                    or_(AuditEvent.action.like("sign%"), AuditEvent.action.like("%.sign")),
+                )
+            )
+        )
+    day_list = [(start + dt.timedelta(days=i)).date() for i in range(days)]
+    return DailySeries(day_list, [issued[d] for d in day_list], [signed[d] for d in day_list])
+
+
+def chart_svg(series: DailySeries, labels: tuple[str, str]) -> Markup:
+    """A grouped bar chart as inline SVG: readable without any script, prints, scales."""
+    w, h, pad_l, pad_r, pad_b, pad_t = 720, 200, 36, 24, 28, 12
+    top = max([1, *series.issued, *series.signed])
+    n = len(series.days)
+    slot = (w - pad_l - pad_r) / n
+    bar = max(slot / 2 - 1, 1)
+    plot_h = h - pad_b - pad_t
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {w} {h + 18}" role="img" '
+        f'aria-label="{escape(labels[0])} / {escape(labels[1])}" xmlns="http://www.w3.org/2000/svg">',
+        f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - pad_r}" y2="{h - pad_b}" class="axis"/>',
+        f'<text x="{pad_l - 4}" y="{pad_t + 4}" class="tick" text-anchor="end">{top}</text>',
+        f'<text x="{pad_l - 4}" y="{h - pad_b}" class="tick" text-anchor="end">0</text>',
+    ]
+    for i, day in enumerate(series.days):
+        x = pad_l + i * slot
+        for j, (value, cls) in enumerate(
+            ((series.issued[i], "issued"), (series.signed[i], "signed"))
+        ):
+            bh = plot_h * value / top
+            parts.append(
+                f'<rect class="{cls}" x="{x + j * bar:.1f}" y="{h - pad_b - bh:.1f}" '
+                f'width="{bar:.1f}" height="{bh:.1f}"><title>{day.isoformat()}: {value} '
+                f"{escape(labels[j])}</title></rect>"
+            )
+        if i % 5 == 0 or i == n - 1:
+            parts.append(
+                f'<text x="{x + bar:.1f}" y="{h - pad_b + 14}" class="tick" '
+                f'text-anchor="middle">{day.strftime("%d/%m")}</text>'
+            )
+    parts.append(
+        f'<rect class="issued" x="{pad_l}" y="{h + 6}" width="10" height="10"/>'
+        f'<text x="{pad_l + 14}" y="{h + 15}" class="tick">{escape(labels[0])}</text>'
+        f'<rect class="signed" x="{pad_l + 140}" y="{h + 6}" width="10" height="10"/>'
+        f'<text x="{pad_l + 154}" y="{h + 15}" class="tick">{escape(labels[1])}</text>'
+    )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
+
+
+def crl_freshness(store: Store, now: dt.datetime) -> list[CrlFreshness]:
+    """The newest published CRL per CA, or [] when no CRL table exists (not published yet)."""
+    try:
+        insp = inspect(store.engine)
+        tables = [t for t in insp.get_table_names() if "crl" in t.lower()]
+    except Exception:  # noqa: BLE001 - a status page reports, it does not fail
+        return []
+    for table in tables:
+        cols = {c["name"] for c in insp.get_columns(table)}
+        if not {"this_update", "next_update"} <= cols:
+            continue
+        issuer_col = next(
+            (c for c in ("issuer_id", "ca_id", "ca_name", "issuer", "ca") if c in cols), None
+        )
+        if issuer_col is None:
+            continue
+        return _newest_crls(store, table, issuer_col, now)
+    return []
+
+
+def _newest_crls(store: Store, table: str, issuer_col: str, now: dt.datetime) -> list[CrlFreshness]:
+    names = {ca.id: ca.name for ca in store.list_cas()}
+    # Identifiers come from the database's own catalogue (inspect), never from a request.
+    sql = text(
+        f'SELECT "{issuer_col}", this_update, next_update FROM "{table}" '  # noqa: S608
+        "ORDER BY this_update DESC"
+    )
+    newest: dict[str, CrlFreshness] = {}
+    with store.session() as s:
+        for issuer, this_u, next_u in s.execute(sql).yield_per(200):
+            ca = names.get(issuer, str(issuer)) if isinstance(issuer, int) else str(issuer)
+            if ca in newest:
+                continue
+            this_u = _aware(this_u)
+            next_u = _aware(next_u) if next_u else None
+            fresh = next_u is None or now < next_u
+            newest[ca] = CrlFreshness(ca, this_u, next_u, now - this_u, fresh)
+    return sorted(newest.values(), key=lambda f: f.ca)
+
+
+def _aware(value: Any) -> dt.datetime:
+    """Raw SQL returns SQLite timestamps as text and naive UTC elsewhere (see UTCDateTime)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def cas(store: Store) -> list[CertificateAuthority]:
+    return [ca for ca in store.list_cas() if ca.certificate_der is not None]

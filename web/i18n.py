@@ -1,0 +1,309 @@
+"""Indonesian first, English on request: one small message catalogue, no gettext toolchain.
+
+Each message is (Bahasa Indonesia, English). The language comes from the ``lang`` cookie set by
+the switch in every page's header; anything else means Indonesian.
+"""
+
+from __future__ import annotations
+
+from flask import request
+
+LANGS = ("id", "en")
+DEFAULT = "id"
+COOKIE = "lang"
+
+MESSAGES: dict[str, tuple[str, str]] = {
+    # layout
+    "site.name": ("PSrE — Layanan Sertifikat Elektronik", "PSrE — Electronic Certificate Service"),
+    "nav.verify": ("Verifikasi PDF", "Verify a PDF"),
+    "nav.repository": ("Repositori CA", "CA repository"),
+    "nav.status": ("Status layanan", "Service status"),
+    "nav.console": ("Konsol operator", "Operator console"),
+    "nav.cps": ("CP/CPS", "CP/CPS"),
+    "lang.switch": ("English", "Bahasa Indonesia"),
+    "footer": (
+        "Semua waktu dalam UTC. Halaman ini tidak memuat skrip atau gaya dari pihak ketiga.",
+        "All times are UTC. This page loads no third-party scripts or styles.",
+    ),
+    # verify
+    "verify.title": ("Verifikasi dokumen PDF bertanda tangan", "Verify a signed PDF document"),
+    "verify.lead": (
+        "Unggah PDF untuk memeriksa tanda tangan elektroniknya. Berkas tidak disimpan setelah "
+        "hasil ditampilkan.",
+        "Upload a PDF to check its electronic signatures. The file is not kept after the "
+        "answer is shown.",
+    ),
+    "verify.file": ("Berkas PDF", "PDF file"),
+    "verify.submit": ("Periksa", "Check"),
+    "verify.result": ("Hasil verifikasi", "Verification result"),
+    "verify.VALID": ("Dokumen sah", "Document valid"),
+    "verify.INVALID": ("Dokumen tidak sah", "Document not valid"),
+    "verify.NO_SIGNATURE": ("Tidak ada tanda tangan", "No signature"),
+    "verify.VALID.lead": (
+        "Semua tanda tangan utuh, dibuat dengan sertifikat PSrE ini yang berlaku, dan dokumen "
+        "tidak diubah setelah ditandatangani.",
+        "Every signature is intact, made with a valid certificate of this PSrE, and the "
+        "document was not changed after signing.",
+    ),
+    "verify.INVALID.lead": (
+        "Setidaknya satu tanda tangan tidak dapat diterima. Rinciannya di bawah.",
+        "At least one signature cannot be accepted. The details are below.",
+    ),
+    "verify.NO_SIGNATURE.lead": (
+        "Berkas ini tidak memuat tanda tangan elektronik.",
+        "This file contains no electronic signature.",
+    ),
+    "verify.file_name": ("Berkas", "File"),
+    "verify.signature": ("Tanda tangan", "Signature"),
+    "verify.signer": ("Penanda tangan", "Signer"),
+    "verify.agency": ("Instansi", "Agency"),
+    "verify.nik": ("NIK", "NIK"),
+    "verify.signing_time": ("Waktu penandatanganan", "Signing time"),
+    "verify.timestamp": ("Cap waktu", "Timestamp"),
+    "verify.no_timestamp": ("tidak ada", "none"),
+    "verify.cert_status": ("Status sertifikat", "Certificate status"),
+    "verify.serial": ("Nomor seri sertifikat", "Certificate serial"),
+    "verify.intact": ("Tanda tangan utuh", "Signature intact"),
+    "verify.modified": ("Diubah setelah ditandatangani", "Changed after signing"),
+    "verify.trusted": ("Terpercaya (rantai ke root PSrE)", "Trusted (chains to the PSrE root)"),
+    "verify.level": ("Tingkat PAdES", "PAdES level"),
+    "verify.problems": ("Masalah", "Problems"),
+    "verify.sig_valid": ("sah", "valid"),
+    "verify.sig_invalid": ("tidak sah", "not valid"),
+    "verify.not_pdf": (
+        "Berkas ini bukan PDF yang dapat dibaca.",
+        "This file is not a readable PDF.",
+    ),
+    "verify.failed": (
+        "Berkas ini tidak dapat diverifikasi (PDF rusak atau tidak didukung).",
+        "This file could not be verified (a damaged or unsupported PDF).",
+    ),
+    "verify.no_file": ("Pilih berkas PDF terlebih dahulu.", "Choose a PDF file first."),
+    "yes": ("ya", "yes"),
+    "no": ("tidak", "no"),
+    "status.good": ("berlaku", "good"),
+    "status.revoked": ("dicabut", "revoked"),
+    "status.hold": ("ditangguhkan", "suspended"),
+    "status.unknown": ("tidak dikenal", "unknown"),
+    "status.expired": ("kedaluwarsa", "expired"),
+    "status.reserved": ("dicadangkan", "reserved"),
+    # repository
+    "repo.title": ("Repositori CA", "CA repository"),
+    "repo.lead": (
+        "Sertifikat CA root dan CA penerbit untuk diunduh, sidik jari SHA-256 untuk "
+        "memeriksanya, daftar pencabutan (CRL) dan kebijakan sertifikat (CP/CPS).",
+        "The root and issuing CA certificates to download, SHA-256 fingerprints to check them "
+        "with, revocation lists (CRLs) and the certificate policy (CP/CPS).",
+    ),
+    "repo.ca": ("CA", "CA"),
+    "repo.subject": ("Subjek", "Subject"),
+    "repo.kind": ("Jenis", "Kind"),
+    "repo.root": ("CA root", "Root CA"),
+    "repo.issuing": ("CA penerbit", "Issuing CA"),
+    "repo.valid": ("Berlaku", "Valid"),
+    "repo.fingerprint": ("Sidik jari SHA-256", "SHA-256 fingerprint"),
+    "repo.download": ("Unduh", "Download"),
+    "repo.crl": ("CRL", "CRL"),
+    "repo.none": ("Belum ada CA.", "No CA yet."),
+    "repo.install": ("Cara memasang", "How to install"),
+    "repo.install.check": (
+        "Bandingkan sidik jari SHA-256 berkas yang diunduh dengan yang tertera di atas sebelum "
+        "memasangnya (openssl x509 -in root-ca.pem -noout -fingerprint -sha256).",
+        "Compare the SHA-256 fingerprint of the downloaded file with the one shown above before "
+        "installing it (openssl x509 -in root-ca.pem -noout -fingerprint -sha256).",
+    ),
+    "repo.install.windows": (
+        "Windows: buka berkas .crt CA root, pilih \u201cInstall Certificate\u201d, lalu simpan "
+        "di \u201cTrusted Root Certification Authorities\u201d.",
+        "Windows: open the root CA .crt file, choose \u201cInstall Certificate\u201d and place it "
+        "in \u201cTrusted Root Certification Authorities\u201d.",
+    ),
+    "repo.install.linux": (
+        "Debian/Ubuntu: salin berkas PEM CA root ke /usr/local/share/ca-certificates/ dengan "
+        "akhiran .crt lalu jalankan update-ca-certificates.",
+        "Debian/Ubuntu: copy the root CA PEM file to /usr/local/share/ca-certificates/ with a "
+        ".crt suffix and run update-ca-certificates.",
+    ),
+    "repo.install.acrobat": (
+        "Adobe Acrobat Reader: Preferensi \u2192 Tanda Tangan \u2192 Identitas & Sertifikat "
+        "Tepercaya \u2192 Impor, lalu centang \u201cGunakan sertifikat ini sebagai root "
+        "tepercaya\u201d.",
+        "Adobe Acrobat Reader: Preferences \u2192 Signatures \u2192 Identities & Trusted "
+        "Certificates \u2192 Import, then tick \u201cUse this certificate as a trusted root\u201d.",
+    ),
+    "repo.cps": ("Kebijakan sertifikat (CP/CPS)", "Certificate policy (CP/CPS)"),
+    "repo.cps.lead": (
+        "CP/CPS dibuat dari profil sertifikat yang benar-benar dipakai CA ini.",
+        "The CP/CPS is rendered from the certificate profiles this CA actually uses.",
+    ),
+    "repo.cps.read": ("Baca CP/CPS", "Read the CP/CPS"),
+    # status
+    "status.title": ("Status layanan", "Service status"),
+    "status.crl": ("Daftar pencabutan (CRL)", "Revocation lists (CRL)"),
+    "status.ocsp": ("Responder OCSP", "OCSP responder"),
+    "status.not_published": ("belum diterbitkan", "not published yet"),
+    "status.this_update": ("Diterbitkan", "Issued"),
+    "status.next_update": ("Pembaruan berikutnya", "Next update"),
+    "status.age": ("Usia", "Age"),
+    "status.fresh": ("segar", "fresh"),
+    "status.stale": ("kedaluwarsa", "stale"),
+    "status.hsm": ("Modul HSM", "HSM"),
+    "status.db": ("Basis data", "Database"),
+    "status.ok": ("baik", "ok"),
+    "status.down": ("bermasalah", "failing"),
+    "status.checked": ("Diperiksa", "Checked"),
+    "status.ocsp.available": ("tersedia di /ocsp", "served at /ocsp"),
+    # console: login
+    "login.title": ("Masuk konsol operator", "Operator console sign-in"),
+    "login.name": ("Nama operator", "Operator name"),
+    "login.password": ("Kata sandi", "Password"),
+    "login.submit": ("Masuk", "Sign in"),
+    "login.failed": ("Nama atau kata sandi salah.", "Wrong name or password."),
+    "login.throttled": (
+        "Terlalu banyak percobaan gagal. Coba lagi nanti.",
+        "Too many failed attempts. Try again later.",
+    ),
+    "login.expired": ("Sesi berakhir; silakan masuk lagi.", "Session ended; please sign in again."),
+    "logout": ("Keluar", "Sign out"),
+    "csrf.failed": (
+        "Formulir kedaluwarsa atau tidak sah. Muat ulang halaman dan coba lagi.",
+        "The form expired or is not valid. Reload the page and try again.",
+    ),
+    "forbidden": ("Peran Anda tidak mengizinkan tindakan ini.", "Your role does not allow this."),
+    # console: nav
+    "console.dashboard": ("Dasbor", "Dashboard"),
+    "console.certificates": ("Sertifikat", "Certificates"),
+    "console.subscribers": ("Pelanggan", "Subscribers"),
+    "console.clients": ("Aplikasi klien", "Client apps"),
+    "console.audit": ("Log audit", "Audit log"),
+    "console.operators": ("Operator", "Operators"),
+    "console.signed_in_as": ("Masuk sebagai", "Signed in as"),
+    "role.ra": ("petugas RA", "RA officer"),
+    "role.auditor": ("auditor", "auditor"),
+    "role.admin": ("admin", "admin"),
+    # dashboard
+    "dash.counts": ("Sertifikat menurut status", "Certificates by status"),
+    "dash.chart": (
+        "Penerbitan dan penandatanganan per hari (30 hari)",
+        "Issuance and signing per day (30 days)",
+    ),
+    "dash.issued": ("diterbitkan", "issued"),
+    "dash.signed": ("ditandatangani", "signed"),
+    "dash.health": ("Kesehatan sistem", "System health"),
+    "dash.freshness": ("Kesegaran CRL/OCSP", "CRL/OCSP freshness"),
+    "dash.subscribers": ("Pelanggan menurut status", "Subscribers by status"),
+    "dash.total": ("Jumlah", "Total"),
+    # certificates
+    "cert.search": ("Cari", "Search"),
+    "cert.query": (
+        "Nomor seri, NIK, nama atau e-mail",
+        "Serial number, NIK, name or e-mail",
+    ),
+    "cert.results": ("Hasil", "Results"),
+    "cert.none": ("Tidak ada sertifikat yang cocok.", "No matching certificate."),
+    "cert.serial": ("Nomor seri", "Serial"),
+    "cert.subject": ("Subjek", "Subject"),
+    "cert.issuer": ("Penerbit", "Issuer"),
+    "cert.profile": ("Profil", "Profile"),
+    "cert.status": ("Status", "Status"),
+    "cert.not_before": ("Berlaku mulai", "Not before"),
+    "cert.not_after": ("Berlaku sampai", "Not after"),
+    "cert.revoked_at": ("Dicabut pada", "Revoked at"),
+    "cert.reason": ("Alasan", "Reason"),
+    "cert.fingerprint": ("Sidik jari SHA-256", "SHA-256 fingerprint"),
+    "cert.san": ("Nama alternatif", "Alternative names"),
+    "cert.extensions": ("Ekstensi", "Extensions"),
+    "cert.key": ("Kunci publik", "Public key"),
+    "cert.subscriber": ("Pelanggan", "Subscriber"),
+    "cert.change": ("Ubah status", "Change status"),
+    "cert.revoke": ("Cabut", "Revoke"),
+    "cert.suspend": ("Tangguhkan", "Suspend"),
+    "cert.release": ("Aktifkan kembali", "Release"),
+    "cert.action": ("Tindakan", "Action"),
+    "cert.continue": ("Lanjut", "Continue"),
+    "cert.confirm": ("Konfirmasi", "Confirm"),
+    "cert.confirm.lead": (
+        "Periksa sekali lagi. Pencabutan bersifat final dan tidak dapat dibatalkan.",
+        "Check once more. Revocation is final and cannot be undone.",
+    ),
+    "cert.cancel": ("Batal", "Cancel"),
+    "cert.changed": ("Status sertifikat diubah menjadi", "Certificate status changed to"),
+    "cert.unchanged": ("Tidak ada perubahan; status tetap", "Nothing changed; the status stays"),
+    "cert.download": ("Unduh", "Download"),
+    "cert.back": ("Kembali ke pencarian", "Back to search"),
+    # subscribers
+    "sub.register": ("Daftarkan pelanggan", "Register a subscriber"),
+    "sub.kind": ("Jenis", "Kind"),
+    "sub.person": ("perorangan (ASN)", "person (civil servant)"),
+    "sub.agency_kind": ("instansi (segel)", "agency (seal)"),
+    "sub.name": ("Nama", "Name"),
+    "sub.email": ("E-mail", "E-mail"),
+    "sub.nik": ("NIK", "NIK"),
+    "sub.agency": ("Instansi", "Agency"),
+    "sub.org_id": ("ID organisasi (NTRID-…)", "Organisation ID (NTRID-…)"),
+    "sub.status": ("Status", "Status"),
+    "sub.set_status": ("Ubah status", "Change status"),
+    "sub.reset": ("Setel ulang passphrase", "Reset passphrase"),
+    "sub.registered": ("Pelanggan terdaftar", "Subscriber registered"),
+    "sub.status_changed": ("Status pelanggan diubah", "Subscriber status changed"),
+    "sub.new_passphrase": (
+        "Passphrase baru (ditampilkan sekali; serahkan langsung kepada pelanggan)",
+        "New passphrase (shown once; hand it to the subscriber in person)",
+    ),
+    "sub.none": ("Belum ada pelanggan.", "No subscribers yet."),
+    "sub.certificates": ("Sertifikat", "Certificates"),
+    # clients
+    "client.create": ("Buat aplikasi klien", "Create a client app"),
+    "client.name": ("Nama aplikasi", "Application name"),
+    "client.username": ("Nama pengguna", "Username"),
+    "client.enabled": ("Aktif", "Enabled"),
+    "client.disable": ("Nonaktifkan", "Disable"),
+    "client.created": ("Aplikasi klien dibuat", "Client app created"),
+    "client.secret": (
+        "Rahasia klien (ditampilkan sekali saja; simpan sekarang)",
+        "Client secret (shown this once only; store it now)",
+    ),
+    "client.none": ("Belum ada aplikasi klien.", "No client apps yet."),
+    "client.disabled": ("Aplikasi klien dinonaktifkan", "Client app disabled"),
+    # audit
+    "audit.seq": ("No.", "Seq"),
+    "audit.time": ("Waktu", "Time"),
+    "audit.actor": ("Pelaku", "Actor"),
+    "audit.action": ("Tindakan", "Action"),
+    "audit.object": ("Objek", "Object"),
+    "audit.details": ("Rincian", "Details"),
+    "audit.filter": ("Saring", "Filter"),
+    "audit.verify": ("Verifikasi rantai", "Verify chain"),
+    "audit.ok": ("Rantai utuh", "Chain intact"),
+    "audit.bad": ("Rantai rusak", "Chain broken"),
+    "audit.events": ("kejadian", "events"),
+    "audit.first_bad": ("kejadian rusak pertama", "first bad event"),
+    "audit.newer": ("Lebih baru", "Newer"),
+    "audit.older": ("Lebih lama", "Older"),
+    # operators
+    "op.name": ("Nama", "Name"),
+    "op.role": ("Peran", "Role"),
+    "op.enabled": ("Aktif", "Enabled"),
+    "op.last_login": ("Login terakhir", "Last sign-in"),
+    "op.add": ("Tambah operator", "Add operator"),
+    "op.password": ("Kata sandi awal", "Initial password"),
+    "op.disable": ("Nonaktifkan", "Disable"),
+    "op.added": ("Operator ditambahkan", "Operator added"),
+    "op.disabled": ("Operator dinonaktifkan", "Operator disabled"),
+    "error": ("Kesalahan", "Error"),
+    "never": ("belum pernah", "never"),
+}
+
+
+def current_lang() -> str:
+    lang = request.cookies.get(COOKIE, DEFAULT)
+    return lang if lang in LANGS else DEFAULT
+
+
+def translate(key: str, lang: str | None = None) -> str:
+    """The message ``key`` in ``lang`` (default: the request's); the key itself if unknown, so a
+    missing entry shows up on the page rather than as an error."""
+    entry = MESSAGES.get(key)
+    if entry is None:
+        return key
+    return entry[LANGS.index(lang or current_lang())]

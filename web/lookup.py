@@ -1,0 +1,181 @@
+"""Certificate search for the console, and a readable decoding of one certificate."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+from sqlalchemy import or_, select
+
+from ca_core.models import Certificate, CertificateAuthority, Subscriber
+from ca_core.store import Store
+
+#: Short names for the subject attributes our profiles use that RFC 4514 leaves as OIDs.
+_ATTR_NAMES = {
+    NameOID.SERIAL_NUMBER: "serialNumber",
+    NameOID.SURNAME: "SN",
+    NameOID.GIVEN_NAME: "givenName",
+    NameOID.ORGANIZATION_IDENTIFIER: "organizationIdentifier",
+    NameOID.EMAIL_ADDRESS: "emailAddress",
+}
+#: OIDs cryptography does not name (extensions and document-signing EKUs we issue).
+_OID_NAMES = {
+    "1.3.6.1.5.5.7.1.3": "qcStatements",
+    "1.3.6.1.5.5.7.3.36": "documentSigning",
+    "1.3.6.1.4.1.311.10.3.12": "msDocumentSigning",
+    "1.2.840.113583.1.1.5": "adobeAuthenticDocumentsTrust",
+}
+
+
+def _oid_name(oid: x509.ObjectIdentifier) -> str:
+    name = getattr(oid, "_name", "Unknown OID")
+    if name != "Unknown OID":
+        return str(name)
+    return _OID_NAMES.get(oid.dotted_string, oid.dotted_string)
+
+
+_HEX = re.compile(r"(?:0x)?[0-9a-fA-F:]{1,60}")
+_NIK = re.compile(r"[0-9]{16}")
+
+
+@dataclass(frozen=True)
+class CertRow:
+    id: int
+    serial_hex: str
+    issuer: str
+    subject_dn: str
+    profile: str
+    status: str
+    not_after: object
+    subscriber_name: str | None
+
+
+def search(store: Store, query: str, limit: int = 100) -> list[CertRow]:
+    """Certificates whose serial, subscriber NIK, name or e-mail match ``query``.
+
+    A NIK matches exactly; a serial matches exactly in any usual hex form (colons, 0x); names
+    and e-mails match as case-insensitive substrings of the subject, SAN and subscriber record.
+    An empty query lists the newest certificates.
+    """
+    q = query.strip()
+    stmt = (
+        select(Certificate, CertificateAuthority.name, Subscriber.name)
+        .join(CertificateAuthority, Certificate.issuer_id == CertificateAuthority.id)
+        .outerjoin(Subscriber, Certificate.subscriber_id == Subscriber.id)
+        .order_by(Certificate.id.desc())
+        .limit(limit)
+    )
+    if q:
+        like = f"%{q.lower()}%"
+        conds = [
+            Certificate.subject_dn.ilike(like),
+            Certificate.san.ilike(like),
+            Subscriber.name.ilike(like),
+            Subscriber.email.ilike(like),
+        ]
+        if _NIK.fullmatch(q):
+            conds.append(Subscriber.nik == q)
+        if _HEX.fullmatch(q):
+            digits = q.lower().removeprefix("0x").replace(":", "").lstrip("0") or "0"
+            conds.append(Certificate.serial_hex == digits)
+        stmt = stmt.where(or_(*conds))
+    with store.session() as s:
+        rows = s.execute(stmt).all()
+    return [
+        CertRow(c.id, c.serial_hex, ca, c.subject_dn, c.profile, c.status, c.not_after, sub)
+        for c, ca, sub in rows
+    ]
+
+
+def get(store: Store, cert_id: int) -> tuple[Certificate, str, Subscriber | None] | None:
+    with store.session() as s:
+        c = s.get(Certificate, cert_id)
+        if c is None:
+            return None
+        ca = s.get(CertificateAuthority, c.issuer_id)
+        sub = s.get(Subscriber, c.subscriber_id) if c.subscriber_id else None
+        return c, ca.name if ca else "?", sub
+
+
+@dataclass(frozen=True)
+class Decoded:
+    version: str
+    common_name: str
+    serial: str
+    subject: str
+    issuer: str
+    not_before: str
+    not_after: str
+    public_key: str
+    signature_algorithm: str
+    extensions: list[tuple[str, bool, str]]
+
+
+def decode(der: bytes) -> Decoded:
+    """The fields an operator reads, decoded by ``cryptography`` (no DER code of ours)."""
+    cert = x509.load_der_x509_certificate(der)
+    key = cert.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        key_text = f"EC {key.curve.name}"
+    elif isinstance(key, rsa.RSAPublicKey):
+        key_text = f"RSA {key.key_size}"
+    else:
+        key_text = type(key).__name__
+    cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    exts = [
+        (
+            _oid_name(ext.oid),
+            ext.critical,
+            _ext_text(ext.value),
+        )
+        for ext in cert.extensions
+    ]
+    algo = cert.signature_algorithm_oid
+    return Decoded(
+        version=cert.version.name,
+        common_name=str(cns[0].value) if cns else cert.subject.rfc4514_string(_ATTR_NAMES),
+        serial=format(cert.serial_number, "x"),
+        subject=cert.subject.rfc4514_string(_ATTR_NAMES),
+        issuer=cert.issuer.rfc4514_string(_ATTR_NAMES),
+        not_before=cert.not_valid_before_utc.strftime("%Y-%m-%d %H:%M:%SZ"),
+        not_after=cert.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%SZ"),
+        public_key=key_text,
+        signature_algorithm=_oid_name(algo),
+        extensions=exts,
+    )
+
+
+def _ext_text(value: x509.ExtensionType) -> str:
+    if isinstance(value, x509.SubjectAlternativeName | x509.IssuerAlternativeName):
+        return ", ".join(str(n.value) for n in value)
+    if isinstance(value, x509.KeyUsage):
+        names = [
+            "digital_signature",
+            "content_commitment",
+            "key_encipherment",
+            "data_encipherment",
+            "key_agreement",
+            "key_cert_sign",
+            "crl_sign",
+        ]
+        return ", ".join(n for n in names if getattr(value, n))
+    if isinstance(value, x509.ExtendedKeyUsage):
+        return ", ".join(_oid_name(o) for o in value)
+    if isinstance(value, x509.BasicConstraints):
+        return f"CA={value.ca}, pathlen={value.path_length}"
+    if isinstance(value, x509.CRLDistributionPoints):
+        return ", ".join(str(n.value) for dp in value for n in (dp.full_name or []))
+    if isinstance(value, x509.AuthorityInformationAccess):
+        return ", ".join(f"{_oid_name(d.access_method)}: {d.access_location.value}" for d in value)
+    if isinstance(value, x509.CertificatePolicies):
+        return ", ".join(p.policy_identifier.dotted_string for p in value)
+    if isinstance(value, x509.SubjectKeyIdentifier):
+        return value.digest.hex(":")
+    if isinstance(value, x509.AuthorityKeyIdentifier):
+        return (value.key_identifier or b"").hex(":")
+    if isinstance(value, x509.UnrecognizedExtension):
+        return f"DER {value.value.hex()}"
+    return repr(value)

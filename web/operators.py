@@ -1,0 +1,214 @@
+"""Operator accounts, console logins (rate-limited, audited) and server-side sessions.
+
+No Flask here: the CLI (``psre operator add``) and the console share these functions. Passwords
+are scrypt-hashed (ca_core.passwords); session tokens are random and only their SHA-256 is
+stored. Every state change writes an audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, update
+
+from ca_core.config import WebConfig
+from ca_core.errors import CaError
+from ca_core.models import OPERATOR_ROLES, LoginAttempt, Operator, OperatorSession
+from ca_core.passwords import hash_secret, verify_secret
+from ca_core.store import Store
+
+NAME_RE = re.compile(r"[a-z][a-z0-9._-]{1,63}")
+MIN_PASSWORD = 12
+#: Verifying against this keeps a login for an unknown name as slow as one for a known name.
+_DUMMY_HASH = hash_secret(secrets.token_hex(16))
+
+#: What each role may do. Views name a permission, never a role, so the table is the policy.
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "dashboard.view": frozenset({"ra", "auditor", "admin"}),
+    "certificate.view": frozenset({"ra", "auditor"}),
+    "certificate.change": frozenset({"ra"}),
+    "subscriber.view": frozenset({"ra", "auditor"}),
+    "subscriber.change": frozenset({"ra"}),
+    "client.manage": frozenset({"admin"}),
+    "operator.manage": frozenset({"admin"}),
+    "audit.view": frozenset({"auditor", "admin"}),
+}
+
+
+class OperatorError(CaError):
+    code = "operator_invalid"
+
+
+class LoginThrottled(CaError):
+    code = "login_throttled"
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    operator: Operator | None
+    #: The cookie value (only when the login succeeded); never stored, never logged.
+    token: str | None
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ActiveSession:
+    operator: Operator
+    csrf_token: str
+    expires_at: dt.datetime
+
+
+def allowed(role: str, permission: str) -> bool:
+    return role in PERMISSIONS.get(permission, frozenset())
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def add_operator(store: Store, name: str, role: str, password: str, *, actor: str) -> Operator:
+    if not NAME_RE.fullmatch(name):
+        raise OperatorError("name: 2-64 characters, lowercase letters, digits, . _ -")
+    if role not in OPERATOR_ROLES:
+        raise OperatorError(f"role: must be one of {', '.join(OPERATOR_ROLES)}")
+    if len(password) < MIN_PASSWORD:
+        raise OperatorError(f"password: must be at least {MIN_PASSWORD} characters")
+    op = Operator(name=name, role=role, password_hash=hash_secret(password), enabled=True)
+    with store.session() as s:
+        exists = s.scalar(select(Operator.id).where(Operator.name == name))
+        if exists is not None:
+            raise OperatorError(f"operator {name} already exists")
+        s.add(op)
+        store.audit.append(actor, "operator.add", f"operator:{name}", {"role": role}, session=s)
+    return op
+
+
+def set_enabled(store: Store, name: str, enabled: bool, *, actor: str) -> None:
+    with store.session() as s:
+        op = s.scalar(select(Operator).where(Operator.name == name))
+        if op is None:
+            raise OperatorError(f"no operator {name}")
+        op.enabled = enabled
+        if not enabled:  # a disabled operator's open sessions end now
+            s.execute(
+                update(OperatorSession)
+                .where(OperatorSession.operator_id == op.id)
+                .values(expires_at=_now())
+            )
+        action = "operator.enable" if enabled else "operator.disable"
+        store.audit.append(actor, action, f"operator:{name}", {}, session=s)
+
+
+def list_operators(store: Store) -> list[Operator]:
+    with store.session() as s:
+        return list(s.scalars(select(Operator).order_by(Operator.name)))
+
+
+def _recent_failures(store: Store, column: object, value: str, since: dt.datetime) -> int:
+    with store.session() as s:
+        return int(
+            s.scalar(
+                select(func.count(LoginAttempt.id)).where(
+                    column == value,  # type: ignore[arg-type]
+                    LoginAttempt.success.is_(False),
+                    LoginAttempt.time >= since,
+                )
+            )
+            or 0
+        )
+
+
+def login(
+    store: Store, cfg: WebConfig, name: str, password: str, *, remote_addr: str
+) -> LoginResult:
+    """Check a console login. Raises LoginThrottled once too many attempts failed recently
+    (per name, and per address at four times the limit); both outcomes are audited."""
+    now = _now()
+    name = name.strip()[:64]
+    since = now - dt.timedelta(minutes=cfg.login_window_minutes)
+    by_name = _recent_failures(store, LoginAttempt.username, name, since)
+    by_addr = _recent_failures(store, LoginAttempt.remote_addr, remote_addr, since)
+    if by_name >= cfg.login_max_failures or by_addr >= 4 * cfg.login_max_failures:
+        store.audit.append(
+            "web", "operator.login_throttled", f"operator:{name}", {"remote_addr": remote_addr}
+        )
+        raise LoginThrottled("too many failed logins; try again later")
+    with store.session() as s:
+        op = s.scalar(select(Operator).where(Operator.name == name))
+    ok = verify_secret(password, op.password_hash if op is not None else _DUMMY_HASH)
+    reason = None
+    if op is None or not ok:
+        reason = "bad_credentials"
+    elif not op.enabled:
+        reason = "disabled"
+    token = None
+    with store.session() as s:
+        s.add(LoginAttempt(username=name, remote_addr=remote_addr, time=now, success=not reason))
+        if reason:
+            store.audit.append(
+                "web",
+                "operator.login_failed",
+                f"operator:{name}",
+                {"remote_addr": remote_addr, "reason": reason},
+                session=s,
+            )
+        else:
+            assert op is not None
+            token = secrets.token_urlsafe(32)
+            hours = dt.timedelta(hours=cfg.session_max_hours)
+            s.add(
+                OperatorSession(
+                    token_sha256=_digest(token),
+                    operator_id=op.id,
+                    csrf_token=secrets.token_urlsafe(32),
+                    created_at=now,
+                    last_seen_at=now,
+                    expires_at=now + hours,
+                )
+            )
+            row = s.get(Operator, op.id)
+            assert row is not None
+            row.last_login_at = now
+            store.audit.append(
+                name, "operator.login", f"operator:{name}", {"remote_addr": remote_addr}, session=s
+            )
+    return LoginResult(op if not reason else None, token, reason)
+
+
+def session_for(store: Store, cfg: WebConfig, token: str) -> ActiveSession | None:
+    """The live session for a cookie token, touched; None if unknown, idle too long or over."""
+    now = _now()
+    with store.session() as s:
+        row = s.scalar(
+            select(OperatorSession).where(OperatorSession.token_sha256 == _digest(token))
+        )
+        if row is None:
+            return None
+        idle = now - row.last_seen_at > dt.timedelta(minutes=cfg.session_idle_minutes)
+        if idle or now >= row.expires_at:
+            s.delete(row)
+            return None
+        op = s.get(Operator, row.operator_id)
+        if op is None or not op.enabled:
+            s.delete(row)
+            return None
+        row.last_seen_at = now
+        return ActiveSession(op, row.csrf_token, row.expires_at)
+
+
+def logout(store: Store, token: str, *, actor: str) -> None:
+    with store.session() as s:
+        row = s.scalar(
+            select(OperatorSession).where(OperatorSession.token_sha256 == _digest(token))
+        )
+        if row is not None:
+            s.delete(row)
+            store.audit.append(actor, "operator.logout", f"operator:{actor}", {}, session=s)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

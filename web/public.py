@@ -1,0 +1,115 @@
+"""Public pages (no login): verify a signed PDF, the CA repository, service status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from cryptography import x509
+from flask import Blueprint, Response, current_app, redirect, request
+
+from signing_api.app_runtime import runtime
+from signing_api.verify import verify_pdf
+from web import dashboard
+from web.i18n import COOKIE, LANGS
+from web.render import render, render_error
+from web.security import csrf_ok, set_cookie
+
+bp = Blueprint(
+    "public",
+    __name__,
+    template_folder="templates",
+    static_folder="static",
+    static_url_path="/assets",
+)
+
+
+@bp.get("/")
+def index() -> Response:
+    return redirect("/verify")  # type: ignore[return-value]
+
+
+@bp.get("/lang/<code>")
+def switch_language(code: str) -> Response:
+    target = request.args.get("next", "/")
+    # Only paths on this site: "//host" or "https://…" would make this an open redirect.
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"
+    resp = redirect(target)
+    if code in LANGS:
+        # Lax: a visitor following a link from elsewhere still gets their language.
+        set_cookie(resp, COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax")
+    return resp  # type: ignore[return-value]
+
+
+@bp.route("/verify", methods=["GET", "POST"])
+def verify() -> tuple[str, int]:
+    if request.method == "GET":
+        return render("public/verify.html")
+    if not csrf_ok():
+        return render_error("csrf.failed", 400)
+    upload = request.files.get("pdf")
+    if upload is None or not upload.filename:
+        return render("public/verify.html", 400, error="verify.no_file")
+    # Read into memory and answer: the upload is never written anywhere by us (werkzeug's
+    # spool file for large uploads is deleted when the request ends).
+    data = upload.read()
+    if b"%PDF-" not in data[:1024]:  # ISO 32000: the header is near the start of the file
+        return render("public/verify.html", 422, error="verify.not_pdf")
+    try:
+        report = verify_pdf(runtime(), data)
+    except Exception:  # noqa: BLE001
+        # The page depends only on verify_pdf's documented interface, which names no
+        # exception; whatever it raises for an unreadable upload, the visitor gets an answer.
+        current_app.logger.warning("verify page: upload could not be verified", exc_info=True)
+        return render("public/verify.html", 422, error="verify.failed")
+    return render(
+        "public/verify.html",
+        report=report,
+        file_name=upload.filename,
+        file_sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+@bp.get("/repository")
+def repository() -> tuple[str, int]:
+    rows = []
+    for ca in dashboard.cas(runtime().store):
+        cert = x509.load_der_x509_certificate(ca.certificate_der or b"")
+        rows.append(
+            {
+                "name": ca.name,
+                "root": ca.parent_id is None,
+                "subject": cert.subject.rfc4514_string(),
+                "not_before": cert.not_valid_before_utc,
+                "not_after": cert.not_valid_after_utc,
+                "fingerprint": ":".join(
+                    f"{b:02X}" for b in hashlib.sha256(ca.certificate_der or b"").digest()
+                ),
+            }
+        )
+    return render("public/repository.html", cas=rows, base_url=runtime().config.public_base_url)
+
+
+@bp.get("/status")
+def status() -> tuple[str, int]:
+    return render("public/status.html", **status_context())
+
+
+def status_context() -> dict[str, object]:
+    """What both the status page and the dashboard show about freshness and health."""
+    rt = runtime()
+    now = dt.datetime.now(dt.UTC)
+    try:
+        hsm = rt.backend.health()
+    except Exception as ex:  # noqa: BLE001 - reported on the page, not raised
+        hsm = {"ok": False, "error": type(ex).__name__}
+    db = rt.store.ping()
+    ocsp_served = any(rule.rule.startswith("/ocsp") for rule in current_app.url_map.iter_rules())
+    return {
+        "now": now,
+        "crls": dashboard.crl_freshness(rt.store, now) if db.get("ok") else [],
+        "ocsp_served": ocsp_served,
+        "hsm": hsm,
+        "db": db,
+    }

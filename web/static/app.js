@@ -1,0 +1,23 @@
+// The few things plain JavaScript does on these pages; every page works without it.
+"use strict";
+document.addEventListener("DOMContentLoaded", () => {
+  // Subscriber registration: show the fields of the chosen kind only.
+  const kind = document.getElementById("kind");
+  if (kind && document.getElementById("register-form")) {
+    const sync = () => {
+      document.querySelectorAll("#register-form [data-kind]").forEach((el) => {
+        el.hidden = el.dataset.kind !== kind.value;
+      });
+    };
+    kind.addEventListener("change", sync);
+    sync();
+  }
+  // Certificate status change: a reason only applies to a revocation.
+  const action = document.getElementById("action");
+  const reason = document.getElementById("reason");
+  if (action && reason) {
+    const sync = () => { reason.disabled = action.value !== "revoke"; };
+    action.addEventListener("change", sync);
+    sync();
+  }
+});
