@@ -19,6 +19,7 @@ that completed stay: they are whole (key + certificate) and recorded.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import datetime as dt
 import os
@@ -455,36 +456,48 @@ def _key_in_use(ctx: StepContext, label: str) -> str | None:
 
 
 # --- dry run ------------------------------------------------------------------------------------
+#: One scratch token per process and module: SoftHSM cannot have a token deleted under a loaded
+#: library (later slot look-ups fail with CKR_GENERAL_ERROR), so it is emptied after each dry
+#: run and deleted from disk when the process exits.
+_SCRATCH: dict[str, tuple[str, str]] = {}
+
+
+def _delete_scratch_tokens() -> None:
+    for label, _pin in _SCRATCH.values():
+        subprocess.run(
+            ["softhsm2-util", "--delete-token", "--token", label], capture_output=True, check=False
+        )
+
+
 @contextmanager
 def scratch_token(module: str) -> Iterator[Pkcs11Backend]:
-    """A throwaway SoftHSM token with random PINs, deleted afterwards.
+    """An empty throwaway SoftHSM token with a random PIN; emptied again afterwards.
 
-    It is made in the token directory SoftHSM already uses (SOFTHSM2_CONF), or in a temporary
+    It lives in the token directory SoftHSM already uses (SOFTHSM2_CONF), or in a temporary
     one when this process has not loaded SoftHSM yet (e.g. production on another HSM).
     """
-    tmp = None
-    if not os.environ.get("SOFTHSM2_CONF"):
-        from hsm.softhsm import write_softhsm_conf
+    if module not in _SCRATCH:
+        if not os.environ.get("SOFTHSM2_CONF"):
+            from hsm.softhsm import write_softhsm_conf
 
-        tmp = Path(tempfile.mkdtemp(prefix="psre-dryrun-hsm-"))
-        write_softhsm_conf(tmp / "softhsm2.conf", tmp / "tokens")
-    label = f"dryrun-{secrets.token_hex(4)}"
-    user_pin = new_pin()
-    init_token(module, label, new_pin(), user_pin)
+            tmp = Path(tempfile.mkdtemp(prefix="psre-dryrun-hsm-"))
+            write_softhsm_conf(tmp / "softhsm2.conf", tmp / "tokens")
+            atexit.register(shutil.rmtree, tmp, True)
+        label, user_pin = f"dryrun-{secrets.token_hex(4)}", new_pin()
+        init_token(module, label, new_pin(), user_pin)
+        if not _SCRATCH:
+            atexit.register(_delete_scratch_tokens)
+        _SCRATCH[module] = (label, user_pin)
+    label, user_pin = _SCRATCH[module]
     backend = Pkcs11Backend(module, label, PinSource.literal(user_pin))
     try:
+        for k in _safe_list(backend):
+            backend.delete(k)
         yield backend
     finally:
         for k in _safe_list(backend):
             backend.delete(k)
         backend.close()
-        subprocess.run(
-            ["softhsm2-util", "--delete-token", "--token", label],
-            capture_output=True,
-            check=False,
-        )
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _safe_list(backend: Pkcs11Backend) -> list[str]:

@@ -147,27 +147,30 @@ def verify(path: Path, *, backend: Any | None, profiles: Mapping[str, Profile]) 
             if backend is None:
                 rep.add(f"key {d['label']}", True, "not checked against the token (no token given)")
                 continue
-            try:
-                got = spki_sha256(backend.public_key(d["label"]))
-            except HsmError as ex:
-                rep.add(f"key {d['label']}", False, f"not on the token: {ex}")
-                continue
             destroyed = stopped is not None and d["label"] in stopped["details"].get(
                 "keys_destroyed", []
             )
+            try:
+                got = spki_sha256(backend.public_key(d["label"]))
+            except HsmError as ex:
+                if destroyed:
+                    rep.add(f"key {d['label']}", True, "destroyed after the failed step, as recorded")
+                else:
+                    rep.add(f"key {d['label']}", False, f"not on the token: {ex}")
+                continue
             if destroyed:
                 rep.add(
                     f"key {d['label']}",
                     False,
-                    "destroyed by the failed step, yet a key with that label is on the token",
+                    "recorded as destroyed, yet a key with that label is on the token",
                 )
+            elif got == d["spki_sha256"]:
+                rep.add(f"key {d['label']}", True, "token holds the recorded public key")
             else:
                 rep.add(
                     f"key {d['label']}",
-                    got == d["spki_sha256"],
-                    "token holds the recorded public key"
-                    if got == d["spki_sha256"]
-                    else f"token's key has SPKI sha256 {got}, transcript says {d['spki_sha256']}",
+                    False,
+                    f"token's key has SPKI sha256 {got}, transcript says {d['spki_sha256']}",
                 )
     return rep
 
