@@ -49,7 +49,8 @@ def _model(entries: list[dict[str, Any]]) -> dict[str, Any]:
         elif a == "witness.ack":
             s["acks"].append((e["actor"], d.get("ack", "")))
     if end is None:
-        outcome = f"INCOMPLETE: the transcript stops at entry {len(entries)} ({entries[-1]['action'] if entries else 'empty'})"
+        last = entries[-1]["action"] if entries else "empty"
+        outcome = f"INCOMPLETE: the transcript stops at entry {len(entries)} ({last})"
     elif stopped is not None:
         sd = stopped["details"]
         outcome = f"FAILED at step {sd['step']} during {sd['stage']}: {sd['reason']}"
@@ -69,6 +70,8 @@ def _model(entries: list[dict[str, Any]]) -> dict[str, Any]:
 def markdown(entries: list[dict[str, Any]]) -> str:
     m = _model(entries)
     st = m["start"]
+    custody = st.get("custody", {})
+    present = ", ".join(custody.get("custodians_present", [])) or f"(none: {custody.get('mode')})"
     out = [f"# Key ceremony report: {st.get('name', '?')}", "", f"File: {st.get('file', '?')}", ""]
     if st.get("mode") and st.get("mode") != "attended":
         out += [f"**{st['mode']}** — not a witnessed ceremony.", ""]
@@ -79,7 +82,7 @@ def markdown(entries: list[dict[str, Any]]) -> str:
         f"- Operator: {st.get('operator')}",
         f"- Custodians expected: {', '.join(st.get('custodians_expected', []))} "
         f"(threshold {st.get('threshold')})",
-        f"- Custodians present: {', '.join(st.get('custodian_names', st.get('custody', {}).get('custodians_present', []))) or '(none: ' + str(st.get('custody', {}).get('mode')) + ')'}",
+        f"- Custodians present: {present}",
         f"- Witnesses: {', '.join(st.get('witnesses', []))}",
         f"- Started: {entries[0]['time'] if entries else '?'}",
         "",
@@ -89,8 +92,10 @@ def markdown(entries: list[dict[str, Any]]) -> str:
     if m["stopped"]:
         s = m["stopped"]
         out += [
-            f"- Keys destroyed (half-made in the failed step): {', '.join(s['keys_destroyed']) or 'none'}",
-            f"- Keys kept: {', '.join(k['label'] + ' (' + k['why'] + ')' for k in s['keys_kept']) or 'none'}",
+            "- Keys destroyed (half-made in the failed step): "
+            + (", ".join(s["keys_destroyed"]) or "none"),
+            "- Keys kept: "
+            + (", ".join(f"{k['label']} ({k['why']})" for k in s["keys_kept"]) or "none"),
             f"- CA records removed: {', '.join(s['cas_removed']) or 'none'}",
             "",
         ]

@@ -136,7 +136,8 @@ class Share:
     tag: bytes
 
     def encode(self) -> str:
-        body = f"{PREFIX}.{self.split_id}.{self.k}-of-{self.n}.{self.x}.{self.y.hex()}.{self.tag.hex()}"
+        fields = (PREFIX, self.split_id, f"{self.k}-of-{self.n}", str(self.x), self.y.hex())
+        body = ".".join((*fields, self.tag.hex()))
         return f"{body}.{_check(body)}"
 
 

@@ -442,7 +442,7 @@ register(
 FIXED_PROFILE = {"ocsp-signer": "ocsp-signer", "tsa": "tsa", "root-key": "root-ca"}
 
 
-# --- helpers ----------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------
 def _pem_public(pub: Any) -> str:
     return pub.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

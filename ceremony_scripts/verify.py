@@ -154,7 +154,9 @@ def verify(path: Path, *, backend: Any | None, profiles: Mapping[str, Profile]) 
                 got = spki_sha256(backend.public_key(d["label"]))
             except HsmError as ex:
                 if destroyed:
-                    rep.add(f"key {d['label']}", True, "destroyed after the failed step, as recorded")
+                    rep.add(
+                        f"key {d['label']}", True, "destroyed after the failed step, as recorded"
+                    )
                 else:
                     rep.add(f"key {d['label']}", False, f"not on the token: {ex}")
                 continue

@@ -119,7 +119,9 @@ def test_delegated_certificates_are_stored_with_their_key_labels(hierarchy, stor
             assert k.sensitive and not k.extractable
 
 
-def test_transcript_records_every_step_witnessed_unattended_and_is_signed(hierarchy, store, backend):
+def test_transcript_records_every_step_witnessed_unattended_and_is_signed(
+    hierarchy, store, backend
+):
     path, tag, result = hierarchy
     entries = read(result.transcript)
     assert check_chain(entries).ok
@@ -181,7 +183,13 @@ def test_verify_detects_a_rehashed_transcript_by_its_signature(hierarchy, backen
     for e in entries[:-1]:
         e["prev_hash"] = prev
         e["hash"] = event_hash(
-            e["seq"], parse_time(e["time"]), e["actor"], e["action"], e["object"], e["details"], prev
+            e["seq"],
+            parse_time(e["time"]),
+            e["actor"],
+            e["action"],
+            e["object"],
+            e["details"],
+            prev,
         )
         prev = e["hash"]
     entries[-1]["prev_hash"] = prev
@@ -224,7 +232,9 @@ def test_verify_detects_a_different_key_on_the_token(hierarchy, backend):
     assert "not on the token" in fails[f"key {tag}-tsa"]
 
 
-def test_a_bad_subject_in_step_3_is_refused_before_anything_is_made(tmp_path, store, backend, token):
+def test_a_bad_subject_in_step_3_is_refused_before_anything_is_made(
+    tmp_path, store, backend, token
+):
     path, tag = ceremony_file(
         tmp_path, token.label, ROOT, ISSUING, issuing_cn="Bad & Name" + "x" * 60
     )
@@ -257,7 +267,9 @@ def test_a_ceremony_failing_half_way_leaves_no_half_made_key_and_says_where(
     assert set(fails) == {"outcome"}, fails  # chain, signature, outputs, keys all check out
     assert fails["outcome"].startswith("FAILED at step 4 during after key generation")
     md = Path(str(c.transcript).replace(".jsonl", ".report.md")).read_text()
-    assert "FAILED at step 4" in md and f"destroyed (half-made in the failed step): {tag}-ocsp" in md
+    assert (
+        "FAILED at step 4" in md and f"destroyed (half-made in the failed step): {tag}-ocsp" in md
+    )
     assert [e.action for e in store.audit.list(limit=1)] == ["ceremony.failed"]
 
 
