@@ -98,7 +98,9 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
     ui = ClickUi()
     custody = Custody(UNATTENDED)
     backend: Pkcs11Backend | None = None
-    if share_files or not yes:
+    if dry_run and not share_files and not yes:
+        click.echo("dry run without shares or --yes: key labels on the real token not checked")
+    elif share_files or not yes:
         if share_files:
             shares = _read_shares(share_files)
             names = [f"share file {Path(f).name}" for f in share_files]

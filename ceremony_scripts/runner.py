@@ -38,7 +38,6 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 
 from ca_core.audit import format_time
-from ca_core.errors import CaError
 from ca_core.issuer import Issuer, utcnow
 from ca_core.keycheck import spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
@@ -341,7 +340,7 @@ def run(
                     "mode": mode,
                 },
             )
-        except (CaError, HsmError, ValueError) as ex:
+        except Exception as ex:  # noqa: BLE001 - any failure must be recorded, then raised
             failure = StepFailed(st.number, ctx.stage, str(ex).splitlines()[0])
             _stop(ctx, st, failure)
             outcome = "failed"
