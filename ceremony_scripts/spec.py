@@ -7,7 +7,7 @@ tool does, so a typo never silently becomes a default)::
                  witnesses, transcript, sign_transcript_with
     [[step]]     type, title?, and the keys its type needs (see ceremony_scripts.steps):
                  ca, issuer, key_label, key_type, profile, subject, not_before, not_after,
-                 csr, outputs = { role = "path", … }
+                 next_update, csr, outputs = { role = "path", … }
 
 Paths are relative to the file's directory. Times are RFC 3339 with an offset (TOML datetimes or
 strings); ``not_after`` is inclusive (RFC 5280 §4.1.2.5). A file never holds a PIN: keys that
@@ -51,6 +51,7 @@ STEP_KEYS = (
     "subject",
     "not_before",
     "not_after",
+    "next_update",
     "csr",
     "outputs",
 )
@@ -71,6 +72,8 @@ class StepSpec:
     subject: Mapping[str, str] = field(default_factory=dict)
     not_before: dt.datetime | None = None
     not_after: dt.datetime | None = None
+    #: For CRL steps: the nextUpdate the CRL carries (RFC 5280 §5.1.2.5).
+    next_update: dt.datetime | None = None
     csr: Path | None = None
     outputs: Mapping[str, Path] = field(default_factory=dict)
 
@@ -258,7 +261,7 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
         if not isinstance(subj, dict) or not all(isinstance(v, str) for v in subj.values()):
             raise CeremonyFileError(f"{at}.subject", "must be a table of strings")
         kw["subject"] = dict(subj)
-    for key in ("not_before", "not_after"):
+    for key in ("not_before", "not_after", "next_update"):
         if key in st:
             kw[key] = _time(st[key], f"{at}.{key}")
     if "csr" in st:
