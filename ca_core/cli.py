@@ -138,6 +138,9 @@ def _register_groups() -> None:
     from policies.cli import policy
 
     cli.add_command(hsm)
+    from ceremony_scripts.cli import ceremony
+
+    cli.add_command(ceremony)
     cli.add_command(audit)
     cli.add_command(policy)
     for command in ca_cli.ALL:

@@ -27,7 +27,12 @@ def test_init_makes_the_demo_hierarchy_once(demo):
     cas = json.loads(demo.run("ca", "list", "--json").stdout)
     assert [(c["name"], c["parent"]) for c in cas] == [("root-ca", None), ("issuing-ca", "root-ca")]
     keys = json.loads(demo.run("hsm", "list", "--json").stdout)
-    assert {k["label"] for k in keys} == {"demo-root-ca", "demo-issuing-ca"}
+    # The demo ceremonies also make a delegated OCSP responder and a TSA (labels carry the run's
+    # stamp, so a later renewal ceremony never collides with them).
+    labels = {k["label"] for k in keys}
+    assert {"demo-root-ca", "demo-issuing-ca"} <= labels and len(labels) == 4
+    assert sum(label.startswith("demo-ocsp-issuing-ca-") for label in labels) == 1
+    assert sum(label.startswith("demo-tsa-") for label in labels) == 1
     assert all(k["sensitive"] and not k["extractable"] for k in keys)
     demo.run("ca", "export", "root-ca", "--out", "root.pem")
     demo.run("ca", "export", "issuing-ca", "--out", "chain.pem")

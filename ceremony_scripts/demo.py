@@ -1,0 +1,122 @@
+"""The demo ceremonies ``psre init`` runs unattended on the dev token.
+
+The files in ``ceremony_scripts/demo/`` are templates: the dates (a 90-day OCSP responder cannot
+have fixed ones), the token label and a run stamp are filled in, and the rendered file is written
+under ``<data_dir>/ceremonies/`` before it runs, so the transcript's file hash is the hash of a
+real file on disk. Each ceremony runs only when what it makes is missing, so a second
+``psre init`` changes nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import string
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ca_core.models import Certificate
+from ca_core.runtime import Runtime
+from ceremony_scripts import spec
+from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, run
+from ceremony_scripts.spec import StepSpec
+from ceremony_scripts.steps import ca_exists
+
+TEMPLATES = Path(__file__).parent / "demo"
+ROOT, ISSUING = "root-ca", "issuing-ca"
+
+
+class _EchoUi:
+    def __init__(self, echo: Callable[[str], None]) -> None:
+        self.echo = echo
+
+    def acknowledge(self, witness: str, step: StepSpec, summary: str) -> bool:  # pragma: no cover
+        return True  # unattended: never asked
+
+
+def _has_ca(rt: Runtime, name: str) -> bool:
+    return ca_exists(rt.store, name) and rt.store.get_ca(name).certificate_der is not None
+
+
+def _has_delegated(rt: Runtime, profile: str, now: dt.datetime) -> bool:
+    """A live certificate of ``profile`` from the issuing CA with its key on the token."""
+    if not _has_ca(rt, ISSUING):
+        return False
+    ca = rt.store.get_ca(ISSUING)
+    with rt.store.session() as s:
+        found = s.scalar(
+            select(Certificate.id).where(
+                Certificate.issuer_id == ca.id,
+                Certificate.profile == profile,
+                Certificate.key_label.is_not(None),
+                Certificate.status == "good",
+                Certificate.not_after > now,
+            )
+        )
+    return found is not None
+
+
+def render(template: Path, out_dir: Path, token_label: str, now: dt.datetime) -> Path:
+    """Fill a demo template's ${...} values and write it under ``out_dir``; returns the file."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    stamp = now.strftime("%Y%m%dT%H%M%S")
+
+    def end(days: int) -> str:
+        return _z(today + dt.timedelta(days=days) - dt.timedelta(seconds=1))
+
+    values = {
+        "stamp": stamp,
+        "token_label": token_label,
+        "today": _z(today),
+        "root_not_after": end(7300),
+        "issuing_not_after": end(3650),
+        "ocsp_not_after": end(90),
+        "tsa_not_after": end(1825),
+    }
+    text = string.Template(template.read_text(encoding="utf-8")).substitute(values)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{stamp}-{template.name}"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _z(t: dt.datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def ensure_demo_ceremonies(rt: Runtime, echo: Callable[[str], None] = print) -> list[RunResult]:
+    """Run whichever demo ceremonies have not produced their result yet."""
+    from policies.schema import load_profiles
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    plan = [
+        ("01-root.toml", lambda: _has_ca(rt, ROOT), f"demo root CA '{ROOT}'"),
+        ("02-issuing.toml", lambda: _has_ca(rt, ISSUING), f"demo issuing CA '{ISSUING}'"),
+        ("03-ocsp-signer.toml", lambda: _has_delegated(rt, "ocsp-signer", now), "demo OCSP signer"),
+        ("04-tsa.toml", lambda: _has_delegated(rt, "tsa", now), "demo TSA"),
+    ]
+    out_dir = rt.config.data_path / "ceremonies"
+    results = []
+    profiles = load_profiles()
+    for name, done, what in plan:
+        if done():
+            continue
+        path = render(TEMPLATES / name, out_dir, rt.config.hsm.token_label, now)
+        c = spec.load(path)
+        result = run(
+            c,
+            store=rt.store,
+            backend=rt.backend,
+            profiles=profiles,
+            base_url=rt.config.public_base_url,
+            ui=_EchoUi(lambda _t: None),
+            custody=Custody(UNATTENDED),
+            unattended=True,
+        )
+        certs = [o for o in result.produced if o["role"] == "certificate"]
+        echo(f"{what} created by ceremony {c.name} ({UNATTENDED}); transcript {result.transcript}")
+        for o in certs:
+            echo(f"  {o['path']} sha256 {o['sha256']}")
+        results.append(result)
+    return results
