@@ -46,6 +46,7 @@ def export_softhsm_conf(cfg: Config) -> None:
 class Runtime:
     def __init__(self, config: Config) -> None:
         self.config = config
+        self._publishers_attached = False
 
     @cached_property
     def backend(self) -> Pkcs11Backend:
@@ -82,6 +83,7 @@ class Runtime:
         from ca_core.issuer import Issuer
         from policies.schema import load_profiles
 
+        self.attach_publishers()
         return Issuer(
             self.store, self.backend, load_profiles(), base_url=self.config.public_base_url
         )
@@ -90,7 +92,19 @@ class Runtime:
     def revoker(self) -> Revoker:
         from ca_core.revocation import Revoker
 
+        self.attach_publishers()
         return Revoker(self.store, self.issuer.recover)
+
+    def attach_publishers(self) -> None:
+        """Subscribe the CRL and OCSP publishers to this store's status events (once).
+
+        Called by whatever in this process can change a certificate's status (issuer, revoker,
+        the web app), so that a revocation re-signs the CRL and the OCSP responses at once.
+        Each area adds its ``install(runtime)`` line below.
+        """
+        if self._publishers_attached:
+            return
+        self._publishers_attached = True
 
     def close(self) -> None:
         if "backend" in self.__dict__:
