@@ -1,0 +1,79 @@
+"""Signing a PDF with a subscriber's key in the HSM: PAdES baseline B-B, B-T, B-LT, B-LTA.
+
+The contract between the signing engine (this module) and the HTTP API (v1/v2 endpoints): the
+API authenticates the client app, checks the signer's activation and resolves the signer's
+certificate; then it calls :func:`sign_pdf` once per document.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ca_core.errors import CaError
+
+if TYPE_CHECKING:
+    from ca_core.models import Certificate
+    from ca_core.runtime import Runtime
+
+#: PAdES baseline levels, lowest first. B-LT is the default (what BSrE returns).
+LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
+
+
+class PdfSignError(CaError):
+    """The document cannot be signed as asked; ``api_code`` is the e-sign API's error code."""
+
+    code = "pdf_sign_error"
+    api_code = 4015
+
+
+class InvalidPdfError(PdfSignError):
+    """Not a PDF, a corrupt PDF, or a wrong/missing ``pdfPassword``."""
+
+    code = "invalid_pdf"
+
+
+class StampPlacementError(PdfSignError):
+    """The visible stamp cannot be placed: page out of range, ``tag_koordinat`` not found."""
+
+    code = "stamp_placement"
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A visible signature appearance. Without one, the signature is invisible."""
+
+    #: 1-based page; -1 is the last page (``halaman=TERAKHIR``).
+    page: int = 1
+    #: (x1, y1, x2, y2) in PDF points from the bottom-left, or None with ``tag``.
+    box: tuple[float, float, float, float] | None = None
+    #: Place the stamp on the first occurrence of this text (``tag_koordinat``) instead of
+    #: ``box``; ``width``/``height`` size it.
+    tag: str | None = None
+    width: float = 120.0
+    height: float = 60.0
+    #: Specimen image (PNG/JPEG bytes) — ``imageBase64``/``imageTTD``.
+    image: bytes | None = None
+    #: Draw a QR code of this URL (``linkQR``).
+    qr_url: str | None = None
+
+
+@dataclass(frozen=True)
+class SignOptions:
+    level: str = "B-LT"
+    reason: str | None = None
+    location: str | None = None
+    stamp: Stamp | None = None
+    #: Opens an encrypted PDF; never logged or stored.
+    pdf_password: str | None = None
+    #: Signature field name; a fresh unique one when None.
+    field_name: str | None = None
+
+
+def sign_pdf(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> bytes:
+    """Sign ``data`` with the key ``cert.key_label`` in the HSM; returns the signed PDF.
+
+    Raises :class:`InvalidPdfError`, :class:`StampPlacementError` (both 4xx material) or an
+    HSM error. Appends an incremental update, so earlier signatures stay valid.
+    """
+    raise NotImplementedError("the signing engine fills this in")
