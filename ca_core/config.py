@@ -64,6 +64,39 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class CrlConfig:
+    """CRL publication (crl/): validity, refresh and partitioning of each CA's CRLs."""
+
+    #: nextUpdate - thisUpdate of an issuing CA's CRLs. BR 4.9.7 / S/MIME BR: ≤ 10 days.
+    validity_hours: int = 24
+    #: An issuing CA's CRLs are re-signed this long after the last ones (and at once after a
+    #: revocation, hold or release). Keep it well under validity_hours: a late job must never
+    #: leave a CRL past its nextUpdate (checklist "CRL job late").
+    refresh_hours: int = 6
+    #: A root's CRL (the ARL) when re-signed online; the key ceremony's root-crl step sets its
+    #: own nextUpdate. BR 4.9.7: CA-level CRLs at least every 12 months.
+    root_validity_days: int = 90
+    root_refresh_days: int = 30
+    #: Partition CRLs per CA: each end-entity certificate's CRL DP names partition
+    #: serial % partitions, so a relying party fetches 1/partitions of the list. 1 = off.
+    partitions: int = 1
+    #: Publish delta CRLs (deltaCRLIndicator; freshestCRL in the complete CRL).
+    delta: bool = True
+    #: Run the republishing scheduler inside ``psre serve`` (each worker; a lease row in the
+    #: database keeps them from signing the same CA twice).
+    scheduler: bool = True
+    #: How often the scheduler looks for due CRLs and status changes made by other processes.
+    poll_seconds: int = 30
+    #: pkilint reads ~3000 CRL entries a second: larger CRLs are linted as a copy holding one
+    #: entry of each shape (see crl.build).
+    lint_max_entries: int = 5000
+    #: After a status change, a CA whose complete CRL has at most this many entries gets all
+    #: its CRLs re-signed at once; a larger one only the affected partition and the delta
+    #: (its complete CRL follows on the refresh_hours schedule).
+    immediate_full_max_entries: int = 50000
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -76,6 +109,7 @@ class Config:
     hsm: HsmConfig = field(default_factory=HsmConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    crl: CrlConfig = field(default_factory=CrlConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -250,6 +284,16 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("web", "session lifetimes must be at least 1")
     if cfg.web.login_max_failures < 1 or cfg.web.login_window_minutes < 1:
         raise ConfigError("web", "login_max_failures and login_window_minutes must be at least 1")
+    if cfg.crl.validity_hours < 1 or cfg.crl.refresh_hours < 1:
+        raise ConfigError("crl", "validity_hours and refresh_hours must be at least 1")
+    if cfg.crl.refresh_hours >= cfg.crl.validity_hours:
+        raise ConfigError("crl.refresh_hours", "must be less than crl.validity_hours")
+    if cfg.crl.validity_hours > 240:
+        raise ConfigError("crl.validity_hours", "at most 240 (10 days, BR 4.9.7)")
+    if not (1 <= cfg.crl.partitions <= 4096):
+        raise ConfigError("crl.partitions", "must be between 1 and 4096")
+    if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
+        raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
 
