@@ -83,6 +83,10 @@ def init(rt: Runtime, no_demo: bool) -> None:
         from ca_core.demo import ensure_demo_pki
 
         ensure_demo_pki(rt, echo=click.echo)
+        from crl.publish import publish_all
+
+        for info in publish_all(rt):
+            click.echo(f"published CRL {info.name} #{info.number}")
 
 
 _CONFIG_HEADER = """\
@@ -122,9 +126,12 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
     host = host or rt.config.server.host
     port = port or rt.config.server.port
     if dev:
+        from crl.scheduler import start_in
         from signing_api.app import create_app
 
-        create_app(rt.config).run(host=host, port=port, threaded=True)
+        app = create_app(rt.config)
+        start_in(app)
+        app.run(host=host, port=port, threaded=True)
         return
     from signing_api.wsgi import run_gunicorn
 
@@ -148,6 +155,9 @@ def _register_groups() -> None:
     from web.cli import operator
 
     cli.add_command(operator)
+    from crl.cli import crl
+
+    cli.add_command(crl)
 
 
 _register_groups()

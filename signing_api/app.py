@@ -23,6 +23,9 @@ def create_app(config: Config | None = None) -> Flask:
     from signing_api.repository import bp as repository
 
     app.register_blueprint(repository)
+    from crl.http import bp as crl_bp
+
+    app.register_blueprint(crl_bp)
     from web import register as register_web
 
     register_web(app)
