@@ -383,11 +383,11 @@ def test_wrong_slot_unknown_step_type_and_stray_keys_are_refused(tmp_path, store
         text.replace("threshold = 2", "threshold = 2\nslot = 987654").replace(
             'type = "root-key"', 'type = "root-key"\nnext_update = 2030-01-01T00:00:00Z'
         )
-        + '\n[[step]]\ntype = "root-crl"\nissuer = "root-ca"\n'
+        + '\n[[step]]\ntype = "root-party"\nissuer = "root-ca"\n'
     )
     with pytest.raises(PreflightError) as err:
         _run(path, store, backend)
     text = str(err.value)
     assert f"token '{token.label}' is in slot {backend.slot_id}, not 987654" in text
     assert "step[1] (root-key): 'next_update' is not used by a root-key step" in text
-    assert "step[2] (root-crl): unknown step type (known: " in text
+    assert "step[2] (root-party): unknown step type (known: " in text
