@@ -83,6 +83,9 @@ def init(rt: Runtime, no_demo: bool) -> None:
         from ca_core.demo import ensure_demo_pki
 
         ensure_demo_pki(rt, echo=click.echo)
+    from ocsp.responses import presign_all
+
+    click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
 
 
 _CONFIG_HEADER = """\
@@ -128,7 +131,18 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
         return
     from signing_api.wsgi import run_gunicorn
 
-    run_gunicorn(rt.config, host, port)
+    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py).
+    daemon = None
+    if rt.config.ocsp.daemon_in_serve:
+        from ocsp.daemon import spawn
+
+        daemon = spawn(click.get_current_context().meta["config_file"])
+    try:
+        run_gunicorn(rt.config, host, port)
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(10)
 
 
 def _register_groups() -> None:
@@ -148,6 +162,9 @@ def _register_groups() -> None:
     from web.cli import operator
 
     cli.add_command(operator)
+    from ocsp.cli import ocsp
+
+    cli.add_command(ocsp)
 
 
 _register_groups()

@@ -105,6 +105,9 @@ class Runtime:
         if self._publishers_attached:
             return
         self._publishers_attached = True
+        from ocsp.publisher import install as install_ocsp
+
+        install_ocsp(self)
 
     def close(self) -> None:
         if "backend" in self.__dict__:

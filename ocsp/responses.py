@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 
 #: Rows written per transaction in a batch (readers see progress; a failure loses little).
 _BATCH = 200
+_RESPONDER_TTL = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -107,14 +108,19 @@ class Presigner:
         self.backend = backend
         self.settings = settings
         self.clock = clock
-        self._responders: dict[int, Responder] = {}
+        self._responders: dict[int, tuple[Responder, dt.datetime]] = {}
 
     def responder(self, ca: CertificateAuthority) -> Responder:
-        r = self._responders.get(ca.id)
+        """The CA's signer, chosen again after a few minutes (a new delegated certificate takes
+        over without a restart) or when the chosen one expires."""
         now = self.clock()
-        if r is None or r.valid_until <= now:
-            r = responder_for(self.store, self.backend, ca, self.settings.signer, now)
-            self._responders[ca.id] = r
+        cached = self._responders.get(ca.id)
+        if cached is not None:
+            r, chosen = cached
+            if r.valid_until > now and now - chosen < _RESPONDER_TTL:
+                return r
+        r = responder_for(self.store, self.backend, ca, self.settings.signer, now)
+        self._responders[ca.id] = (r, now)
         return r
 
     # -- one certificate (status events) -------------------------------------------------------
