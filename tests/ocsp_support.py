@@ -7,14 +7,20 @@ status issue a fresh certificate of their own with ``OcspPki.new_cert``.
 from __future__ import annotations
 
 import secrets
+import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from flask import Flask
 
+from ca_core.config import Config, OcspConfig
 from ca_core.issuer import IssueRequest
+from ca_core.runtime import Runtime
 from ca_core.store import Store
 from hsm.backend import KeySpec
 from hsm.pkcs11_backend import Pkcs11Backend
@@ -70,3 +76,60 @@ def build_ocsp_pki(db_url: str, backend: Pkcs11Backend, tmp: Path) -> OcspPki:
     )
     settings = PresignSettings(static_root=tmp / "public")
     return OcspPki(pki, label, issued.certificate, Presigner(store, backend, settings), tmp)
+
+
+def make_config(op: OcspPki, db_url: str, **ocsp_overrides: object) -> Config:
+    from tests.pki_support import BASE_URL
+
+    return Config(
+        database_url=db_url,
+        data_dir=str(op.tmp),
+        public_base_url=BASE_URL,
+        ocsp=OcspConfig(**ocsp_overrides),  # type: ignore[arg-type]
+    )
+
+
+def make_runtime(op: OcspPki, cfg: Config) -> Runtime:
+    """A Runtime over the test PKI's store and token (no second PKCS#11 session pool)."""
+    rt = Runtime(cfg)
+    rt.__dict__.update(
+        store=op.store, backend=op.pki.backend, issuer=op.pki.issuer, revoker=op.pki.revoker
+    )
+    return rt
+
+
+def make_app(op: OcspPki, cfg: Config) -> Flask:
+    from signing_api.app import create_app
+
+    app = create_app(cfg)
+    app.config["TESTING"] = True
+    rt = app.extensions["psre"]
+    rt.__dict__.update(
+        store=op.store, backend=op.pki.backend, issuer=op.pki.issuer, revoker=op.pki.revoker
+    )
+    return app
+
+
+class ServerThread:
+    """A real HTTP server (werkzeug, threaded) on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        from werkzeug.serving import make_server
+
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def openssl_ocsp(*args: str | Path) -> str:
+    """``openssl ocsp …`` and its combined output (it prints statuses on stdout, verification
+    on stderr)."""
+    res = subprocess.run(
+        ["openssl", "ocsp", *map(str, args)], capture_output=True, text=True, timeout=60
+    )
+    return res.stdout + res.stderr
