@@ -70,13 +70,14 @@ def status(rt: Runtime, serial: str, ca: str | None) -> None:
 
 @ocsp.command()
 @click.option("--once", is_flag=True, help="One refresh round, then exit.")
+@click.option("--parent-pid", type=int, default=None, hidden=True)
 @click.pass_obj
-def daemon(rt: Runtime, once: bool) -> None:
+def daemon(rt: Runtime, once: bool, parent_pid: int | None) -> None:
     """Keep pre-signed responses fresh (started by psre serve unless ocsp.daemon_in_serve is
     false)."""
     from ocsp.daemon import run
 
-    run(rt, once=once)
+    run(rt, once=once, parent_pid=parent_pid)
 
 
 @ocsp.command("nginx-conf")

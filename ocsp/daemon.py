@@ -10,10 +10,12 @@ for it: the process that makes the change re-signs at once (ocsp/publisher.py).
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -22,8 +24,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def run(rt: Runtime, *, once: bool = False, stop: threading.Event | None = None) -> None:
-    """Refresh every ``ocsp.presign_interval_seconds`` until SIGTERM/SIGINT (or ``stop``)."""
+def run(
+    rt: Runtime,
+    *,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    parent_pid: int | None = None,
+) -> None:
+    """Refresh every ``ocsp.presign_interval_seconds`` until SIGTERM/SIGINT (or ``stop``), or
+    until ``parent_pid`` is gone (started by ``psre serve``, it must not outlive it)."""
     from ocsp.responses import presign_all
 
     stop = stop or threading.Event()
@@ -46,11 +55,20 @@ def run(rt: Runtime, *, once: bool = False, stop: threading.Event | None = None)
             )
         if once:
             return
-        stop.wait(rt.config.ocsp.presign_interval_seconds)
+        deadline = time.monotonic() + rt.config.ocsp.presign_interval_seconds
+        while not stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.info("psre serve is gone; OCSP daemon exits")
+                return
+            if time.monotonic() >= deadline:
+                break
 
 
 def spawn(config_file: str) -> subprocess.Popen[bytes]:
     """Start ``psre ocsp daemon`` for ``psre serve`` (same config, same environment)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "ca_core.cli", "--config", config_file, "ocsp", "daemon"]
-    )
+        [
+            sys.executable, "-m", "ca_core.cli", "--config", config_file,
+            "ocsp", "daemon", "--parent-pid", str(os.getpid()),
+        ]
+    )  # fmt: skip

@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ca_core import lint
 from ca_core.store import ReadOnlyStore
@@ -333,3 +335,40 @@ def test_openssl_root_answers_for_the_issuing_ca(op: OcspPki, app: Flask, server
         "-no_nonce",
     )
     assert "Response verify OK" in out and "issuing-leaf.pem: good" in out, out
+
+
+# --- fuzzing the request parser -----------------------------------------------------------------
+
+
+def _check_answer(answer: tuple[str, list[tuple[str, str]], bytes]) -> None:
+    status, headers, body = answer
+    assert status.split()[0] in ("200", "400", "405", "413"), status
+    if status.startswith("200"):
+        ocsp.load_der_ocsp_response(body)  # always a well-formed OCSP response
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(body=st.binary(max_size=400))
+def test_fuzz_random_bodies(op: OcspPki, app: Flask, body: bytes):
+    _check_answer(responder_of(app).respond(body))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fuzz_mutated_requests(op: OcspPki, app: Flask, data: st.DataObject):
+    base = bytearray(never_issued_request(op, 0xF00D))
+    if data.draw(st.booleans()):
+        base = bytearray(base[: data.draw(st.integers(0, len(base)))])
+    for _ in range(data.draw(st.integers(0, 4))):
+        if base:
+            i = data.draw(st.integers(0, len(base) - 1))
+            base[i] = data.draw(st.integers(0, 255))
+    base += data.draw(st.binary(max_size=8))
+    _check_answer(responder_of(app).respond(bytes(base)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=st.text(max_size=200))
+def test_fuzz_get_paths(app: Flask, path: str):
+    environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/ocsp/" + path}
+    _check_answer(responder_of(app).answer(environ))
