@@ -372,3 +372,11 @@ def test_fuzz_mutated_requests(op: OcspPki, app: Flask, data: st.DataObject):
 def test_fuzz_get_paths(app: Flask, path: str):
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/ocsp/" + path}
     _check_answer(responder_of(app).answer(environ))
+
+
+def test_status_page_shows_ocsp_freshness(op: OcspPki, app: Flask, client):
+    presigned(op, app)
+    page = client.get("/status?lang=en").get_data(as_text=True)
+    assert 'id="ocsp-freshness"' in page
+    assert "issuing-ca" in page.split('id="ocsp-freshness"')[1]
+    assert "served at /ocsp" in page or "tersedia di /ocsp" in page

@@ -35,15 +35,7 @@ def served(op: OcspPki) -> Iterator[tuple[ServerThread, Issuer]]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     app = make_app(op, make_config(op, str(op.store.engine.url), index_refresh_seconds=0.2))
-    from werkzeug.serving import make_server
-
-    srv = ServerThread.__new__(ServerThread)
-    srv.server = make_server("127.0.0.1", port, app, threaded=True)
-    srv.port, srv.url = port, base
-    import threading
-
-    srv.thread = threading.Thread(target=srv.server.serve_forever, daemon=True)
-    srv.thread.start()
+    srv = ServerThread(app, port)
     issuer = Issuer(op.store, op.pki.backend, load_profiles(), base_url=base)
     # The responder must be at a URL NSS can reach (loopback), which the S/MIME BR lint calls an
     # internal name: waived for this test's certificates only.
