@@ -34,7 +34,7 @@ from sqlalchemy import select
 
 from ca_core import lint
 from ca_core.config import Config
-from ca_core.models import Certificate, CertificateAuthority, OcspResponse
+from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from ca_core.store import ReadOnlyStore, Store, serial_hex
 from hsm.backend import KeyBackend
 from ocsp import static
@@ -128,6 +128,8 @@ class Presigner:
         """Re-sign both responses of one certificate now; returns how many were signed."""
         ca = self.store.get_ca(ca_name)
         cert = self.store.get_certificate(ca.id, sh)
+        if ca.certificate_der is None or cert.fingerprint_sha256 == ca.fingerprint_sha256:
+            return 0  # a root's own certificate: nothing asks for its status
         n = self._sign_and_store(ca, [cert], {}, force=True, lint_first=False)
         if n:
             self.store.audit.append(
@@ -158,6 +160,23 @@ class Presigner:
                     ).where(OcspResponse.issuer_id == ca.id)
                 )
             }
+            # A serial reserved but never stored (crash between the HSM signature and the
+            # database write) counts as issued and has not been revoked (revoking completes it
+            # first): answered good from the reservation.
+            stored = select(Certificate.id).where(
+                Certificate.issuer_id == ca.id,
+                Certificate.serial_hex == SerialReservation.serial_hex,
+            )
+            certs += [
+                Certificate(serial_hex=sh, status="good", revoked_at=None, revocation_reason=None)
+                for sh in s.scalars(
+                    select(SerialReservation.serial_hex).where(
+                        SerialReservation.issuer_id == ca.id,
+                        SerialReservation.state.in_(("reserved", "signed")),
+                        ~stored.exists(),
+                    )
+                )
+            ]
         # A CA's own certificate under itself (a self-signed root) needs no status.
         certs = [c for c in certs if c.fingerprint_sha256 != ca.fingerprint_sha256]
         n = self._sign_and_store(ca, certs, existing, force=force, lint_first=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import subprocess
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,25 @@ class OcspPki:
         path = self.tmp / name
         path.write_bytes(b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs))
         return path
+
+
+def ocsp_pki_per_backend(request: Any, backend: Pkcs11Backend, tmp: Path) -> Iterator[OcspPki]:
+    """Body of a module-scoped ``op`` fixture parametrized over tests.conftest._backends():
+    SQLite always, PostgreSQL (a fresh schema) when PSRE_TEST_DATABASE_URL is set."""
+    import os
+
+    from tests.conftest import PG_URL_ENV, _pg_schema_url
+
+    if request.param == "sqlite":
+        o = build_ocsp_pki(f"sqlite:///{tmp / 'psre.sqlite3'}", backend, tmp)
+        yield o
+        o.store.close()
+        return
+    urls = _pg_schema_url(os.environ[PG_URL_ENV])
+    o = build_ocsp_pki(next(urls), backend, tmp)
+    yield o
+    o.store.close()
+    next(urls, None)  # drops the schema
 
 
 def build_ocsp_pki(db_url: str, backend: Pkcs11Backend, tmp: Path) -> OcspPki:

@@ -27,12 +27,13 @@ from ca_core import lint
 from ca_core.store import ReadOnlyStore
 from ocsp.http import responder_of
 from ocsp.signing import EPOCH, EXTENDED_REVOKE_OID, IssuerHashes
+from tests.conftest import _backends
 from tests.ocsp_support import (
     OcspPki,
     ServerThread,
-    build_ocsp_pki,
     make_app,
     make_config,
+    ocsp_pki_per_backend,
     openssl_ocsp,
 )
 
@@ -40,20 +41,18 @@ SHA1 = hashes.SHA1()  # noqa: S303 - the CertID hash most clients send
 OCSP_REQ = {"Content-Type": "application/ocsp-request"}
 
 
-@pytest.fixture(scope="module")
-def op(backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcspPki]:
-    tmp = tmp_path_factory.mktemp("ocsp-http")
-    o = build_ocsp_pki(f"sqlite:///{tmp / 'psre.sqlite3'}", backend, tmp)
-    yield o
-    o.store.close()
+@pytest.fixture(scope="module", params=_backends())
+def op(request, backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcspPki]:
+    yield from ocsp_pki_per_backend(request, backend, tmp_path_factory.mktemp("ocsp-http"))
 
 
 @pytest.fixture(scope="module")
-def app(op: OcspPki) -> Flask:
+def app(op: OcspPki) -> Iterator[Flask]:
     cfg = make_config(op, str(op.store.engine.url), index_refresh_seconds=0.2)
     a = make_app(op, cfg)
     a.extensions["psre"].attach_publishers()  # revocations re-sign at once, as in production
-    return a
+    yield a
+    responder_of(a).index.stop()
 
 
 @pytest.fixture

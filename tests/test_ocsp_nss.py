@@ -42,6 +42,9 @@ def served(op: OcspPki) -> Iterator[tuple[ServerThread, Issuer]]:
     issuer.lint_waivers = issuer.lint_waivers | {"cabf.internal_domain_name"}
     yield srv, issuer
     srv.close()
+    from ocsp.http import responder_of
+
+    responder_of(app).index.stop()
 
 
 def issue(op: OcspPki, issuer: Issuer) -> x509.Certificate:

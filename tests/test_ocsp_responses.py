@@ -25,15 +25,13 @@ from ocsp.signing import (
     cert_status,
     responder_for,
 )
-from tests.ocsp_support import OcspPki, build_ocsp_pki
+from tests.conftest import _backends
+from tests.ocsp_support import OcspPki, ocsp_pki_per_backend
 
 
-@pytest.fixture(scope="module")
-def op(backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcspPki]:
-    tmp = tmp_path_factory.mktemp("ocsp")
-    o = build_ocsp_pki(f"sqlite:///{tmp / 'psre.sqlite3'}", backend, tmp)
-    yield o
-    o.store.close()
+@pytest.fixture(scope="module", params=_backends())
+def op(request, backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcspPki]:
+    yield from ocsp_pki_per_backend(request, backend, tmp_path_factory.mktemp("ocsp"))
 
 
 def stored(op: OcspPki, cert: x509.Certificate, alg: str = "sha1") -> ocsp.OCSPResponse:
@@ -168,6 +166,19 @@ def test_reserved_serial_counts_as_issued(op: OcspPki):
     assert cert_status(op.store, ca.id, "7e5701").status == "good"
     assert cert_status(op.store, ca.id, "7e5702").status == "good"
     assert cert_status(op.store, ca.id, "7e5703").status == "never_issued"
+    # ... and pre-signed as good, from the reservation.
+    op.presigner.presign_ca(ca)
+    with op.store.session() as s:
+        rows = dict(
+            s.execute(
+                select(OcspResponse.serial_hex, OcspResponse.cert_status).where(
+                    OcspResponse.issuer_id == ca.id,
+                    OcspResponse.serial_hex.in_(["7e5701", "7e5702", "7e5703"]),
+                    OcspResponse.hash_alg == "sha1",
+                )
+            ).all()
+        )
+    assert rows == {"7e5701": "good", "7e5702": "good"}
 
 
 def test_root_signs_for_the_issuing_ca_with_its_own_key(op: OcspPki):
