@@ -26,7 +26,6 @@ import datetime as dt
 import os
 import re
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -47,27 +46,9 @@ from cryptography.x509 import ocsp  # noqa: E402
 from cryptography.x509.oid import NameOID  # noqa: E402
 
 from ocsp.nginx import NginxSite, render  # noqa: E402
+from tests.cli_support import free_port, wait_http  # noqa: E402
 
 PY = sys.executable
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait(url: str, timeout: float = 60) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            urllib.request.urlopen(url, timeout=2)  # noqa: S310 - loopback
-            return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up")
 
 
 @dataclass
@@ -222,7 +203,7 @@ def main() -> None:
              cwd=peer, log=tmp / "openssl.log"),
     ):  # fmt: skip
         for port in (app_port, bare_port, site_port, ceil_port):
-            wait(f"http://127.0.0.1:{port}/")
+            wait_http(f"http://127.0.0.1:{port}/", timeout=60)
         time.sleep(1)
         # Warm the responder's index in both workers.
         for _ in range(20):

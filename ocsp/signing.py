@@ -132,36 +132,26 @@ def responder_for(
     if ca.certificate_der is None:
         raise NoResponderError(f"CA {ca.name} has no certificate yet")
     ca_cert = x509.load_der_x509_certificate(ca.certificate_der)
-    hashes_ = IssuerHashes.of(ca.certificate_der)
     delegated = None if mode == "ca" else find_delegated(store, ca.id, now)
     if delegated is not None:
         assert delegated.key_label is not None
+        label = delegated.key_label
         cert = x509.load_der_x509_certificate(delegated.der)
-        key = private_key(backend, delegated.key_label)
-        return Responder(
-            ca.id,
-            ca.name,
-            ca_cert,
-            hashes_,
-            key,
-            cert,
-            True,
-            delegated.key_label,
-            min(delegated.not_after, ca_cert.not_valid_after_utc),
-        )
-    if mode == "delegated":
+        valid_until = min(delegated.not_after, ca_cert.not_valid_after_utc)
+    elif mode == "delegated":
         raise NoResponderError(f"CA {ca.name} has no valid delegated OCSP responder certificate")
-    key = private_key(backend, ca.key_label)
+    else:
+        label, cert, valid_until = ca.key_label, ca_cert, ca_cert.not_valid_after_utc
     return Responder(
         ca.id,
         ca.name,
         ca_cert,
-        hashes_,
-        key,
-        ca_cert,
-        False,
-        ca.key_label,
-        ca_cert.not_valid_after_utc,
+        IssuerHashes.of(ca.certificate_der),
+        private_key(backend, label),
+        cert,
+        delegated is not None,
+        label,
+        valid_until,
     )
 
 

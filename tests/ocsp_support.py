@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 
 from ca_core.config import Config, OcspConfig
-from ca_core.issuer import IssueRequest
+from ca_core.issuer import Issuer, IssueRequest
 from ca_core.runtime import Runtime
 from ca_core.store import Store
 from hsm.backend import KeySpec
@@ -41,9 +42,10 @@ class OcspPki:
     def store(self) -> Store:
         return self.pki.store
 
-    def new_cert(self) -> x509.Certificate:
+    def new_cert(self, issuer: Issuer | None = None) -> x509.Certificate:
+        """A fresh S/MIME certificate from the issuing CA (through ``issuer`` if given)."""
         email = f"u{secrets.token_hex(4)}@kemenuji.go.id"
-        issued = self.pki.issuer.issue(
+        issued = (issuer or self.pki.issuer).issue(
             self.pki.issuing,
             IssueRequest(
                 profile="smime-mailbox",
@@ -68,15 +70,33 @@ def ocsp_pki_per_backend(request: Any, backend: Pkcs11Backend, tmp: Path) -> Ite
     from tests.conftest import PG_URL_ENV, _pg_schema_url
 
     if request.param == "sqlite":
-        o = build_ocsp_pki(f"sqlite:///{tmp / 'psre.sqlite3'}", backend, tmp)
-        yield o
-        o.store.close()
+        yield from sqlite_ocsp_pki(backend, tmp)
         return
     urls = _pg_schema_url(os.environ[PG_URL_ENV])
     o = build_ocsp_pki(next(urls), backend, tmp)
     yield o
     o.store.close()
     next(urls, None)  # drops the schema
+
+
+def sqlite_ocsp_pki(backend: Pkcs11Backend, tmp: Path) -> Iterator[OcspPki]:
+    o = build_ocsp_pki(f"sqlite:///{tmp / 'psre.sqlite3'}", backend, tmp)
+    yield o
+    o.store.close()
+
+
+@contextmanager
+def running(cmd: list[str], url: str, timeout: float = 60, **popen: Any) -> Iterator[None]:
+    """A server process, until its ``url`` answers and for the block; terminated after."""
+    from tests.cli_support import wait_http
+
+    proc = subprocess.Popen(cmd, **popen)
+    try:
+        wait_http(url, timeout=timeout)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(20)
 
 
 def build_ocsp_pki(db_url: str, backend: Pkcs11Backend, tmp: Path) -> OcspPki:

@@ -5,7 +5,6 @@ which has no OCSP URL, and reports that as "revoked"; the test checks instead th
 
 from __future__ import annotations
 
-import secrets
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,20 +12,16 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from ca_core.issuer import Issuer, IssueRequest
+from ca_core.issuer import Issuer
 from policies.schema import load_profiles
 from tests.cli_support import free_port
-from tests.ocsp_support import OcspPki, ServerThread, build_ocsp_pki, make_app, make_config
+from tests.ocsp_support import OcspPki, ServerThread, make_app, make_config, sqlite_ocsp_pki
 
 
 @pytest.fixture(scope="module")
 def op(backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcspPki]:
-    tmp = tmp_path_factory.mktemp("ocsp-nss")
-    o = build_ocsp_pki(f"sqlite:///{tmp / 'psre.sqlite3'}", backend, tmp)
-    yield o
-    o.store.close()
+    yield from sqlite_ocsp_pki(backend, tmp_path_factory.mktemp("ocsp-nss"))
 
 
 @pytest.fixture(scope="module")
@@ -45,19 +40,6 @@ def served(op: OcspPki) -> Iterator[tuple[ServerThread, Issuer]]:
     from ocsp.http import responder_of
 
     responder_of(app).index.stop()
-
-
-def issue(op: OcspPki, issuer: Issuer) -> x509.Certificate:
-    email = f"nss{secrets.token_hex(3)}@kemenuji.go.id"
-    return issuer.issue(
-        op.pki.issuing,
-        IssueRequest(
-            profile="smime-mailbox",
-            subject={"CN": email},
-            emails=[email],
-            public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
-        ),
-    ).certificate
 
 
 def der(path: Path, cert: x509.Certificate) -> Path:
@@ -100,8 +82,8 @@ def vfychain(op: OcspPki, leaf: x509.Certificate) -> subprocess.CompletedProcess
 
 def test_vfychain_accepts_good_and_rejects_revoked(op: OcspPki, served):
     server, issuer = served
-    good = issue(op, issuer)
-    revoked = issue(op, issuer)
+    good = op.new_cert(issuer)
+    revoked = op.new_cert(issuer)
     for c in (good, revoked):
         op.presigner.presign_certificate(op.pki.issuing, format(c.serial_number, "x"))
     op.pki.revoker.revoke(format(revoked.serial_number, "x"), "keyCompromise", actor="test")

@@ -34,8 +34,11 @@ def op(request, backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[O
     yield from ocsp_pki_per_backend(request, backend, tmp_path_factory.mktemp("ocsp"))
 
 
-def stored(op: OcspPki, cert: x509.Certificate, alg: str = "sha1") -> ocsp.OCSPResponse:
-    ca = op.store.get_ca(op.pki.issuing)
+def stored(
+    op: OcspPki, cert: x509.Certificate, alg: str = "sha1", ca_name: str = "issuing-ca"
+) -> ocsp.OCSPResponse:
+    """The pre-signed response stored for ``cert`` under ``ca_name``."""
+    ca = op.store.get_ca(ca_name)
     with op.store.session() as s:
         der = s.scalar(
             select(OcspResponse.der).where(
@@ -184,16 +187,8 @@ def test_reserved_serial_counts_as_issued(op: OcspPki):
 def test_root_signs_for_the_issuing_ca_with_its_own_key(op: OcspPki):
     root = op.store.get_ca(op.pki.root)
     op.presigner.presign_ca(root)
-    issuing = op.pki.cert(op.pki.issuing)
-    with op.store.session() as s:
-        der = s.scalar(
-            select(OcspResponse.der).where(
-                OcspResponse.issuer_id == root.id,
-                OcspResponse.serial_hex == format(issuing.serial_number, "x"),
-                OcspResponse.hash_alg == "sha1",
-            )
-        )
-    resp = ocsp.load_der_ocsp_response(der)
+    resp = stored(op, op.pki.cert(op.pki.issuing), ca_name=op.pki.root)
+    der = resp.public_bytes(serialization.Encoding.DER)
     assert resp.certificate_status is ocsp.OCSPCertStatus.GOOD
     assert resp.certificates == []  # signed by the CA itself: nothing to include
     check_signed_by(resp, op.pki.cert(op.pki.root))

@@ -8,7 +8,6 @@ import concurrent.futures
 import email.utils
 import os
 import secrets
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -23,18 +22,15 @@ from cryptography.x509 import ocsp
 from ocsp.nginx import SHIPPED, NginxSite, render
 from ocsp.signing import EXTENDED_REVOKE_OID, IssuerHashes
 from ocsp.static import file_for
-from tests.cli_support import REPO, free_port, wait_http
-from tests.ocsp_support import OcspPki, build_ocsp_pki, openssl_ocsp
+from tests.cli_support import REPO, free_port
+from tests.ocsp_support import OcspPki, openssl_ocsp, running, sqlite_ocsp_pki
 
 SHA1 = hashes.SHA1()  # noqa: S303 - the CertID hash most clients send
 
 
 @pytest.fixture(scope="module")
 def op(backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcspPki]:
-    tmp = tmp_path_factory.mktemp("ocsp-serving")
-    o = build_ocsp_pki(f"sqlite:///{tmp / 'psre.sqlite3'}", backend, tmp)
-    yield o
-    o.store.close()
+    yield from sqlite_ocsp_pki(backend, tmp_path_factory.mktemp("ocsp-serving"))
 
 
 @pytest.fixture(scope="module")
@@ -61,21 +57,17 @@ def gunicorn(op: OcspPki, token, good) -> Iterator[str]:  # noqa: ANN001
         PSRE_OCSP_LIVE_RATE="100000",
         PSRE_OCSP_LIVE_BURST="100000",
     )
-    log = (op.tmp / "gunicorn.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
-            "-b", f"127.0.0.1:{port}", "signing_api.wsgi:create_wsgi()",
-        ],
-        cwd=op.tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+    cmd = [
+        sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
+        "-b", f"127.0.0.1:{port}", "signing_api.wsgi:create_wsgi()",
+    ]  # fmt: skip
+    with (
+        (op.tmp / "gunicorn.log").open("wb") as log,
+        running(
+            cmd, f"http://127.0.0.1:{port}/healthz", cwd=op.tmp, env=env, stdout=log, stderr=log
+        ),
+    ):
         yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(20)
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -97,13 +89,9 @@ def nginx(op: OcspPki, gunicorn: str) -> Iterator[str]:
         f"error_log {prefix / 'error.log'};\nevents {{ worker_connections 512; }}\n"
         f"http {{ {temps} include {site}; }}\n"
     )
-    proc = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(main)])
-    try:
-        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=20)
+    cmd = ["nginx", "-p", str(prefix), "-c", str(main)]
+    with running(cmd, f"http://127.0.0.1:{port}/healthz", timeout=20):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(20)
 
 
 def request_der(op: OcspPki, cert: x509.Certificate, h=SHA1, nonce: bytes | None = None) -> bytes:  # noqa: ANN001
