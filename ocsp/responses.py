@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ca_core import lint
 from ca_core.config import Config
@@ -42,6 +42,7 @@ from ocsp.errors import OcspError
 from ocsp.signing import (
     PRESIGN_HASHES,
     CertStatus,
+    IssuerHashes,
     Responder,
     build_response,
     responder_for,
@@ -280,33 +281,34 @@ class Presigner:
         return len(pending)
 
     # -- static files of responses past their validity -----------------------------------------
-    def sweep_static(self) -> int:
-        """Remove static files whose response has expired (nginx must never serve one)."""
-        root = self.settings.static_root
-        if root is None:
-            return 0
+    def sweep_expired(self) -> int:
+        """Forget responses past their nextUpdate: their static files go (nginx must never
+        serve one) and so do their rows (a certificate that is still valid gets a new one on
+        the next run). Returns the number of responses removed."""
         now = self.clock()
-        removed = 0
-        cas = {ca.id: ca for ca in self.store.list_cas() if ca.certificate_der}
+        root = self.settings.static_root
+        hashes_ = {
+            ca.id: IssuerHashes.of(ca.certificate_der)
+            for ca in self.store.list_cas()
+            if ca.certificate_der is not None
+        }
         with self.store.session() as s:
             stale = s.execute(
                 select(
-                    OcspResponse.issuer_id, OcspResponse.serial_hex, OcspResponse.hash_alg
+                    OcspResponse.id,
+                    OcspResponse.issuer_id,
+                    OcspResponse.serial_hex,
+                    OcspResponse.hash_alg,
                 ).where(OcspResponse.next_update <= now)
             ).all()
-        for issuer_id, sh, alg in stale:
-            ca = cas.get(issuer_id)
-            if ca is None:
-                continue
-            from ocsp.signing import IssuerHashes
-
-            assert ca.certificate_der is not None
-            req = static.canonical_request(IssuerHashes.of(ca.certificate_der), int(sh, 16), alg)
-            path = static.file_for(root, req)
-            if path.exists():
-                path.unlink()
-                removed += 1
-        return removed
+            if root is not None:
+                for _id, issuer_id, sh, alg in stale:
+                    if issuer_id in hashes_:
+                        req = static.canonical_request(hashes_[issuer_id], int(sh, 16), alg)
+                        static.remove_response(root, req)
+            if stale:
+                s.execute(delete(OcspResponse).where(OcspResponse.id.in_([r[0] for r in stale])))
+        return len(stale)
 
 
 def presigner(rt: Runtime) -> Presigner:
@@ -331,7 +333,7 @@ def presign_all(rt: Runtime, *, ca: str | None = None, force: bool = False) -> P
         report.per_ca[c.name] = n
         report.signed += n
     report.kept = 0
-    p.sweep_static()
+    p.sweep_expired()
     return report
 
 

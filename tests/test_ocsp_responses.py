@@ -16,7 +16,7 @@ from sqlalchemy import select
 from ca_core import lint
 from ca_core.models import OcspResponse, SerialReservation
 from ocsp import static
-from ocsp.responses import response_for_certificate
+from ocsp.responses import Presigner, response_for_certificate
 from ocsp.signing import (
     EPOCH,
     EXTENDED_REVOKE_OID,
@@ -257,3 +257,18 @@ def test_static_files_at_canonical_get_paths(op: OcspPki, tmp_path: Path):
             static.url_path(req.read_bytes())
             == "ocsp/" + base64.b64encode(req.read_bytes()).decode()
         )
+
+
+def test_zz_expired_responses_are_swept_with_their_files(op: OcspPki):
+    """Runs last in the module: it expires every response by moving the clock."""
+    cert = op.new_cert()
+    op.presigner.presign_certificate(op.pki.issuing, format(cert.serial_number, "x"))
+    issuing = op.pki.cert(op.pki.issuing)
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuing, hashes.SHA1()).build()  # noqa: S303
+    path = static.file_for(op.tmp / "public", req.public_bytes(serialization.Encoding.DER))
+    assert path.exists()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=97)
+    sweeper = Presigner(op.store, op.pki.backend, op.presigner.settings, clock=lambda: later)
+    assert sweeper.sweep_expired() >= 2
+    assert not path.exists()
+    assert response_for_certificate(op.store, cert) is None
