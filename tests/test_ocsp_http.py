@@ -379,3 +379,13 @@ def test_status_page_shows_ocsp_freshness(op: OcspPki, app: Flask, client):
     assert 'id="ocsp-freshness"' in page
     assert "issuing-ca" in page.split('id="ocsp-freshness"')[1]
     assert "served at /ocsp" in page or "tersedia di /ocsp" in page
+
+
+def test_never_issued_unauthorized_by_config(op: OcspPki):
+    from ocsp.responder import OcspResponder
+    from tests.ocsp_support import make_runtime
+
+    cfg = make_config(op, str(op.store.engine.url), never_issued="unauthorized")
+    responder = OcspResponder(make_runtime(op, cfg), start_refresh=False)
+    _status, _headers, body = responder.respond(never_issued_request(op, 0xABC))
+    assert parse(body).response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
