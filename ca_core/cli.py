@@ -87,6 +87,9 @@ def init(rt: Runtime, no_demo: bool) -> None:
 
         for info in publish_all(rt):
             click.echo(f"published CRL {info.name} #{info.number}")
+    from ocsp.responses import presign_all
+
+    click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
 
 
 _CONFIG_HEADER = """\
@@ -135,7 +138,18 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
         return
     from signing_api.wsgi import run_gunicorn
 
-    run_gunicorn(rt.config, host, port)
+    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py).
+    daemon = None
+    if rt.config.ocsp.daemon_in_serve:
+        from ocsp.daemon import spawn
+
+        daemon = spawn(click.get_current_context().meta["config_file"])
+    try:
+        run_gunicorn(rt.config, host, port)
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(10)
 
 
 def _register_groups() -> None:
@@ -158,6 +172,9 @@ def _register_groups() -> None:
     from crl.cli import crl
 
     cli.add_command(crl)
+    from ocsp.cli import ocsp
+
+    cli.add_command(ocsp)
 
 
 _register_groups()

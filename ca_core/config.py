@@ -98,6 +98,37 @@ class CrlConfig:
 
 
 @dataclass(frozen=True)
+class OcspConfig:
+    """The OCSP responder (RFC 6960, RFC 5019 profile) and its pre-signed responses."""
+
+    #: thisUpdate..nextUpdate of every response. Checklist (CA/B BR 4.9.10): 8 h to 10 days.
+    validity_hours: int = 96
+    #: Pre-signed responses are re-signed once this fraction of their validity has passed
+    #: (BR 4.9.10: at validity >= 16 h, refresh >= 8 h before nextUpdate and <= 4 days after
+    #: thisUpdate; 96 h x 0.5 = 48 h).
+    refresh_fraction: float = 0.5
+    #: Who signs: ``auto`` (the CA's delegated responder, "ocsp-signer" profile, when one is
+    #: valid, else the CA key), ``delegated`` (refuse without one) or ``ca`` (always the CA key).
+    signer: str = "auto"
+    #: A serial the CA never issued: ``revoked`` (RFC 6960 §2.2 extended revoked definition) or
+    #: ``unauthorized`` (unsigned, as Boulder answers).
+    never_issued: str = "revoked"
+    #: Live signatures (nonce requests, never-issued serials) per second per process, and burst.
+    live_rate: float = 200.0
+    live_burst: int = 50
+    #: Largest request body accepted (RFC 5019 requests are ~100 bytes).
+    max_request_bytes: int = 4096
+    #: How often a responder process reloads pre-signed responses from the database.
+    index_refresh_seconds: float = 5.0
+    #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
+    presign_interval_seconds: float = 60.0
+    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn.
+    daemon_in_serve: bool = True
+    #: Write each pre-signed response under data_dir/public/ocsp/ at its GET URL (for nginx).
+    static_files: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -111,6 +142,7 @@ class Config:
     server: ServerConfig = field(default_factory=ServerConfig)
     web: WebConfig = field(default_factory=WebConfig)
     crl: CrlConfig = field(default_factory=CrlConfig)
+    ocsp: OcspConfig = field(default_factory=OcspConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -295,8 +327,35 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("crl.partitions", "must be between 1 and 4096")
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
+    _validate_ocsp(cfg.ocsp)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
+
+
+def _validate_ocsp(o: OcspConfig) -> None:
+    # CA/B BR 4.9.10 (checklist): OCSP validity between 8 hours and 10 days.
+    if not (8 <= o.validity_hours <= 240):
+        raise ConfigError("ocsp.validity_hours", "must be between 8 and 240 (BR 4.9.10)")
+    if not (0.1 <= o.refresh_fraction <= 0.9):
+        raise ConfigError("ocsp.refresh_fraction", "must be between 0.1 and 0.9")
+    if o.validity_hours >= 16:
+        refresh_h = o.validity_hours * o.refresh_fraction
+        if refresh_h > 96 or o.validity_hours - refresh_h < 8:
+            raise ConfigError(
+                "ocsp.refresh_fraction",
+                "refresh must come at most 4 days after thisUpdate and at least 8 h before "
+                "nextUpdate (BR 4.9.10)",
+            )
+    if o.signer not in ("auto", "delegated", "ca"):
+        raise ConfigError("ocsp.signer", "must be auto, delegated or ca")
+    if o.never_issued not in ("revoked", "unauthorized"):
+        raise ConfigError("ocsp.never_issued", "must be revoked or unauthorized")
+    if o.live_rate <= 0 or o.live_burst < 1:
+        raise ConfigError("ocsp", "live_rate must be positive and live_burst at least 1")
+    if o.max_request_bytes < 128:
+        raise ConfigError("ocsp.max_request_bytes", "must be at least 128")
+    if o.index_refresh_seconds <= 0 or o.presign_interval_seconds <= 0:
+        raise ConfigError("ocsp", "intervals must be positive")
 
 
 def _toml_value(v: Any) -> str:

@@ -344,3 +344,42 @@ class PublishedCrl(Base):
     der: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- ocsp ---
+
+OCSP_HASHES = ("sha1", "sha256")
+OCSP_STATUSES = ("good", "revoked", "hold")
+
+
+class OcspResponse(Base):
+    """The current pre-signed OCSP response for one certificate and one CertID hash.
+
+    One row per (issuer, serial, CertID hash algorithm), replaced in place when re-signed: the
+    responder answers GET and nonce-less POST from these bytes without touching the HSM.
+    """
+
+    __tablename__ = "ocsp_responses"
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial_hex", "hash_alg"),
+        CheckConstraint(_in("hash_alg", OCSP_HASHES), name="hash_alg"),
+        CheckConstraint(_in("cert_status", OCSP_STATUSES), name="cert_status"),
+        Index(None, "next_update"),  # the refresher's "what expires soon"
+        Index(None, "produced_at"),  # responders reload what changed since their last look
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    #: The CertID hash algorithm the response answers (clients match it exactly).
+    hash_alg: Mapped[str] = mapped_column(String(8))
+    cert_status: Mapped[str] = mapped_column(String(16))
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    produced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    #: SHA-256 of ``der``, hex: the HTTP ETag.
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: HSM label of the key that signed it (delegated responder or CA key).
+    signer_label: Mapped[str] = mapped_column(Text)

@@ -112,6 +112,9 @@ class Runtime:
         from crl import publish as crl_publish
 
         crl_publish.install(self)
+        from ocsp.publisher import install as install_ocsp
+
+        install_ocsp(self)
 
     def close(self) -> None:
         if "backend" in self.__dict__:

@@ -29,6 +29,9 @@ def create_app(config: Config | None = None) -> Flask:
     from web import register as register_web
 
     register_web(app)
+    from ocsp.http import register as register_ocsp
+
+    register_ocsp(app)
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202

@@ -125,5 +125,40 @@ def crl_freshness(store: Store, now: dt.datetime) -> list[CrlFreshness]:
     ]
 
 
+@dataclass(frozen=True)
+class OcspFreshness:
+    ca: str
+    responses: int
+    oldest_this_update: dt.datetime
+    #: The soonest nextUpdate among the CA's pre-signed responses: the refresh must beat it.
+    next_update: dt.datetime
+    fresh: bool
+
+
+def ocsp_freshness(store: Store, now: dt.datetime) -> list[OcspFreshness]:
+    """Per CA: how many pre-signed OCSP responses, the oldest thisUpdate and the soonest
+    nextUpdate (fresh while that is still ahead)."""
+    from ca_core.models import OcspResponse
+
+    names = {ca.id: ca.name for ca in store.list_cas()}
+    stmt = select(
+        OcspResponse.issuer_id,
+        func.count(),
+        func.min(OcspResponse.this_update),
+        func.min(OcspResponse.next_update),
+    ).group_by(OcspResponse.issuer_id)
+    try:
+        with store.session() as s:
+            rows = s.execute(stmt).all()
+    except Exception:  # noqa: BLE001 - a status page reports, it does not fail
+        return []
+    out = [
+        # min() keeps the column's UTCDateTime type, so these come back aware.
+        OcspFreshness(names.get(i, str(i)), int(n), t, nu, now < nu)
+        for i, n, t, nu in rows
+    ]
+    return sorted(out, key=lambda f: f.ca)
+
+
 def cas(store: Store) -> list[CertificateAuthority]:
     return [ca for ca in store.list_cas() if ca.certificate_der is not None]
