@@ -71,22 +71,36 @@ class SignedCrl:
     findings: tuple[lint.Finding, ...]
 
 
+#: The reasonCode extension of each reason, made once (a million entries share a few values).
+_REASON_EXTENSIONS = {
+    name: x509.Extension(x509.CRLReason.oid, False, x509.CRLReason(flag))
+    for name, flag in REASON_FLAGS.items()
+}
+
+
+def naive_utc(t: dt.datetime) -> dt.datetime:
+    """cryptography's builders take naive UTC; converting here once is cheaper than per call."""
+    return t if t.tzinfo is None else t.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def entry(
     serial: int,
     revoked_at: dt.datetime,
     reason: str | None,
     invalidity_date: dt.datetime | None,
 ) -> x509.RevokedCertificate:
-    """One CRL entry. reasonCode is non-critical and omitted for ``unspecified`` (RFC 5280
-    §5.3.1: "unspecified" SHOULD be expressed by leaving the extension out)."""
-    b = x509.RevokedCertificateBuilder().serial_number(serial).revocation_date(revoked_at)
+    """One CRL entry (times aware, or naive UTC). reasonCode is non-critical and omitted for
+    ``unspecified`` (RFC 5280 §5.3.1: "unspecified" SHOULD be expressed by leaving it out);
+    invalidityDate is non-critical (§5.3.2)."""
+    extensions = []
     if reason and reason != "unspecified":
-        b = b.add_extension(x509.CRLReason(REASON_FLAGS[reason]), critical=False)
+        extensions.append(_REASON_EXTENSIONS[reason])
     if invalidity_date is not None:
-        # RFC 5280 §5.3.2: non-critical GeneralizedTime.
-        naive = invalidity_date.astimezone(dt.UTC).replace(tzinfo=None)
-        b = b.add_extension(x509.InvalidityDate(naive), critical=False)
-    return b.build()
+        inv = x509.InvalidityDate(naive_utc(invalidity_date))
+        extensions.append(x509.Extension(x509.InvalidityDate.oid, False, inv))
+    # The whole entry in the builder's constructor: each chained setter copies the builder,
+    # which costs a third of the build time for a million entries.
+    return x509.RevokedCertificateBuilder(serial, naive_utc(revoked_at), extensions).build()
 
 
 def builder(
