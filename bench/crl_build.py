@@ -32,6 +32,7 @@ import os
 import platform
 import resource
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -254,6 +255,7 @@ def main() -> None:
             print(f"{n:>9} {mode:<18} {r['seconds']:>8.2f} {ratio} {r['max_rss_mb']:>8.0f} "
                   f"{full} {part_s}")  # fmt: skip
     backend.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     print("goals: 1M entries < 30 s and < 1 GB; a partition a few MB at most.")
 
 

@@ -257,20 +257,30 @@ class CrlPublisher:
         rows = _revoked_rows(
             self.store, ca.id, min_cutoff.replace(tzinfo=dt.UTC) if min_cutoff else None
         )
+        full_scope = scopes[0] if full else None
         for sh, revoked_at, reason, invalidity, not_after in rows:
-            serial = int(sh, 16)
-            e = entry(serial, revoked_at, reason, invalidity)
-            shape = (reason, invalidity is not None)
             count += 1
-            if full and (scopes[0].cutoff is None or not_after >= scopes[0].cutoff):
-                scopes[0].add(e, shape)
+            released.pop(sh, None)  # on hold or revoked again: not released
+            serial = int(sh, 16)
+            # The scopes this row goes into; an entry is made only when one needs it (re-signing
+            # one partition reads every row but builds only that partition's entries).
+            targets = []
+            if full_scope is not None and (
+                full_scope.cutoff is None or not_after >= full_scope.cutoff
+            ):
+                targets.append(full_scope)
             if by_part:
                 ps = by_part.get(serial % n_parts)
                 if ps is not None and (ps.cutoff is None or not_after >= ps.cutoff):
-                    ps.add(e, shape)
+                    targets.append(ps)
             if delta_scope is not None and revoked_at >= delta_from:
-                delta_scope.add(e, shape)
-            released.pop(sh, None)  # on hold or revoked again: not released
+                targets.append(delta_scope)
+            if not targets:
+                continue
+            e = entry(serial, revoked_at, reason, invalidity)
+            shape = (reason, invalidity is not None)
+            for scope in targets:
+                scope.add(e, shape)
         if delta_scope is not None:
             for sh, when in released.items():
                 delta_scope.add(entry(int(sh, 16), when, "removeFromCRL", None), ("rm", False))
