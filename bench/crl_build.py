@@ -198,6 +198,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--partitions", type=int, default=64)
+    ap.add_argument("--modes", default="raw,full,full+partitions,one-partition")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     for hidden in ("url", "token", "pin", "out"):
         ap.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
@@ -235,7 +236,7 @@ def main() -> None:
         fill(db_file, issuer_id, n)
         print(f"{n:>9} {'(insert rows)':<18} {time.perf_counter() - t0:>8.1f}")
         raw = None
-        for mode in ("raw", "full", "full+partitions", "one-partition"):
+        for mode in args.modes.split(","):
             out_dir = tmp / f"n{n}" / mode
             out_dir.mkdir(parents=True)
             res = subprocess.run(
