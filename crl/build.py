@@ -23,7 +23,9 @@ from dataclasses import dataclass
 
 from asn1crypto import crl as asn1_crl
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ca_core import lint
 from ca_core.issuer import hash_for, hsm_signature, throwaway_key
@@ -191,9 +193,17 @@ def sign_crl(
     der = asn1_crl.CertificateList(
         {"tbs_cert_list": tbs, "signature_algorithm": alg, "signature": signature}
     ).dump()
-    # The HSM signed tbs_der: a valid signature over what cryptography parses back proves the
-    # published TBS is the linted one.
-    signed = x509.load_der_x509_crl(der)
-    if not signed.is_signature_valid(ca_cert.public_key()):  # type: ignore[arg-type]
-        raise CrlError(f"internal: the CRL signature by {ca.name} does not verify")
+    x509.load_der_x509_crl(der)  # cryptography reads what we publish
+    # The HSM's signature over the linted TBS, checked with the CA certificate's key over those
+    # bytes (CertificateRevocationList.is_signature_valid would re-encode every entry first).
+    public = ca_cert.public_key()
+    try:
+        if isinstance(public, ec.EllipticCurvePublicKey):
+            public.verify(signature, tbs_der, ec.ECDSA(digest))
+        elif isinstance(public, rsa.RSAPublicKey):
+            public.verify(signature, tbs_der, padding.PKCS1v15(), digest)
+        else:
+            raise CrlError(f"unsupported CA key type for {ca.name}")
+    except InvalidSignature:
+        raise CrlError(f"internal: the CRL signature by {ca.name} does not verify") from None
     return SignedCrl(header, der, len(entries), hashlib.sha256(der).hexdigest(), tuple(findings))
