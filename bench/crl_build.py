@@ -32,6 +32,7 @@ import os
 import platform
 import resource
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -197,6 +198,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--partitions", type=int, default=64)
+    ap.add_argument("--modes", default="raw,full,full+partitions,one-partition")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     for hidden in ("url", "token", "pin", "out"):
         ap.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
@@ -234,7 +236,7 @@ def main() -> None:
         fill(db_file, issuer_id, n)
         print(f"{n:>9} {'(insert rows)':<18} {time.perf_counter() - t0:>8.1f}")
         raw = None
-        for mode in ("raw", "full", "full+partitions", "one-partition"):
+        for mode in args.modes.split(","):
             out_dir = tmp / f"n{n}" / mode
             out_dir.mkdir(parents=True)
             res = subprocess.run(
@@ -254,6 +256,7 @@ def main() -> None:
             print(f"{n:>9} {mode:<18} {r['seconds']:>8.2f} {ratio} {r['max_rss_mb']:>8.0f} "
                   f"{full} {part_s}")  # fmt: skip
     backend.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     print("goals: 1M entries < 30 s and < 1 GB; a partition a few MB at most.")
 
 

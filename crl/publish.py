@@ -28,20 +28,20 @@ import os
 import socket
 import tempfile
 import threading
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from sqlalchemy import func, select, update
+from sqlalchemy import DateTime, String, func, select, type_coerce, update
 
 from ca_core.config import CrlConfig
 from ca_core.db import utcnow
 from ca_core.errors import AlreadyExistsError, NotFoundError
 from ca_core.models import AuditEvent, Certificate, CertificateAuthority, CrlCounter, PublishedCrl
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
-from crl.build import CrlHeader, SignedCrl, entry, sign_crl
+from crl.build import CrlHeader, SignedCrl, entry, naive_utc, sign_crl
 from crl.errors import CrlBusyError, CrlError
 from crl.urls import crl_name, crl_url, parse_crl_name, partition_of
 from hsm.backend import KeyBackend
@@ -237,8 +237,9 @@ class CrlPublisher:
         want_delta = self.config.delta if delta is None else delta
 
         def cutoff(kind: str, p: int) -> dt.datetime | None:
+            # Naive UTC, as the rows come (see _revoked_rows).
             prev = newest.get((kind, p))
-            return prev.this_update if prev else None
+            return naive_utc(prev.this_update) if prev else None
 
         scopes: list[_Scope] = []
         if full:
@@ -250,24 +251,36 @@ class CrlPublisher:
         released = _releases(self.store, ca.name, base_time) if delta_scope is not None else {}
         cutoffs = [s.cutoff for s in scopes]
         min_cutoff = None if (None in cutoffs or not cutoffs) else min(cutoffs)  # type: ignore[type-var]
+        delta_from = naive_utc(base_time)
 
         count = 0
-        for sh, revoked_at, reason, invalidity, not_after in _revoked_rows(
-            self.store, ca.id, min_cutoff
-        ):
-            serial = int(sh, 16)
-            e = entry(serial, revoked_at, reason, invalidity)
-            shape = (reason, invalidity is not None)
+        rows = _revoked_rows(
+            self.store, ca.id, min_cutoff.replace(tzinfo=dt.UTC) if min_cutoff else None
+        )
+        full_scope = scopes[0] if full else None
+        for sh, revoked_at, reason, invalidity, not_after in rows:
             count += 1
-            if full and (scopes[0].cutoff is None or not_after >= scopes[0].cutoff):
-                scopes[0].add(e, shape)
+            released.pop(sh, None)  # on hold or revoked again: not released
+            serial = int(sh, 16)
+            # The scopes this row goes into; an entry is made only when one needs it (re-signing
+            # one partition reads every row but builds only that partition's entries).
+            targets = []
+            if full_scope is not None and (
+                full_scope.cutoff is None or not_after >= full_scope.cutoff
+            ):
+                targets.append(full_scope)
             if by_part:
                 ps = by_part.get(serial % n_parts)
                 if ps is not None and (ps.cutoff is None or not_after >= ps.cutoff):
-                    ps.add(e, shape)
-            if delta_scope is not None and revoked_at >= base_time:
-                delta_scope.add(e, shape)
-            released.pop(sh, None)  # on hold or revoked again: not released
+                    targets.append(ps)
+            if delta_scope is not None and revoked_at >= delta_from:
+                targets.append(delta_scope)
+            if not targets:
+                continue
+            e = entry(serial, revoked_at, reason, invalidity)
+            shape = (reason, invalidity is not None)
+            for scope in targets:
+                scope.add(e, shape)
         if delta_scope is not None:
             for sh, when in released.items():
                 delta_scope.add(entry(int(sh, 16), when, "removeFromCRL", None), ("rm", False))
@@ -466,18 +479,31 @@ class CrlPublisher:
 # --- reading -------------------------------------------------------------------------------------
 def _revoked_rows(
     store: ReadOnlyStore, issuer_id: int, not_after_from: dt.datetime | None
-) -> Iterable[tuple[str, dt.datetime, str | None, dt.datetime | None, dt.datetime]]:
+) -> Iterator[tuple[str, dt.datetime, str | None, dt.datetime | None, dt.datetime]]:
     """(serial_hex, revoked_at, reason, invalidity_date, not_after) of revoked and held
-    certificates, streamed in batches: plain tuples, never ORM objects."""
+    certificates, streamed in batches: plain tuples, never ORM objects. Times are naive UTC
+    (what cryptography's builders take), read without UTCDateTime's per-value processing:
+    SQLite hands back text that ``fromisoformat`` parses in C, PostgreSQL naive datetimes."""
     t = Certificate.__table__
+    sqlite = store.engine.dialect.name == "sqlite"
+    raw = String() if sqlite else DateTime()
     stmt = select(
-        t.c.serial_hex, t.c.revoked_at, t.c.revocation_reason, t.c.invalidity_date, t.c.not_after
+        t.c.serial_hex,
+        type_coerce(t.c.revoked_at, raw),
+        t.c.revocation_reason,
+        type_coerce(t.c.invalidity_date, raw),
+        type_coerce(t.c.not_after, raw),
     ).where(t.c.issuer_id == issuer_id, t.c.status.in_(("revoked", "hold")))
     if not_after_from is not None:
         stmt = stmt.where(t.c.not_after >= not_after_from)
+    parse = dt.datetime.fromisoformat
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(stmt)
-        yield from result  # type: ignore[misc]
+        if not sqlite:
+            yield from result  # type: ignore[misc]
+            return
+        for sh, revoked, reason, inv, not_after in result:
+            yield sh, parse(revoked), reason, parse(inv) if inv else None, parse(not_after)
 
 
 def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> set[str]:

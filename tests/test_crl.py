@@ -19,6 +19,7 @@ from ca_core.models import CertificateAuthority
 from ca_core.store import Store
 from crl.publish import crl_for_certificate, newest_crl
 from crl.urls import partition_of
+from hsm.backend import KeySpec
 from hsm.errors import HsmError
 from tests.conftest import _backends, _pg_schema_url
 from tests.crl_support import CrlPki, crl_pki, pem, reason, serials
@@ -258,3 +259,16 @@ def test_openssl_crl_check_all_rejects_revoked_accepts_good(cp: CrlPki, tmp_path
     assert out.strip().endswith(": OK"), out
     out = _openssl_verify(tmp_path, pki, bad.certificate, crls)
     assert "certificate revoked" in out, out
+
+
+def test_rsa_issuing_ca_signs_its_crl_pkcs1(store: Store, backend, tmp_path: Path):  # noqa: ANN001
+    pki = build_pki(store, backend, KeySpec.RSA_3072, KeySpec.RSA_4096)
+    cp = crl_pki(pki, tmp_path / "public")
+    leaf = cp.issue()
+    pki.revoker.revoke(leaf.serial_hex, "privilegeWithdrawn", actor="t")
+    cp.publisher.publish(pki.issuing)
+    crl, der = cp.crl()
+    assert crl.is_signature_valid(pki.cert(pki.issuing).public_key())
+    assert crl.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
+    assert reason(serials(crl)[int(leaf.serial_hex, 16)]) is x509.ReasonFlags.privilege_withdrawn
+    assert blocking(der) == []

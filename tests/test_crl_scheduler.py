@@ -125,5 +125,7 @@ def test_psre_init_publishes_and_crl_commands(tmp_path: Path):
     assert after["issuing-ca.crl"] > before["issuing-ca.crl"]
     assert after["root-ca.crl"] == before["root-ca.crl"]
     assert (tmp_path / "var" / "public" / "crl" / "issuing-ca.crl").exists()
+    # One scheduler round from the command line (cron): nothing is due, nothing re-signed.
+    assert env.run("crl", "daemon", "--once").stdout.strip() == ""
     # The demo root ceremony signed the first ARL (root-crl step), kept with its transcript.
     assert list((tmp_path / "var" / "ceremonies").glob("*/root-ca.crl"))
