@@ -1,0 +1,163 @@
+"""The PAdES engine behind :func:`signing_api.pdf_sign.sign_pdf`.
+
+One signature is one incremental update made by pyHanko's ``PdfSigner`` (subfilter
+ETSI.CAdES.detached, CMS signed in the HSM). B-LT and B-LTA add a second update with the DSS
+(and the document timestamp), as PAdES (ETSI EN 319 142-1 §5.4) lays them out; earlier
+signatures stay valid because nothing before them is rewritten.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import TYPE_CHECKING
+
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.crypt import AuthStatus
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.sign import fields
+from pyhanko.sign.general import SigningError
+from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
+from pyhanko.sign.signers.pdf_byterange import SigSeedSubFilter
+from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+from signing_api import revinfo
+from signing_api.pdf_sign import (
+    LEVELS,
+    InvalidPdfError,
+    PdfSignError,
+    SignOptions,
+)
+from signing_api.signers import digest_for, signer_for
+from signing_api.stamp import appearance
+from signing_api.tsa import authority_for, timestamper_for
+
+if TYPE_CHECKING:
+    from ca_core.models import Certificate
+    from ca_core.runtime import Runtime
+    from hsm.pdf_signer import HsmPdfSigner
+
+log = logging.getLogger(__name__)
+
+#: What a malformed PDF makes pyHanko raise, besides its own PdfError family.
+_PDF_FAULTS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+
+
+def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> bytes:
+    if options.level not in LEVELS:
+        raise PdfSignError(f"unknown PAdES level {options.level!r} (one of {', '.join(LEVELS)})")
+    signer = signer_for(rt, cert)
+    md = digest_for(signer.signing_cert)
+    writer = open_pdf(data, options.pdf_password)
+    try:
+        page_count = int(writer.root["/Pages"]["/Count"])
+        field_name = options.field_name or fresh_field_name(writer)
+    except _PDF_FAULTS as ex:
+        raise InvalidPdfError("the PDF's page tree cannot be read") from ex
+    look = appearance(
+        data,
+        page_count,
+        field_name,
+        options.stamp,
+        reason=options.reason,
+        location=options.location,
+        password=options.pdf_password,
+    )
+    timestamper = timestamper_for(rt) if options.level != "B-B" else None
+    meta = PdfSignatureMetadata(
+        field_name=field_name,
+        md_algorithm=md,
+        subfilter=SigSeedSubFilter.PADES,
+        reason=options.reason,
+        location=options.location,
+        name=_common_name(signer.signing_cert),
+    )
+    pdf_signer = PdfSigner(
+        meta,
+        signer,
+        timestamper=timestamper,
+        stamp_style=look.style,
+        new_field_spec=look.field_spec,
+    )
+    out = io.BytesIO()
+    try:
+        pdf_signer.sign_pdf(writer, appearance_text_params=look.text_params or None, output=out)
+    except SigningError as ex:
+        raise PdfSignError(f"cannot sign this PDF: {ex}") from ex
+    except _PDF_FAULTS as ex:
+        log.info("pyHanko could not sign the PDF: %r", ex)
+        raise InvalidPdfError("the PDF is damaged and cannot be signed") from ex
+    if options.level in ("B-LT", "B-LTA"):
+        assert timestamper is not None
+        out = add_validation_data(
+            rt, out, signer, md, options.pdf_password, lta=options.level == "B-LTA"
+        )
+    return out.getvalue()
+
+
+def open_pdf(data: bytes, password: str | None) -> IncrementalPdfFileWriter:
+    """A writer appending to ``data``; decrypted with ``password`` when encrypted."""
+    if not data.lstrip()[:5].startswith(b"%PDF-") and b"%PDF-" not in data[:1024]:
+        raise InvalidPdfError("not a PDF (no %PDF- header)")
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+        encrypted = writer.prev.encrypted
+    except _PDF_FAULTS as ex:
+        raise InvalidPdfError("not a readable PDF") from ex
+    if encrypted:
+        if not password:
+            raise InvalidPdfError("the PDF is encrypted: pdfPassword is needed")
+        try:
+            result = writer.prev.decrypt(password)
+        except _PDF_FAULTS as ex:
+            raise InvalidPdfError("the PDF's encryption is not supported") from ex
+        if result.status == AuthStatus.FAILED:
+            raise InvalidPdfError("wrong pdfPassword")
+        writer.encrypt(password)  # updates must be encrypted like the original
+    return writer
+
+
+def fresh_field_name(writer: IncrementalPdfFileWriter) -> str:
+    taken = {name for name, _, _ in fields.enumerate_sig_fields(writer, filled_status=None)}
+    n = len(taken) + 1
+    while f"Signature{n}" in taken:
+        n += 1
+    return f"Signature{n}"
+
+
+def add_validation_data(
+    rt: Runtime,
+    signed: io.BytesIO,
+    signer: HsmPdfSigner,
+    md: str,
+    password: str | None,
+    *,
+    lta: bool,
+) -> io.BytesIO:
+    """Append the DSS (B-LT) and, for B-LTA, a document timestamp over it."""
+    unit = authority_for(rt).unit()
+    info = revinfo.for_path(rt.store, _path(signer))
+    info.extend(revinfo.for_path(rt.store, _path(unit.signer)))
+    writer = open_pdf(signed.getvalue(), password)
+    DocumentSecurityStore.supply_dss_in_writer(
+        writer, None, certs=info.certs, ocsps=info.ocsps, crls=info.crls
+    )
+    out = io.BytesIO()
+    if lta:
+        PdfTimeStamper(timestamper_for(rt)).timestamp_pdf(writer, md, output=out)
+    else:
+        writer.write(out)
+    return out
+
+
+def _path(signer: HsmPdfSigner) -> list[asn1_x509.Certificate]:
+    """The signer's certificate and the chain it embeds (issuing CA, root)."""
+    assert signer.signing_cert is not None
+    return [signer.signing_cert, *signer.cert_registry]
+
+
+def _common_name(cert: asn1_x509.Certificate | None) -> str | None:
+    if cert is None:
+        return None
+    return cert.subject.native.get("common_name")
