@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from asn1crypto import cms, tsp, x509
+from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
 from sqlalchemy import select
@@ -111,7 +111,7 @@ class TimeStampAuthority:
             return self._unit
 
     # -- answering ------------------------------------------------------------------------
-    async def async_respond(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+    async def async_respond(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp | TimeStampResp:
         """A granted TimeStampResp for ``req``, or a rejection naming the failure."""
         try:
             self._check(req)
@@ -197,8 +197,18 @@ def _accuracy(ms: int) -> tsp.Accuracy:
     return tsp.Accuracy(fields)
 
 
-def _rejection(failure: str, text: str) -> tsp.TimeStampResp:
-    return tsp.TimeStampResp(
+class TimeStampResp(core.Sequence):
+    """RFC 3161 §2.4.2 TimeStampResp; asn1crypto's version wrongly requires the token, which a
+    rejection must leave out."""
+
+    _fields = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
+def _rejection(failure: str, text: str) -> TimeStampResp:
+    return TimeStampResp(
         {
             "status": tsp.PKIStatusInfo(
                 {
@@ -219,7 +229,8 @@ class InProcessTimeStamper(TimeStamper):
         self.authority = authority
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        return await self.authority.async_respond(req)
+        resp = await self.authority.async_respond(req)
+        return tsp.TimeStampResp.load(resp.dump())  # pyHanko reads the status first
 
 
 _lock = threading.Lock()
