@@ -65,6 +65,7 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
         password=options.pdf_password,
     )
     timestamper = timestamper_for(rt) if options.level != "B-B" else None
+    tsa = authority_for(rt).unit().signer if timestamper is not None else None
     meta = PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=md,
@@ -82,7 +83,12 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
     )
     out = io.BytesIO()
     try:
-        pdf_signer.sign_pdf(writer, appearance_text_params=look.text_params or None, output=out)
+        pdf_signer.sign_pdf(
+            writer,
+            bytes_reserved=reserved(signer, tsa),
+            appearance_text_params=look.text_params or None,
+            output=out,
+        )
     except SigningError as ex:
         raise PdfSignError(f"cannot sign this PDF: {ex}") from ex
     except _PDF_FAULTS as ex:
@@ -145,10 +151,28 @@ def add_validation_data(
     )
     out = io.BytesIO()
     if lta:
-        PdfTimeStamper(timestamper_for(rt)).timestamp_pdf(writer, md, output=out)
+        PdfTimeStamper(timestamper_for(rt)).timestamp_pdf(
+            writer, md, bytes_reserved=reserved(None, unit.signer), output=out
+        )
     else:
         writer.write(out)
     return out
+
+
+def reserved(signer: HsmPdfSigner | None, tsa: HsmPdfSigner | None) -> int:
+    """Hex digits to reserve for /Contents: the CMS with its certificates (and the timestamp
+    token with the TSA's), plus slack for attributes and signatures up to RSA-4096.
+
+    Sized from the certificates, which make up most of it, instead of pyHanko's estimate: that
+    builds a whole dry-run CMS (and asks the TSA for a dummy token), nearly doubling the cost.
+    """
+    size = 0
+    for s in (signer, tsa):
+        if s is not None:
+            assert s.signing_cert is not None
+            size += len(s.signing_cert.dump()) + sum(len(c.dump()) for c in s.cert_registry)
+            size += 4096
+    return 2 * size
 
 
 def _path(signer: HsmPdfSigner) -> list[asn1_x509.Certificate]:

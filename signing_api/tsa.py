@@ -80,6 +80,7 @@ class TimeStampAuthority:
         self.stats: Counter[str] = Counter()
         self._unit: _Unit | None = None
         self._lock = threading.Lock()
+        self.timestamper: InProcessTimeStamper | None = None
 
     @property
     def config(self) -> TsaConfig:
@@ -247,7 +248,12 @@ def authority_for(rt: Runtime) -> TimeStampAuthority:
 
 
 def timestamper_for(rt: Runtime) -> InProcessTimeStamper:
-    return InProcessTimeStamper(authority_for(rt))
+    """A pyHanko TimeStamper over the process's authority (shared: it caches dummy tokens)."""
+    auth = authority_for(rt)
+    with _lock:
+        if auth.timestamper is None:
+            auth.timestamper = InProcessTimeStamper(auth)
+        return auth.timestamper
 
 
 # --- HTTP ----------------------------------------------------------------------------------

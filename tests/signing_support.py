@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
@@ -29,6 +31,7 @@ from ca_core.store import Store
 from ca_core.subscribers import Enrolment, enrol, issue_for
 from hsm.backend import KeySpec
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
+from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki, build_pki
 
 
@@ -121,3 +124,14 @@ def pyhanko_statuses(spki: SigningPki, data: bytes, password: str | None = None)
         vc = ValidationContext(trust_roots=[spki.root_asn1()], allow_fetching=False)
         out.append(validate_pdf_signature(sig, vc))
     return out
+
+
+def big_pdf(size: int) -> bytes:
+    """minimal_pdf plus one incompressible stream object of ``size`` bytes, kept in an update."""
+    w = IncrementalPdfFileWriter(io.BytesIO(minimal_pdf()))
+    ref = w.add_object(generic.StreamObject(stream_data=os.urandom(size)))
+    w.root["/PsreBlob"] = ref
+    w.update_root()
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()

@@ -24,7 +24,13 @@ from signing_api.pdf_sign import (
 )
 from signing_api.stamp import find_text
 from tests.pdf_support import minimal_pdf
-from tests.signing_support import SigningPki, pdfsig, pyhanko_statuses, spki  # noqa: F401
+from tests.signing_support import (  # noqa: F401
+    SigningPki,
+    big_pdf,
+    pdfsig,
+    pyhanko_statuses,
+    spki,
+)
 
 
 @pytest.fixture(scope="module")
@@ -258,22 +264,6 @@ def test_corrupt_or_non_pdf_is_invalid_pdf(spki, signer, data):  # noqa: F811
 def test_unknown_level_is_refused(spki, signer):  # noqa: F811
     with pytest.raises(PdfSignError):
         sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-XL"))
-
-
-def big_pdf(size: int) -> bytes:
-    """minimal_pdf plus one incompressible stream object of ``size`` bytes, kept in an update."""
-    import os
-
-    from pyhanko.pdf_utils import generic
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-
-    w = IncrementalPdfFileWriter(io.BytesIO(minimal_pdf()))
-    ref = w.add_object(generic.StreamObject(stream_data=os.urandom(size)))
-    w.root["/PsreBlob"] = ref
-    w.update_root()
-    out = io.BytesIO()
-    w.write(out)
-    return out.getvalue()
 
 
 def test_fifty_megabytes_sign_in_bounded_memory(spki, signer, tmp_path):  # noqa: F811
