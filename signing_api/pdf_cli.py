@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,8 +116,21 @@ def pdf_sign(
     opts = SignOptions(
         level=level, reason=reason, location=location, stamp=stamp, pdf_password=password
     )
-    signed = sign_pdf(rt, Path(file).read_bytes(), cert, opts)
+    data = Path(file).read_bytes()
+    signed = sign_pdf(rt, data, cert, opts)
     Path(out).write_bytes(signed)
+    # Checklist "remote signing": every signature is an audit event with the document hash.
+    rt.audit.append(
+        "operator",
+        "pdf.signed",
+        f"certificate:{cert.serial_hex}",
+        {
+            "subscriber": key,
+            "level": level,
+            "document_sha256": hashlib.sha256(data).hexdigest(),
+            "signed_sha256": hashlib.sha256(signed).hexdigest(),
+        },
+    )
     click.echo(f"signed {file} as {key} (certificate {cert.serial_hex}), PAdES {level}: {out}")
 
 

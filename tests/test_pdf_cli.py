@@ -59,6 +59,9 @@ def test_sign_then_verify(env: PsreEnv, nik: str):
 
     text = env.run("pdf", "verify", str(signed)).stdout
     assert text.startswith("VALID: 1 signature(s)")
+    audit = env.run("audit", "show").stdout
+    assert "pdf.signed" in audit
+    env.run("audit", "verify")
 
     # Independent checks: poppler and pyHanko with the exported root as the only anchor.
     pdfsig = subprocess.run(
