@@ -9,7 +9,7 @@ builds them. One thread, documents of 1 page and ~5 MB (one incompressible 5 MB 
 1. ``raw HSM sign``: backend.sign of a SHA-256 digest with the subscriber's key (the floor of
    any HSM signature: PKCS#11 + SoftHSM, no PDF);
 2. ``pyHanko, software key``: pyHanko's PdfSigner with an in-memory P-256 key loaded once
-   (SimpleSigner), PAdES B-B — the library ceiling on this machine;
+   (SimpleSigner, same CA certificates embedded), PAdES B-B — the library ceiling here;
 3. ``engine B-B``/``B-T``/``B-LT``/``B-LTA``: signing_api.pdf_sign.sign_pdf, key in the HSM,
    timestamps from the in-process TSA (itself an HSM signature), DSS from our store.
 
@@ -51,6 +51,7 @@ from hsm.pkcs11_backend import Pkcs11Backend  # noqa: E402
 from hsm.softhsm import init_token, write_softhsm_conf  # noqa: E402
 from signing_api import revinfo  # noqa: E402
 from signing_api.pdf_sign import SignOptions, sign_pdf  # noqa: E402
+from signing_api.signers import signer_for  # noqa: E402
 from tests.pdf_support import minimal_pdf  # noqa: E402
 from tests.signing_support import big_pdf, build_signing_pki  # noqa: E402
 
@@ -85,8 +86,9 @@ def measure(name: str, doc: str, fn: Callable[[], object], seconds: float) -> Ro
     return Row(name, doc, len(lat), time.perf_counter() - start, lat)
 
 
-def software_signer() -> signers.SimpleSigner:
-    """A P-256 key in memory with a self-signed certificate, loaded once."""
+def software_signer(chain: list) -> signers.SimpleSigner:  # noqa: ANN001
+    """A P-256 key in memory with a self-signed certificate, loaded once; it embeds the same
+    CA certificates as the engine's signatures, so both CMS objects are the same size."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bench software key")])
     now = time.time()
@@ -114,7 +116,7 @@ def software_signer() -> signers.SimpleSigner:
     return signers.SimpleSigner(
         signing_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
         signing_key=asn1_keys.PrivateKeyInfo.load(der_key),
-        cert_registry=SimpleCertificateStore(),
+        cert_registry=SimpleCertificateStore.from_certs(chain),
     )
 
 
@@ -152,7 +154,7 @@ def main() -> None:
         _publish_revinfo(spki)
         cert = spki.new_signer("Bench Signer")
         docs = {"1 page": minimal_pdf(), "5 MB": big_pdf(5 * 1024 * 1024)}
-        soft = software_signer()
+        soft = software_signer(list(signer_for(spki.rt, cert).cert_registry))
         digest = hashlib.sha256(b"bench").digest()
 
         rows = [

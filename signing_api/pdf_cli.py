@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
 
 from ca_core.errors import NotFoundError
 from ca_core.models import Certificate
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
+from signing_api.signers import newest_usable
 from signing_api.verify import verify_pdf
 
 if TYPE_CHECKING:
@@ -33,20 +33,7 @@ def signing_certificate(store: Store, key: str) -> Certificate:
     sub = store.get_subscriber(key)
     if sub.status != "ISSUE":
         raise SignerNotReadyError(f"subscriber {key} has status {sub.status}; only ISSUE signs")
-    now = dt.datetime.now(dt.UTC)
-    with store.session() as s:
-        row = s.scalars(
-            select(Certificate)
-            .where(
-                Certificate.subscriber_id == sub.id,
-                Certificate.status == "good",
-                Certificate.key_label.is_not(None),
-                Certificate.not_before <= now,
-                Certificate.not_after > now,
-            )
-            .order_by(Certificate.not_before.desc(), Certificate.id.desc())
-            .limit(1)
-        ).first()
+    row = newest_usable(store, Certificate.subscriber_id == sub.id, dt.datetime.now(dt.UTC))
     if row is None:
         raise SignerNotReadyError(f"subscriber {key} has no valid signing certificate")
     return row

@@ -31,12 +31,11 @@ from typing import TYPE_CHECKING
 from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
-from sqlalchemy import select
 
 from ca_core.errors import CaError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
-from signing_api.signers import digest_for, signer_for
+from signing_api.signers import digest_for, newest_usable, signer_for
 
 if TYPE_CHECKING:
     from ca_core.config import TsaConfig
@@ -92,19 +91,7 @@ class TimeStampAuthority:
         with self._lock:
             if self._unit is not None and self._unit.not_after > now:
                 return self._unit
-            with self.rt.store.session() as s:
-                row = s.scalars(
-                    select(Certificate)
-                    .where(
-                        Certificate.profile == TSA_PROFILE,
-                        Certificate.status == "good",
-                        Certificate.key_label.is_not(None),
-                        Certificate.not_before <= now,
-                        Certificate.not_after > now,
-                    )
-                    .order_by(Certificate.not_before.desc(), Certificate.id.desc())
-                    .limit(1)
-                ).first()
+            row = newest_usable(self.rt.store, Certificate.profile == TSA_PROFILE, now)
             if row is None:
                 raise NoTsaUnitError("no valid time-stamping unit certificate (profile 'tsa')")
             signer = signer_for(self.rt, row)
