@@ -11,15 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
-from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from asn1crypto import tsp
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from pyhanko.sign.attributes import CMSAttributeProvider, SigningCertificateV2Provider
-from pyhanko.sign.general import as_signing_certificate_v2
-from pyhanko.sign.signers.pdf_cms import CAdESSignedAttributeProviderSpec
+from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from sqlalchemy import ColumnElement, select
 
 from ca_core.authority import chain
@@ -38,50 +36,56 @@ class NoKeyError(Exception):
     """The certificate's key is not held in the HSM (no ``key_label``)."""
 
 
-class _LoadedSigningCertificateV2(SigningCertificateV2Provider):
-    """signing-certificate-v2 built once and re-loaded from its DER.
-
-    asn1crypto re-encodes a structure built from Python values on every dump(), and for this
-    one (nested GeneralNames) that costs ~12 ms each time — several times per signature. A
-    structure loaded from DER dumps its cached bytes.
-    """
-
-    def __init__(self, signing_cert: asn1_x509.Certificate) -> None:
-        super().__init__(signing_cert)
-        self._der = as_signing_certificate_v2(signing_cert).dump()
-
-    async def build_attr_value(self, dry_run: bool = False) -> tsp.SigningCertificateV2:
-        return tsp.SigningCertificateV2.load(self._der)
-
-
-class _CadesSpec(CAdESSignedAttributeProviderSpec):
-    def __init__(self, base: CAdESSignedAttributeProviderSpec, first: CMSAttributeProvider):
-        super().__init__(base.attr_settings, base.signing_cert, base.is_pades, base.timestamper)
-        self._first = first
-
-    def signed_attr_providers(
-        self, data_digest: bytes, digest_algorithm: str
-    ) -> Iterable[CMSAttributeProvider]:
-        rest = super().signed_attr_providers(data_digest, digest_algorithm)
-        first = next(iter(rest))
-        assert isinstance(first, SigningCertificateV2Provider)
-        yield self._first
-        yield from rest
-
-
 class PsreSigner(HsmPdfSigner):
-    """HsmPdfSigner whose CAdES signed attributes reuse a pre-encoded signing-certificate-v2."""
+    """HsmPdfSigner whose CAdES signed attributes are assembled from pre-encoded parts.
+
+    asn1crypto re-encodes a structure built from Python values on every dump(), and the
+    signing-certificate-v2 attribute (nested GeneralNames, a defaulted DigestAlgorithm) costs
+    ~25 ms each time — more than the rest of a signature. It never changes for a certificate, so
+    it is encoded once and loaded from DER, which dumps its cached bytes. The attributes are
+    those pyHanko's CAdES spec makes: content-type, message-digest, signing-certificate-v2, and
+    signing-time for non-PDF CAdES (the TSA's tokens; PAdES forbids it, §5.2.1 EN 319 142-1).
+    """
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         assert self.signing_cert is not None
-        self._scv2 = _LoadedSigningCertificateV2(self.signing_cert)
+        scv2 = as_signing_certificate_v2(self.signing_cert)
+        self._scv2_der = simple_cms_attribute("signing_certificate_v2", scv2).dump()
 
-    def _signed_attr_provider_spec(self, *args: object, **kwargs: object):  # noqa: ANN202
-        spec = super()._signed_attr_provider_spec(*args, **kwargs)  # type: ignore[arg-type]
-        if type(spec) is CAdESSignedAttributeProviderSpec:
-            return _CadesSpec(spec, self._scv2)
-        return spec
+    async def signed_attrs(  # type: ignore[override]
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        attr_settings: PdfCMSSignedAttributes | None = None,
+        content_type: str = "data",
+        use_pades: bool = False,
+        timestamper: object = None,
+        dry_run: bool = False,
+        is_pdf_sig: bool = True,
+    ) -> cms.CMSAttributes:
+        if not use_pades or (attr_settings is not None and attr_settings.cades_signed_attrs):
+            return await super().signed_attrs(
+                data_digest,
+                digest_algorithm,
+                attr_settings=attr_settings,
+                content_type=content_type,
+                use_pades=use_pades,
+                timestamper=timestamper,
+                dry_run=dry_run,
+                is_pdf_sig=is_pdf_sig,
+            )
+        attrs = [
+            simple_cms_attribute("content_type", content_type),
+            simple_cms_attribute("message_digest", data_digest),
+            cms.CMSAttribute.load(self._scv2_der),
+        ]
+        if not is_pdf_sig:
+            when = (attr_settings.signing_time if attr_settings else None) or dt.datetime.now(
+                dt.UTC
+            )
+            attrs.append(simple_cms_attribute("signing_time", cms.Time({"utc_time": when})))
+        return cms.CMSAttributes(attrs)
 
 
 def issuer_chain(store: ReadOnlyStore, issuer_id: int) -> list[x509.Certificate]:
