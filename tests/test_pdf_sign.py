@@ -278,3 +278,23 @@ def test_fifty_megabytes_sign_in_bounded_memory(spki, signer, tmp_path):  # noqa
     assert peak < 4 * len(doc), f"peak {peak / 2**20:.0f} MiB for a {len(doc) / 2**20:.0f} MiB PDF"
     assert len(signed) > len(doc)
     assert_pdfsig_ok(tmp_path, signed, 1)
+
+
+def test_concurrent_signatures_share_one_signer(spki, signer):  # noqa: F811
+    """The API signs from several threads: one cached signer, every output valid."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signing_api.signers import signer_for
+
+    assert signer_for(spki.rt, signer) is signer_for(spki.rt, signer)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(
+            pool.map(
+                lambda i: sign_pdf(
+                    spki.rt, minimal_pdf(f"dokumen {i}"), signer, SignOptions(level="B-LT")
+                ),
+                range(8),
+            )
+        )
+    for out in outs:
+        assert_pyhanko_ok(spki, out, 1)
