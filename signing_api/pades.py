@@ -143,8 +143,7 @@ def add_validation_data(
 ) -> io.BytesIO:
     """Append the DSS (B-LT) and, for B-LTA, a document timestamp over it."""
     unit = authority_for(rt).unit()
-    info = revinfo.for_path(rt.store, _path(signer))
-    info.extend(revinfo.for_path(rt.store, _path(unit.signer)))
+    info = revinfo.for_paths(rt.store, _path(signer), _path(unit.signer))
     writer = open_pdf(signed.getvalue(), password)
     DocumentSecurityStore.supply_dss_in_writer(
         writer, None, certs=info.certs, ocsps=info.ocsps, crls=info.crls
