@@ -1,9 +1,9 @@
 """The PAdES engine behind :func:`signing_api.pdf_sign.sign_pdf`.
 
 One signature is one incremental update made by pyHanko's ``PdfSigner`` (subfilter
-ETSI.CAdES.detached, CMS signed in the HSM). B-LT and B-LTA add a second update with the DSS
-(and the document timestamp), as PAdES (ETSI EN 319 142-1 §5.4) lays them out; earlier
-signatures stay valid because nothing before them is rewritten.
+ETSI.CAdES.detached, CMS signed in the HSM); for B-LT the DSS is written into that same
+update, and B-LTA adds a second one with the document timestamp. Earlier signatures stay valid
+because nothing before them is rewritten.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
         stamp_style=look.style,
         new_field_spec=look.field_spec,
     )
+    if options.level in ("B-LT", "B-LTA"):
+        assert tsa is not None
+        add_validation_data(rt, writer, signer, tsa)
     out = io.BytesIO()
     try:
         pdf_signer.sign_pdf(
@@ -94,11 +97,8 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
     except _PDF_FAULTS as ex:
         log.info("pyHanko could not sign the PDF: %r", ex)
         raise InvalidPdfError("the PDF is damaged and cannot be signed") from ex
-    if options.level in ("B-LT", "B-LTA"):
-        assert timestamper is not None
-        out = add_validation_data(
-            rt, out, signer, md, options.pdf_password, lta=options.level == "B-LTA"
-        )
+    if options.level == "B-LTA":
+        out = add_document_timestamp(rt, out, md, tsa, options.pdf_password)
     return out.getvalue()
 
 
@@ -133,28 +133,31 @@ def fresh_field_name(writer: IncrementalPdfFileWriter) -> str:
 
 
 def add_validation_data(
-    rt: Runtime,
-    signed: io.BytesIO,
-    signer: HsmPdfSigner,
-    md: str,
-    password: str | None,
-    *,
-    lta: bool,
-) -> io.BytesIO:
-    """Append the DSS (B-LT) and, for B-LTA, a document timestamp over it."""
-    unit = authority_for(rt).unit()
-    info = revinfo.for_paths(rt.store, _path(signer), _path(unit.signer))
-    writer = open_pdf(signed.getvalue(), password)
+    rt: Runtime, writer: IncrementalPdfFileWriter, signer: HsmPdfSigner, tsa: HsmPdfSigner
+) -> None:
+    """Put the DSS for the signature about to be made into the same revision (B-LT).
+
+    Everything a validator needs is known before signing — both chains, and the OCSP responses
+    and CRLs from our store — so the DSS goes into the signature's own revision, as pyHanko's
+    TOGETHER_WITH_SIGNATURE placement does: one pass over the file instead of two, and
+    validators that do not analyse incremental updates see it too.
+    """
+    info = revinfo.for_paths(rt.store, _path(signer), _path(tsa))
     DocumentSecurityStore.supply_dss_in_writer(
         writer, None, certs=info.certs, ocsps=info.ocsps, crls=info.crls
     )
+
+
+def add_document_timestamp(
+    rt: Runtime, signed: io.BytesIO, md: str, tsa: HsmPdfSigner | None, password: str | None
+) -> io.BytesIO:
+    """B-LTA: a document timestamp over the signed document and its DSS."""
+    assert tsa is not None
+    writer = open_pdf(signed.getvalue(), password)
     out = io.BytesIO()
-    if lta:
-        PdfTimeStamper(timestamper_for(rt)).timestamp_pdf(
-            writer, md, bytes_reserved=reserved(None, unit.signer), output=out
-        )
-    else:
-        writer.write(out)
+    PdfTimeStamper(timestamper_for(rt)).timestamp_pdf(
+        writer, md, bytes_reserved=reserved(None, tsa), output=out
+    )
     return out
 
 
