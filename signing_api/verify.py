@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
@@ -236,8 +237,8 @@ def _report(
         problems=problems,
         reason=str(reason) if reason is not None else None,
         location=str(location) if location is not None else None,
-        signer_dn=cert.subject.human_friendly,
-        issuer_dn=cert.issuer.human_friendly,
+        signer_dn=_rfc4514(cert, "subject"),
+        issuer_dn=_rfc4514(cert, "issuer"),
         cert_not_before=cert.not_valid_before,
         cert_not_after=cert.not_valid_after,
         key_usages=sorted(cert.key_usage_value.native if cert.key_usage_value else []),
@@ -276,6 +277,13 @@ def _path_of(st: object) -> list[asn1_x509.Certificate]:
     if path is None:
         return []
     return [c for c in path.iter_certs(include_root=False)]
+
+
+def _rfc4514(cert: asn1_x509.Certificate, which: str) -> str:
+    """``CN=…,O=…,C=ID`` as RFC 4514 (and openssl, and the e-sign API) write a DN."""
+    parsed = x509.load_der_x509_certificate(cert.dump())
+    name = parsed.subject if which == "subject" else parsed.issuer
+    return name.rfc4514_string()
 
 
 def _cn(cert: asn1_x509.Certificate | None) -> str | None:

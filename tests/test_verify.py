@@ -46,6 +46,7 @@ def test_our_signatures_verify_with_their_level(spki, signer, level, expected): 
     assert r.signer_name == "Rina Wulandari" and r.certificate_status == "good"
     assert r.reason == "Mengetahui" and r.location == "Bandung"
     assert r.status_at_signing == "good"
+    assert r.signer_dn.startswith("CN=Rina Wulandari,") and r.issuer_dn.startswith("CN=PSrE Uji")
     assert r.signature_algorithm == "sha256_ecdsa" and len(r.document_digest) == 64
     assert "digital_signature" in r.key_usages
     assert report.document_timestamps == (1 if level == "B-LTA" else 0)
