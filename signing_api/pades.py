@@ -60,6 +60,7 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
         page_count,
         field_name,
         options.stamp,
+        signer=_common_name(signer.signing_cert),
         reason=options.reason,
         location=options.location,
         password=options.pdf_password,

@@ -31,9 +31,9 @@ class Appearance:
     text_params: dict[str, str]
 
 
-def stamp_text(reason: str | None, location: str | None) -> str:
+def stamp_text(signer: str | None, reason: str | None, location: str | None) -> str:
     """The appearance text: signer, time, and reason/location when given."""
-    lines = ["Ditandatangani secara elektronik oleh", "%(signer)s", "%(ts)s"]
+    lines = ["Ditandatangani secara elektronik oleh", _literal(signer or ""), "%(ts)s"]
     if reason:
         lines.append(f"Alasan: {_literal(reason)}")
     if location:
@@ -42,8 +42,12 @@ def stamp_text(reason: str | None, location: str | None) -> str:
 
 
 def _literal(s: str) -> str:
-    # The stamp text is a %-template; user text must not be read as a placeholder.
-    return s.replace("%", "%%")
+    """User text for the stamp: the %-template must not read it as a placeholder, and the
+    stamp's standard font (Courier) shows Latin-1 only — pyHanko would write any other line as
+    UTF-16 and the stamp would show garbage — so other characters become '?'. The signature
+    dictionary (/Name, /Reason, /Location) keeps the full Unicode text."""
+    text = s.encode("latin-1", errors="replace").decode("latin-1")
+    return "".join(c if c.isprintable() else "?" for c in text).replace("%", "%%")
 
 
 def appearance(
@@ -52,6 +56,7 @@ def appearance(
     field_name: str,
     stamp: Stamp | None,
     *,
+    signer: str | None,
     reason: str | None,
     location: str | None,
     password: str | None,
@@ -74,7 +79,7 @@ def appearance(
         on_page=page,
         box=(round(x1), round(y1), round(x2), round(y2)),
     )
-    text = stamp_text(reason, location)
+    text = stamp_text(signer, reason, location)
     background = _image(stamp.image) if stamp.image else None
     if stamp.qr_url:
         style: BaseStampStyle = QRStampStyle(stamp_text=text, background=background)

@@ -298,3 +298,16 @@ def test_concurrent_signatures_share_one_signer(spki, signer):  # noqa: F811
         )
     for out in outs:
         assert_pyhanko_ok(spki, out, 1)
+
+
+def test_stamp_text_outside_latin1_is_replaced_not_garbled(spki, signer):  # noqa: F811
+    """The standard stamp font has Latin-1 glyphs only; /Reason keeps the full text."""
+    from signing_api.stamp import stamp_text
+
+    text = stamp_text("Ni Luh Ayu Dewi", "Disetujui — 100% ✓", "Denpasar, Bali")
+    assert "Alasan: Disetujui ? 100%% ?" in text and "Ni Luh Ayu Dewi" in text
+    reason = "Disetujui — 100% ✓"
+    opts = SignOptions(level="B-B", reason=reason, stamp=Stamp(page=1, box=(50, 600, 300, 700)))
+    signed = sign_pdf(spki.rt, minimal_pdf(), signer, opts)
+    sig = PdfFileReader(io.BytesIO(signed)).embedded_regular_signatures[0]
+    assert sig.sig_object["/Reason"] == reason
