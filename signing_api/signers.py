@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, select
 from ca_core.authority import chain
 from ca_core.models import Certificate
 from hsm.pdf_signer import HsmPdfSigner
+from signing_api.pdf_sign import PdfSignError
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
@@ -32,8 +33,10 @@ _lock = threading.Lock()
 _cache: weakref.WeakKeyDictionary[Runtime, dict[str, HsmPdfSigner]] = weakref.WeakKeyDictionary()
 
 
-class NoKeyError(Exception):
+class NoKeyError(PdfSignError):
     """The certificate's key is not held in the HSM (no ``key_label``)."""
+
+    code = "no_signing_key"
 
 
 class PsreSigner(HsmPdfSigner):

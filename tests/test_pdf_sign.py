@@ -311,3 +311,14 @@ def test_stamp_text_outside_latin1_is_replaced_not_garbled(spki, signer):  # noq
     signed = sign_pdf(spki.rt, minimal_pdf(), signer, opts)
     sig = PdfFileReader(io.BytesIO(signed)).embedded_regular_signatures[0]
     assert sig.sig_object["/Reason"] == reason
+
+
+def test_certificate_without_hsm_key_is_refused(spki, signer):  # noqa: F811
+    from ca_core.models import Certificate
+    from signing_api.signers import NoKeyError
+
+    cols = {c.name: getattr(signer, c.name) for c in Certificate.__table__.columns}
+    keyless = Certificate(**{**cols, "key_label": None, "fingerprint_sha256": "0" * 64})
+    with pytest.raises(NoKeyError) as err:
+        sign_pdf(spki.rt, minimal_pdf(), keyless, SignOptions(level="B-B"))
+    assert isinstance(err.value, PdfSignError)
