@@ -187,3 +187,39 @@ def test_unsigned_and_not_a_pdf(spki):  # noqa: F811
     assert verify_pdf(spki.rt, minimal_pdf()).summary == "NO_SIGNATURE"
     with pytest.raises(NotAPdfError):
         verify_pdf(spki.rt, b"no pdf here")
+
+
+def test_certified_document_no_changes_allowed(spki, signer):  # noqa: F811
+    """A certification signature with DocMDP level 1: we refuse to add a signature, and a
+    signature added by other means makes the document invalid (2021 certification attacks)."""
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.fields import MDPPerm
+
+    from signing_api.pdf_sign import PdfSignError
+
+    hsm_signer = signer_for(spki.rt, signer)
+    out = io.BytesIO()
+    signers.sign_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(minimal_pdf())),
+        signers.PdfSignatureMetadata(
+            field_name="Sertifikasi",
+            certify=True,
+            docmdp_permissions=MDPPerm.NO_CHANGES,
+            subfilter=fields.SigSeedSubFilter.PADES,
+        ),
+        signer=hsm_signer,
+        output=out,
+    )
+    certified = out.getvalue()
+    assert verify_pdf(spki.rt, certified).summary == "VALID"
+    with pytest.raises(PdfSignError):
+        sign_pdf(spki.rt, certified, signer, SignOptions(level="B-B"))
+    # A form field filled in afterwards (allowed for approval signatures, not under level 1).
+    w = IncrementalPdfFileWriter(io.BytesIO(certified))
+    fields.append_signature_field(w, fields.SigFieldSpec("Kosong", box=(10, 10, 60, 30)))
+    out = io.BytesIO()
+    w.write(out)
+    report = verify_pdf(spki.rt, out.getvalue())
+    assert report.summary == "INVALID"
+    (r,) = report.signatures
+    assert r.modified_after_signing and not r.valid
