@@ -26,9 +26,15 @@ def create_app(config: Config | None = None) -> Flask:
     from signing_api.tsa import bp as tsa
 
     app.register_blueprint(tsa)
+    from crl.http import bp as crl_bp
+
+    app.register_blueprint(crl_bp)
     from web import register as register_web
 
     register_web(app)
+    from ocsp.http import register as register_ocsp
+
+    register_ocsp(app)
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202
