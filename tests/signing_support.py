@@ -29,7 +29,9 @@ from ca_core.models import Certificate
 from ca_core.runtime import Runtime
 from ca_core.store import Store
 from ca_core.subscribers import Enrolment, enrol, issue_for
+from crl.publish import publish_all
 from hsm.backend import KeySpec
+from ocsp.responses import presign_all
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki, build_pki
@@ -86,6 +88,11 @@ def build_signing_pki(store: Store, backend, url: str) -> SigningPki:  # noqa: A
     )
     rt = Runtime(Config(database_url=url, public_base_url=BASE_URL))
     rt.__dict__.update(store=store, backend=backend, issuer=pki.issuer, revoker=pki.revoker)
+    # CRLs and pre-signed OCSP responses (B-LT's validation data), kept current afterwards by
+    # the publishers on status events, as in `psre serve`.
+    rt.attach_publishers()
+    publish_all(rt)
+    presign_all(rt)
     return SigningPki(pki, rt, store.find_certificate(issued.serial_hex))
 
 

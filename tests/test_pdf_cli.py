@@ -45,17 +45,17 @@ def test_sign_then_verify(env: PsreEnv, nik: str):
     doc.write_bytes(minimal_pdf("Surat Keputusan #"))
     signed = env.root / "surat-signed.pdf"
     res = env.run(
-        "pdf", "sign", str(doc), "--subscriber", nik, "--out", str(signed), "--level", "B-T",
+        "pdf", "sign", str(doc), "--subscriber", nik, "--out", str(signed),
         "--reason", "Menetapkan", "--tag", "#", "--qr-url", "https://psre.example.id/v/1",
     )  # fmt: skip
-    assert "PAdES B-T" in res.stdout
+    assert "PAdES B-LT" in res.stdout  # the default level, with OCSP and CRLs of `psre init`
 
     res = env.run("pdf", "verify", str(signed), "--json")
     report = json.loads(res.stdout)
     assert report["summary"] == "VALID"
     (sig,) = report["signatures"]
     assert sig["signer_name"] == "Hendra Gunawan" and sig["nik"] == nik
-    assert sig["level"] == "B-T" and sig["reason"] == "Menetapkan"
+    assert sig["level"] == "B-LT" and sig["ltv"] and sig["reason"] == "Menetapkan"
 
     text = env.run("pdf", "verify", str(signed)).stdout
     assert text.startswith("VALID: 1 signature(s)")

@@ -108,21 +108,60 @@ def test_every_level_is_accepted_by_pdfsig_and_pyhanko(spki, signer, tmp_path, l
     assert sig.sig_object["/Name"] == "Siti Rahayu"
 
 
-def test_dss_carries_the_chains_of_signer_and_tsa(spki, signer):  # noqa: F811
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LT"))
-    dss = PdfFileReader(io.BytesIO(signed)).root["/DSS"]
-    names = set()
+def test_dss_carries_chains_ocsp_and_crls_of_signer_and_tsa(spki, signer):  # noqa: F811
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import ocsp as asn1_ocsp
     from asn1crypto import x509 as asn1_x509
 
-    for ref in dss["/Certs"]:
-        cert = asn1_x509.Certificate.load(ref.get_object().data)
-        names.add(cert.subject.native["common_name"])
-    assert names >= {
+    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LT"))
+    reader = PdfFileReader(io.BytesIO(signed))
+    assert reader.total_revisions == 2  # the DSS is in the signature's own revision
+    dss = reader.root["/DSS"]
+    certs = [asn1_x509.Certificate.load(r.get_object().data) for r in dss["/Certs"]]
+    by_cn = {c.subject.native["common_name"]: c for c in certs}
+    assert set(by_cn) >= {
         "Siti Rahayu",
         "PSrE Uji Issuing CA",
         "PSrE Uji Root CA",
         "PSrE Uji Time-Stamping Authority",
     }
+    ocsp_serials = set()
+    for ref in dss["/OCSPs"]:
+        resp = asn1_ocsp.OCSPResponse.load(ref.get_object().data)
+        assert resp["response_status"].native == "successful"
+        for single in resp.basic_ocsp_response["tbs_response_data"]["responses"]:
+            assert single["cert_status"].name == "good"
+            ocsp_serials.add(single["cert_id"]["serial_number"].native)
+    # Every certificate but the root has its OCSP response ...
+    for cn in ("Siti Rahayu", "PSrE Uji Issuing CA", "PSrE Uji Time-Stamping Authority"):
+        assert by_cn[cn].serial_number in ocsp_serials, cn
+    # ... and the CRL of its issuer: the issuing CA's CRL and the root's ARL.
+    crl_issuers = {
+        asn1_crl.CertificateList.load(r.get_object().data).issuer.native["common_name"]
+        for r in dss["/CRLs"]
+    }
+    assert crl_issuers == {"PSrE Uji Issuing CA", "PSrE Uji Root CA"}
+
+
+@pytest.mark.parametrize("level", ["B-LT", "B-LTA"])
+def test_lt_levels_validate_offline_from_the_dss_alone(spki, signer, level):  # noqa: F811
+    """pyHanko with revocation checking required and fetching off: the DSS is enough (LTV);
+    the same check fails for B-T, which carries no validation data."""
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+    from pyhanko_certvalidator import ValidationContext
+
+    kw = {"trust_roots": [spki.root_asn1()], "allow_fetching": False, "revocation_mode": "require"}
+    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level=level))
+    reader = PdfFileReader(io.BytesIO(signed))
+    vc = DocumentSecurityStore.read_dss(reader).as_validation_context(kw)
+    st = validate_pdf_signature(reader.embedded_regular_signatures[0], vc)
+    assert st.bottom_line and st.timestamp_validity.trusted, st.pretty_print_details()
+
+    bt = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-T"))
+    sig = PdfFileReader(io.BytesIO(bt)).embedded_regular_signatures[0]
+    no_data = ValidationContext(**kw, ocsps=[], crls=[])
+    assert not validate_pdf_signature(sig, no_data).bottom_line
 
 
 def test_visible_stamp_in_a_box_on_the_last_page(spki, signer, tmp_path):  # noqa: F811
