@@ -5,8 +5,8 @@ in-process (:class:`InProcessTimeStamper`, B-T and above), so a PDF's signature 
 exactly what an external client would get from ``/tsa``.
 
 - Time-stamping unit: the newest valid certificate with profile ``tsa`` (made by the TSA
-  ceremony); its key is ``Certificate.key_label``. A rotated unit is picked up by the next
-  request that finds the cached one expired, or after a restart.
+  ceremony); its key is ``Certificate.key_label``. The choice is re-read every minute, so a
+  rotated or revoked unit is replaced (or refused) within a minute.
 - Serial numbers: 127 random bits from the OS CSPRNG per token (RFC 3161 §2.4.2 requires
   uniqueness per TSA; collisions are negligible, so no database round-trip is needed).
 - Policy OID and accuracy from the ``tsa`` config section (RFC 3161 §2.4.2, ETSI EN 319 421).
@@ -47,6 +47,7 @@ TSA_PROFILE = "tsa"
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+UNIT_RECHECK_SECONDS = 60
 
 
 class TsaError(CaError):
@@ -69,7 +70,9 @@ class _Rejected(Exception):
 @dataclass(frozen=True)
 class _Unit:
     signer: HsmPdfSigner
-    not_after: dt.datetime
+    #: Looked up again after this: its certificate expired, or a minute passed (a revoked or
+    #: rotated unit is dropped within a minute, without a query per token).
+    recheck_at: dt.datetime
     digest: str
 
 
@@ -86,16 +89,17 @@ class TimeStampAuthority:
         return self.rt.config.tsa
 
     def unit(self, now: dt.datetime | None = None) -> _Unit:
-        """The time-stamping unit in use: cached until its certificate expires."""
+        """The time-stamping unit in use (cached for up to UNIT_RECHECK_SECONDS)."""
         now = now or dt.datetime.now(dt.UTC)
         with self._lock:
-            if self._unit is not None and self._unit.not_after > now:
+            if self._unit is not None and self._unit.recheck_at > now:
                 return self._unit
             row = newest_usable(self.rt.store, Certificate.profile == TSA_PROFILE, now)
             if row is None:
                 raise NoTsaUnitError("no valid time-stamping unit certificate (profile 'tsa')")
             signer = signer_for(self.rt, row)
-            self._unit = _Unit(signer, row.not_after, digest_for(signer.signing_cert))
+            recheck = min(row.not_after, now + dt.timedelta(seconds=UNIT_RECHECK_SECONDS))
+            self._unit = _Unit(signer, recheck, digest_for(signer.signing_cert))
             return self._unit
 
     # -- answering ------------------------------------------------------------------------

@@ -170,3 +170,38 @@ def test_counts_granted_and_rejected(spki: SigningPki, app: Flask):  # noqa: F81
     client.post("/tsa", data=b"junk", content_type=QUERY_TYPE)
     assert auth.stats["granted"] == before.get("granted", 0) + 1
     assert auth.stats["rejected"] == before.get("rejected", 0) + 1
+
+
+def test_rotated_and_revoked_units_within_the_recheck(spki: SigningPki):  # noqa: F811
+    """A newer TSA certificate takes over, and its revocation hands back to the older one,
+    each once the cached choice is re-read (at most a minute)."""
+    import datetime as dt
+
+    from ca_core.issuer import IssueRequest
+    from hsm.backend import KeySpec
+    from signing_api.tsa import UNIT_RECHECK_SECONDS, TimeStampAuthority
+
+    def serial(auth: TimeStampAuthority, at: dt.datetime) -> str:
+        return format(auth.unit(at).signer.signing_cert.serial_number, "x")
+
+    auth = TimeStampAuthority(spki.rt)  # its own cache; the module's authority is untouched
+    t0 = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
+    assert serial(auth, t0) == spki.tsa.serial_hex
+    label = f"tsa-next-{secrets.token_hex(3)}"
+    spki.pki.backend.generate(label, KeySpec.EC_P256)
+    newer = spki.pki.issuer.issue(
+        spki.pki.issuing,
+        IssueRequest(
+            profile="tsa",
+            subject={"C": "ID", "O": "PSrE Uji", "CN": "PSrE Uji Time-Stamping Authority 2"},
+            public_key=spki.pki.backend.public_key(label),  # type: ignore[arg-type]
+            validity_days=365,
+            key_label=label,
+            actor="test",
+        ),
+    )
+    step = dt.timedelta(seconds=UNIT_RECHECK_SECONDS + 1)
+    assert serial(auth, t0 + dt.timedelta(seconds=1)) == spki.tsa.serial_hex  # cached
+    assert serial(auth, t0 + step) == newer.serial_hex
+    spki.pki.revoker.revoke(newer.serial_hex, "keyCompromise", actor="test")
+    assert serial(auth, t0 + 2 * step) == spki.tsa.serial_hex
