@@ -14,7 +14,6 @@ import click
 from ca_core.errors import NotFoundError
 from ca_core.models import Certificate
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
-from signing_api.signers import newest_usable
 from signing_api.verify import verify_pdf
 
 if TYPE_CHECKING:
@@ -33,7 +32,9 @@ def signing_certificate(store: Store, key: str) -> Certificate:
     sub = store.get_subscriber(key)
     if sub.status != "ISSUE":
         raise SignerNotReadyError(f"subscriber {key} has status {sub.status}; only ISSUE signs")
-    row = newest_usable(store, Certificate.subscriber_id == sub.id, dt.datetime.now(dt.UTC))
+    row = store.newest_usable_certificate(
+        Certificate.subscriber_id == sub.id, dt.datetime.now(dt.UTC)
+    )
     if row is None:
         raise SignerNotReadyError(f"subscriber {key} has no valid signing certificate")
     return row

@@ -18,7 +18,6 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
-from sqlalchemy import ColumnElement, select
 
 from ca_core.authority import chain
 from ca_core.models import Certificate
@@ -27,7 +26,7 @@ from signing_api.pdf_sign import PdfSignError
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
-    from ca_core.store import ReadOnlyStore, Store
+    from ca_core.store import ReadOnlyStore
 
 _lock = threading.Lock()
 _cache: weakref.WeakKeyDictionary[Runtime, dict[str, HsmPdfSigner]] = weakref.WeakKeyDictionary()
@@ -95,25 +94,6 @@ def issuer_chain(store: ReadOnlyStore, issuer_id: int) -> list[x509.Certificate]
     """The issuing CA's certificate and its parents up to the root."""
     by_id = {ca.id: ca for ca in store.list_cas()}
     return chain(store, by_id[issuer_id].name)  # type: ignore[arg-type]
-
-
-def newest_usable(
-    store: Store, condition: ColumnElement[bool], now: dt.datetime
-) -> Certificate | None:
-    """The newest good, unexpired certificate matching ``condition`` whose key is in the HSM."""
-    with store.session() as s:
-        return s.scalars(
-            select(Certificate)
-            .where(
-                condition,
-                Certificate.status == "good",
-                Certificate.key_label.is_not(None),
-                Certificate.not_before <= now,
-                Certificate.not_after > now,
-            )
-            .order_by(Certificate.not_before.desc(), Certificate.id.desc())
-            .limit(1)
-        ).first()
 
 
 def signer_for(rt: Runtime, cert: Certificate) -> HsmPdfSigner:

@@ -35,7 +35,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from ca_core.errors import CaError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
-from signing_api.signers import digest_for, newest_usable, signer_for
+from signing_api.signers import digest_for, signer_for
 
 if TYPE_CHECKING:
     from ca_core.config import TsaConfig
@@ -94,7 +94,7 @@ class TimeStampAuthority:
         with self._lock:
             if self._unit is not None and self._unit.recheck_at > now:
                 return self._unit
-            row = newest_usable(self.rt.store, Certificate.profile == TSA_PROFILE, now)
+            row = self.rt.store.newest_usable_certificate(Certificate.profile == TSA_PROFILE, now)
             if row is None:
                 raise NoTsaUnitError("no valid time-stamping unit certificate (profile 'tsa')")
             signer = signer_for(self.rt, row)

@@ -24,17 +24,15 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from ca_core.config import Config
-from ca_core.issuer import IssueRequest
 from ca_core.models import Certificate
 from ca_core.runtime import Runtime
 from ca_core.store import Store
 from ca_core.subscribers import Enrolment, enrol, issue_for
 from crl.publish import publish_all
-from hsm.backend import KeySpec
 from ocsp.responses import presign_all
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.pdf_support import minimal_pdf
-from tests.pki_support import BASE_URL, Pki, build_pki
+from tests.pki_support import BASE_URL, Pki, add_tsa_unit, build_pki
 
 
 @dataclass
@@ -73,19 +71,7 @@ class SigningPki:
 
 def build_signing_pki(store: Store, backend, url: str) -> SigningPki:  # noqa: ANN001
     pki = build_pki(store, backend)
-    label = f"tsa-{secrets.token_hex(3)}"
-    backend.generate(label, KeySpec.EC_P256)
-    issued = pki.issuer.issue(
-        pki.issuing,
-        IssueRequest(
-            profile="tsa",
-            subject={"C": "ID", "O": "PSrE Uji", "CN": "PSrE Uji Time-Stamping Authority"},
-            public_key=backend.public_key(label),  # type: ignore[arg-type]
-            validity_days=365,
-            key_label=label,
-            actor="test",
-        ),
-    )
+    tsa = add_tsa_unit(pki)
     rt = Runtime(Config(database_url=url, public_base_url=BASE_URL))
     rt.__dict__.update(store=store, backend=backend, issuer=pki.issuer, revoker=pki.revoker)
     # CRLs and pre-signed OCSP responses (B-LT's validation data), kept current afterwards by
@@ -93,7 +79,7 @@ def build_signing_pki(store: Store, backend, url: str) -> SigningPki:  # noqa: A
     rt.attach_publishers()
     publish_all(rt)
     presign_all(rt)
-    return SigningPki(pki, rt, store.find_certificate(issued.serial_hex))
+    return SigningPki(pki, rt, store.find_certificate(format(tsa.serial_number, "x")))
 
 
 @pytest.fixture(scope="module", params=_backends())

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 from ca_core.config import Config
 from signing_api.app import create_app
 from signing_api.tsa import QUERY_TYPE, REPLY_TYPE, TimeStampResp, authority_for
-from tests.pki_support import BASE_URL
+from tests.pki_support import BASE_URL, add_tsa_unit
 from tests.signing_support import SigningPki, spki  # noqa: F401
 
 POLICY = "1.3.6.1.5.5.7.13.5"
@@ -177,8 +177,6 @@ def test_rotated_and_revoked_units_within_the_recheck(spki: SigningPki):  # noqa
     each once the cached choice is re-read (at most a minute)."""
     import datetime as dt
 
-    from ca_core.issuer import IssueRequest
-    from hsm.backend import KeySpec
     from signing_api.tsa import UNIT_RECHECK_SECONDS, TimeStampAuthority
 
     def serial(auth: TimeStampAuthority, at: dt.datetime) -> str:
@@ -187,21 +185,9 @@ def test_rotated_and_revoked_units_within_the_recheck(spki: SigningPki):  # noqa
     auth = TimeStampAuthority(spki.rt)  # its own cache; the module's authority is untouched
     t0 = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     assert serial(auth, t0) == spki.tsa.serial_hex
-    label = f"tsa-next-{secrets.token_hex(3)}"
-    spki.pki.backend.generate(label, KeySpec.EC_P256)
-    newer = spki.pki.issuer.issue(
-        spki.pki.issuing,
-        IssueRequest(
-            profile="tsa",
-            subject={"C": "ID", "O": "PSrE Uji", "CN": "PSrE Uji Time-Stamping Authority 2"},
-            public_key=spki.pki.backend.public_key(label),  # type: ignore[arg-type]
-            validity_days=365,
-            key_label=label,
-            actor="test",
-        ),
-    )
+    newer = format(add_tsa_unit(spki.pki).serial_number, "x")
     step = dt.timedelta(seconds=UNIT_RECHECK_SECONDS + 1)
     assert serial(auth, t0 + dt.timedelta(seconds=1)) == spki.tsa.serial_hex  # cached
-    assert serial(auth, t0 + step) == newer.serial_hex
-    spki.pki.revoker.revoke(newer.serial_hex, "keyCompromise", actor="test")
+    assert serial(auth, t0 + step) == newer
+    spki.pki.revoker.revoke(newer, "keyCompromise", actor="test")
     assert serial(auth, t0 + 2 * step) == spki.tsa.serial_hex
