@@ -96,7 +96,8 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
     except SigningError as ex:
         raise PdfSignError(f"cannot sign this PDF: {ex}") from ex
     except _PDF_FAULTS as ex:
-        log.info("pyHanko could not sign the PDF: %r", ex)
+        # Also what a bug of ours would raise: keep the traceback where operators see it.
+        log.warning("pyHanko could not sign the PDF", exc_info=True)
         raise InvalidPdfError("the PDF is damaged and cannot be signed") from ex
     if options.level == "B-LTA":
         out = add_document_timestamp(rt, out, md, tsa, options.pdf_password)

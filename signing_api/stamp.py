@@ -20,7 +20,7 @@ from pyhanko.sign.fields import SigFieldSpec
 from pyhanko.stamp import QRStampStyle, TextStampStyle
 from pyhanko.stamp.base import BaseStampStyle
 
-from signing_api.pdf_sign import PdfSignError, Stamp, StampPlacementError
+from signing_api.pdf_sign import InvalidPdfError, PdfSignError, Stamp, StampPlacementError
 
 
 @dataclass(frozen=True)
@@ -112,8 +112,13 @@ def _box_at_tag(
     assert stamp.tag
     first = _page_index(stamp.page, count)
     order = [first, *(i for i in range(count) if i != first)]
+    from pdfminer.psexceptions import PSException  # base of every pdfminer error
+
     for index in order:
-        found = find_text(data, index, stamp.tag, password)
+        try:
+            found = find_text(data, index, stamp.tag, password)
+        except (PSException, ValueError, KeyError, TypeError, IndexError) as ex:
+            raise InvalidPdfError("the page text cannot be read to find the tag") from ex
         if found is not None:
             x1, y1, x2, y2 = found
             cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
