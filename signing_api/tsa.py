@@ -32,7 +32,7 @@ from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
 
-from ca_core.errors import CaError
+from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
 from signing_api.signers import digest_for, signer_for
@@ -50,12 +50,9 @@ _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 UNIT_RECHECK_SECONDS = 60
 
 
-class TsaError(CaError):
-    code = "tsa_error"
-
-
-class NoTsaUnitError(TsaError):
-    """No valid certificate with profile ``tsa`` (run the TSA ceremony / ``psre init``)."""
+class NoTsaUnitError(ConfigError):
+    """No valid certificate with profile ``tsa`` (run the TSA ceremony / ``psre init``): a
+    set-up fault of the server (HTTP 500 through the ConfigError mapping), not of the request."""
 
     code = "tsa_unavailable"
 
@@ -96,7 +93,11 @@ class TimeStampAuthority:
                 return self._unit
             row = self.rt.store.newest_usable_certificate(Certificate.profile == TSA_PROFILE, now)
             if row is None:
-                raise NoTsaUnitError("no valid time-stamping unit certificate (profile 'tsa')")
+                raise NoTsaUnitError(
+                    "tsa",
+                    "no valid time-stamping unit certificate (profile 'tsa'); run the TSA "
+                    "key ceremony",
+                )
             signer = signer_for(self.rt, row)
             recheck = min(row.not_after, now + dt.timedelta(seconds=UNIT_RECHECK_SECONDS))
             self._unit = _Unit(signer, recheck, digest_for(signer.signing_cert))

@@ -191,3 +191,17 @@ def test_rotated_and_revoked_units_within_the_recheck(spki: SigningPki):  # noqa
     assert serial(auth, t0 + step) == newer
     spki.pki.revoker.revoke(newer, "keyCompromise", actor="test")
     assert serial(auth, t0 + 2 * step) == spki.tsa.serial_hex
+
+
+def test_no_valid_unit_is_a_server_fault(spki: SigningPki):  # noqa: F811
+    """After the unit's certificate expired: NoTsaUnitError, a ConfigError (HTTP 500 in the
+    API's error mapping), not a request error."""
+    import datetime as dt
+
+    from ca_core.errors import ConfigError
+    from signing_api.tsa import NoTsaUnitError, TimeStampAuthority
+
+    auth = TimeStampAuthority(spki.rt)
+    with pytest.raises(NoTsaUnitError) as err:
+        auth.unit(dt.datetime.now(dt.UTC) + dt.timedelta(days=400))
+    assert isinstance(err.value, ConfigError) and err.value.code == "tsa_unavailable"
