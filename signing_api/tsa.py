@@ -48,6 +48,9 @@ QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 UNIT_RECHECK_SECONDS = 60
+#: A TimeStampReq is ~60 bytes (a few hundred with extensions): anything larger is refused
+#: before it is parsed.
+MAX_REQUEST_BYTES = 4096
 
 
 class NoTsaUnitError(ConfigError):
@@ -261,5 +264,9 @@ def timestamp() -> Response:
     ctype = (request.mimetype or "").lower()
     if ctype != QUERY_TYPE:
         return Response(f"expected Content-Type {QUERY_TYPE}\n", status=415, mimetype="text/plain")
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        return Response("request too large\n", status=413, mimetype="text/plain")
     body = request.get_data(cache=False)
+    if len(body) > MAX_REQUEST_BYTES:  # no or a false Content-Length
+        return Response("request too large\n", status=413, mimetype="text/plain")
     return Response(authority_for(runtime()).respond_der(body), mimetype=REPLY_TYPE)

@@ -157,9 +157,11 @@ def test_bad_requests_are_rejections(app: Flask, body: bytes, failure: str, tmp_
     assert "Status: Rejected." in openssl("ts", "-reply", "-in", str(path), "-text").stdout
 
 
-def test_wrong_content_type_is_415(app: Flask):
+def test_wrong_content_type_is_415_and_large_bodies_413(app: Flask):
     resp = app.test_client().post("/tsa", data=b"x", content_type="application/octet-stream")
     assert resp.status_code == 415
+    resp = app.test_client().post("/tsa", data=b"\x30" * 5000, content_type=QUERY_TYPE)
+    assert resp.status_code == 413
 
 
 def test_counts_granted_and_rejected(spki: SigningPki, app: Flask):  # noqa: F811
