@@ -148,6 +148,9 @@ def _register_groups() -> None:
     from web.cli import operator
 
     cli.add_command(operator)
+    from signing_api.cli import client_group
+
+    cli.add_command(client_group)
 
 
 _register_groups()

@@ -23,6 +23,9 @@ def create_app(config: Config | None = None) -> Flask:
     from signing_api.repository import bp as repository
 
     app.register_blueprint(repository)
+    from signing_api.esign_api import register as register_esign
+
+    register_esign(app)
     from web import register as register_web
 
     register_web(app)
