@@ -48,6 +48,7 @@ def sign_options(f: StampFields, default_level: str) -> SignOptions:
     tampilan = (f.tampilan or "invisible").strip().lower()
     if tampilan not in ("visible", "invisible"):
         raise invalid("tampilan", "must be visible or invisible")
+    _page(f)  # checked for invisible signatures too: a wrong field is never silently ignored
     stamp = _stamp(f) if tampilan == "visible" else None
     return SignOptions(
         level=level,
