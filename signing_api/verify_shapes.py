@@ -117,27 +117,32 @@ def v1_report(filename: str, data: bytes, report: PdfReport) -> dict[str, Any]:
     }
 
 
+def _own(r: SignatureReport, name: str, fallback: Any) -> Any:
+    """A field of the engine's report when it provides one, else what we read ourselves."""
+    return getattr(r, name, None) or fallback
+
+
 def _v1_signature(r: SignatureReport, d: _SigDetails | None, data: bytes) -> dict[str, Any]:
     signer = d.signer if d else None
     return {
         "signature_field": r.field_name,
         "info_signer": {
-            "signer_dn": signer.subject.human_friendly if signer else None,
-            "issuer_dn": signer.issuer.human_friendly if signer else None,
+            "signer_dn": _own(r, "signer_dn", signer.subject.human_friendly if signer else None),
+            "issuer_dn": _own(r, "issuer_dn", signer.issuer.human_friendly if signer else None),
             "signer_name": r.signer_name,
             "signer_cert_validity": _validity(signer),
             "cert_user_certified": r.trusted and r.certificate_status == "good",
             "certificate_status": r.certificate_status,
         },
         "info_tsa": {
-            "name": _cn(d.tsa) if d else None,
+            "name": _own(r, "tsa_name", _cn(d.tsa) if d else None),
             "tsa_cert_validity": _validity(d.tsa) if d else None,
         },
         "signature_document": {
             "signed_using_tsa": r.timestamp_time is not None,
             "signed_in": _iso(r.timestamp_time or r.signing_time),
-            "reason": d.reason if d else None,
-            "location": d.location if d else None,
+            "reason": _own(r, "reason", d.reason if d else None),
+            "location": _own(r, "location", d.location if d else None),
             "hash_value": hashlib.sha256(data).hexdigest(),
             "document_integrity": r.intact and not r.modified_after_signing,
             "signature_value": d.signature_value if d else None,
@@ -176,13 +181,13 @@ def _v2_signature(i: int, r: SignatureReport, d: _SigDetails | None, *, last: bo
         "signerName": r.signer_name,
         "signatureDate": _iso(r.signing_time),
         "fieldName": r.field_name,
-        "reason": d.reason if d else None,
-        "location": d.location if d else None,
+        "reason": _own(r, "reason", d.reason if d else None),
+        "location": _own(r, "location", d.location if d else None),
         "certLevelCode": r.certificate_status.upper(),
         "timestampInfomation": (
             {
                 "id": i,
-                "signerName": _cn(d.tsa) if d else None,
+                "signerName": _own(r, "tsa_name", _cn(d.tsa) if d else None),
                 "timestampDate": _iso(r.timestamp_time),
             }
             if r.timestamp_time is not None
@@ -192,7 +197,7 @@ def _v2_signature(i: int, r: SignatureReport, d: _SigDetails | None, *, last: bo
         "integrityValid": r.intact and not r.modified_after_signing,
         "certificateTrusted": r.trusted,
         "lastSignature": last,
-        "ltv": r.level in ("B-LT", "B-LTA"),
+        "ltv": bool(getattr(r, "ltv", r.level in ("B-LT", "B-LTA"))),
         "valid": r.valid,
         "problems": r.problems,
     }
