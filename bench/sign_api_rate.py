@@ -154,10 +154,15 @@ def over_http(
     auth = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
     headers = {"Content-Type": "application/json", "Authorization": f"Basic {auth}"}
 
+    errors: list[str] = []
+
     def once() -> None:
         req = urllib.request.Request(f"{url}/api/v2/sign/pdf", data=body, headers=headers)  # noqa: S310
-        with urllib.request.urlopen(req, timeout=300) as r:  # noqa: S310 - loopback
-            r.read()
+        try:
+            with urllib.request.urlopen(req, timeout=300) as r:  # noqa: S310 - loopback
+                r.read()
+        except urllib.error.HTTPError as ex:
+            errors.append(f"{ex.code} {ex.read()[:200]!r}")
 
     once()  # warm-up: each worker opens its sessions on first use
     once()
@@ -178,6 +183,8 @@ def over_http(
         t.start()
     for t in threads:
         t.join()
+    if errors:
+        print(f"  {len(errors)} failed requests, first: {errors[0]}", file=sys.stderr)
     return summary(lat, time.perf_counter() - t0, n)
 
 
@@ -187,18 +194,20 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--big-mb", type=int, default=5)
     ap.add_argument("--bulk", type=int, default=10)
+    ap.add_argument("--server-log", default=None, help="Write the server's log to this file.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="psre-bench-") as tmp:
         root = Path(tmp)
         env, creds = setup(root)
         docs = {"1 page": minimal_pdf("bench"), f"{args.big_mb} MB": big_pdf(args.big_mb)}
         port = free_port()
+        log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
         server = subprocess.Popen(
             [sys.executable, "-m", "ca_core.cli", "serve", "--port", str(port)],
             cwd=root,
-            env={**env, "PSRE_SERVER_WORKERS": "2"},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            env={**env, "PSRE_SERVER_WORKERS": "2", "PSRE_LOG_LEVEL": "INFO"},
+            stdout=log,
+            stderr=log,
         )
         try:
             url = f"http://127.0.0.1:{port}"

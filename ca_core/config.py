@@ -73,6 +73,9 @@ class SigningConfig:
     max_failures: int = 5
     #: ... for this long (counters live in the database: shared by workers, kept on restart).
     lockout_minutes: int = 30
+    #: A passphrase that passed its scrypt check is remembered this long in the worker (as an
+    #: HMAC under a per-process key; wrong ones never are). 0: check scrypt on every request.
+    passphrase_cache_seconds: int = 300
     #: Lifetime of a TOTP sent by /api/v2/sign/get/totp (RFC 6238 step) and its digits.
     totp_seconds: int = 300
     totp_digits: int = 6
@@ -297,8 +300,9 @@ def _validate_signing(sc: SigningConfig) -> None:
             raise ConfigError(f"signing.{key}", "must be at least 1")
     if not 6 <= sc.totp_digits <= 10:
         raise ConfigError("signing.totp_digits", "must be between 6 and 10 (RFC 4226)")
-    if sc.rate_limit_per_minute < 0:
-        raise ConfigError("signing.rate_limit_per_minute", "must be 0 (none) or more")
+    for key in ("rate_limit_per_minute", "passphrase_cache_seconds"):
+        if getattr(sc, key) < 0:
+            raise ConfigError(f"signing.{key}", "must be 0 (none) or more")
     if sc.notifier != "outbox":
         raise ConfigError("signing.notifier", "only 'outbox' is built in")
 

@@ -38,6 +38,10 @@ from signing_api.esign_errors import (
     EsignError,
 )
 from signing_api.notifier import Notifier
+from signing_api.verified_cache import VerifiedCache
+
+#: Passphrases that passed scrypt lately (see signing_api.verified_cache), per process.
+_passphrases = VerifiedCache()
 
 #: Certificate profiles that sign for each kind of subscriber.
 SIGNING_PROFILES = {"person": "natural-person", "agency": "legal-person-seal"}
@@ -148,23 +152,38 @@ class Activation:
         request.
         """
         now = utcnow()
-        self._refuse_if_locked(sub, now)
+        current = self._refuse_if_locked(sub, now)
         if passphrase:
-            ok = sub.passphrase_hash is not None and verify_secret(passphrase, sub.passphrase_hash)
+            ok = self._passphrase_ok(current, passphrase)
             method = "passphrase"
         else:
             ok = code is not None and self._use_code(sub, code, documents, purpose, now)
             method = "totp"
         if not ok:
             self._failed(sub, method, now)
-        self._succeeded(sub)
+        if current.failed_attempts or current.locked_until is not None:
+            self._succeeded(sub)
 
-    def _refuse_if_locked(self, sub: Subscriber, now: dt.datetime) -> None:
+    def _passphrase_ok(self, sub: Subscriber, passphrase: str) -> bool:
+        if sub.passphrase_hash is None:
+            return False
+        key = VerifiedCache.key(f"subscriber:{sub.id}", sub.passphrase_hash, passphrase)
+        if _passphrases.fresh(key, self.cfg.passphrase_cache_seconds):
+            return True
+        if not verify_secret(passphrase, sub.passphrase_hash):
+            return False
+        _passphrases.add(key)
+        return True
+
+    def _refuse_if_locked(self, sub: Subscriber, now: dt.datetime) -> Subscriber:
+        """The subscriber's current row (counters, hash), unless they are locked out."""
         with reading(self.store) as s:
             row = s.get(Subscriber, sub.id)
-            until = row.locked_until if row is not None else None
-        if until is not None and until > now:
-            raise _locked(until, now)
+        if row is None:
+            raise EsignError(NOT_REGISTERED, "pengguna tidak terdaftar (signer not registered)")
+        if row.locked_until is not None and row.locked_until > now:
+            raise _locked(row.locked_until, now)
+        return row
 
     def _failed(self, sub: Subscriber, method: str, now: dt.datetime) -> None:
         with self.store.session() as s:
@@ -341,12 +360,13 @@ class Activation:
     def check_seal_activation(self, sub: Subscriber, token: str | None) -> SealActivation:
         """The activation ``token`` names; a wrong token counts as a failed attempt."""
         now = utcnow()
-        self._refuse_if_locked(sub, now)
+        current = self._refuse_if_locked(sub, now)
         found = self.seal_activation(sub, token) if token else None
         if found is None:
             self._failed(sub, "seal activation", now)
         assert found is not None
-        self._succeeded(sub)
+        if current.failed_attempts or current.locked_until is not None:
+            self._succeeded(sub)
         return found
 
     def revoke_seal_activations(self, sub: Subscriber, token: str | None = None) -> int:

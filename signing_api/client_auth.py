@@ -1,17 +1,14 @@
 """Client applications authenticate every API request with HTTP Basic credentials.
 
-The secret is checked against its scrypt hash (ca_core.passwords). scrypt costs ~50 ms on
-purpose, which would dominate a 35 ms signature, so a successful check is remembered in this
-process, keyed by a hash of (username, secret, stored hash): a changed secret or a disabled app
-is seen on the very next request because the row is read every time.
+The secret is checked against its scrypt hash (ca_core.passwords); a success is remembered for
+a while in this process (signing_api.verified_cache), and the row is read on every request, so
+a changed secret or a disabled app is seen at once.
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 
@@ -23,8 +20,7 @@ from ca_core.models import ClientRequestWindow
 from ca_core.passwords import hash_secret, verify_secret
 from ca_core.store import Store
 from signing_api.esign_errors import RATE_LIMITED, UNAUTHORIZED, EsignError
-
-_VERIFIED_MAX = 1024
+from signing_api.verified_cache import VerifiedCache
 
 
 @dataclass(frozen=True)
@@ -36,30 +32,10 @@ class ClientApp:
     rate_limit_per_minute: int | None
 
 
-class _VerifiedCache:
-    """Digests of credentials that passed scrypt in this process (bounded, thread-safe)."""
-
-    def __init__(self) -> None:
-        self._seen: dict[str, None] = {}
-        self._lock = threading.Lock()
-
-    @staticmethod
-    def key(username: str, secret: str, secret_hash: str) -> str:
-        material = "\0".join((username, secret, secret_hash)).encode()
-        return hashlib.sha256(material).hexdigest()
-
-    def __contains__(self, key: str) -> bool:
-        with self._lock:
-            return key in self._seen
-
-    def add(self, key: str) -> None:
-        with self._lock:
-            if len(self._seen) >= _VERIFIED_MAX:
-                self._seen.pop(next(iter(self._seen)))
-            self._seen[key] = None
-
-
-_verified = _VerifiedCache()
+#: Client secrets: remembered for an hour (enabled/disabled is read from the database on every
+#: request, so disabling an app takes effect at once).
+_verified = VerifiedCache()
+_CLIENT_TTL = 3600.0
 
 
 @functools.cache
@@ -79,8 +55,8 @@ def authenticate(store: Store) -> ClientApp:
         # Spend the same scrypt time as for a known username: no timing oracle for names.
         verify_secret(auth.password, _dummy_hash())
         raise EsignError(UNAUTHORIZED, "invalid client credentials") from None
-    key = _VerifiedCache.key(row.username, auth.password, row.secret_hash)
-    if key not in _verified:
+    key = VerifiedCache.key(f"client:{row.username}", row.secret_hash, auth.password)
+    if not _verified.fresh(key, _CLIENT_TTL):
         if not verify_secret(auth.password, row.secret_hash):
             raise EsignError(UNAUTHORIZED, "invalid client credentials")
         _verified.add(key)
