@@ -601,3 +601,19 @@ def test_per_client_rate_limit_is_shared_through_the_database(http, pki, env):  
     resp = sign_v2(http, c, p.nik, passphrase="salah-3")
     assert resp.status_code == 429 and resp.get_json()["status_code"] == 4290
     assert pki.store.get_subscriber(p.nik).failed_attempts == 2  # refused before activation
+
+
+def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, has_engine, tmp_path):  # noqa: ANN001
+    from ca_core.passwords import hash_secret
+
+    p = new_person(pki)
+    assert_signed(sign_v2(http, creds, p.nik), has_engine, tmp_path)  # now remembered
+    with pki.store.session() as s:
+        s.execute(
+            update(Subscriber)
+            .where(Subscriber.nik == p.nik)
+            .values(passphrase_hash=hash_secret("passphrase-baru-2026"))
+        )
+    assert sign_v2(http, creds, p.nik).get_json()["status_code"] == 2031
+    resp = sign_v2(http, creds, p.nik, passphrase="passphrase-baru-2026")
+    assert_signed(resp, has_engine, tmp_path)
