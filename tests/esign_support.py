@@ -148,3 +148,22 @@ def database_text(pki: Pki) -> str:
 
 def post_json(client: FlaskClient, url: str, creds: Creds, body: object):  # noqa: ANN201
     return client.post(url, json=body, headers=creds.headers)
+
+
+def tiny_png(size: int = 16) -> bytes:
+    """A small opaque PNG (a specimen signature image) made without an imaging library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes((20, 40, 160)) * size for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,6 +37,7 @@ from tests.esign_support import (
     outbox_codes,
     pdf_upload,
     post_json,
+    tiny_png,
 )
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import Pki, build_pki
@@ -617,3 +619,102 @@ def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, has_engine,
     assert sign_v2(http, creds, p.nik).get_json()["status_code"] == 2031
     resp = sign_v2(http, creds, p.nik, passphrase="passphrase-baru-2026")
     assert_signed(resp, has_engine, tmp_path)
+
+
+# --- with the engine: stamps, levels, audit ---------------------------------------------------
+
+
+def verify_level(http, creds, pdf: bytes) -> list[str]:  # noqa: ANN001
+    answer = post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(pdf)}).get_json()
+    return [s["signatureFormat"] for s in answer["signatureInformations"]]
+
+
+def test_visible_stamps_qr_image_and_tag(http, creds, signer, has_engine, tmp_path):  # noqa: ANN001
+    qr = sign_v1(
+        http,
+        creds,
+        signer.nik,
+        tampilan="visible",
+        image="false",
+        linkQR="https://psre.example.id/verify/1",
+        halaman="TERAKHIR",
+        xAxis="72",
+        yAxis="72",
+        width="100",
+        height="100",
+    )
+    assert_signed(qr, has_engine, tmp_path)
+    form = {
+        "file": pdf_upload(minimal_pdf("Tanda tangan: #")),
+        "nik": signer.nik,
+        "passphrase": PASSPHRASE,
+        "tampilan": "visible",
+        "image": "true",
+        "imageTTD": (io.BytesIO(tiny_png()), "ttd.png"),
+        "tag_koordinat": "#",
+        "width": "80",
+        "height": "40",
+    }
+    resp = http.post(
+        "/api/sign/pdf", data=form, headers=creds.headers, content_type="multipart/form-data"
+    )
+    assert_signed(resp, has_engine, tmp_path)
+    props = {
+        "tampilan": "VISIBLE",
+        "imageBase64": b64(tiny_png()),
+        "page": "1",
+        "originX": 300,
+        "originY": 100,
+        "width": 120,
+        "height": 60,
+        "reason": "Setuju",
+    }
+    resp = sign_v2(http, creds, signer.nik, signatureProperties=[props])
+    assert_signed(resp, has_engine, tmp_path)
+    # A tag that is not in the text, or a page that does not exist: a clear 4xx.
+    missing_tag = {**props, "tag_koordinat": "@"}
+    resp = sign_v2(http, creds, signer.nik, signatureProperties=[missing_tag])
+    if has_engine:
+        assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
+    far_page = {**props, "page": "9"}
+    resp = sign_v2(http, creds, signer.nik, signatureProperties=[far_page])
+    if has_engine:
+        assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
+
+
+def test_level_from_request_then_client_app_then_config(
+    http, pki, creds, signer, has_engine, tmp_path
+):  # noqa: ANN001
+    app_b = new_client(pki)
+    configure_client(pki.store, app_b.username, level="B-B", rate_limit=None, actor="test")
+
+    def signed(resp) -> bytes:  # noqa: ANN001
+        pdfs = assert_signed(resp, has_engine, tmp_path)
+        return pdfs[0] if pdfs else b""
+
+    by_client = signed(sign_v2(http, app_b, signer.nik))
+    by_request = signed(sign_v2(http, app_b, signer.nik, signatureProperties=[{"level": "B-T"}]))
+    by_default = signed(sign_v2(http, creds, signer.nik))
+    if has_engine:
+        assert verify_level(http, creds, by_client) == ["PAdES-BASELINE-B"]
+        assert verify_level(http, creds, by_request) == ["PAdES-BASELINE-T"]
+        assert verify_level(http, creds, by_default) == ["PAdES-BASELINE-LT"]
+
+
+def test_every_signature_is_audited_with_the_document_hashes(
+    http, pki, creds, signer, has_engine, tmp_path
+):  # noqa: ANN001
+    import hashlib
+
+    pdfs = assert_signed(sign_v2(http, creds, signer.nik, n=2), has_engine, tmp_path, n=2)
+    events = pki.store.audit.list(limit=2, action="sign.pdf")
+    if not has_engine:
+        return
+    assert {e.details["sha256_out"] for e in events} == {
+        hashlib.sha256(p).hexdigest() for p in pdfs
+    }
+    assert {e.details["sha256_in"] for e in events} == {
+        hashlib.sha256(minimal_pdf(f"dokumen {i}")).hexdigest() for i in range(2)
+    }
+    assert all(e.actor == f"client:{creds.username}" for e in events)
+    assert all(e.details["certificate"] == signer.serial_hex for e in events)
