@@ -161,7 +161,13 @@ class Activation:
             method = "totp"
         if not ok:
             self._failed(sub, method, now)
-        if current.failed_attempts or current.locked_until is not None:
+        self._after_success(sub, current, now)
+
+    def _after_success(self, sub: Subscriber, before: Subscriber, now: dt.datetime) -> None:
+        """Reset the counters; but if concurrent wrong guesses locked the signer while this
+        request was being checked, the lock wins (read again after the slow check)."""
+        self._refuse_if_locked(sub, now)
+        if before.failed_attempts or before.locked_until is not None:
             self._succeeded(sub)
 
     def _passphrase_ok(self, sub: Subscriber, passphrase: str) -> bool:
@@ -365,8 +371,7 @@ class Activation:
         if found is None:
             self._failed(sub, "seal activation", now)
         assert found is not None
-        if current.failed_attempts or current.locked_until is not None:
-            self._succeeded(sub)
+        self._after_success(sub, current, now)
         return found
 
     def revoke_seal_activations(self, sub: Subscriber, token: str | None = None) -> int:

@@ -158,6 +158,25 @@ def test_sign_over_http_with_curl_and_json(server: Server, tmp_path: Path) -> No
         assert len(json.loads(answer)["file"]) == 1
 
 
+def test_client_commands(server: Server) -> None:
+    env = server.env
+    listed = json.loads(env.run("client", "list", "--json").stdout)
+    assert [c["username"] for c in listed] == [server.username] == ["simaya-uji"]
+    assert listed[0]["enabled"] is True and "password" not in json.dumps(listed)
+    env.run("client", "set", server.username, "--level", "B-B", "--rate-limit", "100")
+    (row,) = json.loads(env.run("client", "list", "--json").stdout)
+    assert row["default_level"] == "B-B" and row["rate_limit_per_minute"] == 100
+    env.run("client", "set", server.username, "--level", "B-LT", "--rate-limit", "0")
+    dup = env.run("client", "add", "siMAYA Uji", check=False)
+    assert dup.returncode == 2 and "already exists" in dup.stderr
+    plain = env.run("client", "add", "PNSMail", "--username", "pnsmail-uji").stdout
+    assert "username: pnsmail-uji" in plain and "password: " in plain
+    env.run("client", "disable", "pnsmail-uji")
+    password = plain.split("password: ")[1].split()[0]
+    status, _, _ = call(server, "GET", f"/api/user/status/{NIK}", auth=("pnsmail-uji", password))
+    assert status == 401
+
+
 def test_lockout_is_shared_by_the_workers_and_a_disabled_client_is_refused(server: Server) -> None:
     nik = "3174051203900002"
     (server.env.root / "pass2.txt").write_text(PASSPHRASE)
