@@ -720,3 +720,30 @@ def test_every_signature_is_audited_with_the_document_hashes(
     }
     assert all(e.actor == f"client:{creds.username}" for e in events)
     assert all(e.details["certificate"] == signer.serial_hex for e in events)
+
+
+def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, creds, has_engine):  # noqa: ANN001
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = new_person(pki)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda i: sign_v2(app.test_client(), creds, p.nik, passphrase=f"tebak-{i}"),
+                range(8),
+            )
+        )
+    assert {a.status_code for a in answers} <= {400, 423}
+    row = pki.store.get_subscriber(p.nik)
+    assert row.locked_until is not None
+    assert sign_v2(app.test_client(), creds, p.nik).status_code == 423
+
+    q = new_person(pki)
+    post_json(app.test_client(), "/api/v2/sign/get/totp", creds, {"nik": q.nik, "data": 1})
+    (code,) = outbox_codes(pki, q.email)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(
+            pool.map(lambda _: sign_v2(app.test_client(), creds, q.nik, totp=code), range(4))
+        )
+    ok = 200 if has_engine else 501
+    assert sorted(a.status_code for a in answers) == [400, 400, 400, ok]
