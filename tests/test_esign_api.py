@@ -747,3 +747,37 @@ def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, cr
         )
     ok = 200 if has_engine else 501
     assert sorted(a.status_code for a in answers) == [400, 400, 400, ok]
+
+
+JUNK = [
+    None,
+    [],
+    "x",
+    7,
+    {},
+    {"file": 1},
+    {"file": [None]},
+    {"file": [""], "nik": []},
+    {"nik": True, "passphrase": 1, "file": ["JVBERi0="]},
+    {"nik": "3174000000000001", "totp": ["1"], "file": ["JVBERi0="]},
+    {"signatureProperties": [1], "file": ["JVBERi0="], "passphrase": "x", "nik": "1"},
+    {"signatureProperties": [{"page": {"a": 1}}], "file": ["JVBERi0="], "passphrase": "x"},
+    {"data": "abc", "nik": "3174000000000001"},
+    {"data": True, "email": "a@b.id"},
+    {"data": 10**30, "nik": "1"},
+    {"idSubscriber": 5, "passphrase": None},
+    {"idSubscriber": ["NTRID-1"], "activation": {}, "data": -1},
+    {"nik": "1" * 16, "nama": 5, "email": []},
+    {"password": "x", "file": "not base64 at all!"},
+]
+
+
+def test_junk_never_makes_a_500(app, http, creds):  # noqa: ANN001
+    posts = [rule for method, rule in api_routes(app) if method == "POST"]
+    for rule in posts:
+        for body in JUNK:
+            resp = http.post(rule, json=body, headers=creds.headers)
+            assert resp.status_code < 500, (rule, body, resp.get_data(as_text=True))
+            assert isinstance(resp.get_json(), dict)
+        resp = http.post(rule, data=b"\xff\xfe", headers=creds.headers)
+        assert 400 <= resp.status_code < 500, (rule, resp.get_data(as_text=True))
