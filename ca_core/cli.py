@@ -83,6 +83,13 @@ def init(rt: Runtime, no_demo: bool) -> None:
         from ca_core.demo import ensure_demo_pki
 
         ensure_demo_pki(rt, echo=click.echo)
+        from crl.publish import publish_all
+
+        for info in publish_all(rt):
+            click.echo(f"published CRL {info.name} #{info.number}")
+    from ocsp.responses import presign_all
+
+    click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
 
 
 _CONFIG_HEADER = """\
@@ -122,13 +129,27 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
     host = host or rt.config.server.host
     port = port or rt.config.server.port
     if dev:
+        from crl.scheduler import start_in
         from signing_api.app import create_app
 
-        create_app(rt.config).run(host=host, port=port, threaded=True)
+        app = create_app(rt.config)
+        start_in(app)
+        app.run(host=host, port=port, threaded=True)
         return
     from signing_api.wsgi import run_gunicorn
 
-    run_gunicorn(rt.config, host, port)
+    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py).
+    daemon = None
+    if rt.config.ocsp.daemon_in_serve:
+        from ocsp.daemon import spawn
+
+        daemon = spawn(click.get_current_context().meta["config_file"])
+    try:
+        run_gunicorn(rt.config, host, port)
+    finally:
+        if daemon is not None:
+            daemon.terminate()
+            daemon.wait(10)
 
 
 def _register_groups() -> None:
@@ -148,6 +169,12 @@ def _register_groups() -> None:
     from web.cli import operator
 
     cli.add_command(operator)
+    from crl.cli import crl
+
+    cli.add_command(crl)
+    from ocsp.cli import ocsp
+
+    cli.add_command(ocsp)
     from signing_api.cli import client_group
 
     cli.add_command(client_group)

@@ -64,6 +64,71 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class CrlConfig:
+    """CRL publication (crl/): validity, refresh and partitioning of each CA's CRLs."""
+
+    #: nextUpdate - thisUpdate of an issuing CA's CRLs. BR 4.9.7 / S/MIME BR: ≤ 10 days.
+    validity_hours: int = 24
+    #: An issuing CA's CRLs are re-signed this long after the last ones (and at once after a
+    #: revocation, hold or release). Keep it well under validity_hours: a late job must never
+    #: leave a CRL past its nextUpdate (checklist "CRL job late").
+    refresh_hours: int = 6
+    #: A root's CRL (the ARL) when re-signed online; the key ceremony's root-crl step sets its
+    #: own nextUpdate. BR 4.9.7: CA-level CRLs at least every 12 months.
+    root_validity_days: int = 90
+    root_refresh_days: int = 30
+    #: Partition CRLs per CA: each end-entity certificate's CRL DP names partition
+    #: serial % partitions, so a relying party fetches 1/partitions of the list. 1 = off.
+    partitions: int = 1
+    #: Publish delta CRLs (deltaCRLIndicator; freshestCRL in the complete CRL).
+    delta: bool = True
+    #: Run the republishing scheduler inside ``psre serve`` (each worker; a lease row in the
+    #: database keeps them from signing the same CA twice).
+    scheduler: bool = True
+    #: How often the scheduler looks for due CRLs and status changes made by other processes.
+    poll_seconds: int = 30
+    #: pkilint reads CRL entries at 0.3-2 ms each: a CRL with more entries than this is linted
+    #: as a copy holding one entry of each shape (see crl.build), so that re-signing 64
+    #: partitions stays in seconds.
+    lint_max_entries: int = 100
+    #: After a status change, a CA whose complete CRL has at most this many entries gets all
+    #: its CRLs re-signed at once; a larger one only the affected partition and the delta
+    #: (its complete CRL follows on the refresh_hours schedule).
+    immediate_full_max_entries: int = 50000
+
+
+@dataclass(frozen=True)
+class OcspConfig:
+    """The OCSP responder (RFC 6960, RFC 5019 profile) and its pre-signed responses."""
+
+    #: thisUpdate..nextUpdate of every response. Checklist (CA/B BR 4.9.10): 8 h to 10 days.
+    validity_hours: int = 96
+    #: Pre-signed responses are re-signed once this fraction of their validity has passed
+    #: (BR 4.9.10: at validity >= 16 h, refresh >= 8 h before nextUpdate and <= 4 days after
+    #: thisUpdate; 96 h x 0.5 = 48 h).
+    refresh_fraction: float = 0.5
+    #: Who signs: ``auto`` (the CA's delegated responder, "ocsp-signer" profile, when one is
+    #: valid, else the CA key), ``delegated`` (refuse without one) or ``ca`` (always the CA key).
+    signer: str = "auto"
+    #: A serial the CA never issued: ``revoked`` (RFC 6960 §2.2 extended revoked definition) or
+    #: ``unauthorized`` (unsigned, as Boulder answers).
+    never_issued: str = "revoked"
+    #: Live signatures (nonce requests, never-issued serials) per second per process, and burst.
+    live_rate: float = 200.0
+    live_burst: int = 50
+    #: Largest request body accepted (RFC 5019 requests are ~100 bytes).
+    max_request_bytes: int = 4096
+    #: How often a responder process reloads pre-signed responses from the database.
+    index_refresh_seconds: float = 5.0
+    #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
+    presign_interval_seconds: float = 60.0
+    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn.
+    daemon_in_serve: bool = True
+    #: Write each pre-signed response under data_dir/public/ocsp/ at its GET URL (for nginx).
+    static_files: bool = True
+
+
+@dataclass(frozen=True)
 class SigningConfig:
     """The signing API: signer activation, lockout, documents kept for download."""
 
@@ -104,6 +169,8 @@ class Config:
     hsm: HsmConfig = field(default_factory=HsmConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    crl: CrlConfig = field(default_factory=CrlConfig)
+    ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
@@ -279,6 +346,17 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("web", "session lifetimes must be at least 1")
     if cfg.web.login_max_failures < 1 or cfg.web.login_window_minutes < 1:
         raise ConfigError("web", "login_max_failures and login_window_minutes must be at least 1")
+    if cfg.crl.validity_hours < 1 or cfg.crl.refresh_hours < 1:
+        raise ConfigError("crl", "validity_hours and refresh_hours must be at least 1")
+    if cfg.crl.refresh_hours >= cfg.crl.validity_hours:
+        raise ConfigError("crl.refresh_hours", "must be less than crl.validity_hours")
+    if cfg.crl.validity_hours > 240:
+        raise ConfigError("crl.validity_hours", "at most 240 (10 days, BR 4.9.7)")
+    if not (1 <= cfg.crl.partitions <= 4096):
+        raise ConfigError("crl.partitions", "must be between 1 and 4096")
+    if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
+        raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
+    _validate_ocsp(cfg.ocsp)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)
@@ -305,6 +383,32 @@ def _validate_signing(sc: SigningConfig) -> None:
             raise ConfigError(f"signing.{key}", "must be 0 (none) or more")
     if sc.notifier != "outbox":
         raise ConfigError("signing.notifier", "only 'outbox' is built in")
+
+
+def _validate_ocsp(o: OcspConfig) -> None:
+    # CA/B BR 4.9.10 (checklist): OCSP validity between 8 hours and 10 days.
+    if not (8 <= o.validity_hours <= 240):
+        raise ConfigError("ocsp.validity_hours", "must be between 8 and 240 (BR 4.9.10)")
+    if not (0.1 <= o.refresh_fraction <= 0.9):
+        raise ConfigError("ocsp.refresh_fraction", "must be between 0.1 and 0.9")
+    if o.validity_hours >= 16:
+        refresh_h = o.validity_hours * o.refresh_fraction
+        if refresh_h > 96 or o.validity_hours - refresh_h < 8:
+            raise ConfigError(
+                "ocsp.refresh_fraction",
+                "refresh must come at most 4 days after thisUpdate and at least 8 h before "
+                "nextUpdate (BR 4.9.10)",
+            )
+    if o.signer not in ("auto", "delegated", "ca"):
+        raise ConfigError("ocsp.signer", "must be auto, delegated or ca")
+    if o.never_issued not in ("revoked", "unauthorized"):
+        raise ConfigError("ocsp.never_issued", "must be revoked or unauthorized")
+    if o.live_rate <= 0 or o.live_burst < 1:
+        raise ConfigError("ocsp", "live_rate must be positive and live_burst at least 1")
+    if o.max_request_bytes < 128:
+        raise ConfigError("ocsp.max_request_bytes", "must be at least 128")
+    if o.index_refresh_seconds <= 0 or o.presign_interval_seconds <= 0:
+        raise ConfigError("ocsp", "intervals must be positive")
 
 
 def _toml_value(v: Any) -> str:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from asn1crypto import algos as asn1_algos
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -40,6 +41,7 @@ from ca_core.events import StatusEvent
 from ca_core.keycheck import check_public_key, spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation, Subscriber
 from ca_core.store import Store, serial_hex
+from crl.urls import partition_of
 from hsm.backend import KeyBackend, KeySpec, SignScheme
 from policies.errors import ExtensionError, SubjectError
 from policies.extensions import build_extensions
@@ -128,7 +130,7 @@ _throwaway_lock = threading.Lock()
 _throwaway: dict[str, object] = {}
 
 
-def _throwaway_key(spec: KeySpec) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
+def throwaway_key(spec: KeySpec) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     """A software key of the issuer's algorithm, only for signing the copy that gets linted."""
     with _throwaway_lock:
         key = _throwaway.get(spec.value)
@@ -142,9 +144,21 @@ def _throwaway_key(spec: KeySpec) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivate
         return key  # type: ignore[return-value]
 
 
-def _hash_for(spec: KeySpec) -> hashes.HashAlgorithm:
+def hash_for(spec: KeySpec) -> hashes.HashAlgorithm:
     # Checklist: P-256 signs with SHA-256, P-384 with SHA-384; RSA with SHA-256.
     return hashes.SHA384() if spec is KeySpec.EC_P384 else hashes.SHA256()
+
+
+def hsm_signature(
+    backend: KeyBackend, key_label: str, algorithm: asn1_algos.SignedDigestAlgorithm, tbs: bytes
+) -> bytes:
+    """Sign ``tbs`` (a linted TBS certificate or CRL) in the HSM with the algorithm it names."""
+    scheme = {
+        "ecdsa": SignScheme.ECDSA,
+        "rsassa_pkcs1v15": SignScheme.PKCS1V15,
+        "rsassa_pss": SignScheme.PSS,
+    }[algorithm.signature_algo]
+    return backend.sign(key_label, tbs, algorithm.hash_algo, scheme)
 
 
 def lint_waivers_for(base_url: str) -> frozenset[str]:
@@ -178,8 +192,11 @@ class Issuer:
         *,
         base_url: str,
         clock: Clock = utcnow,
+        crl_partitions: int = 1,
     ) -> None:
         self.store = store
+        #: config crl.partitions: end-entity certificates name their partition CRL in the DP.
+        self.crl_partitions = crl_partitions
         self.backend = backend
         self.profiles = profiles
         self.base_url = base_url
@@ -272,13 +289,14 @@ class Issuer:
                 ca_name=ca.name,
                 issuer_name=ca.name,
                 emails=emails,
+                crl_partition=None if profile.ca else partition_of(serial, self.crl_partitions),
             )
         except (SubjectError, ExtensionError) as ex:
             raise IssuanceError(ex.field, ex.reason) from None
         for ext, critical in extensions:
             builder = builder.add_extension(ext, critical=critical)
 
-        copy = builder.sign(_throwaway_key(issuer_spec), _hash_for(issuer_spec))
+        copy = builder.sign(throwaway_key(issuer_spec), hash_for(issuer_spec))
         findings = lint.lint_certificate(
             copy.public_bytes(serialization.Encoding.DER), profile.lint
         )
@@ -368,14 +386,7 @@ class Issuer:
         """Sign the exact TBS bytes in the HSM and assemble the certificate (asn1crypto DER)."""
         tbs = asn1_x509.TbsCertificate.load(tbs_der)
         alg = tbs["signature"]
-        sig_algo = alg.signature_algo
-        hash_name = alg.hash_algo
-        scheme = {
-            "ecdsa": SignScheme.ECDSA,
-            "rsassa_pkcs1v15": SignScheme.PKCS1V15,
-            "rsassa_pss": SignScheme.PSS,
-        }[sig_algo]
-        signature = self.backend.sign(ca.key_label, tbs_der, hash_name, scheme)
+        signature = hsm_signature(self.backend, ca.key_label, alg, tbs_der)
         der = asn1_x509.Certificate(
             {"tbs_certificate": tbs, "signature_algorithm": alg, "signature_value": signature}
         ).dump()

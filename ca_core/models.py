@@ -300,6 +300,95 @@ class LoginAttempt(Base):
     success: Mapped[bool] = mapped_column(Boolean)
 
 
+# --- crl (CRL numbers and published CRLs) -------------------------------------------------------
+
+CRL_KINDS = ("full", "partition", "delta")
+
+
+class CrlCounter(Base):
+    """One row per CA: the last CRL number used, and the lease of the process publishing.
+
+    Complete, partition and delta CRLs of a CA share one number sequence (RFC 5280 §5.2.4 wants
+    a delta and its base numbered from the same sequence). ``lease_until`` lets one process at a
+    time regenerate a CA's CRLs when several gunicorn workers run schedulers.
+    """
+
+    __tablename__ = "crl_numbers"
+
+    issuer_id: Mapped[int] = mapped_column(
+        ForeignKey("certificate_authorities.id"), primary_key=True, autoincrement=False
+    )
+    last_number: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lease_holder: Mapped[str | None] = mapped_column(Text)
+
+
+class PublishedCrl(Base):
+    """A CRL signed and published; the newest per (CA, kind, partition) is the one served."""
+
+    __tablename__ = "published_crls"
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "number"),
+        CheckConstraint(_in("kind", CRL_KINDS), name="kind"),
+        Index(None, "issuer_id", "kind", "partition", "number"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The partition number for kind "partition"; -1 for full and delta CRLs (a NULL would not
+    #: take part in the index look-up the HTTP endpoint does).
+    partition: Mapped[int] = mapped_column(Integer, default=-1)
+    number: Mapped[int] = mapped_column(Integer)
+    #: For a delta CRL, the number of the complete CRL it updates (deltaCRLIndicator).
+    base_number: Mapped[int | None] = mapped_column(Integer)
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    entries: Mapped[int] = mapped_column(Integer)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    sha256: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+# --- ocsp ---
+
+OCSP_HASHES = ("sha1", "sha256")
+OCSP_STATUSES = ("good", "revoked", "hold")
+
+
+class OcspResponse(Base):
+    """The current pre-signed OCSP response for one certificate and one CertID hash.
+
+    One row per (issuer, serial, CertID hash algorithm), replaced in place when re-signed: the
+    responder answers GET and nonce-less POST from these bytes without touching the HSM.
+    """
+
+    __tablename__ = "ocsp_responses"
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial_hex", "hash_alg"),
+        CheckConstraint(_in("hash_alg", OCSP_HASHES), name="hash_alg"),
+        CheckConstraint(_in("cert_status", OCSP_STATUSES), name="cert_status"),
+        Index(None, "next_update"),  # the refresher's "what expires soon"
+        Index(None, "produced_at"),  # responders reload what changed since their last look
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    #: The CertID hash algorithm the response answers (clients match it exactly).
+    hash_alg: Mapped[str] = mapped_column(String(8))
+    cert_status: Mapped[str] = mapped_column(String(16))
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    this_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_update: Mapped[datetime] = mapped_column(UTCDateTime)
+    produced_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    #: SHA-256 of ``der``, hex: the HTTP ETag.
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: HSM label of the key that signed it (delegated responder or CA key).
+    signer_label: Mapped[str] = mapped_column(Text)
+
+
 # --- signing API (documents to download, activation codes, outbox, seal activations) ---------
 
 ACTIVATION_PURPOSES = ("sign", "seal")

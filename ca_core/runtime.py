@@ -85,7 +85,11 @@ class Runtime:
 
         self.attach_publishers()
         return Issuer(
-            self.store, self.backend, load_profiles(), base_url=self.config.public_base_url
+            self.store,
+            self.backend,
+            load_profiles(),
+            base_url=self.config.public_base_url,
+            crl_partitions=self.config.crl.partitions,
         )
 
     @cached_property
@@ -105,6 +109,12 @@ class Runtime:
         if self._publishers_attached:
             return
         self._publishers_attached = True
+        from crl import publish as crl_publish
+
+        crl_publish.install(self)
+        from ocsp.publisher import install as install_ocsp
+
+        install_ocsp(self)
 
     def close(self) -> None:
         if "backend" in self.__dict__:

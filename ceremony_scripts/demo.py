@@ -73,6 +73,8 @@ def render(template: Path, out_dir: Path, token_label: str, now: dt.datetime) ->
         "issuing_not_after": end(3650),
         "ocsp_not_after": end(90),
         "tsa_not_after": end(1825),
+        # BR 4.9.7: a CA-level CRL at least every 12 months.
+        "root_crl_next_update": end(365),
     }
     text = string.Template(template.read_text(encoding="utf-8")).substitute(values)
     out_dir.mkdir(parents=True, exist_ok=True)

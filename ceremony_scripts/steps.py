@@ -1,8 +1,9 @@
 """The step types a ceremony file may use, as a registry.
 
 A step type names the file keys it needs, the outputs it writes and the profile kind it expects,
-and has one ``run`` function. :func:`register` adds a type, so a new one (the root CRL, once the
-CRL service lands) is one function and one ``register`` call; nothing in the runner changes.
+and has one ``run`` function. :func:`register` adds a type, so a new one (such as ``root-crl``,
+the root's CRL made by the CRL service) is one function and one ``register`` call; nothing in
+the runner changes.
 
 Every certificate goes through the issuance pipeline (``ca_core.authority.create_root`` and
 ``ca_core.issuer.Issuer.issue``), so each one is linted before the HSM signs it, reserved,
@@ -329,6 +330,45 @@ def _delegated(ctx: StepContext, st: StepSpec) -> None:
     ctx.certificate(st, issued, x509.load_der_x509_certificate(parent.certificate_der))
 
 
+def _root_crl(ctx: StepContext, st: StepSpec) -> None:
+    """The root's CRL (the ARL), signed during the ceremony, its nextUpdate from the file.
+
+    Made by the CRL service's own code (crl.publish), so it is numbered in the root's sequence,
+    linted before the HSM signs it, recorded as the published ARL and audited.
+    """
+    from ca_core.config import CrlConfig
+    from crl.publish import CrlPublisher, crl_der
+
+    assert st.issuer and st.next_update
+    ctx.at("CRL")
+    publisher = CrlPublisher(
+        ctx.store,
+        ctx.backend,
+        CrlConfig(delta=False),
+        base_url=ctx.issuer.base_url,
+        public_dir=None,
+        clock=ctx.issuer.clock,
+    )
+    (info,) = publisher.publish(
+        st.issuer, partitions=(), delta=False, next_update=st.next_update, actor=ctx.actor
+    )
+    der = crl_der(ctx.store, info.id)
+    assert der is not None
+    ctx.record(
+        "crl.sign",
+        f"crl:{st.issuer}",
+        {
+            "issuer_ca": st.issuer,
+            "number": info.number,
+            "entries": info.entries,
+            "this_update": _z(info.this_update),
+            "next_update": _z(info.next_update),
+            "sha256": info.sha256,
+        },
+    )
+    ctx.write_output(st, "crl", der)
+
+
 _WRAP_MECHS = ("AES_KEY_WRAP", "AES_KEY_WRAP_PAD", "RSA_PKCS_OAEP")
 
 
@@ -423,6 +463,17 @@ register(
         _delegated,
         makes_key=True,
         summary="time-stamping unit key and certificate",
+    )
+)
+register(
+    StepType(
+        "root-crl",
+        ("issuer", "next_update"),
+        (),
+        ("crl",),
+        None,
+        _root_crl,
+        summary="the root's CRL (ARL), signed in the ceremony",
     )
 )
 register(

@@ -99,6 +99,7 @@ def build_extensions(
     ca_name: str,
     issuer_name: str,
     emails: Sequence[str],
+    crl_partition: int | None = None,
 ) -> list[tuple[x509.ExtensionType, bool]]:
     """Every extension ``profile`` names, each with its critical flag, in a fixed order.
 
@@ -112,6 +113,8 @@ def build_extensions(
         ``issuer_name``.
     :param issuer_name: the issuing CA's name (CRL and caIssuers URLs).
     :param emails: SAN rfc822Name addresses, checked with :func:`check_emails`.
+    :param crl_partition: the partition CRL that will list this certificate (crl.urls), named
+        in its CRL DP instead of the issuer's complete CRL; None when CRLs are not partitioned.
     :raises ExtensionError: key type not allowed, missing issuer key, bad CA names.
     :raises SubjectError: on a bad or missing/forbidden email address.
     """
@@ -165,7 +168,11 @@ def build_extensions(
         out.append((aki, False))
     if profile.crl_dp:
         # RFC 5280 §4.2.1.13 (SHOULD be non-critical); the issuer's full CRL over HTTP.
-        url = f"{base_url}/crl/{issuer_name}.crl"
+        if crl_partition is None:
+            url = f"{base_url}/crl/{issuer_name}.crl"
+        else:
+            # The partition CRL's issuingDistributionPoint carries this very URL.
+            url = f"{base_url}/crl/{issuer_name}-{crl_partition}.crl"
         point = x509.DistributionPoint(
             full_name=[x509.UniformResourceIdentifier(url)],
             relative_name=None,

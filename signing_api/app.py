@@ -23,12 +23,18 @@ def create_app(config: Config | None = None) -> Flask:
     from signing_api.repository import bp as repository
 
     app.register_blueprint(repository)
+    from crl.http import bp as crl_bp
+
+    app.register_blueprint(crl_bp)
     from signing_api.esign_api import register as register_esign
 
     register_esign(app)
     from web import register as register_web
 
     register_web(app)
+    from ocsp.http import register as register_ocsp
+
+    register_ocsp(app)
 
     @app.get("/healthz")
     def healthz():  # noqa: ANN202

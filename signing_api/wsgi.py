@@ -20,7 +20,11 @@ from signing_api.app import create_app
 
 
 def create_wsgi() -> Flask:
-    return create_app(load_config())
+    from crl.scheduler import start_in
+
+    app = create_app(load_config())
+    start_in(app)
+    return app
 
 
 class _Gunicorn(BaseApplication):
@@ -34,7 +38,11 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return create_app(self._cfg)
+        from crl.scheduler import start_in
+
+        app = create_app(self._cfg)
+        start_in(app)  # after the fork: the scheduler signs with this worker's HSM session
+        return app
 
 
 def run_gunicorn(cfg: Config, host: str, port: int) -> None:

@@ -4,6 +4,7 @@ checked with openssl and pkilint's own command-line linters."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 from cryptography import x509
 from sqlalchemy import select
 
+from ca_core import lint
 from ca_core.models import Certificate
 from ceremony_scripts import spec
 from ceremony_scripts.errors import PreflightError, StepFailed
@@ -19,6 +21,7 @@ from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, dry_run, pre
 from ceremony_scripts.steps import FAULT_ENV
 from ceremony_scripts.transcript import check_chain, read
 from ceremony_scripts.verify import verify
+from crl.publish import crl_for_certificate, newest_crl
 from policies.schema import load_profiles
 from tests.ceremony_support import DELEGATED, ISSUING, ROOT, ceremony_file
 from tests.pki_support import BASE_URL
@@ -383,11 +386,52 @@ def test_wrong_slot_unknown_step_type_and_stray_keys_are_refused(tmp_path, store
         text.replace("threshold = 2", "threshold = 2\nslot = 987654").replace(
             'type = "root-key"', 'type = "root-key"\nnext_update = 2030-01-01T00:00:00Z'
         )
-        + '\n[[step]]\ntype = "root-crl"\nissuer = "root-ca"\n'
+        + '\n[[step]]\ntype = "root-party"\nissuer = "root-ca"\n'
     )
     with pytest.raises(PreflightError) as err:
         _run(path, store, backend)
     text = str(err.value)
     assert f"token '{token.label}' is in slot {backend.slot_id}, not 987654" in text
     assert "step[1] (root-key): 'next_update' is not used by a root-key step" in text
-    assert "step[2] (root-crl): unknown step type (known: " in text
+    assert "step[2] (root-party): unknown step type (known: " in text
+
+
+# --- the root CRL (ARL) step, made by the CRL service ---------------------------------------
+ROOT_CRL = """
+[[step]]
+type = "root-crl"
+title = "Root CRL"
+issuer = "{root}"
+next_update = "NEXT_UPDATE"
+outputs = {{ crl = "out/root.crl" }}
+"""
+
+
+def test_root_crl_step_signs_a_lint_clean_arl_from_the_file(tmp_path, store, backend, token):
+    next_update = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=60)
+    step = ROOT_CRL.replace("NEXT_UPDATE", next_update.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    path, _ = ceremony_file(tmp_path, token.label, ROOT, ISSUING, step)
+    result = _run(path, store, backend)
+    der = (tmp_path / "out" / "root.crl").read_bytes()
+    crl = x509.load_der_x509_crl(der)
+    root = x509.load_pem_x509_certificate((tmp_path / "out" / "root.pem").read_bytes())
+    issuing = x509.load_pem_x509_certificate((tmp_path / "out" / "issuing.pem").read_bytes())
+    assert crl.is_signature_valid(root.public_key())
+    assert crl.issuer.public_bytes() == root.subject.public_bytes()
+    assert crl.next_update_utc == next_update
+    assert len(crl) == 0
+    assert lint.blocking(lint.lint_crl(der)) == []
+    # Recorded as the root's published CRL: the ARL the issuing CA's certificate is checked with.
+    info = newest_crl(store, "root-ca", "full")
+    assert info is not None and info.sha256 == result.produced[-1]["sha256"]
+    assert crl_for_certificate(store, issuing) == der
+    # openssl reads it.
+    crl_file = str(tmp_path / "out" / "root.crl")
+    out = subprocess.run(
+        ["openssl", "crl", "-inform", "DER", "-noout", "-text", "-in", crl_file],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert "X509v3 CRL Number" in out and "No Revoked Certificates" in out
+    # The transcript, with the CRL among its outputs, still verifies.
+    rep = verify(result.transcript, backend=backend, profiles=PROFILES)
+    assert all(c.ok for c in rep.checks), [(c.name, c.detail) for c in rep.checks if not c.ok]

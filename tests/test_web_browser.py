@@ -10,6 +10,8 @@ import base64
 import json
 import subprocess
 import textwrap
+import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -134,6 +136,41 @@ def upload_verdict(driver: webdriver.Chrome, site: dict[str, object]) -> str:
     return driver.find_element(By.ID, "verdict").get_attribute("data-summary") or ""
 
 
+def openssl_ocsp(site: dict[str, object]) -> str:
+    """The signed certificate's status as ``openssl ocsp`` reads it from the served /ocsp."""
+    env: PsreEnv = site["env"]  # type: ignore[assignment]
+    work = env.root / "ocsp-check"
+    work.mkdir(exist_ok=True)
+    for name in ("root-ca", "issuing-ca"):
+        with urllib.request.urlopen(f"{site['base']}/ca/{name}.pem") as r:  # noqa: S310 - loopback
+            (work / f"{name}.pem").write_bytes(r.read())
+    (work / "leaf.pem").write_text(
+        json.loads(env.run("cert", "show", str(site["serial"]), "--json", "--pem").stdout)["pem"]
+    )
+    res = subprocess.run(
+        [
+            "openssl",
+            "ocsp",
+            "-issuer",
+            "issuing-ca.pem",
+            "-cert",
+            "leaf.pem",
+            "-CAfile",
+            "root-ca.pem",
+            "-url",
+            f"{site['base']}/ocsp",
+            "-no_nonce",
+        ],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+    assert "Response verify OK" in res.stderr, res.stderr
+    return res.stdout
+
+
 def sign_in(driver: webdriver.Chrome, site: dict[str, object], name: str) -> None:
     driver.get(f"{site['base']}/console/login")
     driver.find_element(By.ID, "name").send_keys(name)
@@ -180,6 +217,7 @@ def test_find_a_certificate_revoke_it_and_see_it_revoked(site, browser):
     shot(browser, "06-certificate-search")
     rows[0].click()
     assert browser.find_element(By.ID, "cert-status").get_attribute("data-status") == "good"
+    assert "leaf.pem: good" in openssl_ocsp(site)
     # The reason list is only enabled for a revocation (plain JS on the page).
     Select(browser.find_element(By.ID, "action")).select_by_value("suspend")
     assert not browser.find_element(By.ID, "reason").is_enabled()
@@ -195,6 +233,13 @@ def test_find_a_certificate_revoke_it_and_see_it_revoked(site, browser):
     assert status.text == "dicabut"
     assert browser.find_element(By.ID, "cert-reason").text == "keyCompromise"
     shot(browser, "09-certificate-revoked")
+    # OCSP turns revoked: the worker that revoked re-signs at once, the others reload their
+    # index within ocsp.index_refresh_seconds.
+    deadline = time.monotonic() + 20
+    while "leaf.pem: revoked" not in (answer := openssl_ocsp(site)):
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.5)
+    assert "Reason: keyCompromise" in answer
     # The same signed letter is no longer valid on the public page.
     assert upload_verdict(browser, site) == "INVALID"
     assert "dicabut" in browser.find_element(By.CSS_SELECTOR, ".cert-status").text

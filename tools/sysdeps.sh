@@ -2,7 +2,7 @@
 # Installs the Debian packages psre needs (SoftHSM2 and the independent checkers used by the tests).
 # Root installs them with apt-get; anyone else is told exactly which packages are missing.
 set -euo pipefail
-pkgs=(softhsm2 opensc openssl libnss3-tools poppler-utils chromium chromium-driver)
+pkgs=(softhsm2 opensc openssl libnss3-tools poppler-utils chromium chromium-driver nginx wrk)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,8 +1,7 @@
 """Figures for the dashboard and the status page: counts, daily series, freshness, health.
 
-CRL publication lives in another component; its table is read defensively (any table whose name
-contains ``crl`` with ``this_update``/``next_update`` columns), so the page says "not published
-yet" rather than failing when there is none.
+CRL freshness comes from the CRL service's ``published_crls`` table (crl.publish.newest_crls);
+the page says "not published yet" when a CA has none.
 """
 
 from __future__ import annotations
@@ -10,10 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
 from markupsafe import Markup, escape
-from sqlalchemy import func, inspect, or_, select, text
+from sqlalchemy import func, or_, select
 
 from ca_core.models import AuditEvent, Certificate, CertificateAuthority, Subscriber
 from ca_core.store import Store
@@ -113,50 +111,53 @@ def chart_svg(series: DailySeries, labels: tuple[str, str]) -> Markup:
 
 
 def crl_freshness(store: Store, now: dt.datetime) -> list[CrlFreshness]:
-    """The newest published CRL per CA, or [] when no CRL table exists (not published yet)."""
+    """The newest complete CRL of each CA (crl.publish's table); [] when none is published."""
+    from crl.publish import newest_crls
+
     try:
-        insp = inspect(store.engine)
-        tables = [t for t in insp.get_table_names() if "crl" in t.lower()]
+        infos = newest_crls(store)
     except Exception:  # noqa: BLE001 - a status page reports, it does not fail
         return []
-    for table in tables:
-        cols = {c["name"] for c in insp.get_columns(table)}
-        if not {"this_update", "next_update"} <= cols:
-            continue
-        issuer_col = next(
-            (c for c in ("issuer_id", "ca_id", "ca_name", "issuer", "ca") if c in cols), None
-        )
-        if issuer_col is None:
-            continue
-        return _newest_crls(store, table, issuer_col, now)
-    return []
+    return [
+        CrlFreshness(i.ca, i.this_update, i.next_update, now - i.this_update, now < i.next_update)
+        for i in infos
+        if i.kind == "full"
+    ]
 
 
-def _newest_crls(store: Store, table: str, issuer_col: str, now: dt.datetime) -> list[CrlFreshness]:
+@dataclass(frozen=True)
+class OcspFreshness:
+    ca: str
+    responses: int
+    oldest_this_update: dt.datetime
+    #: The soonest nextUpdate among the CA's pre-signed responses: the refresh must beat it.
+    next_update: dt.datetime
+    fresh: bool
+
+
+def ocsp_freshness(store: Store, now: dt.datetime) -> list[OcspFreshness]:
+    """Per CA: how many pre-signed OCSP responses, the oldest thisUpdate and the soonest
+    nextUpdate (fresh while that is still ahead)."""
+    from ca_core.models import OcspResponse
+
     names = {ca.id: ca.name for ca in store.list_cas()}
-    # Identifiers come from the database's own catalogue (inspect), never from a request.
-    sql = text(
-        f'SELECT "{issuer_col}", this_update, next_update FROM "{table}" '  # noqa: S608
-        "ORDER BY this_update DESC"
-    )
-    newest: dict[str, CrlFreshness] = {}
-    with store.session() as s:
-        for issuer, this_u, next_u in s.execute(sql).yield_per(200):
-            ca = names.get(issuer, str(issuer)) if isinstance(issuer, int) else str(issuer)
-            if ca in newest:
-                continue
-            this_u = _aware(this_u)
-            next_u = _aware(next_u) if next_u else None
-            fresh = next_u is None or now < next_u
-            newest[ca] = CrlFreshness(ca, this_u, next_u, now - this_u, fresh)
-    return sorted(newest.values(), key=lambda f: f.ca)
-
-
-def _aware(value: Any) -> dt.datetime:
-    """Raw SQL returns SQLite timestamps as text and naive UTC elsewhere (see UTCDateTime)."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    stmt = select(
+        OcspResponse.issuer_id,
+        func.count(),
+        func.min(OcspResponse.this_update),
+        func.min(OcspResponse.next_update),
+    ).group_by(OcspResponse.issuer_id)
+    try:
+        with store.session() as s:
+            rows = s.execute(stmt).all()
+    except Exception:  # noqa: BLE001 - a status page reports, it does not fail
+        return []
+    out = [
+        # min() keeps the column's UTCDateTime type, so these come back aware.
+        OcspFreshness(names.get(i, str(i)), int(n), t, nu, now < nu)
+        for i, n, t, nu in rows
+    ]
+    return sorted(out, key=lambda f: f.ca)
 
 
 def cas(store: Store) -> list[CertificateAuthority]:

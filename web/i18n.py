@@ -153,6 +153,9 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.down": ("bermasalah", "failing"),
     "status.checked": ("Diperiksa", "Checked"),
     "status.ocsp.available": ("tersedia di /ocsp", "served at /ocsp"),
+    "status.ocsp.responses": ("Respons pra-tanda tangan", "Pre-signed responses"),
+    "status.ocsp.oldest": ("Tertua", "Oldest"),
+    "status.ocsp.soonest": ("Kedaluwarsa paling awal", "Soonest expiry"),
     # console: login
     "login.title": ("Masuk konsol operator", "Operator console sign-in"),
     "login.name": ("Nama operator", "Operator name"),

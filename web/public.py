@@ -110,6 +110,7 @@ def status_context() -> dict[str, object]:
         "now": now,
         "crls": dashboard.crl_freshness(rt.store, now) if db.get("ok") else [],
         "ocsp_served": ocsp_served,
+        "ocsp": dashboard.ocsp_freshness(rt.store, now) if db.get("ok") else [],
         "hsm": hsm,
         "db": db,
     }

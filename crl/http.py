@@ -1,0 +1,80 @@
+"""``GET /crl/<name>.crl``: the newest published CRL of a scope, DER, ``application/pkix-crl``.
+
+Names: ``<ca>.crl`` (complete), ``<ca>-<partition>.crl``, ``<ca>-delta.crl`` (crl.urls). Caches
+and relying parties get ``ETag`` (SHA-256 of the DER), ``Last-Modified`` (thisUpdate) and a
+``max-age`` that ends before nextUpdate — and at most an hour, so a CRL re-signed at once after a
+revocation reaches caches soon — and conditional requests are answered 304.
+
+The body comes from the database row (every worker sees the same CRL whatever the file system);
+the newest DER of each scope is kept in memory, keyed by the row, since one look-up of the row's
+metadata tells whether it changed.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from flask import Blueprint, Response, abort, request
+
+from ca_core.db import utcnow
+from crl.publish import CrlInfo, crl_der, newest_crl
+from crl.urls import parse_crl_name
+from signing_api.app_runtime import runtime
+
+bp = Blueprint("crl", __name__)
+
+#: Longest max-age: a revocation published at once reaches HTTP caches within this time.
+MAX_AGE = 3600
+#: max-age stops this long before nextUpdate, so no cache serves a CRL past it.
+MARGIN = 60
+
+#: (ca, kind, partition) → (sha256, DER). Keyed by content, not row id: two databases (tests,
+#: a restored backup) reuse row ids.
+_cache: dict[tuple[str, str, int], tuple[str, bytes]] = {}
+_cache_lock = threading.Lock()
+
+
+@bp.get("/crl/<name>.crl")
+def crl(name: str) -> Response:
+    store = runtime().store
+    known = {ca.name for ca in store.list_cas()}
+    parsed = parse_crl_name(name, known)
+    if parsed is None:
+        abort(404, description=f"no CRL named {name}.crl")
+    ca, kind, partition = parsed
+    info = newest_crl(store, ca, kind, partition)
+    if info is None:
+        abort(404, description=f"no {name}.crl published yet")
+    now = utcnow()
+    resp = Response(mimetype="application/pkix-crl")
+    resp.set_etag(info.sha256)
+    resp.last_modified = info.this_update
+    max_age = max(0, min(MAX_AGE, int((info.next_update - now).total_seconds()) - MARGIN))
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}"
+    resp.expires = info.next_update if max_age == 0 else None
+    if _not_modified(info):
+        resp.status_code = 304
+        return resp
+    resp.set_data(_der(info))
+    return resp
+
+
+def _not_modified(info: CrlInfo) -> bool:
+    if request.if_none_match:
+        return request.if_none_match.contains(info.sha256)
+    since = request.if_modified_since
+    return since is not None and info.this_update <= since
+
+
+def _der(info: CrlInfo) -> bytes:
+    key = (info.ca, info.kind, info.partition)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None and cached[0] == info.sha256:
+        return cached[1]
+    der = crl_der(runtime().store, info.id)
+    if der is None:  # pruned between the two look-ups: a newer one exists
+        abort(503, description="CRL being replaced, retry")
+    with _cache_lock:
+        _cache[key] = (info.sha256, der)
+    return der

@@ -1,0 +1,697 @@
+"""Publishing a CA's CRLs: number them, build them from the store, sign, store, write files.
+
+One pass over the CA's revoked and on-hold certificates (plain rows streamed from the database,
+no ORM object per row) builds every CRL asked for: the complete CRL, the partition CRLs and the
+delta CRL, sharing each entry object between them. The set is signed first and then recorded in
+one transaction, so a failed signature leaves the last good CRLs published (and logs why).
+
+Rules implemented here:
+
+* CRL numbers come from one sequence per CA (``crl_numbers``), strictly increasing across
+  complete, partition and delta CRLs (RFC 5280 §5.2.3, §5.2.4).
+* An expired certificate stays listed until one CRL of its scope has appeared after its
+  notAfter (RFC 5280 §3.3 practice): a CRL lists it while notAfter ≥ the previous CRL's
+  thisUpdate.
+* certificateHold entries disappear when the hold is released (the certificate is ``good``
+  again); the delta CRL says so with removeFromCRL (RFC 5280 §5.3.1).
+* A delta lists what changed since its base complete CRL's thisUpdate (deltaCRLIndicator).
+
+Several processes may run schedulers (gunicorn workers): a lease on the CA's ``crl_numbers`` row
+makes one of them publish while the others skip that CA.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from sqlalchemy import func, select, update
+
+from ca_core.config import CrlConfig
+from ca_core.db import utcnow
+from ca_core.errors import AlreadyExistsError, NotFoundError
+from ca_core.models import AuditEvent, Certificate, CertificateAuthority, CrlCounter, PublishedCrl
+from ca_core.store import ReadOnlyStore, Store, normalize_serial
+from crl.build import CrlHeader, SignedCrl, entry, sign_crl
+from crl.errors import CrlBusyError, CrlError
+from crl.urls import crl_name, crl_url, parse_crl_name, partition_of
+from hsm.backend import KeyBackend
+
+if TYPE_CHECKING:
+    from ca_core.events import StatusEvent
+    from ca_core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Published CRLs kept per (CA, kind, partition); older rows are deleted (their hashes stay in
+#: the audit log).
+RETAIN = 3
+#: How long a publication lease lasts: longer than building and signing a large CRL takes.
+LEASE = dt.timedelta(minutes=10)
+_STATUS_ACTIONS = ("certificate.revoke", "certificate.suspend", "certificate.unsuspend")
+
+
+@dataclass(frozen=True)
+class CrlInfo:
+    """A published CRL without its DER: what the endpoint, ``crl show`` and the dashboard use."""
+
+    id: int
+    ca: str
+    kind: str
+    partition: int
+    number: int
+    base_number: int | None
+    this_update: dt.datetime
+    next_update: dt.datetime
+    entries: int
+    sha256: str
+
+    @property
+    def name(self) -> str:
+        return crl_name(self.ca, self.kind, self.partition)
+
+
+@dataclass
+class _Scope:
+    """One CRL being built: its header fields and entries, and one entry per shape to lint."""
+
+    kind: str
+    partition: int
+    cutoff: dt.datetime | None
+    entries: list[x509.RevokedCertificate]
+    sample: dict[tuple[str | None, bool], x509.RevokedCertificate]
+
+    def add(self, e: x509.RevokedCertificate, shape: tuple[str | None, bool]) -> None:
+        self.entries.append(e)
+        self.sample.setdefault(shape, e)
+
+
+class CrlPublisher:
+    """Builds, signs and records the CRLs of the CAs in ``store`` with keys in ``backend``."""
+
+    def __init__(
+        self,
+        store: Store,
+        backend: KeyBackend,
+        config: CrlConfig,
+        *,
+        base_url: str,
+        public_dir: Path | None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.config = config
+        self.base_url = base_url
+        self.public_dir = public_dir
+        self.clock = clock
+        self.holder = f"{socket.gethostname()}:{os.getpid()}"
+        self._locks: dict[int, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        #: Set by a running scheduler: status events are then handed to it instead of being
+        #: published in the caller's thread.
+        self.notify: Callable[[str, str], None] | None = None
+
+    # -- what is due ----------------------------------------------------------------------------
+    def due(self, ca: CertificateAuthority) -> tuple[bool, set[str]]:
+        """(everything due?, serials changed since the last publication) for ``ca``."""
+        newest = _newest_by_scope(self.store, ca.id)
+        full = newest.get(("full", -1))
+        if full is None:
+            return True, set()
+        now = self.clock()
+        refresh = self._refresh(ca)
+        scopes = [full]
+        if self.config.partitions > 1:
+            parts = [newest.get(("partition", p)) for p in range(self.config.partitions)]
+            if any(p is None for p in parts):
+                return True, set()
+            scopes += [p for p in parts if p is not None]
+        if self.config.delta and ("delta", -1) not in newest:
+            return True, set()
+        if any(now >= s.this_update + refresh for s in scopes):
+            return True, set()
+        last = max(info.this_update for info in newest.values())
+        return False, changed_serials(self.store, ca.name, last)
+
+    def _refresh(self, ca: CertificateAuthority) -> dt.timedelta:
+        if ca.parent_id is None:
+            return dt.timedelta(days=self.config.root_refresh_days)
+        return dt.timedelta(hours=self.config.refresh_hours)
+
+    def _validity(self, ca: CertificateAuthority) -> dt.timedelta:
+        if ca.parent_id is None:
+            return dt.timedelta(days=self.config.root_validity_days)
+        return dt.timedelta(hours=self.config.validity_hours)
+
+    # -- publishing -----------------------------------------------------------------------------
+    def publish_if_due(self, ca_name: str) -> list[CrlInfo]:
+        """Publish what is due for ``ca_name`` (nothing when its CRLs are current)."""
+        ca = self.store.get_ca(ca_name)
+        everything, changed = self.due(ca)
+        if everything:
+            return self.publish(ca_name)
+        if changed:
+            return self.publish_changes(ca_name, changed)
+        return []
+
+    def publish_changes(self, ca_name: str, serials: Iterable[str]) -> list[CrlInfo]:
+        """Re-sign what a status change of ``serials`` affects, at once (BR 4.9.7)."""
+        ca = self.store.get_ca(ca_name)
+        full = _newest_by_scope(self.store, ca.id).get(("full", -1))
+        if full is None or full.entries <= self.config.immediate_full_max_entries:
+            return self.publish(ca_name)
+        parts = {
+            partition_of(int(normalize_serial(s), 16), self.config.partitions) for s in serials
+        }
+        partitions = {p for p in parts if p is not None}
+        if not partitions and not self.config.delta:
+            return self.publish(ca_name)
+        return self.publish(ca_name, full=False, partitions=partitions)
+
+    def publish(
+        self,
+        ca_name: str,
+        *,
+        full: bool = True,
+        partitions: Collection[int] | None = None,
+        delta: bool | None = None,
+        next_update: dt.datetime | None = None,
+        actor: str = "crl",
+    ) -> list[CrlInfo]:
+        """Build, sign and record CRLs of ``ca_name``; returns what was published.
+
+        :param full: the complete CRL.
+        :param partitions: partition numbers to re-sign; None = all (when partitioned).
+        :param delta: a delta CRL against the newest complete CRL; None = as configured.
+        :param next_update: nextUpdate instead of the configured validity (root ceremony).
+        :raises CrlBusyError: another process holds this CA's publication lease.
+        :raises CrlError, LintError, HsmError: nothing was published; the previous CRLs stay.
+        """
+        ca = self.store.get_ca(ca_name)
+        if ca.certificate_der is None:
+            raise CrlError(f"CA {ca_name} has no certificate yet")
+        with self._lock(ca.id):
+            self._take_lease(ca.id)
+            try:
+                return self._publish(ca, full, partitions, delta, next_update, actor)
+            except Exception as ex:
+                log.error("CRL publication for %s failed; the previous CRLs stay: %s", ca_name, ex)
+                self._audit_failure(ca_name, ex, actor)
+                raise
+            finally:
+                self._release_lease(ca.id)
+
+    def _publish(
+        self,
+        ca: CertificateAuthority,
+        full: bool,
+        partitions: Collection[int] | None,
+        delta: bool | None,
+        next_update: dt.datetime | None,
+        actor: str,
+    ) -> list[CrlInfo]:
+        now = self.clock().astimezone(dt.UTC).replace(microsecond=0)
+        next_update = (next_update or now + self._validity(ca)).astimezone(dt.UTC)
+        if next_update <= now:
+            raise CrlError("nextUpdate must be after thisUpdate")
+        n_parts = self.config.partitions
+        wanted_parts = sorted(
+            (range(n_parts) if partitions is None else partitions) if n_parts > 1 else ()
+        )
+        if any(not 0 <= p < n_parts for p in wanted_parts):
+            raise CrlError(f"partitions must be in 0..{n_parts - 1}")
+        newest = _newest_by_scope(self.store, ca.id)
+        base = newest.get(("full", -1))
+        if base is None:
+            full = True  # a delta needs a base, and the CRL URL must never 404
+        want_delta = self.config.delta if delta is None else delta
+
+        def cutoff(kind: str, p: int) -> dt.datetime | None:
+            prev = newest.get((kind, p))
+            return prev.this_update if prev else None
+
+        scopes: list[_Scope] = []
+        if full:
+            scopes.append(_Scope("full", -1, cutoff("full", -1), [], {}))
+        by_part = {p: _Scope("partition", p, cutoff("partition", p), [], {}) for p in wanted_parts}
+        scopes += by_part.values()
+        base_time = now if full else (base.this_update if base else now)
+        delta_scope = _Scope("delta", -1, None, [], {}) if want_delta else None
+        released = _releases(self.store, ca.name, base_time) if delta_scope is not None else {}
+        cutoffs = [s.cutoff for s in scopes]
+        min_cutoff = None if (None in cutoffs or not cutoffs) else min(cutoffs)  # type: ignore[type-var]
+
+        count = 0
+        for sh, revoked_at, reason, invalidity, not_after in _revoked_rows(
+            self.store, ca.id, min_cutoff
+        ):
+            serial = int(sh, 16)
+            e = entry(serial, revoked_at, reason, invalidity)
+            shape = (reason, invalidity is not None)
+            count += 1
+            if full and (scopes[0].cutoff is None or not_after >= scopes[0].cutoff):
+                scopes[0].add(e, shape)
+            if by_part:
+                ps = by_part.get(serial % n_parts)
+                if ps is not None and (ps.cutoff is None or not_after >= ps.cutoff):
+                    ps.add(e, shape)
+            if delta_scope is not None and revoked_at >= base_time:
+                delta_scope.add(e, shape)
+            released.pop(sh, None)  # on hold or revoked again: not released
+        if delta_scope is not None:
+            for sh, when in released.items():
+                delta_scope.add(entry(int(sh, 16), when, "removeFromCRL", None), ("rm", False))
+            scopes.append(delta_scope)
+
+        numbers = self._allocate(ca.id, len(scopes))
+        base_number = numbers[0] if full else (base.number if base else None)
+        signed: list[SignedCrl] = []
+        for scope, number in zip(scopes, numbers, strict=True):
+            header = CrlHeader(
+                ca_name=ca.name,
+                kind=scope.kind,
+                number=number,
+                this_update=now,
+                next_update=next_update,
+                partition=scope.partition,
+                base_number=base_number if scope.kind == "delta" else None,
+                idp_url=crl_url(self.base_url, ca.name, "partition", scope.partition)
+                if scope.kind == "partition"
+                else None,
+                freshest_url=crl_url(self.base_url, ca.name, "delta") if want_delta else None,
+            )
+            signed.append(
+                sign_crl(
+                    self.backend,
+                    ca,
+                    header,
+                    scope.entries,
+                    lint_sample=list(scope.sample.values()),
+                    lint_max_entries=self.config.lint_max_entries,
+                )
+            )
+        infos = self._record(ca, signed, actor)
+        self._write_files(ca.name, signed)
+        log.info(
+            "published %d CRL(s) for %s (numbers %d..%d, %d revoked rows read)",
+            len(signed),
+            ca.name,
+            numbers[0],
+            numbers[-1],
+            count,
+        )
+        return infos
+
+    # -- the database -----------------------------------------------------------------------------
+    def _lock(self, issuer_id: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(issuer_id, threading.Lock())
+
+    def _counter(self, s: object, issuer_id: int) -> CrlCounter:
+        row = s.get(CrlCounter, issuer_id, with_for_update=True)  # type: ignore[attr-defined]
+        if row is None:
+            raise NotFoundError("no CRL counter")
+        return row  # type: ignore[no-any-return]
+
+    def _ensure_counter(self, issuer_id: int) -> None:
+        with self.store.session() as s:
+            if s.get(CrlCounter, issuer_id) is not None:
+                return
+        try:
+            with self.store.session() as s:
+                s.add(CrlCounter(issuer_id=issuer_id, last_number=0))
+        except AlreadyExistsError:
+            pass  # another process made it first
+
+    def _take_lease(self, issuer_id: int) -> None:
+        self._ensure_counter(issuer_id)
+        now = utcnow()
+        with self.store.session() as s:
+            row = self._counter(s, issuer_id)
+            if row.lease_until is not None and row.lease_until > now:
+                if row.lease_holder != self.holder:
+                    raise CrlBusyError(f"{row.lease_holder} is publishing this CA's CRLs")
+            row.lease_until = now + LEASE
+            row.lease_holder = self.holder
+
+    def _release_lease(self, issuer_id: int) -> None:
+        with self.store.session() as s:
+            s.execute(
+                update(CrlCounter)
+                .where(CrlCounter.issuer_id == issuer_id, CrlCounter.lease_holder == self.holder)
+                .values(lease_until=None, lease_holder=None)
+            )
+
+    def _allocate(self, issuer_id: int, count: int) -> list[int]:
+        """Reserve ``count`` CRL numbers. A failed signature leaves a gap, never a reuse."""
+        with self.store.session() as s:
+            row = self._counter(s, issuer_id)
+            first = row.last_number + 1
+            row.last_number += count
+        return list(range(first, first + count))
+
+    def _record(
+        self, ca: CertificateAuthority, signed: list[SignedCrl], actor: str
+    ) -> list[CrlInfo]:
+        infos: list[CrlInfo] = []
+        with self.store.session() as s:
+            for crl in signed:
+                h = crl.header
+                row = PublishedCrl(
+                    issuer_id=ca.id,
+                    kind=h.kind,
+                    partition=h.partition,
+                    number=h.number,
+                    base_number=h.base_number,
+                    this_update=h.this_update,
+                    next_update=h.next_update,
+                    entries=crl.entries,
+                    der=crl.der,
+                    sha256=crl.sha256,
+                )
+                s.add(row)
+                s.flush()
+                infos.append(
+                    CrlInfo(
+                        row.id,
+                        ca.name,
+                        h.kind,
+                        h.partition,
+                        h.number,
+                        h.base_number,
+                        h.this_update,
+                        h.next_update,
+                        crl.entries,
+                        crl.sha256,
+                    )
+                )
+                keep = s.scalars(
+                    select(PublishedCrl.number)
+                    .where(
+                        PublishedCrl.issuer_id == ca.id,
+                        PublishedCrl.kind == h.kind,
+                        PublishedCrl.partition == h.partition,
+                    )
+                    .order_by(PublishedCrl.number.desc())
+                    .offset(RETAIN - 1)
+                    .limit(1)
+                ).first()
+                if keep is not None:
+                    s.query(PublishedCrl).filter(
+                        PublishedCrl.issuer_id == ca.id,
+                        PublishedCrl.kind == h.kind,
+                        PublishedCrl.partition == h.partition,
+                        PublishedCrl.number < keep,
+                    ).delete()
+            # BR 5.4.1: CRL signing is an audit event; one per publication run.
+            self.store.audit.append(
+                actor,
+                "crl.publish",
+                f"ca:{ca.name}",
+                {
+                    "this_update": _z(signed[0].header.this_update),
+                    "next_update": _z(signed[0].header.next_update),
+                    "crls": [
+                        {
+                            "name": crl_name(ca.name, c.header.kind, c.header.partition),
+                            "number": c.header.number,
+                            "entries": c.entries,
+                            "sha256": c.sha256,
+                        }
+                        for c in signed
+                    ],
+                },
+                session=s,
+            )
+        return infos
+
+    def _audit_failure(self, ca_name: str, ex: Exception, actor: str) -> None:
+        try:
+            self.store.audit.append(
+                actor, "crl.publish_failed", f"ca:{ca_name}", {"error": type(ex).__name__}
+            )
+        except Exception:  # noqa: BLE001 - the failure itself is logged already
+            log.exception("could not audit the failed CRL publication")
+
+    def _write_files(self, ca_name: str, signed: list[SignedCrl]) -> None:
+        """Atomic replace (temp file + rename): a reader sees the old CRL or the new, whole."""
+        if self.public_dir is None:
+            return
+        self.public_dir.mkdir(parents=True, exist_ok=True)
+        for crl in signed:
+            path = self.public_dir / crl_name(ca_name, crl.header.kind, crl.header.partition)
+            fd, tmp = tempfile.mkstemp(dir=self.public_dir, prefix=".tmp-", suffix=".crl")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(crl.der)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+
+
+# --- reading -------------------------------------------------------------------------------------
+def _revoked_rows(
+    store: ReadOnlyStore, issuer_id: int, not_after_from: dt.datetime | None
+) -> Iterable[tuple[str, dt.datetime, str | None, dt.datetime | None, dt.datetime]]:
+    """(serial_hex, revoked_at, reason, invalidity_date, not_after) of revoked and held
+    certificates, streamed in batches: plain tuples, never ORM objects."""
+    t = Certificate.__table__
+    stmt = select(
+        t.c.serial_hex, t.c.revoked_at, t.c.revocation_reason, t.c.invalidity_date, t.c.not_after
+    ).where(t.c.issuer_id == issuer_id, t.c.status.in_(("revoked", "hold")))
+    if not_after_from is not None:
+        stmt = stmt.where(t.c.not_after >= not_after_from)
+    with store.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=20000).execute(stmt)
+        yield from result  # type: ignore[misc]
+
+
+def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> set[str]:
+    """Serials of ``ca_name`` revoked, held or released at or after ``since`` (any process)."""
+    prefix = f"certificate:{ca_name}:"
+    with store.engine.connect() as conn:
+        objects = conn.execute(
+            select(AuditEvent.object).where(
+                AuditEvent.action.in_(_STATUS_ACTIONS),
+                AuditEvent.time >= since,
+                AuditEvent.object.like(f"{prefix}%"),
+            )
+        ).scalars()
+        return {o[len(prefix) :] for o in objects if o.startswith(prefix)}
+
+
+def _releases(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> dict[str, dt.datetime]:
+    """Holds of ``ca_name`` released at or after ``since``: serial → release time."""
+    prefix = f"certificate:{ca_name}:"
+    out: dict[str, dt.datetime] = {}
+    with store.engine.connect() as conn:
+        rows = conn.execute(
+            select(AuditEvent.object, AuditEvent.time)
+            .where(
+                AuditEvent.action == "certificate.unsuspend",
+                AuditEvent.time >= since,
+                AuditEvent.object.like(f"{prefix}%"),
+            )
+            .order_by(AuditEvent.seq)
+        )
+        for obj, when in rows:
+            if obj.startswith(prefix):
+                out[obj[len(prefix) :]] = when.replace(microsecond=0)
+    return out
+
+
+_INFO_COLUMNS = (
+    PublishedCrl.id,
+    CertificateAuthority.name,
+    PublishedCrl.kind,
+    PublishedCrl.partition,
+    PublishedCrl.number,
+    PublishedCrl.base_number,
+    PublishedCrl.this_update,
+    PublishedCrl.next_update,
+    PublishedCrl.entries,
+    PublishedCrl.sha256,
+)
+
+
+def newest_crls(store: ReadOnlyStore, issuer_id: int | None = None) -> list[CrlInfo]:
+    """The newest published CRL of each (CA, kind, partition), of one CA or of all."""
+    newest = (
+        select(PublishedCrl.issuer_id.label("i"), func.max(PublishedCrl.number).label("n"))
+        .group_by(PublishedCrl.issuer_id, PublishedCrl.kind, PublishedCrl.partition)
+        .subquery()
+    )
+    stmt = (
+        select(*_INFO_COLUMNS)
+        .join(CertificateAuthority, CertificateAuthority.id == PublishedCrl.issuer_id)
+        .join(
+            newest,
+            (newest.c.i == PublishedCrl.issuer_id) & (newest.c.n == PublishedCrl.number),
+        )
+        .order_by(CertificateAuthority.name, PublishedCrl.kind, PublishedCrl.partition)
+    )
+    if issuer_id is not None:
+        stmt = stmt.where(PublishedCrl.issuer_id == issuer_id)
+    with store.engine.connect() as conn:
+        return [CrlInfo(*row) for row in conn.execute(stmt)]
+
+
+def _newest_by_scope(store: ReadOnlyStore, issuer_id: int) -> dict[tuple[str, int], CrlInfo]:
+    return {(i.kind, i.partition): i for i in newest_crls(store, issuer_id)}
+
+
+def newest_crl(
+    store: ReadOnlyStore, ca_name: str, kind: str, partition: int = -1
+) -> CrlInfo | None:
+    """The newest published CRL of one scope (one indexed look-up, no DER)."""
+    stmt = (
+        select(*_INFO_COLUMNS)
+        .join(CertificateAuthority, CertificateAuthority.id == PublishedCrl.issuer_id)
+        .where(
+            CertificateAuthority.name == ca_name,
+            PublishedCrl.kind == kind,
+            PublishedCrl.partition == partition,
+        )
+        .order_by(PublishedCrl.number.desc())
+        .limit(1)
+    )
+    with store.engine.connect() as conn:
+        row = conn.execute(stmt).first()
+    return CrlInfo(*row) if row is not None else None
+
+
+def crl_der(store: ReadOnlyStore, crl_id: int) -> bytes | None:
+    with store.engine.connect() as conn:
+        return conn.execute(select(PublishedCrl.der).where(PublishedCrl.id == crl_id)).scalar()
+
+
+# --- the contract with the signing area (B-LT) ---------------------------------------------
+def crl_for_certificate(store: ReadOnlyStore, cert: x509.Certificate) -> bytes | None:
+    """DER of the newest published CRL that covers ``cert``: the partition or complete CRL its
+    CRL DP names (for a CA certificate, the parent's CRL, the ARL); None if none is published
+    yet, or for a self-signed certificate (a trust anchor is not checked against a CRL)."""
+    if cert.issuer == cert.subject:
+        return None
+    ca = _issuing_ca(store, cert)
+    if ca is None:
+        return None
+    kind, partition = "full", -1
+    for url in _crl_dp_urls(cert):
+        stem = url.rsplit("/", 1)[-1].removesuffix(".crl")
+        parsed = parse_crl_name(stem, {ca.name})
+        if parsed is not None and parsed[1] == "partition":
+            kind, partition = "partition", parsed[2]
+    info = newest_crl(store, ca.name, kind, partition)
+    if info is None and kind == "partition":
+        info = newest_crl(store, ca.name, "full")
+    return crl_der(store, info.id) if info is not None else None
+
+
+def _crl_dp_urls(cert: x509.Certificate) -> list[str]:
+    try:
+        dps = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    except x509.ExtensionNotFound:
+        return []
+    return [
+        n.value
+        for dp in dps
+        for n in (dp.full_name or [])
+        if isinstance(n, x509.UniformResourceIdentifier)
+    ]
+
+
+def _issuing_ca(store: ReadOnlyStore, cert: x509.Certificate) -> CertificateAuthority | None:
+    try:
+        aki = cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+        key_id = aki.key_identifier
+    except x509.ExtensionNotFound:
+        key_id = None
+    for ca in store.list_cas():
+        if ca.certificate_der is None:
+            continue
+        ca_cert = x509.load_der_x509_certificate(ca.certificate_der)
+        if ca_cert.subject != cert.issuer:
+            continue
+        if key_id is not None:
+            try:
+                ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+            except x509.ExtensionNotFound:
+                continue
+            if ski.digest != key_id:
+                continue
+        return ca
+    return None
+
+
+# --- the runtime: publish_all and the status-event listener --------------------------------------
+def publisher(rt: Runtime) -> CrlPublisher:
+    """This Runtime's publisher (one per process and Runtime)."""
+    pub: CrlPublisher | None = rt.__dict__.get("_crl_publisher")
+    if pub is None:
+        pub = CrlPublisher(
+            rt.store,
+            rt.backend,
+            rt.config.crl,
+            base_url=rt.config.public_base_url,
+            public_dir=public_dir(rt),
+        )
+        rt.__dict__["_crl_publisher"] = pub
+    return pub
+
+
+def public_dir(rt: Runtime) -> Path:
+    return rt.config.data_path / "public" / "crl"
+
+
+def publish_all(rt: Runtime, *, force: bool = False) -> list[CrlInfo]:
+    """Publish every active CA's CRLs that are due (all of them with ``force``).
+
+    Used by ``psre init`` (idempotent: a re-run publishes nothing new while the CRLs are
+    current), ``psre crl generate`` and the scheduler. A CA whose signing fails is logged and
+    skipped: its last good CRLs stay published, and the other CAs are still served.
+    """
+    pub = publisher(rt)
+    out: list[CrlInfo] = []
+    for ca in rt.store.list_cas():
+        if ca.status != "active" or ca.certificate_der is None:
+            continue
+        try:
+            out += pub.publish(ca.name) if force else pub.publish_if_due(ca.name)
+        except CrlBusyError as ex:
+            log.info("skipping %s: %s", ca.name, ex)
+        except Exception:
+            log.exception("CRLs of %s not published; the previous ones stay", ca.name)
+    return out
+
+
+def install(rt: Runtime) -> None:
+    """Re-sign the affected CRLs when a certificate is revoked, held or released."""
+    pub = publisher(rt)
+
+    def on_status(event: StatusEvent) -> None:
+        if event.kind not in ("revoked", "hold", "released"):
+            return
+        if pub.notify is not None:
+            pub.notify(event.ca, event.serial_hex)  # the scheduler thread publishes
+        else:
+            pub.publish_changes(event.ca, [event.serial_hex])
+
+    rt.store.events.subscribe(on_status)
+
+
+def _z(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

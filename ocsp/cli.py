@@ -1,0 +1,106 @@
+"""``psre ocsp``: pre-sign, inspect, refresh, and the nginx configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+
+from ca_core.models import OcspResponse
+from ca_core.runtime import Runtime
+from ca_core.store import normalize_serial
+
+
+@click.group()
+def ocsp() -> None:
+    """OCSP responses: pre-signing, status, refresh daemon, nginx."""
+
+
+@ocsp.command()
+@click.option("--ca", default=None, help="Only this CA (default: every active CA).")
+@click.option("--force", is_flag=True, help="Re-sign every response, due or not.")
+@click.pass_obj
+def presign(rt: Runtime, ca: str | None, force: bool) -> None:
+    """Sign the responses that are missing, due for refresh or out of date."""
+    from ocsp.responses import presign_all
+
+    report = presign_all(rt, ca=ca, force=force)
+    for name, n in report.per_ca.items():
+        click.echo(f"{name}: {n} responses signed")
+    for err in report.errors:
+        click.echo(f"error: {err}", err=True)
+    if report.errors:
+        raise SystemExit(2)
+
+
+@ocsp.command()
+@click.argument("serial")
+@click.option("--ca", default=None, help="The issuing CA, if several used the serial.")
+@click.pass_obj
+def status(rt: Runtime, serial: str, ca: str | None) -> None:
+    """The certificate's status and its pre-signed responses."""
+    from ca_core.revocation import normalise_serial
+
+    sh = normalise_serial(serial)
+    store = rt.store
+    cert = store.get_certificate(store.get_ca(ca).id, sh) if ca else store.find_certificate(sh)
+    names = {c.id: c.name for c in store.list_cas()}
+    click.echo(f"certificate {sh} from {names[cert.issuer_id]}: {cert.status}")
+    with store.session() as s:
+        rows = s.execute(
+            select(OcspResponse).where(
+                OcspResponse.issuer_id == cert.issuer_id,
+                OcspResponse.serial_hex == normalize_serial(sh),
+            )
+        ).scalars()
+        found = False
+        for r in rows:
+            found = True
+            reason = f" ({r.revocation_reason})" if r.revocation_reason else ""
+            click.echo(
+                f"  {r.hash_alg:6} {r.cert_status}{reason}"
+                f"  thisUpdate {r.this_update:%Y-%m-%dT%H:%M:%SZ}"
+                f"  nextUpdate {r.next_update:%Y-%m-%dT%H:%M:%SZ}  signer {r.signer_label}"
+                f"  sha256 {r.sha256[:16]}…"
+            )
+    if not found:
+        click.echo("  no pre-signed response yet (psre ocsp presign)")
+
+
+@ocsp.command()
+@click.option("--once", is_flag=True, help="One refresh round, then exit.")
+@click.option("--parent-pid", type=int, default=None, hidden=True)
+@click.pass_obj
+def daemon(rt: Runtime, once: bool, parent_pid: int | None) -> None:
+    """Keep pre-signed responses fresh (started by psre serve unless ocsp.daemon_in_serve is
+    false)."""
+    from ocsp.daemon import run
+
+    run(rt, once=once, parent_pid=parent_pid)
+
+
+@ocsp.command("nginx-conf")
+@click.option("--listen", default="80", show_default=True, help="nginx listen directive value.")
+@click.option("--upstream", default=None, help="host:port of psre serve (default from config).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None)
+@click.pass_obj
+def nginx_conf(rt: Runtime, listen: str, upstream: str | None, out: str | None) -> None:
+    """The nginx site serving pre-signed responses for this installation."""
+    from ocsp.nginx import NginxSite, render
+    from ocsp.static import static_root
+
+    cfg = rt.config
+    text = render(
+        NginxSite(
+            root=static_root(cfg.data_path),
+            listen=listen,
+            upstream=upstream or f"{cfg.server.host}:{cfg.server.port}",
+            validity_hours=cfg.ocsp.validity_hours,
+            max_body=cfg.ocsp.max_request_bytes,
+        )
+    )
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,74 @@
+"""The refresh scheduler: ``psre ocsp daemon``, also started by ``psre serve``.
+
+One process per installation re-signs responses that are due (``refresh_fraction`` of their
+validity used), missing or out of date, and removes static files of expired responses. It is a
+process of its own, not a thread of the web workers: two gunicorn workers would both re-sign,
+and the gunicorn master must not initialise PKCS#11 before forking. Status changes do not wait
+for it: the process that makes the change re-signs at once (ocsp/publisher.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def run(
+    rt: Runtime,
+    *,
+    once: bool = False,
+    stop: threading.Event | None = None,
+    parent_pid: int | None = None,
+) -> None:
+    """Refresh every ``ocsp.presign_interval_seconds`` until SIGTERM/SIGINT (or ``stop``), or
+    until ``parent_pid`` is gone (started by ``psre serve``, it must not outlive it)."""
+    from ocsp.responses import presign_all
+
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        try:
+            report = presign_all(rt)
+            if report.signed or report.errors:
+                log.info(
+                    "OCSP refresh: %d signed %s %s",
+                    report.signed,
+                    report.per_ca,
+                    report.errors or "",
+                )
+        except Exception:  # noqa: BLE001 - a database or HSM outage: retry next round
+            log.exception(
+                "OCSP refresh failed; retrying in %.0f s", rt.config.ocsp.presign_interval_seconds
+            )
+        if once:
+            return
+        deadline = time.monotonic() + rt.config.ocsp.presign_interval_seconds
+        while not stop.wait(min(1.0, max(0.0, deadline - time.monotonic()))):
+            if parent_pid is not None and os.getppid() != parent_pid:
+                log.info("psre serve is gone; OCSP daemon exits")
+                return
+            if time.monotonic() >= deadline:
+                break
+
+
+def spawn(config_file: str) -> subprocess.Popen[bytes]:
+    """Start ``psre ocsp daemon`` for ``psre serve`` (same config, same environment)."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "ca_core.cli", "--config", config_file,
+            "ocsp", "daemon", "--parent-pid", str(os.getpid()),
+        ]
+    )  # fmt: skip

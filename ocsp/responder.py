@@ -1,0 +1,306 @@
+"""The OCSP responder: ``POST /ocsp`` and ``GET /ocsp/<url-encoded base64>`` (RFC 6960 App. A,
+RFC 5019), as a bare WSGI handler placed in front of Flask (signing_api/app.py) because the
+answer is a dictionary look-up and Flask's request machinery would cost more than the work.
+
+Choices (README "OCSP"):
+
+* GET and nonce-less POST are answered from the in-memory index of pre-signed responses
+  (ocsp/index.py) — no database, no HSM. A canonical request is found by its exact bytes, any
+  other encoding of the same CertID after parsing.
+* A request with a nonce (RFC 8954: 1..32 bytes, else malformedRequest) gets a live-signed
+  response echoing it; so do serials without a pre-signed response (never issued, expired,
+  reserved-but-unstored, an issuer we don't serve → ``unknown``). Live signing is limited by a
+  token bucket per process (``ocsp.live_rate``/``live_burst``) so a nonce flood cannot starve
+  the HSM: beyond it a nonce request gets the pre-signed response without the nonce (RFC 8954
+  §2.1 lets a responder omit it), anything else ``tryLater``.
+* One CertID per request (the RFC 5019 profile): several → ``malformedRequest``.
+* Anything that does not parse as an OCSPRequest — bad base64, garbage, trailing bytes — is
+  ``malformedRequest`` with HTTP 200, as RFC 6960 asks; only a body over
+  ``ocsp.max_request_bytes`` is refused with HTTP 413 before it is read, and other methods 405.
+* Never stale, never unsigned for a status: an entry past its nextUpdate is not served; if the
+  database is down and there is no valid pre-signed response, the answer is ``tryLater``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from cryptography import x509
+from cryptography.x509 import ocsp
+from sqlalchemy.exc import SQLAlchemyError
+
+from ca_core.errors import CaError
+from ocsp.index import Entry, IndexedCa, ResponseIndex, http_date
+from ocsp.signing import (
+    CERTID_HASHES,
+    CertStatus,
+    Responder,
+    build_response,
+    cert_status,
+    responder_for,
+    unsuccessful,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/ocsp-response"
+_MALFORMED = unsuccessful(ocsp.OCSPResponseStatus.MALFORMED_REQUEST)
+_TRY_LATER = unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
+_UNAUTHORIZED = unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
+_INTERNAL = unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
+_NO_CACHE = "max-age=0, no-cache, no-store"
+_RESPONDER_TTL = 300.0
+
+StartResponse = Callable[..., Any]
+Answer = tuple[str, list[tuple[str, str]], bytes]
+
+
+class TokenBucket:
+    """``rate`` tokens per second up to ``burst``; thread-safe."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self._tokens = float(burst)
+        self._t = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
+            self._t = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
+
+
+def _error(status: str, message: str) -> Answer:
+    body = message.encode()
+    return (
+        status,
+        [("Content-Type", "text/plain; charset=utf-8"), ("Cache-Control", _NO_CACHE)],
+        body,
+    )
+
+
+def _unsuccessful(der: bytes) -> Answer:
+    return "200 OK", [("Content-Type", CONTENT_TYPE), ("Cache-Control", _NO_CACHE)], der
+
+
+def _cached(entry: Entry, now: float) -> Answer:
+    # RFC 5019 §6.2: max-age bounded by nextUpdate; Last-Modified thisUpdate; Expires nextUpdate.
+    max_age = max(0, int(entry.next_update_ts - now))
+    return (
+        "200 OK",
+        [
+            ("Content-Type", CONTENT_TYPE),
+            ("Cache-Control", f"max-age={max_age}, public, no-transform, must-revalidate"),
+            ("Last-Modified", entry.last_modified),
+            ("Expires", entry.expires),
+            ("ETag", entry.etag),
+        ],
+        entry.der,
+    )
+
+
+class OcspResponder:
+    """One per process: the index, the live-signing bucket and the signers."""
+
+    def __init__(self, rt: Runtime, *, start_refresh: bool = True) -> None:
+        self.rt = rt
+        cfg = rt.config.ocsp
+        self.cfg = cfg
+        self.validity = dt.timedelta(hours=cfg.validity_hours)
+        self.index = ResponseIndex(rt.store)
+        self.bucket = TokenBucket(cfg.live_rate, cfg.live_burst)
+        self._responders: dict[int, tuple[Responder, float]] = {}
+        self._responders_lock = threading.Lock()
+        try:
+            self.index.refresh()
+        except (CaError, SQLAlchemyError) as ex:  # database down at start: serve what comes later
+            log.warning("OCSP index not loaded yet: %s", ex)
+        if start_refresh:
+            self.index.start(cfg.index_refresh_seconds)
+
+    # -- WSGI ------------------------------------------------------------------------------------
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            status, headers, body = self.answer(environ)
+        except Exception:  # noqa: BLE001 - an OCSP client gets an OCSP answer, never a traceback
+            log.exception("OCSP responder failed")
+            status, headers, body = _unsuccessful(_INTERNAL)
+        if status.startswith("200") and environ.get("HTTP_IF_NONE_MATCH"):
+            etag = dict(headers).get("ETag")
+            if etag and etag == environ["HTTP_IF_NONE_MATCH"]:
+                status, body = "304 Not Modified", b""
+                headers = [h for h in headers if h[0] != "Content-Type"]
+        headers.append(("Content-Length", str(len(body))))
+        start_response(status, headers)
+        return [body] if environ.get("REQUEST_METHOD") != "HEAD" else [b""]
+
+    def answer(self, environ: dict[str, Any]) -> Answer:
+        method = environ.get("REQUEST_METHOD", "GET")
+        if method in ("GET", "HEAD"):
+            path: str = environ.get("PATH_INFO", "")
+            der = _decode_get(path[len("/ocsp/") :] if path.startswith("/ocsp/") else "")
+            if der is None:
+                return _unsuccessful(_MALFORMED)
+        elif method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                return _error("400 Bad Request", "bad Content-Length\n")
+            if length > self.cfg.max_request_bytes:
+                return _error("413 Content Too Large", "OCSP request too large\n")
+            der = environ["wsgi.input"].read(length) if length else b""
+        else:
+            return _error("405 Method Not Allowed", "use GET or POST\n")
+        return self.respond(der)
+
+    # -- the OCSP logic --------------------------------------------------------------------------
+    def respond(self, der: bytes) -> Answer:
+        now = time.time()
+        entry = self.index.by_request.get(der)
+        if entry is not None and entry.next_update_ts > now:
+            return _cached(entry, now)
+        try:
+            req = ocsp.load_der_ocsp_request(der)
+            alg = req.hash_algorithm.name
+            serial = req.serial_number
+            name_hash, key_hash = req.issuer_name_hash, req.issuer_key_hash
+            nonce = _nonce(req)
+        except Exception:  # noqa: BLE001 - anything unparsable, several CertIDs, bad nonce
+            return _unsuccessful(_MALFORMED)
+        if alg not in CERTID_HASHES:
+            return _unsuccessful(_MALFORMED)
+        entry = self.index.by_certid.get((alg, name_hash, key_hash, serial))
+        if entry is not None and entry.next_update_ts <= now:
+            entry = None
+        if nonce is None and entry is not None:
+            return _cached(entry, now)
+        return self._live(alg, name_hash, key_hash, serial, nonce, entry, now)
+
+    def _live(
+        self,
+        alg: str,
+        name_hash: bytes,
+        key_hash: bytes,
+        serial: int,
+        nonce: bytes | None,
+        entry: Entry | None,
+        now: float,
+    ) -> Answer:
+        def fallback() -> Answer:
+            return _cached(entry, now) if entry is not None else _unsuccessful(_TRY_LATER)
+
+        ca = self.index.issuer(alg, name_hash, key_hash)
+        if ca is None and self.cfg.never_issued == "unauthorized":
+            return _unsuccessful(_UNAUTHORIZED)
+        if not self.bucket.take():
+            return fallback()
+        try:
+            if ca is None:
+                # RFC 6960 §2.2: "unknown" for an issuer this responder does not serve, signed
+                # by the top of our hierarchy.
+                signer_ca = self._top_ca()
+                if signer_ca is None:
+                    return _unsuccessful(_UNAUTHORIZED)
+                responder = self._responder(signer_ca)
+                status = CertStatus("unknown")
+                # The CertID must echo the request's hashes, not the signer's.
+                responder = _with_hashes(responder, alg, name_hash, key_hash)
+            else:
+                status = cert_status(self.rt.store, ca.id, serial)
+                if status.status == "never_issued" and self.cfg.never_issued == "unauthorized":
+                    return _unsuccessful(_UNAUTHORIZED)
+                responder = self._responder(ca)
+            der, _this, next_u = build_response(
+                responder,
+                serial=serial,
+                hash_alg=alg,
+                status=status,
+                validity=self.validity,
+                nonce=nonce,
+            )
+        except (CaError, SQLAlchemyError) as ex:  # database down, no signer: pre-signed or tryLater
+            log.warning("OCSP live answer impossible: %s", ex)
+            return fallback()
+        if nonce is not None:
+            return "200 OK", [("Content-Type", CONTENT_TYPE), ("Cache-Control", _NO_CACHE)], der
+        live = Entry.make(der, "", utcnow(), next_u, 0)
+        status_line, headers, body = _cached(live, now)
+        return status_line, [h for h in headers if h[0] != "ETag"], body
+
+    def _top_ca(self) -> IndexedCa | None:
+        roots = [c for c in self.index.cas.values() if c.parent_id is None]
+        return min(roots, key=lambda c: c.id) if roots else None
+
+    def _responder(self, ca: IndexedCa) -> Responder:
+        mono = time.monotonic()
+        cached = self._responders.get(ca.id)
+        if (
+            cached is not None
+            and mono - cached[1] < _RESPONDER_TTL
+            and (cached[0].valid_until > utcnow())
+        ):
+            return cached[0]
+        with self._responders_lock:
+            row = self.rt.store.get_ca(ca.name)
+            r = responder_for(self.rt.store, self.rt.backend, row, self.cfg.signer)
+            self._responders[ca.id] = (r, mono)
+            return r
+
+
+def _with_hashes(r: Responder, alg: str, name_hash: bytes, key_hash: bytes) -> Responder:
+    import copy
+
+    from ocsp.signing import IssuerHashes
+
+    out = copy.copy(r)
+    out.hashes = IssuerHashes({**r.hashes.name, alg: name_hash}, {**r.hashes.key, alg: key_hash})
+    return out
+
+
+def _nonce(req: ocsp.OCSPRequest) -> bytes | None:
+    try:
+        ext = req.extensions.get_extension_for_class(x509.OCSPNonce)
+    except x509.ExtensionNotFound:
+        return None
+    value = ext.value.nonce
+    # RFC 8954 §2.1: Nonce ::= OCTET STRING (SIZE(1..32)).
+    if not 1 <= len(value) <= 32:
+        raise ValueError("nonce length out of range")
+    return value
+
+
+def _decode_get(b64: str) -> bytes | None:
+    """The request in a GET URL: base64, URL-encoded or not (servers decode PATH_INFO once; some
+    clients encode twice), padding optional."""
+    if "%" in b64:
+        b64 = unquote(b64)
+    b64 = b64.strip()
+    if not b64:
+        return None
+    b64 += "=" * (-len(b64) % 4)
+    try:
+        return base64.b64decode(b64, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def http_now() -> str:
+    return http_date(utcnow())

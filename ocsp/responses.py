@@ -1,0 +1,370 @@
+"""Pre-signed OCSP responses: produce, store, publish, look up.
+
+For every unexpired certificate, two responses are signed ahead of time — one per CertID hash
+(SHA-1, which most clients send, and SHA-256) — stored in ``ocsp_responses`` and written as
+static files (ocsp/static.py). They are re-signed
+
+* when ``refresh_fraction`` of their validity has passed (default 96 h x 0.5: every 48 h, within
+  BR 4.9.10's "at least 8 h before nextUpdate and at most 4 days after thisUpdate"),
+* at once when the certificate is issued, revoked, suspended or released (ocsp/publisher.py
+  listens to the store's status events), and
+* whenever the stored status differs from the certificate's (a missed event heals on the next
+  refresh run).
+
+Lint: pkilint ``lint_ocsp_response`` costs milliseconds, too slow for every answer of the hot
+path but not for a batch: each run lints the first response of every (CA, status) it signs and
+refuses to publish that CA's batch on a blocking finding. The tests lint every response type.
+
+Contract for the signing area: :func:`response_for_certificate` and :func:`presign_all`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import delete, select
+
+from ca_core import lint
+from ca_core.config import Config
+from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
+from ca_core.store import ReadOnlyStore, Store, serial_hex
+from hsm.backend import KeyBackend
+from ocsp import static
+from ocsp.errors import OcspError
+from ocsp.signing import (
+    PRESIGN_HASHES,
+    CertStatus,
+    IssuerHashes,
+    Responder,
+    build_response,
+    responder_for,
+    utcnow,
+)
+
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Rows written per transaction in a batch (readers see progress; a failure loses little).
+_BATCH = 200
+_RESPONDER_TTL = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PresignSettings:
+    validity: dt.timedelta = dt.timedelta(hours=96)
+    refresh_fraction: float = 0.5
+    signer: str = "auto"
+    #: Root of published files (data_dir/public), or None to write no static files.
+    static_root: Path | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> PresignSettings:
+        o = cfg.ocsp
+        return cls(
+            validity=dt.timedelta(hours=o.validity_hours),
+            refresh_fraction=o.refresh_fraction,
+            signer=o.signer,
+            static_root=static.static_root(cfg.data_path) if o.static_files else None,
+        )
+
+    @property
+    def refresh_after(self) -> dt.timedelta:
+        return self.validity * self.refresh_fraction
+
+
+@dataclass
+class PresignReport:
+    signed: int = 0
+    kept: int = 0
+    per_ca: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+
+def _row_status(c: Certificate) -> CertStatus:
+    return CertStatus(c.status, c.revoked_at, c.revocation_reason)
+
+
+class Presigner:
+    """Signs and stores pre-signed responses for the certificates of the store's CAs."""
+
+    def __init__(
+        self,
+        store: Store,
+        backend: KeyBackend,
+        settings: PresignSettings,
+        *,
+        clock=utcnow,  # noqa: ANN001
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.settings = settings
+        self.clock = clock
+        self._responders: dict[int, tuple[Responder, dt.datetime]] = {}
+
+    def responder(self, ca: CertificateAuthority) -> Responder:
+        """The CA's signer, chosen again after a few minutes (a new delegated certificate takes
+        over without a restart) or when the chosen one expires."""
+        now = self.clock()
+        cached = self._responders.get(ca.id)
+        if cached is not None:
+            r, chosen = cached
+            if r.valid_until > now and now - chosen < _RESPONDER_TTL:
+                return r
+        r = responder_for(self.store, self.backend, ca, self.settings.signer, now)
+        self._responders[ca.id] = (r, now)
+        return r
+
+    # -- one certificate (status events) -------------------------------------------------------
+    def presign_certificate(self, ca_name: str, sh: str) -> int:
+        """Re-sign both responses of one certificate now; returns how many were signed."""
+        ca = self.store.get_ca(ca_name)
+        cert = self.store.get_certificate(ca.id, sh)
+        if ca.certificate_der is None or cert.fingerprint_sha256 == ca.fingerprint_sha256:
+            return 0  # a root's own certificate: nothing asks for its status
+        n = self._sign_and_store(ca, [cert], {}, force=True, lint_first=False)
+        if n:
+            self.store.audit.append(
+                "ocsp", "ocsp.presign", f"certificate:{ca.name}:{sh}", {"responses": n}
+            )
+        return n
+
+    # -- every certificate of a CA (scheduler, psre init) --------------------------------------
+    def presign_ca(self, ca: CertificateAuthority, *, force: bool = False) -> int:
+        now = self.clock()
+        with self.store.session() as s:
+            certs = list(
+                s.scalars(
+                    select(Certificate).where(
+                        Certificate.issuer_id == ca.id, Certificate.not_after > now
+                    )
+                )
+            )
+            existing = {
+                (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
+                for r in s.execute(
+                    select(
+                        OcspResponse.serial_hex,
+                        OcspResponse.hash_alg,
+                        OcspResponse.cert_status,
+                        OcspResponse.this_update,
+                        OcspResponse.signer_label,
+                    ).where(OcspResponse.issuer_id == ca.id)
+                )
+            }
+            # A serial reserved but never stored (crash between the HSM signature and the
+            # database write) counts as issued and has not been revoked (revoking completes it
+            # first): answered good from the reservation.
+            stored = select(Certificate.id).where(
+                Certificate.issuer_id == ca.id,
+                Certificate.serial_hex == SerialReservation.serial_hex,
+            )
+            certs += [
+                Certificate(serial_hex=sh, status="good", revoked_at=None, revocation_reason=None)
+                for sh in s.scalars(
+                    select(SerialReservation.serial_hex).where(
+                        SerialReservation.issuer_id == ca.id,
+                        SerialReservation.state.in_(("reserved", "signed")),
+                        ~stored.exists(),
+                    )
+                )
+            ]
+        # A CA's own certificate under itself (a self-signed root) needs no status.
+        certs = [c for c in certs if c.fingerprint_sha256 != ca.fingerprint_sha256]
+        n = self._sign_and_store(ca, certs, existing, force=force, lint_first=True)
+        if n:
+            self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
+        return n
+
+    def _due(
+        self,
+        c: Certificate,
+        alg: str,
+        existing: dict[tuple[str, str], tuple[str, dt.datetime, str]],
+        responder: Responder,
+        now: dt.datetime,
+    ) -> bool:
+        have = existing.get((c.serial_hex, alg))
+        if have is None:
+            return True
+        status, this_update, label = have
+        return (
+            status != c.status
+            or label != responder.label
+            or now - this_update >= self.settings.refresh_after
+        )
+
+    def _sign_and_store(
+        self,
+        ca: CertificateAuthority,
+        certs: Iterable[Certificate],
+        existing: dict[tuple[str, str], tuple[str, dt.datetime, str]],
+        *,
+        force: bool,
+        lint_first: bool,
+    ) -> int:
+        responder = self.responder(ca)
+        linted: set[str] = set()
+        pending: list[tuple[Certificate, str, bytes, dt.datetime, dt.datetime]] = []
+        total = 0
+        for c in certs:
+            now = self.clock()
+            for alg in PRESIGN_HASHES:
+                if not force and not self._due(c, alg, existing, responder, now):
+                    continue
+                der, this_u, next_u = build_response(
+                    responder,
+                    serial=int(c.serial_hex, 16),
+                    hash_alg=alg,
+                    status=_row_status(c),
+                    validity=self.settings.validity,
+                    now=now,
+                )
+                if lint_first and c.status not in linted:
+                    bad = lint.blocking(lint.lint_ocsp_response(der))
+                    if bad:
+                        raise lint.LintError(bad)
+                    linted.add(c.status)
+                pending.append((c, alg, der, this_u, next_u))
+                if len(pending) >= _BATCH:
+                    total += self._store(ca, responder, pending)
+                    pending = []
+        if pending:
+            total += self._store(ca, responder, pending)
+        return total
+
+    def _store(
+        self,
+        ca: CertificateAuthority,
+        responder: Responder,
+        pending: list[tuple[Certificate, str, bytes, dt.datetime, dt.datetime]],
+    ) -> int:
+        produced = self.clock()
+        with self.store.session() as s:
+            rows = {
+                (r.serial_hex, r.hash_alg): r
+                for r in s.scalars(
+                    select(OcspResponse).where(
+                        OcspResponse.issuer_id == ca.id,
+                        OcspResponse.serial_hex.in_({p[0].serial_hex for p in pending}),
+                    )
+                )
+            }
+            for c, alg, der, this_u, next_u in pending:
+                row = rows.get((c.serial_hex, alg))
+                if row is None:
+                    row = OcspResponse(issuer_id=ca.id, serial_hex=c.serial_hex, hash_alg=alg)
+                    s.add(row)
+                    rows[(c.serial_hex, alg)] = row
+                row.cert_status = c.status
+                row.revocation_reason = c.revocation_reason
+                row.this_update = this_u
+                row.next_update = next_u
+                row.produced_at = produced
+                row.der = der
+                row.sha256 = hashlib.sha256(der).hexdigest()
+                row.signer_label = responder.label
+        root = self.settings.static_root
+        if root is not None:
+            for c, alg, der, this_u, _next_u in pending:
+                req = static.canonical_request(responder.hashes, int(c.serial_hex, 16), alg)
+                static.write_response(root, req, der, this_u)
+        return len(pending)
+
+    # -- static files of responses past their validity -----------------------------------------
+    def sweep_expired(self) -> int:
+        """Forget responses past their nextUpdate: their static files go (nginx must never
+        serve one) and so do their rows (a certificate that is still valid gets a new one on
+        the next run). Returns the number of responses removed."""
+        now = self.clock()
+        root = self.settings.static_root
+        hashes_ = {
+            ca.id: IssuerHashes.of(ca.certificate_der)
+            for ca in self.store.list_cas()
+            if ca.certificate_der is not None
+        }
+        with self.store.session() as s:
+            stale = s.execute(
+                select(
+                    OcspResponse.id,
+                    OcspResponse.issuer_id,
+                    OcspResponse.serial_hex,
+                    OcspResponse.hash_alg,
+                ).where(OcspResponse.next_update <= now)
+            ).all()
+            if root is not None:
+                for _id, issuer_id, sh, alg in stale:
+                    if issuer_id in hashes_:
+                        req = static.canonical_request(hashes_[issuer_id], int(sh, 16), alg)
+                        static.remove_response(root, req)
+            if stale:
+                s.execute(delete(OcspResponse).where(OcspResponse.id.in_([r[0] for r in stale])))
+        return len(stale)
+
+
+def presigner(rt: Runtime) -> Presigner:
+    return Presigner(rt.store, rt.backend, PresignSettings.from_config(rt.config))
+
+
+def presign_all(rt: Runtime, *, ca: str | None = None, force: bool = False) -> PresignReport:
+    """Sign whatever responses are missing, due for refresh or out of date, for every CA (or
+    ``ca``). Used by ``psre init``, ``psre ocsp presign`` and the refresh daemon."""
+    p = presigner(rt)
+    report = PresignReport()
+    cas = [rt.store.get_ca(ca)] if ca else rt.store.list_cas()
+    for c in cas:
+        if c.certificate_der is None or c.status != "active":
+            continue
+        try:
+            n = p.presign_ca(c, force=force)
+        except (OcspError, lint.LintError) as ex:
+            report.errors.append(f"{c.name}: {ex}")
+            log.error("OCSP pre-signing for %s failed: %s", c.name, ex)
+            continue
+        report.per_ca[c.name] = n
+        report.signed += n
+    report.kept = 0
+    p.sweep_expired()
+    return report
+
+
+def response_for_certificate(store: ReadOnlyStore, cert: x509.Certificate) -> bytes | None:
+    """DER of the current pre-signed response for ``cert`` (SHA-1 CertID), or None if there is
+    none in its validity yet."""
+    issuer_der = cert.issuer.public_bytes()
+    now = utcnow()
+    sh = serial_hex(cert.serial_number)
+    for ca in store.list_cas():
+        if ca.certificate_der is None:
+            continue
+        ca_cert = x509.load_der_x509_certificate(ca.certificate_der)
+        if ca_cert.subject.public_bytes() != issuer_der:
+            continue
+        try:
+            cert.verify_directly_issued_by(ca_cert)
+        except Exception:  # noqa: BLE001, S112 - same name, other key: not this CA
+            continue
+        with store._reads() as s:  # noqa: SLF001
+            row = s.execute(
+                select(OcspResponse.der, OcspResponse.next_update).where(
+                    OcspResponse.issuer_id == ca.id,
+                    OcspResponse.serial_hex == sh,
+                    OcspResponse.hash_alg == "sha1",
+                )
+            ).first()
+        if row is not None and row[1] > now:
+            return bytes(row[0])
+    return None
+
+
+def cert_der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)

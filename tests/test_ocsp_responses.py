@@ -1,0 +1,274 @@
+"""Pre-signed OCSP responses: status, signer, CertID hashes, lint, validity window, contract."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import ocsp
+from sqlalchemy import select
+
+from ca_core import lint
+from ca_core.models import OcspResponse, SerialReservation
+from ocsp import static
+from ocsp.responses import Presigner, response_for_certificate
+from ocsp.signing import (
+    EPOCH,
+    EXTENDED_REVOKE_OID,
+    CertStatus,
+    build_response,
+    cert_status,
+    responder_for,
+)
+from tests.conftest import _backends
+from tests.ocsp_support import OcspPki, ocsp_pki_per_backend
+
+
+@pytest.fixture(scope="module", params=_backends())
+def op(request, backend, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OcspPki]:
+    yield from ocsp_pki_per_backend(request, backend, tmp_path_factory.mktemp("ocsp"))
+
+
+def stored(
+    op: OcspPki, cert: x509.Certificate, alg: str = "sha1", ca_name: str = "issuing-ca"
+) -> ocsp.OCSPResponse:
+    """The pre-signed response stored for ``cert`` under ``ca_name``."""
+    ca = op.store.get_ca(ca_name)
+    with op.store.session() as s:
+        der = s.scalar(
+            select(OcspResponse.der).where(
+                OcspResponse.issuer_id == ca.id,
+                OcspResponse.serial_hex == format(cert.serial_number, "x"),
+                OcspResponse.hash_alg == alg,
+            )
+        )
+    assert der is not None
+    return ocsp.load_der_ocsp_response(der)
+
+
+def check_signed_by(resp: ocsp.OCSPResponse, signer: x509.Certificate) -> None:
+    pub = signer.public_key()
+    assert isinstance(pub, ec.EllipticCurvePublicKey)
+    pub.verify(resp.signature, resp.tbs_response_bytes, ec.ECDSA(resp.signature_hash_algorithm))
+
+
+def no_blocking_lint(der: bytes) -> None:
+    findings = lint.lint_ocsp_response(der)
+    assert lint.blocking(findings) == [], findings
+
+
+def test_good_sha1_and_sha256_signed_by_the_delegated_responder(op: OcspPki):
+    cert = op.new_cert()
+    assert op.presigner.presign_certificate(op.pki.issuing, format(cert.serial_number, "x")) == 2
+    issuing = op.pki.cert(op.pki.issuing)
+    for alg, h in (("sha1", hashes.SHA1()), ("sha256", hashes.SHA256())):  # noqa: S303
+        resp = stored(op, cert, alg)
+        assert resp.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+        assert resp.certificate_status is ocsp.OCSPCertStatus.GOOD
+        assert resp.serial_number == cert.serial_number
+        assert isinstance(resp.hash_algorithm, type(h))
+        # The CertID is the one a client computes from the issuer certificate.
+        req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuing, h).build()
+        assert resp.issuer_key_hash == req.issuer_key_hash
+        assert resp.issuer_name_hash == req.issuer_name_hash
+        # ResponderID byKey, the responder certificate included, signature by its key.
+        assert resp.responder_name is None
+        assert (
+            resp.responder_key_hash
+            == x509.SubjectKeyIdentifier.from_public_key(op.signer_cert.public_key()).digest
+        )
+        assert resp.certificates == [op.signer_cert]
+        check_signed_by(resp, op.signer_cert)
+        # Good: no revocation fields, no single extensions (checklist).
+        assert resp.revocation_time_utc is None and resp.revocation_reason is None
+        assert len(resp.single_extensions) == 0
+        assert len(resp.extensions) == 0
+        no_blocking_lint(resp.public_bytes(serialization.Encoding.DER))
+
+
+def test_validity_window_within_br_bounds(op: OcspPki):
+    cert = op.new_cert()
+    op.presigner.presign_certificate(op.pki.issuing, format(cert.serial_number, "x"))
+    resp = stored(op, cert)
+    assert resp.next_update_utc is not None
+    window = resp.next_update_utc - resp.this_update_utc
+    # Checklist: between 8 hours and 10 days; ours 96 h.
+    assert dt.timedelta(hours=8) <= window <= dt.timedelta(days=10)
+    assert window == dt.timedelta(hours=96)
+    assert resp.this_update_utc <= dt.datetime.now(dt.UTC) <= resp.next_update_utc
+
+
+@pytest.mark.parametrize(
+    "reason", ["keyCompromise", "superseded", "cessationOfOperation", "unspecified"]
+)
+def test_revoked_carries_time_and_reason(op: OcspPki, reason: str):
+    cert = op.new_cert()
+    sh = format(cert.serial_number, "x")
+    change = op.pki.revoker.revoke(sh, reason, actor="test")
+    op.presigner.presign_certificate(op.pki.issuing, sh)
+    for alg in ("sha1", "sha256"):
+        resp = stored(op, cert, alg)
+        assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
+        assert resp.revocation_time_utc == change.revoked_at
+        # RFC 5280 §5.3.1: unspecified is the absent reason.
+        want = None if reason == "unspecified" else x509.ReasonFlags[_snake(reason)]
+        assert resp.revocation_reason == want
+        no_blocking_lint(resp.public_bytes(serialization.Encoding.DER))
+
+
+def _snake(name: str) -> str:
+    return {
+        "keyCompromise": "key_compromise",
+        "superseded": "superseded",
+        "cessationOfOperation": "cessation_of_operation",
+    }[name]
+
+
+def test_hold_then_release(op: OcspPki):
+    cert = op.new_cert()
+    sh = format(cert.serial_number, "x")
+    op.pki.revoker.suspend(sh, actor="test")
+    op.presigner.presign_certificate(op.pki.issuing, sh)
+    resp = stored(op, cert)
+    assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert resp.revocation_reason is x509.ReasonFlags.certificate_hold
+    no_blocking_lint(resp.public_bytes(serialization.Encoding.DER))
+    op.pki.revoker.unsuspend(sh, actor="test")
+    op.presigner.presign_certificate(op.pki.issuing, sh)
+    assert stored(op, cert).certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+def test_never_issued_is_extended_revoked(op: OcspPki):
+    ca = op.store.get_ca(op.pki.issuing)
+    serial = 0x7E57_0000_0000_0000_0001
+    status = cert_status(op.store, ca.id, serial)
+    assert status == CertStatus("never_issued")
+    r = responder_for(op.store, op.pki.backend, ca, "auto")
+    der, _t, _n = build_response(
+        r, serial=serial, hash_alg="sha1", status=status, validity=dt.timedelta(hours=96)
+    )
+    resp = ocsp.load_der_ocsp_response(der)
+    assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert resp.revocation_time_utc == EPOCH
+    assert resp.revocation_reason is x509.ReasonFlags.certificate_hold
+    ext = resp.extensions.get_extension_for_oid(EXTENDED_REVOKE_OID)
+    assert not ext.critical and ext.value.value == b"\x05\x00"
+    no_blocking_lint(der)
+
+
+def test_reserved_serial_counts_as_issued(op: OcspPki):
+    ca = op.store.get_ca(op.pki.issuing)
+    with op.store.session() as s:
+        for state, sh in (("reserved", "7e5701"), ("signed", "7e5702"), ("abandoned", "7e5703")):
+            s.add(SerialReservation(issuer_id=ca.id, serial_hex=sh, state=state, profile="x"))
+    assert cert_status(op.store, ca.id, "7e5701").status == "good"
+    assert cert_status(op.store, ca.id, "7e5702").status == "good"
+    assert cert_status(op.store, ca.id, "7e5703").status == "never_issued"
+    # ... and pre-signed as good, from the reservation.
+    op.presigner.presign_ca(ca)
+    with op.store.session() as s:
+        rows = dict(
+            s.execute(
+                select(OcspResponse.serial_hex, OcspResponse.cert_status).where(
+                    OcspResponse.issuer_id == ca.id,
+                    OcspResponse.serial_hex.in_(["7e5701", "7e5702", "7e5703"]),
+                    OcspResponse.hash_alg == "sha1",
+                )
+            ).all()
+        )
+    assert rows == {"7e5701": "good", "7e5702": "good"}
+
+
+def test_root_signs_for_the_issuing_ca_with_its_own_key(op: OcspPki):
+    root = op.store.get_ca(op.pki.root)
+    op.presigner.presign_ca(root)
+    resp = stored(op, op.pki.cert(op.pki.issuing), ca_name=op.pki.root)
+    der = resp.public_bytes(serialization.Encoding.DER)
+    assert resp.certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert resp.certificates == []  # signed by the CA itself: nothing to include
+    check_signed_by(resp, op.pki.cert(op.pki.root))
+    no_blocking_lint(der)
+
+
+def test_presign_ca_is_idempotent_until_due(op: OcspPki):
+    ca = op.store.get_ca(op.pki.issuing)
+    op.new_cert()
+    op.presigner.presign_ca(ca)
+    assert op.presigner.presign_ca(ca) == 0
+    assert op.presigner.presign_ca(ca, force=True) > 0
+
+
+def test_status_change_without_event_heals_on_next_run(op: OcspPki):
+    ca = op.store.get_ca(op.pki.issuing)
+    cert = op.new_cert()
+    op.presigner.presign_ca(ca)
+    op.pki.revoker.revoke(format(cert.serial_number, "x"), "superseded", actor="test")
+    assert op.presigner.presign_ca(ca) == 2  # only this certificate's two responses
+    assert stored(op, cert).certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_response_for_certificate_contract(op: OcspPki):
+    cert = op.new_cert()
+    assert response_for_certificate(op.store, cert) is None
+    op.presigner.presign_certificate(op.pki.issuing, format(cert.serial_number, "x"))
+    der = response_for_certificate(op.store, cert)
+    assert der is not None
+    resp = ocsp.load_der_ocsp_response(der)
+    assert resp.serial_number == cert.serial_number
+    assert isinstance(resp.hash_algorithm, hashes.SHA1)
+
+
+def test_static_files_at_canonical_get_paths(op: OcspPki, tmp_path: Path):
+    import base64
+    import subprocess
+
+    cert = op.new_cert()
+    op.presigner.presign_certificate(op.pki.issuing, format(cert.serial_number, "x"))
+    issuing = op.pki.cert(op.pki.issuing)
+    cert_pem = op.pem("leaf.pem", cert)
+    issuer_pem = op.pem("issuing.pem", issuing)
+    for alg in ("sha1", "sha256"):
+        # The request OpenSSL sends is byte-identical to ours, so its GET URL is the file.
+        req = tmp_path / f"{alg}.req"
+        subprocess.run(
+            [
+                "openssl",
+                "ocsp",
+                f"-{alg}",
+                "-issuer",
+                issuer_pem,
+                "-cert",
+                cert_pem,
+                "-no_nonce",
+                "-reqout",
+                req,
+            ],
+            check=True,
+            capture_output=True,
+        )
+        path = static.file_for(op.tmp / "public", req.read_bytes())
+        assert path.read_bytes() == stored(op, cert, alg).public_bytes(serialization.Encoding.DER)
+        assert (
+            static.url_path(req.read_bytes())
+            == "ocsp/" + base64.b64encode(req.read_bytes()).decode()
+        )
+
+
+def test_zz_expired_responses_are_swept_with_their_files(op: OcspPki):
+    """Runs last in the module: it expires every response by moving the clock."""
+    cert = op.new_cert()
+    op.presigner.presign_certificate(op.pki.issuing, format(cert.serial_number, "x"))
+    issuing = op.pki.cert(op.pki.issuing)
+    req = ocsp.OCSPRequestBuilder().add_certificate(cert, issuing, hashes.SHA1()).build()  # noqa: S303
+    path = static.file_for(op.tmp / "public", req.public_bytes(serialization.Encoding.DER))
+    assert path.exists()
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=97)
+    sweeper = Presigner(op.store, op.pki.backend, op.presigner.settings, clock=lambda: later)
+    assert sweeper.sweep_expired() >= 2
+    assert not path.exists()
+    assert response_for_certificate(op.store, cert) is None
