@@ -781,3 +781,20 @@ def test_junk_never_makes_a_500(app, http, creds):  # noqa: ANN001
             assert isinstance(resp.get_json(), dict)
         resp = http.post(rule, data=b"\xff\xfe", headers=creds.headers)
         assert 400 <= resp.status_code < 500, (rule, resp.get_data(as_text=True))
+
+
+def test_a_custom_notifier_replaces_the_outbox(pki, env, creds):  # noqa: ANN001
+    sent: list[tuple[str, str, str]] = []
+
+    class Collect:
+        def send(self, recipient: str, subject: str, body: str) -> None:
+            sent.append((recipient, subject, body))
+
+    app = make_esign_app(pki, env[1])
+    app.extensions["psre_notifier"] = Collect()
+    p = new_person(pki)
+    resp = post_json(app.test_client(), "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 3})
+    assert resp.status_code == 200
+    ((recipient, _subject, body),) = sent
+    assert recipient == p.email and "3 dokumen" in body
+    assert outbox_codes(pki, p.email) == []
