@@ -169,6 +169,9 @@ def _register_groups() -> None:
     from web.cli import operator
 
     cli.add_command(operator)
+    from signing_api.pdf_cli import pdf
+
+    cli.add_command(pdf)
     from crl.cli import crl
 
     cli.add_command(crl)

@@ -64,6 +64,19 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class TsaConfig:
+    """The RFC 3161 time-stamping authority behind ``/tsa`` and PAdES B-T and above."""
+
+    #: TSA policy put in every TSTInfo (RFC 3161 §2.4.2); requests naming another are rejected.
+    #: Default: the RFC 7229 test OID the tsa profile certifies, until the CP assigns one.
+    policy_oid: str = "1.3.6.1.5.5.7.13.5"
+    #: Accuracy claimed in every token, in milliseconds (ETSI EN 319 421 §7.7.4: at most 1 s).
+    accuracy_ms: int = 1000
+    #: Message-imprint hashes accepted (RFC 5816 §3; SHA-1 is refused).
+    hash_algorithms: list[str] = field(default_factory=lambda: ["sha256", "sha384", "sha512"])
+
+
+@dataclass(frozen=True)
 class CrlConfig:
     """CRL publication (crl/): validity, refresh and partitioning of each CA's CRLs."""
 
@@ -169,6 +182,7 @@ class Config:
     hsm: HsmConfig = field(default_factory=HsmConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    tsa: TsaConfig = field(default_factory=TsaConfig)
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
@@ -342,6 +356,8 @@ def _validate(cfg: Config) -> None:
     src = cfg.hsm.pin_source
     if not (src == "prompt" or src.startswith(("env:", "file:"))):
         raise ConfigError("hsm.pin_source", "must be env:VAR, file:PATH or prompt")
+    if not 1 <= cfg.tsa.accuracy_ms <= 1000:
+        raise ConfigError("tsa.accuracy_ms", "must be between 1 and 1000 (EN 319 421 §7.7.4)")
     if cfg.web.session_idle_minutes < 1 or cfg.web.session_max_hours < 1:
         raise ConfigError("web", "session lifetimes must be at least 1")
     if cfg.web.login_max_failures < 1 or cfg.web.login_window_minutes < 1:

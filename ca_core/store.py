@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from functools import cached_property
 from typing import Any, Self, TypeVar
 
@@ -150,6 +151,24 @@ class ReadOnlyStore:
     def get_client(self, username: str) -> ClientApplication:
         stmt = select(ClientApplication).where(ClientApplication.username == username)
         return self._one(stmt, f"no client application with username {username!r}")
+
+    def newest_usable_certificate(self, condition: Any, now: datetime) -> Certificate | None:
+        """The newest certificate matching ``condition`` that can sign at ``now``: good,
+        within its validity, key in the HSM (delegated OCSP responders, TSA units, signers)."""
+        stmt = (
+            select(Certificate)
+            .where(
+                condition,
+                Certificate.status == "good",
+                Certificate.key_label.is_not(None),
+                Certificate.not_before <= now,
+                Certificate.not_after > now,
+            )
+            .order_by(Certificate.not_before.desc(), Certificate.id.desc())
+            .limit(1)
+        )
+        with _store_errors(None), self._reads() as s:
+            return s.scalars(stmt).first()
 
     def ping(self) -> dict[str, Any]:
         """Health of the database: never raises, reports ``ok: False`` with the error instead.

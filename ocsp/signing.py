@@ -19,7 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ObjectIdentifier
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
@@ -104,20 +104,9 @@ class Responder:
 
 def find_delegated(store: ReadOnlyStore, ca_id: int, now: dt.datetime) -> Certificate | None:
     """The newest valid "ocsp-signer" certificate issued by ``ca_id`` with an HSM key."""
-    with store._reads() as s:  # noqa: SLF001 - a read-only look-up of the same store
-        return s.scalars(
-            select(Certificate)
-            .where(
-                Certificate.issuer_id == ca_id,
-                Certificate.profile == "ocsp-signer",
-                Certificate.status == "good",
-                Certificate.key_label.is_not(None),
-                Certificate.not_before <= now,
-                Certificate.not_after > now,
-            )
-            .order_by(Certificate.not_before.desc(), Certificate.id.desc())
-            .limit(1)
-        ).first()
+    return store.newest_usable_certificate(
+        and_(Certificate.issuer_id == ca_id, Certificate.profile == "ocsp-signer"), now
+    )
 
 
 def responder_for(

@@ -23,6 +23,9 @@ def create_app(config: Config | None = None) -> Flask:
     from signing_api.repository import bp as repository
 
     app.register_blueprint(repository)
+    from signing_api.tsa import bp as tsa
+
+    app.register_blueprint(tsa)
     from crl.http import bp as crl_bp
 
     app.register_blueprint(crl_bp)

@@ -75,5 +75,11 @@ def sign_pdf(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) 
 
     Raises :class:`InvalidPdfError`, :class:`StampPlacementError` (both 4xx material) or an
     HSM error. Appends an incremental update, so earlier signatures stay valid.
+
+    B-T adds a signature timestamp from our own TSA (in-process, the code behind ``/tsa``);
+    B-LT then appends a DSS with the chains and the OCSP responses and CRLs of the signer and
+    the TSA unit from our store; B-LTA adds a document timestamp over all of that.
     """
-    raise NotImplementedError("the signing engine fills this in")
+    from signing_api import pades
+
+    return pades.sign(rt, data, cert, options)

@@ -4,6 +4,17 @@ Trust anchors are our root CAs, intermediates our other CAs; nothing is fetched 
 A certificate's status comes from our own database (the same source OCSP and CRLs are made
 from), looked up by the signing certificate's fingerprint, so a certificate we did not issue is
 ``unknown`` and never ``good``.
+
+Default-deny on changes after signing (checklist "PDF signature verification must reject"):
+a signature is only valid if the bytes after its revision are nothing but later signatures,
+document timestamps and validation data (DSS). Content changed in an incremental update, a
+ByteRange that is not [0, hole, hole end, revision end] (signature wrapping), annotations added
+afterwards, or changes beyond a certification signature's DocMDP permissions: not valid. A
+missing, empty or zeroed /Contents or /ByteRange cannot be read as a signature: not valid.
+
+Certificate status at signing time: with a trusted signature timestamp, the status at the
+timestamp's time (a certificate revoked later leaves the signature valid — PAdES LTV); without
+one, the signing time is only claimed, so the current status counts.
 """
 
 from __future__ import annotations
@@ -11,20 +22,27 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
+from pyhanko.sign.fields import SigSeedSubFilter, enumerate_sig_fields
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
 from ca_core.errors import CaError
 
 if TYPE_CHECKING:
+    from ca_core.models import Certificate
     from ca_core.runtime import Runtime
 
 #: Statuses a certificate can have on this page and in the verify API.
@@ -47,41 +65,98 @@ class SignatureReport:
     valid: bool
     level: str  # B-B|B-T|B-LT|B-LTA
     problems: list[str]
+    # -- added for the e-sign verify APIs; all optional ----------------------------------
+    reason: str | None = None
+    location: str | None = None
+    signer_dn: str = ""
+    issuer_dn: str = ""
+    cert_not_before: dt.datetime | None = None
+    cert_not_after: dt.datetime | None = None
+    key_usages: list[str] = field(default_factory=list)
+    #: e.g. ``sha256_ecdsa``; and the digest of the signed byte ranges (hex).
+    signature_algorithm: str = ""
+    digest_algorithm: str = ""
+    document_digest: str = ""
+    #: SignatureCoverageLevel name: ENTIRE_FILE, ENTIRE_REVISION, ...
+    coverage: str = ""
+    #: The certificate's status when it signed (see the module docstring); CERT_STATUSES or
+    #: ``not_yet_valid``.
+    status_at_signing: str = "unknown"
+    timestamp_trusted: bool = False
+    tsa_name: str | None = None
+    #: Every certificate on the signer's and the TSA's paths has revocation data in the DSS.
+    ltv: bool = False
 
 
 @dataclass(frozen=True)
 class PdfReport:
     summary: str  # VALID|INVALID|NO_SIGNATURE
     signatures: list[SignatureReport]
+    #: Document timestamps (B-LTA), all of which verify when ``summary`` is VALID.
+    document_timestamps: int = 0
 
 
 class NotAPdfError(CaError):
     code = "not_a_pdf"
 
 
-def verify_pdf(rt: Runtime, data: bytes) -> PdfReport:
+def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfReport:
     """Validate every signature in ``data``; raises NotAPdfError if it cannot be read as PDF."""
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
-        embedded = list(reader.embedded_regular_signatures)
-        doc_timestamps = list(reader.embedded_timestamp_signatures)
+        if reader.encrypted:
+            if not password:
+                raise NotAPdfError("the PDF is encrypted: a password is needed")
+            reader.decrypt(password)
+        embedded, doc_timestamps, unreadable = _collect(reader)
     except (PdfReadError, ValueError, KeyError, TypeError) as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex
-    if not embedded:
-        return PdfReport("NO_SIGNATURE", [])
+    if not embedded and not unreadable:
+        return PdfReport("NO_SIGNATURE", [], len(doc_timestamps))
     context_args = _trust(rt)
-    has_dss = "/DSS" in reader.root
-    reports = []
+    sig_fields = {s.field_name for s in (*embedded, *doc_timestamps)}
+    dss = _dss_revinfo(reader)
+    reports = list(unreadable)
     for sig in embedded:
         vc = ValidationContext(**context_args)
         try:
             status = validate_pdf_signature(sig, vc)
-        except (SignatureValidationError, ValueError, KeyError) as ex:
+        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
             continue
-        reports.append(_report(rt, sig.field_name, status, has_dss, bool(doc_timestamps)))
+        reports.append(_report(rt, sig, status, sig_fields, dss, bool(doc_timestamps)))
+    ts_ok = all(_doc_timestamp_ok(ts, context_args) for ts in doc_timestamps)
+    if not ts_ok:
+        reports = [_with_problem(r, "a document timestamp does not verify") for r in reports]
     summary = "VALID" if all(r.valid for r in reports) else "INVALID"
-    return PdfReport(summary, reports)
+    return PdfReport(summary, reports, len(doc_timestamps))
+
+
+def _collect(
+    reader: PdfFileReader,
+) -> tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature], list[SignatureReport]]:
+    """Signatures, document timestamps, and reports for filled fields that are no signature.
+
+    pyHanko skips a signature with an unknown /SubFilter and fails on the whole file for one
+    with unreadable /Contents; both would hide a bad signature, so each field is read here.
+    """
+    regular, stamps, unreadable = [], [], []
+    for name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
+        try:
+            sub = sig_obj.get_object().get("/SubFilter")
+            if sub not in _SUBFILTERS:
+                raise SignatureValidationError(f"unsupported /SubFilter {sub}")
+            sig = EmbeddedPdfSignature(reader, sig_field, name)
+            sig.signed_revision  # noqa: B018 - reads /ByteRange now
+        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+            unreadable.append(_broken(name, str(ex)))
+            continue
+        (stamps if sig.sig_object_type == "/DocTimeStamp" else regular).append(sig)
+    regular.sort(key=lambda s: s.signed_revision)
+    return regular, stamps, unreadable
+
+
+_SUBFILTERS = {f.value for f in SigSeedSubFilter}
 
 
 def _trust(rt: Runtime) -> dict[str, object]:
@@ -101,16 +176,24 @@ def _trust(rt: Runtime) -> dict[str, object]:
 
 
 def _report(
-    rt: Runtime, field: str, st: PdfSignatureStatus, has_dss: bool, has_doc_ts: bool
+    rt: Runtime,
+    sig: EmbeddedPdfSignature,
+    st: PdfSignatureStatus,
+    sig_fields: set[str],
+    dss: _DssRevinfo | None,
+    has_doc_ts: bool,
 ) -> SignatureReport:
     cert = st.signing_cert
     subject = cert.subject.native
     serial = format(cert.serial_number, "x")
-    cert_status = _cert_status(rt, cert)
+    stored = _stored(rt, cert)
+    cert_status = _cert_status(stored)
     coverage = st.coverage.name if st.coverage is not None else "UNKNOWN"
-    modified = coverage != "ENTIRE_FILE" and not (
-        st.modification_level is not None and st.modification_level.name in ("NONE", "LTA_UPDATES")
-    )
+    modified = _modified(st, sig_fields)
+    ts = st.timestamp_validity
+    ts_trusted = ts is not None and bool(ts.intact and ts.valid and ts.trusted)
+    at = ts.timestamp if ts_trusted and ts is not None else dt.datetime.now(dt.UTC)
+    at_signing = _status_at(stored, at) if ts_trusted else cert_status
     problems: list[str] = []
     if not st.intact:
         problems.append("the signed bytes were changed (digest mismatch)")
@@ -120,20 +203,25 @@ def _report(
         problems.append("the signer's certificate does not chain to this PSrE's root")
     if modified:
         problems.append("the document was changed after it was signed")
-    if cert_status != "good":
-        problems.append(f"the signer's certificate is {cert_status}")
-    ts = st.timestamp_validity
-    if ts is not None and not (ts.intact and ts.valid):
+    if at_signing != "good":
+        when = "when it was timestamped" if ts_trusted else "now"
+        problems.append(f"the signer's certificate is {at_signing} ({when})")
+    if ts is not None and not ts_trusted:
         problems.append("the signature timestamp does not verify")
+    tsa_path = _path_of(ts) if ts is not None else []
+    ltv = dss is not None and ts_trusted and dss.covers([*_path_of(st), *tsa_path])
     level = "B-B"
     if ts is not None:
         level = "B-T"
-        if has_dss:
+        if ltv:
             level = "B-LTA" if has_doc_ts else "B-LT"
     nik = subject.get("serial_number")
-    valid = st.bottom_line and not problems
+    # bottom_line includes pyHanko's own DocMDP judgement; ours is stricter (``modified``).
+    valid = st.intact and st.valid and st.trusted and not problems
+    reason = sig.sig_object.get("/Reason")
+    location = sig.sig_object.get("/Location")
     return SignatureReport(
-        field_name=field,
+        field_name=sig.field_name,
         signer_name=str(subject.get("common_name", "")),
         agency=subject.get("organization_name"),
         nik=nik.removeprefix("PNOID-") if isinstance(nik, str) else None,
@@ -147,21 +235,158 @@ def _report(
         valid=bool(valid),
         level=level,
         problems=problems,
+        reason=str(reason) if reason is not None else None,
+        location=str(location) if location is not None else None,
+        signer_dn=_rfc4514(cert, "subject"),
+        issuer_dn=_rfc4514(cert, "issuer"),
+        cert_not_before=cert.not_valid_before,
+        cert_not_after=cert.not_valid_after,
+        key_usages=sorted(cert.key_usage_value.native if cert.key_usage_value else []),
+        signature_algorithm=st.pkcs7_signature_mechanism,
+        digest_algorithm=st.md_algorithm,
+        document_digest=sig.compute_digest().hex(),
+        coverage=coverage,
+        status_at_signing=at_signing,
+        timestamp_trusted=ts_trusted,
+        tsa_name=_cn(ts.signing_cert) if ts is not None else None,
+        ltv=bool(ltv),
     )
 
 
-def _cert_status(rt: Runtime, cert: asn1_x509.Certificate) -> str:
+def _modified(st: PdfSignatureStatus, sig_fields: set[str]) -> bool:
+    """Default-deny: anything after the signed revision but signatures and DSS is a change."""
+    cov = st.coverage
+    if cov is not None and cov.name == "ENTIRE_FILE":
+        return False
+    if cov is None or cov.name != "ENTIRE_REVISION":
+        return True  # a hole besides /Contents, or a revision cut short: signature wrapping
+    if st.docmdp_ok is False:
+        return True  # beyond a certification signature's permissions, or pyHanko saw OTHER
+    diff = st.diff_result
+    if not isinstance(diff, DiffResult):
+        return True  # the difference analysis found something suspicious
+    level = diff.modification_level
+    if level in (ModificationLevel.NONE, ModificationLevel.LTA_UPDATES):
+        return False
+    # Later signatures fill signature fields; filling any other field changes the content.
+    return not (level == ModificationLevel.FORM_FILLING and diff.changed_form_fields <= sig_fields)
+
+
+def _path_of(st: object) -> list[asn1_x509.Certificate]:
+    path = getattr(st, "validation_path", None)
+    if path is None:
+        return []
+    return [c for c in path.iter_certs(include_root=False)]
+
+
+def _rfc4514(cert: asn1_x509.Certificate, which: str) -> str:
+    """``CN=…,O=…,C=ID`` as RFC 4514 (and openssl, and the e-sign API) write a DN."""
+    parsed = x509.load_der_x509_certificate(cert.dump())
+    name = parsed.subject if which == "subject" else parsed.issuer
+    return name.rfc4514_string()
+
+
+def _cn(cert: asn1_x509.Certificate | None) -> str | None:
+    return None if cert is None else cert.subject.native.get("common_name")
+
+
+def _with_problem(r: SignatureReport, problem: str) -> SignatureReport:
+    return replace(r, valid=False, problems=[*r.problems, problem])
+
+
+def _doc_timestamp_ok(ts: EmbeddedPdfSignature, context_args: dict[str, object]) -> bool:
+    try:
+        st = validate_pdf_timestamp(ts, ValidationContext(**context_args))
+    except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError):
+        return False
+    return bool(st.intact and st.valid and st.trusted)
+
+
+class _DssRevinfo:
+    """What the document's DSS holds: which certificates have an OCSP response or a CRL."""
+
+    def __init__(self, ocsp_ids: set[tuple[str, str, int]], crl_issuers: set[bytes]) -> None:
+        #: (hash algorithm, issuer name hash hex, serial) of every OCSP response's CertID
+        self.ocsp_ids = ocsp_ids
+        self.crl_issuers = crl_issuers
+
+    def _has_ocsp(self, cert: asn1_x509.Certificate) -> bool:
+        issuer = cert.issuer.dump()
+        return any(
+            serial == cert.serial_number and hashlib.new(alg, issuer).hexdigest() == name_hash
+            for alg, name_hash, serial in self.ocsp_ids
+        )
+
+    def covers(self, certs: list[asn1_x509.Certificate]) -> bool:
+        if not certs:
+            return False
+        for cert in certs:
+            if cert.self_signed != "no":
+                continue
+            if not self._has_ocsp(cert) and cert.issuer.dump() not in self.crl_issuers:
+                return False
+        return True
+
+
+def _dss_revinfo(reader: PdfFileReader) -> _DssRevinfo | None:
+    if "/DSS" not in reader.root:
+        return None
+    try:
+        dss = reader.root["/DSS"]
+        ocsp_ids: set[tuple[str, str, int]] = set()
+        for ref in dss.get("/OCSPs", ()):
+            resp = asn1_ocsp.OCSPResponse.load(ref.get_object().data)
+            basic = resp["response_bytes"]["response"].parsed
+            for single in basic["tbs_response_data"]["responses"]:
+                cid = single["cert_id"]
+                ocsp_ids.add(
+                    (
+                        cid["hash_algorithm"]["algorithm"].native,
+                        cid["issuer_name_hash"].native.hex(),
+                        cid["serial_number"].native,
+                    )
+                )
+        crl_issuers = set()
+        for ref in dss.get("/CRLs", ()):
+            crl = asn1_crl.CertificateList.load(ref.get_object().data)
+            crl_issuers.add(crl.issuer.dump())
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return _DssRevinfo(set(), set())
+    return _DssRevinfo(ocsp_ids, crl_issuers)
+
+
+def _stored(rt: Runtime, cert: asn1_x509.Certificate) -> Certificate | None:
+    """Our record of ``cert``, or None if we did not issue exactly this certificate."""
     fingerprint = hashlib.sha256(cert.dump()).hexdigest()
     try:
         stored = rt.store.find_certificate(cert.serial_number)
     except CaError:
-        return "unknown"
-    if stored.fingerprint_sha256 != fingerprint:
+        return None
+    return stored if stored.fingerprint_sha256 == fingerprint else None
+
+
+def _cert_status(stored: Certificate | None) -> str:
+    if stored is None:
         return "unknown"  # same serial, another certificate: not ours
     if stored.status != "good":
         return stored.status
     if stored.not_after < dt.datetime.now(dt.UTC):
         return "expired"
+    return "good"
+
+
+def _status_at(stored: Certificate | None, at: dt.datetime) -> str:
+    """The status ``stored`` had at ``at``: revocations take effect from their invalidity date."""
+    if stored is None:
+        return "unknown"
+    if at < stored.not_before:
+        return "not_yet_valid"
+    if at > stored.not_after:
+        return "expired"
+    if stored.status != "good" and stored.revoked_at is not None:
+        since = min(d for d in (stored.revoked_at, stored.invalidity_date) if d is not None)
+        if at >= since:
+            return stored.status
     return "good"
 
 

@@ -82,3 +82,23 @@ def build_pki(
 @pytest.fixture
 def pki(store: Store, backend: Pkcs11Backend) -> Pki:
     return build_pki(store, backend)
+
+
+def add_tsa_unit(pki: Pki, spec: KeySpec = KeySpec.EC_P256) -> x509.Certificate:
+    """A time-stamping unit for the issuing CA (profile "tsa", key in the HSM): what ``/tsa``
+    and PAdES B-T and above sign with (signing_api.tsa picks the newest valid one)."""
+    from ca_core.issuer import IssueRequest
+
+    label = f"tsa-{secrets.token_hex(3)}"
+    pki.backend.generate(label, spec)
+    return pki.issuer.issue(
+        pki.issuing,
+        IssueRequest(
+            profile="tsa",
+            subject={"C": "ID", "O": "PSrE Uji", "CN": "PSrE Uji Time-Stamping Authority"},
+            public_key=pki.backend.public_key(label),  # type: ignore[arg-type]
+            validity_days=365,
+            key_label=label,
+            actor="test",
+        ),
+    ).certificate

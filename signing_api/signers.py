@@ -1,0 +1,123 @@
+"""pyHanko signers over HSM keys, built once per certificate and kept for the process.
+
+Building a signer means parsing the certificate and its chain; the key itself is never loaded
+(it stays in the token and :class:`hsm.pdf_signer.HsmPdfSigner` signs through the backend's
+session pool). Keeping the signer per certificate fingerprint avoids the per-signature reload
+that makes pyHanko's ``SimpleSigner`` slow for RSA keys.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import weakref
+from typing import TYPE_CHECKING
+
+from asn1crypto import cms
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
+
+from ca_core.authority import chain
+from ca_core.models import Certificate
+from hsm.pdf_signer import HsmPdfSigner
+from signing_api.pdf_sign import PdfSignError
+
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+    from ca_core.store import ReadOnlyStore
+
+_lock = threading.Lock()
+_cache: weakref.WeakKeyDictionary[Runtime, dict[str, HsmPdfSigner]] = weakref.WeakKeyDictionary()
+
+
+class NoKeyError(PdfSignError):
+    """The certificate's key is not held in the HSM (no ``key_label``)."""
+
+    code = "no_signing_key"
+
+
+class PsreSigner(HsmPdfSigner):
+    """HsmPdfSigner whose CAdES signed attributes are assembled from pre-encoded parts.
+
+    asn1crypto re-encodes a structure built from Python values on every dump(), and the
+    signing-certificate-v2 attribute (nested GeneralNames, a defaulted DigestAlgorithm) costs
+    ~25 ms each time — more than the rest of a signature. It never changes for a certificate, so
+    it is encoded once and loaded from DER, which dumps its cached bytes. The attributes are
+    those pyHanko's CAdES spec makes: content-type, message-digest, signing-certificate-v2, and
+    signing-time for non-PDF CAdES (the TSA's tokens; PAdES forbids it, §5.2.1 EN 319 142-1).
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        assert self.signing_cert is not None
+        scv2 = as_signing_certificate_v2(self.signing_cert)
+        self._scv2_der = simple_cms_attribute("signing_certificate_v2", scv2).dump()
+
+    async def signed_attrs(  # type: ignore[override]
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        attr_settings: PdfCMSSignedAttributes | None = None,
+        content_type: str = "data",
+        use_pades: bool = False,
+        timestamper: object = None,
+        dry_run: bool = False,
+        is_pdf_sig: bool = True,
+    ) -> cms.CMSAttributes:
+        if not use_pades or (attr_settings is not None and attr_settings.cades_signed_attrs):
+            return await super().signed_attrs(
+                data_digest,
+                digest_algorithm,
+                attr_settings=attr_settings,
+                content_type=content_type,
+                use_pades=use_pades,
+                timestamper=timestamper,
+                dry_run=dry_run,
+                is_pdf_sig=is_pdf_sig,
+            )
+        attrs = [
+            simple_cms_attribute("content_type", content_type),
+            simple_cms_attribute("message_digest", data_digest),
+            cms.CMSAttribute.load(self._scv2_der),
+        ]
+        if not is_pdf_sig:
+            when = (attr_settings.signing_time if attr_settings else None) or dt.datetime.now(
+                dt.UTC
+            )
+            attrs.append(simple_cms_attribute("signing_time", cms.Time({"utc_time": when})))
+        return cms.CMSAttributes(attrs)
+
+
+def issuer_chain(store: ReadOnlyStore, issuer_id: int) -> list[x509.Certificate]:
+    """The issuing CA's certificate and its parents up to the root."""
+    by_id = {ca.id: ca for ca in store.list_cas()}
+    return chain(store, by_id[issuer_id].name)  # type: ignore[arg-type]
+
+
+def signer_for(rt: Runtime, cert: Certificate) -> HsmPdfSigner:
+    """The (cached) signer for ``cert``: its HSM key, the certificate and the chain to the root."""
+    with _lock:
+        per_rt = _cache.setdefault(rt, {})
+        found = per_rt.get(cert.fingerprint_sha256)
+    if found is not None:
+        return found
+    if not cert.key_label:
+        raise NoKeyError(f"certificate {cert.serial_hex} has no key in the HSM")
+    signer = PsreSigner(
+        rt.backend,
+        cert.key_label,
+        x509.load_der_x509_certificate(cert.der),
+        issuer_chain(rt.store, cert.issuer_id),
+    )
+    with _lock:
+        return per_rt.setdefault(cert.fingerprint_sha256, signer)
+
+
+def digest_for(cert: asn1_x509.Certificate) -> str:
+    """The hash that matches the key's strength (SHA-384 for P-384, SHA-512 for P-521)."""
+    pub = cert.public_key
+    if pub.algorithm == "ec":
+        return {384: "sha384", 521: "sha512"}.get(pub.bit_size, "sha256")
+    return "sha256"

@@ -1,0 +1,264 @@
+"""RFC 3161 time-stamping authority with its key in the HSM, and ``POST /tsa``.
+
+The same :class:`TimeStampAuthority` answers HTTP requests and stamps our own PAdES signatures
+in-process (:class:`InProcessTimeStamper`, B-T and above), so a PDF's signature timestamp is
+exactly what an external client would get from ``/tsa``.
+
+- Time-stamping unit: the newest valid certificate with profile ``tsa`` (made by the TSA
+  ceremony); its key is ``Certificate.key_label``. The choice is re-read every minute, so a
+  rotated or revoked unit is replaced (or refused) within a minute.
+- Serial numbers: 127 random bits from the OS CSPRNG per token (RFC 3161 §2.4.2 requires
+  uniqueness per TSA; collisions are negligible, so no database round-trip is needed).
+- Policy OID and accuracy from the ``tsa`` config section (RFC 3161 §2.4.2, ETSI EN 319 421).
+- Bad requests get a TimeStampResp with status ``rejection`` and the failure bit
+  (RFC 3161 §2.4.2), never an HTTP error; only a body that is not a TimeStampReq at all is 400.
+- Audit: a timestamp changes no state and each token is self-evidencing (signed, unique serial),
+  so there is no audit event per token — at thousands per hour it would drown the chain. The
+  authority counts granted/rejected tokens per process (``stats``), and the unit's key and
+  certificate are audited by the ceremony that made them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import threading
+import weakref
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from asn1crypto import cms, core, tsp, x509
+from flask import Blueprint, Response, request
+from pyhanko.sign.timestamps.api import TimeStamper
+
+from ca_core.errors import CaError
+from ca_core.issuer import new_serial
+from ca_core.models import Certificate
+from signing_api.signers import digest_for, signer_for
+
+if TYPE_CHECKING:
+    from ca_core.config import TsaConfig
+    from ca_core.runtime import Runtime
+    from hsm.pdf_signer import HsmPdfSigner
+
+#: The time-stamping unit's profile (ceremony step type "tsa").
+TSA_PROFILE = "tsa"
+QUERY_TYPE = "application/timestamp-query"
+REPLY_TYPE = "application/timestamp-reply"
+_DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
+UNIT_RECHECK_SECONDS = 60
+
+
+class TsaError(CaError):
+    code = "tsa_error"
+
+
+class NoTsaUnitError(TsaError):
+    """No valid certificate with profile ``tsa`` (run the TSA ceremony / ``psre init``)."""
+
+    code = "tsa_unavailable"
+
+
+class _Rejected(Exception):
+    def __init__(self, failure: str, text: str) -> None:
+        super().__init__(text)
+        self.failure = failure
+        self.text = text
+
+
+@dataclass(frozen=True)
+class _Unit:
+    signer: HsmPdfSigner
+    #: Looked up again after this: its certificate expired, or a minute passed (a revoked or
+    #: rotated unit is dropped within a minute, without a query per token).
+    recheck_at: dt.datetime
+    digest: str
+
+
+class TimeStampAuthority:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.stats: Counter[str] = Counter()
+        self._unit: _Unit | None = None
+        self._lock = threading.Lock()
+        self.timestamper: InProcessTimeStamper | None = None
+
+    @property
+    def config(self) -> TsaConfig:
+        return self.rt.config.tsa
+
+    def unit(self, now: dt.datetime | None = None) -> _Unit:
+        """The time-stamping unit in use (cached for up to UNIT_RECHECK_SECONDS)."""
+        now = now or dt.datetime.now(dt.UTC)
+        with self._lock:
+            if self._unit is not None and self._unit.recheck_at > now:
+                return self._unit
+            row = self.rt.store.newest_usable_certificate(Certificate.profile == TSA_PROFILE, now)
+            if row is None:
+                raise NoTsaUnitError("no valid time-stamping unit certificate (profile 'tsa')")
+            signer = signer_for(self.rt, row)
+            recheck = min(row.not_after, now + dt.timedelta(seconds=UNIT_RECHECK_SECONDS))
+            self._unit = _Unit(signer, recheck, digest_for(signer.signing_cert))
+            return self._unit
+
+    # -- answering ------------------------------------------------------------------------
+    async def async_respond(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp | TimeStampResp:
+        """A granted TimeStampResp for ``req``, or a rejection naming the failure."""
+        try:
+            self._check(req)
+            token = await self._token(req)
+        except _Rejected as ex:
+            self.stats["rejected"] += 1
+            return _rejection(ex.failure, ex.text)
+        self.stats["granted"] += 1
+        return tsp.TimeStampResp(
+            {"status": tsp.PKIStatusInfo({"status": "granted"}), "time_stamp_token": token}
+        )
+
+    def respond_der(self, body: bytes) -> bytes:
+        """DER TimeStampResp for a DER TimeStampReq; a malformed request gets a rejection."""
+        try:
+            req = tsp.TimeStampReq.load(body, strict=True)
+            req.native  # noqa: B018 - parse every field now, not halfway through answering
+        except (ValueError, TypeError, OverflowError) as ex:
+            self.stats["rejected"] += 1
+            return _rejection("bad_data_format", f"not a TimeStampReq: {ex}").dump()
+        return asyncio.run(self.async_respond(req)).dump()
+
+    def _check(self, req: tsp.TimeStampReq) -> None:
+        if req["version"].native != "v1":
+            raise _Rejected("bad_request", "only version 1 requests are supported")
+        imprint = req["message_imprint"]
+        alg = imprint["hash_algorithm"]["algorithm"].native
+        if alg not in self.config.hash_algorithms or alg not in _DIGEST_SIZES:
+            allowed = ", ".join(self.config.hash_algorithms)
+            raise _Rejected("bad_alg", f"hash algorithm {alg} not accepted (use {allowed})")
+        if len(imprint["hashed_message"].native) != _DIGEST_SIZES[alg]:
+            raise _Rejected("bad_data_format", f"the message imprint is not a {alg} digest")
+        policy = req["req_policy"].native
+        if policy is not None and policy != self.config.policy_oid:
+            raise _Rejected(
+                "unaccepted_policy", f"this TSA only stamps under {self.config.policy_oid}"
+            )
+        if req["extensions"].native:
+            raise _Rejected("unaccepted_extension", "request extensions are not supported")
+
+    async def _token(self, req: tsp.TimeStampReq) -> cms.ContentInfo:
+        try:
+            unit = self.unit()
+        except NoTsaUnitError as ex:
+            raise _Rejected("system_failure", str(ex)) from ex
+        now = dt.datetime.now(dt.UTC)
+        info = {
+            "version": "v1",
+            "policy": self.config.policy_oid,
+            "message_imprint": req["message_imprint"],
+            "serial_number": new_serial(),
+            "gen_time": now,
+            "accuracy": _accuracy(self.config.accuracy_ms),
+            "ordering": False,
+            "tsa": x509.GeneralName(name="directory_name", value=unit.signer.signing_cert.subject),
+        }
+        if req["nonce"].native is not None:
+            info["nonce"] = req["nonce"]
+        tst_info = tsp.TSTInfo(info)
+        encap = cms.EncapsulatedContentInfo(
+            {"content_type": "tst_info", "content": cms.ParsableOctetString(tst_info.dump())}
+        )
+        # CAdES-style signed attributes give ESSCertIDv2 (RFC 5816) and the signing time.
+        signed = await unit.signer.async_sign_general_data(
+            encap, unit.digest, detached=False, use_cades=True
+        )
+        if not req["cert_req"].native:
+            # RFC 3161 §2.4.1: without certReq the certificates field MUST NOT be present.
+            # It is outside the signed attributes, so dropping it keeps the signature valid.
+            sd = signed["content"]
+            del sd["certificates"]
+            signed = cms.ContentInfo({"content_type": "signed_data", "content": sd})
+        return signed
+
+
+def _accuracy(ms: int) -> tsp.Accuracy:
+    seconds, millis = divmod(ms, 1000)
+    fields = {}
+    if seconds:
+        fields["seconds"] = seconds
+    if millis:
+        fields["millis"] = millis
+    return tsp.Accuracy(fields)
+
+
+class TimeStampResp(core.Sequence):
+    """RFC 3161 §2.4.2 TimeStampResp; asn1crypto's version wrongly requires the token, which a
+    rejection must leave out."""
+
+    _fields = [
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
+def _rejection(failure: str, text: str) -> TimeStampResp:
+    return TimeStampResp(
+        {
+            "status": tsp.PKIStatusInfo(
+                {
+                    "status": "rejection",
+                    "status_string": [text],
+                    "fail_info": tsp.PKIFailureInfo({failure}),
+                }
+            )
+        }
+    )
+
+
+class InProcessTimeStamper(TimeStamper):
+    """pyHanko's TimeStamper answered by our own authority, without an HTTP round-trip."""
+
+    def __init__(self, authority: TimeStampAuthority) -> None:
+        super().__init__(include_nonce=True)
+        self.authority = authority
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        resp = await self.authority.async_respond(req)
+        return tsp.TimeStampResp.load(resp.dump())  # pyHanko reads the status first
+
+
+_lock = threading.Lock()
+_authorities: weakref.WeakKeyDictionary[Runtime, TimeStampAuthority] = weakref.WeakKeyDictionary()
+
+
+def authority_for(rt: Runtime) -> TimeStampAuthority:
+    """The process's authority for ``rt`` (one unit cache, one set of counters)."""
+    with _lock:
+        found = _authorities.get(rt)
+        if found is None:
+            found = _authorities[rt] = TimeStampAuthority(rt)
+        return found
+
+
+def timestamper_for(rt: Runtime) -> InProcessTimeStamper:
+    """A pyHanko TimeStamper over the process's authority (shared: it caches dummy tokens)."""
+    auth = authority_for(rt)
+    with _lock:
+        if auth.timestamper is None:
+            auth.timestamper = InProcessTimeStamper(auth)
+        return auth.timestamper
+
+
+# --- HTTP ----------------------------------------------------------------------------------
+
+bp = Blueprint("tsa", __name__)
+
+
+@bp.post("/tsa")
+def timestamp() -> Response:
+    """RFC 3161 over HTTP (§3.4): a DER TimeStampReq in, a DER TimeStampResp out."""
+    from signing_api.app_runtime import runtime
+
+    ctype = (request.mimetype or "").lower()
+    if ctype != QUERY_TYPE:
+        return Response(f"expected Content-Type {QUERY_TYPE}\n", status=415, mimetype="text/plain")
+    body = request.get_data(cache=False)
+    return Response(authority_for(runtime()).respond_der(body), mimetype=REPLY_TYPE)
