@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ca_core.config import SigningConfig
@@ -88,20 +88,8 @@ def require_subscriber(store: Store, **key: str | None) -> Subscriber:
 def usable_certificate(store: Store, sub: Subscriber, now: dt.datetime) -> Certificate | None:
     """The newest good, currently valid certificate of ``sub`` with its key in the HSM."""
     profile = SIGNING_PROFILES[sub.kind]
-    with reading(store) as s:
-        return s.execute(
-            select(Certificate)
-            .where(
-                Certificate.subscriber_id == sub.id,
-                Certificate.profile == profile,
-                Certificate.status == "good",
-                Certificate.key_label.is_not(None),
-                Certificate.not_before <= now,
-                Certificate.not_after > now,
-            )
-            .order_by(Certificate.not_after.desc(), Certificate.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+    condition = and_(Certificate.subscriber_id == sub.id, Certificate.profile == profile)
+    return store.newest_usable_certificate(condition, now)
 
 
 def api_status(store: Store, sub: Subscriber | None) -> str:

@@ -32,7 +32,6 @@ METHOD_NOT_ALLOWED = 4050
 TOO_LARGE = 4130
 RATE_LIMITED = 4290
 INTERNAL = 5000
-NOT_AVAILABLE = 5010
 KEY_STORE_DOWN = 5030
 STORE_DOWN = 5031
 
@@ -51,7 +50,6 @@ CODES: dict[int, tuple[int, str]] = {
     TOO_LARGE: (413, "request body too large"),
     RATE_LIMITED: (429, "the client application's rate limit is exhausted"),
     INTERNAL: (500, "internal error (details in the server log, never in the answer)"),
-    NOT_AVAILABLE: (501, "the signing engine is not available"),
     KEY_STORE_DOWN: (503, "the key store (HSM) is unavailable"),
     STORE_DOWN: (503, "the database is unavailable"),
 }
@@ -119,10 +117,6 @@ def register_esign_handlers(bp: Blueprint) -> None:
         if isinstance(api_code, int) and api_code in CODES:
             return EsignError(api_code, str(ex)).response()
         return EsignError(INVALID_FORMAT, str(ex)).response()
-
-    @bp.errorhandler(NotImplementedError)
-    def _engine(ex: NotImplementedError) -> Response:
-        return EsignError(NOT_AVAILABLE, "PDF signing is not available on this server").response()
 
     @bp.errorhandler(Exception)
     def _any(ex: Exception) -> Response:

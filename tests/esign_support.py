@@ -15,7 +15,6 @@ from sqlalchemy import text
 from ca_core.config import Config, SigningConfig
 from ca_core.subscribers import Enrolment, enrol, issue_for
 from signing_api.app import create_app
-from signing_api.pdf_sign import SignOptions, sign_pdf
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki
 from tests.web_support import new_nik
@@ -101,18 +100,6 @@ def new_agency(pki: Pki, passphrase: str = PASSPHRASE) -> Agency:
         pki.issuer, pki.backend, key=org, ca=pki.issuing, profile="legal-person-seal", actor="test"
     )
     return Agency(org, email, issued.serial_hex)
-
-
-def engine_ready(pki: Pki, app: Flask) -> bool:
-    """Whether the PAdES engine is in this build (it lands on its own branch): endpoint tests
-    then expect signed PDFs, else the documented 501 / 5010."""
-    try:
-        sign_pdf(app.extensions["psre"], minimal_pdf(), None, SignOptions())  # type: ignore[arg-type]
-    except NotImplementedError:
-        return False
-    except Exception:  # noqa: BLE001 - the engine exists and refused the None certificate
-        return True
-    return True
 
 
 def b64(data: bytes) -> str:

@@ -1,10 +1,8 @@
 """The e-sign API (BSrE-compatible v1 + v2) through Flask's test client, on a real SoftHSM token
 and a real database (SQLite, and PostgreSQL when PSRE_TEST_DATABASE_URL is set).
 
-Signing itself is the engine's (signing_api.pdf_sign); until it is part of the build the
-signing endpoints answer 501/5010 after every check in front of the engine has passed, and
-these tests assert exactly that. With the engine they assert signed PDFs that poppler's pdfsig
-accepts.
+Every PDF the API signs here is checked with poppler's pdfsig; levels with the API's own
+verification endpoint.
 """
 
 from __future__ import annotations
@@ -29,7 +27,6 @@ from tests.esign_support import (
     PASSPHRASE,
     b64,
     database_text,
-    engine_ready,
     make_esign_app,
     new_agency,
     new_client,
@@ -40,7 +37,8 @@ from tests.esign_support import (
     tiny_png,
 )
 from tests.pdf_support import minimal_pdf
-from tests.pki_support import Pki, build_pki
+from tests.pki_support import Pki
+from tests.signing_support import build_signing_pki
 from tests.web_support import signed_pdf
 from web.clients import set_client_enabled
 
@@ -56,7 +54,9 @@ def env(request, tmp_path_factory, backend) -> Iterator[tuple[Pki, str]]:  # noq
         urls = _pg_schema_url(os.environ[PG_URL_ENV])
     url = next(urls)
     store = Store.open(url)
-    pki = build_pki(store, backend)
+    # With a TSA unit, published CRLs and pre-signed OCSP responses, kept current on status
+    # events: what B-T and B-LT need, as under `psre serve`.
+    pki = build_signing_pki(store, backend, url).pki
     yield pki, url
     store.close()
     next(urls, None)  # PostgreSQL: drop the schema
@@ -87,11 +87,6 @@ def signer(pki):  # noqa: ANN001, ANN201
     return new_person(pki)
 
 
-@pytest.fixture(scope="module")
-def has_engine(pki, app) -> bool:  # noqa: ANN001
-    return engine_ready(pki, app)
-
-
 def pdfsig_ok(tmp_path: Path, data: bytes) -> None:
     path = tmp_path / "signed.pdf"
     path.write_bytes(data)
@@ -99,12 +94,8 @@ def pdfsig_ok(tmp_path: Path, data: bytes) -> None:
     assert "Signature is Valid." in res.stdout, res.stdout + res.stderr
 
 
-def assert_signed(resp, has_engine: bool, tmp_path: Path, n: int = 1) -> list[bytes]:  # noqa: ANN001
-    """A signing request that passed every check: signed PDFs, or the documented 501."""
-    if not has_engine:
-        assert resp.status_code == 501, resp.get_data(as_text=True)
-        assert resp.get_json()["status_code"] == 5010
-        return []
+def assert_signed(resp, tmp_path: Path, n: int = 1) -> list[bytes]:  # noqa: ANN001
+    """A signing request that passed every check: n signed PDFs, each accepted by pdfsig."""
     assert resp.status_code == 200, resp.get_data(as_text=True)
     if resp.mimetype == "application/pdf":
         pdfs = [resp.get_data()]
@@ -315,7 +306,7 @@ def test_a_body_over_the_limit_is_413_json(pki, env, creds):  # noqa: ANN001
 
 
 def test_lockout_after_five_failures_survives_a_restart_and_expires(
-    http, pki, env, creds, has_engine, tmp_path
+    http, pki, env, creds, tmp_path
 ):  # noqa: ANN001
     p = new_person(pki)
     for attempt in range(1, 5):
@@ -344,7 +335,7 @@ def test_lockout_after_five_failures_survives_a_restart_and_expires(
     with pki.store.session() as s:
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
         s.execute(update(Subscriber).where(Subscriber.nik == p.nik).values(locked_until=past))
-    assert_signed(sign_v1(restarted, creds, p.nik), has_engine, tmp_path)
+    assert_signed(sign_v1(restarted, creds, p.nik), tmp_path)
     row = pki.store.get_subscriber(p.nik)
     assert row.failed_attempts == 0 and row.locked_until is None
 
@@ -358,11 +349,11 @@ def test_lockout_time_and_count_come_from_the_config(pki, env, creds):  # noqa: 
     assert resp.status_code == 423 and 0 < resp.get_json()["retry_after"] <= 60
 
 
-def test_a_success_resets_the_failure_count(http, pki, creds, has_engine, tmp_path):  # noqa: ANN001
+def test_a_success_resets_the_failure_count(http, pki, creds, tmp_path):  # noqa: ANN001
     p = new_person(pki)
     for _ in range(4):
         assert sign_v2(http, creds, p.nik, passphrase="salah-lagi").status_code == 400
-    assert_signed(sign_v2(http, creds, p.nik), has_engine, tmp_path)
+    assert_signed(sign_v2(http, creds, p.nik), tmp_path)
     resp = sign_v2(http, creds, p.nik, passphrase="salah-lagi")
     assert resp.get_json()["attempts_left"] == 4
 
@@ -371,7 +362,7 @@ def test_a_success_resets_the_failure_count(http, pki, creds, has_engine, tmp_pa
 
 
 def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
-    http, pki, creds, has_engine, tmp_path, caplog
+    http, pki, creds, tmp_path, caplog
 ):  # noqa: ANN001
     p = new_person(pki)
     resp = post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 2})
@@ -393,7 +384,7 @@ def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
     # A fresh code signs exactly its two files, once.
     post_json(http, "/api/v2/sign/get/totp", creds, {"email": p.email, "data": 2})
     code2 = outbox_codes(pki, p.email)[-1]
-    assert_signed(sign_v2(http, creds, p.nik, n=2, totp=code2), has_engine, tmp_path, n=2)
+    assert_signed(sign_v2(http, creds, p.nik, n=2, totp=code2), tmp_path, n=2)
     again = sign_v2(http, creds, p.nik, n=2, totp=code2)
     assert again.status_code == 400 and again.get_json()["status_code"] == 2031
     # A code belongs to the client app that asked for it.
@@ -461,11 +452,9 @@ def test_an_expired_document_is_4044(http, pki, creds, signer):  # noqa: ANN001
     assert resp.status_code == 404 and resp.get_json()["status_code"] == 4044
 
 
-def test_v1_sign_returns_the_pdf_and_an_id_for_one_download(
-    http, creds, signer, has_engine, tmp_path
-):  # noqa: ANN001
+def test_v1_sign_returns_the_pdf_and_an_id_for_one_download(http, creds, signer, tmp_path):  # noqa: ANN001
     resp = sign_v1(http, creds, signer.nik, reason="Menyetujui", location="Jakarta")
-    pdfs = assert_signed(resp, has_engine, tmp_path)
+    pdfs = assert_signed(resp, tmp_path)
     if pdfs:
         doc_id = resp.headers["id_dokumen"]
         again = http.get(f"/api/sign/download/{doc_id}", headers=creds.headers)
@@ -474,13 +463,13 @@ def test_v1_sign_returns_the_pdf_and_an_id_for_one_download(
         assert gone.get_json()["status_code"] == 4044
 
 
-def test_v2_bulk_with_one_or_per_file_properties(http, creds, signer, has_engine, tmp_path):  # noqa: ANN001
+def test_v2_bulk_with_one_or_per_file_properties(http, creds, signer, tmp_path):  # noqa: ANN001
     one = {"tampilan": "INVISIBLE", "reason": "Bulk", "location": "Jakarta"}
     resp = sign_v2(http, creds, signer.nik, n=3, signatureProperties=[one])
-    assert_signed(resp, has_engine, tmp_path, n=3)
+    assert_signed(resp, tmp_path, n=3)
     per_file = [one, {**one, "level": "B-B"}]
     resp = sign_v2(http, creds, signer.nik, n=2, signatureProperties=per_file)
-    assert_signed(resp, has_engine, tmp_path, n=2)
+    assert_signed(resp, tmp_path, n=2)
 
 
 # --- verification ---------------------------------------------------------------------------------
@@ -528,7 +517,7 @@ def test_verify_v1_and_v2_shapes(http, pki, creds):  # noqa: ANN001
 # --- agency seals ---------------------------------------------------------------------------------
 
 
-def test_seal_activation_totp_seal_and_revocation(http, pki, creds, has_engine, tmp_path):  # noqa: ANN001
+def test_seal_activation_totp_seal_and_revocation(http, pki, creds, tmp_path):  # noqa: ANN001
     agency = new_agency(pki)
     url = "/api/v2/seal/get/activation"
     wrong = post_json(http, url, creds, {"idSubscriber": agency.org_id, "passphrase": "salah"})
@@ -548,7 +537,7 @@ def test_seal_activation_totp_seal_and_revocation(http, pki, creds, has_engine, 
         return post_json(http, "/api/v2/seal/pdf", c, body)
 
     code = seal_code(token, 2).get_json()["totp"]
-    assert_signed(seal(code, 2), has_engine, tmp_path, n=2)
+    assert_signed(seal(code, 2), tmp_path, n=2)
     assert seal(code, 2).get_json()["status_code"] == 2031  # single use
     # Another client app cannot use this app's activation.
     other = new_client(pki)
@@ -578,8 +567,7 @@ def test_seal_endpoints_refuse_people_and_unknown_agencies(http, pki, creds, sig
     resp = post_json(http, url, creds, {"idSubscriber": "NTRID-NOPE", "passphrase": PASSPHRASE})
     assert resp.status_code == 404 and resp.get_json()["status_code"] == 2011
     assert post_json(http, url, creds, {}).get_json()["status_code"] == 4014
-    resp = sign_v2(http, creds, signer.nik)  # a person signs, never seals through sign/pdf
-    assert resp.status_code in (200, 501)
+    assert sign_v2(http, creds, signer.nik).status_code == 200  # a person signs
     agency = new_agency(pki)
     resp = post_json(
         http,
@@ -605,11 +593,11 @@ def test_per_client_rate_limit_is_shared_through_the_database(http, pki, env):  
     assert pki.store.get_subscriber(p.nik).failed_attempts == 2  # refused before activation
 
 
-def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, has_engine, tmp_path):  # noqa: ANN001
+def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, tmp_path):  # noqa: ANN001
     from ca_core.passwords import hash_secret
 
     p = new_person(pki)
-    assert_signed(sign_v2(http, creds, p.nik), has_engine, tmp_path)  # now remembered
+    assert_signed(sign_v2(http, creds, p.nik), tmp_path)  # now remembered
     with pki.store.session() as s:
         s.execute(
             update(Subscriber)
@@ -618,7 +606,7 @@ def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, has_engine,
         )
     assert sign_v2(http, creds, p.nik).get_json()["status_code"] == 2031
     resp = sign_v2(http, creds, p.nik, passphrase="passphrase-baru-2026")
-    assert_signed(resp, has_engine, tmp_path)
+    assert_signed(resp, tmp_path)
 
 
 # --- with the engine: stamps, levels, audit ---------------------------------------------------
@@ -629,7 +617,7 @@ def verify_level(http, creds, pdf: bytes) -> list[str]:  # noqa: ANN001
     return [s["signatureFormat"] for s in answer["signatureInformations"]]
 
 
-def test_visible_stamps_qr_image_and_tag(http, creds, signer, has_engine, tmp_path):  # noqa: ANN001
+def test_visible_stamps_qr_image_and_tag(http, creds, signer, tmp_path):  # noqa: ANN001
     qr = sign_v1(
         http,
         creds,
@@ -643,7 +631,7 @@ def test_visible_stamps_qr_image_and_tag(http, creds, signer, has_engine, tmp_pa
         width="100",
         height="100",
     )
-    assert_signed(qr, has_engine, tmp_path)
+    assert_signed(qr, tmp_path)
     form = {
         "file": pdf_upload(minimal_pdf("Tanda tangan: #")),
         "nik": signer.nik,
@@ -658,7 +646,7 @@ def test_visible_stamps_qr_image_and_tag(http, creds, signer, has_engine, tmp_pa
     resp = http.post(
         "/api/sign/pdf", data=form, headers=creds.headers, content_type="multipart/form-data"
     )
-    assert_signed(resp, has_engine, tmp_path)
+    assert_signed(resp, tmp_path)
     props = {
         "tampilan": "VISIBLE",
         "imageBase64": b64(tiny_png()),
@@ -670,48 +658,36 @@ def test_visible_stamps_qr_image_and_tag(http, creds, signer, has_engine, tmp_pa
         "reason": "Setuju",
     }
     resp = sign_v2(http, creds, signer.nik, signatureProperties=[props])
-    assert_signed(resp, has_engine, tmp_path)
+    assert_signed(resp, tmp_path)
     # A tag that is not in the text, or a page that does not exist: a clear 4xx.
     missing_tag = {**props, "tag_koordinat": "@"}
     resp = sign_v2(http, creds, signer.nik, signatureProperties=[missing_tag])
-    if has_engine:
-        assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
+    assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
     far_page = {**props, "page": "9"}
     resp = sign_v2(http, creds, signer.nik, signatureProperties=[far_page])
-    if has_engine:
-        assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
+    assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
 
 
-def test_level_from_request_then_client_app_then_config(
-    http, pki, creds, signer, has_engine, tmp_path
-):  # noqa: ANN001
+def test_level_from_request_then_client_app_then_config(http, pki, creds, signer, tmp_path):  # noqa: ANN001
     app_b = new_client(pki)
     configure_client(pki.store, app_b.username, level="B-B", rate_limit=None, actor="test")
 
-    def signed(resp) -> bytes:  # noqa: ANN001
-        pdfs = assert_signed(resp, has_engine, tmp_path)
-        return pdfs[0] if pdfs else b""
-
-    by_client = signed(sign_v2(http, app_b, signer.nik))
-    by_request = signed(sign_v2(http, app_b, signer.nik, signatureProperties=[{"level": "B-T"}]))
-    by_default = signed(sign_v2(http, creds, signer.nik))
-    if has_engine:
-        assert verify_level(http, creds, by_client) == ["PAdES-BASELINE-B"]
-        assert verify_level(http, creds, by_request) == ["PAdES-BASELINE-T"]
-        # B-LT (the default) adds a DSS; whether the verifier calls it LT depends on the CRL and
-        # OCSP data being published for every certificate, which is not this test's subject.
-        assert b"/DSS" in by_default and b"/DSS" not in by_request
+    (by_client,) = assert_signed(sign_v2(http, app_b, signer.nik), tmp_path)
+    props = [{"level": "B-T"}]
+    (by_request,) = assert_signed(
+        sign_v2(http, app_b, signer.nik, signatureProperties=props), tmp_path
+    )
+    (by_default,) = assert_signed(sign_v2(http, creds, signer.nik), tmp_path)
+    assert verify_level(http, creds, by_client) == ["PAdES-BASELINE-B"]
+    assert verify_level(http, creds, by_request) == ["PAdES-BASELINE-T"]
+    assert verify_level(http, creds, by_default) == ["PAdES-BASELINE-LT"]
 
 
-def test_every_signature_is_audited_with_the_document_hashes(
-    http, pki, creds, signer, has_engine, tmp_path
-):  # noqa: ANN001
+def test_every_signature_is_audited_with_the_document_hashes(http, pki, creds, signer, tmp_path):  # noqa: ANN001
     import hashlib
 
-    pdfs = assert_signed(sign_v2(http, creds, signer.nik, n=2), has_engine, tmp_path, n=2)
+    pdfs = assert_signed(sign_v2(http, creds, signer.nik, n=2), tmp_path, n=2)
     events = pki.store.audit.list(limit=2, action="sign.pdf")
-    if not has_engine:
-        return
     assert {e.details["sha256_out"] for e in events} == {
         hashlib.sha256(p).hexdigest() for p in pdfs
     }
@@ -722,7 +698,7 @@ def test_every_signature_is_audited_with_the_document_hashes(
     assert all(e.details["certificate"] == signer.serial_hex for e in events)
 
 
-def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, creds, has_engine):  # noqa: ANN001
+def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, creds):  # noqa: ANN001
     from concurrent.futures import ThreadPoolExecutor
 
     p = new_person(pki)
@@ -745,8 +721,7 @@ def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, cr
         answers = list(
             pool.map(lambda _: sign_v2(app.test_client(), creds, q.nik, totp=code), range(4))
         )
-    ok = 200 if has_engine else 501
-    assert sorted(a.status_code for a in answers) == [400, 400, 400, ok]
+    assert sorted(a.status_code for a in answers) == [200, 400, 400, 400]
 
 
 JUNK = [
