@@ -266,8 +266,8 @@ def verify_v2() -> Response:
     if not body.get("file"):
         raise missing("file")
     data = require_pdf("file", b64decode("file", body.get("file")))
-    report = verify_pdf(runtime(), data, text_field(body, "password"))
-    return jsonify(v2_report(data, report))
+    password = text_field(body, "password")
+    return jsonify(v2_report(data, verify_pdf(runtime(), data, password), password))
 
 
 # --- agency seals -----------------------------------------------------------------------------

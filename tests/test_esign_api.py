@@ -773,3 +773,46 @@ def test_a_custom_notifier_replaces_the_outbox(pki, env, creds):  # noqa: ANN001
     ((recipient, _subject, body),) = sent
     assert recipient == p.email and "3 dokumen" in body
     assert outbox_codes(pki, p.email) == []
+
+
+def test_b_lt_from_the_api_verifies_with_timestamp_and_ltv(http, creds, signer, tmp_path):  # noqa: ANN001
+    (pdf,) = assert_signed(sign_v1(http, creds, signer.nik, reason="Setuju"), tmp_path)
+    v2 = post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(pdf)}).get_json()
+    assert v2["conclusion"] == "VALID"
+    (info,) = v2["signatureInformations"]
+    assert info["signatureFormat"] == "PAdES-BASELINE-LT" and info["ltv"] is True
+    assert info["reason"] == "Setuju" and info["certLevelCode"] == "GOOD"
+    assert info["timestampInfomation"]["signerName"] == "PSrE Uji Time-Stamping Authority"
+    resp = http.post(
+        "/api/sign/verify",
+        data={"signed_file": pdf_upload(pdf)},
+        headers=creds.headers,
+        content_type="multipart/form-data",
+    )
+    d = resp.get_json()["details"][0]
+    assert d["info_tsa"]["name"] == "PSrE Uji Time-Stamping Authority"
+    assert d["info_tsa"]["tsa_cert_validity"] and d["signature_document"]["signed_using_tsa"]
+
+
+def test_password_protected_pdf(http, creds, signer, tmp_path):  # noqa: ANN001
+    from tests.test_pdf_sign import encrypted_pdf
+
+    doc = b64(encrypted_pdf("buka", "pemilik"))
+    body = {"nik": signer.nik, "passphrase": PASSPHRASE, "file": [doc]}
+    for props in ([], [{"pdfPassword": "salah"}]):
+        resp = post_json(http, "/api/v2/sign/pdf", creds, {**body, "signatureProperties": props})
+        assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
+    props = [{"pdfPassword": "buka", "tampilan": "VISIBLE", "tag_koordinat": "#", "linkQR": "x"}]
+    resp = post_json(http, "/api/v2/sign/pdf", creds, {**body, "signatureProperties": props})
+    assert resp.status_code == 200, resp.get_json()
+    signed = base64.b64decode(resp.get_json()["file"][0])
+    path = tmp_path / "enc.pdf"
+    path.write_bytes(signed)
+    out = subprocess.run(["pdfsig", "-upw", "buka", str(path)], capture_output=True, text=True)
+    assert "Signature is Valid." in out.stdout, out.stdout + out.stderr
+    answer = post_json(
+        http, "/api/v2/verify/pdf", creds, {"file": b64(signed), "password": "buka"}
+    ).get_json()
+    assert answer["conclusion"] == "VALID", answer
+    nopw = post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(signed)})
+    assert nopw.status_code == 400 and nopw.get_json()["status_code"] == 4015
