@@ -178,6 +178,9 @@ def _register_groups() -> None:
     from ocsp.cli import ocsp
 
     cli.add_command(ocsp)
+    from signing_api.cli import client_group
+
+    cli.add_command(client_group)
 
 
 _register_groups()

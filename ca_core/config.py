@@ -142,6 +142,34 @@ class OcspConfig:
 
 
 @dataclass(frozen=True)
+class SigningConfig:
+    """The signing API: signer activation, lockout, documents kept for download."""
+
+    #: PAdES level when neither the request nor the client app names one (B-B/B-T/B-LT/B-LTA).
+    default_level: str = "B-LT"
+    #: Consecutive wrong passphrases/TOTPs before the signer is locked ...
+    max_failures: int = 5
+    #: ... for this long (counters live in the database: shared by workers, kept on restart).
+    lockout_minutes: int = 30
+    #: A passphrase that passed its scrypt check is remembered this long in the worker (as an
+    #: HMAC under a per-process key; wrong ones never are). 0: check scrypt on every request.
+    passphrase_cache_seconds: int = 300
+    #: Lifetime of a TOTP sent by /api/v2/sign/get/totp (RFC 6238 step) and its digits.
+    totp_seconds: int = 300
+    totp_digits: int = 6
+    #: Lifetime of an agency seal activation held by a client app.
+    seal_activation_days: int = 30
+    #: A signed document waits this long for its one download (v1 id_dokumen).
+    document_minutes: int = 60
+    #: Most files in one v2 bulk request.
+    max_files: int = 50
+    #: Signing requests per client app and minute when the app has no limit of its own (0: none).
+    rate_limit_per_minute: int = 0
+    #: Where TOTPs are delivered: "outbox" (the outbox_messages table, for a mail/SMS gateway).
+    notifier: str = "outbox"
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -157,6 +185,7 @@ class Config:
     tsa: TsaConfig = field(default_factory=TsaConfig)
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
+    signing: SigningConfig = field(default_factory=SigningConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -346,6 +375,30 @@ def _validate(cfg: Config) -> None:
     _validate_ocsp(cfg.ocsp)
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
+    _validate_signing(cfg.signing)
+
+
+def _validate_signing(sc: SigningConfig) -> None:
+    if sc.default_level not in ("B-B", "B-T", "B-LT", "B-LTA"):
+        raise ConfigError("signing.default_level", "must be B-B, B-T, B-LT or B-LTA")
+    at_least_one = (
+        "max_failures",
+        "lockout_minutes",
+        "totp_seconds",
+        "seal_activation_days",
+        "document_minutes",
+        "max_files",
+    )
+    for key in at_least_one:
+        if getattr(sc, key) < 1:
+            raise ConfigError(f"signing.{key}", "must be at least 1")
+    if not 6 <= sc.totp_digits <= 10:
+        raise ConfigError("signing.totp_digits", "must be between 6 and 10 (RFC 4226)")
+    for key in ("rate_limit_per_minute", "passphrase_cache_seconds"):
+        if getattr(sc, key) < 0:
+            raise ConfigError(f"signing.{key}", "must be 0 (none) or more")
+    if sc.notifier != "outbox":
+        raise ConfigError("signing.notifier", "only 'outbox' is built in")
 
 
 def _validate_ocsp(o: OcspConfig) -> None:

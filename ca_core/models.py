@@ -204,6 +204,10 @@ class ClientApplication(Base):
     secret_hash: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: PAdES level used when a request names none (None: the ``signing.default_level``).
+    default_level: Mapped[str | None] = mapped_column(String(8))
+    #: Signing requests allowed per minute (None or 0: no limit of its own).
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer)
 
 
 class AuditEvent(Base):
@@ -383,3 +387,115 @@ class OcspResponse(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     #: HSM label of the key that signed it (delegated responder or CA key).
     signer_label: Mapped[str] = mapped_column(Text)
+
+
+# --- signing API (documents to download, activation codes, outbox, seal activations) ---------
+
+ACTIVATION_PURPOSES = ("sign", "seal")
+
+
+class SignedDocument(Base):
+    """A signed PDF kept for one download (``GET /api/sign/download/<id_dokumen>``).
+
+    The bytes are blanked on the first download or when ``expires_at`` passes; the row stays so
+    that a second download is told "already downloaded" (4044) and the audit trail has its hash.
+    """
+
+    __tablename__ = "signed_documents"
+    __table_args__ = (
+        UniqueConstraint("document_id"),
+        Index(None, "expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The ``id_dokumen`` given to the client: random, unguessable.
+    document_id: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client_applications.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    filename: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    downloaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ActivationCode(Base):
+    """A one-time code (TOTP) that authorises exactly ``documents`` signatures, once.
+
+    Only an HMAC of the code is stored; the code itself goes to the signer through the notifier.
+    """
+
+    __tablename__ = "activation_codes"
+    __table_args__ = (
+        CheckConstraint(_in("purpose", ACTIVATION_PURPOSES), name="purpose"),
+        CheckConstraint("documents >= 1", name="documents"),
+        Index(None, "subscriber_id", "purpose"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client_applications.id"))
+    purpose: Mapped[str] = mapped_column(String(8))
+    #: For seal codes: the activation they were issued under (revoking it voids them).
+    seal_activation_id: Mapped[int | None] = mapped_column(ForeignKey("seal_activations.id"))
+    salt: Mapped[str] = mapped_column(String(32))
+    code_hmac: Mapped[str] = mapped_column(String(64))
+    documents: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class OutboxMessage(Base):
+    """A message waiting for delivery (e-mail/SMS gateway): the default TOTP notifier.
+
+    The one place a code exists outside the signer's hands, by design: it is the delivery queue.
+    A gateway deletes the row once it has sent it. Nothing else reads it, and no log line or
+    audit event ever copies its body.
+    """
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index(None, "recipient"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SealActivation(Base):
+    """A client app's permission to seal with an agency's key, until expiry or revocation.
+
+    The app holds the activation token; only its SHA-256 is stored (the token is 256 random
+    bits, so a plain hash is enough).
+    """
+
+    __tablename__ = "seal_activations"
+    __table_args__ = (
+        UniqueConstraint("token_sha256"),
+        Index(None, "subscriber_id", "client_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client_applications.id"))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ClientRequestWindow(Base):
+    """Signing requests of one client app in one minute: the per-client rate limit, shared by
+    every worker because it lives in the database."""
+
+    __tablename__ = "client_request_windows"
+
+    client_id: Mapped[int] = mapped_column(
+        ForeignKey("client_applications.id"), primary_key=True, autoincrement=False
+    )
+    #: Start of the minute, as Unix seconds.
+    window: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    count: Mapped[int] = mapped_column(Integer)

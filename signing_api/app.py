@@ -29,6 +29,9 @@ def create_app(config: Config | None = None) -> Flask:
     from crl.http import bp as crl_bp
 
     app.register_blueprint(crl_bp)
+    from signing_api.esign_api import register as register_esign
+
+    register_esign(app)
     from web import register as register_web
 
     register_web(app)

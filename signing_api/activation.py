@@ -1,0 +1,408 @@
+"""Who may sign, and the proof of sole control that authorises one request.
+
+A signer is a subscriber in status ISSUE with a good, unexpired certificate whose key is in the
+HSM. A request is authorised by the signer's passphrase (checked against its scrypt hash) or by
+a one-time code (TOTP) issued for exactly that many documents, to that client app, and used
+once. Consecutive failures are counted in the subscriber's row — one counter for every worker,
+kept across restarts — and ``signing.max_failures`` of them lock the signer for
+``signing.lockout_minutes`` (standards checklist: remote signing, sole control).
+
+Secrets are handled only here and only in memory: audit events say *which* method failed,
+never the value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ca_core.config import SigningConfig
+from ca_core.db import read_only, utcnow
+from ca_core.models import ActivationCode, Certificate, SealActivation, Subscriber
+from ca_core.passwords import verify_secret
+from ca_core.store import Store
+from signing_api import totp as otp
+from signing_api.client_auth import ClientApp
+from signing_api.esign_errors import (
+    CANNOT_SIGN,
+    INVALID_FORMAT,
+    NOT_REGISTERED,
+    WRONG_ACTIVATION,
+    EsignError,
+)
+from signing_api.notifier import Notifier
+from signing_api.verified_cache import VerifiedCache
+
+#: Passphrases that passed scrypt lately (see signing_api.verified_cache), per process.
+_passphrases = VerifiedCache()
+
+#: Certificate profiles that sign for each kind of subscriber.
+SIGNING_PROFILES = {"person": "natural-person", "agency": "legal-person-seal"}
+
+
+@dataclass(frozen=True)
+class Signer:
+    subscriber: Subscriber
+    certificate: Certificate
+
+
+def subject_key(sub: Subscriber) -> str:
+    """How audit events name a subscriber."""
+    return f"subscriber:{sub.nik or sub.organization_identifier}"
+
+
+# --- finding the signer ----------------------------------------------------------------------
+
+
+def find_subscriber(
+    store: Store, *, nik: str | None = None, email: str | None = None, org_id: str | None = None
+) -> Subscriber | None:
+    if nik:
+        cond = Subscriber.nik == nik
+    elif email:
+        cond = Subscriber.email == email
+    elif org_id:
+        cond = Subscriber.organization_identifier == org_id
+    else:
+        return None
+    with reading(store) as s:
+        found = s.execute(select(Subscriber).where(cond).limit(2)).scalars().all()
+    # An e-mail address shared by two subscribers names nobody.
+    return found[0] if len(found) == 1 else None
+
+
+def require_subscriber(store: Store, **key: str | None) -> Subscriber:
+    sub = find_subscriber(store, **key)
+    if sub is None:
+        raise EsignError(NOT_REGISTERED, "pengguna tidak terdaftar (signer not registered)")
+    return sub
+
+
+def usable_certificate(store: Store, sub: Subscriber, now: dt.datetime) -> Certificate | None:
+    """The newest good, currently valid certificate of ``sub`` with its key in the HSM."""
+    profile = SIGNING_PROFILES[sub.kind]
+    condition = and_(Certificate.subscriber_id == sub.id, Certificate.profile == profile)
+    return store.newest_usable_certificate(condition, now)
+
+
+def api_status(store: Store, sub: Subscriber | None) -> str:
+    """The status string of the e-sign API (bsre-esign-api.md, user/check/status)."""
+    if sub is None:
+        return "NOT_REGISTERED"
+    if sub.status == "ISSUE" and usable_certificate(store, sub, utcnow()) is None:
+        return "NO_CERTIFICATE"
+    return sub.status
+
+
+def require_signer(store: Store, sub: Subscriber) -> Signer:
+    """``sub`` if it may sign now; 2021 otherwise (checked before any activation attempt)."""
+    if sub.status != "ISSUE":
+        message = f"status pengguna {sub.status}: only ISSUE may sign"
+        raise EsignError(CANNOT_SIGN, message, user_status=sub.status)
+    cert = usable_certificate(store, sub, utcnow())
+    if cert is None:
+        raise EsignError(
+            CANNOT_SIGN, "no valid certificate to sign with", user_status="NO_CERTIFICATE"
+        )
+    return Signer(sub, cert)
+
+
+# --- activation: passphrase or one-time code, with lockout -----------------------------------
+
+
+class Activation:
+    """Checks a request's activation data for one subscriber, counting failures in the DB."""
+
+    def __init__(self, store: Store, cfg: SigningConfig, client: ClientApp) -> None:
+        self.store = store
+        self.cfg = cfg
+        self.client = client
+
+    def check(
+        self,
+        sub: Subscriber,
+        *,
+        passphrase: str | None,
+        code: str | None,
+        documents: int,
+        purpose: str = "sign",
+    ) -> None:
+        """Raise 2031 unless the passphrase or code authorises ``documents`` signatures now.
+
+        A code is consumed by this call whether or not signing then succeeds: one code, one
+        request.
+        """
+        now = utcnow()
+        current = self._refuse_if_locked(sub, now)
+        if passphrase:
+            ok = self._passphrase_ok(current, passphrase)
+            method = "passphrase"
+        else:
+            ok = code is not None and self._use_code(sub, code, documents, purpose, now)
+            method = "totp"
+        if not ok:
+            self._failed(sub, method, now)
+        self._after_success(sub, current, now)
+
+    def _after_success(self, sub: Subscriber, before: Subscriber, now: dt.datetime) -> None:
+        """Reset the counters; but if concurrent wrong guesses locked the signer while this
+        request was being checked, the lock wins (read again after the slow check)."""
+        self._refuse_if_locked(sub, now)
+        if before.failed_attempts or before.locked_until is not None:
+            self._succeeded(sub)
+
+    def _passphrase_ok(self, sub: Subscriber, passphrase: str) -> bool:
+        if sub.passphrase_hash is None:
+            return False
+        key = VerifiedCache.key(f"subscriber:{sub.id}", sub.passphrase_hash, passphrase)
+        if _passphrases.fresh(key, self.cfg.passphrase_cache_seconds):
+            return True
+        if not verify_secret(passphrase, sub.passphrase_hash):
+            return False
+        _passphrases.add(key)
+        return True
+
+    def _refuse_if_locked(self, sub: Subscriber, now: dt.datetime) -> Subscriber:
+        """The subscriber's current row (counters, hash), unless they are locked out."""
+        with reading(self.store) as s:
+            row = s.get(Subscriber, sub.id)
+        if row is None:
+            raise EsignError(NOT_REGISTERED, "pengguna tidak terdaftar (signer not registered)")
+        if row.locked_until is not None and row.locked_until > now:
+            raise _locked(row.locked_until, now)
+        return row
+
+    def _failed(self, sub: Subscriber, method: str, now: dt.datetime) -> None:
+        with self.store.session() as s:
+            row = s.execute(
+                select(Subscriber).where(Subscriber.id == sub.id).with_for_update()
+            ).scalar_one()
+            if row.locked_until is not None and row.locked_until <= now:
+                row.failed_attempts, row.locked_until = 0, None  # the lock ran out: start afresh
+            row.failed_attempts += 1
+            attempts = row.failed_attempts
+            locked = attempts >= self.cfg.max_failures
+            if locked:
+                row.locked_until = now + dt.timedelta(minutes=self.cfg.lockout_minutes)
+            self.store.audit.append(
+                f"client:{self.client.username}",
+                "sign.activation_failed",
+                subject_key(sub),
+                {"method": method, "attempts": attempts, "locked": locked},
+                session=s,
+            )
+            until = row.locked_until
+        if locked and until is not None:
+            raise _locked(until, now)
+        left = self.cfg.max_failures - attempts
+        raise EsignError(
+            WRONG_ACTIVATION,
+            f"Passphrase anda salah (wrong {method}); {left} attempt(s) left before lockout",
+            attempts_left=left,
+        )
+
+    def _succeeded(self, sub: Subscriber) -> None:
+        with self.store.session() as s:
+            s.execute(
+                update(Subscriber)
+                .where(
+                    Subscriber.id == sub.id,
+                    or_(Subscriber.failed_attempts != 0, Subscriber.locked_until.is_not(None)),
+                )
+                .values(failed_attempts=0, locked_until=None)
+            )
+
+    def _use_code(
+        self, sub: Subscriber, code: str, documents: int, purpose: str, now: dt.datetime
+    ) -> bool:
+        with self.store.session() as s:
+            stmt = select(ActivationCode).where(
+                ActivationCode.subscriber_id == sub.id,
+                ActivationCode.client_id == self.client.id,
+                ActivationCode.purpose == purpose,
+                ActivationCode.used_at.is_(None),
+                ActivationCode.expires_at > now,
+            )
+            if purpose == "seal":
+                stmt = stmt.join(
+                    SealActivation, SealActivation.id == ActivationCode.seal_activation_id
+                ).where(SealActivation.revoked_at.is_(None), SealActivation.expires_at > now)
+            candidates = s.execute(stmt).scalars().all()
+            match = next((c for c in candidates if otp.matches(code, c.salt, c.code_hmac)), None)
+            if match is None:
+                return False
+            # Single use even against a concurrent request with the same code.
+            taken = s.execute(
+                update(ActivationCode)
+                .where(ActivationCode.id == match.id, ActivationCode.used_at.is_(None))
+                .values(used_at=now)
+            ).rowcount
+        if taken != 1:
+            return False
+        if match.documents != documents:
+            # Consumed all the same: the code authorised another request than this one.
+            raise EsignError(
+                INVALID_FORMAT,
+                f"the TOTP was issued for {match.documents} document(s), "
+                f"this request has {documents}",
+            )
+        return True
+
+    # -- issuing one-time codes ---------------------------------------------------------------
+
+    def issue_code(
+        self,
+        sub: Subscriber,
+        documents: int,
+        *,
+        purpose: str = "sign",
+        seal_activation_id: int | None = None,
+    ) -> tuple[str, dt.datetime]:
+        """A new one-time code for ``documents`` signatures; returns (code, expiry). Earlier
+        unused codes of this signer, client and purpose are voided: only the newest works."""
+        now = utcnow()
+        code = otp.new_code(self.cfg.totp_seconds, self.cfg.totp_digits)
+        salt = secrets.token_hex(16)
+        expires = now + dt.timedelta(seconds=self.cfg.totp_seconds)
+        with self.store.session() as s:
+            s.execute(
+                update(ActivationCode)
+                .where(
+                    ActivationCode.subscriber_id == sub.id,
+                    ActivationCode.client_id == self.client.id,
+                    ActivationCode.purpose == purpose,
+                    ActivationCode.used_at.is_(None),
+                )
+                .values(used_at=now)
+            )
+            s.add(
+                ActivationCode(
+                    subscriber_id=sub.id,
+                    client_id=self.client.id,
+                    purpose=purpose,
+                    seal_activation_id=seal_activation_id,
+                    salt=salt,
+                    code_hmac=otp.code_hmac(code, salt),
+                    documents=documents,
+                    expires_at=expires,
+                )
+            )
+            self.store.audit.append(
+                f"client:{self.client.username}",
+                f"{purpose}.code_issued",
+                subject_key(sub),
+                {"documents": documents, "expires": expires.isoformat()},
+                session=s,
+            )
+        return code, expires
+
+    def send_code(self, sub: Subscriber, documents: int, notifier: Notifier) -> dt.datetime:
+        code, expires = self.issue_code(sub, documents)
+        minutes = max(1, self.cfg.totp_seconds // 60)
+        notifier.send(
+            sub.email,
+            "Kode TOTP tanda tangan elektronik",
+            f"Kode TOTP Anda: {code}\nBerlaku {minutes} menit untuk {documents} dokumen.\n"
+            "Jangan berikan kode ini kepada siapa pun.",
+        )
+        return expires
+
+    # -- agency seal activations --------------------------------------------------------------
+
+    def new_seal_activation(self, sub: Subscriber) -> tuple[str, dt.datetime]:
+        token = secrets.token_urlsafe(32)
+        expires = utcnow() + dt.timedelta(days=self.cfg.seal_activation_days)
+        with self.store.session() as s:
+            s.add(
+                SealActivation(
+                    subscriber_id=sub.id,
+                    client_id=self.client.id,
+                    token_sha256=_sha256(token),
+                    expires_at=expires,
+                )
+            )
+            self.store.audit.append(
+                f"client:{self.client.username}",
+                "seal.activate",
+                subject_key(sub),
+                {"expires": expires.isoformat()},
+                session=s,
+            )
+        return token, expires
+
+    def seal_activation(self, sub: Subscriber, token: str) -> SealActivation | None:
+        """The live activation of this client for ``sub`` that ``token`` names, if any."""
+        now = utcnow()
+        with reading(self.store) as s:
+            return s.execute(
+                select(SealActivation).where(
+                    SealActivation.token_sha256 == _sha256(token),
+                    SealActivation.subscriber_id == sub.id,
+                    SealActivation.client_id == self.client.id,
+                    SealActivation.revoked_at.is_(None),
+                    SealActivation.expires_at > now,
+                )
+            ).scalar_one_or_none()
+
+    def check_seal_activation(self, sub: Subscriber, token: str | None) -> SealActivation:
+        """The activation ``token`` names; a wrong token counts as a failed attempt."""
+        now = utcnow()
+        current = self._refuse_if_locked(sub, now)
+        found = self.seal_activation(sub, token) if token else None
+        if found is None:
+            self._failed(sub, "seal activation", now)
+        assert found is not None
+        self._after_success(sub, current, now)
+        return found
+
+    def revoke_seal_activations(self, sub: Subscriber, token: str | None = None) -> int:
+        """Revoke this client's activations for ``sub`` (only ``token``'s when given)."""
+        now = utcnow()
+        with self.store.session() as s:
+            stmt = update(SealActivation).where(
+                SealActivation.subscriber_id == sub.id,
+                SealActivation.client_id == self.client.id,
+                SealActivation.revoked_at.is_(None),
+            )
+            if token is not None:
+                stmt = stmt.where(SealActivation.token_sha256 == _sha256(token))
+            n = s.execute(stmt.values(revoked_at=now)).rowcount
+            self.store.audit.append(
+                f"client:{self.client.username}",
+                "seal.revoke",
+                subject_key(sub),
+                {"revoked": n},
+                session=s,
+            )
+        return n
+
+
+@contextmanager
+def reading(store: Store) -> Iterator[Session]:
+    """A read-only transaction: on SQLite it takes no write lock, so lookups never queue
+    behind another worker's signature bookkeeping."""
+    with sessionmaker(read_only(store.engine), expire_on_commit=False)() as s, s.begin():
+        yield s
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _locked(until: dt.datetime, now: dt.datetime) -> EsignError:
+    seconds = max(1, int((until - now).total_seconds()))
+    return EsignError(
+        WRONG_ACTIVATION,
+        "akun terkunci (signer locked after repeated wrong passphrases/TOTPs)",
+        status=423,
+        locked=True,
+        locked_until=until.isoformat(),
+        retry_after=seconds,
+    )

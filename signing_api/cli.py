@@ -1,0 +1,123 @@
+"""``psre client …``: the applications allowed to call the e-sign API (HTTP Basic)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import click
+from sqlalchemy import select
+
+from ca_core.errors import NotFoundError
+from ca_core.models import ClientApplication
+from ca_core.runtime import Runtime
+from ca_core.store import Store
+from signing_api.pdf_sign import LEVELS
+from web.clients import ClientError, create_client, list_clients, set_client_enabled
+
+
+def username_for(name: str) -> str:
+    """A login name from an app's display name: ``"siMAYA Kemenkeu"`` → ``simaya-kemenkeu``."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")
+    if not slug or not slug[0].isalpha():
+        slug = f"app-{slug}"
+    return slug[:64].ljust(3, "0")
+
+
+def configure_client(
+    store: Store, username: str, *, level: str | None, rate_limit: int | None, actor: str
+) -> None:
+    """Set a client app's default PAdES level and its own rate limit (None leaves one as is)."""
+    with store.session() as s:
+        row = s.execute(
+            select(ClientApplication).where(ClientApplication.username == username)
+        ).scalar_one_or_none()
+        if row is None:
+            raise NotFoundError(f"no client application {username}")
+        changes: dict[str, object] = {}
+        if level is not None:
+            row.default_level = changes["default_level"] = level
+        if rate_limit is not None:
+            if rate_limit < 0:
+                raise ClientError("rate limit: 0 (none) or more requests per minute")
+            row.rate_limit_per_minute = changes["rate_limit_per_minute"] = rate_limit
+        store.audit.append(actor, "client.configure", f"client:{username}", changes, session=s)
+
+
+@click.group("client")
+def client_group() -> None:
+    """Client applications of the e-sign API (siMAYA, PNSMail, …)."""
+
+
+@client_group.command("add")
+@click.argument("name")
+@click.option("--username", default=None, help="Login name (default: made from NAME).")
+@click.option("--level", type=click.Choice(LEVELS), default=None, help="Default PAdES level.")
+@click.option("--rate-limit", type=int, default=None, help="Signing requests per minute.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"username": …, "password": …}.')
+@click.pass_obj
+def client_add(
+    rt: Runtime,
+    name: str,
+    username: str | None,
+    level: str | None,
+    rate_limit: int | None,
+    as_json: bool,
+) -> None:
+    """Create a client app; its password is printed once and stored only as a hash."""
+    new = create_client(rt.store, name, username or username_for(name), actor="cli")
+    if level is not None or rate_limit is not None:
+        configure_client(
+            rt.store, new.client.username, level=level, rate_limit=rate_limit, actor="cli"
+        )
+    if as_json:
+        click.echo(json.dumps({"username": new.client.username, "password": new.secret}))
+        return
+    click.echo(f"client {new.client.name} added")
+    click.echo(f"username: {new.client.username}")
+    click.echo(f"password: {new.secret}")
+    click.echo("(the password is shown only now)")
+
+
+@client_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def client_list(rt: Runtime, as_json: bool) -> None:
+    rows = [
+        {
+            "name": c.name,
+            "username": c.username,
+            "enabled": c.enabled,
+            "default_level": c.default_level,
+            "rate_limit_per_minute": c.rate_limit_per_minute,
+            "created_at": c.created_at.isoformat(),
+        }
+        for c in list_clients(rt.store)
+    ]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        state = "enabled" if r["enabled"] else "disabled"
+        click.echo(f"{r['username']}\t{r['name']}\t{state}\t{r['default_level'] or '-'}")
+
+
+@client_group.command("set")
+@click.argument("username")
+@click.option("--level", type=click.Choice(LEVELS), default=None)
+@click.option("--rate-limit", type=int, default=None, help="0: no limit of its own.")
+@click.pass_obj
+def client_set(rt: Runtime, username: str, level: str | None, rate_limit: int | None) -> None:
+    """Change a client app's default level or rate limit."""
+    configure_client(rt.store, username, level=level, rate_limit=rate_limit, actor="cli")
+    click.echo(f"client {username} updated")
+
+
+@client_group.command("disable")
+@click.argument("username")
+@click.pass_obj
+def client_disable(rt: Runtime, username: str) -> None:
+    """Refuse the app's credentials from now on (every worker checks on each request)."""
+    client = rt.store.get_client(username)
+    set_client_enabled(rt.store, client.id, False, actor="cli")
+    click.echo(f"client {username} disabled")

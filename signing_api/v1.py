@@ -1,0 +1,110 @@
+"""BSrE e-sign API v1: multipart/form-data (reference: bsre-esign-api.md, "v1")."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, request
+from werkzeug.datastructures import FileStorage
+
+from signing_api import documents
+from signing_api.activation import api_status, require_signer, require_subscriber
+from signing_api.app_runtime import runtime
+from signing_api.esign_common import activation, client, count_signing_request, esign_blueprint
+from signing_api.esign_errors import missing
+from signing_api.fields import StampFields, check_nik, require_pdf, sign_options
+from signing_api.service import Document, level_for, sign_documents
+from signing_api.verify import verify_pdf
+from signing_api.verify_shapes import v1_report
+
+bp = esign_blueprint("esign_v1", "/api")
+
+
+def _file(name: str) -> FileStorage:
+    f = request.files.get(name)
+    if f is None or not f.filename and not f.content_length:
+        raise missing(name)
+    return f
+
+
+@bp.post("/sign/pdf")
+def sign_pdf_v1() -> Response:
+    rt = runtime()
+    form = request.form
+    upload = _file("file")
+    data = require_pdf("file", upload.read())
+    nik = check_nik(form.get("nik"))
+    passphrase = form.get("passphrase")
+    if not passphrase:
+        raise missing("passphrase")
+    use_image = (form.get("image") or "false").strip().lower() == "true"
+    image_file = request.files.get("imageTTD")
+    fields = StampFields(
+        tampilan=form.get("tampilan"),
+        use_image=use_image,
+        image=image_file.read() if image_file is not None else None,
+        link_qr=form.get("linkQR"),
+        page=form.get("page"),
+        halaman=form.get("halaman"),
+        x=form.get("xAxis"),
+        y=form.get("yAxis"),
+        width=form.get("width"),
+        height=form.get("height"),
+        tag=form.get("tag_koordinat"),
+        reason=form.get("reason"),
+        location=form.get("location"),
+        pdf_password=form.get("pdfPassword"),
+        level=form.get("level"),
+    )
+    options = sign_options(fields, level_for(None, client(), rt.config.signing.default_level))
+    sub = require_subscriber(rt.store, nik=nik)
+    signer = require_signer(rt.store, sub)
+    count_signing_request(rt)
+    activation().check(sub, passphrase=passphrase, code=None, documents=1)
+    name = upload.filename or "document.pdf"
+    (signed,) = sign_documents(rt, client(), signer, [Document(name, data, options)])
+    doc_id = documents.keep(
+        rt.store, client().id, sub.id, name, signed, rt.config.signing.document_minutes
+    )
+    resp = Response(signed, mimetype="application/pdf")
+    resp.headers["id_dokumen"] = doc_id
+    resp.headers["Content-Disposition"] = f'attachment; filename="{_safe(name)}"'
+    return resp
+
+
+@bp.get("/sign/download/<id_dokumen>")
+def download(id_dokumen: str) -> Response:
+    name, data = documents.take(runtime().store, client().id, id_dokumen)
+    resp = Response(data, mimetype="application/pdf")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{_safe(name)}"'
+    return resp
+
+
+@bp.post("/sign/verify")
+def verify() -> Response:
+    upload = _file("signed_file")
+    data = require_pdf("signed_file", upload.read())
+    report = verify_pdf(runtime(), data)
+    return jsonify(v1_report(upload.filename or "document.pdf", data, report))
+
+
+@bp.get("/user/status/<nik>")
+def user_status(nik: str) -> Response:
+    rt = runtime()
+    nik = check_nik(nik)
+    from signing_api.activation import find_subscriber
+
+    status = api_status(rt.store, find_subscriber(rt.store, nik=nik))
+    return jsonify(v1_status(status))
+
+
+#: v1 status codes: 1111 may sign, 1110 not registered (reference); 1112 registered but not
+#: (or no longer) able to sign — our choice where the reference is silent.
+def v1_status(status: str) -> dict[str, object]:
+    if status == "ISSUE":
+        return {"status_code": 1111, "status": status, "message": "User dapat melakukan TTE"}
+    if status == "NOT_REGISTERED":
+        return {"status_code": 1110, "status": status, "message": "User tidak terdaftar"}
+    return {"status_code": 1112, "status": status, "message": f"User belum dapat TTE ({status})"}
+
+
+def _safe(name: str) -> str:
+    return "".join(c for c in name if c.isalnum() or c in "._- ")[:128] or "document.pdf"

@@ -1,0 +1,184 @@
+"""The verification answers of the e-sign API (v1 and v2 shapes) from ``verify_pdf``'s report,
+plus the little the report does not carry (each signature's certificates, TSA certificate and
+signature value), read from the signature dictionaries themselves.
+
+Field names are the upstream ones, misspellings included (``timestampInfomation``,
+``signatureAlgoritm``): clients parse them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from dataclasses import dataclass
+from typing import Any
+
+from asn1crypto import cms
+from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from signing_api.verify import PdfReport, SignatureReport
+
+
+@dataclass(frozen=True)
+class _SigDetails:
+    chain: list[asn1_x509.Certificate]
+    tsa: asn1_x509.Certificate | None
+    signature_value: str
+
+
+def _tsa_cert(signer_info: cms.SignerInfo) -> asn1_x509.Certificate | None:
+    for attr in signer_info["unsigned_attrs"] or []:
+        if attr["type"].native != "signature_time_stamp_token":
+            continue
+        for choice in attr["values"][0]["content"]["certificates"] or []:
+            cert = choice.chosen
+            eku = cert.extended_key_usage_value if isinstance(cert, asn1_x509.Certificate) else None
+            if eku is not None and "time_stamping" in eku.native:
+                return cert
+    return None
+
+
+def _details(data: bytes, password: str | None) -> dict[str, _SigDetails]:
+    """Per signature field; best effort (verify_pdf has judged the file already)."""
+    out: dict[str, _SigDetails] = {}
+    try:
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        if reader.encrypted and password:
+            reader.decrypt(password)
+        sigs = list(reader.embedded_regular_signatures)
+    except Exception:  # noqa: BLE001 - verify_pdf already reported an unreadable file
+        return out
+    for sig in sigs:
+        try:
+            certs = [c.chosen for c in sig.signed_data["certificates"] or []]
+            out[sig.field_name] = _SigDetails(
+                chain=[c for c in certs if isinstance(c, asn1_x509.Certificate)],
+                tsa=_tsa_cert(sig.signer_info),
+                signature_value=sig.signer_info["signature"].native.hex(),
+            )
+        except Exception:  # noqa: BLE001, S112 - a broken signature is reported by verify_pdf
+            continue
+    return out
+
+
+def _iso(t: dt.datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
+
+
+def _validity(cert: asn1_x509.Certificate | None) -> str | None:
+    if cert is None:
+        return None
+    return f"{cert.not_valid_before.isoformat()} - {cert.not_valid_after.isoformat()}"
+
+
+# --- v1 ------------------------------------------------------------------------------------
+
+_NOTES = {
+    "VALID": "Dokumen valid, sertifikat yang digunakan terpercaya",
+    "INVALID": "Dokumen tidak valid atau telah diubah setelah ditandatangani",
+    "NO_SIGNATURE": "Dokumen tidak memiliki tanda tangan elektronik",
+}
+
+
+def v1_report(filename: str, data: bytes, report: PdfReport) -> dict[str, Any]:
+    details = _details(data, None)
+    return {
+        "nama_dokumen": filename,
+        "jumlah_signature": len(report.signatures),
+        "notes": _NOTES[report.summary],
+        "summary": report.summary,
+        "details": [_v1_signature(r, details.get(r.field_name)) for r in report.signatures],
+    }
+
+
+def _v1_signature(r: SignatureReport, d: _SigDetails | None) -> dict[str, Any]:
+    validity = None
+    if r.cert_not_before and r.cert_not_after:
+        validity = f"{r.cert_not_before.isoformat()} - {r.cert_not_after.isoformat()}"
+    return {
+        "signature_field": r.field_name,
+        "info_signer": {
+            "signer_dn": r.signer_dn,
+            "issuer_dn": r.issuer_dn,
+            "signer_name": r.signer_name,
+            "signer_cert_validity": validity,
+            "cert_user_certified": r.trusted and r.certificate_status == "good",
+            "certificate_status": r.certificate_status,
+        },
+        "info_tsa": {
+            "name": r.tsa_name,
+            "tsa_cert_validity": _validity(d.tsa) if d else None,
+        },
+        "signature_document": {
+            "signed_using_tsa": r.timestamp_time is not None,
+            "signed_in": _iso(r.timestamp_time or r.signing_time),
+            "reason": r.reason,
+            "location": r.location,
+            "hash_value": r.document_digest,
+            "document_integrity": r.intact and not r.modified_after_signing,
+            "signature_value": d.signature_value if d else None,
+        },
+        "problems": r.problems,
+    }
+
+
+# --- v2 ------------------------------------------------------------------------------------
+
+_DESCRIPTIONS = {
+    "VALID": "Semua tanda tangan valid (all signatures valid)",
+    "INVALID": "Ada tanda tangan yang tidak valid (at least one signature is not valid)",
+    "NO_SIGNATURE": "Dokumen tidak memiliki tanda tangan (no signature)",
+}
+
+
+def v2_report(data: bytes, report: PdfReport, password: str | None = None) -> dict[str, Any]:
+    details = _details(data, password)
+    sigs = report.signatures
+    return {
+        "conclusion": report.summary,
+        "description": _DESCRIPTIONS[report.summary],
+        "signatureCount": len(sigs),
+        "signatureInformations": [
+            _v2_signature(i, r, details.get(r.field_name), last=i == len(sigs))
+            for i, r in enumerate(sigs, start=1)
+        ],
+    }
+
+
+def _v2_signature(i: int, r: SignatureReport, d: _SigDetails | None, *, last: bool) -> dict:
+    timestamp = None
+    if r.timestamp_time is not None:
+        timestamp = {"id": i, "signerName": r.tsa_name, "timestampDate": _iso(r.timestamp_time)}
+    return {
+        "id": i,
+        "signatureFormat": f"PAdES-BASELINE-{r.level.removeprefix('B-')}",
+        "signerName": r.signer_name,
+        "signatureDate": _iso(r.signing_time),
+        "fieldName": r.field_name,
+        "reason": r.reason,
+        "location": r.location,
+        "certLevelCode": r.certificate_status.upper(),
+        "timestampInfomation": timestamp,
+        "certificateDetails": [_v2_cert(j, c) for j, c in enumerate(d.chain if d else [], 1)],
+        "integrityValid": r.intact and not r.modified_after_signing,
+        "certificateTrusted": r.trusted,
+        "lastSignature": last,
+        "ltv": r.ltv,
+        "valid": r.valid,
+        "problems": r.problems,
+    }
+
+
+def _v2_cert(j: int, c: asn1_x509.Certificate) -> dict[str, Any]:
+    ku = c.key_usage_value
+    return {
+        "id": j,
+        "commonName": c.subject.native.get("common_name"),
+        "issuerName": c.issuer.native.get("common_name"),
+        "serialNumber": format(c.serial_number, "x"),
+        "notBeforeDate": c.not_valid_before.isoformat(),
+        "notAfterDate": c.not_valid_after.isoformat(),
+        "signatureAlgoritm": c["signature_algorithm"]["algorithm"].native,
+        "keyUsages": sorted(ku.native) if ku is not None else [],
+    }
