@@ -26,6 +26,7 @@ import datetime as dt
 import os
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -88,15 +89,22 @@ def post_script(path: Path, body: bytes) -> Path:
 def proc(cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
          log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:  # fmt: skip
     out = log.open("wb") if log else subprocess.DEVNULL
-    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT)
+    # A session of its own: `openssl ocsp -multi` and gunicorn fork children that a plain
+    # terminate() of the parent would leave running (seen: peers spinning for an hour).
+    p = subprocess.Popen(
+        cmd, env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         yield p
     finally:
-        p.terminate()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(p.pid, signal.SIGTERM)
         try:
             p.wait(15)
         except subprocess.TimeoutExpired:
-            p.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGKILL)
+            p.wait(5)
 
 
 def main() -> None:

@@ -272,3 +272,20 @@ def test_zz_expired_responses_are_swept_with_their_files(op: OcspPki):
     assert sweeper.sweep_expired() >= 2
     assert not path.exists()
     assert response_for_certificate(op.store, cert) is None
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        ocsp.OCSPResponseStatus.MALFORMED_REQUEST,
+        ocsp.OCSPResponseStatus.INTERNAL_ERROR,
+        ocsp.OCSPResponseStatus.TRY_LATER,
+        ocsp.OCSPResponseStatus.UNAUTHORIZED,
+    ],
+)
+def test_unsuccessful_responses_lint_clean(status: ocsp.OCSPResponseStatus):
+    from ocsp.signing import unsuccessful
+
+    der = unsuccessful(status)
+    assert ocsp.load_der_ocsp_response(der).response_status is status
+    no_blocking_lint(der)
