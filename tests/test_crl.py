@@ -172,14 +172,22 @@ def test_failed_hsm_signature_keeps_the_previous_crl(cp: CrlPki):
     assert any(ev.action == "crl.publish_failed" for ev in pki.store.audit.list(limit=5))
 
 
-def test_partitions_name_their_crl_and_carry_a_matching_critical_idp(pki_mod: Pki, tmp_path: Path):
-    cp = crl_pki(pki_mod, tmp_path / "public", partitions=4)
+def _partitioned(
+    pki: Pki, tmp_path: Path, *, issue: int, revoke: int, reason: str
+) -> tuple[CrlPki, list]:
+    """A publisher with 4 partitions, ``issue`` certificates naming them, ``revoke`` revoked."""
+    cp = crl_pki(pki, tmp_path / "public", partitions=4)
     try:
-        issued = [cp.issue() for _ in range(6)]
+        issued = [cp.issue() for _ in range(issue)]
     finally:
-        pki_mod.issuer.crl_partitions = 1
-    for i in issued[:3]:
-        pki_mod.revoker.revoke(i.serial_hex, "affiliationChanged", actor="t")
+        pki.issuer.crl_partitions = 1  # the module's other tests use unpartitioned DPs
+    for i in issued[:revoke]:
+        pki.revoker.revoke(i.serial_hex, reason, actor="t")
+    return cp, issued
+
+
+def test_partitions_name_their_crl_and_carry_a_matching_critical_idp(pki_mod: Pki, tmp_path: Path):
+    cp, issued = _partitioned(pki_mod, tmp_path, issue=6, revoke=3, reason="affiliationChanged")
     published = cp.publisher.publish(pki_mod.issuing)
     assert sorted(p.partition for p in published if p.kind == "partition") == [0, 1, 2, 3]
     for i in issued:
@@ -272,3 +280,29 @@ def test_rsa_issuing_ca_signs_its_crl_pkcs1(store: Store, backend, tmp_path: Pat
     assert crl.signature_algorithm_oid == x509.SignatureAlgorithmOID.RSA_WITH_SHA256
     assert reason(serials(crl)[int(leaf.serial_hex, 16)]) is x509.ReasonFlags.privilege_withdrawn
     assert blocking(der) == []
+
+
+def test_resigning_one_partition_reads_only_its_rows_and_the_delta(pki_mod: Pki, tmp_path: Path):
+    cp, issued = _partitioned(pki_mod, tmp_path, issue=8, revoke=4, reason="superseded")
+    cp.publisher.publish(pki_mod.issuing)
+    before = {p: cp.crl("partition", p)[0] for p in range(4)}
+    late = issued[5]
+    p = partition_of(int(late.serial_hex, 16), 4)
+    pki_mod.revoker.revoke(late.serial_hex, "keyCompromise", actor="t")
+    published = cp.publisher.publish(pki_mod.issuing, full=False, partitions={p})
+    assert {(i.kind, i.partition) for i in published} == {("partition", p), ("delta", -1)}
+    crl, der = cp.crl("partition", p)
+    expected = {
+        int(i.serial_hex, 16)
+        for i in [*issued[:4], late]
+        if partition_of(int(i.serial_hex, 16), 4) == p
+    }
+    listed = set(serials(crl))
+    assert expected <= listed and all(s % 4 == p for s in listed)
+    assert int(late.serial_hex, 16) in serials(cp.crl("delta")[0])
+    for other in set(range(4)) - {p}:  # untouched
+        assert cp.crl("partition", other)[0] == before[other]
+    assert blocking(der) == []
+    # Exactly the partition's share of what a complete re-signing lists.
+    cp.publisher.publish(pki_mod.issuing, partitions=())
+    assert listed == {s for s in serials(cp.crl()[0]) if s % 4 == p}
