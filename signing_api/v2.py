@@ -130,12 +130,12 @@ def _documents(body: dict[str, Any]) -> list[Document]:
 def _signed_answer(signer: Signer, docs: list[Document], started: float) -> Response:
     rt = runtime()
     signed = sign_documents(rt, client(), signer, docs)
-    return jsonify(
-        {
-            "time": round((time.perf_counter() - started) * 1000),
-            "file": [base64.b64encode(s).decode() for s in signed],
-        }
-    )
+    # Written by hand: base64 needs no JSON escaping, and the encoder's scan of megabytes of
+    # base64 costs more than signing a small PDF.
+    elapsed = round((time.perf_counter() - started) * 1000)
+    files = b'","'.join(base64.b64encode(s) for s in signed)
+    body = b'{"time":%d,"file":["%s"]}' % (elapsed, files)
+    return Response(body, mimetype="application/json")
 
 
 def _person(body: dict[str, Any]) -> Any:
