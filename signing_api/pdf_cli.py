@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core import subscribers
 from ca_core.errors import NotFoundError
 from ca_core.models import Certificate
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
@@ -29,7 +30,7 @@ class SignerNotReadyError(PdfSignError):
 
 def signing_certificate(store: Store, key: str) -> Certificate:
     """The newest valid, unrevoked certificate with a key in the HSM of subscriber ``key``."""
-    sub = store.get_subscriber(key)
+    sub = subscribers._get(store, key)  # NIK or organizationIdentifier, as `psre subscriber`
     if sub.status != "ISSUE":
         raise SignerNotReadyError(f"subscriber {key} has status {sub.status}; only ISSUE signs")
     row = store.newest_usable_certificate(

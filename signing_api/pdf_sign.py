@@ -73,11 +73,15 @@ class SignOptions:
 def sign_pdf(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> bytes:
     """Sign ``data`` with the key ``cert.key_label`` in the HSM; returns the signed PDF.
 
-    Raises :class:`InvalidPdfError`, :class:`StampPlacementError` (both 4xx material) or an
-    HSM error. Appends an incremental update, so earlier signatures stay valid.
+    Raises :class:`InvalidPdfError`, :class:`StampPlacementError`, another
+    :class:`PdfSignError` (unknown level, unreadable specimen image, a field name already
+    signed, a certificate without an HSM key, a document whose DocMDP forbids signing) — all
+    4xx material —, ``signing_api.tsa.NoTsaUnitError`` (B-T and above without a valid TSA
+    certificate: a server fault) or an HSM error. Appends an incremental update, so earlier
+    signatures stay valid. Thread-safe; the signer for ``cert`` is built once and kept.
 
     B-T adds a signature timestamp from our own TSA (in-process, the code behind ``/tsa``);
-    B-LT then appends a DSS with the chains and the OCSP responses and CRLs of the signer and
+    B-LT also writes a DSS with the chains and the OCSP responses and CRLs of the signer and
     the TSA unit from our store; B-LTA adds a document timestamp over all of that.
     """
     from signing_api import pades

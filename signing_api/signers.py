@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import weakref
+from collections import OrderedDict
 from typing import TYPE_CHECKING
 
 from asn1crypto import cms
@@ -29,7 +30,12 @@ if TYPE_CHECKING:
     from ca_core.store import ReadOnlyStore
 
 _lock = threading.Lock()
-_cache: weakref.WeakKeyDictionary[Runtime, dict[str, HsmPdfSigner]] = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[Runtime, OrderedDict[str, HsmPdfSigner]] = (
+    weakref.WeakKeyDictionary()
+)
+#: Signers kept per process, least recently used dropped first: the active signers of a busy
+#: day fit, and memory stays bounded however many subscribers there are.
+CACHE_SIZE = 4096
 
 
 class NoKeyError(PdfSignError):
@@ -98,11 +104,13 @@ def issuer_chain(store: ReadOnlyStore, issuer_id: int) -> list[x509.Certificate]
 
 def signer_for(rt: Runtime, cert: Certificate) -> HsmPdfSigner:
     """The (cached) signer for ``cert``: its HSM key, the certificate and the chain to the root."""
+    key = cert.fingerprint_sha256
     with _lock:
-        per_rt = _cache.setdefault(rt, {})
-        found = per_rt.get(cert.fingerprint_sha256)
-    if found is not None:
-        return found
+        per_rt = _cache.setdefault(rt, OrderedDict())
+        found = per_rt.get(key)
+        if found is not None:
+            per_rt.move_to_end(key)
+            return found
     if not cert.key_label:
         raise NoKeyError(f"certificate {cert.serial_hex} has no key in the HSM")
     signer = PsreSigner(
@@ -112,7 +120,10 @@ def signer_for(rt: Runtime, cert: Certificate) -> HsmPdfSigner:
         issuer_chain(rt.store, cert.issuer_id),
     )
     with _lock:
-        return per_rt.setdefault(cert.fingerprint_sha256, signer)
+        signer = per_rt.setdefault(key, signer)
+        while len(per_rt) > CACHE_SIZE:
+            per_rt.popitem(last=False)
+        return signer
 
 
 def digest_for(cert: asn1_x509.Certificate) -> str:

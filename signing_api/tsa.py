@@ -32,7 +32,7 @@ from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
 
-from ca_core.errors import CaError
+from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
 from signing_api.signers import digest_for, signer_for
@@ -48,14 +48,14 @@ QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
 UNIT_RECHECK_SECONDS = 60
+#: A TimeStampReq is ~60 bytes (a few hundred with extensions): anything larger is refused
+#: before it is parsed.
+MAX_REQUEST_BYTES = 4096
 
 
-class TsaError(CaError):
-    code = "tsa_error"
-
-
-class NoTsaUnitError(TsaError):
-    """No valid certificate with profile ``tsa`` (run the TSA ceremony / ``psre init``)."""
+class NoTsaUnitError(ConfigError):
+    """No valid certificate with profile ``tsa`` (run the TSA ceremony / ``psre init``): a
+    set-up fault of the server (HTTP 500 through the ConfigError mapping), not of the request."""
 
     code = "tsa_unavailable"
 
@@ -96,7 +96,11 @@ class TimeStampAuthority:
                 return self._unit
             row = self.rt.store.newest_usable_certificate(Certificate.profile == TSA_PROFILE, now)
             if row is None:
-                raise NoTsaUnitError("no valid time-stamping unit certificate (profile 'tsa')")
+                raise NoTsaUnitError(
+                    "tsa",
+                    "no valid time-stamping unit certificate (profile 'tsa'); run the TSA "
+                    "key ceremony",
+                )
             signer = signer_for(self.rt, row)
             recheck = min(row.not_after, now + dt.timedelta(seconds=UNIT_RECHECK_SECONDS))
             self._unit = _Unit(signer, recheck, digest_for(signer.signing_cert))
@@ -260,5 +264,9 @@ def timestamp() -> Response:
     ctype = (request.mimetype or "").lower()
     if ctype != QUERY_TYPE:
         return Response(f"expected Content-Type {QUERY_TYPE}\n", status=415, mimetype="text/plain")
+    if (request.content_length or 0) > MAX_REQUEST_BYTES:
+        return Response("request too large\n", status=413, mimetype="text/plain")
     body = request.get_data(cache=False)
+    if len(body) > MAX_REQUEST_BYTES:  # no or a false Content-Length
+        return Response("request too large\n", status=413, mimetype="text/plain")
     return Response(authority_for(runtime()).respond_der(body), mimetype=REPLY_TYPE)

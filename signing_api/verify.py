@@ -29,6 +29,7 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
+from pyhanko.pdf_utils.crypt import AuthStatus
 from pyhanko.pdf_utils.misc import PdfReadError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
@@ -107,7 +108,8 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
         if reader.encrypted:
             if not password:
                 raise NotAPdfError("the PDF is encrypted: a password is needed")
-            reader.decrypt(password)
+            if reader.decrypt(password).status == AuthStatus.FAILED:
+                raise NotAPdfError("wrong password for the encrypted PDF")
         embedded, doc_timestamps, unreadable = _collect(reader)
     except (PdfReadError, ValueError, KeyError, TypeError) as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex

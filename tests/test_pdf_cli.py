@@ -105,3 +105,23 @@ def test_refusals(env: PsreEnv, nik: str):
     assert res.returncode == 2 and "not a PDF" in res.stderr
     res = env.run("pdf", "verify", str(junk), check=False)
     assert res.returncode == 2
+
+
+def test_agency_seal(env: PsreEnv):
+    """An agency (organizationIdentifier, legal-person-seal certificate) seals a PDF."""
+    org = "NTRID-" + "".join(secrets.choice("0123456789") for _ in range(7))
+    env.run(
+        "subscriber", "add", "--org-id", org, "--name", "Dinas Kominfo Kota Bandung",
+        "--email", f"kominfo.{org[-4:]}@bandung.go.id",
+    )  # fmt: skip
+    env.run(
+        "issue", "--profile", "legal-person-seal", "--subscriber", org,
+        "--out", str(env.root / f"{org}.pem"),
+    )  # fmt: skip
+    doc = env.root / "edaran.pdf"
+    doc.write_bytes(minimal_pdf("Surat Edaran"))
+    sealed = env.root / "edaran-sealed.pdf"
+    env.run("pdf", "sign", str(doc), "--subscriber", org, "--out", str(sealed), "--level", "B-T")
+    report = json.loads(env.run("pdf", "verify", str(sealed), "--json").stdout)
+    assert report["summary"] == "VALID"
+    assert report["signatures"][0]["signer_name"] == "Dinas Kominfo Kota Bandung"

@@ -361,3 +361,14 @@ def test_certificate_without_hsm_key_is_refused(spki, signer):  # noqa: F811
     with pytest.raises(NoKeyError) as err:
         sign_pdf(spki.rt, minimal_pdf(), keyless, SignOptions(level="B-B"))
     assert isinstance(err.value, PdfSignError)
+
+
+def test_signer_cache_is_bounded(spki, signer, monkeypatch):  # noqa: F811
+    from signing_api import signers
+
+    monkeypatch.setattr(signers, "CACHE_SIZE", 1)
+    other = spki.new_signer("Yohanes Kurniawan")
+    first = signers.signer_for(spki.rt, signer)
+    assert signers.signer_for(spki.rt, other) is not first
+    assert signers.signer_for(spki.rt, signer) is not first  # evicted, built again
+    sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))

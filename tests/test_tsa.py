@@ -157,9 +157,11 @@ def test_bad_requests_are_rejections(app: Flask, body: bytes, failure: str, tmp_
     assert "Status: Rejected." in openssl("ts", "-reply", "-in", str(path), "-text").stdout
 
 
-def test_wrong_content_type_is_415(app: Flask):
+def test_wrong_content_type_is_415_and_large_bodies_413(app: Flask):
     resp = app.test_client().post("/tsa", data=b"x", content_type="application/octet-stream")
     assert resp.status_code == 415
+    resp = app.test_client().post("/tsa", data=b"\x30" * 5000, content_type=QUERY_TYPE)
+    assert resp.status_code == 413
 
 
 def test_counts_granted_and_rejected(spki: SigningPki, app: Flask):  # noqa: F811
@@ -191,3 +193,17 @@ def test_rotated_and_revoked_units_within_the_recheck(spki: SigningPki):  # noqa
     assert serial(auth, t0 + step) == newer
     spki.pki.revoker.revoke(newer, "keyCompromise", actor="test")
     assert serial(auth, t0 + 2 * step) == spki.tsa.serial_hex
+
+
+def test_no_valid_unit_is_a_server_fault(spki: SigningPki):  # noqa: F811
+    """After the unit's certificate expired: NoTsaUnitError, a ConfigError (HTTP 500 in the
+    API's error mapping), not a request error."""
+    import datetime as dt
+
+    from ca_core.errors import ConfigError
+    from signing_api.tsa import NoTsaUnitError, TimeStampAuthority
+
+    auth = TimeStampAuthority(spki.rt)
+    with pytest.raises(NoTsaUnitError) as err:
+        auth.unit(dt.datetime.now(dt.UTC) + dt.timedelta(days=400))
+    assert isinstance(err.value, ConfigError) and err.value.code == "tsa_unavailable"

@@ -163,8 +163,9 @@ def test_encrypted_document_verifies_with_its_password(spki, signer):  # noqa: F
 
     doc = encrypted_pdf("buka", "pemilik")
     signed = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-T", pdf_password="buka"))
-    with pytest.raises(NotAPdfError):
-        verify_pdf(spki.rt, signed)
+    for wrong in (None, "salah"):
+        with pytest.raises(NotAPdfError):
+            verify_pdf(spki.rt, signed, wrong)
     assert verify_pdf(spki.rt, signed, "buka").summary == "VALID"
 
 
