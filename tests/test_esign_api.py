@@ -843,3 +843,22 @@ def test_a_code_issued_for_named_documents_signs_exactly_those(http, pki, creds,
     assert bad.status_code == 400 and bad.get_json()["status_code"] == 4015
     body = {"nik": p.nik, "hashes": hashes, "data": 3}
     assert post_json(http, "/api/v2/sign/get/totp", creds, body).get_json()["status_code"] == 4015
+
+
+def test_a_server_without_a_tsa_unit_answers_500_not_a_client_error(backend, tmp_path, creds):  # noqa: ANN001
+    from tests.pki_support import build_pki
+
+    url = f"sqlite:///{tmp_path / 'no-tsa.sqlite3'}"
+    store = Store.open(url)
+    try:
+        bare = build_pki(store, backend)  # root and issuing CA, no time-stamping unit
+        app = make_esign_app(bare, url)
+        c = new_client(bare)
+        p = new_person(bare)
+        resp = sign_v2(app.test_client(), c, p.nik, signatureProperties=[{"level": "B-T"}])
+        assert resp.status_code == 500 and resp.get_json()["status_code"] == 5000
+        assert "Traceback" not in resp.get_data(as_text=True)
+        resp = sign_v2(app.test_client(), c, p.nik, signatureProperties=[{"level": "B-B"}])
+        assert resp.status_code == 200
+    finally:
+        store.close()
