@@ -442,6 +442,9 @@ class ActivationCode(Base):
     salt: Mapped[str] = mapped_column(String(32))
     code_hmac: Mapped[str] = mapped_column(String(64))
     documents: Mapped[int] = mapped_column(Integer)
+    #: When the client named them: the SHA-256 of each document, sorted, comma-separated; the
+    #: code then signs exactly those documents (standards checklist: remote signing).
+    document_sha256: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -133,8 +133,10 @@ class Activation:
         code: str | None,
         documents: int,
         purpose: str = "sign",
+        hashes: list[str] | None = None,
     ) -> None:
-        """Raise 2031 unless the passphrase or code authorises ``documents`` signatures now.
+        """Raise 2031 unless the passphrase or code authorises ``documents`` signatures now
+        (and, for a code issued for named documents, exactly the documents with ``hashes``).
 
         A code is consumed by this call whether or not signing then succeeds: one code, one
         request.
@@ -145,7 +147,7 @@ class Activation:
             ok = self._passphrase_ok(current, passphrase)
             method = "passphrase"
         else:
-            ok = code is not None and self._use_code(sub, code, documents, purpose, now)
+            ok = code is not None and self._use_code(sub, code, documents, purpose, now, hashes)
             method = "totp"
         if not ok:
             self._failed(sub, method, now)
@@ -220,7 +222,13 @@ class Activation:
             )
 
     def _use_code(
-        self, sub: Subscriber, code: str, documents: int, purpose: str, now: dt.datetime
+        self,
+        sub: Subscriber,
+        code: str,
+        documents: int,
+        purpose: str,
+        now: dt.datetime,
+        hashes: list[str] | None,
     ) -> bool:
         with self.store.session() as s:
             stmt = select(ActivationCode).where(
@@ -246,6 +254,8 @@ class Activation:
             ).rowcount
         if taken != 1:
             return False
+        if match.document_sha256 is not None and match.document_sha256 != _joined(hashes or []):
+            raise EsignError(INVALID_FORMAT, "the TOTP was issued for other documents")
         if match.documents != documents:
             # Consumed all the same: the code authorised another request than this one.
             raise EsignError(
@@ -264,6 +274,7 @@ class Activation:
         *,
         purpose: str = "sign",
         seal_activation_id: int | None = None,
+        hashes: list[str] | None = None,
     ) -> tuple[str, dt.datetime]:
         """A new one-time code for ``documents`` signatures; returns (code, expiry). Earlier
         unused codes of this signer, client and purpose are voided: only the newest works."""
@@ -291,6 +302,7 @@ class Activation:
                     salt=salt,
                     code_hmac=otp.code_hmac(code, salt),
                     documents=documents,
+                    document_sha256=_joined(hashes) if hashes else None,
                     expires_at=expires,
                 )
             )
@@ -303,8 +315,14 @@ class Activation:
             )
         return code, expires
 
-    def send_code(self, sub: Subscriber, documents: int, notifier: Notifier) -> dt.datetime:
-        code, expires = self.issue_code(sub, documents)
+    def send_code(
+        self,
+        sub: Subscriber,
+        documents: int,
+        notifier: Notifier,
+        hashes: list[str] | None = None,
+    ) -> dt.datetime:
+        code, expires = self.issue_code(sub, documents, hashes=hashes)
         minutes = max(1, self.cfg.totp_seconds // 60)
         notifier.send(
             sub.email,
@@ -390,6 +408,10 @@ def reading(store: Store) -> Iterator[Session]:
     behind another worker's signature bookkeeping."""
     with sessionmaker(read_only(store.engine), expire_on_commit=False)() as s, s.begin():
         yield s
+
+
+def _joined(hashes: list[str]) -> str:
+    return ",".join(sorted(h.lower() for h in hashes))
 
 
 def _sha256(token: str) -> str:

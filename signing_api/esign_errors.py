@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ca_core.errors import CaError, NotFoundError, StoreError
+from ca_core.errors import CaError, ConfigError, NotFoundError, StoreError
 from hsm.errors import HsmError
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,12 @@ def register_esign_handlers(bp: Blueprint) -> None:
     def _store(ex: StoreError) -> Response:
         log.error("database error: %s", ex)
         return EsignError(STORE_DOWN, "the database is unavailable").response()
+
+    @bp.errorhandler(ConfigError)
+    def _config(ex: ConfigError) -> Response:
+        # A server fault (e.g. no valid TSA unit), not the client's: logged, answered 500.
+        log.error("configuration error: %s", ex)
+        return EsignError(INTERNAL, "the server is not configured to do this").response()
 
     @bp.errorhandler(HsmError)
     def _hsm(ex: HsmError) -> Response:

@@ -151,6 +151,13 @@ _STATUS = _json(
     )
 )
 
+_HASHES = {
+    "type": "array",
+    "items": {**_S, "pattern": "^[0-9a-fA-F]{64}$"},
+    "description": "psre extension: the SHA-256 of each document; the code then signs exactly "
+    "those documents (and data defaults to their number)",
+}
+
 _WRONG = (2011, 2021, 2031, 4014, 4015, 4290, 5030)
 
 
@@ -226,7 +233,7 @@ def openapi_document() -> dict[str, Any]:
                 2021,
                 4014,
                 4015,
-                body=_json(_obj({"nik": _S, "email": _S, "data": _I})),
+                body=_json(_obj({"nik": _S, "email": _S, "data": _I, "hashes": _HASHES})),
             )
         },
         "/api/v2/user/check/status": {
@@ -291,7 +298,7 @@ def openapi_document() -> dict[str, Any]:
                 4015,
                 body=_json(
                     _obj(
-                        {"idSubscriber": _S, "activation": _S, "data": _I},
+                        {"idSubscriber": _S, "activation": _S, "data": _I, "hashes": _HASHES},
                         ["idSubscriber", "activation"],
                     )
                 ),

@@ -6,7 +6,12 @@ from flask import Response, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from signing_api import documents
-from signing_api.activation import api_status, require_signer, require_subscriber
+from signing_api.activation import (
+    api_status,
+    find_subscriber,
+    require_signer,
+    require_subscriber,
+)
 from signing_api.app_runtime import runtime
 from signing_api.esign_common import activation, client, count_signing_request, esign_blueprint
 from signing_api.esign_errors import missing
@@ -20,7 +25,7 @@ bp = esign_blueprint("esign_v1", "/api")
 
 def _file(name: str) -> FileStorage:
     f = request.files.get(name)
-    if f is None or not f.filename and not f.content_length:
+    if f is None or (not f.filename and not f.content_length):
         raise missing(name)
     return f
 
@@ -90,8 +95,6 @@ def verify() -> Response:
 def user_status(nik: str) -> Response:
     rt = runtime()
     nik = check_nik(nik)
-    from signing_api.activation import find_subscriber
-
     status = api_status(rt.store, find_subscriber(rt.store, nik=nik))
     return jsonify(v1_status(status))
 

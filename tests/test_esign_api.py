@@ -816,3 +816,49 @@ def test_password_protected_pdf(http, creds, signer, tmp_path):  # noqa: ANN001
     assert answer["conclusion"] == "VALID", answer
     nopw = post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(signed)})
     assert nopw.status_code == 400 and nopw.get_json()["status_code"] == 4015
+
+
+def test_a_code_issued_for_named_documents_signs_exactly_those(http, pki, creds, tmp_path):  # noqa: ANN001
+    import hashlib
+
+    p = new_person(pki)
+    docs = [minimal_pdf("Surat A"), minimal_pdf("Surat B")]
+    hashes = [hashlib.sha256(d).hexdigest() for d in docs]
+
+    def get_code(h: list[str]) -> str:
+        resp = post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "hashes": h})
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["data"] == len(h)
+        return outbox_codes(pki, p.email)[-1]
+
+    def sign(code: str, files: list[bytes]):  # noqa: ANN202
+        body = {"nik": p.nik, "totp": code, "file": [b64(f) for f in files]}
+        return post_json(http, "/api/v2/sign/pdf", creds, body)
+
+    other = [docs[0], minimal_pdf("Surat C")]
+    resp = sign(get_code(hashes), other)
+    assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
+    assert_signed(sign(get_code(hashes), list(reversed(docs))), tmp_path, n=2)
+    bad = post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "hashes": ["ab"]})
+    assert bad.status_code == 400 and bad.get_json()["status_code"] == 4015
+    body = {"nik": p.nik, "hashes": hashes, "data": 3}
+    assert post_json(http, "/api/v2/sign/get/totp", creds, body).get_json()["status_code"] == 4015
+
+
+def test_a_server_without_a_tsa_unit_answers_500_not_a_client_error(backend, tmp_path, creds):  # noqa: ANN001
+    from tests.pki_support import build_pki
+
+    url = f"sqlite:///{tmp_path / 'no-tsa.sqlite3'}"
+    store = Store.open(url)
+    try:
+        bare = build_pki(store, backend)  # root and issuing CA, no time-stamping unit
+        app = make_esign_app(bare, url)
+        c = new_client(bare)
+        p = new_person(bare)
+        resp = sign_v2(app.test_client(), c, p.nik, signatureProperties=[{"level": "B-T"}])
+        assert resp.status_code == 500 and resp.get_json()["status_code"] == 5000
+        assert "Traceback" not in resp.get_data(as_text=True)
+        resp = sign_v2(app.test_client(), c, p.nik, signatureProperties=[{"level": "B-B"}])
+        assert resp.status_code == 200
+    finally:
+        store.close()

@@ -157,6 +157,49 @@ def test_sign_over_http_with_curl_and_json(server: Server, tmp_path: Path) -> No
     assert "Signature is Valid." in sig.stdout, sig.stdout
 
 
+def test_agency_seal_over_http(server: Server, tmp_path: Path) -> None:
+    org = "NTRID-3100012345"
+    env = server.env
+    env.run(
+        "subscriber",
+        "add",
+        "--org-id",
+        org,
+        "--name",
+        "Badan Uji Segel",
+        "--email",
+        "segel@badanuji.go.id",
+        "--passphrase-file",
+        str(env.root / "pass.txt"),
+    )
+    env.run("issue", "--profile", "legal-person-seal", "--subscriber", org, "--out", "seal.pem")
+    status, _, body = call(
+        server,
+        "POST",
+        "/api/v2/seal/get/activation",
+        {"idSubscriber": org, "passphrase": PASSPHRASE},
+    )
+    assert status == 200, body
+    token = json.loads(body)["totp"]
+    status, _, body = call(
+        server,
+        "POST",
+        "/api/v2/seal/get/totp",
+        {"idSubscriber": org, "activation": token, "data": 1},
+    )
+    assert status == 200, body
+    code = json.loads(body)["totp"]
+    pdf = base64.b64encode(minimal_pdf("Keputusan Kepala Badan")).decode()
+    status, _, body = call(
+        server, "POST", "/api/v2/seal/pdf", {"idSubscriber": org, "totp": code, "file": [pdf]}
+    )
+    assert status == 200, body
+    out = tmp_path / "sealed.pdf"
+    out.write_bytes(base64.b64decode(json.loads(body)["file"][0]))
+    sig = subprocess.run(["pdfsig", str(out)], capture_output=True, text=True, check=False)
+    assert "Signature is Valid." in sig.stdout and "Badan Uji Segel" in sig.stdout, sig.stdout
+
+
 def test_client_commands(server: Server) -> None:
     env = server.env
     listed = json.loads(env.run("client", "list", "--json").stdout)

@@ -95,6 +95,7 @@ def _upgrade_api() -> None:
         sa.Column("salt", sa.String(32), nullable=False),
         sa.Column("code_hmac", sa.String(64), nullable=False),
         sa.Column("documents", sa.Integer(), nullable=False),
+        sa.Column("document_sha256", sa.Text(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("expires_at", sa.DateTime(), nullable=False),
         sa.Column("used_at", sa.DateTime(), nullable=True),
