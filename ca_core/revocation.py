@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography import x509
 from sqlalchemy import select
 
 from ca_core.errors import CaError, NotFoundError
@@ -37,6 +38,20 @@ REASONS = (
     "certificateHold",
     "privilegeWithdrawn",
 )
+
+
+#: Reason names as stored → cryptography's flags, for CRL entries and OCSP answers alike
+#: (removeFromCRL appears only in delta CRLs, when a hold is lifted).
+REASON_FLAGS: dict[str, x509.ReasonFlags] = {
+    "keyCompromise": x509.ReasonFlags.key_compromise,
+    "cACompromise": x509.ReasonFlags.ca_compromise,
+    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
+    "superseded": x509.ReasonFlags.superseded,
+    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
+    "certificateHold": x509.ReasonFlags.certificate_hold,
+    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
+    "removeFromCRL": x509.ReasonFlags.remove_from_crl,
+}
 
 
 class RevocationError(CaError):

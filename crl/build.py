@@ -30,20 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from ca_core import lint
 from ca_core.issuer import hash_for, hsm_signature, throwaway_key
 from ca_core.models import CertificateAuthority
+from ca_core.revocation import REASON_FLAGS
 from crl.errors import CrlError
 from hsm.backend import KeyBackend, KeySpec
-
-#: RFC 5280 §5.3.1 reason names (as ca_core.revocation stores them) → cryptography's flags.
-REASON_FLAGS: dict[str, x509.ReasonFlags] = {
-    "keyCompromise": x509.ReasonFlags.key_compromise,
-    "cACompromise": x509.ReasonFlags.ca_compromise,
-    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
-    "superseded": x509.ReasonFlags.superseded,
-    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
-    "certificateHold": x509.ReasonFlags.certificate_hold,
-    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
-    "removeFromCRL": x509.ReasonFlags.remove_from_crl,
-}
 
 
 @dataclass(frozen=True)

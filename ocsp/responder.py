@@ -185,7 +185,9 @@ class OcspResponder:
             nonce = _nonce(req)
         except Exception:  # noqa: BLE001 - anything unparsable, several CertIDs, bad nonce
             return _unsuccessful(_MALFORMED)
-        if alg not in CERTID_HASHES:
+        # RFC 5280 §4.1.2.2: serials are positive; a CertID with zero or a negative one names
+        # no certificate anybody could have issued (found by the fuzz test).
+        if alg not in CERTID_HASHES or serial <= 0:
             return _unsuccessful(_MALFORMED)
         entry = self.index.by_certid.get((alg, name_hash, key_hash, serial))
         if entry is not None and entry.next_update_ts <= now:

@@ -22,6 +22,7 @@ from cryptography.x509.oid import ObjectIdentifier
 from sqlalchemy import and_, select
 
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
+from ca_core.revocation import REASON_FLAGS
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from hsm.backend import KeyBackend
 from hsm.keys import HsmPrivateKey, default_hash, private_key
@@ -205,7 +206,7 @@ def build_response(
             name = status.reason or ("certificateHold" if status.status == "hold" else None)
             # RFC 5280 §5.3.1: "unspecified" is expressed by leaving the reason out.
             if name and name != "unspecified":
-                reason = _REASONS[name]
+                reason = REASON_FLAGS[name]
     builder = (
         ocsp.OCSPResponseBuilder()
         .add_response_by_hash(
@@ -238,15 +239,3 @@ def unsuccessful(status: ocsp.OCSPResponseStatus) -> bytes:
     return ocsp.OCSPResponseBuilder.build_unsuccessful(status).public_bytes(
         serialization.Encoding.DER
     )
-
-
-_REASONS = {
-    "keyCompromise": x509.ReasonFlags.key_compromise,
-    "cACompromise": x509.ReasonFlags.ca_compromise,
-    "affiliationChanged": x509.ReasonFlags.affiliation_changed,
-    "superseded": x509.ReasonFlags.superseded,
-    "cessationOfOperation": x509.ReasonFlags.cessation_of_operation,
-    "certificateHold": x509.ReasonFlags.certificate_hold,
-    "privilegeWithdrawn": x509.ReasonFlags.privilege_withdrawn,
-    "aACompromise": x509.ReasonFlags.aa_compromise,
-}

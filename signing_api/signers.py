@@ -58,6 +58,12 @@ class PsreSigner(HsmPdfSigner):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         assert self.signing_cert is not None
+        # asn1crypto parses lazily and not thread-safely: two gthread workers signing with a
+        # freshly cached signer could read half-parsed children (a TypeError was seen once in
+        # concurrent first signatures). Parse every certificate fully before the signer is
+        # shared; afterwards they are only read.
+        for c in (self.signing_cert, *self.cert_registry):
+            _ = c.native
         scv2 = as_signing_certificate_v2(self.signing_cert)
         self._scv2_der = simple_cms_attribute("signing_certificate_v2", scv2).dump()
 

@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,3 +72,23 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=env.root,
+        env=env.env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/healthz", timeout=timeout)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.cli_support import PSRE, PsreEnv, free_port, wait_http
+from tests.cli_support import PsreEnv, serving
 
 
 @pytest.fixture(scope="module")
@@ -21,26 +19,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> PsreEnv:
     env = PsreEnv(tmp_path_factory.mktemp("demo"))
     env.run("init")
     return env
-
-
-@contextmanager
-def serving(env: PsreEnv) -> Iterator[str]:
-    """``psre serve`` (gunicorn) on a free port; yields its base URL."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=env.root,
-        env=env.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/healthz")
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_init_makes_the_demo_hierarchy_once(demo):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import PSRE, PsreEnv, free_port, wait_http
+from tests.cli_support import PsreEnv, serving
 from tests.pdf_support import minimal_pdf
 
 BASE_URL = "http://pki.psre-uji.id"
@@ -63,21 +63,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "--out",
         str(env.root / "rina.pem"),
     )
-    port = free_port()
-    proc = subprocess.Popen(
-        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=env.root,
-        env=env.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http(f"{url}/healthz")
+    with serving(env) as url:
         yield Server(env, url, creds["username"], creds["password"])
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def call(

@@ -203,6 +203,18 @@ def test_malformed_oversized_and_methods(op: OcspPki, app: Flask, client):
     assert client.put("/ocsp", data=b"x").status_code == 405
 
 
+@pytest.mark.parametrize("serial_byte", [b"\x00", b"\x80"])
+def test_zero_and_negative_serials_are_malformed(op: OcspPki, client, serial_byte: bytes):
+    """RFC 5280 serials are positive: 0 and -128 in a CertID name nothing (a fuzz find: -128
+    used to escape as a 500)."""
+    der = never_issued_request(op, 0x7F)
+    assert der.count(b"\x02\x01\x7f") == 1
+    der = der.replace(b"\x02\x01\x7f", b"\x02\x01" + serial_byte)
+    res = client.post("/ocsp", data=der, content_type="application/ocsp-request")
+    assert res.status_code == 200
+    assert parse(res.data).response_status == ocsp.OCSPResponseStatus.MALFORMED_REQUEST
+
+
 def test_two_certids_are_malformed(op: OcspPki, app: Flask, client):
     """RFC 5019 profile: one CertID per request."""
     a, b = presigned(op, app), presigned(op, app)

@@ -22,7 +22,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from tests.cli_support import PSRE, REPO, PsreEnv, free_port, wait_http
+from tests.cli_support import PSRE, REPO, PsreEnv, serving
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
@@ -82,21 +82,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
     )
     assert res.returncode == 0, res.stderr
     issued = json.loads(res.stdout.strip().splitlines()[-1])
-    port = free_port()
-    proc = subprocess.Popen(
-        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=env.root,
-        env=env.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/healthz", timeout=60)
+    with serving(env) as base:
         yield {"base": base, "pdf": pdf, "env": env, **issued}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.fixture
