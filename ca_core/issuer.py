@@ -244,7 +244,7 @@ class Issuer:
 
         now = self.clock().replace(microsecond=0)
         not_before = (req.not_before or (now - BACKDATE)).astimezone(dt.UTC).replace(microsecond=0)
-        days = req.validity_days or profile.max_validity_days
+        days = profile.max_validity_days if req.validity_days is None else req.validity_days
         if days <= 0:
             raise IssuanceError("validity_days", "must be positive")
         if days > profile.max_validity_days:

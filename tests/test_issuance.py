@@ -98,6 +98,14 @@ def der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
+@pytest.mark.parametrize("days", [0, -1])
+def test_zero_or_negative_validity_is_refused(pki: Pki, days: int):
+    """0 once fell back to the profile's maximum (a falsy-value slip found by hypothesis)."""
+    with pytest.raises(IssuanceError) as ex:
+        pki.issuer.issue(pki.issuing, request("natural-person", validity_days=days))
+    assert ex.value.field == "validity_days"
+
+
 def test_ca_certificates_are_lint_clean_and_chain(pki: Pki, tmp_path):
     root, issuing = pki.cert(pki.root), pki.cert(pki.issuing)
     assert lint.blocking(lint.lint_certificate(der(root), ["pkix"])) == []
