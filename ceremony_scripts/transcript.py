@@ -26,7 +26,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from ca_core.audit import canonical_json, event_hash, format_time
+from ca_core.audit import AuditRecord as Entry  # one record shape for both hash chains
+from ca_core.audit import canonical_json, event_hash
 from ca_core.keycheck import spki_sha256
 from ca_core.models import GENESIS_HASH
 from ceremony_scripts.errors import CeremonyError
@@ -38,30 +39,6 @@ SIGNATURE_ACTION = "transcript.signature"
 
 def parse_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
-
-
-@dataclass(frozen=True)
-class Entry:
-    seq: int
-    time: dt.datetime
-    actor: str
-    action: str
-    object: str
-    details: Mapping[str, Any]
-    prev_hash: str
-    hash: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "time": format_time(self.time),
-            "actor": self.actor,
-            "action": self.action,
-            "object": self.object,
-            "details": dict(self.details),
-            "prev_hash": self.prev_hash,
-            "hash": self.hash,
-        }
 
 
 class TranscriptWriter:
