@@ -862,3 +862,15 @@ def test_a_server_without_a_tsa_unit_answers_500_not_a_client_error(backend, tmp
         assert resp.status_code == 200
     finally:
         store.close()
+
+
+def test_a_fifty_megabyte_pdf_signs_through_v1(http, creds, signer, tmp_path):  # noqa: ANN001
+    """Large letters with attachments: the multipart upload is spooled, the PDF signed whole."""
+    from tests.signing_support import big_pdf
+
+    doc = big_pdf(50 * 1024 * 1024)
+    resp = sign_v1(http, creds, signer.nik, file=pdf_upload(doc, "lampiran-besar.pdf"))
+    assert resp.status_code == 200, resp.get_data()[:300]
+    signed = resp.get_data()
+    assert resp.mimetype == "application/pdf" and len(signed) > len(doc)
+    pdfsig_ok(tmp_path, signed)
