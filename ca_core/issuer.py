@@ -33,13 +33,20 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
 
 from ca_core import lint
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.keycheck import check_public_key, spki_sha256
-from ca_core.models import Certificate, CertificateAuthority, SerialReservation, Subscriber
+from ca_core.models import (
+    BlockedKey,
+    Certificate,
+    CertificateAuthority,
+    SerialReservation,
+    Subscriber,
+)
 from ca_core.store import Store, serial_hex
 from crl.urls import partition_of
 from hsm.backend import KeyBackend, KeySpec, SignScheme
@@ -124,6 +131,32 @@ class Issued:
     @property
     def pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@dataclass(frozen=True)
+class KnownKey:
+    """What the database knows about a public key when a request for it is checked."""
+
+    #: {its SPKI SHA-256} when the key is on the blocklist, else empty.
+    blocked: frozenset[str]
+    #: (subscriber_id, profile, status, not_after, serial_hex, issuer_id) of its certificates.
+    certified: tuple[tuple, ...]
+
+
+def _known_key(s: Session, public_key: CertificatePublicKeyTypes) -> KnownKey:
+    fp = spki_sha256(public_key)
+    blocked = s.scalar(select(BlockedKey.spki_sha256).where(BlockedKey.spki_sha256 == fp))
+    rows = s.execute(
+        select(
+            Certificate.subscriber_id,
+            Certificate.profile,
+            Certificate.status,
+            Certificate.not_after,
+            Certificate.serial_hex,
+            Certificate.issuer_id,
+        ).where(Certificate.spki_sha256 == fp)
+    ).all()
+    return KnownKey(frozenset({fp}) if blocked else frozenset(), tuple(tuple(r) for r in rows))
 
 
 _throwaway_lock = threading.Lock()
@@ -211,19 +244,30 @@ class Issuer:
         return p
 
     def prepare(
-        self, ca: CertificateAuthority, req: IssueRequest, *, self_signed: bool = False
+        self,
+        ca: CertificateAuthority,
+        req: IssueRequest,
+        *,
+        self_signed: bool = False,
+        known: KnownKey | None = None,
     ) -> Prepared:
-        """Validate the request against the profile, build the TBS and lint it."""
+        """Validate the request against the profile, build the TBS and lint it.
+
+        ``known`` is what the database says about the request's key, when the caller has
+        already read it in its own snapshot."""
         profile = self.profile(req.profile)
         if self_signed != (profile.kind == "root"):
             raise IssuanceError("profile", f"profile {profile.name} cannot be used for this CA")
-        fp = spki_sha256(req.public_key)
-        blocked = {fp} if self.store.is_key_blocked(fp) else set()
+        if known is None:
+            with self.store.read_session() as s:
+                known = _known_key(s, req.public_key)
         try:
-            check_public_key(req.public_key, profile.key_types, blocked_spki_sha256=blocked)
+            check_public_key(
+                req.public_key, profile.key_types, blocked_spki_sha256=known.blocked
+            )
         except CaError as ex:
             raise IssuanceError("public_key", getattr(ex, "reason", str(ex))) from None
-        self._check_key_reuse(ca, req)
+        self._check_key_reuse(ca, req, known)
         try:
             subject = build_subject(profile, req.subject)
             emails = check_emails(profile, list(req.emails))
@@ -313,22 +357,12 @@ class Issuer:
             request=req,
         )
 
-    def _check_key_reuse(self, ca: CertificateAuthority, req: IssueRequest) -> None:
+    def _check_key_reuse(
+        self, ca: CertificateAuthority, req: IssueRequest, known: KnownKey
+    ) -> None:
         """One key, one subscriber; and no duplicate of a live certificate (same key+profile)."""
-        fp = spki_sha256(req.public_key)
-        with self.store.session() as s:
-            rows = s.execute(
-                select(
-                    Certificate.subscriber_id,
-                    Certificate.profile,
-                    Certificate.status,
-                    Certificate.not_after,
-                    Certificate.serial_hex,
-                    Certificate.issuer_id,
-                ).where(Certificate.spki_sha256 == fp)
-            ).all()
         now = self.clock()
-        for sub_id, profile, status, not_after, sh, issuer_id in rows:
+        for sub_id, profile, status, not_after, sh, issuer_id in known.certified:
             if sub_id is not None and req.subscriber_id is not None and sub_id != req.subscriber_id:
                 raise IssuanceError(
                     "public_key", "this key is already certified for another subscriber"
@@ -344,32 +378,35 @@ class Issuer:
     # -- issue ------------------------------------------------------------------------------------
     def issue(self, ca_name: str, req: IssueRequest, *, self_signed: bool = False) -> Issued:
         """The whole pipeline for one certificate. Idempotent per ``req.idempotency_key``."""
-        ca = self.store.get_ca(ca_name)
-        if req.idempotency_key:
-            earlier = self._by_idempotency_key(ca.id, req.idempotency_key)
-            if earlier is not None:
-                return earlier
-        prepared = self.prepare(ca, req, self_signed=self_signed)
+        # Everything the checks need from the database, read in one snapshot: one round trip
+        # (and on SQLite no write lock) instead of one per question.
+        with self.store.read_session() as s:
+            ca = s.execute(
+                select(CertificateAuthority).where(CertificateAuthority.name == ca_name)
+            ).scalar_one_or_none()
+            if ca is None:
+                raise NotFoundError(f"no CA named {ca_name!r}")
+            earlier = None
+            if req.idempotency_key:
+                earlier = s.execute(
+                    select(SerialReservation.serial_hex).where(
+                        SerialReservation.issuer_id == ca.id,
+                        SerialReservation.idempotency_key == req.idempotency_key,
+                    )
+                ).scalar_one_or_none()
+            known = None if earlier else _known_key(s, req.public_key)
+        if earlier is not None:
+            return self.recover(ca.id, earlier)
+        assert known is not None
+        prepared = self.prepare(ca, req, self_signed=self_signed, known=known)
         self._reserve(prepared)
         return self._sign_and_store(ca, prepared.serial, prepared.tbs_der, req, recovered=False)
 
-    def _by_idempotency_key(self, issuer_id: int, key: str) -> Issued | None:
-        with self.store.session() as s:
-            r = s.execute(
-                select(SerialReservation).where(
-                    SerialReservation.issuer_id == issuer_id,
-                    SerialReservation.idempotency_key == key,
-                )
-            ).scalar_one_or_none()
-            if r is None:
-                return None
-            serial = r.serial_hex
-        return self.recover(issuer_id, serial)
-
     def _reserve(self, p: Prepared) -> None:
+        # Core statements on the hot path: the ORM's unit of work costs more than the insert.
         with self.store.session() as s:
-            s.add(
-                SerialReservation(
+            s.execute(
+                insert(SerialReservation).values(
                     issuer_id=p.issuer_id,
                     serial_hex=serial_hex(p.serial),
                     state="reserved",
@@ -420,54 +457,75 @@ class Issuer:
         der = cert.public_bytes(serialization.Encoding.DER)
         fp = hashlib.sha256(der).hexdigest()
         sh = serial_hex(serial)
+        subject = cert.subject.rfc4514_string()
         with self.store.session() as s:
-            r = s.execute(
-                select(SerialReservation).where(
-                    SerialReservation.issuer_id == ca.id, SerialReservation.serial_hex == sh
+            # Only a reservation still waiting may be completed: a concurrent recovery of the
+            # same serial that got here first leaves nothing to update, and this one stops.
+            done = s.execute(
+                update(SerialReservation)
+                .where(
+                    SerialReservation.issuer_id == ca.id,
+                    SerialReservation.serial_hex == sh,
+                    SerialReservation.state == "reserved",
                 )
-            ).scalar_one()
+                .values(state="stored", certificate_der=der)
+                .returning(
+                    SerialReservation.profile,
+                    SerialReservation.subscriber_id,
+                    SerialReservation.key_label,
+                )
+                .execution_options(synchronize_session=False)
+            ).one_or_none()
+            if done is None:
+                raise CaError(f"serial {sh} is not reserved, or was stored meanwhile")
+            profile, subscriber_id, key_label = done
             if ca.certificate_der is None:
                 # The CA's own (self-signed) certificate.
-                dbca = s.get(CertificateAuthority, ca.id)
-                assert dbca is not None
-                dbca.certificate_der = der
-                dbca.fingerprint_sha256 = fp
-            s.add(
-                Certificate(
+                s.execute(
+                    update(CertificateAuthority)
+                    .where(CertificateAuthority.id == ca.id)
+                    .values(certificate_der=der, fingerprint_sha256=fp)
+                    .execution_options(synchronize_session=False)
+                )
+            s.execute(
+                insert(Certificate).values(
                     issuer_id=ca.id,
                     serial_hex=sh,
-                    subject_dn=cert.subject.rfc4514_string(),
+                    subject_dn=subject,
                     san=json.dumps(_sans(cert)),
                     not_before=cert.not_valid_before_utc,
                     not_after=cert.not_valid_after_utc,
-                    profile=r.profile,
+                    profile=profile,
                     status="good",
                     der=der,
                     fingerprint_sha256=fp,
                     spki_sha256=spki_sha256(cert.public_key()),
-                    subscriber_id=r.subscriber_id,
-                    key_label=r.key_label,
+                    subscriber_id=subscriber_id,
+                    key_label=key_label,
                 )
             )
-            r.state = "stored"
-            r.certificate_der = der
-            if r.subscriber_id is not None:
-                sub = s.get(Subscriber, r.subscriber_id)
-                if sub is not None and sub.status in ("NEW", "RENEW", "EXPIRED"):
-                    sub.status = "ISSUE"
+            if subscriber_id is not None:
+                s.execute(
+                    update(Subscriber)
+                    .where(
+                        Subscriber.id == subscriber_id,
+                        Subscriber.status.in_(("NEW", "RENEW", "EXPIRED")),
+                    )
+                    .values(status="ISSUE")
+                    .execution_options(synchronize_session=False)
+                )
             self.store.audit.append(
                 req.actor if req else "system",
                 "certificate.recover" if recovered else "certificate.issue",
                 f"certificate:{ca.name}:{sh}",
                 {
-                    "profile": r.profile,
-                    "subject": cert.subject.rfc4514_string(),
+                    "profile": profile,
+                    "subject": subject,
                     "fingerprint_sha256": fp,
                     "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },
                 session=s,
             )
-            profile = r.profile
         self.store.events.publish(StatusEvent("issued", ca.name, sh))
         return Issued(cert, sh, ca.name, profile, fp, recovered)
 

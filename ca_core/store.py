@@ -203,6 +203,13 @@ class ReadOnlyStore:
             raise NotFoundError(not_found)
         return obj
 
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A read-only session over one consistent snapshot (no write lock on SQLite), for a
+        caller that needs several look-ups to agree with each other."""
+        with _store_errors(None), self._reads() as s:
+            yield s
+
     def _all(self, stmt: Select[Any]) -> list[Any]:
         with _store_errors(None), self._reads() as s:
             return list(s.scalars(stmt))

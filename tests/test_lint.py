@@ -414,3 +414,74 @@ def test_concurrent_first_use_builds_once_and_lints_consistently(monkeypatch) ->
     assert sorted(built) == ["NCP_LEGAL_PERSON_CERTIFICATE", "NCP_NATURAL_PERSON_CERTIFICATE"]
     for i, findings in enumerate(results):
         assert findings == lint_certificate(*cases[i % len(cases)])
+
+
+# -- dispatch index --------------------------------------------------------------------------
+
+
+def _results(validator, doc) -> list[tuple[str, str, list[str]]]:
+    """Every validator result in order, findings included (DEBUG too): stricter than Findings."""
+    return [
+        (r.validator.name, r.node.path, [repr(fd) for fd in r.finding_descriptions])
+        for r in validator.validate(doc.root)
+    ]
+
+
+def _patched_serial(make, serial: int) -> bytes:
+    cert = asn1_x509.Certificate.load(der(make()))
+    cert["tbs_certificate"]["serial_number"] = serial
+    return cert.dump(force=True)
+
+
+@pytest.mark.filterwarnings("ignore::cryptography.utils.CryptographyDeprecationWarning")
+def test_indexed_dispatch_gives_pkilints_own_results() -> None:
+    # ca_core.pkilint_engine asks a validator to match only where its path/class can; pkilint's
+    # own traversal asks every validator at every node. Same results, same order, on clean and
+    # defective documents of every kind we lint, twice (the second run uses the cached index).
+    from pkilint import etsi, loader
+    from pkilint.cabf import smime
+
+    from ca_core import pkilint_engine as engine
+
+    def cert(data: bytes):
+        return loader.load_der_certificate(data, "certificate")
+
+    certs = {
+        "root": der(root_ca()),
+        "root-bc-not-critical": der(root_ca(basic_constraints_critical=False)),
+        "root-serial-negative": _patched_serial(root_ca, -5),
+        "natural-person": der(natural_person()),
+        "natural-person-qscd": der(natural_person(sscd=True)),
+        "natural-person-qc-mismatch": der(natural_person(qc_type=QCT_ESEAL, sscd=True)),
+        "natural-person-serial-zero": _patched_serial(natural_person, 0),
+        "legal-person-seal": der(legal_person_seal()),
+        "mailbox": der(mailbox()),
+        "mailbox-826-days": der(mailbox(days=826)),
+        "mailbox-own-policy": der(mailbox(policy=f"{PSRE_POLICY}.3")),
+    }
+    cases = []
+    for name, data in certs.items():
+        ct = etsi.determine_certificate_type(cert(data))
+        level = smime.determine_validation_level_and_generation(cert(data))
+        level = level or engine._SMIME_DEFAULT
+        cases += [
+            (f"{name}/pkix", data, cert, engine._pkix_certificate_linter),
+            (f"{name}/etsi", data, cert, lambda ct=ct: engine._etsi_linter(ct)),
+            (f"{name}/smime", data, cert, lambda lv=level: engine._smime_linter(*lv)),
+        ]
+    for name, data in {"crl": crl(), "crl-bare": crl(with_number_and_aki=False)}.items():
+        cases.append(
+            (name, data, lambda d: loader.load_der_crl(d, "crl"), engine._crl_linter)
+        )
+    compared = 0
+    for name, data, load, build in cases:
+        plain = build().validator  # never indexed: pkilint's own traversal
+        indexed = build().validator
+        engine._index(indexed)
+        assert indexed._validate_rec is not plain._validate_rec, name
+        expected = _results(plain, load(data))
+        assert expected, name
+        for _ in range(2):
+            assert _results(indexed, load(data)) == expected, name
+        compared += len(expected)
+    assert compared > 1000
