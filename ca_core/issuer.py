@@ -262,9 +262,7 @@ class Issuer:
             with self.store.read_session() as s:
                 known = _known_key(s, req.public_key)
         try:
-            check_public_key(
-                req.public_key, profile.key_types, blocked_spki_sha256=known.blocked
-            )
+            check_public_key(req.public_key, profile.key_types, blocked_spki_sha256=known.blocked)
         except CaError as ex:
             raise IssuanceError("public_key", getattr(ex, "reason", str(ex))) from None
         self._check_key_reuse(ca, req, known)

@@ -470,9 +470,7 @@ def test_indexed_dispatch_gives_pkilints_own_results() -> None:
             (f"{name}/smime", data, cert, lambda lv=level: engine._smime_linter(*lv)),
         ]
     for name, data in {"crl": crl(), "crl-bare": crl(with_number_and_aki=False)}.items():
-        cases.append(
-            (name, data, lambda d: loader.load_der_crl(d, "crl"), engine._crl_linter)
-        )
+        cases.append((name, data, lambda d: loader.load_der_crl(d, "crl"), engine._crl_linter))
     compared = 0
     for name, data, load, build in cases:
         plain = build().validator  # never indexed: pkilint's own traversal
