@@ -22,14 +22,17 @@ every certificate gets its own subject, because the issuer refuses duplicates. A
 --seconds or until its --max-certs keys are used up. Ratios compare like with like: a 2-thread
 row is divided by the 2-thread raw HSM / builder+HSM rate.
 
-The issue asked for an EC P-256 issuing CA; the issuing-ca profile allows rsa-3072, rsa-4096
-and ec-p384 only, so the EC row is P-384 (SHA-384), as a real issuing CA would be.
+The issue asks for an EC P-256 and an RSA-3072 issuing CA. The shipped issuing-ca profile allows
+rsa-3072, rsa-4096 and ec-p384 only (profiles.md), so the P-256 rows use a BENCH VARIANT of that
+profile which also allows ec-p256 (nothing else changes); the P-384 rows are what `psre init`
+really deploys. Pick CAs with --ca (default: all three).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import itertools
 import multiprocessing
 import os
@@ -62,6 +65,7 @@ from hsm.pin import PinSource  # noqa: E402
 from hsm.pkcs11_backend import Pkcs11Backend  # noqa: E402
 from hsm.softhsm import init_token, write_softhsm_conf  # noqa: E402
 from policies.extensions import build_extensions  # noqa: E402
+from policies.schema import Profile, load_profiles  # noqa: E402
 from tests.pki_support import BASE_URL, Pki, build_pki  # noqa: E402
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -70,9 +74,21 @@ GOAL = 100.0  # fully linted, stored, audited certificates/s on 2 cores, EC issu
 
 # (issuing CA key, root key, title): the root profile allows ec-p384 and rsa-4096 only.
 CA_SPECS = [
-    (KeySpec.EC_P384, KeySpec.EC_P384, "EC P-384 issuing CA"),
+    (KeySpec.EC_P256, KeySpec.EC_P384, "EC P-256 issuing CA (bench variant of issuing-ca)"),
+    (KeySpec.EC_P384, KeySpec.EC_P384, "EC P-384 issuing CA (as shipped)"),
     (KeySpec.RSA_3072, KeySpec.RSA_4096, "RSA-3072 issuing CA (RSA-4096 root)"),
 ]
+
+
+def bench_profiles(spec: KeySpec) -> dict[str, Profile]:
+    """The shipped profiles; for an EC P-256 issuing CA, issuing-ca also allows ec-p256."""
+    profiles = load_profiles()
+    ca = profiles["issuing-ca"]
+    if spec.value not in ca.key_types:
+        profiles["issuing-ca"] = dataclasses.replace(ca, key_types=(*ca.key_types, spec.value))
+    return profiles
+
+
 PROCESSES = 2  # as `psre serve` runs gunicorn: one worker process per core
 PROFILES = ["natural-person", "ocsp-signer"]
 
@@ -326,6 +342,7 @@ def _process_worker(
     pin: str,
     url: str,
     ca: str,
+    spec: str,
     profile: str,
     seconds: float,
     max_certs: int,
@@ -338,14 +355,13 @@ def _process_worker(
     """A worker process with its own token sessions and database engine, as under gunicorn."""
     os.environ["SOFTHSM2_CONF"] = conf
     from ca_core.issuer import Issuer
-    from policies.schema import load_profiles
 
     global _uid
     _uid = itertools.count(offset)  # subjects stay unique across processes
     backend = Pkcs11Backend(MODULE, "bench-issue", PinSource.literal(pin), pool_size=4)
     store = Store.open(url)
     try:
-        issuer = Issuer(store, backend, load_profiles(), base_url=BASE_URL)
+        issuer = Issuer(store, backend, bench_profiles(KeySpec(spec)), base_url=BASE_URL)
         pki = Pki(store, backend, issuer, None, "root-ca", ca)  # type: ignore[arg-type]
         fn = issue_fn(pki, profile, subscriber_keys(max_certs + 2))
         fn(), fn()  # warm pkilint's validators and the pools
@@ -377,6 +393,7 @@ def processes_rows(pki: Pki, url: str, tmp: Path, pin: str, args: argparse.Names
                     pin,
                     url,
                     pki.issuing,
+                    pki.store.get_ca(pki.issuing).key_spec,
                     name,
                     args.seconds,
                     args.max_certs // PROCESSES,
@@ -480,6 +497,11 @@ def main() -> None:
     ap.add_argument(
         "--max-certs", type=int, default=3000, help="cap per pipeline phase (keys made up front)"
     )
+    ap.add_argument(
+        "--ca",
+        default=",".join(c[0].value for c in CA_SPECS),
+        help="issuing CA key types, comma-separated (default: all)",
+    )
     args = ap.parse_args()
 
     pg_url = os.environ.get(PG_ENV)
@@ -489,8 +511,8 @@ def main() -> None:
         f"SQLite{' + PostgreSQL' if pg_url else f' only (set {PG_ENV} for PostgreSQL)'}"
     )
     print(
-        "note: the issue says EC P-256, but the issuing-ca profile allows rsa-3072, rsa-4096 and "
-        "ec-p384 only; the EC issuing CA here is P-384."
+        "note: the shipped issuing-ca profile allows rsa-3072, rsa-4096 and ec-p384; the EC P-256 "
+        "CA asked for by the issue runs under a bench variant that also allows ec-p256."
     )
     print(
         "ratios: a row divided by the raw HSM sign rate / the builder+HSM rate measured with the "
@@ -501,14 +523,20 @@ def main() -> None:
     backend: Pkcs11Backend | None = None
     verdicts: list[str] = []
     try:
+        wanted = set(args.ca.split(","))
+        specs = [c for c in CA_SPECS if c[0].value in wanted]
+        if not specs:
+            ap.error(
+                f"--ca: none of {args.ca!r} is one of {', '.join(c[0].value for c in CA_SPECS)}"
+            )
         write_softhsm_conf(tmp / "softhsm2.conf", tmp / "tokens")
         pin = secrets.token_hex(8)
         init_token(MODULE, "bench-issue", secrets.token_hex(8), pin)
         backend = Pkcs11Backend(MODULE, "bench-issue", PinSource.literal(pin), pool_size=4)
-        for spec, root_spec, ca_title in CA_SPECS:
+        for spec, root_spec, ca_title in specs:
             sqlite_url = f"sqlite:///{tmp / spec.value / 'psre.sqlite3'}"
             with opened(sqlite_url) as store:
-                pki = build_pki(store, backend, spec, root_spec)
+                pki = build_pki(store, backend, spec, root_spec, bench_profiles(spec))
                 base_rows, limits, _ = limits_and_lint(pki, args)
                 rows = pipeline(pki, args)
                 rows += processes_rows(pki, sqlite_url, tmp, pin, args)
@@ -516,7 +544,7 @@ def main() -> None:
             results = [("SQLite", rows)]
             if pg_url:
                 with pg_schema(pg_url) as url, opened(url) as store:
-                    pg_pki = build_pki(store, backend, spec, root_spec)
+                    pg_pki = build_pki(store, backend, spec, root_spec, bench_profiles(spec))
                     # Warm up pkilint for this process is done; warm the PG pool and caches.
                     for name in PROFILES:
                         issue_fn(pg_pki, name, subscriber_keys(2))()

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, Row, insert, select, update
+from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -173,7 +173,7 @@ class AuditLog:
         obj: str,
         details: Mapping[str, Any] | None = None,
         *,
-        session: Session | None = None,
+        session: Session | Connection | None = None,
         now: datetime | None = None,
     ) -> AuditRecord:
         """Append one event and return it.
@@ -268,8 +268,24 @@ class AuditLog:
             return [_record(row) for row in s.execute(stmt)]
 
 
+# Built once: every state change appends, and building + cache-keying a statement per call cost
+# more than executing it.
+_HEAD_FOR_UPDATE = (
+    select(AuditHead.last_seq, AuditHead.last_hash)
+    .where(AuditHead.id == _HEAD_ID)
+    .with_for_update()
+)
+_INSERT_EVENT = insert(AuditEvent)
+_MOVE_HEAD = (
+    update(AuditHead)
+    .where(AuditHead.id == _HEAD_ID)
+    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
+    .execution_options(synchronize_session=False)
+)
+
+
 def _write_event(
-    s: Session,
+    s: Session | Connection,
     actor: str,
     action: str,
     obj: str,
@@ -281,34 +297,26 @@ def _write_event(
     # (its BEGIN IMMEDIATE transaction already holds the database's write lock). Should two
     # appenders ever read the same head anyway (an engine not made by make_engine), the primary
     # key on seq makes the second insert fail: the chain cannot fork.
-    head = s.execute(
-        select(AuditHead.last_seq, AuditHead.last_hash)
-        .where(AuditHead.id == _HEAD_ID)
-        .with_for_update()
-    ).one_or_none()
+    head = s.execute(_HEAD_FOR_UPDATE).one_or_none()
     if head is None:
         raise AuditError("audit head row is missing (database not migrated, or tampered with)")
     last_seq, last_hash = head
     seq = last_seq + 1
     digest = event_hash(seq, time, actor, action, obj, details, last_hash)
     s.execute(
-        insert(AuditEvent).values(
-            seq=seq,
-            time=time,
-            actor=actor,
-            action=action,
-            object=obj,
-            details=details_text,
-            prev_hash=last_hash,
-            hash=digest,
-        )
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "time": time,
+            "actor": actor,
+            "action": action,
+            "object": obj,
+            "details": details_text,
+            "prev_hash": last_hash,
+            "hash": digest,
+        },
     )
-    s.execute(
-        update(AuditHead)
-        .where(AuditHead.id == _HEAD_ID)
-        .values(last_seq=seq, last_hash=digest)
-        .execution_options(synchronize_session=False)
-    )
+    s.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
     return AuditRecord(seq, time.astimezone(UTC), actor, action, obj, details, last_hash, digest)
 
 

@@ -33,20 +33,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from sqlalchemy import insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import select
 
+from ca_core import issuance_db as db
 from ca_core import lint
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
+from ca_core.issuance_db import KnownKey
 from ca_core.keycheck import check_public_key, spki_sha256
-from ca_core.models import (
-    BlockedKey,
-    Certificate,
-    CertificateAuthority,
-    SerialReservation,
-    Subscriber,
-)
+from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.store import Store, serial_hex
 from crl.urls import partition_of
 from hsm.backend import KeyBackend, KeySpec, SignScheme
@@ -131,32 +126,6 @@ class Issued:
     @property
     def pem(self) -> str:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
-@dataclass(frozen=True)
-class KnownKey:
-    """What the database knows about a public key when a request for it is checked."""
-
-    #: {its SPKI SHA-256} when the key is on the blocklist, else empty.
-    blocked: frozenset[str]
-    #: (subscriber_id, profile, status, not_after, serial_hex, issuer_id) of its certificates.
-    certified: tuple[tuple, ...]
-
-
-def _known_key(s: Session, public_key: CertificatePublicKeyTypes) -> KnownKey:
-    fp = spki_sha256(public_key)
-    blocked = s.scalar(select(BlockedKey.spki_sha256).where(BlockedKey.spki_sha256 == fp))
-    rows = s.execute(
-        select(
-            Certificate.subscriber_id,
-            Certificate.profile,
-            Certificate.status,
-            Certificate.not_after,
-            Certificate.serial_hex,
-            Certificate.issuer_id,
-        ).where(Certificate.spki_sha256 == fp)
-    ).all()
-    return KnownKey(frozenset({fp}) if blocked else frozenset(), tuple(tuple(r) for r in rows))
 
 
 _throwaway_lock = threading.Lock()
@@ -259,8 +228,8 @@ class Issuer:
         if self_signed != (profile.kind == "root"):
             raise IssuanceError("profile", f"profile {profile.name} cannot be used for this CA")
         if known is None:
-            with self.store.read_session() as s:
-                known = _known_key(s, req.public_key)
+            with self.store.reading() as conn:
+                known = db.known_key(conn, spki_sha256(req.public_key))
         try:
             check_public_key(req.public_key, profile.key_types, blocked_spki_sha256=known.blocked)
         except CaError as ex:
@@ -376,23 +345,16 @@ class Issuer:
     # -- issue ------------------------------------------------------------------------------------
     def issue(self, ca_name: str, req: IssueRequest, *, self_signed: bool = False) -> Issued:
         """The whole pipeline for one certificate. Idempotent per ``req.idempotency_key``."""
-        # Everything the checks need from the database, read in one snapshot: one round trip
+        # Everything the checks need from the database, read in one snapshot: one transaction
         # (and on SQLite no write lock) instead of one per question.
-        with self.store.read_session() as s:
-            ca = s.execute(
-                select(CertificateAuthority).where(CertificateAuthority.name == ca_name)
-            ).scalar_one_or_none()
+        with self.store.reading() as conn:
+            ca = db.ca_by_name(conn, ca_name)
             if ca is None:
                 raise NotFoundError(f"no CA named {ca_name!r}")
             earlier = None
             if req.idempotency_key:
-                earlier = s.execute(
-                    select(SerialReservation.serial_hex).where(
-                        SerialReservation.issuer_id == ca.id,
-                        SerialReservation.idempotency_key == req.idempotency_key,
-                    )
-                ).scalar_one_or_none()
-            known = None if earlier else _known_key(s, req.public_key)
+                earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)
+            known = None if earlier else db.known_key(conn, spki_sha256(req.public_key))
         if earlier is not None:
             return self.recover(ca.id, earlier)
         assert known is not None
@@ -401,20 +363,17 @@ class Issuer:
         return self._sign_and_store(ca, prepared.serial, prepared.tbs_der, req, recovered=False)
 
     def _reserve(self, p: Prepared) -> None:
-        # Core statements on the hot path: the ORM's unit of work costs more than the insert.
-        with self.store.session() as s:
-            s.execute(
-                insert(SerialReservation).values(
-                    issuer_id=p.issuer_id,
-                    serial_hex=serial_hex(p.serial),
-                    state="reserved",
-                    idempotency_key=p.request.idempotency_key,
-                    profile=p.profile,
-                    tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
-                    tbs_der=p.tbs_der,
-                    subscriber_id=p.request.subscriber_id,
-                    key_label=p.request.key_label,
-                )
+        with self.store.writing() as conn:
+            db.reserve(
+                conn,
+                issuer_id=p.issuer_id,
+                serial_hex=serial_hex(p.serial),
+                idempotency_key=p.request.idempotency_key,
+                profile=p.profile,
+                tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
+                tbs_der=p.tbs_der,
+                subscriber_id=p.request.subscriber_id,
+                key_label=p.request.key_label,
             )
 
     def _sign_tbs(self, ca: CertificateAuthority, tbs_der: bytes) -> x509.Certificate:
@@ -456,62 +415,31 @@ class Issuer:
         fp = hashlib.sha256(der).hexdigest()
         sh = serial_hex(serial)
         subject = cert.subject.rfc4514_string()
-        with self.store.session() as s:
-            # Only a reservation still waiting may be completed: a concurrent recovery of the
-            # same serial that got here first leaves nothing to update, and this one stops.
-            done = s.execute(
-                update(SerialReservation)
-                .where(
-                    SerialReservation.issuer_id == ca.id,
-                    SerialReservation.serial_hex == sh,
-                    SerialReservation.state == "reserved",
-                )
-                .values(state="stored", certificate_der=der)
-                .returning(
-                    SerialReservation.profile,
-                    SerialReservation.subscriber_id,
-                    SerialReservation.key_label,
-                )
-                .execution_options(synchronize_session=False)
-            ).one_or_none()
+        with self.store.writing() as conn:
+            done = db.complete(conn, ca.id, sh, der)
             if done is None:
                 raise CaError(f"serial {sh} is not reserved, or was stored meanwhile")
             profile, subscriber_id, key_label = done
             if ca.certificate_der is None:
-                # The CA's own (self-signed) certificate.
-                s.execute(
-                    update(CertificateAuthority)
-                    .where(CertificateAuthority.id == ca.id)
-                    .values(certificate_der=der, fingerprint_sha256=fp)
-                    .execution_options(synchronize_session=False)
-                )
-            s.execute(
-                insert(Certificate).values(
-                    issuer_id=ca.id,
-                    serial_hex=sh,
-                    subject_dn=subject,
-                    san=json.dumps(_sans(cert)),
-                    not_before=cert.not_valid_before_utc,
-                    not_after=cert.not_valid_after_utc,
-                    profile=profile,
-                    status="good",
-                    der=der,
-                    fingerprint_sha256=fp,
-                    spki_sha256=spki_sha256(cert.public_key()),
-                    subscriber_id=subscriber_id,
-                    key_label=key_label,
-                )
+                db.set_ca_certificate(conn, ca.id, der, fp)  # the CA's own self-signed cert
+            db.insert_certificate(
+                conn,
+                issuer_id=ca.id,
+                serial_hex=sh,
+                subject_dn=subject,
+                san=json.dumps(_sans(cert)),
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                profile=profile,
+                status="good",
+                der=der,
+                fingerprint_sha256=fp,
+                spki_sha256=spki_sha256(cert.public_key()),
+                subscriber_id=subscriber_id,
+                key_label=key_label,
             )
             if subscriber_id is not None:
-                s.execute(
-                    update(Subscriber)
-                    .where(
-                        Subscriber.id == subscriber_id,
-                        Subscriber.status.in_(("NEW", "RENEW", "EXPIRED")),
-                    )
-                    .values(status="ISSUE")
-                    .execution_options(synchronize_session=False)
-                )
+                db.mark_subscriber_issued(conn, subscriber_id)
             self.store.audit.append(
                 req.actor if req else "system",
                 "certificate.recover" if recovered else "certificate.issue",
@@ -522,7 +450,7 @@ class Issuer:
                     "fingerprint_sha256": fp,
                     "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },
-                session=s,
+                session=conn,
             )
         self.store.events.publish(StatusEvent("issued", ca.name, sh))
         return Issued(cert, sh, ca.name, profile, fp, recovered)
