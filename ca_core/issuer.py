@@ -16,6 +16,7 @@ key, or a revocation of that serial, completes it without ever putting a serial 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 import json
@@ -249,7 +250,7 @@ class Issuer:
         else:
             if ca.certificate_der is None:
                 raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
-            issuer_cert = x509.load_der_x509_certificate(ca.certificate_der)
+            issuer_cert = _parsed(ca.certificate_der)
             issuer_name = issuer_cert.subject
             issuer_public = issuer_cert.public_key()
 
@@ -391,7 +392,7 @@ class Issuer:
 
     def _verify_against_issuer(self, ca: CertificateAuthority, cert: x509.Certificate) -> None:
         if ca.certificate_der is not None:
-            issuer = x509.load_der_x509_certificate(ca.certificate_der)
+            issuer = _parsed(ca.certificate_der)
         else:
             issuer = cert  # self-signed root being created
         try:
@@ -483,6 +484,12 @@ class Issuer:
         if tbs is None:
             raise CaError(f"reservation {sh} holds no TBS to recover from")
         return self._sign_and_store(ca, int(sh, 16), tbs, None, recovered=True)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(der: bytes) -> x509.Certificate:
+    """An issuing CA's certificate, parsed once (each issuance needs it twice)."""
+    return x509.load_der_x509_certificate(der)
 
 
 def _sans(cert: x509.Certificate) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 
@@ -56,8 +57,10 @@ def public_key_type(public_key: CertificatePublicKeyTypes) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=64)
 def qc_statements_der(profile: Profile) -> bytes:
-    """DER of the QCStatements extension value for ``profile``.
+    """DER of the QCStatements extension value for ``profile`` (a function of the profile
+    alone, and pyasn1 encoding is slow: cached per profile).
 
     QcType and QcCClegislation only: never QcCompliance (0.4.0.1862.1.1), which claims a
     qualified certificate under EU law (ETSI EN 319 412-5 §4.2.1) — a PSrE's certificates are
