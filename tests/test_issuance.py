@@ -262,6 +262,27 @@ def test_idempotency_key_never_issues_twice(pki: Pki):
     assert n == 1
 
 
+def test_a_reservation_is_completed_once_even_by_two_racing_signers(pki: Pki):
+    # Two recoveries of one crashed reservation may both sign its TBS; only the first to reach
+    # the database stores it. The second gets a clear error, not a second row or audit event.
+    from ca_core.errors import CaError
+
+    ca = pki.store.get_ca(pki.issuing)
+    prepared = pki.issuer.prepare(ca, request("ocsp-signer"))
+    pki.issuer._reserve(prepared)
+    first = pki.issuer._sign_and_store(ca, prepared.serial, prepared.tbs_der, None, recovered=True)
+    with pytest.raises(CaError, match="not reserved, or was stored meanwhile"):
+        pki.issuer._sign_and_store(ca, prepared.serial, prepared.tbs_der, None, recovered=True)
+    with pki.store.session() as s:
+        rows = s.scalars(
+            select(Certificate.serial_hex).where(Certificate.serial_hex == first.serial_hex)
+        ).all()
+    assert rows == [first.serial_hex]
+    recovered = [e for e in pki.store.audit.list(limit=10) if e.action == "certificate.recover"]
+    assert len(recovered) == 1
+    assert pki.store.audit.verify().ok
+
+
 def test_revocation_reasons_finality_and_blocklist(pki: Pki):
     key = p256()
     issued = pki.issuer.issue(pki.issuing, request("natural-person", key))
