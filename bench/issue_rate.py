@@ -89,7 +89,7 @@ def bench_profiles(spec: KeySpec) -> dict[str, Profile]:
     return profiles
 
 
-PROCESSES = 2  # as `psre serve` runs gunicorn: one worker process per core
+PROCESSES = 2  # default: as `psre serve` runs gunicorn, one worker process per core
 PROFILES = ["natural-person", "ocsp-signer"]
 
 _uid = itertools.count(1)
@@ -385,13 +385,14 @@ def _process_worker(
 
 
 def processes_rows(pki: Pki, url: str, tmp: Path, pin: str, args: argparse.Namespace) -> list[Row]:
-    """The pipeline in PROCESSES processes x 2 threads on one token and one database."""
+    """The pipeline in --processes processes x --threads threads on one token and one database."""
+    procs_n, threads_n = args.processes, args.threads
     ctx = multiprocessing.get_context("spawn")  # no PKCS#11 state crosses a fork
     rows: list[Row] = []
     for name in PROFILES:
         sets = "+".join(pki.issuer.profile(name).lint)
         go, out = ctx.Event(), ctx.Queue()
-        readies = [ctx.Event() for _ in range(PROCESSES)]
+        readies = [ctx.Event() for _ in range(procs_n)]
         procs = [
             ctx.Process(
                 target=_process_worker,
@@ -403,15 +404,15 @@ def processes_rows(pki: Pki, url: str, tmp: Path, pin: str, args: argparse.Names
                     pki.store.get_ca(pki.issuing).key_spec,
                     name,
                     args.seconds,
-                    args.max_certs // PROCESSES,
-                    2,
+                    args.max_certs // procs_n,
+                    threads_n,
                     10_000_000 * (i + 1) + next_uid(),
                     readies[i],
                     go,
                     out,
                 ),
             )
-            for i in range(PROCESSES)
+            for i in range(procs_n)
         ]
         for p in procs:
             p.start()
@@ -430,8 +431,8 @@ def processes_rows(pki: Pki, url: str, tmp: Path, pin: str, args: argparse.Names
         cpu = sum(r[2] for r in results)
         rows.append(
             Row(
-                f"{PROCESSES} processes: {name} (lint {sets})",
-                2 * PROCESSES,
+                f"{procs_n} processes: {name} (lint {sets})",
+                threads_n * procs_n,
                 Rate(count, wall, cpu),
                 "pipeline",
             )
@@ -507,6 +508,8 @@ def main() -> None:
     ap.add_argument(
         "--max-certs", type=int, default=3000, help="cap per pipeline phase (keys made up front)"
     )
+    ap.add_argument("--processes", type=int, default=PROCESSES, help="worker processes (2)")
+    ap.add_argument("--threads", type=int, default=2, help="threads per worker process (2)")
     ap.add_argument(
         "--ca",
         default=",".join(c[0].value for c in CA_SPECS),
@@ -570,11 +573,16 @@ def main() -> None:
                 continue
             for db, rs in results:
                 for name in PROFILES:
-                    got = rate_of(rs, f"{PROCESSES} processes: {name} (lint", 2 * PROCESSES)
+                    got = rate_of(
+                        rs,
+                        f"{args.processes} processes: {name} (lint",
+                        args.threads * args.processes,
+                    )
                     ok = "MET" if got >= GOAL else "NOT MET"
                     verdicts.append(
-                        f"goal >= {GOAL:.0f}/s fully linted+stored+audited, {PROCESSES} processes "
-                        f"x 2 threads, {ca_title}, {db}, {name}: {got:.1f}/s -> {ok}"
+                        f"goal >= {GOAL:.0f}/s fully linted+stored+audited, "
+                        f"{args.processes} processes x {args.threads} threads, {ca_title}, {db}, "
+                        f"{name}: {got:.1f}/s -> {ok}"
                     )
         print()
         for v in verdicts:
