@@ -23,6 +23,7 @@ import json
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -56,6 +57,9 @@ Clock = Callable[[], dt.datetime]
 #: Seconds a certificate is backdated to absorb relying parties' clock skew (BR 7.1.2.7 allows
 #: backdating up to 48 h; we use a minute).
 BACKDATE = dt.timedelta(seconds=60)
+
+#: Seconds a certified CA's row is reused by the issuer without reading it again.
+CA_CACHE_SECONDS = 30.0
 
 
 class IssuanceError(CaError):
@@ -205,6 +209,7 @@ class Issuer:
         self.base_url = base_url
         self.clock = clock
         self.lint_waivers = lint_waivers_for(base_url)
+        self._cas: dict[str, tuple[float, CertificateAuthority]] = {}
 
     # -- prepare ----------------------------------------------------------------------------------
     def profile(self, name: str) -> Profile:
@@ -214,28 +219,21 @@ class Issuer:
         return p
 
     def prepare(
-        self,
-        ca: CertificateAuthority,
-        req: IssueRequest,
-        *,
-        self_signed: bool = False,
-        known: KnownKey | None = None,
+        self, ca: CertificateAuthority, req: IssueRequest, *, self_signed: bool = False
     ) -> Prepared:
         """Validate the request against the profile, build the TBS and lint it.
 
-        ``known`` is what the database says about the request's key, when the caller has
-        already read it in its own snapshot."""
+        What needs the database — the compromised-key blocklist, keys certified before — is
+        checked by ``issue`` in the transaction that reserves the serial, so that two requests
+        for one key cannot both pass it.
+        """
         profile = self.profile(req.profile)
         if self_signed != (profile.kind == "root"):
             raise IssuanceError("profile", f"profile {profile.name} cannot be used for this CA")
-        if known is None:
-            with self.store.reading() as conn:
-                known = db.known_key(conn, spki_sha256(req.public_key))
         try:
-            check_public_key(req.public_key, profile.key_types, blocked_spki_sha256=known.blocked)
+            check_public_key(req.public_key, profile.key_types)
         except CaError as ex:
             raise IssuanceError("public_key", getattr(ex, "reason", str(ex))) from None
-        self._check_key_reuse(ca, req, known)
         try:
             subject = build_subject(profile, req.subject)
             emails = check_emails(profile, list(req.emails))
@@ -325,10 +323,13 @@ class Issuer:
             request=req,
         )
 
-    def _check_key_reuse(
+    def _check_known_key(
         self, ca: CertificateAuthority, req: IssueRequest, known: KnownKey
     ) -> None:
-        """One key, one subscriber; and no duplicate of a live certificate (same key+profile)."""
+        """Not on the blocklist; one key, one subscriber; and no duplicate of a live
+        certificate (same key + profile)."""
+        for digest in known.blocked:  # the same words as keycheck.check_public_key
+            raise IssuanceError("public_key", f"listed as compromised (SPKI SHA-256 {digest})")
         now = self.clock()
         for sub_id, profile, status, not_after, sh, issuer_id in known.certified:
             if sub_id is not None and req.subscriber_id is not None and sub_id != req.subscriber_id:
@@ -346,36 +347,57 @@ class Issuer:
     # -- issue ------------------------------------------------------------------------------------
     def issue(self, ca_name: str, req: IssueRequest, *, self_signed: bool = False) -> Issued:
         """The whole pipeline for one certificate. Idempotent per ``req.idempotency_key``."""
-        # Everything the checks need from the database, read in one snapshot: one transaction
-        # (and on SQLite no write lock) instead of one per question.
-        with self.store.reading() as conn:
-            ca = db.ca_by_name(conn, ca_name)
-            if ca is None:
-                raise NotFoundError(f"no CA named {ca_name!r}")
-            earlier = None
-            if req.idempotency_key:
+        ca = self._ca(ca_name)
+        if req.idempotency_key:
+            with self.store.reading() as conn:
                 earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)
-            known = None if earlier else db.known_key(conn, spki_sha256(req.public_key))
-        if earlier is not None:
+            if earlier is not None:
+                return self.recover(ca.id, earlier)
+        prepared = self.prepare(ca, req, self_signed=self_signed)
+        earlier = self._reserve(ca, prepared)
+        if earlier is not None:  # the same idempotency key, reserved meanwhile
             return self.recover(ca.id, earlier)
-        assert known is not None
-        prepared = self.prepare(ca, req, self_signed=self_signed, known=known)
-        self._reserve(prepared)
         return self._sign_and_store(ca, prepared.serial, prepared.tbs_der, req, recovered=False)
 
-    def _reserve(self, p: Prepared) -> None:
+    def _ca(self, name: str) -> CertificateAuthority:
+        """The CA row. A certified CA's row is kept for CA_CACHE_SECONDS: issuance reads only
+        its id, key and certificate, which do not change once it is certified."""
+        now = time.monotonic()
+        hit = self._cas.get(name)
+        if hit is not None and now - hit[0] < CA_CACHE_SECONDS:
+            return hit[1]
+        with self.store.reading() as conn:
+            ca = db.ca_by_name(conn, name)
+        if ca is None:
+            raise NotFoundError(f"no CA named {name!r}")
+        if ca.certificate_der is not None:
+            self._cas[name] = (now, ca)
+        return ca
+
+    def _reserve(self, ca: CertificateAuthority, p: Prepared) -> str | None:
+        """Check the key against the database and reserve the serial, in one transaction.
+
+        Returns the serial already reserved under the request's idempotency key, if another
+        request with that key got there first; None when this one is reserved."""
+        req = p.request
         with self.store.writing() as conn:
+            if req.idempotency_key:
+                earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)
+                if earlier is not None:
+                    return earlier
+            self._check_known_key(ca, req, db.known_key(conn, spki_sha256(req.public_key)))
             db.reserve(
                 conn,
                 issuer_id=p.issuer_id,
                 serial_hex=serial_hex(p.serial),
-                idempotency_key=p.request.idempotency_key,
+                idempotency_key=req.idempotency_key,
                 profile=p.profile,
                 tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
                 tbs_der=p.tbs_der,
-                subscriber_id=p.request.subscriber_id,
-                key_label=p.request.key_label,
+                subscriber_id=req.subscriber_id,
+                key_label=req.key_label,
             )
+        return None
 
     def _sign_tbs(self, ca: CertificateAuthority, tbs_der: bytes) -> x509.Certificate:
         """Sign the exact TBS bytes in the HSM and assemble the certificate (asn1crypto DER)."""

@@ -269,7 +269,7 @@ def test_a_reservation_is_completed_once_even_by_two_racing_signers(pki: Pki):
 
     ca = pki.store.get_ca(pki.issuing)
     prepared = pki.issuer.prepare(ca, request("ocsp-signer"))
-    pki.issuer._reserve(prepared)
+    assert pki.issuer._reserve(ca, prepared) is None
     first = pki.issuer._sign_and_store(ca, prepared.serial, prepared.tbs_der, None, recovered=True)
     with pytest.raises(CaError, match="not reserved, or was stored meanwhile"):
         pki.issuer._sign_and_store(ca, prepared.serial, prepared.tbs_der, None, recovered=True)
