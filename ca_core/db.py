@@ -16,6 +16,8 @@ from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
+from ca_core import sqlite_gate
+
 #: Execution option marking an engine/connection whose transactions only read (see read_only).
 _READ_ONLY = "psre_read_only"
 
@@ -28,7 +30,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str | URL) -> Engine:
+def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
     """Create an engine for ``url`` with psre's connection settings.
 
     SQLite: the database directory is created; WAL lets readers run beside the writer; every
@@ -54,21 +56,19 @@ def make_engine(url: str | URL) -> Engine:
         try:
             # busy_timeout first: switching a fresh file to WAL needs a lock another process
             # may hold at that moment.
-            cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+            cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA foreign_keys = ON")
         finally:
             cur.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Read-only transactions take no write lock, so they never queue behind writers; in WAL
-        # mode a deferred transaction reads one consistent snapshot.
-        if conn.get_execution_options().get(_READ_ONLY):
-            conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
+    # Read-only transactions take no write lock, so they never queue behind writers (in WAL mode
+    # a deferred BEGIN reads one consistent snapshot); writers take turns (ca_core.sqlite_gate).
+    sqlite_gate.install(
+        engine,
+        busy_timeout_ms,
+        lambda conn: bool(conn.get_execution_options().get(_READ_ONLY)),
+    )
     return engine
 
 
