@@ -14,7 +14,7 @@ from sqlalchemy.exc import StatementError
 
 from ca_core.db import UTCDateTime, make_engine
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
-from ca_core.migrate import alembic_config, current_revision, upgrade
+from ca_core.migrate import alembic_config, current_revision, script_head, upgrade
 from ca_core.models import AuditHead, Base, Certificate, SerialReservation, Subscriber
 from ca_core.store import ReadOnlyStore, Store, normalize_serial, serial_hex, sha256_hex
 
@@ -69,6 +69,29 @@ def test_migrations_create_every_table_and_are_idempotent(db_url: str) -> None:
         assert current_revision(engine) == HEAD
         with engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(AuditHead)).scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_fast_head_check_agrees_with_alembic() -> None:
+    """upgrade() skips Alembic when the database records this head: it must be Alembic's head."""
+    assert script_head() == HEAD
+
+
+def test_a_database_behind_head_is_still_upgraded(db_url: str) -> None:
+    from alembic import command
+
+    engine = make_engine(db_url)
+    try:
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0008_ocsp")
+        assert current_revision(engine) == "0008_ocsp"
+        assert "signed_documents" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == HEAD
+        assert "signed_documents" in inspect(engine).get_table_names()
     finally:
         engine.dispose()
 
