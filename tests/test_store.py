@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -96,10 +97,61 @@ def test_a_database_behind_head_is_still_upgraded(db_url: str) -> None:
         engine.dispose()
 
 
-def test_models_match_the_migration(store: Store) -> None:
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+def test_models_match_the_migration(db_url: str) -> None:
+    store = Store.open(db_url)  # a real migration of the empty database
+    try:
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        store.close()
     assert diff == []
+
+
+def _schema_of(url: str) -> dict[str, object]:
+    engine = make_engine(url)
+    try:
+        insp = inspect(engine)
+        out: dict[str, object] = {}
+        for t in sorted(insp.get_table_names()):
+            out[t] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                    for c in insp.get_columns(t)
+                ],
+                "pk": insp.get_pk_constraint(t),
+                "fks": sorted(insp.get_foreign_keys(t), key=repr),
+                "uniques": sorted(insp.get_unique_constraints(t), key=repr),
+                "indexes": sorted(insp.get_indexes(t), key=repr),
+                "checks": sorted(insp.get_check_constraints(t), key=repr),
+            }
+        with engine.connect() as conn:
+            out["rows"] = [
+                conn.execute(text("SELECT version_num FROM alembic_version")).all(),
+                conn.execute(text("SELECT id, last_seq, last_hash FROM audit_head")).all(),
+            ]
+        return out
+    finally:
+        engine.dispose()
+
+
+def test_the_store_fixture_copy_is_a_real_migration(
+    db_url: str, request: pytest.FixtureRequest, tmp_path
+) -> None:
+    """The ``store`` fixture copies a migrated database (tests/conftest.py): same schema, same
+    rows as migrating for real."""
+    from tests.conftest import PG_URL_ENV, _pg_schema_url, migrated_copy
+
+    upgrade(db_url)
+    if db_url.startswith("sqlite"):
+        copies = iter([f"sqlite:///{tmp_path / 'copy' / 'psre.sqlite3'}"])
+    else:
+        copies = _pg_schema_url(os.environ[PG_URL_ENV])
+    copy_url = next(copies)
+    try:
+        migrated_copy(copy_url, request)
+        assert _schema_of(copy_url) == _schema_of(db_url)
+    finally:
+        next(copies, None)  # drops the PostgreSQL schema
 
 
 def test_store_open_twice_reuses_the_schema(db_url: str) -> None:
