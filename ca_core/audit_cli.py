@@ -8,10 +8,12 @@ top-level group uses for errors.
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 import click
 
-from ca_core.audit import AuditLog, canonical_json, format_time
+if TYPE_CHECKING:  # the audit module pulls in SQLAlchemy: only commands that read the log need it
+    from ca_core.audit import AuditLog
 
 
 def _audit() -> AuditLog:
@@ -42,6 +44,8 @@ def verify() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 def show(limit: int, action: str | None, actor: str | None, as_json: bool) -> None:
     """Show the newest events first."""
+    from ca_core.audit import canonical_json, format_time
+
     records = _audit().list(limit=limit, action=action, actor=actor)
     if as_json:
         click.echo(json.dumps([r.as_dict() for r in records], indent=2, ensure_ascii=False))

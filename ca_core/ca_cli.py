@@ -9,20 +9,19 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
-from ca_core import subscribers
-from ca_core.authority import CaSpec, chain, create_issuing, create_root
 from ca_core.errors import CaError
-from ca_core.issuer import IssuanceError, IssueRequest
-from ca_core.revocation import REASONS, normalise_serial
+from ca_core.names import REASONS
 from hsm.backend import KeySpec
-from policies.subject import SUBJECT_OIDS
 
-_ATTR_BY_OID = {oid: name for name, oid in SUBJECT_OIDS.items()}
+# The CA pipeline (SQLAlchemy models, issuer, profiles, pkilint) is imported inside the commands
+# that use it, so that `psre --help` and every other command start without it.
+if TYPE_CHECKING:
+    from cryptography import x509
+
 _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 
 
@@ -45,6 +44,8 @@ def ca_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def ca_list(rt, as_json: bool) -> None:  # noqa: ANN001
+    from cryptography import x509
+
     cas = rt.store.list_cas()
     by_id = {c.id: c.name for c in cas}
     rows = []
@@ -78,6 +79,10 @@ def ca_list(rt, as_json: bool) -> None:  # noqa: ANN001
 @click.pass_obj
 def ca_export(rt, name: str, out: str, der: bool) -> None:  # noqa: ANN001
     """Write the CA's certificate and its parents up to the root (PEM)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ca_core.authority import chain
+
     certs = chain(rt.store, name)
     if der:
         Path(out).write_bytes(certs[0].public_bytes(serialization.Encoding.DER))
@@ -106,6 +111,8 @@ def _ca_options(f):  # noqa: ANN001, ANN202
 @click.pass_obj
 def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noqa: ANN001
     """Generate a root key in the HSM and self-sign the root certificate (root-ca profile)."""
+    from ca_core.authority import CaSpec, create_root
+
     spec = CaSpec(
         name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
     )
@@ -119,6 +126,8 @@ def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noq
 @click.pass_obj
 def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> None:  # noqa: ANN001
     """Generate an issuing CA key in the HSM and certify it by its parent (issuing-ca profile)."""
+    from ca_core.authority import CaSpec, create_issuing
+
     spec = CaSpec(
         name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
     )
@@ -138,6 +147,10 @@ def _check_out(out: str) -> None:
 
 
 def _load_csr(path: str) -> x509.CertificateSigningRequest:
+    from cryptography import x509
+
+    from ca_core.issuer import IssuanceError
+
     data = Path(path).read_bytes()
     try:
         csr = (
@@ -152,9 +165,15 @@ def _load_csr(path: str) -> x509.CertificateSigningRequest:
 
 
 def _csr_request(csr: x509.CertificateSigningRequest) -> tuple[dict[str, str], list[str]]:
+    from cryptography import x509
+
+    from ca_core.issuer import IssuanceError
+    from policies.subject import SUBJECT_OIDS
+
+    attr_by_oid = {oid: name for name, oid in SUBJECT_OIDS.items()}
     subject: dict[str, str] = {}
     for attr in csr.subject:
-        name = _ATTR_BY_OID.get(attr.oid)
+        name = attr_by_oid.get(attr.oid)
         if name is None:
             raise IssuanceError("csr.subject", f"attribute {attr.oid.dotted_string} not allowed")
         if name in subject:
@@ -197,6 +216,9 @@ def issue_cmd(
     """Issue a certificate from a CSR or for a subscriber (key generated in the HSM)."""
     if (csr_path is None) == (subscriber_key is None):
         raise click.UsageError("give exactly one of --csr and --subscriber")
+    from ca_core import subscribers
+    from ca_core.issuer import IssueRequest
+
     _check_out(out)
     ca = ca_name or _default_issuing_ca(rt)
     if csr_path:
@@ -285,6 +307,8 @@ def cert_group() -> None:
 @click.option("--pem", "with_pem", is_flag=True)
 @click.pass_obj
 def cert_show(rt, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:  # noqa: ANN001
+    from ca_core.revocation import normalise_serial
+
     sh = normalise_serial(serial)
     if ca_name:
         c = rt.store.get_certificate(rt.store.get_ca(ca_name).id, sh)
@@ -306,6 +330,9 @@ def cert_show(rt, serial: str, ca_name: str | None, as_json: bool, with_pem: boo
         "key_label": c.key_label,
     }
     if with_pem:
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
         info["pem"] = (
             x509.load_der_x509_certificate(c.der).public_bytes(serialization.Encoding.PEM).decode()
         )
@@ -330,6 +357,8 @@ def _read_passphrase(path: str | None) -> str | None:
         return None
     value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     if not value:
+        from ca_core import subscribers
+
         raise subscribers.SubscriberError("passphrase", f"{path} is empty")
     return value
 
@@ -348,6 +377,8 @@ def _read_passphrase(path: str | None) -> str | None:
 )
 @click.pass_obj
 def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> None:  # noqa: ANN001
+    from ca_core import subscribers
+
     kind = "agency" if org_id and not nik else "person"
     sub = subscribers.enrol(
         rt.store,
@@ -383,6 +414,8 @@ def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def subscriber_show(rt, key: str, as_json: bool) -> None:  # noqa: ANN001
+    from ca_core import subscribers
+
     sub = subscribers._get(rt.store, key)
     d = _subscriber_dict(sub)
     if as_json:
@@ -414,6 +447,8 @@ def subscriber_list(rt, as_json: bool) -> None:  # noqa: ANN001
 @click.pass_obj
 def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:  # noqa: ANN001
     """Re-key: new key and certificate; the old certificate is revoked as superseded."""
+    from ca_core import subscribers
+
     _check_out(out)
     issued = subscribers.renew(
         rt.issuer,

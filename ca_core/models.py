@@ -27,6 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ca_core.db import UTCDateTime, utcnow
+from ca_core.names import OPERATOR_ROLES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -248,8 +249,6 @@ class AuditHead(Base):
 
 
 # --- web console (operators, their sessions, login attempts) ---------------------------------
-
-OPERATOR_ROLES = ("ra", "auditor", "admin")
 
 
 class Operator(Base):

@@ -24,21 +24,8 @@ from ca_core.models import (
     SerialReservation,
     Subscriber,
 )
+from ca_core.names import REASONS
 from ca_core.store import Store, normalize_serial
-
-#: RFC 5280 §5.3.1 reasons a PSrE uses. removeFromCRL is a CRL mechanism, not a request;
-#: aACompromise does not apply (no attribute certificates).
-REASONS = (
-    "unspecified",
-    "keyCompromise",
-    "cACompromise",
-    "affiliationChanged",
-    "superseded",
-    "cessationOfOperation",
-    "certificateHold",
-    "privilegeWithdrawn",
-)
-
 
 #: Reason names as stored → cryptography's flags, for CRL entries and OCSP answers alike
 #: (removeFromCRL appears only in delta CRLs, when a hold is lifted).

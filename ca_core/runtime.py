@@ -14,21 +14,15 @@ from typing import TYPE_CHECKING
 
 from ca_core.config import SOFTHSM_MODULE, Config
 from hsm.pin import PinSource
-from hsm.pkcs11_backend import Pkcs11Backend
-from hsm.softhsm import (
-    init_token,
-    new_pin,
-    token_exists,
-    use_softhsm_conf,
-    write_secret,
-    write_softhsm_conf,
-)
 
+# The PKCS#11 modules (python-pkcs11, asn1crypto) load only when a token is used: a psre command
+# that never touches the HSM should not pay for them at start-up.
 if TYPE_CHECKING:
     from ca_core.audit import AuditLog
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
     from ca_core.store import Store
+    from hsm.pkcs11_backend import Pkcs11Backend
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +34,8 @@ def is_softhsm(cfg: Config) -> bool:
 def export_softhsm_conf(cfg: Config) -> None:
     """Point SoftHSM at the project's token directory (only if the module is SoftHSM)."""
     if is_softhsm(cfg):
+        from hsm.softhsm import use_softhsm_conf
+
         use_softhsm_conf(cfg.resolve(cfg.hsm.softhsm_conf))
 
 
@@ -50,6 +46,8 @@ class Runtime:
 
     @cached_property
     def backend(self) -> Pkcs11Backend:
+        from hsm.pkcs11_backend import Pkcs11Backend
+
         export_softhsm_conf(self.config)
         pin = PinSource.parse(self.config.hsm.pin_source, base_dir=self.config.data_path)
         return Pkcs11Backend(
@@ -131,6 +129,8 @@ def ensure_dev_token(cfg: Config) -> bool:
     """
     if not is_softhsm(cfg):
         return False
+    from hsm.softhsm import init_token, new_pin, token_exists, write_secret, write_softhsm_conf
+
     conf = cfg.resolve(cfg.hsm.softhsm_conf)
     write_softhsm_conf(conf, cfg.data_path / "tokens")
     if token_exists(cfg.hsm.module, cfg.hsm.token_label):

@@ -5,22 +5,24 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ca_core.runtime import Runtime, export_softhsm_conf
-from ceremony_scripts import report as report_mod
+from ca_core.runtime import export_softhsm_conf
 from ceremony_scripts import spec as spec_mod
-from ceremony_scripts.custody import open_with_shares
 from ceremony_scripts.errors import CeremonyError, ShareError, StepFailed
-from ceremony_scripts.runner import UNATTENDED, Custody, run
-from ceremony_scripts.runner import dry_run as dry_run_ceremony
+from ceremony_scripts.modes import UNATTENDED
 from ceremony_scripts.shamir import combine, split_secret
-from ceremony_scripts.spec import StepSpec
-from ceremony_scripts.verify import verify
 from hsm.errors import HsmError
 from hsm.pin import PinSource
-from hsm.pkcs11_backend import Pkcs11Backend
+
+# The runner, the verifier and the PKCS#11 backend (SQLAlchemy, pkilint, python-pkcs11) are
+# imported by the commands that use them, so that the rest of psre starts without them.
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+    from ceremony_scripts.spec import StepSpec
+    from hsm.pkcs11_backend import Pkcs11Backend
 
 
 class ClickUi:
@@ -49,6 +51,8 @@ def ceremony() -> None:
 def _config_backend(rt: Runtime, token_label: str) -> Pkcs11Backend:
     if token_label == rt.config.hsm.token_label:
         return rt.backend
+    from hsm.pkcs11_backend import Pkcs11Backend
+
     export_softhsm_conf(rt.config)
     pin = PinSource.parse(rt.config.hsm.pin_source, base_dir=rt.config.data_path)
     return Pkcs11Backend(rt.config.hsm.module, token_label, pin)
@@ -88,6 +92,9 @@ def _prompt_shares(c: spec_mod.Ceremony) -> tuple[list[str], list[str]]:
 @click.pass_obj
 def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple[str, ...]) -> None:
     """Run the ceremony FILE (refuses existing outputs, key labels and CAs)."""
+    from ceremony_scripts.custody import open_with_shares
+    from ceremony_scripts.runner import Custody, run
+    from ceremony_scripts.runner import dry_run as dry_run_ceremony
     from policies.schema import load_profiles
 
     c = spec_mod.load(Path(file))
@@ -189,6 +196,8 @@ def split_pin(
     else:
         pin = PinSource.parse(source, base_dir=Path.cwd()).read(token_label)
     if not no_check:
+        from hsm.pkcs11_backend import Pkcs11Backend
+
         export_softhsm_conf(rt.config)
         b = Pkcs11Backend(
             rt.config.hsm.module,
@@ -248,7 +257,9 @@ def verify_cmd(
     rt: Runtime, transcript: str, no_hsm: bool, share_files: tuple[str, ...], as_json: bool
 ) -> None:
     """Re-check a transcript: chain, signature, certificates, outputs, keys on the token."""
+    from ceremony_scripts.custody import open_with_shares
     from ceremony_scripts.transcript import read
+    from ceremony_scripts.verify import verify
     from policies.schema import load_profiles
 
     entries = read(Path(transcript))
@@ -281,6 +292,8 @@ def verify_cmd(
 )
 def report_cmd(transcript: str, out: str) -> None:
     """Write the printable report (Markdown + HTML) of a transcript."""
+    from ceremony_scripts import report as report_mod
+
     md = Path(out)
     report_mod.write(Path(transcript), md, md.with_suffix(".html"))
     click.echo(f"wrote {md} and {md.with_suffix('.html')}")

@@ -44,6 +44,7 @@ from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.store import Store
 from ceremony_scripts import report as report_mod
 from ceremony_scripts.errors import CeremonyError, PreflightError, StepFailed
+from ceremony_scripts.modes import DRY_RUN, UNATTENDED
 from ceremony_scripts.recording import RecordingBackend
 from ceremony_scripts.spec import STEP_KEYS, Ceremony, StepSpec
 from ceremony_scripts.steps import (
@@ -63,9 +64,6 @@ from hsm.softhsm import init_token, new_pin
 from policies.errors import ExtensionError, SubjectError
 from policies.schema import Profile
 from policies.subject import build_subject
-
-UNATTENDED = "UNATTENDED (test mode)"
-DRY_RUN = "DRY RUN (scratch token)"
 
 
 class Ui(Protocol):

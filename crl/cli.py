@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import click
 
-from ca_core.runtime import Runtime
-from crl.publish import CrlInfo, newest_crls, publish_all, publisher
+# crl.publish needs the models and the CRL builder: imported by the commands, not at start-up.
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+    from crl.publish import CrlInfo
 
 
 def _echo(infos: list[CrlInfo]) -> None:
@@ -30,6 +33,8 @@ def crl() -> None:
 @click.pass_obj
 def generate(rt: Runtime, ca_name: str | None) -> None:
     """Sign and publish fresh CRLs now (complete, partitions, delta)."""
+    from crl.publish import publish_all, publisher
+
     if ca_name:
         infos = publisher(rt).publish(ca_name, actor="psre crl generate")
     else:
@@ -45,6 +50,8 @@ def generate(rt: Runtime, ca_name: str | None) -> None:
 @click.pass_obj
 def show(rt: Runtime, ca_name: str | None, as_json: bool) -> None:
     """The newest published CRL of each CA and scope."""
+    from crl.publish import newest_crls
+
     issuer_id = rt.store.get_ca(ca_name).id if ca_name else None
     infos = newest_crls(rt.store, issuer_id)
     if as_json:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
 
-from ca_core.models import OcspResponse
-from ca_core.runtime import Runtime
-from ca_core.store import normalize_serial
+# SQLAlchemy and the models are imported by the commands that use them, not at start-up.
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
 
 
 @click.group()
@@ -40,7 +40,11 @@ def presign(rt: Runtime, ca: str | None, force: bool) -> None:
 @click.pass_obj
 def status(rt: Runtime, serial: str, ca: str | None) -> None:
     """The certificate's status and its pre-signed responses."""
+    from sqlalchemy import select
+
+    from ca_core.models import OcspResponse
     from ca_core.revocation import normalise_serial
+    from ca_core.store import normalize_serial
 
     sh = normalise_serial(serial)
     store = rt.store

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from policies.errors import PolicyError
-from policies.render import Format, render_cps
 from policies.schema import load_profiles
+
+if TYPE_CHECKING:  # the renderer needs Jinja: imported by `psre policy render` only
+    from policies.render import Format
 
 _MD: tuple[Format, str] = ("markdown", "cps.md")
 _HTML: tuple[Format, str] = ("html", "cps.html")
@@ -70,6 +73,8 @@ def check(directory: Path | None) -> None:
 @click.pass_context
 def render(ctx: click.Context, out_dir: Path, fmt: str, directory: Path | None) -> None:
     """Render the CP/CPS from the profiles, with URLs under the configured public base URL."""
+    from policies.render import render_cps
+
     base_url: str = ctx.obj.config.public_base_url
     profiles = load_profiles(directory)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from typing import TYPE_CHECKING
 
 import click
-from sqlalchemy import select
 
 from ca_core.errors import NotFoundError
-from ca_core.models import ClientApplication
-from ca_core.runtime import Runtime
-from ca_core.store import Store
 from signing_api.pdf_sign import LEVELS
-from web.clients import ClientError, create_client, list_clients, set_client_enabled
+
+# The models and web.clients need SQLAlchemy: imported by the commands, not at start-up.
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+    from ca_core.store import Store
 
 
 def username_for(name: str) -> str:
@@ -28,6 +29,11 @@ def configure_client(
     store: Store, username: str, *, level: str | None, rate_limit: int | None, actor: str
 ) -> None:
     """Set a client app's default PAdES level and its own rate limit (None leaves one as is)."""
+    from sqlalchemy import select
+
+    from ca_core.models import ClientApplication
+    from web.clients import ClientError
+
     with store.session() as s:
         row = s.execute(
             select(ClientApplication).where(ClientApplication.username == username)
@@ -65,6 +71,8 @@ def client_add(
     as_json: bool,
 ) -> None:
     """Create a client app; its password is printed once and stored only as a hash."""
+    from web.clients import create_client
+
     new = create_client(rt.store, name, username or username_for(name), actor="cli")
     if level is not None or rate_limit is not None:
         configure_client(
@@ -83,6 +91,8 @@ def client_add(
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def client_list(rt: Runtime, as_json: bool) -> None:
+    from web.clients import list_clients
+
     rows = [
         {
             "name": c.name,
@@ -118,6 +128,8 @@ def client_set(rt: Runtime, username: str, level: str | None, rate_limit: int | 
 @click.pass_obj
 def client_disable(rt: Runtime, username: str) -> None:
     """Refuse the app's credentials from now on (every worker checks on each request)."""
+    from web.clients import set_client_enabled
+
     client = rt.store.get_client(username)
     set_client_enabled(rt.store, client.id, False, actor="cli")
     click.echo(f"client {username} disabled")

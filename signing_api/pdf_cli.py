@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ca_core import subscribers
 from ca_core.errors import NotFoundError
-from ca_core.models import Certificate
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
-from signing_api.verify import verify_pdf
 
+# pyHanko (verify, and sign_pdf's engine) and the models load inside the commands that use them,
+# so that the rest of psre does not pay for them at start-up.
 if TYPE_CHECKING:
+    from ca_core.models import Certificate
     from ca_core.runtime import Runtime
     from ca_core.store import Store
 
@@ -30,6 +30,9 @@ class SignerNotReadyError(PdfSignError):
 
 def signing_certificate(store: Store, key: str) -> Certificate:
     """The newest valid, unrevoked certificate with a key in the HSM of subscriber ``key``."""
+    from ca_core import subscribers
+    from ca_core.models import Certificate
+
     sub = subscribers._get(store, key)  # NIK or organizationIdentifier, as `psre subscriber`
     if sub.status != "ISSUE":
         raise SignerNotReadyError(f"subscriber {key} has status {sub.status}; only ISSUE signs")
@@ -130,6 +133,8 @@ def pdf_sign(
 @click.pass_obj
 def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None) -> None:
     """Verify every signature of FILE against this PSrE; exit 1 unless all are valid."""
+    from signing_api.verify import verify_pdf
+
     password = None
     if password_file:
         password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")

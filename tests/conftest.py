@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,9 +54,60 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield from _pg_schema_url(os.environ[PG_URL_ENV])
 
 
+# A migrated database is what most tests start from, and running the Alembic migrations for
+# each of them costs a few hundred ms (more on PostgreSQL). So the migrations run once per
+# session per backend, and each test gets a copy: on SQLite a copy of the migrated file, on
+# PostgreSQL the same migrations' DDL as Alembic renders it (``upgrade head --sql``), executed in
+# the test's fresh schema. Store.open then finds the schema at head. Tests of the migrations
+# themselves (tests/test_store.py) migrate an empty db_url for real, and check that a copy made
+# here has the same schema as a real migration.
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head by Store.open, to copy from."""
+    path = tmp_path_factory.mktemp("template") / "psre.sqlite3"
+    Store.open(f"sqlite:///{path}").close()  # the last connection closing folds the WAL in
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migration_sql() -> str:
+    """The migrations to head as PostgreSQL DDL, without the BEGIN/COMMIT around them."""
+    from alembic import command
+
+    from ca_core.migrate import alembic_config
+
+    buf = io.StringIO()
+    cfg = alembic_config()
+    cfg.output_buffer = buf
+    cfg.set_main_option("sqlalchemy.url", os.environ[PG_URL_ENV].replace("%", "%%"))
+    command.upgrade(cfg, "head", sql=True)
+    lines = [ln for ln in buf.getvalue().splitlines() if ln.strip() not in ("BEGIN;", "COMMIT;")]
+    return "\n".join(lines)
+
+
+def migrated_copy(db_url: str, request: pytest.FixtureRequest) -> None:
+    """Make the empty database ``db_url`` a migrated one (see above)."""
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite":
+        assert url.database
+        target = Path(url.database)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), target)
+        return
+    engine = create_engine(db_url)
+    try:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(request.getfixturevalue("pg_migration_sql"))
+    finally:
+        engine.dispose()
+
+
 @pytest.fixture
-def store(db_url: str) -> Iterator[Store]:
+def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
     """A migrated Store on db_url, closed after the test."""
+    migrated_copy(db_url, request)
     s = Store.open(db_url)
     yield s
     s.close()

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.dialects.postgresql import REGCLASS
 
 from ca_core.authority import CaSpec, chain, create_issuing, create_root
+from ca_core.db import make_engine
 from ca_core.issuer import Issuer
+from ca_core.models import Base
 from ca_core.revocation import Revoker
 from ca_core.store import Store
 from hsm.backend import KeySpec
@@ -83,9 +88,92 @@ def build_pki(
     return Pki(store, backend, issuer, Revoker(store, issuer.recover), "root-ca", "issuing-ca")
 
 
+# Building the two CAs (two HSM keys, two lint runs, the audit events) costs about half a second,
+# and some two hundred tests start from them. So build_pki runs once per session per database
+# backend, into a template database, and each test's (empty, migrated) store gets a copy of the
+# template's rows; the CA keys are the session token's, which every test shares anyway. The
+# Pki handed out works on the test's own store: issuing, revoking or publishing there leaves the
+# template and every other test alone.
+
+
+class PkiTemplates:
+    """One template database holding build_pki's rows, per backend, made on first use."""
+
+    def __init__(self, tmp: Path, backend: Pkcs11Backend) -> None:
+        self._tmp = tmp
+        self._backend = backend
+        self._urls: dict[str, str] = {}
+        self._drops: list[Iterator[str]] = []
+
+    def url(self, dialect: str, request: pytest.FixtureRequest) -> str:
+        if dialect not in self._urls:
+            from tests.conftest import PG_URL_ENV, _pg_schema_url, migrated_copy
+
+            if dialect == "sqlite":
+                url = f"sqlite:///{self._tmp / 'pki.sqlite3'}"
+            else:
+                schema = _pg_schema_url(os.environ[PG_URL_ENV])
+                url = next(schema)
+                self._drops.append(schema)
+            migrated_copy(url, request)
+            template = Store.open(url)
+            try:
+                build_pki(template, self._backend)
+            finally:
+                template.close()
+            self._urls[dialect] = url
+        return self._urls[dialect]
+
+    def close(self) -> None:
+        for schema in self._drops:
+            next(schema, None)  # drops the PostgreSQL schema
+
+
+@pytest.fixture(scope="session")
+def pki_templates(
+    tmp_path_factory: pytest.TempPathFactory, backend: Pkcs11Backend
+) -> Iterator[PkiTemplates]:
+    templates = PkiTemplates(tmp_path_factory.mktemp("pki-template"), backend)
+    yield templates
+    templates.close()
+
+
+def copy_rows(src_url: str, dst: Store) -> None:
+    """Replace every row of ``dst`` with those of the database at ``src_url`` (same schema)."""
+    tables = Base.metadata.sorted_tables  # parents before children
+    src = make_engine(src_url)
+    try:
+        with src.connect() as s, dst.engine.begin() as d:
+            for t in reversed(tables):
+                d.execute(t.delete())
+            for t in tables:
+                rows = [dict(r._mapping) for r in s.execute(t.select().order_by(*t.primary_key))]
+                if rows:
+                    d.execute(t.insert(), rows)
+            if d.dialect.name == "postgresql":
+                # Rows came with their ids: move each serial's sequence past them.
+                for t in tables:
+                    for col in t.primary_key.columns:
+                        if not isinstance(col.type, Integer) or col.autoincrement is False:
+                            continue
+                        sequence = cast(func.pg_get_serial_sequence(t.name, col.name), REGCLASS)
+                        newest = select(func.max(col)).scalar_subquery()
+                        d.execute(select(func.setval(sequence, newest)))
+    finally:
+        src.dispose()
+
+
 @pytest.fixture
-def pki(store: Store, backend: Pkcs11Backend) -> Pki:
-    return build_pki(store, backend)
+def pki(
+    store: Store,
+    backend: Pkcs11Backend,
+    pki_templates: PkiTemplates,
+    request: pytest.FixtureRequest,
+) -> Pki:
+    """Root + issuing CA (EC P-384) in the test's store: build_pki's result, copied."""
+    copy_rows(pki_templates.url(store.engine.dialect.name, request), store)
+    issuer = Issuer(store, backend, load_profiles(), base_url=BASE_URL)
+    return Pki(store, backend, issuer, Revoker(store, issuer.recover), "root-ca", "issuing-ca")
 
 
 def add_tsa_unit(pki: Pki, spec: KeySpec = KeySpec.EC_P256) -> x509.Certificate:

@@ -439,7 +439,6 @@ def test_indexed_dispatch_gives_pkilints_own_results() -> None:
     # own traversal asks every validator at every node. Same results, same order, on clean and
     # defective documents of every kind we lint, twice (the second run uses the cached index).
     from pkilint import etsi, loader
-    from pkilint.cabf import smime
 
     from ca_core import pkilint_engine as engine
 
@@ -462,8 +461,7 @@ def test_indexed_dispatch_gives_pkilints_own_results() -> None:
     cases = []
     for name, data in certs.items():
         ct = etsi.determine_certificate_type(cert(data))
-        level = smime.determine_validation_level_and_generation(cert(data))
-        level = level or engine._SMIME_DEFAULT
+        level = engine._smime_level(cert(data))
         cases += [
             (f"{name}/pkix", data, cert, engine._pkix_certificate_linter),
             (f"{name}/etsi", data, cert, lambda ct=ct: engine._etsi_linter(ct)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import StatementError
 
 from ca_core.db import UTCDateTime, make_engine
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
-from ca_core.migrate import alembic_config, current_revision, upgrade
+from ca_core.migrate import alembic_config, current_revision, script_head, upgrade
 from ca_core.models import AuditHead, Base, Certificate, SerialReservation, Subscriber
 from ca_core.store import ReadOnlyStore, Store, normalize_serial, serial_hex, sha256_hex
 
@@ -73,10 +74,84 @@ def test_migrations_create_every_table_and_are_idempotent(db_url: str) -> None:
         engine.dispose()
 
 
-def test_models_match_the_migration(store: Store) -> None:
-    with store.engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+def test_fast_head_check_agrees_with_alembic() -> None:
+    """upgrade() skips Alembic when the database records this head: it must be Alembic's head."""
+    assert script_head() == HEAD
+
+
+def test_a_database_behind_head_is_still_upgraded(db_url: str) -> None:
+    from alembic import command
+
+    engine = make_engine(db_url)
+    try:
+        cfg = alembic_config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0008_ocsp")
+        assert current_revision(engine) == "0008_ocsp"
+        assert "signed_documents" not in inspect(engine).get_table_names()
+        upgrade(engine)
+        assert current_revision(engine) == HEAD
+        assert "signed_documents" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_models_match_the_migration(db_url: str) -> None:
+    store = Store.open(db_url)  # a real migration of the empty database
+    try:
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    finally:
+        store.close()
     assert diff == []
+
+
+def _schema_of(url: str) -> dict[str, object]:
+    engine = make_engine(url)
+    try:
+        insp = inspect(engine)
+        out: dict[str, object] = {}
+        for t in sorted(insp.get_table_names()):
+            out[t] = {
+                "columns": [
+                    (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                    for c in insp.get_columns(t)
+                ],
+                "pk": insp.get_pk_constraint(t),
+                "fks": sorted(insp.get_foreign_keys(t), key=repr),
+                "uniques": sorted(insp.get_unique_constraints(t), key=repr),
+                "indexes": sorted(insp.get_indexes(t), key=repr),
+                "checks": sorted(insp.get_check_constraints(t), key=repr),
+            }
+        with engine.connect() as conn:
+            out["rows"] = [
+                conn.execute(text("SELECT version_num FROM alembic_version")).all(),
+                conn.execute(text("SELECT id, last_seq, last_hash FROM audit_head")).all(),
+            ]
+        return out
+    finally:
+        engine.dispose()
+
+
+def test_the_store_fixture_copy_is_a_real_migration(
+    db_url: str, request: pytest.FixtureRequest, tmp_path
+) -> None:
+    """The ``store`` fixture copies a migrated database (tests/conftest.py): same schema, same
+    rows as migrating for real."""
+    from tests.conftest import PG_URL_ENV, _pg_schema_url, migrated_copy
+
+    upgrade(db_url)
+    if db_url.startswith("sqlite"):
+        copies = iter([f"sqlite:///{tmp_path / 'copy' / 'psre.sqlite3'}"])
+    else:
+        copies = _pg_schema_url(os.environ[PG_URL_ENV])
+    copy_url = next(copies)
+    try:
+        migrated_copy(copy_url, request)
+        assert _schema_of(copy_url) == _schema_of(db_url)
+    finally:
+        next(copies, None)  # drops the PostgreSQL schema
 
 
 def test_store_open_twice_reuses_the_schema(db_url: str) -> None:

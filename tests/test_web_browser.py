@@ -20,7 +20,8 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.cli_support import PSRE, REPO, PsreEnv, serving
 
@@ -198,7 +199,10 @@ def test_find_a_certificate_revoke_it_and_see_it_revoked(site, browser):
     shot(browser, "05-dashboard")
     browser.find_element(By.ID, "c-certificates").click()
     browser.find_element(By.ID, "q").send_keys(str(site["nik"]))
+    unsearched = browser.find_element(By.ID, "results")  # the page lists recent certificates too
     browser.find_element(By.ID, "search-submit").click()
+    # Read the rows of the answer, not those of the page it replaces (a stale element otherwise).
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(unsearched))
     rows = browser.find_elements(By.CSS_SELECTOR, "#results a.serial")
     assert [r.text for r in rows] == [site["serial"]]
     shot(browser, "06-certificate-search")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from ca_core.models import OPERATOR_ROLES
-from ca_core.runtime import Runtime
-from web.operators import add_operator, list_operators, set_enabled
+from ca_core.names import OPERATOR_ROLES
+
+# web.operators needs the models (SQLAlchemy): imported by the commands, not at start-up.
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
 
 
 @click.group("operator")
@@ -29,6 +32,8 @@ def operator() -> None:
 @click.pass_obj
 def add(rt: Runtime, name: str, role: str, password_file: str | None) -> None:
     """Create an operator; the password is prompted for (twice) unless given in a file."""
+    from web.operators import add_operator
+
     if password_file:
         lines = Path(password_file).read_text(encoding="utf-8").splitlines()
         password = lines[0] if lines else ""
@@ -42,6 +47,8 @@ def add(rt: Runtime, name: str, role: str, password_file: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def list_cmd(rt: Runtime, as_json: bool) -> None:
+    from web.operators import list_operators
+
     ops = list_operators(rt.store)
     rows = [{"name": o.name, "role": o.role, "enabled": o.enabled} for o in ops]
     if as_json:
@@ -55,5 +62,7 @@ def list_cmd(rt: Runtime, as_json: bool) -> None:
 @click.argument("name")
 @click.pass_obj
 def disable(rt: Runtime, name: str) -> None:
+    from web.operators import set_enabled
+
     set_enabled(rt.store, name, False, actor="cli")
     click.echo(f"operator {name} disabled")

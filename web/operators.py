@@ -24,7 +24,17 @@ from ca_core.store import Store
 NAME_RE = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 MIN_PASSWORD = 12
 #: Verifying against this keeps a login for an unknown name as slow as one for a known name.
-_DUMMY_HASH = hash_secret(secrets.token_hex(16))
+#: Made on first use, not at import: scrypt costs ~0.25 s, which every `psre` command would pay.
+_dummy_hash: str | None = None
+
+
+def dummy_hash() -> str:
+    """The hash a login for an unknown name is checked against (the web app makes it at start)."""
+    global _dummy_hash
+    if _dummy_hash is None:
+        _dummy_hash = hash_secret(secrets.token_hex(16))
+    return _dummy_hash
+
 
 #: What each role may do. Views name a permission, never a role, so the table is the policy.
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -139,7 +149,7 @@ def login(
         raise LoginThrottled("too many failed logins; try again later")
     with store.session() as s:
         op = s.scalar(select(Operator).where(Operator.name == name))
-    ok = verify_secret(password, op.password_hash if op is not None else _DUMMY_HASH)
+    ok = verify_secret(password, op.password_hash if op is not None else dummy_hash())
     reason = None
     if op is None or not ok:
         reason = "bad_credentials"
