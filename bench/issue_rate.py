@@ -511,6 +511,11 @@ def main() -> None:
     ap.add_argument("--processes", type=int, default=PROCESSES, help="worker processes (2)")
     ap.add_argument("--threads", type=int, default=2, help="threads per worker process (2)")
     ap.add_argument(
+        "--processes-only",
+        action="store_true",
+        help="only the several-processes rows (to compare --processes/--threads settings)",
+    )
+    ap.add_argument(
         "--ca",
         default=",".join(c[0].value for c in CA_SPECS),
         help="issuing CA key types, comma-separated (default: all)",
@@ -552,8 +557,11 @@ def main() -> None:
             sqlite_url = f"sqlite:///{tmp / spec.value / 'psre.sqlite3'}"
             with opened(sqlite_url) as store:
                 pki = build_pki(store, backend, spec, root_spec, bench_profiles(spec))
-                base_rows, limits, _ = limits_and_lint(pki, args)
-                rows = pipeline(pki, args)
+                if args.processes_only:
+                    base_rows, limits, rows = [], Limits({}, {}), []
+                else:
+                    base_rows, limits, _ = limits_and_lint(pki, args)
+                    rows = pipeline(pki, args)
                 rows += processes_rows(pki, sqlite_url, tmp, pin, args)
             print_table(f"{ca_title}, SQLite", base_rows + rows, limits)
             results = [("SQLite", rows)]
@@ -563,7 +571,7 @@ def main() -> None:
                     # Warm up pkilint for this process is done; warm the PG pool and caches.
                     for name in PROFILES:
                         issue_fn(pg_pki, name, subscriber_keys(2))()
-                    rows = pipeline(pg_pki, args)
+                    rows = [] if args.processes_only else pipeline(pg_pki, args)
                     rows += processes_rows(pg_pki, url, tmp, pin, args)
                 print_table(
                     f"{ca_title}, PostgreSQL (limits measured on the SQLite run)", rows, limits
