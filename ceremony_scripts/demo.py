@@ -14,14 +14,16 @@ import string
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
 
-from ca_core.models import Certificate
+from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.runtime import Runtime
 from ceremony_scripts import spec
 from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, run
 from ceremony_scripts.spec import StepSpec
 from ceremony_scripts.steps import ca_exists
+from hsm.errors import KeyNotFoundError
 
 TEMPLATES = Path(__file__).parent / "demo"
 ROOT, ISSUING = "root-ca", "issuing-ca"
@@ -55,6 +57,59 @@ def _has_delegated(rt: Runtime, profile: str, now: dt.datetime) -> bool:
             )
         )
     return found is not None
+
+
+def _clear_interrupted(
+    rt: Runtime, ca_name: str, key_label: str, what: str, echo: Callable[[str], None]
+) -> None:
+    """Remove what an earlier ``psre init``, killed half-way through this demo ceremony, left:
+    its CA record without a certificate (and that CA's serial reservations) and its key.
+
+    Only for the demo hierarchy on the dev token, and only while the CA has no certificate:
+    nothing was ever issued under it and its certificate (if the HSM signed one before the
+    process died) never left the process. The ceremony then runs again from its first step. A
+    production ceremony's preflight refuses such leftovers instead; operators decide there.
+    """
+    removed: list[str] = []
+    with rt.store.session() as s:
+        ca = s.scalar(select(CertificateAuthority).where(CertificateAuthority.name == ca_name))
+        if ca is not None and ca.certificate_der is None:
+            s.execute(delete(SerialReservation).where(SerialReservation.issuer_id == ca.id))
+            s.delete(ca)
+            removed.append(f"CA record '{ca_name}' (no certificate)")
+            _audit_resume(rt, s, ca_name, removed[-1])
+        certified = s.scalar(
+            select(CertificateAuthority.id).where(
+                CertificateAuthority.key_label == key_label,
+                CertificateAuthority.certificate_der.is_not(None),
+            )
+        )
+    if certified is None:
+        # Any object with the label: a process killed inside key generation can leave half a
+        # pair, which list_keys does not show but which blocks the label.
+        try:
+            rt.backend.delete(key_label)
+        except KeyNotFoundError:
+            pass
+        else:
+            removed.append(f"key '{key_label}'")
+            with rt.store.session() as s:
+                _audit_resume(rt, s, ca_name, removed[-1])
+    if removed:
+        echo(
+            f"an earlier psre init stopped half-way through the {what} ceremony: removed "
+            f"{', '.join(removed)}; running it again"
+        )
+
+
+def _audit_resume(rt: Runtime, s: Session, ca_name: str, what: str) -> None:
+    rt.store.audit.append(
+        "psre-init",
+        "demo.resume",
+        f"ca:{ca_name}",
+        {"removed": what, "reason": "an earlier psre init stopped half-way"},
+        session=s,
+    )
 
 
 def render(template: Path, out_dir: Path, token_label: str, now: dt.datetime) -> Path:
@@ -98,12 +153,19 @@ def ensure_demo_ceremonies(rt: Runtime, echo: Callable[[str], None] = print) -> 
         ("03-ocsp-signer.toml", lambda: _has_delegated(rt, "ocsp-signer", now), "demo OCSP signer"),
         ("04-tsa.toml", lambda: _has_delegated(rt, "tsa", now), "demo TSA"),
     ]
+    # What an interrupted run of the first two can leave behind (the others' labels are stamped).
+    leftovers = {
+        "01-root.toml": (ROOT, "demo-root-ca"),
+        "02-issuing.toml": (ISSUING, "demo-issuing-ca"),
+    }
     out_dir = rt.config.data_path / "ceremonies"
     results = []
     profiles = load_profiles()
     for name, done, what in plan:
         if done():
             continue
+        if name in leftovers:
+            _clear_interrupted(rt, *leftovers[name], what, echo)
         path = render(TEMPLATES / name, out_dir, rt.config.hsm.token_label, now)
         c = spec.load(path)
         result = run(

@@ -4,6 +4,7 @@ publishes the CA certificates and the CP/CPS the certificates point at."""
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import urllib.request
 
@@ -86,3 +87,60 @@ def test_serve_publishes_the_demo_crls_and_openssl_checks_with_them(demo):
             cwd=demo.root, capture_output=True, text=True, check=False,
         )  # fmt: skip
         assert res.stdout.strip().endswith(": OK"), res.stdout + res.stderr
+
+
+def test_init_killed_half_way_through_a_demo_ceremony_is_finished_by_the_next(tmp_path):
+    # `make run` interrupted (here: the process dies right after the HSM signed the root's own
+    # certificate, before it was stored) must not leave an installation the next `make run`
+    # refuses: the half-made demo CA and its key are removed, audited, and the ceremony redone.
+    env = PsreEnv(tmp_path)
+    env.extra_env["PSRE_FAULT"] = "after_hsm_sign"
+    crashed = env.run("init", check=False)
+    assert crashed.returncode == 86, crashed.stdout + crashed.stderr
+    env.extra_env.pop("PSRE_FAULT")
+    again = env.run("init")
+    assert (
+        "stopped half-way through the demo root CA 'root-ca' ceremony: removed CA record "
+        "'root-ca' (no certificate), key 'demo-root-ca'"
+    ) in again.stdout
+    assert "demo PKI ready: root-ca -> issuing-ca" in again.stdout
+    assert env.run("audit", "verify").returncode == 0
+    events = json.loads(env.run("audit", "show", "--json", "--limit", "200").stdout)
+    assert sum(e["action"] == "demo.resume" for e in events) == 2
+    env.run("ca", "export", "issuing-ca", "--out", "chain.pem")
+    env.run("ca", "export", "root-ca", "--out", "root.pem")
+    res = subprocess.run(
+        ["openssl", "verify", "-CAfile", "root.pem", "chain.pem"],
+        cwd=env.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.stdout.strip().endswith(": OK"), res.stdout + res.stderr
+
+
+def test_clearing_a_half_made_issuing_ca_keeps_everything_certified(store, backend):
+    # The issuing ceremony's leftovers: its key on the token and a CA record without a
+    # certificate. They go; a certified CA, its key and other keys stay.
+    from types import SimpleNamespace
+
+    from ceremony_scripts.demo import _clear_interrupted
+    from hsm.backend import KeySpec
+    from tests.pki_support import build_pki
+
+    pki = build_pki(store, backend)
+    label = f"demo-issuing-ca-{secrets.token_hex(3)}"
+    backend.generate(label, KeySpec.EC_P384)
+    root = store.get_ca(pki.root)
+    store.add_ca("half-made", "CN=Half", label, "ec-p384", parent_id=root.id)
+    said: list[str] = []
+    rt = SimpleNamespace(store=store, backend=backend)
+    _clear_interrupted(rt, "half-made", label, "demo issuing CA", said.append)
+    assert said and "removed CA record 'half-made' (no certificate), key '" in said[0]
+    assert label not in {k.label for k in backend.list_keys()}
+    assert [c.name for c in store.list_cas()] == [pki.root, pki.issuing]
+    # A certified CA's key is never touched, even when asked about it.
+    _clear_interrupted(rt, pki.issuing, store.get_ca(pki.issuing).key_label, "x", said.append)
+    assert len(said) == 1
+    assert store.get_ca(pki.issuing).key_label in {k.label for k in backend.list_keys()}
+    assert store.audit.verify().ok
