@@ -47,6 +47,10 @@ class ServerConfig:
     port: int = 8080
     workers: int = 2
     threads: int = 4
+    #: Reverse proxies (nginx, a load balancer) in front of psre that set X-Forwarded-For and
+    #: X-Forwarded-Proto. 0: trust no such header (psre faces clients). Behind one nginx: 1, so
+    #: login throttling and audit records see the client's address, not the proxy's.
+    trusted_proxies: int = 0
 
 
 @dataclass(frozen=True)
@@ -351,6 +355,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("public_base_url", "must not end with '/'")
     if not (0 < cfg.server.port < 65536):
         raise ConfigError("server.port", "must be between 1 and 65535")
+    if not 0 <= cfg.server.trusted_proxies <= 10:
+        raise ConfigError("server.trusted_proxies", "must be between 0 and 10")
     if cfg.hsm.pool_size < 1:
         raise ConfigError("hsm.pool_size", "must be at least 1")
     src = cfg.hsm.pin_source

@@ -59,4 +59,11 @@ def create_app(config: Config | None = None) -> Flask:
         }
         return jsonify(body), 200 if ok else 503
 
+    if cfg.server.trusted_proxies:
+        # Only as many X-Forwarded-* hops as there are proxies of ours: a client cannot claim
+        # another address by sending the header itself.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = cfg.server.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     return app

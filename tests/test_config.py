@@ -45,6 +45,7 @@ def test_env_overrides_top_level_and_sections(tmp_path):
         ("[hsm]\npin = '1234'\n", {}, "hsm.pin"),
         ("[hsm]\npool_size = 'four'\n", {}, "hsm.pool_size"),
         ("[server]\nport = 70000\n", {}, "server.port"),
+        ("[server]\ntrusted_proxies = -1\n", {}, "server.trusted_proxies"),
         ("public_base_url = 'ftp://x'\n", {}, "public_base_url"),
         ("hsm = 3\n", {}, "hsm"),
         ("", {"PSRE_SERVER_PORT": "eighty"}, "PSRE_SERVER_PORT"),

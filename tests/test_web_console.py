@@ -106,6 +106,18 @@ def test_login_is_rate_limited_per_name(app, pki):
     assert sign_in(client, other).status_code == 302
 
 
+@pytest.mark.parametrize(("proxies", "seen"), [(0, "127.0.0.1"), (1, "203.0.113.7")])
+def test_client_address_comes_from_the_proxy_only_when_configured(pki, db_url, proxies, seen):
+    # Behind nginx (server.trusted_proxies = 1) the throttle and the audit log see the client,
+    # not the proxy; facing clients directly (0), a client's own X-Forwarded-For is ignored.
+    app = make_app(pki, db_url, trusted_proxies=proxies)
+    client = app.test_client()
+    client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.7"
+    assert sign_in(client, operator(pki, "ra"), "wrong password").status_code == 401
+    failed = _actions(pki, "operator.login_failed")
+    assert [json.loads(e.details)["remote_addr"] for e in failed] == [seen]
+
+
 def test_login_is_rate_limited_per_address(app, pki):
     """Guessing across many names from one address is stopped too (4x the per-name limit)."""
     name = operator(pki, "ra")

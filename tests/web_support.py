@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 
-from ca_core.config import Config
+from ca_core.config import Config, ServerConfig
 from ca_core.subscribers import Enrolment, enrol, issue_for
 from hsm.pdf_signer import HsmPdfSigner
 from signing_api.app import create_app
@@ -24,9 +24,14 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 PASSWORD = "correct horse battery"
 
 
-def make_app(pki: Pki, db_url: str, base_url: str = BASE_URL) -> Flask:
+def make_app(pki: Pki, db_url: str, base_url: str = BASE_URL, trusted_proxies: int = 0) -> Flask:
     """The real app, its Runtime wired to the test PKI's store and token."""
-    app = create_app(Config(database_url=db_url, public_base_url=base_url))
+    cfg = Config(
+        database_url=db_url,
+        public_base_url=base_url,
+        server=ServerConfig(trusted_proxies=trusted_proxies),
+    )
+    app = create_app(cfg)
     app.config["TESTING"] = True
     rt = app.extensions["psre"]
     rt.__dict__.update(store=pki.store, backend=pki.backend, issuer=pki.issuer, revoker=pki.revoker)
