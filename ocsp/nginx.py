@@ -44,6 +44,8 @@ server {
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $$host;
+        proxy_set_header X-Forwarded-For $$proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $$scheme;
     }
 
     location /ocsp/ {
@@ -63,14 +65,19 @@ server {
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $$host;
+        proxy_set_header X-Forwarded-For $$proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $$scheme;
     }
 
-    # Everything else of psre (CA certificates, CRLs, pages) from the app.
+    # Everything else of psre (CA certificates, CRLs, pages) from the app. It believes the
+    # X-Forwarded-* headers only with server.trusted_proxies = 1 in psre.toml.
     location / {
         proxy_pass http://psre_app;
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $$host;
+        proxy_set_header X-Forwarded-For $$proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $$scheme;
     }
 }
 """
