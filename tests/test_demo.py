@@ -22,6 +22,20 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> PsreEnv:
     return env
 
 
+def assert_chain_verifies(env: PsreEnv) -> None:
+    """openssl verifies the exported issuing CA against the exported root."""
+    env.run("ca", "export", "root-ca", "--out", "root.pem")
+    env.run("ca", "export", "issuing-ca", "--out", "chain.pem")
+    res = subprocess.run(
+        ["openssl", "verify", "-CAfile", "root.pem", "chain.pem"],
+        cwd=env.root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.stdout.strip().endswith(": OK"), res.stdout + res.stderr
+
+
 def test_init_makes_the_demo_hierarchy_once(demo):
     again = demo.run("init")
     assert "demo PKI ready: root-ca -> issuing-ca" in again.stdout
@@ -36,16 +50,7 @@ def test_init_makes_the_demo_hierarchy_once(demo):
     assert sum(label.startswith("demo-ocsp-issuing-ca-") for label in labels) == 1
     assert sum(label.startswith("demo-tsa-") for label in labels) == 1
     assert all(k["sensitive"] and not k["extractable"] for k in keys)
-    demo.run("ca", "export", "root-ca", "--out", "root.pem")
-    demo.run("ca", "export", "issuing-ca", "--out", "chain.pem")
-    res = subprocess.run(
-        ["openssl", "verify", "-CAfile", "root.pem", "chain.pem"],
-        cwd=demo.root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert res.stdout.strip().endswith(": OK"), res.stdout + res.stderr
+    assert_chain_verifies(demo)
     assert demo.run("audit", "verify").returncode == 0
 
 
@@ -107,16 +112,7 @@ def test_init_killed_half_way_through_a_demo_ceremony_is_finished_by_the_next(tm
     assert env.run("audit", "verify").returncode == 0
     events = json.loads(env.run("audit", "show", "--json", "--limit", "200").stdout)
     assert sum(e["action"] == "demo.resume" for e in events) == 2
-    env.run("ca", "export", "issuing-ca", "--out", "chain.pem")
-    env.run("ca", "export", "root-ca", "--out", "root.pem")
-    res = subprocess.run(
-        ["openssl", "verify", "-CAfile", "root.pem", "chain.pem"],
-        cwd=env.root,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert res.stdout.strip().endswith(": OK"), res.stdout + res.stderr
+    assert_chain_verifies(env)
 
 
 def test_clearing_a_half_made_issuing_ca_keeps_everything_certified(store, backend):
