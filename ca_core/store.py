@@ -143,12 +143,6 @@ class ReadOnlyStore:
         with _store_errors(None), self._reads() as s:
             return frozenset(s.scalars(select(BlockedKey.spki_sha256)))
 
-    def is_key_blocked(self, spki_sha256: str) -> bool:
-        """One key against the blocklist: a point lookup, so issuance cost never grows with it."""
-        with _store_errors(None), self._reads() as s:
-            stmt = select(BlockedKey.spki_sha256).where(BlockedKey.spki_sha256 == spki_sha256)
-            return s.scalar(stmt) is not None
-
     def get_client(self, username: str) -> ClientApplication:
         stmt = select(ClientApplication).where(ClientApplication.username == username)
         return self._one(stmt, f"no client application with username {username!r}")

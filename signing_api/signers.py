@@ -108,8 +108,10 @@ def issuer_chain(store: ReadOnlyStore, issuer_id: int) -> list[x509.Certificate]
     return chain(store, by_id[issuer_id].name)  # type: ignore[arg-type]
 
 
-def signer_for(rt: Runtime, cert: Certificate) -> HsmPdfSigner:
-    """The (cached) signer for ``cert``: its HSM key, the certificate and the chain to the root."""
+def signer_for(rt: Runtime, cert: Certificate, *, cache_size: int = CACHE_SIZE) -> HsmPdfSigner:
+    """The (cached) signer for ``cert``: its HSM key, the certificate and the chain to the root.
+
+    At most ``cache_size`` signers stay cached for ``rt`` after this call."""
     key = cert.fingerprint_sha256
     with _lock:
         per_rt = _cache.setdefault(rt, OrderedDict())
@@ -127,7 +129,7 @@ def signer_for(rt: Runtime, cert: Certificate) -> HsmPdfSigner:
     )
     with _lock:
         signer = per_rt.setdefault(key, signer)
-        while len(per_rt) > CACHE_SIZE:
+        while len(per_rt) > cache_size:
             per_rt.popitem(last=False)
         return signer
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
 
 def minimal_pdf(text: str = "psre test document") -> bytes:
     """A one-page PDF with a line of text, with a correct cross-reference table."""
@@ -28,3 +33,15 @@ def minimal_pdf(text: str = "psre test document") -> bytes:
         xref,
     )
     return bytes(out)
+
+
+def with_changed_page(pdf: bytes, content: bytes) -> bytes:
+    """``pdf`` with its first page's content replaced in an incremental update (the classic
+    "edit after signing")."""
+    w = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    page = w.root["/Pages"]["/Kids"][0]
+    page["/Contents"] = w.add_object(generic.StreamObject(stream_data=content))
+    w.update_container(page)
+    out = io.BytesIO()
+    w.write(out)
+    return out.getvalue()

@@ -17,9 +17,10 @@ from sqlalchemy.dialects.postgresql import REGCLASS
 from ca_core.authority import CaSpec, chain, create_issuing, create_root
 from ca_core.db import make_engine
 from ca_core.issuer import Issuer
-from ca_core.models import Base
+from ca_core.models import Base, Certificate
 from ca_core.revocation import Revoker
 from ca_core.store import Store
+from ca_core.subscribers import Enrolment, enrol, issue_for
 from hsm.backend import KeySpec
 from hsm.pkcs11_backend import Pkcs11Backend
 from policies.schema import Profile, load_profiles
@@ -194,3 +195,17 @@ def add_tsa_unit(pki: Pki, spec: KeySpec = KeySpec.EC_P256) -> x509.Certificate:
             actor="test",
         ),
     ).certificate
+
+
+def enrol_signer(pki: Pki, name: str, nik: str) -> Certificate:
+    """Enrol civil servant ``nik`` and issue their natural-person certificate, key in the HSM;
+    returns the stored certificate row."""
+    email = f"{name.split()[0].lower()}.{nik[-4:]}@kemenkeu.go.id"
+    enrol(
+        pki.store,
+        Enrolment(name=name, email=email, nik=nik, agency="Kementerian Keuangan"),
+        passphrase=None,
+        actor="test",
+    )
+    issued = issue_for(pki.issuer, pki.backend, key=nik, ca=pki.issuing, actor="test")
+    return pki.store.find_certificate(issued.serial_hex)

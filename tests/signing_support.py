@@ -27,12 +27,11 @@ from ca_core.config import Config
 from ca_core.models import Certificate
 from ca_core.runtime import Runtime
 from ca_core.store import Store
-from ca_core.subscribers import Enrolment, enrol, issue_for
 from crl.publish import publish_all
 from ocsp.responses import presign_all
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.pdf_support import minimal_pdf
-from tests.pki_support import BASE_URL, Pki, add_tsa_unit, build_pki
+from tests.pki_support import BASE_URL, Pki, add_tsa_unit, build_pki, enrol_signer
 
 
 @dataclass
@@ -56,17 +55,7 @@ class SigningPki:
     def new_signer(self, name: str = "Siti Rahayu") -> Certificate:
         """A freshly enrolled subscriber with a natural-person certificate (key in the HSM)."""
         nik = "3174" + "".join(secrets.choice("0123456789") for _ in range(12))
-        email = f"{name.split()[0].lower()}.{nik[-4:]}@kemenkeu.go.id"
-        enrol(
-            self.store,
-            Enrolment(name=name, email=email, nik=nik, agency="Kementerian Keuangan"),
-            passphrase=None,
-            actor="test",
-        )
-        issued = issue_for(
-            self.pki.issuer, self.pki.backend, key=nik, ca=self.pki.issuing, actor="test"
-        )
-        return self.store.find_certificate(issued.serial_hex)
+        return enrol_signer(self.pki, name, nik)
 
 
 def build_signing_pki(store: Store, backend, url: str) -> SigningPki:  # noqa: ANN001

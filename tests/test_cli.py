@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.cli_support import PSRE, PsreEnv, free_port, wait_http
+from tests.cli_support import PSRE, PsreEnv, serving
 
 
 @pytest.fixture(scope="module")
@@ -106,17 +106,8 @@ def test_config_show_redacts_and_bad_config_names_the_key(inst, tmp_path):
 
 
 def test_serve_answers_healthz_over_http(inst):
-    port = free_port()
-    proc = subprocess.Popen(
-        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=inst.root,
-        env=inst.env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/healthz"
-        wait_http(url)
+    with serving(inst) as base:
+        url = f"{base}/healthz"
         for _ in range(4):  # more than one worker and thread answers, each with its own session
             with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310
                 body = json.loads(r.read())
@@ -125,33 +116,17 @@ def test_serve_answers_healthz_over_http(inst):
         assert body["hsm"]["ok"] is True and body["hsm"]["token"] == "psre-dev"
         assert body["database"]["ok"] is True and body["database"]["dialect"] == "sqlite"
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/nope", timeout=5)  # noqa: S310
+            urllib.request.urlopen(f"{base}/nope", timeout=5)  # noqa: S310
         assert err.value.code == 404
         assert json.loads(err.value.read())["error"]["code"] == "not_found"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_healthz_reports_a_broken_token_as_503(inst):
-    port = free_port()
     env = PsreEnv(inst.root, {"PSRE_HSM_TOKEN_LABEL": "missing-token"})
-    proc = subprocess.Popen(
-        [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=inst.root,
-        env=env.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        url = f"http://127.0.0.1:{port}/healthz"
-        wait_http(url)
+    with serving(env) as base:
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(url, timeout=5)  # noqa: S310
+            urllib.request.urlopen(f"{base}/healthz", timeout=5)  # noqa: S310
         assert err.value.code == 503
         body = json.loads(err.value.read())
         assert body["status"] == "degraded" and body["hsm"]["ok"] is False
         assert "missing-token" in body["hsm"]["error"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)

@@ -363,12 +363,12 @@ def test_certificate_without_hsm_key_is_refused(spki, signer):  # noqa: F811
     assert isinstance(err.value, PdfSignError)
 
 
-def test_signer_cache_is_bounded(spki, signer, monkeypatch):  # noqa: F811
+def test_signer_cache_is_bounded(spki, signer):  # noqa: F811
     from signing_api import signers
 
-    monkeypatch.setattr(signers, "CACHE_SIZE", 1)
     other = spki.new_signer("Yohanes Kurniawan")
-    first = signers.signer_for(spki.rt, signer)
-    assert signers.signer_for(spki.rt, other) is not first
-    assert signers.signer_for(spki.rt, signer) is not first  # evicted, built again
+    first = signers.signer_for(spki.rt, signer, cache_size=1)
+    assert signers.signer_for(spki.rt, signer, cache_size=1) is first  # cached
+    assert signers.signer_for(spki.rt, other, cache_size=1) is not first
+    assert signers.signer_for(spki.rt, signer, cache_size=1) is not first  # evicted, built again
     sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))

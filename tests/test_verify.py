@@ -17,7 +17,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from signing_api.pdf_sign import LEVELS, SignOptions, Stamp, sign_pdf
 from signing_api.signers import signer_for
 from signing_api.verify import NotAPdfError, verify_pdf
-from tests.pdf_support import minimal_pdf
+from tests.pdf_support import minimal_pdf, with_changed_page
 from tests.signing_support import SigningPki, pdfsig, pyhanko_statuses, spki  # noqa: F401
 
 
@@ -65,19 +65,12 @@ def test_sequential_signatures_all_valid(spki, signer):  # noqa: F811
 
 def test_content_changed_in_an_incremental_update(spki, signer, tmp_path):  # noqa: F811
     signed = sign_pdf(spki.rt, minimal_pdf("Jumlah: 100"), signer, SignOptions(level="B-LT"))
-    w = IncrementalPdfFileWriter(io.BytesIO(signed))
-    page = w.root["/Pages"]["/Kids"][0]
-    page["/Contents"] = w.add_object(
-        generic.StreamObject(stream_data=b"BT /F1 18 Tf 72 760 Td (Jumlah: 900) Tj ET")
-    )
-    w.update_container(page)
-    out = io.BytesIO()
-    w.write(out)
-    report = verify_pdf(spki.rt, out.getvalue())
+    changed = with_changed_page(signed, b"BT /F1 18 Tf 72 760 Td (Jumlah: 900) Tj ET")
+    report = verify_pdf(spki.rt, changed)
     (r,) = report.signatures
     assert report.summary == "INVALID" and r.modified_after_signing and r.intact
     assert "changed after it was signed" in " ".join(r.problems)
-    assert "Not total document signed" in pdfsig(tmp_path, out.getvalue(), "-nocert")
+    assert "Not total document signed" in pdfsig(tmp_path, changed, "-nocert")
 
 
 def test_annotation_added_after_signing(spki, signer):  # noqa: F811

@@ -9,11 +9,10 @@ import re
 import subprocess
 
 import pytest
-from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from ca_core.models import PublishedCrl
-from tests.pdf_support import minimal_pdf
+from tests.pdf_support import minimal_pdf, with_changed_page
 from tests.web_support import csrf, make_app, signed_pdf
 
 
@@ -67,18 +66,11 @@ def test_tampered_pdf_is_invalid_and_pdfsig_agrees(app, pki, tmp_path):
 
 def test_document_changed_after_signing_is_reported(app, pki, tmp_path):
     s = signed_pdf(pki)
-    w = IncrementalPdfFileWriter(io.BytesIO(s.pdf))
-    page = w.root["/Pages"]["/Kids"][0]
-    page["/Contents"] = w.add_object(
-        generic.StreamObject(stream_data=b"BT /F1 18 Tf 72 700 Td (LUNAS) Tj ET")
-    )
-    w.update_container(page)
-    out = io.BytesIO()
-    w.write(out)
+    changed = with_changed_page(s.pdf, b"BT /F1 18 Tf 72 700 Td (LUNAS) Tj ET")
     # pdfsig: the signature itself verifies, but it no longer covers the whole file.
-    report = pdfsig(tmp_path, out.getvalue())
+    report = pdfsig(tmp_path, changed)
     assert "Signature is Valid." in report and "Not total document signed" in report
-    html = upload(app.test_client(), out.getvalue()).get_data(as_text=True)
+    html = upload(app.test_client(), changed).get_data(as_text=True)
     assert summary(html) == "INVALID"
     assert re.search(r'class="modified">ya<', html)
     assert "changed after it was signed" in html

@@ -7,17 +7,17 @@ import re
 import secrets
 from dataclasses import dataclass
 
+from cryptography import x509
 from flask import Flask
 from flask.testing import FlaskClient
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
 
 from ca_core.config import Config, ServerConfig
-from ca_core.subscribers import Enrolment, enrol, issue_for
 from hsm.pdf_signer import HsmPdfSigner
 from signing_api.app import create_app
 from tests.pdf_support import minimal_pdf
-from tests.pki_support import BASE_URL, Pki
+from tests.pki_support import BASE_URL, Pki, enrol_signer
 from web.operators import add_operator
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -77,17 +77,10 @@ def new_nik() -> str:
 def signed_pdf(pki: Pki, name: str = "Siti Rahayu", text: str = "Surat Edaran") -> Signed:
     """A PDF signed in the HSM with a freshly issued natural-person certificate."""
     nik = new_nik()
-    email = f"{name.split()[0].lower()}.{nik[-4:]}@kemenkeu.go.id"
-    enrol(
-        pki.store,
-        Enrolment(name=name, email=email, nik=nik, agency="Kementerian Keuangan"),
-        passphrase=None,
-        actor="test",
-    )
-    issued = issue_for(pki.issuer, pki.backend, key=nik, ca=pki.issuing, actor="test")
-    stored = pki.store.find_certificate(issued.serial_hex)
+    stored = enrol_signer(pki, name, nik)
+    certificate = x509.load_der_x509_certificate(stored.der)
     chain = [pki.cert(pki.issuing), pki.cert(pki.root)]
-    signer = HsmPdfSigner(pki.backend, stored.key_label or "", issued.certificate, chain)
+    signer = HsmPdfSigner(pki.backend, stored.key_label or "", certificate, chain)
     out = io.BytesIO()
     signers.sign_pdf(
         IncrementalPdfFileWriter(io.BytesIO(minimal_pdf(text))),
@@ -95,4 +88,4 @@ def signed_pdf(pki: Pki, name: str = "Siti Rahayu", text: str = "Surat Edaran") 
         signer=signer,
         output=out,
     )
-    return Signed(out.getvalue(), issued.serial_hex, nik)
+    return Signed(out.getvalue(), stored.serial_hex, nik)
