@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_actor import cli_actor
 from ca_core.runtime import export_softhsm_conf
 from ceremony_scripts import spec as spec_mod
 from ceremony_scripts.errors import CeremonyError, ShareError, StepFailed
@@ -225,7 +226,7 @@ def split_pin(
             f.write(share + "\n")
         paths.append(p)
     rt.audit.append(
-        "operator",
+        cli_actor(),
         "ceremony.split",
         f"token:{token_label}",
         {"split": sp.split_id, "threshold": threshold, "shares": count, "custodians": names},

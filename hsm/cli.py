@@ -6,6 +6,8 @@ import json
 import secrets
 
 import click
+
+from ca_core.cli_actor import cli_actor
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -69,7 +71,7 @@ def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
     fp = hashes.Hash(hashes.SHA256())
     fp.update(der)
     rt.audit.append(
-        "operator",
+        cli_actor(),
         "hsm.keygen",
         f"key:{label}",
         {

@@ -13,8 +13,11 @@ from sqlalchemy import select
 from ca_core.errors import CaError
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from ca_core.revocation import REASONS
-from ca_core.subscribers import Enrolment, enrol, set_status
+from ca_core.subscribers import Enrolment, set_status
 from signing_api.app_runtime import runtime
+from signing_api.enrolment import enrol_and_invite
+from signing_api.enrolment import reset as reset_activation
+from signing_api.esign_common import notifier
 from web import dashboard, lookup
 from web.clients import create_client, list_clients, set_client_enabled
 from web.i18n import translate
@@ -30,7 +33,7 @@ from web.operators import (
 from web.public import status_context
 from web.render import render, render_error
 from web.security import SESSION_COOKIE, csrf_ok, requires, set_cookie
-from web.subscriber_admin import get_subscriber, new_passphrase, reset_passphrase
+from web.subscriber_admin import get_subscriber
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 
@@ -246,10 +249,9 @@ def subscribers() -> tuple[str, int]:
             organization_identifier=(f.get("org_id") or "").strip() or None,
             kind=kind,
         )
-        passphrase = new_passphrase()
         try:
-            sub = enrol(store, e, passphrase=passphrase, actor=_actor())
-            ctx = {"registered": sub, "passphrase": passphrase}
+            sub, _ = enrol_and_invite(store, notifier(), e, actor=_actor(), **_invite_args())
+            ctx = {"registered": sub}
         except CaError as ex:
             ctx, status = {"error": str(ex), "form": f}, 400
     subs = store.list_subscribers(limit=500)
@@ -294,11 +296,18 @@ def subscriber_status(sub_id: int) -> tuple[str, int]:
 @bp.post("/subscribers/<int:sub_id>/reset")
 @requires("subscriber.change")
 def subscriber_reset(sub_id: int) -> tuple[str, int]:
-    try:
-        passphrase = reset_passphrase(runtime().store, sub_id, actor=_actor())
-    except CaError:
+    store = runtime().store
+    sub = get_subscriber(store, sub_id)
+    if sub is None:
         return render_error("sub.none", 404)
-    return subscriber(sub_id, passphrase=passphrase)
+    reset_activation(store, notifier(), sub, actor=_actor(), **_invite_args())
+    return subscriber(sub_id, message="sub.reset_done")
+
+
+def _invite_args() -> dict[str, object]:
+    """Where the enrolment link points and how long its code lives (signing_api.enrolment)."""
+    cfg = runtime().config
+    return {"base_url": cfg.public_base_url, "hours": cfg.signing.enrolment_hours}
 
 
 # --- client applications -------------------------------------------------------------------
