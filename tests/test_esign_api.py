@@ -15,10 +15,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from ca_core.config import SigningConfig
-from ca_core.models import Subscriber
+from ca_core.models import ActivationFailure, Subscriber
 from ca_core.store import Store
 from signing_api import documents
 from signing_api.cli import configure_client
@@ -31,6 +31,7 @@ from tests.esign_support import (
     new_agency,
     new_client,
     new_person,
+    outbox_bodies,
     outbox_codes,
     pdf_upload,
     post_json,
@@ -331,13 +332,85 @@ def test_lockout_after_five_failures_survives_a_restart_and_expires(
     assert mine[-1].details["locked"] is True and mine[0].details["method"] == "passphrase"
     dump = database_text(pki)
     assert "salah-" not in dump and PASSPHRASE not in dump
-    # Once the lock has run out the right passphrase works again and resets the counter.
+    # Once the lock has run out the right passphrase works again and resets the counters.
+    sub_id = pki.store.get_subscriber(p.nik).id
     with pki.store.session() as s:
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        s.execute(update(Subscriber).where(Subscriber.nik == p.nik).values(locked_until=past))
+        s.execute(
+            update(ActivationFailure)
+            .where(ActivationFailure.subscriber_id == sub_id)
+            .values(locked_until=past)
+        )
     assert_signed(sign_v1(restarted, creds, p.nik), tmp_path)
     row = pki.store.get_subscriber(p.nik)
     assert row.failed_attempts == 0 and row.locked_until is None
+    assert channel_counts(pki, p.nik) == {}
+
+
+def channel_counts(pki: Pki, nik: str) -> dict[str, int]:
+    """Failed activations of ``nik`` per channel (client app or CLI)."""
+    sub_id = pki.store.get_subscriber(nik).id
+    with pki.store.session() as s:
+        rows = s.execute(
+            select(ActivationFailure).where(ActivationFailure.subscriber_id == sub_id)
+        ).scalars()
+        return {r.channel: r.failed_attempts for r in rows}
+
+
+def status_v1(http, creds, nik: str) -> dict:  # noqa: ANN001
+    return http.get(f"/api/user/status/{nik}", headers=creds.headers).get_json()
+
+
+def status_v2(http, creds, nik: str) -> dict:  # noqa: ANN001
+    return post_json(http, "/api/v2/user/check/status", creds, {"nik": nik}).get_json()
+
+
+def test_one_apps_wrong_guesses_lock_out_only_that_app(http, pki, creds, tmp_path):  # noqa: ANN001
+    """The NIK is public: app B guessing must not stop the signer signing through app A."""
+    p = new_person(pki)
+    app_b = new_client(pki)
+    for _ in range(4):
+        assert sign_v2(http, app_b, p.nik, passphrase="tebakan-b").status_code == 400
+    resp = sign_v2(http, app_b, p.nik, passphrase="tebakan-b")
+    assert resp.status_code == 423 and resp.get_json()["locked"] is True
+    assert sign_v2(http, app_b, p.nik).status_code == 423  # B is out, even with the right one
+    # A is not: its status says ISSUE, and the signer signs through it.
+    assert status_v1(http, creds, p.nik)["status_code"] == 1111
+    assert status_v2(http, creds, p.nik)["status"] == "ISSUE"
+    assert_signed(sign_v2(http, creds, p.nik), tmp_path)
+    # B is told the signer cannot sign through it, and until when.
+    for answer in (status_v1(http, app_b, p.nik), status_v2(http, app_b, p.nik)):
+        assert answer["status_code"] == 1112 and answer["status"] == "LOCKED", answer
+        assert dt.datetime.fromisoformat(answer["locked_until"]) > dt.datetime.now(dt.UTC)
+    assert channel_counts(pki, p.nik) == {f"client:{pki.store.get_client(app_b.username).id}": 5}
+
+
+def test_many_apps_reach_the_signer_wide_limit_which_locks_all_and_tells_the_signer(
+    pki, env, creds
+):  # noqa: ANN001
+    app = make_esign_app(pki, env[1], SigningConfig(max_failures=2, max_failures_signer=5))
+    http = app.test_client()
+    p = new_person(pki)
+    guessers = [new_client(pki) for _ in range(3)]
+    answers = [
+        sign_v2(http, g, p.nik, passphrase=f"tebak-{i}").status_code
+        for g in guessers
+        for i in range(2)
+    ]
+    assert answers == [400, 423, 400, 423, 423, 423]
+    # Five failures in all: now every app, the signer's own included, is refused ...
+    assert sign_v2(http, creds, p.nik).status_code == 423
+    for answer in (status_v1(http, creds, p.nik), status_v2(http, creds, p.nik)):
+        assert answer["status"] == "LOCKED" and answer["status_code"] == 1112, answer
+        assert "locked_until" in answer
+    # ... and the signer has been told, once.
+    notices = [b for b in outbox_bodies(pki, p.email) if "dikunci" in b]
+    assert len(notices) == 1 and "tebak" not in notices[0]
+    events = pki.store.audit.list(limit=10_000, action="sign.activation_failed")
+    mine = [e for e in events if e.object == f"subscriber:{p.nik}"]
+    assert max(e.details["signer_attempts"] for e in mine) == 5
+    assert any(e.details["signer_locked"] for e in mine)
+
 
 
 def test_lockout_time_and_count_come_from_the_config(pki, env, creds):  # noqa: ANN001
@@ -392,6 +465,23 @@ def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
     post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
     code3 = outbox_codes(pki, p.email)[-1]
     assert sign_v2(http, other, p.nik, n=1, totp=code3).get_json()["status_code"] == 2031
+
+
+def test_a_totp_of_another_app_is_refused_without_counting_or_spending_it(
+    http, pki, creds, tmp_path
+):  # noqa: ANN001
+    p = new_person(pki)
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (code,) = outbox_codes(pki, p.email)
+    thief = new_client(pki)
+    for _ in range(8):
+        resp = sign_v2(http, thief, p.nik, n=1, totp=code)
+        assert resp.status_code == 400, resp.get_json()
+        assert resp.get_json()["status_code"] == 2031 and resp.get_json()["counted"] is False
+    assert channel_counts(pki, p.nik) == {}
+    assert pki.store.get_subscriber(p.nik).failed_attempts == 0
+    # Not spent either: the app it was issued to signs with it.
+    assert_signed(sign_v2(http, creds, p.nik, n=1, totp=code), tmp_path)
 
 
 def test_a_newer_totp_voids_the_older_one(http, pki, creds):  # noqa: ANN001
@@ -710,8 +800,8 @@ def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, cr
             )
         )
     assert {a.status_code for a in answers} <= {400, 423}
-    row = pki.store.get_subscriber(p.nik)
-    assert row.locked_until is not None
+    assert list(channel_counts(pki, p.nik).values()) == [8]
+    assert pki.store.get_subscriber(p.nik).failed_attempts == 8
     assert sign_v2(app.test_client(), creds, p.nik).status_code == 423
 
     q = new_person(pki)
@@ -762,7 +852,7 @@ def test_a_custom_notifier_replaces_the_outbox(pki, env, creds):  # noqa: ANN001
     sent: list[tuple[str, str, str]] = []
 
     class Collect:
-        def send(self, recipient: str, subject: str, body: str) -> None:
+        def send(self, recipient: str, subject: str, body: str, expires_at=None) -> None:  # noqa: ANN001
             sent.append((recipient, subject, body))
 
     app = make_esign_app(pki, env[1])
