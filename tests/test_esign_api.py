@@ -18,15 +18,17 @@ import pytest
 from sqlalchemy import select, text, update
 
 from ca_core.config import SigningConfig
-from ca_core.models import ActivationFailure, Subscriber
+from ca_core.models import ActivationFailure, EnrolmentCode, Subscriber
 from ca_core.store import Store
 from signing_api import documents
+from ca_core.subscribers import issue_for
 from signing_api.cli import configure_client
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.esign_support import (
     PASSPHRASE,
     b64,
     database_text,
+    enrolment_codes,
     make_esign_app,
     new_agency,
     new_client,
@@ -209,6 +211,103 @@ def test_status_strings_follow_the_subscriber(http, pki, creds):  # noqa: ANN001
     assert v1(issued.nik)["status"] == "REVOKE"
     resp = http.get("/api/user/status/31740000000000001", headers=creds.headers)
     assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
+
+
+def test_registration_ignores_an_app_chosen_passphrase_the_signer_sets_their_own(
+    http, pki, creds, tmp_path
+):  # noqa: ANN001
+    """v2 registration keeps its ``passphrase`` field for compatibility, but the app's choice
+    never activates anything: the signer sets their own with the code sent to them."""
+    from tests.web_support import new_nik, set_passphrase_on_page
+
+    nik = new_nik()
+    email = f"dewi.{nik[-4:]}@bpk.go.id"
+    body = {"nik": nik, "nama": "Dewi Lestari", "email": email, "passphrase": "pilihan-aplikasi"}
+    resp = post_json(http, "/api/v2/user/registration", creds, body)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["activation"]["enrolment_code_sent_to"] == email
+    assert pki.store.get_subscriber(nik).passphrase_hash is None
+    issue_for(pki.issuer, pki.backend, key=nik, ca=pki.issuing, actor="test")
+    refused = sign_v2(http, creds, nik, passphrase="pilihan-aplikasi")
+    assert refused.status_code == 400 and refused.get_json()["status_code"] == 2031
+    (code,) = enrolment_codes(pki, email)
+    assert code not in resp.get_data(as_text=True)
+    # The page, in either language; the code works once.
+    http.set_cookie("lang", "en")
+    assert "Set your signing passphrase" in http.get("/passphrase").get_data(as_text=True)
+    http.set_cookie("lang", "id")
+    page = http.get("/passphrase").get_data(as_text=True)
+    assert "Tetapkan passphrase tanda tangan" in page
+    done = set_passphrase_on_page(http, code, "hanya-dewi-yang-tahu")
+    assert done.status_code == 200 and 'id="pass-done"' in done.get_data(as_text=True)
+    again = set_passphrase_on_page(http, code, "orang-lain-mencoba")
+    assert again.status_code == 400 and 'id="pass-error"' in again.get_data(as_text=True)
+    assert_signed(sign_v2(http, creds, nik, passphrase="hanya-dewi-yang-tahu"), tmp_path)
+    dump = database_text(pki)
+    assert "pilihan-aplikasi" not in dump and "hanya-dewi-yang-tahu" not in dump
+    events = pki.store.audit.list(limit=10_000)
+    assert any(
+        e.action == "subscriber.passphrase_set" and e.actor == f"subscriber:{nik}" for e in events
+    )
+
+
+def test_the_passphrase_page_refuses_bad_input(http, pki):  # noqa: ANN001
+    from tests.web_support import set_passphrase_on_page
+
+    p = new_person(pki, passphrase=None)
+    (code,) = enrolment_codes(pki, p.email)
+
+    def error(resp) -> str:  # noqa: ANN001
+        assert resp.status_code == 400
+        return resp.get_data(as_text=True).split('id="pass-error">')[1].split("<")[0]
+
+    assert "8" in error(set_passphrase_on_page(http, code, "pendek"))
+    assert error(set_passphrase_on_page(http, code, "panjang-sekali", "berbeda-sekali"))
+    assert error(set_passphrase_on_page(http, code, "x" * 257))
+    assert error(set_passphrase_on_page(http, "A" * 10_000, "cukup-panjang-1"))
+    no_csrf = http.post("/passphrase", data={"code": code, "passphrase": "cukup-panjang-1"})
+    assert no_csrf.status_code == 400
+    # An expired code is refused; none of this spent the live one before it expired.
+    with pki.store.session() as s:
+        s.execute(
+            update(EnrolmentCode)
+            .where(EnrolmentCode.subscriber_id == pki.store.get_subscriber(p.nik).id)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    assert error(set_passphrase_on_page(http, code, "cukup-panjang-1"))
+    assert pki.store.get_subscriber(p.nik).passphrase_hash is None
+
+
+def test_codes_leave_the_outbox_when_taken_or_expired_and_cannot_be_read_after(
+    http, pki, env, creds
+):  # noqa: ANN001
+    from signing_api.notifier import sweep, take
+
+    p = new_person(pki)
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (code,) = outbox_codes(pki, p.email)
+    # The gateway takes it: handed out once, and gone from the table.
+    taken = [m for m in take(pki.store, limit=10_000) if m.recipient == p.email]
+    assert any(code in m.body for m in taken)
+    assert outbox_bodies(pki, p.email) == []
+    assert take(pki.store) == []
+    # One nobody takes is removed by the sweep once expired, not before.
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (late,) = outbox_codes(pki, p.email)
+    sweep(pki.store)
+    assert outbox_codes(pki, p.email) == [late]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=SigningConfig().totp_seconds + 1)
+    assert sweep(pki.store, later) >= 1
+    assert outbox_bodies(pki, p.email) == []
+    assert code not in database_text(pki) and late not in database_text(pki)
+    if env[1].startswith("sqlite"):
+        # Nor in the bytes of the database file or its log (secure_delete, checkpoint).
+        path = Path(env[1].removeprefix("sqlite:///"))
+        for f in (path, Path(f"{path}-wal")):
+            if f.exists():
+                data = f.read_bytes()
+                assert f"Kode TOTP Anda: {code}".encode() not in data
+                assert f"Kode TOTP Anda: {late}".encode() not in data
 
 
 def test_registration_then_duplicate_is_4024(http, pki, creds):  # noqa: ANN001
