@@ -149,7 +149,12 @@ def _signer_passphrase(path: str | None) -> str:
     if path is not None:
         value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
     else:
-        value = click.prompt("signer's passphrase", hide_input=True, default="", show_default=False)
+        try:
+            value = click.prompt(
+                "signer's passphrase", hide_input=True, default="", show_default=False
+            )
+        except click.Abort:  # end of input: nobody there to type it
+            value = ""
     if not value:
         raise ActivationRefusedError("the signer's passphrase is required (sole control)")
     return value
