@@ -404,7 +404,9 @@ def subscriber_reset(rt, key: str) -> None:  # noqa: ANN001
         hours=rt.config.signing.enrolment_hours,
         actor=cli_actor(),
     )
-    click.echo(f"activation reset; new code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)")
+    click.echo(
+        f"activation reset; new code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)"
+    )
 
 
 def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001

@@ -6,12 +6,11 @@ import json
 import secrets
 
 import click
-
-from ca_core.cli_actor import cli_actor
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ca_core.cli_actor import cli_actor
 from hsm.backend import KeySpec, SignScheme
 
 

@@ -100,9 +100,7 @@ class ApiStatus:
         return self.status == "ISSUE"
 
 
-def api_status(
-    store: Store, sub: Subscriber | None, channel_key: str | None = None
-) -> ApiStatus:
+def api_status(store: Store, sub: Subscriber | None, channel_key: str | None = None) -> ApiStatus:
     """The status of the e-sign API (bsre-esign-api.md, user/check/status). ``LOCKED`` (psre's,
     like ``NO_CERTIFICATE``) while the signer may not sign because of failed activations —
     signer-wide, or for the asking client app (``channel_key``)."""

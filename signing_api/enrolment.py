@@ -136,9 +136,7 @@ def reset(
         store.audit.append(
             actor, "subscriber.reset_activation", lockout.subject_key(sub), {}, session=s
         )
-    return invite(
-        store, notifier, sub, base_url=base_url, hours=hours, actor=actor, reason="reset"
-    )
+    return invite(store, notifier, sub, base_url=base_url, hours=hours, actor=actor, reason="reset")
 
 
 def redeem(store: Store, code: str, passphrase: str, repeat: str | None = None) -> Subscriber:

@@ -49,7 +49,9 @@ class OutboxNotifier:
     ) -> None:
         expires = expires_at or utcnow() + NOTICE_LIFETIME
         with self._store.session() as s:
-            s.add(OutboxMessage(recipient=recipient, subject=subject, body=body, expires_at=expires))
+            s.add(
+                OutboxMessage(recipient=recipient, subject=subject, body=body, expires_at=expires)
+            )
 
 
 def take(store: Store, limit: int = 100, now: dt.datetime | None = None) -> list[Message]:

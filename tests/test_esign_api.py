@@ -20,8 +20,8 @@ from sqlalchemy import select, text, update
 from ca_core.config import SigningConfig
 from ca_core.models import ActivationFailure, EnrolmentCode, Subscriber
 from ca_core.store import Store
-from signing_api import documents
 from ca_core.subscribers import issue_for
+from signing_api import documents
 from signing_api.cli import configure_client
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.esign_support import (
@@ -509,7 +509,6 @@ def test_many_apps_reach_the_signer_wide_limit_which_locks_all_and_tells_the_sig
     mine = [e for e in events if e.object == f"subscriber:{p.nik}"]
     assert max(e.details["signer_attempts"] for e in mine) == 5
     assert any(e.details["signer_locked"] for e in mine)
-
 
 
 def test_lockout_time_and_count_come_from_the_config(pki, env, creds):  # noqa: ANN001

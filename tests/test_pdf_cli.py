@@ -41,7 +41,9 @@ def page(env: PsreEnv) -> Iterator[str]:
         yield url
 
 
-def enrol(env: PsreEnv, page: str, key_args: list[str], name: str, email: str, profile: str) -> None:
+def enrol(
+    env: PsreEnv, page: str, key_args: list[str], name: str, email: str, profile: str
+) -> None:
     """Enrol through the CLI, issue, and let the subscriber choose PASSPHRASE on the page."""
     env.run("subscriber", "add", *key_args, "--name", name, "--email", email)
     key = key_args[1]

@@ -89,7 +89,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "it: PSrE staff and applications never see it, and will never ask for it.",
     ),
     "pass.code": ("Kode aktivasi", "Activation code"),
-    "pass.passphrase": ("Passphrase baru (minimal 8 karakter)", "New passphrase (8 characters or more)"),
+    "pass.passphrase": (
+        "Passphrase baru (minimal 8 karakter)",
+        "New passphrase (8 characters or more)",
+    ),
     "pass.repeat": ("Ulangi passphrase", "Repeat the passphrase"),
     "pass.submit": ("Simpan passphrase", "Save the passphrase"),
     "pass.done": (
@@ -272,7 +275,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sub.org_id": ("ID organisasi (NTRID-…)", "Organisation ID (NTRID-…)"),
     "sub.status": ("Status", "Status"),
     "sub.set_status": ("Ubah status", "Change status"),
-    "sub.reset": ("Setel ulang passphrase (kirim kode aktivasi baru)", "Reset passphrase (send a new activation code)"),
+    "sub.reset": (
+        "Setel ulang passphrase (kirim kode aktivasi baru)",
+        "Reset passphrase (send a new activation code)",
+    ),
     "sub.registered": ("Pelanggan terdaftar", "Subscriber registered"),
     "sub.status_changed": ("Status pelanggan diubah", "Subscriber status changed"),
     "sub.code_sent": (

@@ -55,9 +55,7 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "subscriber_id", "channel", name="uq_activation_failures_subscriber_id_channel"
         ),
-        sa.CheckConstraint(
-            "failed_attempts >= 0", name="ck_activation_failures_failed_attempts"
-        ),
+        sa.CheckConstraint("failed_attempts >= 0", name="ck_activation_failures_failed_attempts"),
         sa.ForeignKeyConstraint(
             ["subscriber_id"],
             ["subscribers.id"],
