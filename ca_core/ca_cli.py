@@ -363,7 +363,7 @@ def subscriber_group() -> None:
 def subscriber_add(rt, nik, name, email, agency, org_id) -> None:  # noqa: ANN001
     """Enrol a subscriber; they get an activation code to set their own passphrase."""
     from ca_core import subscribers
-    from signing_api.enrolment import enrol_and_invite
+    from signing_api.enrolment import Invitation, enrol_and_invite
     from signing_api.notifier import notifier_for
 
     kind = "agency" if org_id and not nik else "person"
@@ -378,8 +378,7 @@ def subscriber_add(rt, nik, name, email, agency, org_id) -> None:  # noqa: ANN00
             organization_identifier=org_id,
             kind=kind,
         ),
-        base_url=rt.config.public_base_url,
-        hours=rt.config.signing.enrolment_hours,
+        Invitation.from_config(rt.config),
         actor=cli_actor(),
     )
     click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
@@ -392,7 +391,7 @@ def subscriber_add(rt, nik, name, email, agency, org_id) -> None:  # noqa: ANN00
 def subscriber_reset(rt, key: str) -> None:  # noqa: ANN001
     """The passphrase of KEY stops working; a new activation code goes to the subscriber."""
     from ca_core import subscribers
-    from signing_api.enrolment import reset
+    from signing_api.enrolment import Invitation, reset
     from signing_api.notifier import notifier_for
 
     sub = subscribers._get(rt.store, key)
@@ -400,8 +399,7 @@ def subscriber_reset(rt, key: str) -> None:  # noqa: ANN001
         rt.store,
         notifier_for(rt.store, rt.config.signing.notifier),
         sub,
-        base_url=rt.config.public_base_url,
-        hours=rt.config.signing.enrolment_hours,
+        Invitation.from_config(rt.config),
         actor=cli_actor(),
     )
     click.echo(

@@ -18,9 +18,11 @@ import base64
 import datetime as dt
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
+from ca_core.config import Config
 from ca_core.db import utcnow
 from ca_core.errors import CaError
 from ca_core.models import EnrolmentCode, Subscriber
@@ -58,20 +60,31 @@ def _digest(code: str) -> str:
     return hashlib.sha256(normalise(code).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Invitation:
+    """Where the enrolment link points (``public_base_url``) and how long a code lives."""
+
+    base_url: str
+    hours: int
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Invitation:
+        return cls(cfg.public_base_url, cfg.signing.enrolment_hours)
+
+
 def invite(
     store: Store,
     notifier: Notifier,
     sub: Subscriber,
+    how: Invitation,
     *,
-    base_url: str,
-    hours: int,
     actor: str,
     reason: str = "enrol",
 ) -> dt.datetime:
     """Send ``sub`` a fresh enrolment code (earlier ones stop working); returns its expiry."""
     now = utcnow()
     code = new_code()
-    expires = now + dt.timedelta(hours=hours)
+    expires = now + dt.timedelta(hours=how.hours)
     with store.session() as s:
         s.execute(
             update(EnrolmentCode)
@@ -86,7 +99,7 @@ def invite(
             {"reason": reason, "expires": expires.isoformat()},
             session=s,
         )
-    link = f"{base_url.rstrip('/')}{PAGE}#kode={code}"
+    link = f"{how.base_url.rstrip('/')}{PAGE}#kode={code}"
     notifier.send(
         sub.email,
         "Tetapkan passphrase tanda tangan elektronik Anda",
@@ -102,27 +115,15 @@ def invite(
 
 
 def enrol_and_invite(
-    store: Store,
-    notifier: Notifier,
-    e: Enrolment,
-    *,
-    base_url: str,
-    hours: int,
-    actor: str,
+    store: Store, notifier: Notifier, e: Enrolment, how: Invitation, *, actor: str
 ) -> tuple[Subscriber, dt.datetime]:
     """Register a subscriber (status NEW) and send them their enrolment code."""
     sub = enrol(store, e, actor=actor)
-    return sub, invite(store, notifier, sub, base_url=base_url, hours=hours, actor=actor)
+    return sub, invite(store, notifier, sub, how, actor=actor)
 
 
 def reset(
-    store: Store,
-    notifier: Notifier,
-    sub: Subscriber,
-    *,
-    base_url: str,
-    hours: int,
-    actor: str,
+    store: Store, notifier: Notifier, sub: Subscriber, how: Invitation, *, actor: str
 ) -> dt.datetime:
     """The signer lost (or may have exposed) their passphrase: it stops working at once, the
     lockout counters are cleared, and a new enrolment code goes to the signer. Until they set a
@@ -136,7 +137,7 @@ def reset(
         store.audit.append(
             actor, "subscriber.reset_activation", lockout.subject_key(sub), {}, session=s
         )
-    return invite(store, notifier, sub, base_url=base_url, hours=hours, actor=actor, reason="reset")
+    return invite(store, notifier, sub, how, actor=actor, reason="reset")
 
 
 def redeem(store: Store, code: str, passphrase: str, repeat: str | None = None) -> Subscriber:

@@ -29,7 +29,7 @@ from signing_api.activation import (
     require_subscriber,
 )
 from signing_api.app_runtime import runtime
-from signing_api.enrolment import enrol_and_invite
+from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.esign_common import (
     activation,
     channel_key,
@@ -277,8 +277,7 @@ def registration() -> Response:
                 nik=nik,
                 agency=text_field(body, "instansi") or client().name,
             ),
-            base_url=rt.config.public_base_url,
-            hours=rt.config.signing.enrolment_hours,
+            Invitation.from_config(rt.config),
             actor=f"client:{client().username}",
         )
     except SubscriberError as ex:

@@ -17,7 +17,7 @@ from sqlalchemy import text
 from ca_core.config import Config, SigningConfig
 from ca_core.subscribers import Enrolment, issue_for
 from signing_api.app import create_app
-from signing_api.enrolment import enrol_and_invite, redeem
+from signing_api.enrolment import Invitation, enrol_and_invite, redeem
 from signing_api.notifier import OutboxNotifier
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki
@@ -77,7 +77,7 @@ def enrol_with_passphrase(pki: Pki, e: Enrolment, passphrase: str | None = PASSP
     """Enrol as the RA does (the subscriber is sent an enrolment code), then, as the subscriber,
     set ``passphrase`` with the code from the outbox (None: the subscriber never does)."""
     enrol_and_invite(
-        pki.store, OutboxNotifier(pki.store), e, base_url=BASE_URL, hours=72, actor="test"
+        pki.store, OutboxNotifier(pki.store), e, Invitation(BASE_URL, 72), actor="test"
     )
     if passphrase is not None:
         redeem(pki.store, enrolment_codes(pki, e.email)[-1], passphrase)

@@ -15,7 +15,7 @@ from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from ca_core.revocation import REASONS
 from ca_core.subscribers import Enrolment, set_status
 from signing_api.app_runtime import runtime
-from signing_api.enrolment import enrol_and_invite
+from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.enrolment import reset as reset_activation
 from signing_api.esign_common import notifier
 from web import dashboard, lookup
@@ -250,7 +250,7 @@ def subscribers() -> tuple[str, int]:
             kind=kind,
         )
         try:
-            sub, _ = enrol_and_invite(store, notifier(), e, actor=_actor(), **_invite_args())
+            sub, _ = enrol_and_invite(store, notifier(), e, _invitation(), actor=_actor())
             ctx = {"registered": sub}
         except CaError as ex:
             ctx, status = {"error": str(ex), "form": f}, 400
@@ -300,14 +300,12 @@ def subscriber_reset(sub_id: int) -> tuple[str, int]:
     sub = get_subscriber(store, sub_id)
     if sub is None:
         return render_error("sub.none", 404)
-    reset_activation(store, notifier(), sub, actor=_actor(), **_invite_args())
+    reset_activation(store, notifier(), sub, _invitation(), actor=_actor())
     return subscriber(sub_id, message="sub.reset_done")
 
 
-def _invite_args() -> dict[str, object]:
-    """Where the enrolment link points and how long its code lives (signing_api.enrolment)."""
-    cfg = runtime().config
-    return {"base_url": cfg.public_base_url, "hours": cfg.signing.enrolment_hours}
+def _invitation() -> Invitation:
+    return Invitation.from_config(runtime().config)
 
 
 # --- client applications -------------------------------------------------------------------
