@@ -132,7 +132,10 @@ _SEAL_ANSWER = _json(
 _STATUS = _json(
     _obj(
         {
-            "status_code": {**_I, "description": "1111 ISSUE, 1110 NOT_REGISTERED, 1112 other"},
+            "status_code": {
+                **_I,
+                "description": "1111 ISSUE, 1110 NOT_REGISTERED, 1112 other (LOCKED included)",
+            },
             "status": {
                 **_S,
                 "enum": [
@@ -144,9 +147,16 @@ _STATUS = _json(
                     "NOT_REGISTERED",
                     "SUSPEND",
                     "REVOKE",
+                    "LOCKED",
                 ],
             },
             "message": _S,
+            "locked_until": {
+                **_S,
+                "format": "date-time",
+                "description": "LOCKED only: failed activations lock the signer (for every "
+                "app) or this app (for this signer) until then",
+            },
         }
     )
 )
@@ -248,7 +258,9 @@ def openapi_document() -> dict[str, Any]:
         "/api/v2/user/registration": {
             "post": _op(
                 "Register a civil servant (status NEW until an RA operator issues the "
-                "certificate). instansi defaults to the client app's name.",
+                "certificate). instansi defaults to the client app's name. Sole control: "
+                "`passphrase` is accepted for BSrE compatibility and discarded; psre sends the "
+                "signer an activation code and they set their own passphrase at /passphrase.",
                 {"201": {"description": "registration record"}},
                 4014,
                 4015,
@@ -348,8 +360,11 @@ def openapi_document() -> dict[str, Any]:
             "version": __version__,
             "description": "Client apps authenticate with HTTP Basic credentials from "
             "`psre client add`. Signers activate each request with their passphrase or a "
-            "one-time TOTP; signing.max_failures consecutive failures lock the signer for "
-            "signing.lockout_minutes (2031 with locked=true, HTTP 423). Errors: "
+            "one-time TOTP sent to them; signing.max_failures consecutive failures lock the "
+            "calling app out for that signer, signing.max_failures_signer across all apps lock "
+            "the signer, each for signing.lockout_minutes (2031 with locked=true, HTTP 423). A "
+            "TOTP issued to another app is refused (2031, counted=false) without counting. "
+            "Errors: "
             "{status_code, error} with a 4xx/5xx status.",
         },
         "components": {
