@@ -11,8 +11,11 @@ pyHanko reads from the CRL at the current time).
 from __future__ import annotations
 
 import io
+import json
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from asn1crypto import crl as asn1_crl
@@ -25,8 +28,11 @@ from ca_core.store import Store
 from crl.publish import crl_der, newest_crls
 from signing_api.pdf_sign import LEVELS, SignOptions, sign_pdf
 from signing_api.verify import verify_pdf
+from tests.cli_support import PsreEnv
+from tests.esign_support import b64, make_esign_app, new_client, pdf_upload, post_json
 from tests.pdf_support import minimal_pdf
 from tests.signing_support import SigningPki, build_signing_pki
+from tests.web_support import csrf
 
 #: pyHanko's names of the reasons that void a key's work whatever the time (RFC 3161 §4).
 COMPROMISE = {"key_compromise", "ca_compromise", "aa_compromise"}
@@ -164,3 +170,69 @@ def test_signer_key_compromise_voids_even_timestamped_signatures(fresh_spki: Sig
     (r,) = verify_pdf(spki.rt, data).signatures
     assert not r.valid and r.status_at_signing == "revoked"
     assert _pyhanko_verdict(spki, data, "B-LT", "signer") is False
+
+
+def test_every_surface_says_not_valid_under_a_revoked_ca(
+    fresh_spki: SigningPki, db_url: str, tmp_path: Path
+) -> None:
+    """The issue's case on each surface: API v1 and v2, the public /verify page, and
+    `psre pdf verify` (a process of its own on the same database)."""
+    spki = fresh_spki
+    signer = spki.new_signer("Siti Rahayu")
+    data = sign_pdf(spki.rt, minimal_pdf("Nota Dinas"), signer, SignOptions(level="B-B"))
+    app = make_esign_app(spki.pki, db_url)
+    http = app.test_client()
+    creds = new_client(spki.pki)
+
+    def v1() -> dict:
+        form = {"signed_file": pdf_upload(data, "nota.pdf")}
+        resp = http.post(
+            "/api/sign/verify", data=form, headers=creds.headers, content_type="multipart/form-data"
+        )
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        return resp.get_json()
+
+    def v2() -> dict:
+        return post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(data)}).get_json()
+
+    def page() -> str:
+        token = csrf(http.get("/verify").get_data(as_text=True))
+        form = {"csrf_token": token, "pdf": (io.BytesIO(data), "nota.pdf")}
+        html = http.post("/verify", data=form, content_type="multipart/form-data")
+        return html.get_data(as_text=True)
+
+    def cli() -> subprocess.CompletedProcess[str]:
+        path = tmp_path / "nota.pdf"
+        path.write_bytes(data)
+        env = PsreEnv(tmp_path, {"PSRE_DATABASE_URL": db_url})
+        return env.run("pdf", "verify", str(path), "--json", check=False)
+
+    assert v1()["summary"] == "DOCUMENT VALID !!!"
+    assert (v2()["conclusion"], v2()["signatureInformations"][0]["certLevelCode"]) == (
+        "VALID",
+        "GOOD",
+    )
+    assert 'data-summary="VALID"' in page()
+    assert cli().returncode == 0
+
+    issuing = format(spki.pki.cert(spki.pki.issuing).serial_number, "x")
+    _revoke(spki, issuing, "keyCompromise", ca=spki.pki.root)
+
+    answer = v1()
+    assert answer["summary"] == "DOCUMENT NOT VALID !!!" and answer["verdict"] == "INVALID"
+    (d,) = answer["details"]
+    assert d["info_signer"]["cert_user_certified"] is False and d["valid"] is False
+    assert d["info_signer"]["certificate_status"] == "good"  # the leaf itself is not revoked
+    assert [(c["role"], c["status_now"]) for c in d["chain"]] == [
+        ("signer", "good"),
+        ("signer-ca", "revoked"),
+    ]
+    info = v2()
+    assert info["conclusion"] == "INVALID"
+    (sig,) = info["signatureInformations"]
+    assert sig["certLevelCode"] == "REVOKED" and sig["certificateTrusted"] is False
+    assert 'data-summary="INVALID"' in page()
+    res = cli()
+    assert res.returncode == 1, res.stdout + res.stderr
+    (reported,) = json.loads(res.stdout)["signatures"]
+    assert reported["chain"][1]["status_now"] == "revoked"
