@@ -2,14 +2,17 @@
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
-HOST   ?= 127.0.0.1
-PORT   ?= 8080
+# `make run PORT=9000` (or HOST=...) sets server.port/host for init and serve alike, so the
+# first init writes a public_base_url on that port; unset, psre.toml / PSRE_SERVER_* decide.
+HOST   ?=
+PORT   ?=
+SERVE_ENV := $(if $(HOST),PSRE_SERVER_HOST=$(HOST)) $(if $(PORT),PSRE_SERVER_PORT=$(PORT))
 
 .PHONY: run test deps sysdeps lint bench clean
 
 run: deps
-	$(BIN)/psre init
-	$(BIN)/psre serve --host $(HOST) --port $(PORT)
+	$(SERVE_ENV) $(BIN)/psre init
+	$(SERVE_ENV) $(BIN)/psre serve
 
 test: deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
