@@ -205,6 +205,7 @@ def test_every_surface_says_not_valid_under_a_revoked_ca(
         path = tmp_path / "nota.pdf"
         path.write_bytes(data)
         env = PsreEnv(tmp_path, {"PSRE_DATABASE_URL": db_url})
+        env.config.touch()  # all defaults, but for the database above
         return env.run("pdf", "verify", str(path), "--json", check=False)
 
     assert v1()["summary"] == "DOCUMENT VALID !!!"
@@ -231,7 +232,9 @@ def test_every_surface_says_not_valid_under_a_revoked_ca(
     assert info["conclusion"] == "INVALID"
     (sig,) = info["signatureInformations"]
     assert sig["certLevelCode"] == "REVOKED" and sig["certificateTrusted"] is False
-    assert 'data-summary="INVALID"' in page()
+    html = page()
+    assert 'data-summary="INVALID"' in html
+    assert 'data-role="signer-ca" data-status="revoked" data-status-now="revoked"' in html
     res = cli()
     assert res.returncode == 1, res.stdout + res.stderr
     (reported,) = json.loads(res.stdout)["signatures"]
