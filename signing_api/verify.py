@@ -247,7 +247,7 @@ def _timestamp_problems(
     problems = []
     if not ts.trusted:
         problems.append(f"{what} is not trusted at its time ({_trust_problem(ts)})")
-    problems += verify_status.status_problems(tsa_chain, "when it stamped")
+    problems += verify_status.status_problems(tsa_chain, "when it stamped", past=True)
     compromise = verify_status.compromise_problem(tsa_chain, what)
     if compromise is None and not problems:
         compromise = verify_status.compromised_in_revinfo(ev, ts.validation_path)
@@ -297,16 +297,16 @@ def _report(
     elif not st.valid:
         problems.append("the cryptographic signature does not verify")
     when = "when it was timestamped" if at is not None else "now"
-    status_problems = verify_status.status_problems(chain, when)
+    status_problems = verify_status.status_problems(chain, when, past=at is not None)
     if st.validation_path is None:
         problems.append("the signer's certificate does not chain to this PSrE's root")
     elif not st.trusted and not status_problems:
         problems.append(f"the signer's certificate path does not validate: {_trust_problem(st)}")
     problems += status_problems
-    if at is not None and not status_problems:
+    if at is not None:
         # Judged at the timestamp's time: a compromise since then still voids it.
         compromise = verify_status.compromise_problem(chain, "the signature")
-        if compromise is None and st.trusted:
+        if compromise is None and st.trusted and not status_problems:
             compromise = verify_status.compromised_in_revinfo(ev, st.validation_path)
         if compromise is not None:
             problems.append(compromise)

@@ -248,10 +248,14 @@ def compromised_in_revinfo(ev: Evidence, path: ValidationPath | None) -> str | N
     return None
 
 
+def _compromised(c: PathCertificate) -> bool:
+    return c.status_now == "revoked" and c.revocation_reason in COMPROMISE_REASONS
+
+
 def compromise_problem(chain: list[PathCertificate], what: str) -> str | None:
     """The problem text for the first certificate of ``chain`` revoked for a compromise."""
     for c in chain:
-        if c.status_now == "revoked" and c.revocation_reason in COMPROMISE_REASONS:
+        if _compromised(c):
             when = c.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ") if c.revoked_at else "?"
             return (
                 f"the {_role_text(c.role)} certificate {c.name} ({c.serial}) was revoked for "
@@ -260,12 +264,21 @@ def compromise_problem(chain: list[PathCertificate], what: str) -> str | None:
     return None
 
 
-def status_problems(chain: list[PathCertificate], when: str) -> list[str]:
-    return [
-        f"the {_role_text(c.role)} certificate {c.name} ({c.serial}) is {c.status} ({when})"
-        for c in chain
-        if c.status != "good"
-    ]
+def status_problems(chain: list[PathCertificate], when: str, *, past: bool) -> list[str]:
+    """One problem per certificate not good at the time that counts. Judged in the ``past``,
+    a compromise is left to compromise_problem (it is not a status at that time)."""
+    out = []
+    for c in chain:
+        if c.status == "good" or (past and _compromised(c)):
+            continue
+        reason = (
+            f", {c.revocation_reason}" if c.revocation_reason and c.status == c.status_now else ""
+        )
+        out.append(
+            f"the {_role_text(c.role)} certificate {c.name} ({c.serial}) is {c.status} "
+            f"({when}{reason})"
+        )
+    return out
 
 
 def _role_text(role: str) -> str:
