@@ -24,6 +24,7 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from ca_core.models import Certificate
+from ca_core.revocation import Revoker
 from ca_core.store import Store
 from crl.publish import crl_der, newest_crls
 from signing_api.pdf_sign import LEVELS, SignOptions, sign_pdf
@@ -54,7 +55,11 @@ def _signed_at_every_level(spki: SigningPki, signer: Certificate) -> dict[str, b
 def _revoke(spki: SigningPki, serial: str, reason: str, ca: str) -> None:
     time.sleep(1.1)  # revocation times have whole seconds; the same second counts as revoked
     change = spki.pki.revoker.revoke(serial, reason, actor="test", ca=ca)
-    assert change.changed and change.status == "revoked"
+    assert change.changed and change.status == _status(reason)
+
+
+def _status(reason: str) -> str:
+    return "hold" if reason == "certificateHold" else "revoked"
 
 
 def _published_crls(spki: SigningPki) -> list[asn1_crl.CertificateList]:
@@ -99,7 +104,7 @@ def _pyhanko_verdict(spki: SigningPki, data: bytes, level: str, path: str) -> bo
     return then.bottom_line and details.revocation_reason.native not in COMPROMISE
 
 
-@pytest.mark.parametrize("reason", ["cessationOfOperation", "keyCompromise"])
+@pytest.mark.parametrize("reason", ["cessationOfOperation", "certificateHold", "keyCompromise"])
 def test_issuing_ca_revoked_after_signing(fresh_spki: SigningPki, reason: str) -> None:
     spki = fresh_spki
     signer = spki.new_signer("Rina Wulandari")
@@ -119,10 +124,10 @@ def test_issuing_ca_revoked_after_signing(fresh_spki: SigningPki, reason: str) -
         assert r.valid is expected
         assert [c.role for c in r.chain] == ["signer", "signer-ca"]
         leaf, ca = r.chain
-        assert leaf.status_now == "good" and ca.status_now == "revoked"
+        assert leaf.status_now == "good" and ca.status_now == _status(reason)
         assert ca.serial == issuing and ca.revocation_reason == reason
         if level == "B-B":
-            assert r.validated_at is None and ca.status == "revoked"
+            assert r.validated_at is None and ca.status == _status(reason)
             assert any("signer's CA certificate PSrE Uji Issuing CA" in p for p in r.problems)
         elif reason == "keyCompromise":
             # The TSA unit is certified by the same CA: its timestamp dates nothing any more.
@@ -239,3 +244,24 @@ def test_every_surface_says_not_valid_under_a_revoked_ca(
     assert res.returncode == 1, res.stdout + res.stderr
     (reported,) = json.loads(res.stdout)["signatures"]
     assert reported["chain"][1]["status_now"] == "revoked"
+
+
+def test_a_revocation_not_yet_published_counts(fresh_spki: SigningPki, db_url: str) -> None:
+    """Our store's rows are a source of their own: a revocation recorded by another process
+    (no publisher there, so the CRLs and OCSP responses still say good) counts at once."""
+    spki = fresh_spki
+    signer = spki.new_signer("Budi Santoso")
+    data = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))
+    elsewhere = Store.open(db_url)
+    try:
+        time.sleep(1.1)
+        issuing = format(spki.pki.cert(spki.pki.issuing).serial_number, "x")
+        Revoker(elsewhere, spki.pki.issuer.recover).revoke(
+            issuing, "superseded", actor="test", ca=spki.pki.root
+        )
+    finally:
+        elsewhere.close()
+    assert _pyhanko_verdict(spki, data, "B-B", "signer") is True  # the published data lags
+    report = verify_pdf(spki.rt, data)
+    assert report.summary == "INVALID"
+    assert report.signatures[0].chain[1].status == "revoked"
