@@ -279,6 +279,29 @@ def test_the_passphrase_page_refuses_bad_input(http, pki):  # noqa: ANN001
     assert pki.store.get_subscriber(p.nik).passphrase_hash is None
 
 
+def test_an_enrolment_code_sets_one_passphrase_even_when_posted_concurrently(pki):  # noqa: ANN001
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signing_api.enrolment import EnrolmentError, redeem
+
+    p = new_person(pki, passphrase=None)
+    (code,) = enrolment_codes(pki, p.email)
+
+    def attempt(i: int) -> str | None:
+        try:
+            redeem(pki.store, code, f"passphrase-ke-{i}")
+            return f"passphrase-ke-{i}"
+        except EnrolmentError:
+            return None
+
+    with ThreadPoolExecutor(4) as pool:
+        won = [w for w in pool.map(attempt, range(4)) if w]
+    assert len(won) == 1
+    from ca_core.passwords import verify_secret
+
+    assert verify_secret(won[0], pki.store.get_subscriber(p.nik).passphrase_hash or "")
+
+
 def test_codes_leave_the_outbox_when_taken_or_expired_and_cannot_be_read_after(
     http, pki, env, creds
 ):  # noqa: ANN001

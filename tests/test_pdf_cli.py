@@ -177,3 +177,23 @@ def test_signing_for_someone_needs_their_own_passphrase(env: PsreEnv, nik: str):
     assert signed[0]["details"]["activation"] == "passphrase"
     shown = json.loads(env.run("subscriber", "show", nik, "--json").stdout)
     assert shown["has_passphrase"] is True
+
+
+def test_reset_stops_the_old_passphrase_and_sends_a_new_code(env: PsreEnv, nik: str, page: str):
+    doc = env.root / "reset.pdf"
+    doc.write_bytes(minimal_pdf("Nota Dinas"))
+    out = env.root / "reset-signed.pdf"
+    res = env.run("subscriber", "reset", nik)
+    assert res.stdout.startswith(f"activation reset; new code sent to hendra.{nik[-4:]}@")
+    refused = sign(env, str(doc), "--subscriber", nik, "--out", str(out), check=False)
+    assert refused.returncode == 2 and not out.exists()
+    assert (
+        json.loads(env.run("subscriber", "show", nik, "--json").stdout)["has_passphrase"] is False
+    )
+    # The subscriber chooses again (the same one, for the other tests of this module).
+    choose_passphrase(env, page, f"hendra.{nik[-4:]}@bandung.go.id", PASSPHRASE)
+    sign(env, str(doc), "--subscriber", nik, "--out", str(out), "--level", "B-B")
+    events = json.loads(
+        env.run("audit", "show", "--action", "subscriber.reset_activation", "--json").stdout
+    )
+    assert events[0]["object"] == f"subscriber:{nik}" and "os:" in events[0]["actor"]
