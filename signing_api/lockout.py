@@ -104,22 +104,33 @@ class Lockout:
             row = s.execute(
                 select(Subscriber).where(Subscriber.id == sub.id).with_for_update()
             ).scalar_one()
-            mine = s.execute(
-                select(ActivationFailure).where(
-                    ActivationFailure.subscriber_id == sub.id,
-                    ActivationFailure.channel == self.channel.key,
-                )
-            ).scalar_one_or_none()
+            counters = list(
+                s.execute(
+                    select(ActivationFailure).where(ActivationFailure.subscriber_id == sub.id)
+                ).scalars()
+            )
+            # A lock that ran out starts its count afresh; the signer-wide one, every count.
+            signer_ran_out = row.locked_until is not None and row.locked_until <= now
+            if signer_ran_out:
+                row.locked_until = None
+            for c in counters:
+                if signer_ran_out or (c.locked_until is not None and c.locked_until <= now):
+                    c.failed_attempts, c.locked_until = 0, None
+            mine = next((c for c in counters if c.channel == self.channel.key), None)
             if mine is None:
                 mine = ActivationFailure(
                     subscriber_id=sub.id, channel=self.channel.key, failed_attempts=0
                 )
                 s.add(mine)
-            for counter in (row, mine):
-                if counter.locked_until is not None and counter.locked_until <= now:
-                    counter.failed_attempts, counter.locked_until = 0, None  # ran out: afresh
-            row.failed_attempts += 1
-            mine.failed_attempts += 1
+                counters.append(mine)
+            if mine.locked_until is None:
+                # (A guess checked while a concurrent one locked this channel is refused all the
+                # same, and audited, but not counted: a channel's count stops at the limit.)
+                mine.failed_attempts += 1
+            # The signer-wide count is the sum of the channels' live counts: a channel stops
+            # counting once it is locked out and restarts from 0 when its lock runs out, so one
+            # app alone, however patient, never reaches signing.max_failures_signer.
+            row.failed_attempts = sum(c.failed_attempts for c in counters)
             channel_locked = mine.failed_attempts >= self.cfg.max_failures
             signer_locked = row.failed_attempts >= self.cfg.max_failures_signer
             newly_signer_locked = signer_locked and row.locked_until is None
