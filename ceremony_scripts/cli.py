@@ -145,6 +145,14 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
             raise click.exceptions.Exit(2)
         return
     assert backend is not None
+    # The ceremony's own events name its operator and witnesses from the file; this one names
+    # the OS account (and --actor) that started it, so the shell session is traceable too.
+    rt.audit.append(
+        cli_actor(),
+        "ceremony.invoked",
+        f"ceremony:{c.name}",
+        {"file_sha256": c.sha256, "operator": c.operator, "unattended": yes},
+    )
     try:
         result = run(
             c,
