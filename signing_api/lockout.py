@@ -5,12 +5,13 @@ Two counters, both in the database (shared by workers, kept across restarts):
 
 * per signer *and channel* (a client app, or the CLI) in ``activation_failures``:
   ``signing.max_failures`` consecutive failures lock that channel out for that signer only;
-* per signer across every channel in ``subscribers.failed_attempts``: the higher
-  ``signing.max_failures_signer`` locks the signer everywhere, and the signer is told through
-  the notifier (someone is guessing; the lock shows who may be behind it in the audit log).
+* per signer across every channel in ``subscribers.failed_attempts``: the sum of the channels'
+  live counts; the higher ``signing.max_failures_signer`` locks the signer everywhere, and the
+  signer is told through the notifier (someone is guessing; the audit log says which app).
 
-Both locks last ``signing.lockout_minutes``; a success through a channel clears that channel's
-count and the signer-wide one.
+Both locks last ``signing.lockout_minutes``, and a count starts afresh when its lock runs out. A
+success through a channel clears that channel's count (other apps' stay: they may be the ones
+guessing).
 """
 
 from __future__ import annotations
