@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import NoReturn
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import and_, delete, func, select, update
 
 from ca_core.config import SigningConfig
 from ca_core.models import ActivationFailure, Subscriber
@@ -95,7 +95,7 @@ class Lockout:
             raise EsignError(NOT_REGISTERED, "pengguna tidak terdaftar (signer not registered)")
         if until is not None:
             raise locked_error(until, now)
-        return row, bool(mine or row.failed_attempts or row.locked_until is not None)
+        return row, bool(mine)
 
     def failed(self, sub: Subscriber, method: str, now: dt.datetime) -> NoReturn:
         lock = dt.timedelta(minutes=self.cfg.lockout_minutes)
@@ -190,10 +190,13 @@ class Lockout:
                     ActivationFailure.channel == self.channel.key,
                 )
             )
+            others = select(func.coalesce(func.sum(ActivationFailure.failed_attempts), 0)).where(
+                ActivationFailure.subscriber_id == sub.id
+            )
             s.execute(
                 update(Subscriber)
-                .where(Subscriber.id == sub.id, Subscriber.failed_attempts != 0)
-                .values(failed_attempts=0, locked_until=None)
+                .where(Subscriber.id == sub.id)
+                .values(failed_attempts=others.scalar_subquery(), locked_until=None)
             )
 
 
