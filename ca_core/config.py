@@ -65,6 +65,9 @@ class WebConfig:
     #: before further attempts are refused.
     login_max_failures: int = 5
     login_window_minutes: int = 15
+    #: A dual-control proposal (CA-level certificate status, adding or disabling an admin,
+    #: re-enabling a client app) must be approved by a second admin within this many minutes.
+    approval_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -368,6 +371,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("web", "session lifetimes must be at least 1")
     if cfg.web.login_max_failures < 1 or cfg.web.login_window_minutes < 1:
         raise ConfigError("web", "login_max_failures and login_window_minutes must be at least 1")
+    if not 1 <= cfg.web.approval_minutes <= 7 * 24 * 60:
+        raise ConfigError("web.approval_minutes", "must be between 1 and 10080 (one week)")
     if cfg.crl.validity_hours < 1 or cfg.crl.refresh_hours < 1:
         raise ConfigError("crl", "validity_hours and refresh_hours must be at least 1")
     if cfg.crl.refresh_hours >= cfg.crl.validity_hours:
