@@ -138,7 +138,12 @@ def propose(
             actor,
             "approval.propose",
             target,
-            {"id": row.id, "action": action, "expires_at": _z(row.expires_at), **_public(params)},
+            {
+                "id": row.id,
+                "action": action,
+                "expires_at": _z(row.expires_at),
+                "params": _public(params),
+            },
             session=s,
         )
         return Proposal.of(row)

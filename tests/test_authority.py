@@ -42,7 +42,8 @@ def app(pki, db_url):
 
 def _events(pki, action: str) -> list[AuditEvent]:
     with pki.store.session() as s:
-        return list(s.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        stmt = select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.seq)
+        return list(s.scalars(stmt))
 
 
 def _status(pki, row: Certificate) -> str:
