@@ -6,12 +6,17 @@ from __future__ import annotations
 import datetime as dt
 
 from ca_core.approvals import approve, propose
+from ca_core.ca_level import Authorisation
 from ca_core.models import Certificate
 from tests.pki_support import Pki
 from tests.web_support import operator
 from web.approval_actions import executors
 
 TTL = dt.timedelta(minutes=30)
+
+#: For tests whose subject is not the authority boundary but that need a CA-level certificate
+#: (an OCSP responder's, a TSA unit's) revoked: what a witnessed ceremony step passes.
+WITNESSED = Authorisation("ceremony", "ceremony:test:step:1", ("Test Operator", "Witness 1"))
 
 
 def ca_certificate(pki: Pki, name: str) -> Certificate:
