@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca_core.models import Certificate, CertificateAuthority
 from ca_core.errors import CaError
+from ca_core.models import Certificate, CertificateAuthority
 
 #: Profiles of CA-level certificates: the CAs themselves and their delegated OCSP and TSA units.
 CA_LEVEL_PROFILES = frozenset({"root-ca", "issuing-ca", "ocsp-signer", "tsa"})

@@ -57,7 +57,10 @@ class ChainProblem:
     @property
     def message(self) -> str:
         why = f" ({self.reason})" if self.reason else ""
-        return f"CA {self.ca}'s certificate is {WORDS[self.state]}{why}: nothing is issued or signed under it"
+        return (
+            f"CA {self.ca}'s certificate is {WORDS[self.state]}{why}: "
+            "nothing is issued or signed under it"
+        )
 
 
 class IssuerNotGood(CaError):

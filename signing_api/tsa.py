@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
-from sqlalchemy import select
 from pyhanko.sign.timestamps.api import TimeStamper
+from sqlalchemy import select
 
 from ca_core.ca_standing import ChainProblem, IssuerNotGood, require_good_chain
 from ca_core.errors import ConfigError

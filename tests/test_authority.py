@@ -20,19 +20,17 @@ from ca_core.approvals import ApprovalError, approve, propose
 from ca_core.ca_level import CaLevelProtected
 from ca_core.ca_standing import IssuerNotGood
 from ca_core.config import SigningConfig
-from ca_core.issuer import Issuer, IssueRequest
 from ca_core.models import AuditEvent, Certificate, ClientApplication, OcspResponse, Operator
-from policies.schema import load_profiles
 from signing_api.tsa import QUERY_TYPE, TimeStampResp
 from tests.authority_support import TTL, ca_certificate, change_ca_status, two_admins
 from tests.crl_support import crl_pki, serials
 from tests.esign_support import make_esign_app, new_client, new_person, post_json
 from tests.pdf_support import minimal_pdf
-from tests.pki_support import BASE_URL, add_tsa_unit
+from tests.pki_support import add_tsa_unit
 from tests.web_support import PASSWORD, make_app, operator, post_form, sign_in
 from web.approval_actions import executors
 from web.clients import set_client_enabled
-from web.operators import OperatorError, add_operator, set_enabled
+from web.operators import OperatorError, set_enabled
 
 
 @pytest.fixture
@@ -195,7 +193,9 @@ def test_adding_or_disabling_an_admin_and_enabling_a_client_need_a_second_admin(
     # Re-enabling a disabled client app.
     creds = new_client(pki)
     with pki.store.session() as s:
-        cid = s.scalar(select(ClientApplication.id).where(ClientApplication.username == creds.username))
+        cid = s.scalar(
+            select(ClientApplication.id).where(ClientApplication.username == creds.username)
+        )
     set_client_enabled(pki.store, cid, False, actor=first)
     resp = post_form(a, "/console/clients", f"/console/clients/{cid}/enable", {})
     assert resp.status_code in (200, 302)
@@ -209,24 +209,6 @@ def test_adding_or_disabling_an_admin_and_enabling_a_client_need_a_second_admin(
 # --- 2. nothing under a CA whose certificate is not good -----------------------------------------
 
 
-def _person_request() -> IssueRequest:
-    from cryptography.hazmat.primitives.asymmetric import ec
-
-    return IssueRequest(
-        profile="natural-person",
-        subject={
-            "C": "ID",
-            "O": "Kementerian Uji",
-            "givenName": "Budi",
-            "surname": "Santoso",
-            "serialNumber": "PNOID-3174000000000001",
-            "CN": "Budi Santoso",
-        },
-        emails=["budi.uji@kemenuji.go.id"],
-        public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
-    )
-
-
 @pytest.mark.parametrize(
     ("ca", "action", "code"),
     [
@@ -235,19 +217,20 @@ def _person_request() -> IssueRequest:
         ("root-ca", "suspend", "issuer_suspended"),
     ],
 )
-def test_nothing_is_issued_under_a_revoked_or_suspended_ca(pki, ca, action, code):
-    pki.issuer.issue(pki.issuing, _person_request())  # fine while the chain is good
+def test_nothing_is_issued_under_a_revoked_or_suspended_ca(pki, tmp_path, ca, action, code):
+    cp = crl_pki(pki, tmp_path / "public")
+    cp.issue()  # fine while the chain is good
     change_ca_status(pki, ca, action)
     with pytest.raises(IssuerNotGood) as ex:
-        pki.issuer.issue(pki.issuing, _person_request())
+        cp.issue()
     assert ex.value.code == code and ex.value.ca == ca
 
 
-def test_nothing_is_issued_under_an_expired_ca(pki):
+def test_nothing_is_issued_under_an_expired_ca(pki, tmp_path):
     later = dt.datetime.now(dt.UTC) + dt.timedelta(days=1830)  # the issuing CA lives 1825 days
-    issuer = Issuer(pki.store, pki.backend, load_profiles(), base_url=BASE_URL, clock=lambda: later)
+    pki.issuer.clock = lambda: later
     with pytest.raises(IssuerNotGood) as ex:
-        issuer.issue(pki.issuing, _person_request())
+        crl_pki(pki, tmp_path / "public").issue()
     assert ex.value.code == "issuer_expired"
 
 
@@ -444,4 +427,3 @@ def test_every_failed_client_authentication_costs_the_same(pki, db_url):
     wrong = timed(Creds(creds.username, "not-the-secret"))
     unknown = timed(Creds("no-such-app", creds.password))
     assert disabled > 0.4 * wrong and unknown > 0.4 * wrong, (disabled, wrong, unknown)
-

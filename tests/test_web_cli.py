@@ -69,8 +69,11 @@ def test_operator_enable_and_the_last_admin(env):
     assert res.returncode != 0 and "no operator nobody" in res.stderr
     # Disabling every admin would leave nobody to run the console.
     env.run("operator", "add", "fitri", "--role", "admin", "--password-file", str(pw))
-    admins = [o["name"] for o in json.loads(env.run("operator", "list", "--json").stdout)
-              if o["role"] == "admin" and o["enabled"]]
+    admins = [
+        o["name"]
+        for o in json.loads(env.run("operator", "list", "--json").stdout)
+        if o["role"] == "admin" and o["enabled"]
+    ]
     for name in admins[:-1]:
         env.run("operator", "disable", name)
     res = env.run("operator", "disable", admins[-1], check=False)

@@ -20,9 +20,9 @@ from ca_core.subscribers import Enrolment, enrol, set_status
 from signing_api.activation import api_status
 from signing_api.app_runtime import runtime
 from web import dashboard, lookup
+from web.approval_actions import executors
 from web.clients import create_client, list_clients, set_client_enabled
 from web.i18n import translate
-from web.approval_actions import executors
 from web.operators import (
     LoginThrottled,
     add_operator,
