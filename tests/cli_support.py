@@ -75,15 +75,17 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
+def serving(env: PsreEnv, timeout: float = 60.0, stderr_to: Path | None = None) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL. Its standard
+    error goes to ``stderr_to`` when given (a file, so no pipe fills up), else nowhere."""
     port = free_port()
+    err = stderr_to.open("wb") if stderr_to is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=env.root,
         env=env.env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=err,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -92,3 +94,5 @@ def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if stderr_to is not None:
+            err.close()
