@@ -307,7 +307,10 @@ def _b64pdf() -> str:
 def test_revoke_ca_ceremony_step_revokes_with_crl_and_ocsp_effects(tmp_path, store, backend, token):
     from ceremony_scripts.transcript import read
     from tests.ceremony_support import DELEGATED, ISSUING, ROOT, ceremony_file
-    from tests.test_ceremony import _run
+    from ceremony_scripts import spec
+    from ceremony_scripts.runner import dry_run, preflight
+    from tests.pki_support import BASE_URL
+    from tests.test_ceremony import PROFILES, QuietUi, _run
 
     path, tag = ceremony_file(tmp_path / "setup", token.label, ROOT, ISSUING, DELEGATED)
     _run(path, store, backend)
@@ -333,6 +336,19 @@ outputs = {{{{ crl = "out/root.crl" }}}}
     path, _ = ceremony_file(
         tmp_path / "revoke", token.label, steps, name="revoke", sign_with=f"{tag}-root"
     )
+    # A dry run changes copies in a scratch database and token: nothing real.
+    dry, problems = dry_run(
+        spec.load(path),
+        real_store=store,
+        real_backend=backend,
+        module=token.module,
+        profiles=PROFILES,
+        base_url=BASE_URL,
+        ui=QuietUi(),
+    )
+    assert problems == [] and dry.outcome == "complete"
+    assert store.find_certificate(issuing_hex).status == "good"
+    assert not (tmp_path / "revoke/out").exists()
     result = _run(path, store, backend)
     assert result.outcome == "complete"
     assert store.find_certificate(issuing_hex).status == "revoked"
@@ -354,6 +370,26 @@ outputs = {{{{ crl = "out/root.crl" }}}}
     assert [e["details"]["serial"] for e in entries] == [issuing_hex]
     revoked = json.loads(_store_events(store, "certificate.revoke")[0].details)
     assert revoked["authorisation"]["kind"] == "ceremony"
+    # The preflight refuses what the step could not do, before anything runs.
+    again = f"""
+[[step]]
+type = "release-ca"
+issuer = "root-ca"
+serial = "{issuing_hex}"
+outputs = {{{{ crl = "out/root2.crl" }}}}
+
+[[step]]
+type = "suspend-ca"
+issuer = "issuing-ca"
+serial = "abcdef0123"
+outputs = {{{{ crl = "out/issuing2.crl" }}}}
+"""
+    path, _ = ceremony_file(
+        tmp_path / "again", token.label, again, name="again", sign_with=f"{tag}-root"
+    )
+    problems = preflight(spec.load(path), store=store, backend=None, profiles=PROFILES)
+    assert any(f"certificate {issuing_hex} is already revoked" in p for p in problems)
+    assert any("abcdef0123" in p for p in problems)
 
 
 def _store_events(store, action: str) -> list[AuditEvent]:
