@@ -305,10 +305,10 @@ def _b64pdf() -> str:
 
 
 def test_revoke_ca_ceremony_step_revokes_with_crl_and_ocsp_effects(tmp_path, store, backend, token):
-    from ceremony_scripts.transcript import read
-    from tests.ceremony_support import DELEGATED, ISSUING, ROOT, ceremony_file
     from ceremony_scripts import spec
     from ceremony_scripts.runner import dry_run, preflight
+    from ceremony_scripts.transcript import read
+    from tests.ceremony_support import DELEGATED, ISSUING, ROOT, ceremony_file
     from tests.pki_support import BASE_URL
     from tests.test_ceremony import PROFILES, QuietUi, _run
 
