@@ -308,6 +308,7 @@ def test_revoke_ca_ceremony_step_revokes_with_crl_and_ocsp_effects(tmp_path, sto
     from ceremony_scripts import spec
     from ceremony_scripts.runner import dry_run, preflight
     from ceremony_scripts.transcript import read
+    from ceremony_scripts.verify import verify
     from tests.ceremony_support import DELEGATED, ISSUING, ROOT, ceremony_file
     from tests.pki_support import BASE_URL
     from tests.test_ceremony import PROFILES, QuietUi, _run
@@ -368,6 +369,8 @@ outputs = {{{{ crl = "out/root.crl" }}}}
     assert answers == {(issuing_hex, "revoked")}
     entries = [e for e in read(result.transcript) if e["action"] == "certificate.revoke"]
     assert [e["details"]["serial"] for e in entries] == [issuing_hex]
+    report = verify(result.transcript, backend=backend, profiles=PROFILES)
+    assert [c.name for c in report.checks if not c.ok] == []
     revoked = json.loads(_store_events(store, "certificate.revoke")[0].details)
     assert revoked["authorisation"]["kind"] == "ceremony"
     # The preflight refuses what the step could not do, before anything runs.
