@@ -75,9 +75,10 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
-    port = free_port()
+def serving(env: PsreEnv, timeout: float = 60.0, port: int | None = None) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on ``port`` (default: a free one); yields its base
+    URL. A port chosen before ``psre init`` lets certificates point their AIA and CRL DP here."""
+    port = port or free_port()
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=env.root,
