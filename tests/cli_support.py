@@ -93,3 +93,27 @@ def serving(env: PsreEnv, timeout: float = 60.0, port: int | None = None) -> Ite
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@contextmanager
+def nginx_serving(prefix: Path, site: str, url: str, timeout: float = 20.0) -> Iterator[None]:
+    """A real nginx (foreground child process, everything under ``prefix``) with the ``http {}``
+    block contents ``site``, until ``url`` answers and for the block; stopped after."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    temps = " ".join(
+        f"{d}_temp_path {prefix / d};" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's tmp dirs
+    main = prefix / "nginx.conf"
+    main.write_text(
+        f"{user} worker_processes 1; daemon off; pid {prefix / 'nginx.pid'};\n"
+        f"error_log {prefix / 'error.log'};\nevents {{ worker_connections 512; }}\n"
+        f"http {{ {temps}\n{site}\n}}\n"
+    )
+    proc = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(main)])
+    try:
+        wait_http(url, timeout=timeout)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

@@ -76,6 +76,45 @@ def test_endpoint_serves_der_with_caching_headers_and_304(cp: CrlPki, db_url: st
     assert new.status_code == 200 and new.get_etag()[0] != etag
 
 
+def _freshness(r) -> tuple[int, dt.datetime]:  # noqa: ANN001
+    max_age = r.cache_control.max_age
+    assert max_age is not None and r.expires is not None, r.headers
+    return max_age, r.expires
+
+
+@pytest.mark.parametrize("age_hours", [0, 23.5])
+def test_expires_agrees_with_max_age_and_ends_before_next_update(
+    pki: Pki, db_url: str, tmp_path: Path, age_hours: float
+):
+    """Expires is now + max-age (HTTP/1.0 caches and some CDNs read only Expires) — it used to
+    equal Date, so caches took the CRL as stale on arrival — and both end before nextUpdate,
+    also for a CRL close to it; a 304 carries the same freshness."""
+    signed_at = dt.datetime.now(dt.UTC) - dt.timedelta(hours=age_hours)
+    cp = crl_pki(pki, tmp_path / "public", clock=lambda: signed_at)
+    cp.publisher.publish(pki.issuing)
+    crl, _ = cp.crl()
+    client = make_app(pki, db_url).test_client()
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    r = client.get(f"/crl/{pki.issuing}.crl")
+    after = dt.datetime.now(dt.UTC)
+    max_age, expires = _freshness(r)
+    if age_hours == 0:
+        assert max_age == 3600  # crl.http_max_age_seconds
+    else:  # 30 minutes left: cut to a minute before nextUpdate
+        assert 1500 < max_age <= 1740
+    assert (
+        before + dt.timedelta(seconds=max_age) <= expires <= after + dt.timedelta(seconds=max_age)
+    )
+    assert expires <= crl.next_update_utc - dt.timedelta(seconds=60)
+    not_modified = client.get(
+        f"/crl/{pki.issuing}.crl", headers={"If-None-Match": r.headers["ETag"]}
+    )
+    assert not_modified.status_code == 304
+    assert abs(_freshness(not_modified)[0] - max_age) <= 1
+    # RFC 9110 §15.4.5: ETag, Cache-Control and Expires as a 200 would have them.
+    assert not_modified.headers["ETag"] == r.headers["ETag"]
+
+
 @pytest.fixture
 def served(pki: Pki, db_url: str) -> Iterator[str]:
     """The real app on a real socket (werkzeug's threaded server) on 127.0.0.1."""
