@@ -184,8 +184,9 @@ class Config:
     data_dir: str = "var"
     #: Any SQLAlchemy URL; empty means SQLite at ``<data_dir>/psre.sqlite3``.
     database_url: str = ""
-    #: Base of every URL put into certificates (CRL DP, AIA) and served pages.
-    public_base_url: str = "http://127.0.0.1:8080"
+    #: Base of every URL put into certificates (CRL DP, AIA) and served pages. Empty: derived
+    #: from server.host and server.port, so a changed port keeps the URLs in certificates right.
+    public_base_url: str = ""
     log_level: str = "INFO"
     hsm: HsmConfig = field(default_factory=HsmConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -232,8 +233,33 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    return Path(explicit or os.environ.get("PSRE_CONFIG") or DEFAULT_CONFIG_NAME)
+def config_path(
+    explicit: str | os.PathLike[str] | None = None, env: typing.Mapping[str, str] | None = None
+) -> Path:
+    """Where the configuration is: ``explicit``, else ``$PSRE_CONFIG``, else the first
+    ``psre.toml`` in the working directory or one of its parents (so a command run from a
+    sub-directory finds its installation), else ``./psre.toml`` (where ``psre init`` writes)."""
+    env = os.environ if env is None else env
+    chosen = explicit or env.get("PSRE_CONFIG")
+    if chosen:
+        return Path(chosen)
+    return next((p for p in config_candidates() if p.is_file()), Path(DEFAULT_CONFIG_NAME))
+
+
+def config_candidates(start: Path | None = None) -> list[Path]:
+    """The places searched for ``psre.toml`` when neither --config nor $PSRE_CONFIG names one."""
+    here = (start or Path.cwd()).resolve()
+    return [d / DEFAULT_CONFIG_NAME for d in (here, *here.parents)]
+
+
+def default_public_base_url(server: ServerConfig) -> str:
+    """``http://host:port`` of ``psre serve`` itself, for an installation without a proxy."""
+    host = server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{server.port}"
 
 
 def load_config(
@@ -241,7 +267,7 @@ def load_config(
 ) -> Config:
     """Load ``psre.toml`` (missing file = all defaults) and apply ``PSRE_*`` overrides."""
     env = os.environ if env is None else env
-    p = config_path(path)
+    p = config_path(path, env)
     data: dict[str, Any] = {}
     if p.exists():
         try:
@@ -252,6 +278,8 @@ def load_config(
     cfg = _build(Config, data, path="")
     base = str(p.resolve().parent)
     cfg = dataclasses.replace(cfg, base_dir=base)
+    if not cfg.public_base_url:
+        cfg = dataclasses.replace(cfg, public_base_url=default_public_base_url(cfg.server))
     _validate(cfg)
     return cfg
 

@@ -75,16 +75,24 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0, port: int | None = None) -> Iterator[str]:
+def serving(
+    env: PsreEnv,
+    timeout: float = 60.0,
+    stderr_to: Path | None = None,
+    port: int | None = None,
+) -> Iterator[str]:
     """``psre serve`` (gunicorn) for ``env`` on ``port`` (default: a free one); yields its base
-    URL. A port chosen before ``psre init`` lets certificates point their AIA and CRL DP here."""
+    URL. A port chosen before ``psre init`` lets certificates point their AIA and CRL DP here.
+    Its standard error goes to ``stderr_to`` when given (a file, so no pipe fills up), else
+    nowhere."""
     port = port or free_port()
+    err = stderr_to.open("wb") if stderr_to is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=env.root,
         env=env.env(),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=err,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -93,6 +101,8 @@ def serving(env: PsreEnv, timeout: float = 60.0, port: int | None = None) -> Ite
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if stderr_to is not None:
+            err.close()
 
 
 @contextmanager
