@@ -115,6 +115,10 @@ class CrlConfig:
     #: its CRLs re-signed at once; a larger one only the affected partition and the delta
     #: (its complete CRL follows on the refresh_hours schedule).
     immediate_full_max_entries: int = 50000
+    #: HTTP freshness of a served CRL (Cache-Control max-age, Expires): how long a cache or CDN
+    #: may serve it without asking again. Capped so that it always ends before nextUpdate; a
+    #: short one lets a CRL re-signed after a revocation reach caches soon.
+    http_max_age_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -407,6 +411,8 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("crl.refresh_hours", "must be less than crl.validity_hours")
     if cfg.crl.validity_hours > 240:
         raise ConfigError("crl.validity_hours", "at most 240 (10 days, BR 4.9.7)")
+    if not (1 <= cfg.crl.http_max_age_seconds <= 86400):
+        raise ConfigError("crl.http_max_age_seconds", "must be between 1 and 86400 (a day)")
     if not (1 <= cfg.crl.partitions <= 4096):
         raise ConfigError("crl.partitions", "must be between 1 and 4096")
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
