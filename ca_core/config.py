@@ -112,6 +112,9 @@ class CrlConfig:
     #: its CRLs re-signed at once; a larger one only the affected partition and the delta
     #: (its complete CRL follows on the refresh_hours schedule).
     immediate_full_max_entries: int = 50000
+    #: ``/healthz`` answers 503 once a CA's newest CRL has used more than this share of its
+    #: validity (the scheduler is stuck or gone).
+    health_stale_fraction: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -139,8 +142,11 @@ class OcspConfig:
     index_refresh_seconds: float = 5.0
     #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
-    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn.
+    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn (and restarts it if it dies).
     daemon_in_serve: bool = True
+    #: ``/healthz`` answers 503 once the oldest pre-signed response of a valid certificate has
+    #: used more than this share of its validity (the refresher is stuck or gone).
+    health_stale_fraction: float = 0.75
     #: Write each pre-signed response under data_dir/public/ocsp/ at its GET URL (for nginx).
     static_files: bool = True
 
@@ -379,6 +385,9 @@ def _validate(cfg: Config) -> None:
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     _validate_ocsp(cfg.ocsp)
+    for section in ("ocsp", "crl"):
+        if not 0 < getattr(cfg, section).health_stale_fraction <= 1:
+            raise ConfigError(f"{section}.health_stale_fraction", "must be above 0 and at most 1")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)

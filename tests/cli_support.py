@@ -132,7 +132,7 @@ def install_esign(
     env: PsreEnv,
     *,
     nik: str = "3174051203900001",
-    passphrase: str = "rahasia-tte-2026",
+    passphrase: str = "rahasia-tte-2026",  # noqa: S107 - a test signer's passphrase
     name: str = "Rina Wulandari",
     email: str = "rina.wulandari@kemenkeu.go.id",
 ) -> EsignInstall:

@@ -167,6 +167,61 @@ def test_token_away_and_back_heals_without_a_restart(inst, server, tmp_path):  #
     print(f"token back: all healthz 200 after {healed:.2f} s; sign {signed.seconds:.2f} s")
 
 
+def daemon_pid(serve_pid: int) -> int | None:
+    """The pid of the ``psre ocsp daemon`` that ``psre serve`` (``serve_pid``) started."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().split(b"\0")
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == serve_pid and b"ocsp" in cmd and b"daemon" in cmd:
+            return int(entry.name)
+    return None
+
+
+def test_a_killed_ocsp_daemon_is_restarted_and_logged(inst, server):  # noqa: ANN001
+    first = wait_for(lambda: daemon_pid(server.proc.pid), timeout=15)
+    assert first, "psre serve started no OCSP daemon"
+    os.kill(first, signal.SIGKILL)
+    t0 = time.monotonic()
+    second = wait_for(lambda: (p := daemon_pid(server.proc.pid)) != first and p, timeout=15)
+    restarted = time.monotonic() - t0
+    assert second, server.log_text()[-2000:]
+    assert wait_for(lambda: f"OCSP daemon (pid {first}) exited" in server.log_text(), 5)
+    os.kill(second, signal.SIGKILL)  # and again: supervision is not a one-shot
+    assert wait_for(lambda: (p := daemon_pid(server.proc.pid)) not in (first, second) and p, 15)
+    body = healthz(server.url).json()
+    assert body["ocsp_responses"]["ok"] is True and body["crls"]["ok"] is True, body
+    print(f"daemon pid {first} killed; pid {second} running after {restarted:.2f} s")
+
+
+def test_healthz_turns_503_when_presigned_responses_age(inst, tmp_path):  # noqa: ANN001
+    # 0.0025 of 8 h is 72 s, 60 of which thisUpdate is backdated: the responses age past it
+    # within the test (in production the default 0.75 leaves a day of 96 h to react).
+    limit = 0.0025
+    env = PsreEnv(
+        inst.env.root,
+        {"PSRE_OCSP_HEALTH_STALE_FRACTION": str(limit), "PSRE_OCSP_VALIDITY_HOURS": "8"},
+    )
+    env.run("ocsp", "presign", "--force")
+    with served(env, log=tmp_path / "serve.log") as s:
+        fresh = healthz(s.url)
+        assert fresh.status == 200, fresh.body
+        assert fresh.json()["ocsp_responses"]["oldest_fraction"] < limit
+        t0 = time.monotonic()
+        stale = wait_for(lambda: (a := healthz(s.url)).status == 503 and a, timeout=40, step=1)
+        assert stale, healthz(s.url).body
+        body = stale.json()
+        assert body["ocsp_responses"]["ok"] is False and body["hsm"]["ok"] is True
+        assert body["ocsp_responses"]["oldest_fraction"] > limit
+        print(f"healthz 503 after {time.monotonic() - t0:.1f} s: {body['ocsp_responses']}")
+        env.run("ocsp", "presign", "--force")
+        assert wait_for(lambda: healthz(s.url).status == 200, timeout=10)
+
+
 # --- item 4: a signature once made is never lost ----------------------------------------------
 
 
@@ -189,7 +244,8 @@ def test_v1_sign_of_a_file_named_in_cjk_is_answered_and_downloadable(inst, serve
     out = tmp_path / "signed.pdf"
     code, head = _sign_v1_with_curl(inst, server.url, pdf, out)
     assert code == "200", out.read_bytes()[:300]
-    headers = {k.lower(): v for k, v in (ln.split(": ", 1) for ln in head.splitlines() if ": " in ln)}
+    lines = [ln.split(": ", 1) for ln in head.splitlines() if ": " in ln]
+    headers = {k.lower(): v for k, v in lines}
     # RFC 6266: an ASCII fallback and the real name as UTF-8 in filename*.
     disposition = headers["content-disposition"].strip()
     assert disposition == (
