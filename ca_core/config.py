@@ -39,6 +39,12 @@ class HsmConfig:
     softhsm_conf: str = "softhsm2.conf"
     #: Sessions kept open for concurrent signing.
     pool_size: int = 4
+    #: A subscriber key on the token that no database row names is an orphan (a crashed
+    #: issuance) once it is this old; younger ones may belong to an issuance in flight.
+    orphan_grace_minutes: float = 60.0
+    #: How often the OCSP daemon (psre serve) removes orphaned keys; 0: never (the command
+    #: ``psre hsm sweep-orphans`` still does).
+    orphan_sweep_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -385,6 +391,10 @@ def _validate(cfg: Config) -> None:
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     _validate_ocsp(cfg.ocsp)
+    if cfg.hsm.orphan_grace_minutes <= 0:
+        raise ConfigError("hsm.orphan_grace_minutes", "must be above 0")
+    if cfg.hsm.orphan_sweep_minutes < 0:
+        raise ConfigError("hsm.orphan_sweep_minutes", "must be 0 (off) or more")
     for section in ("ocsp", "crl"):
         if not 0 < getattr(cfg, section).health_stale_fraction <= 1:
             raise ConfigError(f"{section}.health_stale_fraction", "must be above 0 and at most 1")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -36,7 +35,7 @@ from pkcs11.util.ec import (
     encode_named_curve_parameters,
 )
 
-from hsm.backend import HASHES, KeyInfo, KeySpec, SignScheme
+from hsm.backend import HASHES, KeyInfo, KeySpec, SignScheme, new_key_id
 from hsm.errors import (
     HsmError,
     HsmLoginError,
@@ -288,7 +287,7 @@ class Pkcs11Backend:
         """Generate a key pair inside the token: private key sensitive, never extractable."""
         if not label or len(label) > 64:
             raise HsmError("a key label must be 1 to 64 characters")
-        key_id = secrets.token_bytes(16)
+        key_id = new_key_id()  # carries the creation time (see hsm.backend)
         priv_template = {
             Attribute.TOKEN: True,
             Attribute.PRIVATE: True,

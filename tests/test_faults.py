@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import EsignInstall, PsreEnv, Serving, install_esign, served
+from tests.cli_support import PSRE, EsignInstall, PsreEnv, Serving, install_esign, served
 from tests.pdf_support import minimal_pdf
 
 
@@ -335,3 +335,99 @@ def test_chunked_ocsp_request_is_read_and_bounded(inst, server, tmp_path):  # no
     big.write_bytes(b"\x30" * 5000)  # over ocsp.max_request_bytes (4096)
     code, _ = curl_chunked(big)
     assert code == "413"
+
+
+# --- item 6: orphaned keys ----------------------------------------------------------------------
+
+
+def sub_keys(env: PsreEnv) -> set[str]:
+    keys = json.loads(env.run("hsm", "list", "--json").stdout)
+    return {k["label"] for k in keys if k["label"].startswith("sub-")}
+
+
+def named_keys(env: PsreEnv) -> set[str]:
+    """Key labels the database names (certificates and reservations), read with sqlite3."""
+    import sqlite3
+
+    db = sqlite3.connect(env.root / "var" / "psre.sqlite3")
+    try:
+        rows = db.execute(
+            "SELECT key_label FROM certificates WHERE key_label IS NOT NULL "
+            "UNION SELECT key_label FROM serial_reservations WHERE key_label IS NOT NULL"
+        ).fetchall()
+    finally:
+        db.close()
+    return {r[0] for r in rows}
+
+
+def test_orphan_keys_of_killed_issuances_are_swept_and_audited(inst):  # noqa: ANN001
+    env = inst.env
+    nik = "3174051203900077"
+    (env.root / "p77.txt").write_text(inst.passphrase)
+    env.run(
+        "subscriber", "add", "--nik", nik, "--name", "Budi Santoso", "--email",
+        "budi.santoso@kemenkeu.go.id", "--agency", "Kementerian Keuangan",
+        "--passphrase-file", str(env.root / "p77.txt"),
+    )  # fmt: skip
+    # The finding: kill -9 of `psre issue` at moments spread over its run.
+    for i in range(10):
+        proc = subprocess.Popen(
+            [*PSRE, "issue", "--profile", "natural-person", "--subscriber", nik,
+             "--out", str(env.root / f"k{i}.pem")],
+            cwd=env.root, env=env.env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(0.4 + 0.15 * i)
+        proc.kill()
+        proc.wait()
+    # And one orphan for sure: a subscriber key with no row, as a crash right after
+    # C_GenerateKeyPair leaves it.
+    env.run("hsm", "keygen", "--label", "sub-999999-0badf00d", "--type", "ec-p256")
+    orphans = sub_keys(env) - named_keys(env)
+    assert "sub-999999-0badf00d" in orphans
+    keys_before = json.loads(env.run("hsm", "list", "--json").stdout)
+    # Within the grace period nothing goes: those might be issuances in flight.
+    young = json.loads(env.run("hsm", "sweep-orphans", "--json").stdout)
+    assert young["removed"] == [] and {o["label"] for o in young["young"]} == orphans
+    dry = json.loads(
+        env.run("hsm", "sweep-orphans", "--dry-run", "--older-than", "0", "--json").stdout
+    )
+    assert {o["label"] for o in dry["removed"]} == orphans and sub_keys(env) >= orphans
+    t0 = time.monotonic()
+    done = json.loads(env.run("hsm", "sweep-orphans", "--older-than", "0", "--json").stdout)
+    swept = time.monotonic() - t0
+    assert {o["label"] for o in done["removed"]} == orphans
+    assert sub_keys(env) == sub_keys(env) & named_keys(env)  # no orphan left
+    # Keys that are not subscriber keys, or that a row names, are untouched.
+    after = {k["label"] for k in json.loads(env.run("hsm", "list", "--json").stdout)}
+    assert after == {k["label"] for k in keys_before} - orphans
+    events = json.loads(
+        env.run("audit", "show", "--action", "hsm.orphan_removed", "--json").stdout
+    )
+    assert {e["object"] for e in events} >= {f"key:{label}" for label in orphans}
+    assert all(e["actor"] == "operator" for e in events)
+    assert env.run("audit", "verify").returncode == 0
+    print(f"{len(orphans)} orphans after 10 kills + 1 made; swept in {swept:.2f} s")
+
+
+def test_the_daemon_sweeps_orphans(inst, tmp_path):  # noqa: ANN001
+    env = PsreEnv(
+        inst.env.root,
+        {
+            "PSRE_HSM_ORPHAN_GRACE_MINUTES": "0.05",  # 3 s
+            "PSRE_HSM_ORPHAN_SWEEP_MINUTES": "0.02",
+            "PSRE_OCSP_PRESIGN_INTERVAL_SECONDS": "1",
+        },
+    )
+    with served(env, log=tmp_path / "serve.log") as s:
+        env.run("hsm", "keygen", "--label", "sub-999998-feedface", "--type", "ec-p256")
+        t0 = time.monotonic()
+        gone = wait_for(lambda: "sub-999998-feedface" not in sub_keys(env), timeout=30, step=1)
+        assert gone, s.log_text()[-2000:]
+        print(f"daemon removed the orphan {time.monotonic() - t0:.1f} s after it was made")
+    (event,) = [
+        e
+        for e in json.loads(env.run("audit", "show", "--action", "hsm.orphan_removed",
+                                    "--json").stdout)
+        if e["object"] == "key:sub-999998-feedface"
+    ]  # fmt: skip
+    assert event["actor"] == "psre-ocsp-daemon"
