@@ -209,6 +209,10 @@ class OcspResponder:
             return _cached(entry, now) if entry is not None else _unsuccessful(_TRY_LATER)
 
         ca = self.index.issuer(alg, name_hash, key_hash)
+        if ca is None and not self.index.cas:
+            # The index never loaded (the database was down when this process started): we
+            # know of no CA at all, so "not ours" would be a guess. Ask the client to retry.
+            return _unsuccessful(_TRY_LATER)
         if ca is None and self.cfg.never_issued == "unauthorized":
             return _unsuccessful(_UNAUTHORIZED)
         if not self.bucket.take():

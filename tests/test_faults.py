@@ -14,6 +14,7 @@ import signal
 import socket
 import struct
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -431,3 +432,59 @@ def test_the_daemon_sweeps_orphans(inst, tmp_path):  # noqa: ANN001
         if e["object"] == "key:sub-999998-feedface"
     ]  # fmt: skip
     assert event["actor"] == "psre-ocsp-daemon"
+
+
+# --- item 3: the database goes away and comes back ----------------------------------------------
+
+
+def test_database_away_and_back_heals_without_a_restart(tmp_path):  # noqa: ANN001
+    from tests.pg_support import own_cluster, pg_bin
+
+    if pg_bin() is None:
+        pytest.skip("PostgreSQL binaries not installed (tools/sysdeps.sh)")
+    with own_cluster() as pg:
+        env = PsreEnv(tmp_path / "psre", {"PSRE_DATABASE_URL": pg.url})
+        env.root.mkdir()
+        inst = install_esign(env)
+        with served(env, log=tmp_path / "serve.log") as s:
+            assert healthz(s.url).status == 200 and sign_v2(inst, s.url).status == 200
+            answers: list[tuple[str, float, int]] = []
+            stop = threading.Event()
+
+            def load() -> None:  # requests all along: before, during and after the outage
+                while not stop.is_set():
+                    for what, a in (("healthz", healthz(s.url)), ("sign", sign_v2(inst, s.url))):
+                        answers.append((what, time.monotonic(), a.status))
+
+            worker = threading.Thread(target=load)
+            worker.start()
+            try:
+                time.sleep(1)
+                pg.stop()
+                down_at = time.monotonic()
+                outage = healthz(s.url)
+                assert outage.status == 503 and outage.json()["database"]["ok"] is False
+                signed = sign_v2(inst, s.url)
+                assert signed.status == 503 and signed.json()["status_code"] == 5031, signed.body
+                # OCSP keeps answering from the pre-signed responses in memory.
+                text = openssl_ocsp(env, s.url, "-no_nonce")
+                assert "Cert Status: good" in text, text
+                time.sleep(2)
+                pg.start()
+                up_at = time.monotonic()
+                healed = wait_for(
+                    lambda: healthz(s.url).status == 200 and sign_v2(inst, s.url).status == 200,
+                    timeout=30,
+                )
+                healed_after = time.monotonic() - up_at
+                assert healed, healthz(s.url).body
+                time.sleep(1)
+            finally:
+                stop.set()
+                worker.join(60)
+            during = {st for _w, t, st in answers if down_at + 0.5 < t < up_at}
+            after = [st for _w, t, st in answers if t > up_at + healed_after + 0.5]
+            assert during <= {503}, during  # an answer with a code, never a 500 or a hang
+            assert after and set(after) == {200}, after
+            print(f"database back: healthz and sign 200 after {healed_after:.2f} s; "
+                  f"{len(answers)} requests under load, statuses during outage {during}")
