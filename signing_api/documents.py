@@ -100,19 +100,17 @@ def claim(store: Store, client_id: int, document_id: str) -> Claim:
 
 def spend(store: Store, c: Claim) -> None:
     """The download was delivered: forget the bytes (the row and the hash stay)."""
-    with store.session() as s:
-        s.execute(
-            update(SignedDocument)
-            .where(
-                SignedDocument.document_id == c.document_id,
-                SignedDocument.downloaded_at == c.claimed_at,
-            )
-            .values(data=None)
-        )
+    _update_held(store, c, data=None)
 
 
 def release(store: Store, c: Claim) -> None:
     """The download failed before its body went out: the document may be downloaded again."""
+    _update_held(store, c, downloaded_at=None)
+
+
+def _update_held(store: Store, c: Claim, **values: object) -> None:
+    # Only while our hold is the current one and the bytes are there: a hold that ran out and
+    # was taken by another download is not ours to settle.
     with store.session() as s:
         s.execute(
             update(SignedDocument)
@@ -121,7 +119,7 @@ def release(store: Store, c: Claim) -> None:
                 SignedDocument.downloaded_at == c.claimed_at,
                 SignedDocument.data.is_not(None),
             )
-            .values(downloaded_at=None)
+            .values(**values)
         )
 
 
