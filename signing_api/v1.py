@@ -84,6 +84,8 @@ def download(id_dokumen: str) -> Response:
     held = documents.claim(store, client().id, id_dokumen)
     resp = Response(documents.DeliverOnce(store, held), mimetype="application/pdf")
     resp.headers["Content-Length"] = str(len(held.data))
+    # As the sign answer: BSrE clients read the document id from this header either way.
+    resp.headers["id_dokumen"] = held.document_id
     resp.headers["Content-Disposition"] = attachment(held.filename)
     return resp
 

@@ -16,10 +16,12 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from ca_core.config import Config, load_config
+from ca_core.quiet import silence_dependency_warnings
 from signing_api.app import create_app
 
 
 def create_wsgi() -> Flask:
+    silence_dependency_warnings()
     app = create_app(load_config())
     _start_worker(app)
     return app
@@ -63,5 +65,8 @@ def run_gunicorn(cfg: Config, host: str, port: int) -> None:
             "accesslog": "-",
             "preload_app": False,
             "timeout": 60,
+            # psre never drives gunicorn through gunicornc; its default socket is one file in
+            # the user's home shared by every instance, which a second server would take over.
+            "control_socket_disable": True,
         },
     ).run()

@@ -88,16 +88,20 @@ class Serving:
 
 
 @contextmanager
-def served(env: PsreEnv, timeout: float = 60.0, log: Path | None = None) -> Iterator[Serving]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port, with its output in ``log``."""
+def served(
+    env: PsreEnv, timeout: float = 60.0, log: Path | None = None, *, with_stdout: bool = True
+) -> Iterator[Serving]:
+    """``psre serve`` (gunicorn) for ``env`` on a free port. Its standard error (and standard
+    output, the access log, unless ``with_stdout`` is false) goes to ``log`` when given (a file,
+    so no pipe fills up), else nowhere."""
     port = free_port()
-    out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    out = log.open("wb") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=env.root,
         env=env.env(),
-        stdout=out,
-        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        stdout=out if with_stdout else subprocess.DEVNULL,
+        stderr=out,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -106,14 +110,15 @@ def served(env: PsreEnv, timeout: float = 60.0, log: Path | None = None) -> Iter
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-        if log:
+        if log is not None:
             out.close()  # type: ignore[union-attr]
 
 
 @contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
-    with served(env, timeout) as s:
+def serving(env: PsreEnv, timeout: float = 60.0, stderr_to: Path | None = None) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL. Its standard
+    error goes to ``stderr_to`` when given, else nowhere."""
+    with served(env, timeout, stderr_to, with_stdout=False) as s:
         yield s.url
 
 
