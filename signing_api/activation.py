@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
 from ca_core.db import read_only, utcnow
 from ca_core.models import ActivationCode, Certificate, SealActivation, Subscriber
@@ -33,6 +34,7 @@ from signing_api.client_auth import ClientApp
 from signing_api.esign_errors import (
     CANNOT_SIGN,
     INVALID_FORMAT,
+    ISSUER_NOT_GOOD,
     NOT_REGISTERED,
     WRONG_ACTIVATION,
     EsignError,
@@ -101,30 +103,47 @@ class ApiStatus:
 
 
 def api_status(store: Store, sub: Subscriber | None, channel_key: str | None = None) -> ApiStatus:
-    """The status of the e-sign API (bsre-esign-api.md, user/check/status). ``LOCKED`` (psre's,
-    like ``NO_CERTIFICATE``) while the signer may not sign because of failed activations —
+    """The status of the e-sign API (bsre-esign-api.md, user/check/status). A signer whose CA
+    (or a CA above it) is not good gets CA_REVOKED / CA_SUSPENDED / CA_EXPIRED; ``LOCKED``
+    (psre's, like ``NO_CERTIFICATE``) while failed activations keep the signer from signing —
     signer-wide, or for the asking client app (``channel_key``)."""
     if sub is None:
         return ApiStatus("NOT_REGISTERED")
+    if sub.status != "ISSUE":
+        return ApiStatus(sub.status)
     now = utcnow()
-    if sub.status == "ISSUE" and usable_certificate(store, sub, now) is None:
+    cert = usable_certificate(store, sub, now)
+    if cert is None:
         return ApiStatus("NO_CERTIFICATE")
-    if sub.status == "ISSUE":
-        until = locked_until(store, sub.id, channel_key, now)
-        if until is not None:
-            return ApiStatus("LOCKED", until)
+    problem = chain_problem(store, cert.issuer_id, now)
+    if problem is not None:
+        return ApiStatus(problem.api_status)
+    until = locked_until(store, sub.id, channel_key, now)
+    if until is not None:
+        return ApiStatus("LOCKED", until)
     return ApiStatus(sub.status)
 
 
 def require_signer(store: Store, sub: Subscriber) -> Signer:
-    """``sub`` if it may sign now; 2021 otherwise (checked before any activation attempt)."""
+    """``sub`` if it may sign now; 2021 (signer) or 2022 (their CA) otherwise — checked before
+    any activation attempt, so a refusal never counts as a failed passphrase."""
     if sub.status != "ISSUE":
         message = f"status pengguna {sub.status}: only ISSUE may sign"
         raise EsignError(CANNOT_SIGN, message, user_status=sub.status)
-    cert = usable_certificate(store, sub, utcnow())
+    now = utcnow()
+    cert = usable_certificate(store, sub, now)
     if cert is None:
         raise EsignError(
             CANNOT_SIGN, "no valid certificate to sign with", user_status="NO_CERTIFICATE"
+        )
+    problem = chain_problem(store, cert.issuer_id, now)
+    if problem is not None:
+        raise EsignError(
+            ISSUER_NOT_GOOD,
+            problem.message,
+            user_status=problem.api_status,
+            ca=problem.ca,
+            ca_status=WORDS[problem.state],
         )
     return Signer(sub, cert)
 

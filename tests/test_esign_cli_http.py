@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import PsreEnv, choose_passphrase, serving
+from tests.cli_support import PsreEnv, choose_passphrase, install_esign, serving
 from tests.pdf_support import minimal_pdf
 
 BASE_URL = "http://pki.psre-uji.id"
@@ -37,33 +37,9 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = PsreEnv(tmp_path_factory.mktemp("psre-esign"), {"PSRE_PUBLIC_BASE_URL": BASE_URL})
-    env.run("init")
-    creds = json.loads(env.run("client", "add", "siMAYA Uji", "--json").stdout)
-    assert set(creds) == {"username", "password"}
-    env.run(
-        "subscriber",
-        "add",
-        "--nik",
-        NIK,
-        "--name",
-        "Rina Wulandari",
-        "--email",
-        "rina.wulandari@kemenkeu.go.id",
-        "--agency",
-        "Kementerian Keuangan",
-    )
-    env.run(
-        "issue",
-        "--profile",
-        "natural-person",
-        "--subscriber",
-        NIK,
-        "--out",
-        str(env.root / "rina.pem"),
-    )
+    inst = install_esign(env, nik=NIK, passphrase=PASSPHRASE)
     with serving(env) as url:
-        choose_passphrase(env, url, "rina.wulandari@kemenkeu.go.id", PASSPHRASE)
-        yield Server(env, url, creds["username"], creds["password"])
+        yield Server(env, url, inst.username, inst.password)
 
 
 def call(
