@@ -140,7 +140,7 @@ def sweep_orphans_cmd(
         rt.store,
         rt.backend,
         grace=dt.timedelta(minutes=minutes),
-        actor="operator",
+        actor=cli_actor(),
         dry_run=dry_run,
         include_undated=include_undated,
     )

@@ -76,5 +76,5 @@ def enable(rt: Runtime, name: str) -> None:
     """Re-enable a disabled operator (e.g. the admin whose colleague left)."""
     from web.operators import set_enabled
 
-    set_enabled(rt.store, name, True, actor="cli")
+    set_enabled(rt.store, name, True, actor=cli_actor())
     click.echo(f"operator {name} enabled")
