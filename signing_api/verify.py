@@ -97,6 +97,11 @@ class PdfReport:
     document_timestamps: int = 0
 
 
+#: What pyHanko raises on a malformed PDF: its own errors, and asserts and recursion in its
+#: reader (an object stream that is not one, reference loops).
+_READ_FAULTS = (PdfReadError, ValueError, KeyError, TypeError, AssertionError, RecursionError)
+
+
 class NotAPdfError(CaError):
     code = "not_a_pdf"
 
@@ -111,7 +116,7 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
             if reader.decrypt(password).status == AuthStatus.FAILED:
                 raise NotAPdfError("wrong password for the encrypted PDF")
         embedded, doc_timestamps, unreadable = _collect(reader)
-    except (PdfReadError, ValueError, KeyError, TypeError) as ex:
+    except _READ_FAULTS as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex
     if not embedded and not unreadable:
         return PdfReport("NO_SIGNATURE", [], len(doc_timestamps))
@@ -123,7 +128,7 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
         vc = ValidationContext(**context_args)
         try:
             status = validate_pdf_signature(sig, vc)
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
             continue
         reports.append(_report(rt, sig, status, sig_fields, dss, bool(doc_timestamps)))
@@ -150,7 +155,7 @@ def _collect(
                 raise SignatureValidationError(f"unsupported /SubFilter {sub}")
             sig = EmbeddedPdfSignature(reader, sig_field, name)
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             unreadable.append(_broken(name, str(ex)))
             continue
         (stamps if sig.sig_object_type == "/DocTimeStamp" else regular).append(sig)
@@ -299,7 +304,7 @@ def _with_problem(r: SignatureReport, problem: str) -> SignatureReport:
 def _doc_timestamp_ok(ts: EmbeddedPdfSignature, context_args: dict[str, object]) -> bool:
     try:
         st = validate_pdf_timestamp(ts, ValidationContext(**context_args))
-    except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError):
+    except (SignatureValidationError, *_READ_FAULTS):
         return False
     return bool(st.intact and st.valid and st.trusted)
 
