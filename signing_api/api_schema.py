@@ -275,10 +275,10 @@ def request_schemas(max_files: int) -> dict[str, dict[str, Any]]:
     sig_props = {
         "anyOf": [
             props,
-            {"type": "array", "items": props, "minItems": 1, "maxItems": max_files},
+            {"type": "array", "items": props, "maxItems": max_files},
             _NULL,
         ],
-        "description": "one entry for all files, or one per file",
+        "description": "one entry for all files, or one per file; none (null, []): invisible",
     }
     person = {"nik": optional(NIK_JSON), "email": optional(EMAIL)}
     who = _one_of_filled("nik", "email", schemas={"nik": NIK_JSON, "email": EMAIL})

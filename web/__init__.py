@@ -17,12 +17,6 @@ def register(app: Flask) -> None:
 
     dummy_hash()  # made now, so that even the first login for an unknown name is not faster
 
-    from signing_api.edge import EdgeError
-    from web.render import render_error
-
-    for bp in (public, console):
-        # A value refused at the edge (signing_api.edge) gets the pages' own error page.
-        bp.register_error_handler(EdgeError, lambda _ex: render_error("input.invalid", 400))
     app.register_blueprint(public)
     app.register_blueprint(console)
     app.after_request(after_request)

@@ -15,6 +15,7 @@ from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from ca_core.revocation import REASONS
 from ca_core.subscribers import Enrolment, enrol, set_status
 from signing_api.app_runtime import runtime
+from signing_api.edge import EdgeError
 from web import dashboard, lookup
 from web.clients import create_client, list_clients, set_client_enabled
 from web.i18n import translate
@@ -33,6 +34,12 @@ from web.security import SESSION_COOKIE, csrf_ok, requires, set_cookie
 from web.subscriber_admin import get_subscriber, new_passphrase, reset_passphrase
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+
+
+@bp.errorhandler(EdgeError)
+def _edge(_ex: EdgeError) -> tuple[str, int]:
+    """A value refused at the edge (signing_api.edge): this site's own error page."""
+    return render_error("input.invalid", 400)
 
 #: Reasons an RA officer can give for a final revocation (a hold is the "suspend" action).
 REVOKE_REASONS = tuple(r for r in REASONS if r != "certificateHold")

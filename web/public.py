@@ -9,7 +9,7 @@ from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
 from signing_api.app_runtime import runtime
-from signing_api.edge import local_redirect
+from signing_api.edge import EdgeError, local_redirect
 from signing_api.verify import verify_pdf
 from web import dashboard
 from web.i18n import COOKIE, LANGS
@@ -23,6 +23,12 @@ bp = Blueprint(
     static_folder="static",
     static_url_path="/assets",
 )
+
+
+@bp.errorhandler(EdgeError)
+def _edge(_ex: EdgeError) -> tuple[str, int]:
+    """A value refused at the edge (signing_api.edge): this site's own error page."""
+    return render_error("input.invalid", 400)
 
 
 @bp.get("/")
