@@ -10,7 +10,7 @@ in ``x-psre-counts``.
 
 Multipart (v1) fields are text, so their numbers are patterns; JSON (v2) fields accept a number
 or its text, as BSrE clients send both. Coordinates are bounded (0..99999 PDF points, more than
-any page ISO 32000 allows) so arithmetic on them never overflows.
+any page ISO 32000 allows: 14400) so arithmetic on them never overflows.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from signing_api.esign_errors import EsignError, invalid, missing
 
 #: Longest free text (reason, location, passphrase, QR link …): more than any real value.
 MAX_TEXT = 1024
-#: Coordinates and sizes: 0 ≤ v < 100000 PDF points.
-MAX_COORD = 99999
+#: Coordinates and sizes: 0 ≤ v < COORD_LIMIT PDF points (five digits before the point).
+COORD_LIMIT = 100_000
 MAX_PAGE = 999999
 LEVELS = ["B-B", "B-T", "B-LT", "B-LTA"]
 
@@ -173,8 +173,8 @@ def _v1_stamp() -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def _v2_properties() -> dict[str, Any]:
-    coord = {"type": "number", "minimum": 0, "maximum": MAX_COORD}
-    size = {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_COORD}
+    coord = {"type": "number", "minimum": 0, "exclusiveMaximum": COORD_LIMIT}
+    size = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": COORD_LIMIT}
     coord_any = {"anyOf": [coord, {"type": "string", "pattern": COORD_TEXT}]}
     size_any = {"anyOf": [size, {"type": "string", "pattern": SIZE_TEXT}]}
     fields: dict[str, Any] = {
@@ -468,6 +468,7 @@ _REASONS = {
     "minimum": "is too small",
     "maximum": "is too large",
     "exclusiveMinimum": "is too small",
+    "exclusiveMaximum": "is too large",
     "anyOf": "is not valid here",
     "required": "is missing a field",
 }
@@ -494,6 +495,8 @@ def _as_invalid(e: ValidationError) -> EsignError:
         e.validator_value, int
     ):
         reason += f" (at most {e.validator_value})"
+    if e.validator == "exclusiveMaximum":
+        reason += f" (below {e.validator_value})"
     if e.validator == "enum":
         reason = "must be one of " + ", ".join(str(v) for v in e.validator_value if v)
     return invalid(_where(e) or "body", reason)

@@ -11,7 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from signing_api.api_schema import MAX_COORD, MAX_PAGE
+from signing_api.api_schema import COORD_LIMIT, MAX_PAGE
 from signing_api.esign_errors import EsignError, invalid, missing
 from signing_api.pdf_sign import LEVELS, SignOptions, Stamp
 
@@ -119,8 +119,8 @@ def _number(name: str, value: str | float | int) -> float:
     except (TypeError, ValueError):
         raise invalid(name, "must be a number") from None
     # Range-checked, not only finite: 1e308 + 1e308 overflows where the stamp box is made.
-    if not 0 <= n <= MAX_COORD:
-        raise invalid(name, f"must be between 0 and {MAX_COORD} (PDF points)")
+    if not 0 <= n < COORD_LIMIT:
+        raise invalid(name, f"must be at least 0 and below {COORD_LIMIT} (PDF points)")
     return n
 
 

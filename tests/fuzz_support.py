@@ -227,12 +227,14 @@ def from_schema(schema: dict[str, Any], binary: bool = False) -> st.SearchStrate
         return st.integers(schema.get("minimum", -(2**40)), schema.get("maximum", 2**40))
     if kind == "number":
         low = schema.get("minimum", schema.get("exclusiveMinimum", -1e6))
+        high = schema.get("maximum", schema.get("exclusiveMaximum", 1e6))
         return st.floats(
             low,
-            schema.get("maximum", 1e6),
+            high,
             exclude_min="exclusiveMinimum" in schema,
+            exclude_max="exclusiveMaximum" in schema,
             allow_nan=False,
-        ) | st.integers(int(low) + 1, int(schema.get("maximum", 1e6)))
+        ) | st.integers(int(low) + 1, int(high) - 1)
     if kind == "null":
         return st.none()
     if kind == "boolean":
@@ -315,3 +317,30 @@ ANY_JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=8,
 )
+
+
+def pdf_with_bad_object_stream() -> bytes:
+    """A PDF whose catalog lives in an "object stream" that is no /ObjStm (an XObject): reading
+    the catalog makes pyHanko's reader fail an ``assert``."""
+    objstm = b"1 0 << /Type /Catalog /Pages 2 0 R >>"
+    bodies = {
+        2: b"<< /Type /Pages /Kids [] /Count 0 >>",
+        3: b"<< /Type /XObject /N 1 /First 4 /Length %d >>\nstream\n" % len(objstm)
+        + objstm
+        + b"\nendstream",
+    }
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = {}
+    for n, body in bodies.items():
+        offsets[n] = len(out)
+        out += b"%d 0 obj\n" % n + body + b"\nendobj\n"
+    offsets[4] = len(out)
+    # Cross-reference stream, /W [1 4 2]: type, offset or object stream number, index.
+    rows = [b"\x00" + bytes(4) + b"\xff\xff", b"\x02" + (3).to_bytes(4, "big") + bytes(2)]
+    rows += [b"\x01" + offsets[n].to_bytes(4, "big") + bytes(2) for n in (2, 3, 4)]
+    table = b"".join(rows)
+    out += b"4 0 obj\n<< /Type /XRef /Size 5 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n" % len(
+        table
+    )
+    out += table + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % offsets[4]
+    return bytes(out)
