@@ -337,9 +337,7 @@ def request_schemas(max_files: int) -> dict[str, dict[str, Any]]:
                 "x-psre-counts": [_COUNTS_HASHES],
             }
         },
-        "POST /api/v2/user/check/status": {
-            "json": {"type": "object", "properties": person, **who}
-        },
+        "POST /api/v2/user/check/status": {"json": {"type": "object", "properties": person, **who}},
         "POST /api/v2/user/registration": {
             "json": {
                 "type": "object",
@@ -491,9 +489,7 @@ def _as_invalid(e: ValidationError) -> EsignError:
             key=lambda s: (len(s.absolute_path), s.validator not in ("type", "const")),
         )
     reason = _REASONS.get(str(e.validator), "is not valid")
-    if e.validator in ("maxLength", "maxItems", "maximum") and isinstance(
-        e.validator_value, int
-    ):
+    if e.validator in ("maxLength", "maxItems", "maximum") and isinstance(e.validator_value, int):
         reason += f" (at most {e.validator_value})"
     if e.validator == "exclusiveMaximum":
         reason += f" (below {e.validator_value})"

@@ -280,8 +280,12 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
             "post": _op(
                 "Send the signer a one-time TOTP for `data` files (outbox notifier), valid "
                 "signing.totp_seconds, usable once by this client app; a newer one voids it.",
-                {"200": {"description": "sent (the code is never in the answer)",
-                         "content": _TOTP_SENT}},
+                {
+                    "200": {
+                        "description": "sent (the code is never in the answer)",
+                        "content": _TOTP_SENT,
+                    }
+                },
                 *_ACTIVATION,
                 4014,
                 request=req["POST /api/v2/sign/get/totp"],

@@ -21,15 +21,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlencode, urlsplit
 
+import pytest
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
 from tests.cli_support import PsreEnv, serving
-from tests.conftest import PG_URL_ENV, _pg_schema_url
+from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.esign_support import tiny_png
 from tests.pdf_support import minimal_pdf
 
@@ -92,9 +93,7 @@ class Served:
 
     def api_json(self, path: str, body: Any, *, raw: bytes | None = None) -> Answer:
         data = raw if raw is not None else json.dumps(body).encode()
-        return self.call(
-            "POST", path, data, {**self.auth, "Content-Type": "application/json"}
-        )
+        return self.call("POST", path, data, {**self.auth, "Content-Type": "application/json"})
 
     def api_form(self, path: str, fields: dict[str, Any]) -> Answer:
         content_type, data = multipart(fields)
@@ -111,7 +110,9 @@ class Served:
         jar = _cookies(page)
         token = re.search(rb'name="csrf_token" value="([^"]+)"', page.body)
         assert token, "no CSRF token on the login page"
-        form = f"name={quote(name)}&password={quote(OPERATOR_PASSWORD)}&csrf_token={quote(token.group(1).decode())}"
+        form = urlencode(
+            {"name": name, "password": OPERATOR_PASSWORD, "csrf_token": token.group(1).decode()}
+        )
         resp = self.call(
             "POST",
             "/console/login",
@@ -178,11 +179,23 @@ def served(tmp_path_factory: Any, backend: str) -> Iterator[Served]:
             next(urls, None)  # drop the schema
 
 
+@pytest.fixture(scope="session", params=_backends())
+def api_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """One served installation per database for every module that fuzzes it (setting one up
+    costs half a minute)."""
+    with served(tmp_path_factory, request.param) as s:
+        yield s
+
+
 # --- strategies from JSON Schema ----------------------------------------------------------------
 
 #: Text of any kind a client might send, but what the edge refuses by design (NUL, surrogates).
 TEXT_CHARS = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
-EMAILS = st.from_regex(r"[a-z]{1,12}(\.[a-z]{1,8})?@[a-z]{2,10}\.(go\.id|co\.id|com)", fullmatch=True)
+EMAILS = st.from_regex(
+    r"[a-z]{1,12}(\.[a-z]{1,8})?@[a-z]{2,10}\.(go\.id|co\.id|com)", fullmatch=True
+)
 SAMPLES = {"application/pdf": minimal_pdf("dokumen uji"), "image/png": tiny_png()}
 
 
@@ -307,14 +320,16 @@ def _as_checked(value: Any) -> Any:
 
 
 #: Any JSON value at all, hostile text included: what a field of a fuzzed request can hold.
+HOSTILE_TEXT = ["", "\x00", "a\ud800", "\udfff", "1e308", "-1", "9" * 40, "PERTAMA", "%00", "\r\n"]
 ANY_JSON = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers(-(10**30), 10**30)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    st.sampled_from(HOSTILE_TEXT)
+    | st.sampled_from([1e308, -1e308, 10**30, -(2**31), 2**31, 0.5, True, None])
     | st.text(max_size=20)
-    | st.sampled_from(["", "\x00", "\ud800", "1e308", "-1", "9" * 40, "PERTAMA", "B-LT"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote
 
@@ -26,14 +25,12 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from signing_api.openapi import openapi_document
-from tests.conftest import _backends
 from tests.fuzz_support import (
     NIK,
     PASSPHRASE,
     SAMPLES,
     Answer,
     Served,
-    served,
     valid_instances,
 )
 
@@ -53,10 +50,9 @@ OPERATIONS = [
 ]
 
 
-@pytest.fixture(scope="module", params=_backends())
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory, request.param) as s:
-        yield s
+@pytest.fixture(scope="module")
+def server(api_server: Served) -> Served:
+    return api_server
 
 
 @pytest.fixture(scope="module")

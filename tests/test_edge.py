@@ -10,28 +10,24 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import _backends
 from tests.fuzz_support import (
     NIK,
     PASSPHRASE,
     Answer,
     Served,
     pdf_with_bad_object_stream,
-    served,
 )
 from tests.pdf_support import minimal_pdf
 
 UNKNOWN_NIK = "3174999999999990"
 
 
-@pytest.fixture(scope="module", params=_backends())
-def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    with served(tmp_path_factory, request.param) as s:
-        yield s
+@pytest.fixture(scope="module")
+def server(api_server: Served) -> Served:
+    return api_server
 
 
 def api_code(answer: Answer) -> tuple[int, int]:
@@ -93,7 +89,10 @@ def test_nul_in_forms_query_and_path_is_refused(server: Served) -> None:
     form = {"file": ("surat.pdf", minimal_pdf(), "application/pdf"), "nik": NIK}
     answer = server.api_form("/api/sign/pdf", {**form, "passphrase": "rahasia\x00"})
     assert api_code(answer) == (400, 4015)
-    answer = server.api_form("/api/sign/pdf", {**form, "file": ("a\x00.pdf", minimal_pdf(), "application/pdf"), "passphrase": PASSPHRASE})
+    answer = server.api_form(
+        "/api/sign/pdf",
+        {**form, "file": ("a\x00.pdf", minimal_pdf(), "application/pdf"), "passphrase": PASSPHRASE},
+    )
     assert api_code(answer) == (400, 4015)
     answer = server.call("GET", f"/api/user/status/{NIK}?x=%00", headers=server.auth)
     assert api_code(answer) == (400, 4015)
@@ -125,7 +124,10 @@ def test_console_numbers_out_of_range_get_the_error_page(server: Served) -> None
         answer = server.console("auditor", f"/console/audit?page={page}")
         assert answer.status == 400 and b'id="error-message"' in answer.body, page
     assert server.console("auditor", "/console/audit?page=1").status == 200
-    for path in ("/console/certificates/99999999999999999999999", "/console/subscribers/2147483648"):
+    for path in (
+        "/console/certificates/99999999999999999999999",
+        "/console/subscribers/2147483648",
+    ):
         assert server.console("ra", path).status == 404, path
 
 
@@ -165,7 +167,10 @@ def test_stamp_coordinates_and_pages_are_range_checked_in_v1(server: Served) -> 
         "height": "10",
     }
     assert api_code(server.api_form("/api/sign/pdf", form)) == (400, 4015)
-    assert api_code(server.api_form("/api/sign/pdf", {**form, "xAxis": "0", "page": "9" * 30})) == (400, 4015)
+    assert api_code(server.api_form("/api/sign/pdf", {**form, "xAxis": "0", "page": "9" * 30})) == (
+        400,
+        4015,
+    )
     ok = server.api_form("/api/sign/pdf", {**form, "xAxis": "99999.5", "page": "2"})
     assert api_code(ok) == (404, 2011)  # every field accepted; the signer is unknown
 
@@ -207,8 +212,11 @@ def test_the_language_switch_keeps_a_path_of_this_site(server: Served) -> None:
 
 
 def test_405_everywhere_says_what_is_allowed(server: Served) -> None:
-    for method, path in (("POST", "/crl/issuing-ca.crl"), ("DELETE", "/verify"), ("PUT", "/api/v2/sign/pdf")):
+    for method, path in (
+        ("POST", "/crl/issuing-ca.crl"),
+        ("DELETE", "/verify"),
+        ("PUT", "/api/v2/sign/pdf"),
+    ):
         answer = server.call(method, path, headers=server.auth)
         assert answer.status == 405 and answer.header("Allow"), (method, path)
     assert server.call("PUT", "/api/v2/sign/pdf").json()["status_code"] == 4050
-

@@ -41,6 +41,7 @@ def _edge(_ex: EdgeError) -> tuple[str, int]:
     """A value refused at the edge (signing_api.edge): this site's own error page."""
     return render_error("input.invalid", 400)
 
+
 #: Reasons an RA officer can give for a final revocation (a hold is the "suspend" action).
 REVOKE_REASONS = tuple(r for r in REASONS if r != "certificateHold")
 ACTIONS = ("revoke", "suspend", "release")
