@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage
@@ -187,6 +188,18 @@ def api_server(
     costs half a minute)."""
     with served(tmp_path_factory, request.param) as s:
         yield s
+
+
+def fuzz_settings(examples: int) -> settings:
+    """Few examples, reproducible (derandomized, no example database), no deadline: each
+    example is a real HTTP request to a server shared with other tests."""
+    return settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
 
 
 # --- strategies from JSON Schema ----------------------------------------------------------------

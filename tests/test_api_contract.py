@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
@@ -31,16 +31,11 @@ from tests.fuzz_support import (
     SAMPLES,
     Answer,
     Served,
+    fuzz_settings,
     valid_instances,
 )
 
-FUZZ = settings(
-    max_examples=12,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+FUZZ = fuzz_settings(12)
 MALFORMED = (4014, 4015)
 OPERATIONS = [
     (method.upper(), path)

@@ -18,19 +18,21 @@ from asn1crypto import algos, tsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from signing_api.openapi import openapi_document
-from tests.fuzz_support import ANY_JSON, NIK, ROLES, Answer, Served, valid_instances
-
-FUZZ = settings(
-    max_examples=25,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
+from tests.fuzz_support import (
+    ANY_JSON,
+    NIK,
+    ROLES,
+    Answer,
+    Served,
+    fuzz_settings,
+    valid_instances,
 )
+
+FUZZ = fuzz_settings(25)
 DOC = openapi_document()
 JSON_OPS = [
     (path, op["requestBody"]["content"]["application/json"]["schema"])
