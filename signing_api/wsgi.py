@@ -16,12 +16,14 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from ca_core.config import Config, load_config
+from ca_core.quiet import silence_dependency_warnings
 from signing_api.app import create_app
 
 
 def create_wsgi() -> Flask:
     from crl.scheduler import start_in
 
+    silence_dependency_warnings()
     app = create_app(load_config())
     start_in(app)
     return app
@@ -56,5 +58,8 @@ def run_gunicorn(cfg: Config, host: str, port: int) -> None:
             "accesslog": "-",
             "preload_app": False,
             "timeout": 60,
+            # psre never drives gunicorn through gunicornc; its default socket is one file in
+            # the user's home shared by every instance, which a second server would take over.
+            "control_socket_disable": True,
         },
     ).run()
