@@ -173,6 +173,7 @@ PAGES = [
     "/console/clients",
     "/console/audit",
     "/console/operators",
+    "/console/approvals",
     "/console/login",
     "/verify",
     "/status",
