@@ -211,3 +211,29 @@ def test_real_signatures_fit_their_declared_answers(server, spec) -> None:  # no
     assert answer.status == 200
     check_answer(_op(spec, "POST", "/api/v2/verify/pdf"), answer)
     assert json.loads(answer.body)["signatureCount"] == 1
+
+
+def test_the_document_states_what_relying_clients_need(spec) -> None:  # noqa: ANN001
+    """The rules the generated requests rely on are in the document, not only in the code:
+    NIK patterns, multipart vs JSON bodies, every error status with its codes, 401 with
+    WWW-Authenticate, 405 with Allow."""
+    nik = {"^[0-9]{16}$"}
+    status = _op(spec, "GET", "/api/user/status/{nik}")["parameters"][0]["schema"]
+    assert status["pattern"] in nik
+    registration = _request_parts(_op(spec, "POST", "/api/v2/user/registration"))[1]
+    assert {s.get("pattern") for s in registration["properties"]["nik"]["anyOf"]} & nik
+    assert _request_parts(_op(spec, "POST", "/api/sign/pdf"))[0] == "multipart"
+    assert _request_parts(_op(spec, "POST", "/api/v2/sign/pdf"))[0] == "json"
+    codes = spec["components"]["x-error-codes"]
+    for method, path in OPERATIONS:
+        responses = _op(spec, method, path)["responses"]
+        assert responses["401"]["headers"]["WWW-Authenticate"]["required"] is True
+        for status_text, response in responses.items():
+            if int(status_text) < 400:
+                continue
+            schema = response["content"]["application/json"]["schema"]
+            assert set(schema["required"]) >= {"status_code", "error"}
+            for code in schema["properties"]["status_code"]["enum"]:
+                assert codes[str(code)]["http"] == int(status_text) or code == 2031
+    allow = spec["components"]["responses"]["MethodNotAllowed"]["headers"]["Allow"]
+    assert allow["required"] is True
