@@ -17,6 +17,10 @@ from typing import Any
 
 #: Deepest JSON nesting any request of the API needs is 3 (signatureProperties[i].field).
 MAX_JSON_DEPTH = 16
+#: Most structural characters (, : [ {) a JSON body may hold. The largest real request (50 files,
+#: 50 stamp entries of 14 fields) has about 1,500; a body of "[{},{},…]" within the upload limit
+#: would hold 20 million dicts (gigabytes) once parsed, so it is refused before parsing.
+MAX_JSON_TOKENS = 20_000
 
 #: NUL, and UTF-16 surrogates, which only JSON's \\u escapes can produce in a Python str.
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
@@ -50,7 +54,13 @@ def check_texts(pairs: Iterable[tuple[str, str]]) -> None:
 
 def parse_json(raw: bytes) -> Any:
     """The JSON document in ``raw``, or EdgeError: not UTF-8 JSON, NaN/Infinity, numbers too
-    long to convert, nesting deeper than MAX_JSON_DEPTH, or forbidden text anywhere."""
+    long to convert, nesting deeper than MAX_JSON_DEPTH, more than MAX_JSON_TOKENS values, or
+    forbidden text anywhere."""
+    # Counting bytes is C-speed and needs no parse; separators inside strings count too, which
+    # only makes the bound stricter than it needs to be for text full of commas.
+    tokens = sum(raw.count(c) for c in (b",", b":", b"[", b"{"))
+    if tokens > MAX_JSON_TOKENS:
+        raise EdgeError("body", f"more than {MAX_JSON_TOKENS} JSON values")
     try:
         value = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:

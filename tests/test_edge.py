@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 
 import pytest
 
@@ -41,13 +42,25 @@ def still_serving(server: Served) -> None:
 
 def test_json_nested_100k_deep_is_4015(server: Served) -> None:
     deep = b'{"nik":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    assert api_code(server.api_json("/api/v2/user/check/status", None, raw=deep)) == (400, 4015)
+    # Deeper than the parser's recursion, fewer values than the count limit.
+    deep = b'{"nik":' + b"[" * 5_000 + b"]" * 5_000 + b"}"
     answer = server.api_json("/api/v2/user/check/status", None, raw=deep)
-    assert api_code(answer) == (400, 4015)
-    assert "nested deeper" in answer.json()["error"]
+    assert api_code(answer) == (400, 4015) and "nested deeper" in answer.json()["error"]
     just_over = {"nik": NIK, "x": json.loads("[" * 17 + "]" * 17)}
     assert api_code(server.api_json("/api/v2/user/check/status", just_over)) == (400, 4015)
     within = {"nik": NIK, "x": json.loads("[" * 10 + "]" * 10)}
     assert server.api_json("/api/v2/user/check/status", within).status == 200
+    still_serving(server)
+
+
+def test_json_with_millions_of_values_is_refused_before_parsing(server: Served) -> None:
+    """20 MB of "[{},{},…]" is 6.7 million dicts once parsed (about half a gigabyte)."""
+    raw = b"[" + b"{}," * 6_700_000 + b"{}]"
+    started = time.monotonic()
+    answer = server.api_json("/api/v2/user/check/status", None, raw=raw)
+    assert api_code(answer) == (400, 4015) and "JSON values" in answer.json()["error"]
+    assert time.monotonic() - started < 10
     still_serving(server)
 
 
