@@ -19,6 +19,7 @@ from typing import Any
 from ca_core import __version__
 from ca_core.config import SigningConfig
 from signing_api.api_schema import request_schemas
+from signing_api.edge import MAX_JSON_DEPTH, MAX_JSON_TOKENS
 from signing_api.esign_errors import CODES
 
 _S = {"type": "string"}
@@ -483,7 +484,8 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
             "signing.lockout_minutes (2031 with locked=true, HTTP 423). Errors: "
             "{status_code, error} with a 4xx/5xx status; a field missing or empty is 4014, "
             "any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
-            "deeper than 16 levels included). A method a path does not offer is answered 405 "
+            f"deeper than {MAX_JSON_DEPTH} levels or with more than {MAX_JSON_TOKENS} values "
+            "included). A method a path does not offer is answered 405 "
             "with an Allow header (components.responses.MethodNotAllowed).",
         },
         "components": {
