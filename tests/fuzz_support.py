@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from tests.cli_support import PsreEnv, serving
+from tests.cli_support import PsreEnv, Serving, install_esign, served
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.esign_support import tiny_png
 from tests.pdf_support import minimal_pdf
@@ -68,7 +68,13 @@ class Served:
     url: str
     username: str
     password: str
+    process: Serving
     cookies: dict[str, str] = field(default_factory=dict)
+
+    def tracebacks(self) -> list[str]:
+        """The tracebacks in the server's log so far (each bad input used to leave one)."""
+        text = self.process.log_text()
+        return [part[:600] for part in text.split("Traceback (most recent call last)")[1:]]
 
     @property
     def auth(self) -> dict[str, str]:
@@ -144,10 +150,11 @@ def multipart(fields: dict[str, Any]) -> tuple[str, bytes]:
 
 
 @contextmanager
-def served(tmp_path_factory: Any, backend: str) -> Iterator[Served]:
-    """``psre init`` + a client app, signer, agency and operators, then ``psre serve``, on
-    SQLite or on a fresh PostgreSQL schema."""
-    root = tmp_path_factory.mktemp(f"served-{backend}")
+def fuzz_installation(tmp_path_factory: Any, backend: str) -> Iterator[Served]:
+    """``install_esign`` (init, client app, signer), an agency with a seal certificate and one
+    console operator per role, then ``psre serve`` with its log kept; on SQLite or on a fresh
+    PostgreSQL schema."""
+    root = tmp_path_factory.mktemp(f"fuzz-{backend}")
     extra = {"PSRE_PUBLIC_BASE_URL": BASE_URL}
     urls: Iterator[str] | None = None
     if backend == "postgresql":
@@ -155,26 +162,17 @@ def served(tmp_path_factory: Any, backend: str) -> Iterator[Served]:
         extra["PSRE_DATABASE_URL"] = next(urls)
     try:
         env = PsreEnv(root, extra)
-        env.run("init")
-        creds = json.loads(env.run("client", "add", "Uji Fuzz", "--json").stdout)
-        secret = root / "pass.txt"
-        secret.write_text(PASSPHRASE + "\n")
-        env.run(
-            "subscriber", "add", "--nik", NIK, "--name", "Rina Wulandari",
-            "--email", "rina.wulandari@kemenkeu.go.id", "--agency", "Kementerian Keuangan",
-            "--passphrase-file", str(secret),
-        )  # fmt: skip
-        env.run("issue", "--profile", "natural-person", "--subscriber", NIK, "--out", "p.pem")
+        esign = install_esign(env, nik=NIK, passphrase=PASSPHRASE)
         env.run(
             "subscriber", "add", "--org-id", ORG_ID, "--name", "Badan Uji Segel",
-            "--email", "segel@badanuji.go.id", "--passphrase-file", str(secret),
+            "--email", "segel@badanuji.go.id", "--passphrase-file", str(root / "pass.txt"),
         )  # fmt: skip
         env.run("issue", "--profile", "legal-person-seal", "--subscriber", ORG_ID, "--out", "s.pem")
         (root / "op.txt").write_text(OPERATOR_PASSWORD + "\n")
         for role in ROLES:
             env.run("operator", "add", f"op-{role}", "--role", role, "--password-file", "op.txt")
-        with serving(env) as url:
-            yield Served(env, url, creds["username"], creds["password"])
+        with served(env, log=root / "serve.log") as running:
+            yield Served(env, running.url, esign.username, esign.password, running)
     finally:
         if urls is not None:
             next(urls, None)  # drop the schema
@@ -186,7 +184,7 @@ def api_server(
 ) -> Iterator[Served]:
     """One served installation per database for every module that fuzzes it (setting one up
     costs half a minute)."""
-    with served(tmp_path_factory, request.param) as s:
+    with fuzz_installation(tmp_path_factory, request.param) as s:
         yield s
 
 

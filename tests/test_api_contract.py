@@ -237,3 +237,7 @@ def test_the_document_states_what_relying_clients_need(spec) -> None:  # noqa: A
                 assert codes[str(code)]["http"] == int(status_text) or code == 2031
     allow = spec["components"]["responses"]["MethodNotAllowed"]["headers"]["Allow"]
     assert allow["required"] is True
+
+
+def test_no_traceback_in_the_server_log(server: Served) -> None:
+    assert server.tracebacks() == []

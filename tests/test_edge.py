@@ -233,3 +233,7 @@ def test_405_everywhere_says_what_is_allowed(server: Served) -> None:
         answer = server.call(method, path, headers=server.auth)
         assert answer.status == 405 and answer.header("Allow"), (method, path)
     assert server.call("PUT", "/api/v2/sign/pdf").json()["status_code"] == 4050
+
+
+def test_no_traceback_in_the_server_log(server: Served) -> None:
+    assert server.tracebacks() == []

@@ -116,7 +116,7 @@ def test_any_path_parameter(server: Served, nik: str) -> None:
 @pytest.fixture(scope="module")
 def ocsp_request(server: Served) -> bytes:
     server.env.run("ca", "export", "issuing-ca", "--out", "issuing.pem")
-    leaf = x509.load_pem_x509_certificate((server.env.root / "p.pem").read_bytes())
+    leaf = x509.load_pem_x509_certificate((server.env.root / "signer.pem").read_bytes())
     issuer = x509.load_pem_x509_certificate((server.env.root / "issuing.pem").read_bytes())
     req = ocsp.OCSPRequestBuilder().add_certificate(leaf, issuer, hashes.SHA1()).build()  # noqa: S303 - RFC 6960 CertID
     return req.public_bytes(serialization.Encoding.DER)
@@ -212,3 +212,7 @@ def test_still_serving_after_the_fuzzing(server: Served) -> None:
     assert answer.status == 200 and json.loads(answer.body)["status"] == "ISSUE"
     health = server.call("GET", "/healthz")
     assert health.status == 200, health.body
+
+
+def test_no_traceback_in_the_server_log(server: Served) -> None:
+    assert server.tracebacks() == []
