@@ -19,10 +19,10 @@ from ca_core.revocation import REASONS
 from ca_core.subscribers import Enrolment, set_status
 from signing_api.activation import api_status
 from signing_api.app_runtime import runtime
+from signing_api.edge import EdgeError
 from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.enrolment import reset as reset_activation
 from signing_api.esign_common import notifier
-from signing_api.edge import EdgeError
 from web import dashboard, lookup
 from web.approval_actions import executors
 from web.clients import create_client, list_clients, set_client_enabled
