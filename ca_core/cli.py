@@ -55,7 +55,9 @@ class _Group(click.Group):
 def cli(ctx: click.Context, config_file: str | None) -> None:
     """psre: a certificate authority and PDF signing service (PSrE)."""
     path = config_path(config_file)
-    if not path.is_file() and ctx.invoked_subcommand != "init" and not _asks_for_help(ctx):
+    # init and restore make an installation; everything else needs one.
+    makes_one = ctx.invoked_subcommand in ("init", "restore")
+    if not path.is_file() and not makes_one and not _asks_for_help(ctx):
         # Without this, a command run from the wrong directory would quietly start a new, empty
         # installation there (and e.g. call a valid document INVALID).
         looked = (
@@ -236,6 +238,10 @@ def _register_groups() -> None:
     from signing_api.cli import client_group
 
     cli.add_command(client_group)
+    from ca_core import backup_cli
+
+    for command in backup_cli.ALL:
+        cli.add_command(command)
 
 
 _register_groups()
