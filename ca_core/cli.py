@@ -238,9 +238,9 @@ def _register_groups() -> None:
     from signing_api.cli import client_group
 
     cli.add_command(client_group)
-    from ca_core import backup_cli
+    from ca_core import backup_cli, lifecycle_cli
 
-    for command in backup_cli.ALL:
+    for command in (*backup_cli.ALL, *lifecycle_cli.ALL):
         cli.add_command(command)
 
 
