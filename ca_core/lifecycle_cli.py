@@ -27,4 +27,25 @@ def lifecycle_run(rt: Runtime) -> None:
         click.echo(f"  notice: {n}")
 
 
-ALL = (lifecycle_group,)
+@click.command("report")
+@click.option("--from", "period_from", required=True,
+              help="Start: YYYY-MM-DD (00:00 UTC) or an ISO 8601 time.")  # fmt: skip
+@click.option("--to", "period_to", required=True,
+              help="End: YYYY-MM-DD (that whole day included) or an ISO 8601 time (excluded).")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--csv", "as_csv", is_flag=True)
+@click.pass_obj
+def report_cmd(rt: Runtime, period_from: str, period_to: str, as_json: bool, as_csv: bool) -> None:
+    """Figures for the ministry: certificates issued, revoked (by reason), suspended;
+    signatures by client app, agency and level; lockouts."""
+    from ca_core import report
+
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    r = report.build(
+        rt.store, report.parse_bound(period_from), report.parse_bound(period_to, end=True)
+    )
+    click.echo(r.to_json() if as_json else r.to_csv() if as_csv else r.to_text(), nl=as_json)
+
+
+ALL = (lifecycle_group, report_cmd)
