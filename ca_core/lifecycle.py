@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 
-from ca_core import subscribers
+from ca_core import rollover, subscribers
 from ca_core.errors import AlreadyExistsError
 from ca_core.models import Certificate, CertificateAuthority, ExpiryNotice, Subscriber
 from ca_core.store import Store
@@ -42,6 +42,7 @@ class Notifier(Protocol):
 @dataclass
 class LifecycleReport:
     expired: int = 0
+    retired: list[str] = field(default_factory=list)  # issuing CAs retired after a rollover
     notices: list[str] = field(default_factory=list)  # "ca:serial" per notice sent
 
 
@@ -124,7 +125,8 @@ def _message(name: str, sh: str, not_after: dt.datetime, left: int) -> tuple[str
 
 
 def run(rt: Runtime, *, now: dt.datetime | None = None, actor: str = SYSTEM) -> LifecycleReport:
-    """One round: mark expired subscribers, send the notices that are due."""
+    """One round: mark expired subscribers, send the notices that are due, retire issuing CAs
+    whose rollover is complete (ca_core.rollover)."""
     from signing_api.notifier import notifier_for
 
     now = now or dt.datetime.now(dt.UTC)
@@ -137,6 +139,7 @@ def run(rt: Runtime, *, now: dt.datetime | None = None, actor: str = SYSTEM) -> 
         now=now,
         actor=actor,
     )
+    report.retired = rollover.retire_finished(rt.store, now, actor=actor)
     return report
 
 

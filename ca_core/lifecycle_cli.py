@@ -25,6 +25,8 @@ def lifecycle_run(rt: Runtime) -> None:
     )
     for n in report.notices:
         click.echo(f"  notice: {n}")
+    for ca in report.retired:
+        click.echo(f"retired issuing CA {ca}: its last certificate expired and a CRL followed")
 
 
 @click.command("report")
