@@ -57,8 +57,11 @@ def backup_cmd(ctx: click.Context, out: str, operator: str) -> None:
               help="A copy of the public repository as it is served now (the web server's or"
                    " CDN's data_dir/public): CRL numbers, revocations and serials published"
                    " after the backup are read from it.")  # fmt: skip
-@click.option("--without-published", is_flag=True,
-              help="No copy of the public repository survives: rely on the backup alone.")
+@click.option(
+    "--without-published",
+    is_flag=True,
+    help="No copy of the public repository survives: rely on the backup alone.",
+)
 @click.option("--force", is_flag=True, help="Overwrite an existing installation.")
 @click.option("--crl-number-margin", type=click.IntRange(min=0), default=None,
               help="Added to the highest CRL number known (default 1000).")  # fmt: skip
@@ -87,9 +90,7 @@ def restore_cmd(
     config_file = Path(ctx.meta["config_file"]).resolve()
     # The backup's configuration, rooted where this installation's psre.toml goes (environment
     # overrides apply: the new machine's PSRE_DATABASE_URL wins).
-    cfg = dataclasses.replace(
-        load_config(src / "psre.toml"), base_dir=str(config_file.parent)
-    )
+    cfg = dataclasses.replace(load_config(src / "psre.toml"), base_dir=str(config_file.parent))
     existing = backup.existing_installation(cfg, config_file)
     if existing and not force:
         raise backup.BackupError(

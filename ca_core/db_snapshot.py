@@ -140,7 +140,13 @@ def put_back(snapshot_file: Path, url: str, *, replace: bool) -> None:
     schema = search_path_schema(u)
     if schema and not replace:
         _drop_empty_schema(u, schema)  # pg_restore creates it, and refuses if it exists
-    args = ["pg_restore", "--no-owner", "--no-privileges", "--exit-on-error", "--single-transaction"]
+    args = [
+        "pg_restore",
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        "--single-transaction",
+    ]
     if replace:
         args += ["--clean", "--if-exists"]
     _run_pg([*args, str(snapshot_file)], u)
@@ -197,4 +203,3 @@ def _run_pg(args: list[str], u: URL) -> None:
 
 def _first_lines(s: str, n: int = 3) -> str:
     return " / ".join(line for line in s.strip().splitlines()[:n]) or "(no message)"
-

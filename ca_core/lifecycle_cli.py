@@ -32,8 +32,12 @@ def lifecycle_run(rt: Runtime) -> None:
 @click.command("report")
 @click.option("--from", "period_from", required=True,
               help="Start: YYYY-MM-DD (00:00 UTC) or an ISO 8601 time.")  # fmt: skip
-@click.option("--to", "period_to", required=True,
-              help="End: YYYY-MM-DD (that whole day included) or an ISO 8601 time (excluded).")
+@click.option(
+    "--to",
+    "period_to",
+    required=True,
+    help="End: YYYY-MM-DD (that whole day included) or an ISO 8601 time (excluded).",
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--csv", "as_csv", is_flag=True)
 @click.pass_obj

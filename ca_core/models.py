@@ -527,7 +527,8 @@ class LostSerial(Base):
 
 
 class ExpiryNotice(Base):
-    """The one notice a subscriber gets before a certificate expires (lifecycle.expiry_notice_days)."""
+    """The one notice a subscriber gets before a certificate expires
+    (``lifecycle.expiry_notice_days``)."""
 
     __tablename__ = "expiry_notices"
 

@@ -164,7 +164,9 @@ def _entry_reason(entry: x509.RevokedCertificate) -> str:
 
 def _invalidity(entry: x509.RevokedCertificate) -> dt.datetime | None:
     try:
-        return entry.extensions.get_extension_for_class(x509.InvalidityDate).value.invalidity_date_utc
+        return entry.extensions.get_extension_for_class(
+            x509.InvalidityDate
+        ).value.invalidity_date_utc
     except x509.ExtensionNotFound:
         return None
 

@@ -63,7 +63,10 @@ class Report:
             "from": _z(self.period_from),
             "to": _z(self.period_to),
             "certificates_issued": {"total": sum(self.issued.values()), "by_profile": self.issued},
-            "certificates_revoked": {"total": sum(self.revoked.values()), "by_reason": self.revoked},
+            "certificates_revoked": {
+                "total": sum(self.revoked.values()),
+                "by_reason": self.revoked,
+            },
             "certificates_suspended": {"total": self.suspended},
             "signatures": {
                 "total": sig["total"],
@@ -105,9 +108,7 @@ class Report:
         lines += [f"  {r:22} {n}" for r, n in sorted(self.revoked.items())]
         lines.append(f"certificates suspended   {self.suspended}")
         lines.append(f"signatures               {d['signatures']['total']}")
-        lines += [
-            f"  {c} / {a} / {lv}: {n}" for (c, a, lv), n in sorted(self.signatures.items())
-        ]
+        lines += [f"  {c} / {a} / {lv}: {n}" for (c, a, lv), n in sorted(self.signatures.items())]
         lines.append(f"lockouts                 {d['lockouts']['total']}")
         lines += [f"  {a:22} {n}" for a, n in sorted(self.lockouts.items())]
         return "\n".join(lines) + "\n"

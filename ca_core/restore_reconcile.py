@@ -22,7 +22,6 @@ this module brings it back:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -142,7 +141,9 @@ def reconcile(
                     issuer_id=issuer_id,
                     serial_hex=sh,
                     revoked_at=rev.revoked_at if rev else now,
-                    revocation_reason=rev.reason if rev and rev.reason != "certificateHold" else None,
+                    revocation_reason=rev.reason
+                    if rev and rev.reason != "certificateHold"
+                    else None,
                     found_in=where,
                     recorded_at=now,
                 )
@@ -174,19 +175,3 @@ def _reapply(store: Store, plan: list[tuple[str, Revocation, bool]], actor: str)
 
 def _no_recovery(_issuer_id: int, serial: str) -> object:
     raise CaError(f"serial {serial} is not stored; a restore does not recover reservations")
-
-
-def lost_serial_rows(
-    store: Store, issuer_id: int
-) -> Iterator[tuple[str, dt.datetime, str | None, dt.datetime | None, dt.datetime]]:
-    """CRL rows (serial_hex, revoked_at, reason, invalidity, not_after) of serials lost with a
-    restore, times naive UTC as crl.publish wants them. Their notAfter is unknown: listed for
-    as long as the CA publishes CRLs."""
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(LostSerial.serial_hex, LostSerial.revoked_at, LostSerial.revocation_reason)
-            .where(LostSerial.issuer_id == issuer_id)
-            .order_by(LostSerial.id)
-        ).all()
-    for sh, revoked_at, reason in rows:
-        yield sh, revoked_at.replace(tzinfo=None), reason, None, dt.datetime.max

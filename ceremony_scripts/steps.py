@@ -489,6 +489,7 @@ register(
     )
 )
 
+
 def _issuance_switch(ctx: StepContext, st: StepSpec) -> None:
     """From ``switch_at`` the new issuing CA ``ca`` issues instead of ``replaces``, which keeps
     publishing CRLs and OCSP until its last certificate has expired (ca_core.rollover)."""

@@ -39,8 +39,8 @@ from sqlalchemy import ColumnElement, DateTime, String, func, or_, select, type_
 from ca_core.config import CrlConfig
 from ca_core.db import utcnow
 from ca_core.errors import AlreadyExistsError, NotFoundError
+from ca_core.lost_serials import lost_serial_rows
 from ca_core.models import AuditEvent, Certificate, CertificateAuthority, CrlCounter, PublishedCrl
-from ca_core.restore_reconcile import lost_serial_rows
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from crl.build import CrlHeader, SignedCrl, entry, naive_utc, sign_crl
 from crl.errors import CrlBusyError, CrlError

@@ -58,7 +58,10 @@ def test_report_counts_a_known_set_of_actions(pki, tmp_path):
     assert _sign(http, app1, contoh_nik, "B-T").status_code == 200
     assert _sign(http, app2, keu.nik, "B-B").status_code == 200
     for _ in range(2):  # two wrong passphrases lock Ani out
-        assert _sign(http, app2, contoh_nik, "B-B", passphrase="salah-sekali").status_code in (400, 423)
+        assert _sign(http, app2, contoh_nik, "B-B", passphrase="salah-sekali").status_code in (
+            400,
+            423,
+        )
     assert _sign(http, app2, contoh_nik, "B-B").status_code == 423
     end = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)
 

@@ -22,8 +22,11 @@ from hsm.backend import KeySpec
 from tests.cli_support import PsreEnv
 from tests.pki_support import BASE_URL
 
-TEMPLATE = Path(__file__).resolve().parents[1] / "ceremony_scripts" / "rollover" / (
-    "issuing-ca-rollover.toml"
+TEMPLATE = (
+    Path(__file__).resolve().parents[1]
+    / "ceremony_scripts"
+    / "rollover"
+    / ("issuing-ca-rollover.toml")
 )
 NIK = "3174012345678901"
 
@@ -82,8 +85,8 @@ def test_rollover_ceremony_switches_issuance_and_the_old_ca_keeps_publishing(tmp
     ok = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", str(chain),
                          str(tmp_path / "new.pem")], capture_output=True, text=True)  # fmt: skip
     assert ok.returncode == 0, ok.stderr
-    refused = env.run("issue", "--profile", "natural-person", "--subscriber", NIK,
-                      "--ca", "issuing-ca", "--out", str(tmp_path / "x.pem"), check=False)  # fmt: skip
+    refused = env.run("issue", "--profile", "natural-person", "--subscriber", NIK, "--ca",
+                      "issuing-ca", "--out", str(tmp_path / "x.pem"), check=False)  # fmt: skip
     assert refused.returncode == 2 and "stopped issuing at" in refused.stderr
 
     # The old CA still revokes and publishes: its CRL lists a revocation made after the switch.
@@ -93,7 +96,9 @@ def test_rollover_ceremony_switches_issuance_and_the_old_ca_keeps_publishing(tmp
     env.run("revoke", old_serial, "--reason", "superseded")
     published = env.run("crl", "generate").stdout
     assert "issuing-ca.crl" in published and "issuing-ca-2.crl" in published
-    crl = x509.load_der_x509_crl((env.root / "var" / "public" / "crl" / "issuing-ca.crl").read_bytes())
+    crl = x509.load_der_x509_crl(
+        (env.root / "var" / "public" / "crl" / "issuing-ca.crl").read_bytes()
+    )
     assert crl.get_revoked_certificate_by_serial_number(int(old_serial, 16)) is not None
 
     (ev,) = json.loads(env.run("audit", "show", "--action", "ca.issuance_switch", "--json").stdout)
