@@ -79,6 +79,8 @@ def sign_pdf_v1() -> Response:
 def download(id_dokumen: str) -> Response:
     name, data = documents.take(runtime().store, client().id, id_dokumen)
     resp = Response(data, mimetype="application/pdf")
+    # As the sign answer: BSrE clients read the document id from this header either way.
+    resp.headers["id_dokumen"] = id_dokumen
     resp.headers["Content-Disposition"] = f'attachment; filename="{_safe(name)}"'
     return resp
 

@@ -79,6 +79,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This file could not be verified (a damaged or unsupported PDF).",
     ),
     "verify.no_file": ("Pilih berkas PDF terlebih dahulu.", "Choose a PDF file first."),
+    "verify.chain": ("Jalur sertifikat", "Certificate paths"),
+    "verify.chain.role": ("Peran", "Role"),
+    "verify.chain.cert": ("Sertifikat", "Certificate"),
+    "verify.chain.then": ("Status pada waktu yang berlaku", "Status at the time that counts"),
+    "verify.chain.now": ("Status sekarang", "Status now"),
+    "verify.role.signer": ("Penanda tangan", "Signer"),
+    "verify.role.signer-ca": ("CA penanda tangan", "Signer's CA"),
+    "verify.role.tsa": ("Otoritas cap waktu (TSA)", "Time-stamping authority (TSA)"),
+    "verify.role.tsa-ca": ("CA dari TSA", "TSA's CA"),
     "yes": ("ya", "yes"),
     "no": ("tidak", "no"),
     "status.good": ("berlaku", "good"),
@@ -87,6 +96,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.unknown": ("tidak dikenal", "unknown"),
     "status.expired": ("kedaluwarsa", "expired"),
     "status.reserved": ("dicadangkan", "reserved"),
+    "status.not_yet_valid": ("belum berlaku", "not yet valid"),
     # repository
     "repo.title": ("Repositori CA", "CA repository"),
     "repo.lead": (
