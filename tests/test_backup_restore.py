@@ -147,6 +147,7 @@ def test_drill_lose_the_machine_and_restore(database, tmp_path):
             res = openssl_ocsp("-issuer", chain, "-cert", pem, "-url", f"{base}/ocsp",
                                "-CAfile", chain, "-no_nonce")  # fmt: skip
             assert f": {want}" in res, res
+            assert "Revocation Time" in res and "1970" not in res  # a real revocation
         # A new certificate after the restore: a serial never seen before, and the lost one is
         # known to the reservation table.
         fresh = _issue(site, kept / "fresh.pem")
