@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import getpass
+import shutil
+import tempfile
 from pathlib import Path
 
 import click
@@ -79,7 +81,7 @@ def restore_cmd(
 ) -> None:
     """Restore a backup onto this machine, then catch up with what was published since."""
     from ca_core import backup, db_snapshot
-    from ca_core.published_evidence import read_repository
+    from ca_core.published_evidence import merge, read_repository
     from ca_core.restore_reconcile import DEFAULT_CRL_NUMBER_MARGIN, reconcile
 
     if (published is None) == (not without_published):
@@ -96,12 +98,25 @@ def restore_cmd(
         raise backup.BackupError(
             f"refusing to restore over an existing installation ({existing}); --force overwrites"
         )
-    backup.put_files(src, manifest, cfg, config_file)
-    db_snapshot.put_back(src / manifest.database_file, cfg.effective_database_url, replace=force)
-    rt = Runtime(load_config(config_file))
-    ctx.call_on_close(rt.close)
-    repo = Path(published) if published else rt.config.data_path / "public"
-    evidence = read_repository(repo, rt.store.list_cas())
+    # What this installation published itself, before --force replaces it: its CRL numbers
+    # and revocations may be newer than the backup's and the --published copy's.
+    scratch = _copy_existing_public(cfg) if existing else None
+    try:
+        backup.put_files(src, manifest, cfg, config_file)
+        db_snapshot.put_back(
+            src / manifest.database_file, cfg.effective_database_url, replace=force
+        )
+        rt = Runtime(load_config(config_file))
+        ctx.call_on_close(rt.close)
+        cas = rt.store.list_cas()
+        repo = Path(published) if published else rt.config.data_path / "public"
+        sources = [read_repository(repo, cas)]
+        if scratch is not None:
+            sources.append(read_repository(scratch, cas))
+        evidence = merge(*sources)
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch.parent, ignore_errors=True)
     report = reconcile(
         rt.store,
         manifest,
@@ -131,6 +146,17 @@ def restore_cmd(
     for info in publish_all(rt, force=True):
         click.echo(f"published CRL {info.name} #{info.number}")
     click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
+
+
+def _copy_existing_public(cfg) -> Path | None:  # noqa: ANN001
+    """A scratch copy of the existing installation's published files (put_files replaces
+    them), or None if it has none."""
+    public = cfg.data_path / "public"
+    if not public.is_dir():
+        return None
+    scratch = Path(tempfile.mkdtemp(prefix="psre-restore-"))
+    shutil.copytree(public, scratch / "public")
+    return scratch / "public"
 
 
 ALL = (backup_cmd, restore_cmd)

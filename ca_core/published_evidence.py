@@ -212,3 +212,25 @@ def _ocsp_signed_by(resp: ocsp.OCSPResponse, owner: _CaKeys) -> bool:
             return False
         signer = cert
     return _verify(signer, resp.signature, resp.tbs_response_bytes, hash_alg)
+
+
+def merge(*sources: dict[str, CaEvidence]) -> dict[str, CaEvidence]:
+    """Evidence from several copies of the repository: the highest CRL number, every revocation
+    (the earliest time for each serial), every hold and every serial any of them shows."""
+    out: dict[str, CaEvidence] = {}
+    for source in sources:
+        for name, ev in source.items():
+            into = out.setdefault(name, CaEvidence(name))
+            if ev.crl_high_water > into.crl_high_water:
+                into.crl_high_water, into.crl_high_water_in = (
+                    ev.crl_high_water,
+                    ev.crl_high_water_in,
+                )
+            for sh, rev in ev.revoked.items():
+                if sh not in into.revoked or rev.revoked_at < into.revoked[sh].revoked_at:
+                    into.revoked[sh] = rev
+            for sh, rev in ev.held.items():
+                into.held.setdefault(sh, rev)
+            for sh, where in ev.seen.items():
+                into.seen.setdefault(sh, where)
+    return out

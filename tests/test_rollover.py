@@ -79,7 +79,10 @@ def test_rollover_ceremony_switches_issuance_and_the_old_ca_keeps_publishing(tmp
     assert env.run("ceremony", "verify", str(transcript)).returncode == 0
 
     # After the stated time: the new CA issues, the old one is refused.
-    assert _issuer_of(env, tmp_path / "new.pem") == "issuing-ca-2"
+    assert _issuer_of(env, tmp_path / "new.pem", "--days", "10") == "issuing-ca-2"
+    # Its holder is told it expires soon: once (lifecycle.expiry_notice_days = 30).
+    assert "1 expiry notice(s) sent" in env.run("lifecycle", "run").stdout
+    assert "0 expiry notice(s) sent" in env.run("lifecycle", "run").stdout
     chain = tmp_path / "chain2.pem"
     env.run("ca", "export", "issuing-ca-2", "--out", str(chain))
     ok = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", str(chain),
