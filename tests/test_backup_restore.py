@@ -84,6 +84,7 @@ def test_drill_lose_the_machine_and_restore(database, tmp_path):
     kept.mkdir()
     before_1 = _issue(site, kept / "before-1.pem")
     before_2 = _issue(site, kept / "before-2.pem")
+    before_3 = _issue(site, kept / "before-3.pem")
     site.run("revoke", before_2, "--reason", "keyCompromise")
 
     backup = tmp_path / "backup"
@@ -97,9 +98,10 @@ def test_drill_lose_the_machine_and_restore(database, tmp_path):
     # Work goes on after the backup: a new certificate, a revocation, a hold, fresh CRLs.
     after = _issue(site, kept / "after.pem")
     site.run("revoke", before_1, "--reason", "affiliationChanged")
+    site.run("suspend", before_3)
     site.run("crl", "generate")
     ever = _crl_numbers_ever_published(site)
-    issued_ever = {before_1, before_2, after}
+    issued_ever = {before_1, before_2, before_3, after}
 
     # The machine is lost. What survives elsewhere: the published repository as the web server
     # (CDN) serves it, the backup, and the HSM PIN the custodians hold.
@@ -127,6 +129,8 @@ def test_drill_lose_the_machine_and_restore(database, tmp_path):
     )  # fmt: skip
     assert d["restored_at"] and d["lost_serials"] == [f"issuing-ca:{after}"]
     assert d["revocations_reapplied"] == [f"issuing-ca:{before_1}"]
+    assert d["holds_reapplied"] == [f"issuing-ca:{before_3}"]
+    assert json.loads(site.run("cert", "show", before_3, "--json").stdout)["status"] == "hold"
 
     chain = tmp_path / "chain.pem"
     site.run("ca", "export", "issuing-ca", "--out", str(chain))
@@ -139,9 +143,10 @@ def test_drill_lose_the_machine_and_restore(database, tmp_path):
         number = int(_openssl_crl(der, tmp_path, "-crlnumber").split("=")[1], 16)
         assert number > ever["issuing-ca"]
         listed = _openssl_crl(der, tmp_path, "-text")
-        for sh in (before_1, before_2, after):
+        for sh in (before_1, before_2, before_3, after):
             assert sh.upper().zfill(len(sh) + len(sh) % 2) in listed.replace(":", "").upper()
         assert "Affiliation Changed" in listed and "Key Compromise" in listed
+        assert "Certificate Hold" in listed
         # OCSP over HTTP never calls the lost certificate good; the re-applied revocation holds.
         for pem, want in ((kept / "after.pem", "revoked"), (kept / "before-1.pem", "revoked")):
             res = openssl_ocsp("-issuer", chain, "-cert", pem, "-url", f"{base}/ocsp",
