@@ -19,12 +19,16 @@ import re
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
+from ca_core.db import describe_db_error
 from ca_core.errors import CaError
 
 #: Bounded time: a dump or restore that takes longer than this is stuck, not slow.
@@ -58,11 +62,23 @@ def take(url: str, out_dir: Path) -> Snapshot:
     """Write a consistent copy of the database at ``url`` into ``out_dir``."""
     u = make_url(url)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if u.get_backend_name() == "sqlite":
-        return _take_sqlite(u, out_dir / "psre.sqlite3")
-    if u.get_backend_name() == "postgresql":
-        return _take_pg(u, out_dir / "psre.pgdump")
+    with _db_errors():
+        if u.get_backend_name() == "sqlite":
+            return _take_sqlite(u, out_dir / "psre.sqlite3")
+        if u.get_backend_name() == "postgresql":
+            return _take_pg(u, out_dir / "psre.pgdump")
     raise SnapshotError(f"backup of a {u.get_backend_name()} database is not supported")
+
+
+@contextmanager
+def _db_errors() -> Iterator[None]:
+    """Database errors as one clear line (never a traceback, never the URL's password)."""
+    try:
+        yield
+    except DBAPIError as ex:
+        raise SnapshotError(f"database: {describe_db_error(ex)}") from None
+    except sqlite3.Error as ex:
+        raise SnapshotError(f"SQLite: {ex}") from None
 
 
 def _take_sqlite(u: URL, target: Path) -> Snapshot:
@@ -114,7 +130,7 @@ def is_empty(url: str) -> bool:
         return not p.exists() or p.stat().st_size == 0
     engine = create_engine(u)
     try:
-        with engine.connect() as conn:
+        with _db_errors(), engine.connect() as conn:
             schema = search_path_schema(u) or "public"
             n = conn.execute(
                 text("SELECT count(*) FROM information_schema.tables WHERE table_schema = :s"),
