@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import getpass
 import shutil
 import tempfile
@@ -110,9 +111,12 @@ def restore_cmd(
         ctx.call_on_close(rt.close)
         cas = rt.store.list_cas()
         repo = Path(published) if published else rt.config.data_path / "public"
-        sources = [read_repository(repo, cas)]
+        # Responses signed well before the backup show nothing it does not hold (an hour of
+        # slack for clocks and the responses' backdating).
+        since = _parse_z(manifest.created_at) - dt.timedelta(hours=1)
+        sources = [read_repository(repo, cas, since=since)]
         if scratch is not None:
-            sources.append(read_repository(scratch, cas))
+            sources.append(read_repository(scratch, cas, since=since))
         evidence = merge(*sources)
     finally:
         if scratch is not None:
@@ -146,6 +150,10 @@ def restore_cmd(
     for info in publish_all(rt, force=True):
         click.echo(f"published CRL {info.name} #{info.number}")
     click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
+
+
+def _parse_z(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
 def _copy_existing_public(cfg) -> Path | None:  # noqa: ANN001

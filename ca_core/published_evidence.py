@@ -70,9 +70,14 @@ class _CaKeys:
     key_hashes: set[bytes]
 
 
-def read_repository(root: Path, cas: Iterable[CertificateAuthority]) -> dict[str, CaEvidence]:
+def read_repository(
+    root: Path, cas: Iterable[CertificateAuthority], *, since: dt.datetime | None = None
+) -> dict[str, CaEvidence]:
     """Evidence per CA name from a published repository at ``root`` (with ``crl/`` and
-    ``ocsp/`` below it, the layout of ``data_dir/public``)."""
+    ``ocsp/`` below it, the layout of ``data_dir/public``).
+
+    OCSP responses produced before ``since`` are skipped before their signature is checked
+    (two per certificate: most of the repository): they show what the backup already holds."""
     keys = [_ca_keys(ca) for ca in cas if ca.certificate_der is not None]
     out = {k.ca.name: CaEvidence(k.ca.name) for k in keys}
     crl_dir = root / "crl"
@@ -84,7 +89,7 @@ def read_repository(root: Path, cas: Iterable[CertificateAuthority]) -> dict[str
     if ocsp_dir.is_dir():
         for path in ocsp_dir.rglob("*"):
             if path.is_file() and not path.name.startswith(".tmp"):
-                _read_ocsp(path, keys, out)
+                _read_ocsp(path, keys, out, since)
     return out
 
 
@@ -171,10 +176,14 @@ def _invalidity(entry: x509.RevokedCertificate) -> dt.datetime | None:
         return None
 
 
-def _read_ocsp(path: Path, keys: list[_CaKeys], out: dict[str, CaEvidence]) -> None:
+def _read_ocsp(
+    path: Path, keys: list[_CaKeys], out: dict[str, CaEvidence], since: dt.datetime | None
+) -> None:
     try:
         resp = ocsp.load_der_ocsp_response(path.read_bytes())
         if resp.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return
+        if since is not None and resp.produced_at_utc < since:
             return
         key_hash = resp.issuer_key_hash
     except ValueError:
