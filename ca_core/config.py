@@ -65,6 +65,9 @@ class WebConfig:
     #: before further attempts are refused.
     login_max_failures: int = 5
     login_window_minutes: int = 15
+    #: A dual-control proposal (CA-level certificate status, adding or disabling an admin,
+    #: re-enabling a client app) must be approved by a second admin within this many minutes.
+    approval_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ class CrlConfig:
     #: its CRLs re-signed at once; a larger one only the affected partition and the delta
     #: (its complete CRL follows on the refresh_hours schedule).
     immediate_full_max_entries: int = 50000
+    #: HTTP freshness of a served CRL (Cache-Control max-age, Expires): how long a cache or CDN
+    #: may serve it without asking again. Capped so that it always ends before nextUpdate; a
+    #: short one lets a CRL re-signed after a revocation reach caches soon.
+    http_max_age_seconds: int = 3600
 
 
 @dataclass(frozen=True)
@@ -408,12 +415,16 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("web", "session lifetimes must be at least 1")
     if cfg.web.login_max_failures < 1 or cfg.web.login_window_minutes < 1:
         raise ConfigError("web", "login_max_failures and login_window_minutes must be at least 1")
+    if not 1 <= cfg.web.approval_minutes <= 7 * 24 * 60:
+        raise ConfigError("web.approval_minutes", "must be between 1 and 10080 (one week)")
     if cfg.crl.validity_hours < 1 or cfg.crl.refresh_hours < 1:
         raise ConfigError("crl", "validity_hours and refresh_hours must be at least 1")
     if cfg.crl.refresh_hours >= cfg.crl.validity_hours:
         raise ConfigError("crl.refresh_hours", "must be less than crl.validity_hours")
     if cfg.crl.validity_hours > 240:
         raise ConfigError("crl.validity_hours", "at most 240 (10 days, BR 4.9.7)")
+    if not (1 <= cfg.crl.http_max_age_seconds <= 86400):
+        raise ConfigError("crl.http_max_age_seconds", "must be between 1 and 86400 (a day)")
     if not (1 <= cfg.crl.partitions <= 4096):
         raise ConfigError("crl.partitions", "must be between 1 and 4096")
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:

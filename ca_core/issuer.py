@@ -39,6 +39,7 @@ from sqlalchemy import select
 
 from ca_core import issuance_db as db
 from ca_core import lint
+from ca_core.ca_standing import require_good_chain
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.issuance_db import KnownKey
@@ -355,6 +356,10 @@ class Issuer:
     def issue(self, ca_name: str, req: IssueRequest, *, self_signed: bool = False) -> Issued:
         """The whole pipeline for one certificate. Idempotent per ``req.idempotency_key``."""
         ca = self._ca(ca_name)
+        if not self_signed and ca.certificate_der is not None:
+            # Read every time (the CA row cache does not cover status): a CA revoked or
+            # suspended a moment ago, or expired, issues nothing more.
+            require_good_chain(self.store, ca.id, self.clock())
         if req.idempotency_key:
             with self.store.reading() as conn:
                 earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)

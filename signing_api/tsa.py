@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING
 from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
+from sqlalchemy import select
 
+from ca_core.ca_standing import ChainProblem, IssuerNotGood, require_good_chain
 from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
@@ -70,6 +72,8 @@ class _Rejected(Exception):
 @dataclass(frozen=True)
 class _Unit:
     signer: HsmPdfSigner
+    certificate_id: int
+    issuer_id: int
     #: Looked up again after this: its certificate expired, or a minute passed (a revoked or
     #: rotated unit is dropped within a minute, without a query per token).
     recheck_at: dt.datetime
@@ -103,8 +107,30 @@ class TimeStampAuthority:
                 )
             signer = signer_for(self.rt, row)
             recheck = min(row.not_after, now + dt.timedelta(seconds=UNIT_RECHECK_SECONDS))
-            self._unit = _Unit(signer, recheck, digest_for(signer.signing_cert))
+            self._unit = _Unit(
+                signer, row.id, row.issuer_id, recheck, digest_for(signer.signing_cert)
+            )
             return self._unit
+
+    def require_good(self, unit: _Unit, now: dt.datetime) -> None:
+        """Raise IssuerNotGood unless the unit's certificate and its CAs are good right now.
+
+        Read on every token, not cached with the unit: a revoked or suspended CA (or unit)
+        stamps nothing from the next request on."""
+        require_good_chain(self.rt.store, unit.issuer_id, now)
+        with self.rt.store.reading() as conn:
+            status = conn.execute(
+                select(Certificate.status, Certificate.not_after).where(
+                    Certificate.id == unit.certificate_id
+                )
+            ).first()
+        if status is None or status.status != "good" or status.not_after <= now:
+            with self._lock:
+                self._unit = None  # choose again (an older unit may still be good)
+            state = "expired" if status is not None and status.status == "good" else "revoked"
+            if status is not None and status.status == "hold":
+                state = "hold"
+            raise IssuerNotGood(ChainProblem("tsa", state))
 
     # -- answering ------------------------------------------------------------------------
     async def async_respond(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp | TimeStampResp:
@@ -149,11 +175,12 @@ class TimeStampAuthority:
             raise _Rejected("unaccepted_extension", "request extensions are not supported")
 
     async def _token(self, req: tsp.TimeStampReq) -> cms.ContentInfo:
-        try:
-            unit = self.unit()
-        except NoTsaUnitError as ex:
-            raise _Rejected("system_failure", str(ex)) from ex
         now = dt.datetime.now(dt.UTC)
+        try:
+            unit = self.unit(now)
+            self.require_good(unit, now)
+        except (NoTsaUnitError, IssuerNotGood) as ex:
+            raise _Rejected("system_failure", str(ex)) from ex
         info = {
             "version": "v1",
             "policy": self.config.policy_oid,

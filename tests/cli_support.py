@@ -75,10 +75,17 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0, stderr_to: Path | None = None) -> Iterator[str]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL. Its standard
-    error goes to ``stderr_to`` when given (a file, so no pipe fills up), else nowhere."""
-    port = free_port()
+def serving(
+    env: PsreEnv,
+    timeout: float = 60.0,
+    stderr_to: Path | None = None,
+    port: int | None = None,
+) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on ``port`` (default: a free one); yields its base
+    URL. A port chosen before ``psre init`` lets certificates point their AIA and CRL DP here.
+    Its standard error goes to ``stderr_to`` when given (a file, so no pipe fills up), else
+    nowhere."""
+    port = port or free_port()
     err = stderr_to.open("wb") if stderr_to is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -96,3 +103,27 @@ def serving(env: PsreEnv, timeout: float = 60.0, stderr_to: Path | None = None) 
         proc.wait(timeout=30)
         if stderr_to is not None:
             err.close()
+
+
+@contextmanager
+def nginx_serving(prefix: Path, site: str, url: str, timeout: float = 20.0) -> Iterator[None]:
+    """A real nginx (foreground child process, everything under ``prefix``) with the ``http {}``
+    block contents ``site``, until ``url`` answers and for the block; stopped after."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    temps = " ".join(
+        f"{d}_temp_path {prefix / d};" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's tmp dirs
+    main = prefix / "nginx.conf"
+    main.write_text(
+        f"{user} worker_processes 1; daemon off; pid {prefix / 'nginx.pid'};\n"
+        f"error_log {prefix / 'error.log'};\nevents {{ worker_connections 512; }}\n"
+        f"http {{ {temps}\n{site}\n}}\n"
+    )
+    proc = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(main)])
+    try:
+        wait_http(url, timeout=timeout)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

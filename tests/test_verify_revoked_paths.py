@@ -29,6 +29,7 @@ from ca_core.store import Store
 from crl.publish import crl_der, newest_crls
 from signing_api.pdf_sign import LEVELS, SignOptions, sign_pdf
 from signing_api.verify import verify_pdf
+from tests.authority_support import WITNESSED
 from tests.cli_support import PsreEnv
 from tests.esign_support import b64, make_esign_app, new_client, pdf_upload, post_json
 from tests.pdf_support import minimal_pdf
@@ -54,7 +55,9 @@ def _signed_at_every_level(spki: SigningPki, signer: Certificate) -> dict[str, b
 
 def _revoke(spki: SigningPki, serial: str, reason: str, ca: str) -> None:
     time.sleep(1.1)  # revocation times have whole seconds; the same second counts as revoked
-    change = spki.pki.revoker.revoke(serial, reason, actor="test", ca=ca)
+    # CA-level certificates (the issuing CA, the TSA) change status only under an
+    # authorisation (issue 15 item 1): what a witnessed ceremony step passes.
+    change = spki.pki.revoker.revoke(serial, reason, actor="test", ca=ca, authorisation=WITNESSED)
     assert change.changed and change.status == _status(reason)
 
 
@@ -257,7 +260,7 @@ def test_a_revocation_not_yet_published_counts(fresh_spki: SigningPki, db_url: s
         time.sleep(1.1)
         issuing = format(spki.pki.cert(spki.pki.issuing).serial_number, "x")
         Revoker(elsewhere, spki.pki.issuer.recover).revoke(
-            issuing, "superseded", actor="test", ca=spki.pki.root
+            issuing, "superseded", actor="test", ca=spki.pki.root, authorisation=WITNESSED
         )
     finally:
         elsewhere.close()
