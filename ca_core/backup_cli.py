@@ -70,6 +70,9 @@ def backup_cmd(ctx: click.Context, out: str, operator: str) -> None:
               help="Added to the highest CRL number known (default 1000).")  # fmt: skip
 @click.option("--operator", default=_default_operator, show_default="the login name",
               help="Who restores (audit log).")  # fmt: skip
+@click.option("--witness", default=None,
+              help="A second person, needed when a CA, OCSP responder or TSA certificate was"
+                   " revoked or suspended after the backup.")  # fmt: skip
 @click.pass_context
 def restore_cmd(
     ctx: click.Context,
@@ -79,6 +82,7 @@ def restore_cmd(
     force: bool,
     crl_number_margin: int | None,
     operator: str,
+    witness: str | None,
 ) -> None:
     """Restore a backup onto this machine, then catch up with what was published since."""
     from ca_core import backup, db_snapshot
@@ -128,6 +132,7 @@ def restore_cmd(
         actor=operator,
         published=str(Path(published).resolve()) if published else None,
         margin=DEFAULT_CRL_NUMBER_MARGIN if crl_number_margin is None else crl_number_margin,
+        witness=witness,
     )
     click.echo(
         f"restored: audit chain continues after #{manifest.audit_last_seq} with system.restore;"

@@ -85,6 +85,8 @@ def _take_sqlite(u: URL, target: Path) -> Snapshot:
     source = Path(u.database or "")
     if not source.is_file():
         raise SnapshotError(f"no SQLite database at {source}")
+    if target.resolve() == source.resolve():
+        raise SnapshotError(f"the backup would overwrite the database itself ({source})")
     src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
     dst = sqlite3.connect(target)
     try:

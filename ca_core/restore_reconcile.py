@@ -25,8 +25,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ca_core.backup import Manifest
+from ca_core.ca_level import Authorisation, is_ca_level
 from ca_core.errors import CaError
 from ca_core.models import (
     Certificate,
@@ -38,6 +40,14 @@ from ca_core.models import (
 from ca_core.published_evidence import CaEvidence, Revocation
 from ca_core.revocation import Revoker
 from ca_core.store import Store
+
+#: (CA name, the published revocation, whether it is a hold)
+_Planned = tuple[str, Revocation, bool]
+
+
+class RestoreError(CaError):
+    code = "restore"
+
 
 #: Added to the highest CRL number known: numbers need not be consecutive, and a CDN edge or a
 #: relying party may hold a CRL fresher than the copy of the repository the restore reads.
@@ -77,11 +87,17 @@ def reconcile(
     published: str | None,
     margin: int = DEFAULT_CRL_NUMBER_MARGIN,
     now: dt.datetime | None = None,
+    witness: str | None = None,
 ) -> RestoreReport:
-    """Apply ``evidence`` to the restored ``store`` and audit the restore; see the module doc."""
+    """Apply ``evidence`` to the restored ``store`` and audit the restore; see the module doc.
+
+    A CA-level certificate (a CA, its OCSP responder or TSA) revoked or suspended after the
+    backup gets that status back only with ``witness``, a second person (ca_core.ca_level):
+    the published CRL proves the change was authorised, but who did so is lost with the
+    audit log. Without one nothing is changed and RestoreError names the certificates."""
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     report = RestoreReport(now)
-    plan: list[tuple[str, Revocation, bool]] = []
+    plan: list[_Planned] = []
     lost: list[tuple[int, str, Revocation | None, str]] = []
     with store.session() as s:
         cas = {c.name: c for c in s.scalars(select(CertificateAuthority))}
@@ -148,6 +164,15 @@ def reconcile(
                     recorded_at=now,
                 )
             )
+        ca_level = _ca_level(s, cas, plan)
+        if ca_level and witness is None:
+            raise RestoreError(
+                "CA-level certificates were revoked or suspended after the backup ("
+                + ", ".join(sorted(ca_level.values()))
+                + "): restoring their status needs a second person; run the restore again"
+                " with --force --witness NAME"
+            )
+        authorisation = _authorisation(actor, witness, published) if ca_level else None
         for ca_name, rev, hold in plan:
             (report.holds_reapplied if hold else report.revocations_reapplied).append(
                 f"{ca_name}:{rev.serial_hex}"
@@ -155,13 +180,51 @@ def reconcile(
         # The gap first in the chain's order: everything after the backup's last event is
         # lost; what follows is the restore's own doing.
         store.audit.append(
-            actor, "system.restore", "psre", report.details(manifest, published), session=s, now=now
+            actor,
+            "system.restore",
+            "psre",
+            {**report.details(manifest, published), "witness": witness},
+            session=s,
+            now=now,
         )
-    _reapply(store, plan, actor)
+    _reapply(store, plan, actor, authorisation, set(ca_level))
     return report
 
 
-def _reapply(store: Store, plan: list[tuple[str, Revocation, bool]], actor: str) -> None:
+def _ca_level(
+    s: Session, cas: dict[str, CertificateAuthority], plan: list[_Planned]
+) -> dict[tuple[str, str], str]:
+    """The planned changes that touch CA-level certificates: (CA, serial) -> a label."""
+    out = {}
+    for ca_name, rev, _hold in plan:
+        cert = s.execute(
+            select(Certificate).where(
+                Certificate.issuer_id == cas[ca_name].id, Certificate.serial_hex == rev.serial_hex
+            )
+        ).scalar_one()
+        if is_ca_level(s, cert):
+            out[(ca_name, rev.serial_hex)] = f"{ca_name}:{rev.serial_hex} ({cert.profile})"
+    return out
+
+
+def _authorisation(actor: str, witness: str | None, published: str | None) -> Authorisation:
+    try:
+        return Authorisation(
+            "dual-control",
+            f"restore: status published in {published or 'the backup'}",
+            (actor, witness or ""),
+        )
+    except ValueError as ex:
+        raise RestoreError(f"--witness: {ex}") from None
+
+
+def _reapply(
+    store: Store,
+    plan: list[_Planned],
+    actor: str,
+    authorisation: Authorisation | None,
+    ca_level: set[tuple[str, str]],
+) -> None:
     for ca_name, rev, hold in plan:
         revoker = Revoker(store, _no_recovery, clock=lambda when=rev.revoked_at: when)
         revoker.revoke(
@@ -170,6 +233,7 @@ def _reapply(store: Store, plan: list[tuple[str, Revocation, bool]], actor: str)
             actor=actor,
             ca=ca_name,
             invalidity_date=rev.invalidity_date,
+            authorisation=authorisation if (ca_name, rev.serial_hex) in ca_level else None,
         )
 
 

@@ -8,6 +8,7 @@ chain verifies with an explicit system.restore event naming the backup's last ev
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -208,3 +209,53 @@ def test_a_damaged_backup_is_refused_before_anything_is_written(tmp_path):
     res = fresh.run("restore", str(backup), "--without-published", check=False)
     assert res.returncode == 2 and "the PIN is not in a backup" in res.stderr, res.stderr
     assert (fresh.root / "psre.toml").is_file()
+
+
+def test_a_ca_level_revocation_after_the_backup_comes_back_only_with_a_second_person(pki, tmp_path):
+    """The TSA (a CA-level certificate, dual control) is revoked after the backup; the restored
+    database would call it good again. The published CRL brings the revocation back — with a
+    witness, since who authorised it was lost with the audit log."""
+    from ca_core import db_snapshot
+    from ca_core.backup import Manifest
+    from ca_core.ca_level import Authorisation
+    from ca_core.config import CrlConfig
+    from ca_core.published_evidence import read_repository
+    from ca_core.restore_reconcile import RestoreError, reconcile
+    from crl.publish import CrlPublisher
+    from tests.pki_support import BASE_URL, add_tsa_unit
+
+    tsa = format(add_tsa_unit(pki).serial_number, "x")
+    url = pki.store.engine.url.render_as_string(hide_password=False)
+    snap = db_snapshot.take(url, tmp_path / "backup" / "db")
+    manifest = Manifest(
+        created_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        psre_version="test",
+        dialect=snap.dialect,
+        database_file=f"db/{snap.path.name}",
+        audit_last_seq=snap.audit_head[0],
+        audit_last_hash=snap.audit_head[1],
+        crl_numbers=snap.crl_numbers,
+        token_included=False,
+        token_label="",
+    )
+    approval = Authorisation("dual-control", "approval 7", ("ani", "budi"))
+    pki.revoker.revoke(tsa, "keyCompromise", actor="ani", authorisation=approval)
+    CrlPublisher(pki.store, pki.backend, CrlConfig(), base_url=BASE_URL,
+                 public_dir=tmp_path / "public" / "crl").publish(pki.issuing)  # fmt: skip
+    pki.store.engine.dispose()  # the machine is lost; the backup goes back in
+    db_snapshot.put_back(snap.path, url, replace=True)
+    assert pki.store.find_certificate(tsa).status == "good"
+    evidence = read_repository(tmp_path / "public", pki.store.list_cas())
+
+    with pytest.raises(RestoreError, match="needs a second person"):
+        reconcile(pki.store, manifest, evidence, actor="ani", published="mirror")
+    assert pki.store.find_certificate(tsa).status == "good"  # nothing was changed
+    with pytest.raises(RestoreError, match="--witness"):
+        reconcile(pki.store, manifest, evidence, actor="ani", published="mirror", witness="ani")
+    report = reconcile(pki.store, manifest, evidence, actor="ani", published="mirror",
+                       witness="budi")  # fmt: skip
+    assert report.revocations_reapplied == [f"{pki.issuing}:{tsa}"]
+    back = pki.store.find_certificate(tsa)
+    assert (back.status, back.revocation_reason) == ("revoked", "keyCompromise")
+    (ev,) = pki.store.audit.list(action="certificate.revoke", limit=1)
+    assert ev.details["authorisation"]["people"] == ["ani", "budi"]
