@@ -170,18 +170,21 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
         return
     from signing_api.wsgi import run_gunicorn
 
-    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py).
+    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py),
+    # restarted whenever it dies (ca_core/supervise.py).
     daemon = None
     if rt.config.ocsp.daemon_in_serve:
+        from ca_core.supervise import Supervisor
         from ocsp.daemon import spawn
 
-        daemon = spawn(click.get_current_context().meta["config_file"])
+        config_file = click.get_current_context().meta["config_file"]
+        daemon = Supervisor("OCSP daemon", lambda: spawn(config_file))
+        daemon.start()
     try:
         run_gunicorn(rt.config, host, port)
     finally:
         if daemon is not None:
-            daemon.terminate()
-            daemon.wait(10)
+            daemon.stop()
 
 
 def _announce(cfg: Config, host: str, port: int) -> None:

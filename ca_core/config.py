@@ -39,6 +39,12 @@ class HsmConfig:
     softhsm_conf: str = "softhsm2.conf"
     #: Sessions kept open for concurrent signing.
     pool_size: int = 4
+    #: A subscriber key on the token that no database row names is an orphan (a crashed
+    #: issuance) once it is this old; younger ones may belong to an issuance in flight.
+    orphan_grace_minutes: float = 60.0
+    #: How often the OCSP daemon (psre serve) removes orphaned keys; 0: never (the command
+    #: ``psre hsm sweep-orphans`` still does).
+    orphan_sweep_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -119,6 +125,9 @@ class CrlConfig:
     #: may serve it without asking again. Capped so that it always ends before nextUpdate; a
     #: short one lets a CRL re-signed after a revocation reach caches soon.
     http_max_age_seconds: int = 3600
+    #: ``/healthz`` answers 503 once a CA's newest CRL has used more than this share of its
+    #: validity (the scheduler is stuck or gone).
+    health_stale_fraction: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -146,8 +155,11 @@ class OcspConfig:
     index_refresh_seconds: float = 5.0
     #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
-    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn.
+    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn (and restarts it if it dies).
     daemon_in_serve: bool = True
+    #: ``/healthz`` answers 503 once the oldest pre-signed response of a valid certificate has
+    #: used more than this share of its validity (the refresher is stuck or gone).
+    health_stale_fraction: float = 0.75
     #: Write each pre-signed response under data_dir/public/ocsp/ at its GET URL (for nginx).
     static_files: bool = True
 
@@ -430,6 +442,13 @@ def _validate(cfg: Config) -> None:
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     _validate_ocsp(cfg.ocsp)
+    if cfg.hsm.orphan_grace_minutes <= 0:
+        raise ConfigError("hsm.orphan_grace_minutes", "must be above 0")
+    if cfg.hsm.orphan_sweep_minutes < 0:
+        raise ConfigError("hsm.orphan_sweep_minutes", "must be 0 (off) or more")
+    for section in ("ocsp", "crl"):
+        if not 0 < getattr(cfg, section).health_stale_fraction <= 1:
+            raise ConfigError(f"{section}.health_stale_fraction", "must be above 0 and at most 1")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)
