@@ -30,8 +30,11 @@ def _sign(http, creds, nik: str, level: str, n: int = 1, passphrase: str = PASSP
 
 def test_report_counts_a_known_set_of_actions(pki, tmp_path):
     url = pki.store.engine.url.render_as_string(hide_password=False)
-    time.sleep(0.01)  # the template's CA certificates fall before the period
-    start = dt.datetime.now(dt.UTC)
+    # The period starts on a whole second (revocation times are whole seconds) after the
+    # template's CA certificates were made.
+    now = dt.datetime.now(dt.UTC)
+    time.sleep(1 - now.microsecond / 1e6)
+    start = (now + dt.timedelta(seconds=1)).replace(microsecond=0)
     add_tsa_unit(pki)  # B-T signatures; one "tsa" certificate issued
     keu = new_person(pki)  # Kementerian Keuangan, natural-person certificate
     contoh_nik = new_nik()
