@@ -403,9 +403,7 @@ def test_orphan_keys_of_killed_issuances_are_swept_and_audited(inst):  # noqa: A
     # Keys that are not subscriber keys, or that a row names, are untouched.
     after = {k["label"] for k in json.loads(env.run("hsm", "list", "--json").stdout)}
     assert after == {k["label"] for k in keys_before} - orphans
-    events = json.loads(
-        env.run("audit", "show", "--action", "hsm.orphan_removed", "--json").stdout
-    )
+    events = json.loads(env.run("audit", "show", "--action", "hsm.orphan_removed", "--json").stdout)
     assert {e["object"] for e in events} >= {f"key:{label}" for label in orphans}
     assert all(e["actor"] == "operator" for e in events)
     assert env.run("audit", "verify").returncode == 0
@@ -488,5 +486,7 @@ def test_database_away_and_back_heals_without_a_restart(tmp_path):  # noqa: ANN0
             after = [st for _w, t, st in answers if t > up_at + healed_after + 0.5]
             assert during <= {503}, during  # an answer with a code, never a 500 or a hang
             assert after and set(after) == {200}, after
-            print(f"database back: healthz and sign 200 after {healed_after:.2f} s; "
-                  f"{len(answers)} requests under load, statuses during outage {during}")
+            print(
+                f"database back: healthz and sign 200 after {healed_after:.2f} s; "
+                f"{len(answers)} requests under load, statuses during outage {during}"
+            )
