@@ -114,4 +114,3 @@ def v1_status(status: str) -> dict[str, object]:
     if status == "NOT_REGISTERED":
         return {"status_code": 1110, "status": status, "message": "User tidak terdaftar"}
     return {"status_code": 1112, "status": status, "message": f"User belum dapat TTE ({status})"}
-
