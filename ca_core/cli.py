@@ -64,7 +64,9 @@ def cli(ctx: click.Context, config_file: str | None, actor: str | None) -> None:
     """psre: a certificate authority and PDF signing service (PSrE)."""
     set_cli_actor(ctx, actor)
     path = config_path(config_file)
-    if not path.is_file() and ctx.invoked_subcommand != "init" and not _asks_for_help(ctx):
+    # init and restore make an installation; everything else needs one.
+    makes_one = ctx.invoked_subcommand in ("init", "restore")
+    if not path.is_file() and not makes_one and not _asks_for_help(ctx):
         # Without this, a command run from the wrong directory would quietly start a new, empty
         # installation there (and e.g. call a valid document INVALID).
         looked = (
@@ -251,6 +253,10 @@ def _register_groups() -> None:
     from signing_api.outbox_cli import outbox
 
     cli.add_command(outbox)
+    from ca_core import backup_cli, lifecycle_cli
+
+    for command in (*backup_cli.ALL, *lifecycle_cli.ALL):
+        cli.add_command(command)
 
 
 _register_groups()

@@ -199,6 +199,17 @@ class SigningConfig:
 
 
 @dataclass(frozen=True)
+class LifecycleConfig:
+    """Certificate lifecycles (ca_core.lifecycle): expiry and the notice before it."""
+
+    #: Subscribers are told this many days before a certificate expires (once per certificate).
+    expiry_notice_days: int = 30
+    #: How often the periodic work in ``psre serve`` (the CRL scheduler) marks expired
+    #: subscribers and sends due notices.
+    check_minutes: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -216,6 +227,7 @@ class Config:
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -446,6 +458,10 @@ def _validate(cfg: Config) -> None:
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)
+    if not 1 <= cfg.lifecycle.expiry_notice_days <= 365:
+        raise ConfigError("lifecycle.expiry_notice_days", "must be between 1 and 365")
+    if cfg.lifecycle.check_minutes < 1:
+        raise ConfigError("lifecycle.check_minutes", "must be at least 1")
 
 
 def _validate_signing(sc: SigningConfig) -> None:

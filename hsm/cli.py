@@ -127,7 +127,11 @@ def test_token(rt) -> None:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def sweep_orphans_cmd(
-    rt, dry_run: bool, older_than: float | None, include_undated: bool, as_json: bool  # noqa: ANN001
+    rt,
+    dry_run: bool,
+    older_than: float | None,
+    include_undated: bool,
+    as_json: bool,  # noqa: ANN001
 ) -> None:
     """Remove subscriber keys that no database row names (left by crashed issuances)."""
     import datetime as dt
