@@ -199,6 +199,18 @@ class SigningConfig:
 
 
 @dataclass(frozen=True)
+class CscConfig:
+    """The Cloud Signature Consortium API (signing_api.csc): token and SAD lifetimes."""
+
+    #: Lifetime of the bearer token ``auth/login`` gives a client app.
+    token_seconds: int = 3600
+    #: Lifetime of a SAD from ``credentials/authorize`` (single use; at most 300 s).
+    sad_seconds: int = 120
+    #: Most hashes one SAD may authorise (``multisign`` in credentials/info).
+    multisign: int = 50
+
+
+@dataclass(frozen=True)
 class LifecycleConfig:
     """Certificate lifecycles (ca_core.lifecycle): expiry and the notice before it."""
 
@@ -228,6 +240,7 @@ class Config:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    csc: CscConfig = field(default_factory=CscConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -458,6 +471,12 @@ def _validate(cfg: Config) -> None:
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)
+    if not 1 <= cfg.csc.sad_seconds <= 300:
+        raise ConfigError("csc.sad_seconds", "must be between 1 and 300 (a SAD is short-lived)")
+    if not 60 <= cfg.csc.token_seconds <= 86400:
+        raise ConfigError("csc.token_seconds", "must be between 60 and 86400")
+    if not 1 <= cfg.csc.multisign <= 1000:
+        raise ConfigError("csc.multisign", "must be between 1 and 1000")
     if not 1 <= cfg.lifecycle.expiry_notice_days <= 365:
         raise ConfigError("lifecycle.expiry_notice_days", "must be between 1 and 365")
     if cfg.lifecycle.check_minutes < 1:
