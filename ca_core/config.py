@@ -473,8 +473,8 @@ def _validate(cfg: Config) -> None:
     _validate_signing(cfg.signing)
     if not 1 <= cfg.csc.sad_seconds <= 300:
         raise ConfigError("csc.sad_seconds", "must be between 1 and 300 (a SAD is short-lived)")
-    if not 60 <= cfg.csc.token_seconds <= 86400:
-        raise ConfigError("csc.token_seconds", "must be between 60 and 86400")
+    if not 1 <= cfg.csc.token_seconds <= 86400:
+        raise ConfigError("csc.token_seconds", "must be between 1 and 86400")
     if not 1 <= cfg.csc.multisign <= 1000:
         raise ConfigError("csc.multisign", "must be between 1 and 1000")
     if not 1 <= cfg.lifecycle.expiry_notice_days <= 365:
