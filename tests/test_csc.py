@@ -22,8 +22,8 @@ import pytest
 from asn1crypto import pem
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.validation import validate_pdf_ltv_signature, validate_pdf_signature
-from pyhanko.sign.validation.policy_decl import RevocationInfoValidationType
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import ValidationContext
 
 from tests.cli_support import PsreEnv, free_port, install_esign, outbox_take, served
@@ -97,11 +97,12 @@ def test_pyhanko_csc_signer_signs_through_psre(csc: Csc, tmp_path: Path, level: 
     if level != "B-B":
         assert status.timestamp_validity is not None and status.timestamp_validity.trusted
     if level == "B-LT":
-        (sig,) = PdfFileReader(io.BytesIO(signed)).embedded_regular_signatures
-        lt = validate_pdf_ltv_signature(
-            sig, RevocationInfoValidationType.PADES_LT, {"trust_roots": [csc.root]}
-        )
-        assert lt.bottom_line, lt.summary()
+        # Offline, revocation data required: the DSS alone must carry it (LTV).
+        reader = PdfFileReader(io.BytesIO(signed))
+        kw = {"trust_roots": [csc.root], "allow_fetching": False, "revocation_mode": "require"}
+        vc = DocumentSecurityStore.read_dss(reader).as_validation_context(kw)
+        lt = validate_pdf_signature(reader.embedded_regular_signatures[0], vc)
+        assert lt.bottom_line, lt.pretty_print_details()
     # Audited with the hashes, never the passphrase.
     (auth,) = _audit(csc.env, "csc.authorize")[:1]
     (signed_event,) = _audit(csc.env, "csc.sign_hash")[:1]
