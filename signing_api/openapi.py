@@ -488,6 +488,10 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
             }
         },
     }
+    from signing_api.csc.openapi import csc_components, csc_paths
+
+    paths.update(csc_paths())
+    csc = csc_components()
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -504,11 +508,18 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
             "4014, any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
             f"deeper than {MAX_JSON_DEPTH} levels or with more than {MAX_JSON_TOKENS} values "
             "included). A method a path does not offer is answered 405 "
-            "with an Allow header (components.responses.MethodNotAllowed).",
+            "with an Allow header (components.responses.MethodNotAllowed). "
+            "The CSC API (paths /csc/v2/ and /csc/v1/, tag CSC) authenticates with a bearer "
+            "token from its auth/login and answers errors as {error, error_description} "
+            "(components.x-csc-errors).",
         },
         "components": {
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
-            "schemas": {"Error": _error_schema(sorted(CODES))},
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                **csc["securitySchemes"],
+            },
+            "schemas": {"Error": _error_schema(sorted(CODES)), **csc["schemas"]},
+            "x-csc-errors": csc["x-csc-errors"],
             "responses": {
                 "MethodNotAllowed": {
                     "description": "4050: the path does not offer this method",

@@ -14,6 +14,8 @@ import io
 import json
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -309,7 +311,6 @@ def test_seal_credential_only_under_the_agency_activation(csc: Csc, tmp_path: Pa
     status, body = _authorize(csc, token, cred, [b64sha(b"s")])
     assert (status, body["error"]) == (400, "invalid_pin"), body
     basic = base64.b64encode(f"{csc.acct.username}:{csc.acct.password}".encode()).decode()
-    import urllib.request
 
     req = urllib.request.Request(
         f"{csc.acct.base_url}/api/v2/seal/get/activation",
@@ -334,6 +335,10 @@ def test_errors_and_openapi(csc: Csc) -> None:
     )
     status, body = csc_call(url, "nope/method", {}, token=token)
     assert (status, body["error"]) == (404, "not_found")
+    with pytest.raises(urllib.error.HTTPError) as got:
+        urllib.request.urlopen(f"{url}/csc/v2/signatures/signHash", timeout=30)  # noqa: S310
+    assert got.value.code == 405 and got.value.headers["Allow"] == "POST"
+    assert json.loads(got.value.read())["error"] == "invalid_request"
     status, body = csc_call(url, "info", {}, version="v1")
     assert (
         status == 200

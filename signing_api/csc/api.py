@@ -79,6 +79,8 @@ def make_blueprint(version: str) -> Blueprint:
 
 
 def _unknown(rest: str) -> Response:
+    if rest in _VIEWS:
+        raise CscError(INVALID_REQUEST, f"{rest} takes POST", status=405)
     raise CscError(NOT_FOUND, f"no such CSC method: {rest}")
 
 

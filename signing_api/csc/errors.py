@@ -45,15 +45,20 @@ CODES: dict[str, tuple[int, str]] = {
 
 
 class CscError(Exception):
-    def __init__(self, error: str, description: str, **extra: Any) -> None:
+    def __init__(
+        self, error: str, description: str, *, status: int | None = None, **extra: Any
+    ) -> None:
         super().__init__(description)
         self.error = error
         self.description = description
+        self.status = status or CODES[error][0]
         self.extra = extra
 
     def response(self) -> Response:
         resp = jsonify({"error": self.error, "error_description": self.description, **self.extra})
-        resp.status_code = CODES[self.error][0]
+        resp.status_code = self.status
+        if self.status == 405:
+            resp.headers["Allow"] = "POST"
         if resp.status_code == 401:
             resp.headers["WWW-Authenticate"] = 'Bearer realm="psre CSC"'
         return resp
