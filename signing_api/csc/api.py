@@ -301,11 +301,10 @@ def sign_hash() -> Response:
         rt.store, rt.config.signing, client_channel(client.id, client.username), notifier()
     )
     now = utcnow()
+    grant = sad.Grant(client, sub.id, cred.certificate.id, hashes, oid)
     try:
         lockout.refuse_if_locked(sub, now)
-        why = sad.spend(
-            rt.store, presented, sad.Grant(client, sub.id, cred.certificate.id, hashes, oid)
-        )
+        row_id, why = sad.check(rt.store, presented, grant)
         if why is not None:
             try:
                 lockout.failed(sub, "SAD", now)
@@ -329,18 +328,23 @@ def sign_hash() -> Response:
         )
         for h in hashes
     ]
-    rt.audit.append(
-        f"client:{client.username}",
-        "csc.sign_hash",
-        subject_key(sub),
-        {
-            "credential": cred.id,
-            "certificate": cred.certificate.serial_hex,
-            "sign_algorithm": fields.text(body, "signAlgo"),
-            "hash_algorithm": oid,
-            "hashes": [h.hex() for h in hashes],
-        },
-    )
+    # Spent and audited in one transaction; the signatures leave only if it committed.
+    with rt.store.session() as s:
+        if not sad.take(s, row_id):
+            raise CscError(INVALID_REQUEST, "Invalid parameter SAD: the SAD was already used")
+        rt.audit.append(
+            f"client:{client.username}",
+            "csc.sign_hash",
+            subject_key(sub),
+            {
+                "credential": cred.id,
+                "certificate": cred.certificate.serial_hex,
+                "sign_algorithm": fields.text(body, "signAlgo"),
+                "hash_algorithm": oid,
+                "hashes": [h.hex() for h in hashes],
+            },
+            session=s,
+        )
     return jsonify({"signatures": [base64.b64encode(s).decode() for s in signatures]})
 
 

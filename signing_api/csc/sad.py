@@ -3,9 +3,10 @@
 A SAD is 256 random bits given once by credentials/authorize after the signer's PIN or OTP
 (or, for a seal, the agency's activation) checked out. Only its SHA-256 is stored, with what it
 authorises: this client app, this certificate, exactly these hashes (and so their number),
-for ``csc.sad_seconds``. signHash spends it in one conditional UPDATE, so a replay — even a
-concurrent one — finds it spent. Any mismatch is refused and counted as a failed activation of
-the credential's signer (signing_api.lockout), as a wrong passphrase would be.
+for ``csc.sad_seconds``. signHash spends it in one conditional UPDATE committed with the
+signing's audit event, so a replay — even a concurrent one — finds it spent. Any mismatch is
+refused and counted as a failed activation of the credential's signer (signing_api.lockout),
+as a wrong passphrase would be.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from ca_core.db import utcnow
 from ca_core.models import CscSad
@@ -64,33 +66,42 @@ def issue(store: Store, grant: Grant, seconds: int, actor: str, audit: dict) -> 
     return sad, seconds
 
 
-def spend(store: Store, sad: str, grant: Grant) -> str | None:
-    """Spend ``sad`` for ``grant``; None when it did, else why not (never which part of a SAD
-    matched: the reason is for the audit log and the answer alike, and names no secret)."""
+def check(store: Store, sad: str, grant: Grant) -> tuple[int, str | None]:
+    """(row id, None) when ``sad`` authorises ``grant`` now, else (0, why not). The reason
+    names no secret: it goes to the answer and the audit log alike."""
     now = utcnow()
     with reading(store) as s:
         row = s.execute(
             select(CscSad).where(CscSad.sad_sha256 == _sha256(sad))
         ).scalar_one_or_none()
     if row is None:
-        return "unknown SAD"
+        return 0, "unknown SAD"
     if row.client_id != grant.client.id:
-        return "the SAD was given to another client application"
+        return 0, "the SAD was given to another client application"
     if row.certificate_id != grant.certificate_id:
-        return "the SAD was given for another credential"
+        return 0, "the SAD was given for another credential"
     if row.used_at is not None:
-        return "the SAD was already used"
+        return 0, "the SAD was already used"
     if row.expires_at <= now:
-        return "the SAD expired"
+        return 0, "the SAD expired"
     if row.hash_oid and row.hash_oid != grant.hash_oid:
-        return "the SAD was given for another hash algorithm"
+        return 0, "the SAD was given for another hash algorithm"
     if row.hashes != joined(grant.hashes):
-        return "the SAD was given for other hashes"
-    with store.session() as s:
-        taken = s.execute(
-            update(CscSad).where(CscSad.id == row.id, CscSad.used_at.is_(None)).values(used_at=now)
-        ).rowcount
-    return None if taken == 1 else "the SAD was already used"
+        return 0, "the SAD was given for other hashes"
+    return row.id, None
 
 
-__all__ = ["Grant", "issue", "joined", "spend", "subject_key"]
+def take(session: Session, row_id: int) -> bool:
+    """Spend the SAD in ``session``: one conditional UPDATE, so of two concurrent requests with
+    one SAD only one commits. The caller hands out its signatures only if this is true and the
+    transaction (with the signing's audit event) committed; otherwise they are discarded."""
+    now = utcnow()
+    taken = session.execute(
+        update(CscSad)
+        .where(CscSad.id == row_id, CscSad.used_at.is_(None), CscSad.expires_at > now)
+        .values(used_at=now)
+    ).rowcount
+    return taken == 1
+
+
+__all__ = ["Grant", "check", "issue", "joined", "subject_key", "take"]
