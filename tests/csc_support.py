@@ -23,7 +23,7 @@ from pyhanko.sign.signers.csc_signer import (
     CSCSigner,
     fetch_certs_in_csc_credential,
 )
-from pyhanko.sign.timestamps.aiohttp_client import AIOHttpTimeStamper
+from pyhanko.sign.timestamps.aiohttp_client import HTTPTimeStamper
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.fetchers.aiohttp_fetchers import AIOHttpFetcherBackend
 
@@ -139,7 +139,7 @@ async def csc_sign_pdf(
                 else None
             ),
         )
-        stamper = AIOHttpTimeStamper(f"{acct.base_url}/tsa", http) if level != "B-B" else None
+        stamper = HTTPTimeStamper(f"{acct.base_url}/tsa", session=http) if level != "B-B" else None
         signer = CSCSigner(http, auth, prefer_pss=prefer_pss)
         out = await signers.PdfSigner(meta, signer, timestamper=stamper).async_sign_pdf(
             IncrementalPdfFileWriter(io.BytesIO(pdf))
