@@ -210,29 +210,37 @@ def test_a_sad_signs_exactly_its_hashes_once_for_its_app(csc: Csc) -> None:
     assert sum(e["details"]["method"] == "SAD" for e in failed) >= 3
 
 
-def test_expired_and_revoked_tokens_are_refused(csc: Csc) -> None:
+def test_expired_and_revoked_tokens_and_an_expired_sad_are_refused(csc: Csc) -> None:
     from ca_core.config import load_config
     from signing_api.app import create_app
 
-    # Another worker of the same installation, configured for one-second tokens.
-    app = create_app(
-        load_config(csc.env.config, env={**csc.env.env(), "PSRE_CSC_TOKEN_SECONDS": "1"})
-    )
+    # Another worker of the same installation, configured for one-second tokens and SADs.
+    one_second = {"PSRE_CSC_TOKEN_SECONDS": "1", "PSRE_CSC_SAD_SECONDS": "1"}
+    app = create_app(load_config(csc.env.config, env={**csc.env.env(), **one_second}))
+    token = csc_login(csc.acct)
+    cred = credential_of(csc.acct, token, NIK)
+    h = [b64sha(b"expiring")]
     try:
         auth = base64.b64encode(f"{csc.acct.username}:{csc.acct.password}".encode()).decode()
-        resp = app.test_client().post(
-            "/csc/v2/auth/login", headers={"Authorization": f"Basic {auth}"}
-        )
+        http = app.test_client()
+        resp = http.post("/csc/v2/auth/login", headers={"Authorization": f"Basic {auth}"})
         assert resp.status_code == 200 and resp.json["expires_in"] == 1
         short = resp.json["access_token"]
+        body = {"credentialID": cred, "hash": h, "PIN": PASSPHRASE}
+        resp = http.post(
+            "/csc/v2/credentials/authorize", json=body, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert resp.status_code == 200 and resp.json["expiresIn"] == 1, resp.json
+        short_sad = resp.json["SAD"]
     finally:
         app.extensions["psre"].close()
     time.sleep(1.2)
+    status, body = _sign_hash(csc, token, cred, short_sad, h)
+    assert status == 400 and "expired" in body["error_description"], body
     status, body = csc_call(csc.acct.base_url, "credentials/list", {"userID": NIK}, token=short)
     assert (status, body["error"]) == (401, "invalid_token") and "expired" in body[
         "error_description"
     ]
-    token = csc_login(csc.acct)
     assert csc_call(csc.acct.base_url, "auth/revoke", {"token": token}, token=token)[0] == 204
     status, body = csc_call(csc.acct.base_url, "credentials/list", {"userID": NIK}, token=token)
     assert (status, body["error"]) == (401, "invalid_token") and "revoked" in body[
@@ -366,3 +374,22 @@ def urllib_open(url: str):  # noqa: ANN201
             yield r.read()
 
     return opened()
+
+
+def test_the_readme_example_signs(
+    csc: Csc, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's copy-paste pyHanko example, run as written (only the URL and secrets
+    replaced), signs a PDF through this server."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = readme.split("## Remote signing (CSC)", 1)[1].split("```python\n", 1)[1]
+    code = code.split("```", 1)[0]
+    ours = f'"{csc.acct.base_url}", "{csc.acct.username}", "{csc.acct.password}"'
+    code = code.replace('"https://pki.example.go.id", "simaya", "client-secret"', ours)
+    code = code.replace('"the signer\'s own passphrase"', f'"{PASSPHRASE}"')
+    assert csc.acct.password in code and PASSPHRASE in code
+    (tmp_path / "surat.pdf").write_bytes(minimal_pdf("README"))
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
+    signed = (tmp_path / "surat-signed.pdf").read_bytes()
+    assert _status(csc.root, signed).summary().startswith("INTACT:TRUSTED")
