@@ -83,6 +83,17 @@ def _status(root: asn1_x509.Certificate, data: bytes):  # noqa: ANN202
     return validate_pdf_signature(sig, ValidationContext(trust_roots=[root], allow_fetching=False))
 
 
+def _database_dump(env: PsreEnv) -> str:
+    """Every row of the installation's SQLite database, as SQL text."""
+    import sqlite3
+
+    conn = sqlite3.connect(env.root / "var" / "psre.sqlite3")
+    try:
+        return "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+
+
 def _audit(env: PsreEnv, action: str) -> list[dict]:
     return json.loads(env.run("audit", "show", "--action", action, "--json").stdout)
 
@@ -205,6 +216,11 @@ def test_a_sad_signs_exactly_its_hashes_once_for_its_app(csc: Csc) -> None:
     # Replayed: spent.
     status, body = _sign_hash(csc, token, cred, sad, [a])
     assert status == 400 and "already used" in body["error_description"], body
+    # Token and SAD are in the database only as their SHA-256; the passphrase not at all.
+    dump = _database_dump(csc.env)
+    assert token not in dump and sad not in dump and PASSPHRASE not in dump
+    assert hashlib.sha256(sad.encode()).hexdigest() in dump
+    assert hashlib.sha256(token.encode()).hexdigest() in dump
     # Every refusal counted as a failed activation of the signer.
     failed = _audit(csc.env, "sign.activation_failed")
     assert sum(e["details"]["method"] == "SAD" for e in failed) >= 3
