@@ -173,6 +173,8 @@ class StepType:
     makes_key: bool = False
     makes_ca: bool = False
     summary: str = ""
+    #: Dry run: copy what the step reads from the real store into the scratch one.
+    dry_copy: Callable[[Store, Store, StepSpec], None] | None = None
 
 
 STEP_TYPES: dict[str, StepType] = {}
