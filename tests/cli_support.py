@@ -75,10 +75,13 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 
 @contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0, stderr_to: Path | None = None) -> Iterator[str]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL. Its standard
-    error goes to ``stderr_to`` when given (a file, so no pipe fills up), else nowhere."""
-    port = free_port()
+def serving(
+    env: PsreEnv, timeout: float = 60.0, stderr_to: Path | None = None, port: int | None = None
+) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on ``port`` (default a free one); yields its base
+    URL. Its standard error goes to ``stderr_to`` when given (a file, so no pipe fills up), else
+    nowhere. A fixed port is for an installation whose certificates name its URLs."""
+    port = port or free_port()
     err = stderr_to.open("wb") if stderr_to is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],

@@ -57,6 +57,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "verify.signature": ("Tanda tangan", "Signature"),
     "verify.signer": ("Penanda tangan", "Signer"),
     "verify.agency": ("Instansi", "Agency"),
+    "verify.psre": ("PSrE (diakui PSrE Induk)", "PSrE (recognized by the PSrE Induk)"),
     "verify.nik": ("NIK", "NIK"),
     "verify.signing_time": ("Waktu penandatanganan", "Signing time"),
     "verify.timestamp": ("Cap waktu", "Timestamp"),
