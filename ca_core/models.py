@@ -40,7 +40,8 @@ NAMING_CONVENTION = {
 #: prev_hash of the first audit event.
 GENESIS_HASH = "0" * 64
 
-CA_STATUSES = ("active", "retired")
+#: external: a CA whose key is not ours (the PSrE Induk's root above our CA, issue 21).
+CA_STATUSES = ("active", "retired", "external")
 CERT_STATUSES = ("good", "revoked", "hold")
 RESERVATION_STATES = ("reserved", "signed", "stored", "abandoned")
 SUBSCRIBER_KINDS = ("person", "agency")

@@ -28,7 +28,7 @@ from sqlalchemy import select
 
 from ca_core.issuer import IssueRequest
 from ca_core.keycheck import spki_sha256
-from ca_core.models import Certificate, RecognizedCa
+from ca_core.models import Certificate, CertificateAuthority, RecognizedCa
 from ca_core.store import Store
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.spec import StepSpec
@@ -190,9 +190,9 @@ def _recognized_name_check(view: PreflightView, st: StepSpec) -> list[str]:
     problems = []
     if st.ca and _recognized(view.store, st.ca) is not None:
         problems.append(f"{st.where}: '{st.ca}' is already a recognized CA")
-    for p in (st.csr, st.certificate):
-        if p is not None and not p.exists():
-            problems.append(f"{st.where}: input {p} does not exist")
+    # (A CSR may be made by an earlier step: the runner checks that one.)
+    if st.certificate is not None and not st.certificate.exists():
+        problems.append(f"{st.where}: input {st.certificate} does not exist")
     return problems
 
 
@@ -377,27 +377,29 @@ def _import_ca_cert(ctx: StepContext, st: StepSpec) -> None:
     now = ctx.issuer.clock()
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise CeremonyError("the certificate is not within its validity now")
-    issuer_subject = None
+    anchor: x509.Certificate | None = None
     if len(certs) > 1:
+        anchor = certs[1]
         try:
-            cert.verify_directly_issued_by(certs[1])
+            cert.verify_directly_issued_by(anchor)
         except (InvalidSignature, ValueError, TypeError):
             raise CeremonyError("the certificate is not signed by the next one in the file") from None
-        issuer_subject = certs[1].subject.rfc4514_string()
     der = cert.public_bytes(_DER)
     ctx.at("CA record")
     ctx.made_cas.append(st.ca)
+    parent_id = _external_anchor(ctx, anchor) if anchor is not None else None
     ctx.store.add_ca(
         st.ca,
         cert.subject.rfc4514_string(),
         st.key_label,
         _spec_of(cert.public_key()).value,
+        parent_id=parent_id,
         certificate_der=der,
     )
     details = {
         "subject": cert.subject.rfc4514_string(),
         "issuer": cert.issuer.rfc4514_string(),
-        "issuer_verified": issuer_subject,
+        "issuer_verified": anchor.subject.rfc4514_string() if anchor is not None else None,
         "serial": format(cert.serial_number, "x"),
         "fingerprint_sha256": hashlib.sha256(der).hexdigest(),
         "spki_sha256": spki_sha256(ours),  # type: ignore[arg-type]
@@ -406,6 +408,40 @@ def _import_ca_cert(ctx: StepContext, st: StepSpec) -> None:
     }
     ctx.store.audit.append(ctx.actor, "ca.import", f"ca:{st.ca}", details)
     ctx.record("certificate.import", f"ca:{st.ca}", details)
+
+
+def _external_anchor(ctx: StepContext, anchor: x509.Certificate) -> int:
+    """The CA record of the certificate above ours (the Induk's root), status ``external``:
+    kept as our trust anchor and parent; its key is not ours, so nothing signs with it and no
+    CRL or OCSP answer is made for it (those services serve ``active`` CAs only)."""
+    der = anchor.public_bytes(_DER)
+    fp = hashlib.sha256(der).hexdigest()
+    with ctx.store.session() as s:
+        found = s.scalar(
+            select(CertificateAuthority).where(CertificateAuthority.fingerprint_sha256 == fp)
+        )
+        if found is not None:
+            return found.id
+        name = f"external-{fp[:16]}"
+        row = CertificateAuthority(
+            name=name,
+            subject_dn=anchor.subject.rfc4514_string(),
+            key_label="",
+            key_spec=_spec_of(anchor.public_key()).value,
+            certificate_der=der,
+            fingerprint_sha256=fp,
+            status="external",
+        )
+        s.add(row)
+        s.flush()
+        ctx.store.audit.append(
+            ctx.actor,
+            "ca.import",
+            f"ca:{name}",
+            {"subject": row.subject_dn, "fingerprint_sha256": fp, "status": "external"},
+            session=s,
+        )
+        return row.id
 
 
 _DATED = ("profile", "subject", "not_before", "not_after")

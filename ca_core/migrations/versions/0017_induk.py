@@ -17,7 +17,17 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+_CA_STATUS = "ck_certificate_authorities_status"
+
+
 def upgrade() -> None:
+    # "external": a CA whose key is not ours — the root above a PSrE certified by the PSrE
+    # Induk, kept as the PSrE's trust anchor; nothing signs with it and no CRL is made for it.
+    with op.batch_alter_table("certificate_authorities") as batch:
+        batch.drop_constraint(_CA_STATUS, type_="check")
+        batch.create_check_constraint(
+            op.f(_CA_STATUS), "status IN ('active', 'retired', 'external')"
+        )
     op.create_table(
         "recognized_cas",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -50,3 +60,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("recognized_cas")
+    with op.batch_alter_table("certificate_authorities") as batch:
+        batch.drop_constraint(_CA_STATUS, type_="check")
+        batch.create_check_constraint(op.f(_CA_STATUS), "status IN ('active', 'retired')")
