@@ -103,8 +103,7 @@ def _subject_matches(ctx: StepContext, st: StepSpec, got: x509.Name, what: str) 
         raise CeremonyError(f"{ex.field}: {ex.reason}") from None
     if got != want:
         raise CeremonyError(
-            f"the {what}'s subject {got.rfc4514_string()} is not the file's "
-            f"{want.rfc4514_string()}"
+            f"the {what}'s subject {got.rfc4514_string()} is not the file's {want.rfc4514_string()}"
         )
 
 
@@ -182,7 +181,9 @@ def _recognize(
             "service_url": st.service_url,
             "status": "granted",
         }
-        ctx.store.audit.append(ctx.actor, "psre.recognize", f"recognized:{st.ca}", details, session=s)
+        ctx.store.audit.append(
+            ctx.actor, "psre.recognize", f"recognized:{st.ca}", details, session=s
+        )
     ctx.record("psre.recognize", f"recognized:{st.ca}", details)
 
 
@@ -256,7 +257,9 @@ def _revoke_psre(ctx: StepContext, st: StepSpec) -> None:
         live.status = "withdrawn"
         live.withdrawn_at = now
         details = {"status": "withdrawn", "reason": st.reason, "withdrawn_at": _z(now)}
-        ctx.store.audit.append(ctx.actor, "psre.withdraw", f"recognized:{st.ca}", details, session=s)
+        ctx.store.audit.append(
+            ctx.actor, "psre.withdraw", f"recognized:{st.ca}", details, session=s
+        )
     ctx.record("psre.withdraw", f"recognized:{st.ca}", details)
 
 
@@ -383,7 +386,9 @@ def _import_ca_cert(ctx: StepContext, st: StepSpec) -> None:
         try:
             cert.verify_directly_issued_by(anchor)
         except (InvalidSignature, ValueError, TypeError):
-            raise CeremonyError("the certificate is not signed by the next one in the file") from None
+            raise CeremonyError(
+                "the certificate is not signed by the next one in the file"
+            ) from None
     der = cert.public_bytes(_DER)
     ctx.at("CA record")
     ctx.made_cas.append(st.ca)

@@ -170,8 +170,10 @@ def build_extensions(
             for c in profile.nc_permitted_countries
         ]
         out.append(
-            (x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None),
-             profile.nc_critical)
+            (
+                x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None),
+                profile.nc_critical,
+            )
         )
     if profile.ski:
         # RFC 5280 §4.2.1.2: non-critical; method (1), SHA-1 of the subjectPublicKey.

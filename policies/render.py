@@ -171,7 +171,11 @@ def _rows(p: Profile, base_url: str) -> list[tuple[str, list[str]]]:
         (
             "Name constraints",
             [f"permitted directoryName C={c}" for c in p.nc_permitted_countries]
-            + (["critical" if p.nc_critical else "non-critical"] if p.nc_permitted_countries else [])
+            + (
+                ["critical" if p.nc_critical else "non-critical"]
+                if p.nc_permitted_countries
+                else []
+            )
             or ["absent"],
         ),
         ("QCStatements", qcs or ["absent"]),

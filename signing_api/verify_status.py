@@ -124,10 +124,9 @@ def gather(
     """Trust anchors (our roots), our CAs, and the revocation data of the store — every CA's
     newest CRLs (complete, partitions, delta) and the current OCSP response of each of our
     certificates the document carries — and of the document."""
+    from ca_core.recognized import list_recognized
     from crl.publish import crl_der, newest_crls
     from ocsp.responses import response_for_certificate
-
-    from ca_core.recognized import list_recognized
 
     ev = Evidence()
     for ca in rt.store.list_cas():
@@ -157,9 +156,7 @@ def gather(
     doc_ocsps = list(doc_ocsps)
     fetched = _fetch_foreign(rt, ev, carried, doc_ocsps)
     ev.crls = _unique([*store_crls, *doc_crls])
-    ev.ocsps = sorted(
-        _unique([*store_ocsps, *doc_ocsps, *fetched]), key=_produced_at, reverse=True
-    )
+    ev.ocsps = sorted(_unique([*store_ocsps, *doc_ocsps, *fetched]), key=_produced_at, reverse=True)
     return ev
 
 

@@ -151,6 +151,6 @@ def test_revoked_psre_is_on_the_arl_with_its_reason(induk: PsreEnv):
     withdrawn = json.loads(induk.run("audit", "show", "--action", "psre.withdraw", "--json").stdout)
     assert withdrawn and withdrawn[0]["details"]["status"] == "withdrawn"
     # A second revocation is refused before anything is touched.
-    again = induk.run("ceremony", "run", "--dry-run", str(induk.root / "examples" / "03-revoke-psre.toml"),
-                      check=False)  # fmt: skip
+    revoke = induk.root / "examples" / "03-revoke-psre.toml"
+    again = induk.run("ceremony", "run", "--dry-run", str(revoke), check=False)
     assert again.returncode != 0 and "already withdrawn" in again.stdout + again.stderr

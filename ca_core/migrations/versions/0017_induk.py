@@ -47,9 +47,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name="uq_recognized_cas_name"),
         sa.UniqueConstraint("fingerprint_sha256", name="uq_recognized_cas_fingerprint_sha256"),
         sa.CheckConstraint("kind IN ('psre', 'foreign-root')", name="ck_recognized_cas_kind"),
-        sa.CheckConstraint(
-            "status IN ('granted', 'withdrawn')", name="ck_recognized_cas_status"
-        ),
+        sa.CheckConstraint("status IN ('granted', 'withdrawn')", name="ck_recognized_cas_status"),
         sa.ForeignKeyConstraint(
             ["issuer_id"],
             ["certificate_authorities.id"],
