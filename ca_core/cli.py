@@ -236,6 +236,9 @@ def _register_groups() -> None:
     from signing_api.cli import client_group
 
     cli.add_command(client_group)
+    from ca_core.trusted_list_cli import trusted_list
+
+    cli.add_command(trusted_list)
 
 
 _register_groups()

@@ -46,6 +46,7 @@ NAMES = {
     "issuing-ca",
     "psre-subordinate",
     "cross-certificate",
+    "tl-signer",
     "natural-person",
     "legal-person-seal",
     "smime-mailbox",
@@ -63,6 +64,7 @@ GOOD_SUBJECTS: dict[str, dict[str, str]] = {
         "CN": "PSrE Contoh CA G1",
     },
     "cross-certificate": {"C": "MY", "O": "Contoh Root Authority", "CN": "Contoh Root CA G1"},
+    "tl-signer": {"O": "Kementerian Komunikasi dan Digital", "CN": "Penanda Tangan TSL Indonesia"},
     "natural-person": {
         "C": "ID",
         "O": "Kementerian Contoh & Mitra",  # "&" is fine in a UTF8String
@@ -715,6 +717,7 @@ EXPECTED_EXTENSIONS = {
     "issuing-ca": {"BC", "KU", "SKI", "AKI", "CRLDP", "AIA", "CP"},
     "psre-subordinate": {"BC", "KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "NC"},
     "cross-certificate": {"BC", "KU", "SKI", "AKI", "CRLDP", "AIA", "CP"},
+    "tl-signer": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP"},
     "natural-person": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "SAN", "QCS"},
     "legal-person-seal": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "QCS"},
     "smime-mailbox": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "SAN"},

@@ -7,7 +7,7 @@
 # told exactly which packages are missing.
 set -euo pipefail
 run_pkgs=(softhsm2 openssl)
-test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk)
+test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk xmlsec1)
 pkgs=()
 for set in "${@:-run}"; do
   case "$set" in

@@ -143,6 +143,16 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Certificates \u2192 Import, then tick \u201cUse this certificate as a trusted root\u201d.",
     ),
     "repo.cps": ("Kebijakan sertifikat (CP/CPS)", "Certificate policy (CP/CPS)"),
+    "tl.title": ("Daftar tepercaya nasional (PSrE Induk)", "National trusted list (PSrE Induk)"),
+    "tl.lead": (
+        "PSrE yang diakui PSrE Induk, ditandatangani (XAdES)",
+        "PSrEs recognized by the PSrE Induk, signed (XAdES)",
+    ),
+    "tl.none": ("Belum ada daftar tepercaya yang diterbitkan.", "No trusted list published yet."),
+    "tl.provider": ("Penyelenggara", "Provider"),
+    "tl.service": ("Layanan (sertifikat CA)", "Service (CA certificate)"),
+    "tl.status": ("Status", "Status"),
+    "tl.since": ("Sejak", "Since"),
     "repo.cps.lead": (
         "CP/CPS dibuat dari profil sertifikat yang benar-benar dipakai CA ini.",
         "The CP/CPS is rendered from the certificate profiles this CA actually uses.",
