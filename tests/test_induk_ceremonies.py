@@ -154,3 +154,42 @@ def test_revoked_psre_is_on_the_arl_with_its_reason(induk: PsreEnv):
     revoke = induk.root / "examples" / "03-revoke-psre.toml"
     again = induk.run("ceremony", "run", "--dry-run", str(revoke), check=False)
     assert again.returncode != 0 and "already withdrawn" in again.stdout + again.stderr
+
+
+def _variant(induk: PsreEnv, name: str, csr: bytes, subject_cn: str = "PSrE Contoh CA G1") -> Path:
+    """01-certify-psre.toml for another recognized name, with ``csr`` as its input."""
+    d = induk.root / name
+    d.mkdir()
+    (d / "in.csr.pem").write_bytes(csr)
+    text = (EXAMPLES / "01-certify-psre.toml").read_text(encoding="utf-8")
+    text = (
+        text.replace('name = "induk-certify-psre-contoh"', f'name = "{name}"')
+        .replace('ca = "psre-contoh"', f'ca = "{name}"')
+        .replace('csr = "psre-contoh-ca.csr.pem"', 'csr = "in.csr.pem"')
+        .replace('CN = "PSrE Contoh CA G1"', f'CN = "{subject_cn}"')
+    )
+    path = d / "certify.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_a_csr_without_proof_of_possession_is_refused(induk: PsreEnv):
+    """One bit of the CSR's signature changed: no proof that the PSrE holds the key."""
+    good = x509.load_pem_x509_csr((EXAMPLES / "psre-contoh-ca.csr.pem").read_bytes())
+    der = bytearray(good.public_bytes(serialization.Encoding.DER))
+    der[-1] ^= 0x01
+    bad = x509.load_der_x509_csr(bytes(der))
+    assert not bad.is_signature_valid
+    path = _variant(induk, "psre-tampered", bad.public_bytes(serialization.Encoding.PEM))
+    res = induk.run("ceremony", "run", str(path), "--yes", check=False)
+    assert res.returncode != 0
+    assert "invalid signature (no proof of possession)" in res.stdout + res.stderr
+    assert not (path.parent / "out" / "psre-contoh-ca.pem").exists()
+
+
+def test_a_csr_for_another_name_than_the_files_is_refused(induk: PsreEnv):
+    csr = (EXAMPLES / "psre-contoh-ca.csr.pem").read_bytes()
+    path = _variant(induk, "psre-other-name", csr, subject_cn="PSrE Lain CA G1")
+    res = induk.run("ceremony", "run", str(path), "--yes", check=False)
+    assert res.returncode != 0
+    assert "is not the file's" in res.stdout + res.stderr

@@ -229,6 +229,21 @@ outputs = {{ certificate = "out/salah-{tag}.pem" }}
     ), res.stdout + res.stderr
 
 
+def test_import_refuses_a_certificate_of_another_key(world: World):
+    """import-ca-cert: the certificate must certify the named key of this token."""
+    other = world.induk.root / "other-chain.pem"
+    world.induk.run("ca", "export", "issuing-ca", "--out", str(other))
+    _fail = IMPORT.replace("{chain}", str(other)).replace('ca = "issuing-ca"', 'ca = "wrong-ca"')
+    values = {"name": "wrong-import", "token": "psre-dev", "sign_with": "contoh-ca", **dates()}
+    path = world.psre.root / "ceremonies" / "wrong-import.toml"
+    path.write_text(HEAD.format(**values) + _fail.format(**values), encoding="utf-8")
+    res = world.psre.run("ceremony", "run", str(path), "--yes", check=False)
+    assert res.returncode != 0
+    assert "does not certify key 'contoh-ca'" in res.stdout + res.stderr
+    names = {c["name"] for c in json.loads(world.psre.run("ca", "list", "--json").stdout)}
+    assert "wrong-ca" not in names
+
+
 def test_psre_signature_verifies_at_the_induk_until_the_induk_revokes_it(
     world: World, servers: tuple[str, str], tmp_path: Path
 ):
