@@ -164,7 +164,11 @@ def build_xml(data: dict[str, Any]) -> etree._Element:
     _names(si, "SchemeName", data["scheme_name"])
     uri = _el(si, "SchemeInformationURI")
     _el(uri, "URI", data["distribution_points"][0]).set(XML_LANG, "en")
-    _el(si, "StatusDeterminationApproach", "http://uri.etsi.org/TrstSvc/TrustedList/StatusDetn/CClist")
+    _el(
+        si,
+        "StatusDeterminationApproach",
+        "http://uri.etsi.org/TrstSvc/TrustedList/StatusDetn/CClist",
+    )
     _el(si, "SchemeTerritory", data["scheme_territory"])
     _el(si, "HistoricalInformationPeriod", "65535")
     _el(si, "ListIssueDateTime", data["list_issue_date_time"])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ceremony_support import DELEGATED, HEAD, ceremony_file, dates
+from tests.ceremony_support import DELEGATED, HEAD, ceremony_file, dates, run_ceremony
 from tests.cli_support import PsreEnv, free_port, serving
 from tests.pdf_support import minimal_pdf
 
@@ -75,17 +75,6 @@ outputs = {{ crl = "out/root-after-revocation.crl" }}
 """
 
 
-def _ceremony(env: PsreEnv, name: str, text: str, sign_with: str) -> None:
-    """Write a ceremony file of the HEAD and ``text`` and run it unattended (test mode)."""
-    values = {"name": name, "token": "psre-dev", "sign_with": sign_with, **dates()}
-    directory = env.root / "ceremonies"
-    directory.mkdir(exist_ok=True)
-    path = directory / f"{name}.toml"
-    path.write_text(HEAD.format(**values) + text.format(**values), encoding="utf-8")
-    res = env.run("ceremony", "run", str(path), "--yes")
-    assert f"ceremony {name} complete" in res.stdout, res.stdout + res.stderr
-
-
 @dataclass
 class World:
     induk: PsreEnv
@@ -116,12 +105,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     psre.run("init", "--no-demo")  # no CA yet: its CA will be certified by the Induk
 
     # 1. The PSrE makes its CA key in its own token, and a CSR.
-    _ceremony(psre, "contoh-ca-key", KEY_AND_CSR, "contoh-ca")
+    run_ceremony(psre, "contoh-ca-key", KEY_AND_CSR, "contoh-ca")
     csr = psre.root / "ceremonies" / "out" / "contoh-ca.csr.pem"
     # 2. The Induk certifies it (the key is not on the Induk's token).
-    (induk.root / "ceremonies").mkdir(exist_ok=True)
     certify = CERTIFY.replace("{csr}", str(csr)).replace("{url}", f"http://127.0.0.1:{psre_port}")
-    _ceremony(induk, "certify-contoh", certify, "demo-root-ca")
+    run_ceremony(induk, "certify-contoh", certify, "demo-root-ca")
     induk.run("ocsp", "presign")
     root = induk.root / "root.pem"
     induk.run("ca", "export", "root-ca", "--out", str(root))
@@ -129,7 +117,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     issued = induk.root / "ceremonies" / "out" / "psre-contoh-ca.pem"
     chain.write_bytes(issued.read_bytes() + root.read_bytes())
     # 3. The PSrE installs it, then makes its OCSP responder and TSA under it.
-    _ceremony(
+    run_ceremony(
         psre,
         "contoh-install",
         IMPORT.replace("{chain}", str(chain))
@@ -267,7 +255,7 @@ def test_psre_signature_verifies_at_the_induk_until_the_induk_revokes_it(
     assert unknown["signatures"][0]["chain"][0]["status"] == "unknown"
 
     # The Induk revokes the PSrE's CA (its licence ended) in a witnessed ceremony.
-    _ceremony(world.induk, "revoke-contoh", REVOKE, "demo-root-ca")
+    run_ceremony(world.induk, "revoke-contoh", REVOKE, "demo-root-ca")
 
     summary, html = verify_page(induk_url, world.b_b, tmp_path)
     assert summary == "INVALID"

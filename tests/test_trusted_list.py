@@ -16,11 +16,15 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.ceremony_support import HEAD, dates
+from tests.ceremony_support import run_ceremony
 from tests.cli_support import REPO, PsreEnv, serving
 
 EXAMPLES = REPO / "ceremony_scripts" / "examples"
 
+PSRE_SUBJECT = ", ".join(
+    ('O = "PT Contoh Tanda Tangan"', 'organizationIdentifier = "NTRID-8120001234567"',
+     'CN = "PSrE Contoh CA G1"')
+)  # fmt: skip
 STEPS = """
 [[step]]
 type = "certify-psre"
@@ -29,7 +33,7 @@ ca = "psre-contoh"
 issuer = "root-ca"
 csr = "{csr}"
 profile = "psre-subordinate"
-subject = {{ O = "PT Contoh Tanda Tangan", organizationIdentifier = "NTRID-8120001234567", CN = "PSrE Contoh CA G1" }}
+subject = {{ {psre_subject} }}
 not_before = {nb}
 not_after = {issuing_na}
 service_url = "https://pki.contoh-ttd.co.id"
@@ -59,19 +63,14 @@ outputs = {{ crl = "out/arl-2.crl" }}
 """
 
 
-def _ceremony(env: PsreEnv, name: str, steps: str) -> None:
-    values = {"name": name, "token": "psre-dev", "sign_with": "demo-root-ca", **dates()}
-    path = env.root / f"{name}.toml"
-    path.write_text(HEAD.format(**values) + steps.format(**values), encoding="utf-8")
-    env.run("ceremony", "run", str(path), "--yes")
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> PsreEnv:
     e = PsreEnv(tmp_path_factory.mktemp("tl"))
     e.run("init")
-    steps = STEPS.replace("{csr}", str(EXAMPLES / "psre-contoh-ca.csr.pem"))
-    _ceremony(e, "induk", steps)
+    steps = STEPS.replace("{csr}", str(EXAMPLES / "psre-contoh-ca.csr.pem")).replace(
+        "{psre_subject}", PSRE_SUBJECT
+    )
+    run_ceremony(e, "induk", steps, "demo-root-ca")
     e.run("ca", "export", "root-ca", "--out", str(e.root / "root.pem"))
     return e
 
@@ -104,7 +103,7 @@ def test_list_is_signed_in_the_hsm_and_xmlsec1_verifies_it(env: PsreEnv, tmp_pat
     assert "xades:SignedProperties" in text and "<SchemeTerritory>ID</SchemeTerritory>" in text
     (entry,) = data["providers"]
     issued = x509.load_pem_x509_certificate(
-        (env.root / "out" / "psre-contoh-ca.pem").read_bytes()
+        (env.root / "ceremonies" / "out" / "psre-contoh-ca.pem").read_bytes()
     ).public_bytes(serialization.Encoding.DER)
     assert base64.b64decode(entry["certificate"]) == issued
     assert entry["provider"] == "PT Contoh Tanda Tangan" and entry["status"] == "granted"
@@ -113,13 +112,14 @@ def test_list_is_signed_in_the_hsm_and_xmlsec1_verifies_it(env: PsreEnv, tmp_pat
     forged = tmp_path / "forged.xml"
     forged.write_text(text.replace("Svcstatus/granted", "Svcstatus/withdrawn"), encoding="utf-8")
     assert xmlsec_verify(forged, env.root / "root.pem").returncode != 0
-    events = json.loads(env.run("audit", "show", "--action", "trusted_list.publish", "--json").stdout)
+    shown = env.run("audit", "show", "--action", "trusted_list.publish", "--json")
+    events = json.loads(shown.stdout)
     assert events and events[0]["details"]["entries"] == 1
 
 
 def test_revoked_psre_is_withdrawn_since_its_revocation(env: PsreEnv):
     _, before = publish(env)
-    _ceremony(env, "revoke", REVOKE)
+    run_ceremony(env, "revoke", REVOKE, "demo-root-ca")
     xml, data = publish(env)
     assert data["sequence_number"] == before["sequence_number"] + 1
     (entry,) = data["providers"]
