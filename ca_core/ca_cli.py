@@ -26,12 +26,23 @@ _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 
 
 def _default_issuing_ca(rt) -> str:  # noqa: ANN001
-    names = [ca.name for ca in rt.store.list_cas() if ca.parent_id is not None]
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise CaError("no issuing CA exists yet (psre ca create-issuing, or psre init)")
-    raise CaError(f"several issuing CAs ({', '.join(names)}): choose one with --ca")
+    """The issuing CA that issues now (after a rollover's switch time, the new one)."""
+    import datetime as dt
+
+    from ca_core.rollover import default_issuing_ca
+
+    return default_issuing_ca(rt.store, dt.datetime.now(dt.UTC))
+
+
+def _issuing_ca_for(rt, ca_name: str | None, profile: str) -> str:  # noqa: ANN001
+    """``ca_name`` (or the default), refused outside its issuance window (rollover)."""
+    import datetime as dt
+
+    from ca_core.rollover import check_may_issue
+
+    ca = ca_name or _default_issuing_ca(rt)
+    check_may_issue(rt.store, ca, profile, dt.datetime.now(dt.UTC))
+    return ca
 
 
 # -- psre ca ---------------------------------------------------------------------------------------
@@ -220,7 +231,7 @@ def issue_cmd(
     from ca_core.issuer import IssueRequest
 
     _check_out(out)
-    ca = ca_name or _default_issuing_ca(rt)
+    ca = _issuing_ca_for(rt, ca_name, profile)
     if csr_path:
         csr = _load_csr(csr_path)
         subject, emails = _csr_request(csr)
@@ -455,7 +466,7 @@ def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:  # noqa:
         rt.revoker,
         rt.backend,
         key=key,
-        ca=ca_name or _default_issuing_ca(rt),
+        ca=_issuing_ca_for(rt, ca_name, profile),
         profile=profile,
         key_spec=KeySpec.parse(key_type),
         actor="operator",

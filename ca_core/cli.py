@@ -55,7 +55,9 @@ class _Group(click.Group):
 def cli(ctx: click.Context, config_file: str | None) -> None:
     """psre: a certificate authority and PDF signing service (PSrE)."""
     path = config_path(config_file)
-    if not path.is_file() and ctx.invoked_subcommand != "init" and not _asks_for_help(ctx):
+    # init and restore make an installation; everything else needs one.
+    makes_one = ctx.invoked_subcommand in ("init", "restore")
+    if not path.is_file() and not makes_one and not _asks_for_help(ctx):
         # Without this, a command run from the wrong directory would quietly start a new, empty
         # installation there (and e.g. call a valid document INVALID).
         looked = (
@@ -168,18 +170,21 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
         return
     from signing_api.wsgi import run_gunicorn
 
-    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py).
+    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py),
+    # restarted whenever it dies (ca_core/supervise.py).
     daemon = None
     if rt.config.ocsp.daemon_in_serve:
+        from ca_core.supervise import Supervisor
         from ocsp.daemon import spawn
 
-        daemon = spawn(click.get_current_context().meta["config_file"])
+        config_file = click.get_current_context().meta["config_file"]
+        daemon = Supervisor("OCSP daemon", lambda: spawn(config_file))
+        daemon.start()
     try:
         run_gunicorn(rt.config, host, port)
     finally:
         if daemon is not None:
-            daemon.terminate()
-            daemon.wait(10)
+            daemon.stop()
 
 
 def _announce(cfg: Config, host: str, port: int) -> None:
@@ -236,6 +241,10 @@ def _register_groups() -> None:
     from signing_api.cli import client_group
 
     cli.add_command(client_group)
+    from ca_core import backup_cli, lifecycle_cli
+
+    for command in (*backup_cli.ALL, *lifecycle_cli.ALL):
+        cli.add_command(command)
     from ca_core.trusted_list_cli import trusted_list
 
     cli.add_command(trusted_list)

@@ -39,6 +39,12 @@ class HsmConfig:
     softhsm_conf: str = "softhsm2.conf"
     #: Sessions kept open for concurrent signing.
     pool_size: int = 4
+    #: A subscriber key on the token that no database row names is an orphan (a crashed
+    #: issuance) once it is this old; younger ones may belong to an issuance in flight.
+    orphan_grace_minutes: float = 60.0
+    #: How often the OCSP daemon (psre serve) removes orphaned keys; 0: never (the command
+    #: ``psre hsm sweep-orphans`` still does).
+    orphan_sweep_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -115,6 +121,13 @@ class CrlConfig:
     #: its CRLs re-signed at once; a larger one only the affected partition and the delta
     #: (its complete CRL follows on the refresh_hours schedule).
     immediate_full_max_entries: int = 50000
+    #: HTTP freshness of a served CRL (Cache-Control max-age, Expires): how long a cache or CDN
+    #: may serve it without asking again. Capped so that it always ends before nextUpdate; a
+    #: short one lets a CRL re-signed after a revocation reach caches soon.
+    http_max_age_seconds: int = 3600
+    #: ``/healthz`` answers 503 once a CA's newest CRL has used more than this share of its
+    #: validity (the scheduler is stuck or gone).
+    health_stale_fraction: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -142,8 +155,11 @@ class OcspConfig:
     index_refresh_seconds: float = 5.0
     #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
-    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn.
+    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn (and restarts it if it dies).
     daemon_in_serve: bool = True
+    #: ``/healthz`` answers 503 once the oldest pre-signed response of a valid certificate has
+    #: used more than this share of its validity (the refresher is stuck or gone).
+    health_stale_fraction: float = 0.75
     #: Write each pre-signed response under data_dir/public/ocsp/ at its GET URL (for nginx).
     static_files: bool = True
 
@@ -174,6 +190,17 @@ class SigningConfig:
     rate_limit_per_minute: int = 0
     #: Where TOTPs are delivered: "outbox" (the outbox_messages table, for a mail/SMS gateway).
     notifier: str = "outbox"
+
+
+@dataclass(frozen=True)
+class LifecycleConfig:
+    """Certificate lifecycles (ca_core.lifecycle): expiry and the notice before it."""
+
+    #: Subscribers are told this many days before a certificate expires (once per certificate).
+    expiry_notice_days: int = 30
+    #: How often the periodic work in ``psre serve`` (the CRL scheduler) marks expired
+    #: subscribers and sends due notices.
+    check_minutes: int = 10
 
 
 @dataclass(frozen=True)
@@ -209,6 +236,7 @@ class Config:
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
@@ -423,14 +451,27 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("crl.refresh_hours", "must be less than crl.validity_hours")
     if cfg.crl.validity_hours > 240:
         raise ConfigError("crl.validity_hours", "at most 240 (10 days, BR 4.9.7)")
+    if not (1 <= cfg.crl.http_max_age_seconds <= 86400):
+        raise ConfigError("crl.http_max_age_seconds", "must be between 1 and 86400 (a day)")
     if not (1 <= cfg.crl.partitions <= 4096):
         raise ConfigError("crl.partitions", "must be between 1 and 4096")
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     _validate_ocsp(cfg.ocsp)
+    if cfg.hsm.orphan_grace_minutes <= 0:
+        raise ConfigError("hsm.orphan_grace_minutes", "must be above 0")
+    if cfg.hsm.orphan_sweep_minutes < 0:
+        raise ConfigError("hsm.orphan_sweep_minutes", "must be 0 (off) or more")
+    for section in ("ocsp", "crl"):
+        if not 0 < getattr(cfg, section).health_stale_fraction <= 1:
+            raise ConfigError(f"{section}.health_stale_fraction", "must be above 0 and at most 1")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)
+    if not 1 <= cfg.lifecycle.expiry_notice_days <= 365:
+        raise ConfigError("lifecycle.expiry_notice_days", "must be between 1 and 365")
+    if cfg.lifecycle.check_minutes < 1:
+        raise ConfigError("lifecycle.check_minutes", "must be at least 1")
     v = cfg.verify
     if not 0.1 <= v.fetch_timeout_seconds <= 30:
         raise ConfigError("verify.fetch_timeout_seconds", "must be between 0.1 and 30")

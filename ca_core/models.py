@@ -536,6 +536,56 @@ class ClientRequestWindow(Base):
     count: Mapped[int] = mapped_column(Integer)
 
 
+# --- lifecycle (issue 20: restore, expiry notices, CA rollover) ------------------------------
+
+
+class LostSerial(Base):
+    """A serial the published repository shows but the restored database did not know: issued
+    (or revoked) after the backup the database came from. It is listed on the CA's CRLs as
+    revoked from then on (its holder can no longer be managed), and a matching ``abandoned``
+    serial reservation keeps the serial from ever being used again."""
+
+    __tablename__ = "lost_serials"
+    __table_args__ = (UniqueConstraint("issuer_id", "serial_hex"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    #: When the published CRL/OCSP response said it was revoked, else the time of the restore.
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    #: Where it was found, e.g. ``crl:issuing-ca.crl#12`` or ``ocsp``.
+    found_in: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExpiryNotice(Base):
+    """The one notice a subscriber gets before a certificate expires
+    (``lifecycle.expiry_notice_days``)."""
+
+    __tablename__ = "expiry_notices"
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id"), primary_key=True, autoincrement=False
+    )
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    days_before: Mapped[int] = mapped_column(Integer)
+
+
+class IssuanceWindow(Base):
+    """When a CA issues end-entity certificates: set by an issuing-CA rollover ceremony. The old
+    CA's window ends at the stated switch time (it keeps signing CRLs and OCSP), the new CA's
+    starts there. A CA without a row issues whenever it is active."""
+
+    __tablename__ = "issuance_windows"
+
+    ca_id: Mapped[int] = mapped_column(
+        ForeignKey("certificate_authorities.id"), primary_key=True, autoincrement=False
+    )
+    issue_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    issue_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 RECOGNIZED_KINDS = ("psre", "foreign-root")
 RECOGNIZED_STATUSES = ("granted", "withdrawn")
 

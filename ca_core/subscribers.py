@@ -205,23 +205,24 @@ def set_status(store: Store, key: str, status: str, *, actor: str) -> None:
 
 
 def expire(store: Store, *, now: dt.datetime, actor: str = "system") -> int:
-    """Mark subscribers EXPIRED whose every good certificate has run out; returns the count."""
-    n = 0
-    for sub in store.list_subscribers():
-        if sub.status not in ("ISSUE", "SUSPEND"):
-            continue
-        with store.session() as s:
-            live = s.execute(
-                select(Certificate.id).where(
-                    Certificate.subscriber_id == sub.id,
-                    Certificate.status != "revoked",
-                    Certificate.not_after >= now,
-                )
-            ).first()
-        if live is None:
-            set_status(store, sub.nik or sub.organization_identifier or "", "EXPIRED", actor=actor)
-            n += 1
-    return n
+    """Mark subscribers EXPIRED whose every good certificate has run out; returns the count.
+
+    One query finds them (the periodic work calls this every few minutes, over every
+    subscriber); each change is audited by set_status."""
+    live = select(Certificate.id).where(
+        Certificate.subscriber_id == Subscriber.id,
+        Certificate.status != "revoked",
+        Certificate.not_after >= now,
+    )
+    with store.session() as s:
+        keys = s.execute(
+            select(Subscriber.nik, Subscriber.organization_identifier).where(
+                Subscriber.status.in_(("ISSUE", "SUSPEND")), ~live.exists()
+            )
+        ).all()
+    for nik, org in keys:
+        set_status(store, nik or org or "", "EXPIRED", actor=actor)
+    return len(keys)
 
 
 def _get(store: Store, key: str) -> Subscriber:

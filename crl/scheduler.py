@@ -19,6 +19,7 @@ import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from ca_core.lifecycle import Ticker
 from crl.errors import CrlBusyError
 from crl.publish import CrlInfo, publish_all, publisher
 
@@ -39,6 +40,8 @@ class CrlScheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Expiry and expiry notices ride on this loop (issue 20), on their own, slower clock.
+        self._lifecycle = Ticker(rt)
 
     def notify(self, ca: str, serial_hex: str) -> None:
         """A status change in this process: publish it in the next round, which starts now."""
@@ -87,6 +90,7 @@ class CrlScheduler:
                     publisher(self.rt).notify = self.notify
                     attached = True
                 self.run_once()
+                self._lifecycle.maybe_run()
             except Exception:
                 log.exception("CRL scheduler round failed; retrying in %ss", self.poll_seconds)
             self._wake.wait(self.poll_seconds)

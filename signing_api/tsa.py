@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 import weakref
 from collections import Counter
@@ -37,12 +38,15 @@ from ca_core.ca_standing import ChainProblem, IssuerNotGood, require_good_chain
 from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
+from hsm.errors import HsmError
 from signing_api.signers import digest_for, signer_for
 
 if TYPE_CHECKING:
     from ca_core.config import TsaConfig
     from ca_core.runtime import Runtime
     from hsm.pdf_signer import HsmPdfSigner
+
+log = logging.getLogger(__name__)
 
 #: The time-stamping unit's profile (ceremony step type "tsa").
 TSA_PROFILE = "tsa"
@@ -141,6 +145,12 @@ class TimeStampAuthority:
         except _Rejected as ex:
             self.stats["rejected"] += 1
             return _rejection(ex.failure, ex.text)
+        except HsmError as ex:
+            # The token is away: an RFC 3161 client understands systemFailure, not a JSON 503.
+            # The next request after the token is back is granted (hsm.pkcs11_backend).
+            log.error("TSA could not sign: %s", ex)
+            self.stats["rejected"] += 1
+            return _rejection("system_failure", "the time-stamping key is unavailable")
         self.stats["granted"] += 1
         return tsp.TimeStampResp(
             {"status": tsp.PKIStatusInfo({"status": "granted"}), "time_stamp_token": token}

@@ -73,7 +73,7 @@ def _files(body: dict[str, Any]) -> list[bytes]:
 def _properties(body: dict[str, Any], n: int) -> list[dict[str, Any]]:
     """One entry per file, or one for all (bulk); none means invisible signatures."""
     props = body.get("signatureProperties")
-    if props is None:
+    if props is None or props == []:
         return [{}] * n
     if isinstance(props, dict):
         props = [props]

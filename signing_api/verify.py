@@ -112,6 +112,11 @@ class PdfReport:
     document_timestamps: int = 0
 
 
+#: What pyHanko raises on a malformed PDF: its own errors, and asserts and recursion in its
+#: reader (an object stream that is not one, reference loops).
+_READ_FAULTS = (PdfReadError, ValueError, KeyError, TypeError, AssertionError, RecursionError)
+
+
 class NotAPdfError(CaError):
     code = "not_a_pdf"
 
@@ -126,7 +131,7 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
             if reader.decrypt(password).status == AuthStatus.FAILED:
                 raise NotAPdfError("wrong password for the encrypted PDF")
         embedded, doc_timestamps, unreadable = _collect(reader)
-    except (PdfReadError, ValueError, KeyError, TypeError) as ex:
+    except _READ_FAULTS as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex
     if not embedded and not unreadable:
         return PdfReport("NO_SIGNATURE", [], len(doc_timestamps))
@@ -142,7 +147,7 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
     for sig in embedded:
         try:
             reports.append(_verify_one(rt, ev, sig, sig_fields, dss, bool(doc_timestamps)))
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
     for ts in doc_timestamps:
         problem = _doc_timestamp_problem(rt, ev, ts)
@@ -168,7 +173,7 @@ def _collect(
                 raise SignatureValidationError(f"unsupported /SubFilter {sub}")
             sig = EmbeddedPdfSignature(reader, sig_field, name)
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             unreadable.append(_broken(name, str(ex)))
             continue
         (stamps if sig.sig_object_type == "/DocTimeStamp" else regular).append(sig)
@@ -414,7 +419,7 @@ def _doc_timestamp_problem(
     """A document timestamp (B-LTA) is judged like a signature timestamp: at its own time."""
     try:
         st = validate_pdf_timestamp(ts, ev.context(_gen_time(ts.signed_data)))
-    except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError):
+    except (SignatureValidationError, *_READ_FAULTS):
         return "a document timestamp does not verify"
     chain = verify_status.path_report(
         rt, st.validation_path, st.signing_cert, "tsa", st.timestamp, ev

@@ -21,12 +21,21 @@ from signing_api.app import create_app
 
 
 def create_wsgi() -> Flask:
-    from crl.scheduler import start_in
-
     silence_dependency_warnings()
     app = create_app(load_config())
-    start_in(app)
+    _start_worker(app)
     return app
+
+
+def _start_worker(app: Flask) -> None:
+    """What each worker starts after the fork: the CRL scheduler, and the OCSP responder with
+    its index of pre-signed responses loaded now, so that a database outage later does not
+    leave a worker that never answered OCSP without them."""
+    from crl.scheduler import start_in
+    from ocsp.http import responder_of
+
+    start_in(app)  # the scheduler signs with this worker's HSM session
+    responder_of(app)
 
 
 class _Gunicorn(BaseApplication):
@@ -40,10 +49,8 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from crl.scheduler import start_in
-
         app = create_app(self._cfg)
-        start_in(app)  # after the fork: the scheduler signs with this worker's HSM session
+        _start_worker(app)  # after the fork: PKCS#11 and the database belong to this worker
         return app
 
 

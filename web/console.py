@@ -19,6 +19,7 @@ from ca_core.revocation import REASONS
 from ca_core.subscribers import Enrolment, enrol, set_status
 from signing_api.activation import api_status
 from signing_api.app_runtime import runtime
+from signing_api.edge import EdgeError
 from web import dashboard, lookup
 from web.approval_actions import executors
 from web.clients import create_client, list_clients, set_client_enabled
@@ -41,10 +42,19 @@ from web.subscriber_admin import get_subscriber, new_passphrase, reset_passphras
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 
+
+@bp.errorhandler(EdgeError)
+def _edge(_ex: EdgeError) -> tuple[str, int]:
+    """A value refused at the edge (signing_api.edge): this site's own error page."""
+    return render_error("input.invalid", 400)
+
+
 #: Reasons an RA officer can give for a final revocation (a hold is the "suspend" action).
 REVOKE_REASONS = tuple(r for r in REASONS if r != "certificateHold")
 ACTIONS = ("revoke", "suspend", "release")
 AUDIT_PAGE = 50
+#: Pages beyond this hold nothing any log will have; the bound keeps the offset a small number.
+MAX_AUDIT_PAGE = 10**7
 
 
 @bp.before_request
@@ -376,10 +386,10 @@ def audit() -> tuple[str, int]:
     log = runtime().store.audit
     action = request.args.get("action", "").strip() or None
     actor = request.args.get("actor", "").strip() or None
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    raw = request.args.get("page", "1")
+    page = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+    if not 1 <= page <= MAX_AUDIT_PAGE:
+        return render_error("input.invalid", 400)
     events = log.list(
         limit=AUDIT_PAGE + 1, offset=(page - 1) * AUDIT_PAGE, action=action, actor=actor
     )

@@ -194,6 +194,11 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "The form expired or is not valid. Reload the page and try again.",
     ),
     "forbidden": ("Peran Anda tidak mengizinkan tindakan ini.", "Your role does not allow this."),
+    "input.invalid": (
+        "Permintaan berisi nilai yang tidak sah (karakter kontrol atau angka di luar batas).",
+        "The request holds a value that is not valid (a control character or a number out of "
+        "range).",
+    ),
     # console: nav
     "console.dashboard": ("Dasbor", "Dashboard"),
     "console.certificates": ("Sertifikat", "Certificates"),

@@ -9,6 +9,7 @@ from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
 from signing_api.app_runtime import runtime
+from signing_api.edge import EdgeError, local_redirect
 from signing_api.verify import verify_pdf
 from web import dashboard
 from web.i18n import COOKIE, LANGS
@@ -24,6 +25,12 @@ bp = Blueprint(
 )
 
 
+@bp.errorhandler(EdgeError)
+def _edge(_ex: EdgeError) -> tuple[str, int]:
+    """A value refused at the edge (signing_api.edge): this site's own error page."""
+    return render_error("input.invalid", 400)
+
+
 @bp.get("/")
 def index() -> Response:
     return redirect("/verify")  # type: ignore[return-value]
@@ -31,11 +38,9 @@ def index() -> Response:
 
 @bp.get("/lang/<code>")
 def switch_language(code: str) -> Response:
-    target = request.args.get("next", "/")
-    # Only paths on this site: "//host" or "https://…" would make this an open redirect.
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = "/"
-    resp = redirect(target)
+    # Only paths on this site: "//host", "/\t/host" or "https://…" would make this an open
+    # redirect, and a CR or LF cannot go into a Location header at all.
+    resp = redirect(local_redirect(request.args.get("next")))
     if code in LANGS:
         # Lax: a visitor following a link from elsewhere still gets their language.
         set_cookie(resp, COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax")
