@@ -25,7 +25,7 @@ profile = "cross-certificate"
 subject = {{{{ C = "ID", O = "PSrE Uji", CN = "{cn}" }}}}
 not_before = {{nb}}
 not_after = {{ocsp_na}}
-outputs = {{{{ certificate = "out/cross-{other}.pem", reverse_csr = "out/reverse-{other}.csr.pem" }}}}
+outputs = {{{{ certificate = "out/cross-{other}.pem", reverse_csr = "out/rev-{other}.csr.pem" }}}}
 """
 
 
@@ -61,11 +61,9 @@ def test_two_psre_roots_cross_certify_each_other(pair: tuple[PsreEnv, PsreEnv]):
         cn="PSrE Uji Root beta",
     )  # fmt: skip
     run_ceremony(a, "cross-beta", step, "alpha-root")
-    reverse = a.root / "ceremonies" / "out" / "reverse-root-beta.csr.pem"
+    reverse = a.root / "ceremonies" / "out" / "rev-root-beta.csr.pem"
     # B certifies A's root from the CSR A's ceremony wrote (the reverse direction).
-    step = CROSS.format(
-        other="root-alpha", source="csr", input=reverse, cn="PSrE Uji Root alpha"
-    )
+    step = CROSS.format(other="root-alpha", source="csr", input=reverse, cn="PSrE Uji Root alpha")
     run_ceremony(b, "cross-alpha", step, "beta-root")
 
     a_root, b_root = a.root / "h" / "out" / "root.pem", b.root / "h" / "out" / "root.pem"
