@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ca_core.models import RecognizedCa
 from ca_core.store import ReadOnlyStore
+
+if TYPE_CHECKING:
+    from ca_core.audit import AuditLog
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,42 @@ def list_recognized(store: ReadOnlyStore) -> list[Recognized]:
         ]
 
 
+_Z = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def _utc(t: dt.datetime) -> dt.datetime:
     # Core-level reads (conn.execute) return the stored naive UTC value on some dialects.
     return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def withdraw(
+    s: Session, audit: AuditLog, issuer_id: int, serial_hex: str, at: dt.datetime, actor: str,
+    reason: str,
+) -> str | None:  # fmt: skip
+    """Mark the recognized CA certified by ``issuer_id`` under ``serial_hex`` withdrawn (its
+    certificate was just revoked, in session ``s``), audited; returns its name, or None if the
+    certificate is not a recognized CA's. Whichever way the revocation came (a ``revoke-psre``
+    or ``revoke-ca`` ceremony step, two admins), the trusted list follows it."""
+    row = s.scalar(
+        select(RecognizedCa).where(
+            RecognizedCa.issuer_id == issuer_id,
+            RecognizedCa.serial_hex == serial_hex,
+            RecognizedCa.status == "granted",
+        )
+    )
+    if row is None:
+        return None
+    row.status = "withdrawn"
+    row.withdrawn_at = at
+    audit.append(
+        actor,
+        "psre.withdraw",
+        f"recognized:{row.name}",
+        {
+            "status": "withdrawn",
+            "reason": reason,
+            "withdrawn_at": at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        },
+        session=s,
+    )
+    return row.name

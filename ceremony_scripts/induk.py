@@ -248,19 +248,15 @@ def _revoke_psre(ctx: StepContext, st: StepSpec) -> None:
     row = _recognized(ctx.store, st.ca)
     if row is None:
         raise CeremonyError(f"no recognized PSrE named '{st.ca}'")
+    # The Revoker marks the recognized CA withdrawn in the revocation's own transaction.
     _ca_status(ctx, dataclasses.replace(st, serial=row.serial_hex, type="revoke-ca"))
-    ctx.at("withdrawal")
-    now = ctx.issuer.clock().replace(microsecond=0)
-    with ctx.store.session() as s:
-        live = s.scalar(select(RecognizedCa).where(RecognizedCa.id == row.id))
-        assert live is not None
-        live.status = "withdrawn"
-        live.withdrawn_at = now
-        details = {"status": "withdrawn", "reason": st.reason, "withdrawn_at": _z(now)}
-        ctx.store.audit.append(
-            ctx.actor, "psre.withdraw", f"recognized:{st.ca}", details, session=s
-        )
-    ctx.record("psre.withdraw", f"recognized:{st.ca}", details)
+    after = _recognized(ctx.store, st.ca)
+    assert after is not None and after.withdrawn_at is not None
+    ctx.record(
+        "psre.withdraw",
+        f"recognized:{st.ca}",
+        {"status": after.status, "reason": st.reason, "withdrawn_at": _z(after.withdrawn_at)},
+    )
 
 
 def _copy_recognized(real: Store, scratch: Store, st: StepSpec) -> None:
