@@ -96,3 +96,20 @@ def test_unreachable_and_non_http_urls(server: str):
     assert fetch_ocsp(leaf, ca, LIMITS) is None
     leaf, ca = _pair("file:///etc/passwd")
     assert fetch_ocsp(leaf, ca, LIMITS) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("PSRE_VERIFY_FETCH_TIMEOUT_SECONDS", "120"),
+        ("PSRE_VERIFY_FETCH_MAX_BYTES", "100"),
+        ("PSRE_VERIFY_FETCH_MAX_REQUESTS", "0"),
+    ],
+)
+def test_fetch_bounds_are_bounded_in_the_config(tmp_path, key: str, value: str):
+    from ca_core.config import load_config
+    from ca_core.errors import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "psre.toml", env={key: value})
+    assert key.removeprefix("PSRE_VERIFY_").lower() in str(err.value)
