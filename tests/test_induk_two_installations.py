@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from tests.ceremony_support import DELEGATED, HEAD, ceremony_file, dates, run_ceremony
-from tests.cli_support import PsreEnv, free_port, serving
+from tests.cli_support import PsreEnv, choose_passphrase_in_app, free_port, serving
 from tests.pdf_support import minimal_pdf
 
-CONTOH = {"O": "PT Contoh Tanda Tangan", "CN": "PSrE Contoh CA"}
+PASSPHRASE = "hanya-sari-yang-tahu"
 
 KEY_AND_CSR = """
 [[step]]
@@ -132,13 +132,18 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     )  # fmt: skip
     psre.run("issue", "--profile", "natural-person", "--subscriber", nik,
              "--out", str(psre.root / "signer.pem"))  # fmt: skip
+    # Sole control: the signer sets their own passphrase (the enrolment code from the outbox).
+    choose_passphrase_in_app(psre, f"sari.{nik[-4:]}@contoh.go.id", PASSPHRASE)
+    secret = psre.root / "passphrase.txt"
+    secret.write_text(PASSPHRASE + "\n", encoding="utf-8")
     psre.run("crl", "generate")
     psre.run("ocsp", "presign")
     doc = psre.root / "surat.pdf"
     doc.write_bytes(minimal_pdf("Surat Keputusan PSrE Contoh"))
     b_b, b_lta = psre.root / "surat-b-b.pdf", psre.root / "surat-b-lta.pdf"
-    psre.run("pdf", "sign", str(doc), "--subscriber", nik, "--out", str(b_b), "--level", "B-B")
-    psre.run("pdf", "sign", str(doc), "--subscriber", nik, "--out", str(b_lta), "--level", "B-LTA")
+    for out, level in ((b_b, "B-B"), (b_lta, "B-LTA")):
+        psre.run("pdf", "sign", str(doc), "--subscriber", nik, "--out", str(out),
+                 "--level", level, "--passphrase-file", str(secret))  # fmt: skip
     return World(induk, psre, induk_port, psre_port, b_b, b_lta, nik)
 
 
