@@ -145,26 +145,3 @@ async def csc_sign_pdf(
             IncrementalPdfFileWriter(io.BytesIO(pdf))
         )
         return out.getvalue()
-
-
-def add_signer(
-    env: object, base_url: str, nik: str, email: str, passphrase: str, key_type: str = "ec-p256"
-) -> str:
-    """As an operator (``subscriber add``, ``issue --key-type``) and the signer (sets their
-    passphrase on the served page): a signer of ``env``; returns the certificate's serial."""
-    from cryptography import x509
-
-    from tests.cli_support import PsreEnv, choose_passphrase
-
-    assert isinstance(env, PsreEnv)
-    env.run(
-        "subscriber", "add", "--nik", nik, "--name", "Dewi Lestari", "--email", email,
-        "--agency", "Kementerian Keuangan",
-    )  # fmt: skip
-    out = env.root / f"{nik}.pem"
-    env.run(
-        "issue", "--profile", "natural-person", "--subscriber", nik, "--key-type", key_type,
-        "--out", str(out),
-    )  # fmt: skip
-    choose_passphrase(env, base_url, email, passphrase)
-    return format(x509.load_pem_x509_certificate(out.read_bytes()).serial_number, "x")

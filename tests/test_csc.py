@@ -28,10 +28,17 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 from pyhanko_certvalidator import ValidationContext
 
-from tests.cli_support import PsreEnv, free_port, install_esign, outbox_take, served
+from tests.cli_support import (
+    PsreEnv,
+    add_agency,
+    add_signer,
+    free_port,
+    install_esign,
+    outbox_take,
+    served,
+)
 from tests.csc_support import (
     CscAccount,
-    add_signer,
     credential_of,
     csc_call,
     csc_login,
@@ -314,21 +321,7 @@ def test_rsa_signer_pkcs1_and_pss(csc: Csc, tmp_path: Path, prefer_pss: bool) ->
 
 def test_seal_credential_only_under_the_agency_activation(csc: Csc, tmp_path: Path) -> None:
     org = "NTRID-3100099999"
-    env = csc.env
-    env.run(
-        "subscriber",
-        "add",
-        "--org-id",
-        org,
-        "--name",
-        "Badan Segel CSC",
-        "--email",
-        "segel@csc.go.id",
-    )
-    env.run("issue", "--profile", "legal-person-seal", "--subscriber", org, "--out", "seal.pem")
-    from tests.cli_support import choose_passphrase
-
-    choose_passphrase(env, csc.acct.base_url, "segel@csc.go.id", PASSPHRASE)
+    add_agency(csc.env, csc.acct.base_url, org, "Badan Segel CSC", "segel@csc.go.id", PASSPHRASE)
     token = csc_login(csc.acct)
     cred = credential_of(csc.acct, token, org)
     # The agency's passphrase is no seal activation.
