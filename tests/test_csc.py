@@ -228,9 +228,13 @@ def test_a_sad_signs_exactly_its_hashes_once_for_its_app(csc: Csc) -> None:
     assert token not in dump and sad not in dump and PASSPHRASE not in dump
     assert hashlib.sha256(sad.encode()).hexdigest() in dump
     assert hashlib.sha256(token.encode()).hexdigest() in dump
-    # Every refusal counted as a failed activation of the signer.
+    # Every refusal counted as a failed activation of the signer, and audited with its hashes.
     failed = _audit(csc.env, "sign.activation_failed")
     assert sum(e["details"]["method"] == "SAD" for e in failed) >= 3
+    refused = _audit(csc.env, "csc.sign_hash_refused")[:3]
+    assert [e["details"]["hashes"] for e in refused] == [
+        [base64.b64decode(x).hex()] for x in (a, a, b)
+    ]
 
 
 def test_expired_and_revoked_tokens_and_an_expired_sad_are_refused(csc: Csc) -> None:
@@ -317,6 +321,32 @@ def test_rsa_signer_pkcs1_and_pss(csc: Csc, tmp_path: Path, prefer_pss: bool) ->
     algo = status.md_algorithm, status.pkcs7_signature_mechanism
     assert ("rsassa_pss" in algo) == prefer_pss, algo
     _pdfsig_valid(tmp_path, signed)
+    if prefer_pss:  # PSS parameters must name the request's hash for the digest and MGF1
+        from asn1crypto import algos
+
+        params = algos.RSASSAPSSParams(
+            {
+                "hash_algorithm": {"algorithm": "sha384"},
+                "mask_gen_algorithm": {
+                    "algorithm": "mgf1",
+                    "parameters": {"algorithm": "sha384"},
+                },
+                "salt_length": 48,
+            }
+        )
+        token = csc_login(csc.acct)
+        cred = credential_of(csc.acct, token, nik)
+        body = {
+            "credentialID": cred, "SAD": "x", "hash": [b64sha(b"p")], "hashAlgo": SHA256,
+            "signAlgo": "1.2.840.113549.1.1.10",
+            "signAlgoParams": base64.b64encode(params.dump()).decode(),
+        }  # fmt: skip
+        status, answer = csc_call(csc.acct.base_url, "signatures/signHash", body, token=token)
+        assert status == 400 and "signAlgoParams" in answer["error_description"], answer
+        body["signAlgo"] = ECDSA_SHA256  # an EC algorithm for an RSA key
+        del body["signAlgoParams"]
+        status, answer = csc_call(csc.acct.base_url, "signatures/signHash", body, token=token)
+        assert status == 400 and "RSA" in answer["error_description"], answer
 
 
 def test_seal_credential_only_under_the_agency_activation(csc: Csc, tmp_path: Path) -> None:

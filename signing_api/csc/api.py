@@ -244,7 +244,9 @@ def authorize() -> Response:
                 purpose="seal" if cred.is_seal else "sign",
             )
     except EsignError as ex:
-        raise from_esign(ex, auth.method) from None
+        refused = from_esign(ex, auth.method)
+        _refused("csc.authorize_refused", cred, hashes, refused, method=auth.method)
+        raise refused from None
     client = _client()
     grant = sad.Grant(client, sub.id, cred.certificate.id, hashes, oid or "")
     token, seconds = sad.issue(
@@ -263,6 +265,26 @@ def authorize() -> Response:
         },
     )
     return jsonify({"SAD": token, "expiresIn": seconds})
+
+
+def _refused(
+    action: str, cred: credentials.Credential, hashes: list[bytes], why: CscError, **extra: str
+) -> None:
+    """A refused authorize or signHash is audited too, with the hashes it was for (the failed
+    activation itself is audited by signing_api.lockout); the answer's words, never a secret."""
+    client = _client()
+    runtime().audit.append(
+        f"client:{client.username}",
+        action,
+        subject_key(cred.subscriber),
+        {
+            "credential": cred.id,
+            "error": why.error,
+            "reason": why.description,
+            "hashes": [h.hex() for h in hashes],
+            **extra,
+        },
+    )
 
 
 def send_otp() -> Response:
@@ -313,7 +335,12 @@ def sign_hash() -> Response:
                     raise
                 raise CscError(INVALID_REQUEST, f"Invalid parameter SAD: {why}") from None
     except EsignError as ex:
-        raise from_esign(ex, "SAD") from None
+        refused = from_esign(ex, "SAD")
+        _refused("csc.sign_hash_refused", cred, hashes, refused)
+        raise refused from None
+    except CscError as refused:
+        _refused("csc.sign_hash_refused", cred, hashes, refused)
+        raise
     check_rate(rt.store, client, rt.config.signing.rate_limit_per_minute)
     label = cred.certificate.key_label
     assert label is not None
