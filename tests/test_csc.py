@@ -432,3 +432,19 @@ def test_the_readme_example_signs(
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102
     signed = (tmp_path / "surat-signed.pdf").read_bytes()
     assert _status(csc.root, signed).summary().startswith("INTACT:TRUSTED")
+
+
+def test_a_sad_sent_twice_at_once_signs_once(csc: Csc) -> None:
+    """Concurrent replays (gunicorn workers, threads): the conditional UPDATE lets one win."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = csc_login(csc.acct)
+    cred = credential_of(csc.acct, token, NIK)
+    h = [b64sha(b"race")]
+    status, body = _authorize(csc, token, cred, h)
+    assert status == 200, body
+    # Four, not more: each loser counts as a failed activation, and signing.max_failures (5)
+    # would lock this app out for the signer for the other tests of the module.
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: _sign_hash(csc, token, cred, body["SAD"], h), range(4)))
+    assert sorted(a[0] for a in answers) == [200] + [400] * 3, answers
