@@ -22,9 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from asn1crypto import cms
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
@@ -41,9 +43,9 @@ from pyhanko.sign.validation.status import PdfSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
 from ca_core.errors import CaError
+from signing_api.pdf_pool import DocumentTooComplexError
 
 if TYPE_CHECKING:
-    from ca_core.models import Certificate
     from ca_core.runtime import Runtime
 
 #: Statuses a certificate can have on this page and in the verify API.
@@ -101,8 +103,75 @@ class NotAPdfError(CaError):
     code = "not_a_pdf"
 
 
-def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfReport:
-    """Validate every signature in ``data``; raises NotAPdfError if it cannot be read as PDF."""
+@dataclass(frozen=True)
+class CertRecord:
+    """What verification needs of our record of a signing certificate."""
+
+    status: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    revoked_at: dt.datetime | None
+    invalidity_date: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class Trust:
+    """Our CA certificates (DER): roots are the trust anchors, the others intermediates."""
+
+    roots: tuple[bytes, ...]
+    others: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class SigDetails:
+    """What the e-sign API's answers show of a signature besides the report (DER)."""
+
+    chain: tuple[bytes, ...]
+    tsa: bytes | None
+    signature_value: str
+
+
+#: Certificates of a signature's CMS shown in the details (a CMS may carry any number).
+MAX_DETAIL_CERTS = 10
+
+#: ``lookup(serial, sha256 fingerprint hex)`` -> our record of exactly that certificate.
+Lookup = Callable[[int, str], "CertRecord | None"]
+
+
+def verify_pdf(
+    rt: Runtime, data: bytes, password: str | None = None, deadline: float | None = None
+) -> PdfReport:
+    """Validate every signature in ``data``; raises NotAPdfError if it cannot be read as PDF.
+
+    The document is read in a bounded child process (signing_api.pdf_pool, the ``[pdf]``
+    budgets and ``deadline``): DocumentTooComplexError (4131) over them, including a document
+    with more than ``pdf.max_signature_fields`` filled signature fields.
+    """
+    return verify_pdf_details(rt, data, password, deadline)[0]
+
+
+def verify_pdf_details(
+    rt: Runtime, data: bytes, password: str | None = None, deadline: float | None = None
+) -> tuple[PdfReport, dict[str, SigDetails]]:
+    """:func:`verify_pdf`, with each signature's certificates and signature value by field."""
+    from signing_api import pdf_jobs
+    from signing_api.pdf_pool import pool_for
+
+    return pool_for(rt).run(
+        pdf_jobs.verify_document,
+        data,
+        password,
+        _trust(rt),
+        rt.config.pdf.max_signature_fields,
+        services={"certificate": lambda serial, fp: _stored(rt, serial, fp)},
+        deadline=deadline,
+    )
+
+
+def analyse(
+    data: bytes, password: str | None, trust: Trust, lookup: Lookup, max_fields: int
+) -> tuple[PdfReport, dict[str, SigDetails]]:
+    """The verification itself, on untrusted bytes: runs in a PDF worker."""
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
@@ -110,12 +179,12 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
                 raise NotAPdfError("the PDF is encrypted: a password is needed")
             if reader.decrypt(password).status == AuthStatus.FAILED:
                 raise NotAPdfError("wrong password for the encrypted PDF")
-        embedded, doc_timestamps, unreadable = _collect(reader)
-    except (PdfReadError, ValueError, KeyError, TypeError) as ex:
+        embedded, doc_timestamps, unreadable = _collect(reader, max_fields)
+    except (PdfReadError, ValueError, KeyError, TypeError, AssertionError) as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex
     if not embedded and not unreadable:
-        return PdfReport("NO_SIGNATURE", [], len(doc_timestamps))
-    context_args = _trust(rt)
+        return PdfReport("NO_SIGNATURE", [], len(doc_timestamps)), {}
+    context_args = _context_args(trust)
     sig_fields = {s.field_name for s in (*embedded, *doc_timestamps)}
     dss = _dss_revinfo(reader)
     reports = list(unreadable)
@@ -126,28 +195,74 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
         except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
             continue
-        reports.append(_report(rt, sig, status, sig_fields, dss, bool(doc_timestamps)))
+        reports.append(_report(lookup, sig, status, sig_fields, dss, bool(doc_timestamps)))
     ts_ok = all(_doc_timestamp_ok(ts, context_args) for ts in doc_timestamps)
     if not ts_ok:
         reports = [_with_problem(r, "a document timestamp does not verify") for r in reports]
     summary = "VALID" if all(r.valid for r in reports) else "INVALID"
-    return PdfReport(summary, reports, len(doc_timestamps))
+    return PdfReport(summary, reports, len(doc_timestamps)), _details(embedded)
+
+
+def _details(sigs: list[EmbeddedPdfSignature]) -> dict[str, SigDetails]:
+    """Per signature field; best effort (the report has judged the signatures already)."""
+    out: dict[str, SigDetails] = {}
+    for sig in sigs:
+        try:
+            certs = [c.chosen for c in sig.signed_data["certificates"] or []]
+            chain = [c for c in certs if isinstance(c, asn1_x509.Certificate)]
+            tsa = _tsa_cert(sig.signer_info)
+            out[sig.field_name] = SigDetails(
+                chain=tuple(c.dump() for c in chain[:MAX_DETAIL_CERTS]),
+                tsa=tsa.dump() if tsa is not None else None,
+                signature_value=sig.signer_info["signature"].native.hex(),
+            )
+        except Exception:  # noqa: BLE001, S112 - a broken signature is in the report already
+            continue
+    return out
+
+
+def _tsa_cert(signer_info: cms.SignerInfo) -> asn1_x509.Certificate | None:
+    for attr in signer_info["unsigned_attrs"] or []:
+        if attr["type"].native != "signature_time_stamp_token":
+            continue
+        for choice in attr["values"][0]["content"]["certificates"] or []:
+            cert = choice.chosen
+            eku = cert.extended_key_usage_value if isinstance(cert, asn1_x509.Certificate) else None
+            if eku is not None and "time_stamping" in eku.native:
+                return cert
+    return None
 
 
 def _collect(
-    reader: PdfFileReader,
+    reader: PdfFileReader, max_fields: int
 ) -> tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature], list[SignatureReport]]:
     """Signatures, document timestamps, and reports for filled fields that are no signature.
 
     pyHanko skips a signature with an unknown /SubFilter and fails on the whole file for one
     with unreadable /Contents; both would hide a bad signature, so each field is read here.
+    More than ``max_fields`` filled fields: DocumentTooComplexError. A field whose signature
+    value is another field's (copied fields, each costing a full validation) is reported as
+    not a signature of its own, without validating it again.
     """
     regular, stamps, unreadable = [], [], []
-    for name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
+    seen: dict[bytes, str] = {}
+    for n, (name, sig_obj, sig_field) in enumerate(
+        enumerate_sig_fields(reader, filled_status=True), start=1
+    ):
+        if n > max_fields:
+            raise DocumentTooComplexError(
+                f"the document has more than {max_fields} filled signature fields"
+            )
         try:
-            sub = sig_obj.get_object().get("/SubFilter")
+            value = sig_obj.get_object()
+            sub = value.get("/SubFilter")
             if sub not in _SUBFILTERS:
                 raise SignatureValidationError(f"unsupported /SubFilter {sub}")
+            contents = value.raw_get("/Contents")
+            key = hashlib.sha256(contents.original_bytes).digest()
+            if key in seen:
+                raise SignatureValidationError(f"it is the signature of field {seen[key]}")
+            seen[key] = name
             sig = EmbeddedPdfSignature(reader, sig_field, name)
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
         except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
@@ -161,24 +276,27 @@ def _collect(
 _SUBFILTERS = {f.value for f in SigSeedSubFilter}
 
 
-def _trust(rt: Runtime) -> dict[str, object]:
+def _trust(rt: Runtime) -> Trust:
     roots, others = [], []
     for ca in rt.store.list_cas():
         if ca.certificate_der is None:
             continue
-        cert = asn1_x509.Certificate.load(ca.certificate_der)
-        (roots if ca.parent_id is None else others).append(cert)
+        (roots if ca.parent_id is None else others).append(ca.certificate_der)
+    return Trust(tuple(roots), tuple(others))
+
+
+def _context_args(trust: Trust) -> dict[str, object]:
     # Soft-fail: revocation is judged from our database below, not fetched by the validator.
     return {
-        "trust_roots": roots,
-        "other_certs": others,
+        "trust_roots": [asn1_x509.Certificate.load(c) for c in trust.roots],
+        "other_certs": [asn1_x509.Certificate.load(c) for c in trust.others],
         "allow_fetching": False,
         "revocation_mode": "soft-fail",
     }
 
 
 def _report(
-    rt: Runtime,
+    lookup: Lookup,
     sig: EmbeddedPdfSignature,
     st: PdfSignatureStatus,
     sig_fields: set[str],
@@ -188,7 +306,7 @@ def _report(
     cert = st.signing_cert
     subject = cert.subject.native
     serial = format(cert.serial_number, "x")
-    stored = _stored(rt, cert)
+    stored = lookup(cert.serial_number, hashlib.sha256(cert.dump()).hexdigest())
     cert_status = _cert_status(stored)
     coverage = st.coverage.name if st.coverage is not None else "UNKNOWN"
     modified = _modified(st, sig_fields)
@@ -357,17 +475,25 @@ def _dss_revinfo(reader: PdfFileReader) -> _DssRevinfo | None:
     return _DssRevinfo(ocsp_ids, crl_issuers)
 
 
-def _stored(rt: Runtime, cert: asn1_x509.Certificate) -> Certificate | None:
-    """Our record of ``cert``, or None if we did not issue exactly this certificate."""
-    fingerprint = hashlib.sha256(cert.dump()).hexdigest()
+def _stored(rt: Runtime, serial: int, fingerprint: str) -> CertRecord | None:
+    """Our record of the certificate with ``serial`` and ``fingerprint`` (SHA-256 hex), or
+    None if we did not issue exactly this certificate. Asked by a PDF worker: the values
+    come from the document."""
+    if not isinstance(serial, int) or not isinstance(fingerprint, str):
+        return None
     try:
-        stored = rt.store.find_certificate(cert.serial_number)
+        stored = rt.store.find_certificate(serial)
     except CaError:
         return None
-    return stored if stored.fingerprint_sha256 == fingerprint else None
+    if stored.fingerprint_sha256 != fingerprint:
+        return None
+    return CertRecord(
+        stored.status, stored.not_before, stored.not_after, stored.revoked_at,
+        stored.invalidity_date,
+    )
 
 
-def _cert_status(stored: Certificate | None) -> str:
+def _cert_status(stored: CertRecord | None) -> str:
     if stored is None:
         return "unknown"  # same serial, another certificate: not ours
     if stored.status != "good":
@@ -377,7 +503,7 @@ def _cert_status(stored: Certificate | None) -> str:
     return "good"
 
 
-def _status_at(stored: Certificate | None, at: dt.datetime) -> str:
+def _status_at(stored: CertRecord | None, at: dt.datetime) -> str:
     """The status ``stored`` had at ``at``: revocations take effect from their invalidity date."""
     if stored is None:
         return "unknown"
