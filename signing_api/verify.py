@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -200,7 +201,21 @@ def analyse(
     if not ts_ok:
         reports = [_with_problem(r, "a document timestamp does not verify") for r in reports]
     summary = "VALID" if all(r.valid for r in reports) else "INVALID"
-    return PdfReport(summary, reports, len(doc_timestamps)), _details(embedded)
+    details = {str(k): v for k, v in _details(embedded).items()}
+    return PdfReport(summary, [_plain(r) for r in reports], len(doc_timestamps)), details
+
+
+def _plain(r: SignatureReport) -> SignatureReport:
+    """``r`` with pyHanko's string types (field names, /Reason) made plain ``str``: the report
+    leaves the PDF worker, whose answers may hold only plain values."""
+    changes: dict[str, object] = {}
+    for f in dataclasses.fields(r):
+        v = getattr(r, f.name)
+        if isinstance(v, str) and type(v) is not str:
+            changes[f.name] = str(v)
+        elif isinstance(v, list):
+            changes[f.name] = [str(x) if isinstance(x, str) else x for x in v]
+    return replace(r, **changes)
 
 
 def _details(sigs: list[EmbeddedPdfSignature]) -> dict[str, SigDetails]:
@@ -258,12 +273,11 @@ def _collect(
             sub = value.get("/SubFilter")
             if sub not in _SUBFILTERS:
                 raise SignatureValidationError(f"unsupported /SubFilter {sub}")
-            contents = value.raw_get("/Contents")
-            key = hashlib.sha256(contents.original_bytes).digest()
+            sig = EmbeddedPdfSignature(reader, sig_field, name)
+            key = hashlib.sha256(sig.pkcs7_content).digest()
             if key in seen:
                 raise SignatureValidationError(f"it is the signature of field {seen[key]}")
             seen[key] = name
-            sig = EmbeddedPdfSignature(reader, sig_field, name)
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
         except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
             unreadable.append(_broken(name, str(ex)))
