@@ -51,8 +51,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What a malformed PDF makes pyHanko raise, besides its own PdfError family.
-_PDF_FAULTS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+#: What a malformed PDF makes pyHanko raise, besides its own PdfError family (an object
+#: stream that is none fails one of its asserts).
+_PDF_FAULTS = (
+    PdfError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    AssertionError,
+)
 
 
 @dataclass(frozen=True)

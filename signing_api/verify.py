@@ -193,7 +193,14 @@ def analyse(
         vc = ValidationContext(**context_args)
         try:
             status = validate_pdf_signature(sig, vc)
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (
+            SignatureValidationError,
+            PdfReadError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AssertionError,  # pyHanko's reader on an object stream that is none
+        ) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
             continue
         reports.append(_report(lookup, sig, status, sig_fields, dss, bool(doc_timestamps)))
@@ -279,7 +286,14 @@ def _collect(
                 raise SignatureValidationError(f"it is the signature of field {seen[key]}")
             seen[key] = name
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (
+            SignatureValidationError,
+            PdfReadError,
+            ValueError,
+            KeyError,
+            TypeError,
+            AssertionError,
+        ) as ex:
             unreadable.append(_broken(name, str(ex)))
             continue
         (stamps if sig.sig_object_type == "/DocTimeStamp" else regular).append(sig)

@@ -223,9 +223,10 @@ def png_bomb(side: int = 12_000) -> bytes:
     )
 
 
-def duplicated_sig_fields(signed: bytes, n: int) -> bytes:
+def duplicated_sig_fields(signed: bytes, n: int, copies: bool = False) -> bytes:
     """``signed`` plus an incremental update adding ``n`` signature fields whose value is the
-    document's (first) signature: each field looks like one more signature to validate."""
+    document's (first) signature — the same object, or with ``copies`` a copy each: each field
+    looks like one more signature to validate."""
     reader = PdfFileReader(io.BytesIO(signed))
     first = reader.root["/AcroForm"]["/Fields"][0].get_object()
     sig_ref = first.raw_get("/V")
@@ -233,14 +234,16 @@ def duplicated_sig_fields(signed: bytes, n: int) -> bytes:
     form = w.root["/AcroForm"]
     fields = form["/Fields"]
     page_ref = w.root["/Pages"]["/Kids"].raw_get(0)
+    sig_dict = sig_ref.get_object()
     for i in range(n):
+        value = w.add_object(generic.DictionaryObject(dict(sig_dict))) if copies else sig_ref
         fields.append(
             w.add_object(
                 generic.DictionaryObject(
                     {
                         generic.pdf_name("/FT"): generic.pdf_name("/Sig"),
                         generic.pdf_name("/T"): generic.pdf_string(f"Copy{i}"),
-                        generic.pdf_name("/V"): sig_ref,
+                        generic.pdf_name("/V"): value,
                         generic.pdf_name("/Type"): generic.pdf_name("/Annot"),
                         generic.pdf_name("/Subtype"): generic.pdf_name("/Widget"),
                         generic.pdf_name("/Rect"): generic.ArrayObject(
@@ -282,4 +285,16 @@ def corpus(scale: float = 1.0) -> list[Hostile]:
         Hostile("objstm-loop", objstm_loop()),
         Hostile("bad-object-stream", bad_object_stream()),
         Hostile("huge-image", huge_image()),
+    ]
+
+
+def signed_corpus(signed: bytes, scale: float = 1.0) -> list[Hostile]:
+    """Hostile updates of a document we signed (``signed``): what verification is attacked
+    with. Fields of their own cost a validation each; past ``pdf.max_signature_fields`` the
+    document is refused."""
+    return [
+        Hostile("sig-fields-10", duplicated_sig_fields(signed, 10)),
+        Hostile("sig-fields-200", duplicated_sig_fields(signed, 200)),
+        Hostile("sig-fields-2000", duplicated_sig_fields(signed, max(300, int(2000 * scale)))),
+        Hostile("sig-dict-copies-40", duplicated_sig_fields(signed, 40, copies=True)),
     ]
