@@ -77,6 +77,15 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 @contextmanager
 def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
     """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
+    with serving_process(env, timeout) as (base, _):
+        yield base
+
+
+@contextmanager
+def serving_process(
+    env: PsreEnv, timeout: float = 60.0
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """:func:`serving`, also yielding the ``psre serve`` process (to watch its process tree)."""
     port = free_port()
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
@@ -88,7 +97,26 @@ def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/healthz", timeout=timeout)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type, for urllib (which has no encoder)."""
+    import secrets
+
+    boundary = f"psre-{secrets.token_hex(12)}"
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    for name, (filename, data) in files.items():
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"

@@ -267,7 +267,7 @@ class Hostile:
     name: str
     data: bytes
     #: Sign with ``tag_koordinat`` (the text search is what the case attacks).
-    tag: str | None = "TIDAK-ADA"
+    tag: str | None = "#"
 
 
 def corpus(scale: float = 1.0) -> list[Hostile]:
@@ -278,6 +278,8 @@ def corpus(scale: float = 1.0) -> list[Hostile]:
         Hostile("count-lie-20000", count_lie(20_000)),
         Hostile("many-pages", many_pages(max(50, int(1000 * scale)))),
         Hostile("flate-bomb", flate_bomb(max(64, int(2048 * scale)))),
+        # Small enough to fit the memory budget: it is the deadline that stops this one.
+        Hostile("flate-bomb-cpu", flate_bomb(60)),
         Hostile("deep-nesting", deep_nesting()),
         Hostile("deep-page-tree", deep_page_tree()),
         Hostile("kids-loop", kids_loop()),
@@ -298,3 +300,33 @@ def signed_corpus(signed: bytes, scale: float = 1.0) -> list[Hostile]:
         Hostile("sig-fields-2000", duplicated_sig_fields(signed, max(300, int(2000 * scale)))),
         Hostile("sig-dict-copies-40", duplicated_sig_fields(signed, 40, copies=True)),
     ]
+
+
+#: What each corpus case answers when signed with a tag that is not in it, and when signed
+#: invisibly: ``too_complex`` (4131), ``invalid`` (4015, not a readable PDF), ``no_tag``
+#: (4015, the tag is not found) or ``signed`` (a document that verifies).
+SIGN_OUTCOMES: dict[str, tuple[str, str]] = {
+    "count-lie": ("too_complex", "too_complex"),
+    "count-lie-20000": ("too_complex", "too_complex"),
+    "many-pages": ("no_tag", "signed"),
+    # pyHanko never inflates a page's content; the text search does.
+    "flate-bomb": ("too_complex", "signed"),
+    "flate-bomb-cpu": ("too_complex", "signed"),
+    "deep-nesting": ("no_tag", "invalid"),
+    "deep-page-tree": ("invalid", "invalid"),
+    "kids-loop": ("no_tag", "invalid"),
+    "xref-loop": ("invalid", "invalid"),
+    "objstm-loop": ("invalid", "invalid"),
+    "bad-object-stream": ("no_tag", "invalid"),
+    "huge-image": ("no_tag", "signed"),
+}
+
+#: What verifying each case answers: a summary, ``not_pdf`` or ``too_complex``.
+VERIFY_OUTCOMES: dict[str, str] = {
+    **{name: "NO_SIGNATURE" for name in SIGN_OUTCOMES},
+    "xref-loop": "not_pdf",
+    "sig-fields-10": "INVALID",
+    "sig-fields-200": "too_complex",
+    "sig-fields-2000": "too_complex",
+    "sig-dict-copies-40": "INVALID",
+}
