@@ -184,7 +184,8 @@ class PdfConfig:
     max_seconds: float = 30.0
     #: ... and of a whole request (v2 bulk: all its documents together).
     max_request_seconds: float = 120.0
-    #: Address space of a child (RLIMIT_AS); a document needing more is refused (4131).
+    #: Memory a child may allocate for one document, on top of its own ~120 MB (enforced as
+    #: RLIMIT_AS); a document needing more is refused (4131).
     max_memory_mb: int = 1024
     #: Pages a document may have (its page tree's /Count) to be signed.
     max_pages: int = 5000
@@ -413,8 +414,8 @@ def _validate_pdf(pc: PdfConfig) -> None:
         raise ConfigError("pdf.workers", "must be between 1 and 64")
     if pc.max_seconds <= 0 or pc.max_request_seconds < pc.max_seconds:
         raise ConfigError("pdf", "max_seconds must be positive and at most max_request_seconds")
-    if pc.max_memory_mb < 256:
-        raise ConfigError("pdf.max_memory_mb", "must be at least 256 (pyHanko alone needs ~120)")
+    if pc.max_memory_mb < 128:
+        raise ConfigError("pdf.max_memory_mb", "must be at least 128")
     for key in ("max_pages", "max_signature_fields", "verify_per_client"):
         if getattr(pc, key) < 1:
             raise ConfigError(f"pdf.{key}", "must be at least 1")

@@ -32,7 +32,7 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from signing_api import revinfo
+from signing_api import asn1_lengths, revinfo
 from signing_api.pdf_sign import (
     LEVELS,
     InvalidPdfError,
@@ -43,6 +43,8 @@ from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkerError
 from signing_api.signers import digest_for, signer_for
 from signing_api.stamp import appearance
 from signing_api.tsa import MAX_REQUEST_BYTES, authority_for
+
+asn1_lengths.install()
 
 if TYPE_CHECKING:
     from ca_core.models import Certificate

@@ -19,7 +19,7 @@ from pyhanko.sign.timestamps.api import TimeStamper
 import pyhanko.sign.validation  # noqa: F401
 import pyhanko.stamp  # noqa: F401
 from hsm.backend import SignScheme
-from signing_api import pades, verify
+from signing_api import asn1_lengths, pades, verify
 from signing_api.pdf_pool import allow_in_answers, call_parent
 from signing_api.pdf_sign import InvalidPdfError, PdfSignError, StampPlacementError
 from signing_api.signers import NoKeyError, PsreSigner
@@ -55,27 +55,27 @@ class _ParentTimeStamper(TimeStamper):
         return tsp.TimeStampResp.load(call_parent("timestamp", req.dump()))
 
 
-#: Signers built in this child, by certificate: building one encodes its signing-certificate
-#: attribute (~25 ms), and a child serves many jobs of the same signers.
-_signers: OrderedDict[bytes, PsreSigner] = OrderedDict()
-_SIGNERS_KEPT = 64
+#: The signing-certificate-v2 attribute of each signer seen by this child (encoding it costs
+#: ~25 ms). The signer itself is cheap to build and built for each job, so that no parsed
+#: certificate object is shared between the CMS structures of two jobs.
+_scv2: OrderedDict[bytes, bytes] = OrderedDict()
+_SCV2_KEPT = 256
 
 
 def _signer(job: pades.SignJob) -> PsreSigner:
     key = hashlib.sha256(job.signer_der + b"".join(job.chain_der)).digest()
-    found = _signers.get(key)
-    if found is None:
-        found = PsreSigner(
-            _ParentKey(),  # type: ignore[arg-type]
-            job.key_label,
-            x509.load_der_x509_certificate(job.signer_der),
-            [x509.load_der_x509_certificate(c) for c in job.chain_der],
-        )
-        _signers[key] = found
-        while len(_signers) > _SIGNERS_KEPT:
-            _signers.popitem(last=False)
-    _signers.move_to_end(key)
-    return found
+    signer = PsreSigner(
+        _ParentKey(),  # type: ignore[arg-type]
+        job.key_label,
+        x509.load_der_x509_certificate(job.signer_der),
+        [x509.load_der_x509_certificate(c) for c in job.chain_der],
+        scv2_der=_scv2.get(key),
+    )
+    _scv2[key] = signer.scv2
+    _scv2.move_to_end(key)
+    while len(_scv2) > _SCV2_KEPT:
+        _scv2.popitem(last=False)
+    return signer
 
 
 def sign(job: pades.SignJob, data: bytes) -> bytes:
@@ -123,3 +123,4 @@ def answer_types() -> list[Any]:
 
 
 allow_in_answers(*answer_types())
+asn1_lengths.install()

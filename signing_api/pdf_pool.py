@@ -5,8 +5,8 @@ pyHanko and pdfminer.six have no limits of their own: a page tree claiming 2^31 
 stream inflating to gigabytes or thousands of copied signature fields make them allocate and
 compute without end, inside the web worker that also serves everyone else. So every parse of a
 document a client sent — page count, tag search, stamp placement, preparing the signed revision,
-verification — runs in a child process whose address space is capped (``RLIMIT_AS``: a document
-needing more raises MemoryError there) and which is killed at its deadline, so work for a client
+verification — runs in a child process whose address space is capped (``RLIMIT_AS`` at its
+starting size plus the budget: a document needing more raises MemoryError there) and which is killed at its deadline, so work for a client
 that has gone away stops at the latest then. Over budget, the request gets
 :class:`DocumentTooComplexError` (4131) and the child is replaced; the web worker never holds more
 than the document and the answer.
@@ -56,7 +56,8 @@ T = TypeVar("T")
 
 #: What the children import before the first job (through the fork server, once).
 PRELOAD = ["signing_api.pdf_jobs"]
-#: A child whose resident memory passed this share of its budget is replaced after its job.
+#: A child whose address space grew by this share of its budget is replaced after its job
+#: (Python keeps what it allocated; a child near its limit is slow, not just refused).
 RECYCLE_SHARE = 0.5
 
 
@@ -93,7 +94,7 @@ class Budget:
     workers: int
     #: Wall-clock seconds of one job (and of waiting for a free child).
     seconds: float
-    #: Address space of a child, MiB.
+    #: Address space a child may add to what it starts with, MiB.
     memory_mb: int
 
 
@@ -308,8 +309,12 @@ def _serve(conn: Connection, memory_mb: int) -> None:
     global _parent
     _parent = conn
     _die_with_parent()
-    limit = memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # hard too: it cannot be raised
+    _one_malloc_arena()
+    # The budget is on top of what the child starts with (pyHanko & co., ~120 MB): a document
+    # may make it allocate memory_mb more. Hard limit too: it cannot be raised again.
+    base = _address_space_mb()
+    limit = int((base + memory_mb) * 1024 * 1024)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU must not write a core file
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when a child ends
     while True:
@@ -327,7 +332,8 @@ def _serve(conn: Connection, memory_mb: int) -> None:
         except Exception as ex:  # noqa: BLE001 - reported to the parent, logged here
             log.exception("PDF worker job %s failed", getattr(fn, "__name__", fn))
             answer = ("crash", type(ex).__name__)
-        retiring = answer[0] in ("memory", "crash") or _resident_mb() > memory_mb * RECYCLE_SHARE
+        grown = _address_space_mb() - base
+        retiring = answer[0] in ("memory", "crash") or grown > memory_mb * RECYCLE_SHARE
         try:
             data = pickle.dumps((*answer, retiring) if len(answer) == 2 else answer)
         except MemoryError:
@@ -369,10 +375,24 @@ def _die_with_parent() -> None:
         os._exit(0)
 
 
-def _resident_mb() -> float:
+def _one_malloc_arena() -> None:
+    """glibc reserves 64 MB of address space for each thread's malloc arena (pyHanko signs in
+    a helper thread): under RLIMIT_AS that is budget spent on nothing, and a child near its
+    limit crawls through failing allocations instead of failing. One arena is plenty for one
+    job at a time."""
+    try:
+        import ctypes
+
+        m_arena_max = -8
+        ctypes.CDLL(None).mallopt(m_arena_max, 1)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _address_space_mb() -> float:
     try:
         with open("/proc/self/statm", encoding="ascii") as f:
-            pages = int(f.read().split()[1])
+            pages = int(f.read().split()[0])
     except (OSError, ValueError, IndexError):
         return 0.0
     return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)

@@ -241,14 +241,12 @@ def test_sign_endpoints_answer_hostile_documents_within_budget(server, case, end
 
 
 def test_specimen_image_bomb_is_refused(server):
-    answer = sign_v2(
-        server, minimal_pdf(), "#", imageBase64=base64.b64encode(hostile.png_bomb()).decode()
-    )
+    doc = minimal_pdf("Tanda tangan: #")
+    answer = sign_v2(server, doc, "#", imageBase64=base64.b64encode(hostile.png_bomb()).decode())
     _check_bounds(server, "sign v2 png-bomb specimen", answer)
     assert (answer.status, answer.json()["status_code"]) == (413, 4131), answer.body
     # A normal specimen still signs.
     image = base64.b64encode(tiny_png()).decode()
-    doc = minimal_pdf("Tanda tangan: #")
     assert sign_v2(server, doc, "#", imageBase64=image).status == 200
 
 
@@ -335,7 +333,7 @@ def test_cli_verify_and_sign_answer_hostile_documents_within_budget(
         assert took < start_s + 2 * DEADLINE, f"{what} {case.name}: {took:.1f} s"
         assert peak < start_mb + MEMORY_MB, f"{what} {case.name}: {peak:.0f} MB"
         if outcome in ("too_complex", "not_pdf", "invalid", "no_tag"):
-            assert res.returncode == 2 and res.stderr.startswith("psre: error:"), res
+            assert res.returncode == 2 and "psre: error:" in res.stderr, res
             if outcome == "too_complex":
                 assert "more than" in res.stderr or "at most" in res.stderr, res
         elif outcome == "signed":
