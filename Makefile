@@ -2,22 +2,30 @@
 VENV   ?= .venv
 PYTHON ?= python3
 BIN    := $(VENV)/bin
-HOST   ?= 127.0.0.1
-PORT   ?= 8080
+# `make run PORT=9000` (or HOST=...) sets server.port/host for init and serve alike, so the
+# first init writes a public_base_url on that port; unset, psre.toml / PSRE_SERVER_* decide.
+HOST   ?=
+PORT   ?=
+SERVE_ENV := $(if $(HOST),PSRE_SERVER_HOST=$(HOST)) $(if $(PORT),PSRE_SERVER_PORT=$(PORT))
 
-.PHONY: run test deps sysdeps lint bench clean
+.PHONY: run test deps test-deps sysdeps-run sysdeps-test lint bench clean
 
 run: deps
-	$(BIN)/psre init
-	$(BIN)/psre serve --host $(HOST) --port $(PORT)
+	$(SERVE_ENV) $(BIN)/psre init
+	$(SERVE_ENV) $(BIN)/psre serve
 
-test: deps
+test: test-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-deps: sysdeps $(VENV)/.installed
+# Run-time system packages only; the tests' checkers, servers and browser come with test-deps.
+deps: sysdeps-run $(VENV)/.installed
+test-deps: sysdeps-test deps
 
-sysdeps:
-	@tools/sysdeps.sh
+sysdeps-run:
+	@tools/sysdeps.sh run
+
+sysdeps-test:
+	@tools/sysdeps.sh run test
 
 # Reinstall only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -29,7 +37,7 @@ $(VENV)/.installed: pyproject.toml
 lint: deps
 	$(BIN)/ruff check .
 
-bench: deps
+bench: test-deps
 	$(BIN)/python bench/hsm_sign_rate.py
 
 clean:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,19 +16,25 @@ from pathlib import Path
 import click
 
 from ca_core import __version__
-from ca_core.config import Config, config_path, load_config
+from ca_core.config import Config, config_candidates, config_path, load_config
 from ca_core.errors import CaError
+from ca_core.quiet import silence_dependency_warnings
 from ca_core.runtime import Runtime, ensure_dev_token
 from hsm.errors import HsmError
 from policies.errors import PolicyError
 
 log = logging.getLogger("psre")
 
+silence_dependency_warnings()
+
 
 class _Group(click.Group):
     """Turns psre errors into a one-line message and exit status 2."""
 
     def invoke(self, ctx: click.Context) -> object:
+        # The group's callback runs before a sub-command parses ``--help``: keep the words.
+        protected = getattr(ctx, "_protected_args", None) or getattr(ctx, "protected_args", [])
+        ctx.meta.setdefault("psre_words", [*protected, *ctx.args])
         try:
             return super().invoke(ctx)
         except (CaError, HsmError, PolicyError) as ex:
@@ -47,7 +54,24 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_file: str | None) -> None:
     """psre: a certificate authority and PDF signing service (PSrE)."""
-    cfg = load_config(config_file)
+    path = config_path(config_file)
+    if not path.is_file() and ctx.invoked_subcommand != "init" and not _asks_for_help(ctx):
+        # Without this, a command run from the wrong directory would quietly start a new, empty
+        # installation there (and e.g. call a valid document INVALID).
+        looked = (
+            [str(path)]
+            if (config_file or "PSRE_CONFIG" in os.environ)
+            else [str(p) for p in config_candidates()]
+        )
+        click.echo(
+            "psre: error: no psre installation here: no psre.toml at "
+            + ", ".join(looked)
+            + ". Run the command where psre.toml is, set PSRE_CONFIG or pass --config"
+            + " (`psre init` creates one).",
+            err=True,
+        )
+        ctx.exit(2)
+    cfg = load_config(path)
     logging.basicConfig(
         level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -56,7 +80,12 @@ def cli(ctx: click.Context, config_file: str | None) -> None:
     rt = Runtime(cfg)
     ctx.obj = rt
     ctx.call_on_close(rt.close)
-    ctx.meta["config_file"] = str(config_path(config_file))
+    ctx.meta["config_file"] = str(path)
+
+
+def _asks_for_help(ctx: click.Context) -> bool:
+    """True when the words ask for help, which needs no installation."""
+    return any(a in ("-h", "--help") for a in ctx.meta.get("psre_words", []))
 
 
 @cli.command()
@@ -128,6 +157,7 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
     """Serve the web API (gunicorn, as in production)."""
     host = host or rt.config.server.host
     port = port or rt.config.server.port
+    _announce(rt.config, host, port)
     if dev:
         from crl.scheduler import start_in
         from signing_api.app import create_app
@@ -138,18 +168,46 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
         return
     from signing_api.wsgi import run_gunicorn
 
-    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py).
+    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py),
+    # restarted whenever it dies (ca_core/supervise.py).
     daemon = None
     if rt.config.ocsp.daemon_in_serve:
+        from ca_core.supervise import Supervisor
         from ocsp.daemon import spawn
 
-        daemon = spawn(click.get_current_context().meta["config_file"])
+        config_file = click.get_current_context().meta["config_file"]
+        daemon = Supervisor("OCSP daemon", lambda: spawn(config_file))
+        daemon.start()
     try:
         run_gunicorn(rt.config, host, port)
     finally:
         if daemon is not None:
-            daemon.terminate()
-            daemon.wait(10)
+            daemon.stop()
+
+
+def _announce(cfg: Config, host: str, port: int) -> None:
+    """Say where psre answers and what to do first; warn when certificates would point elsewhere."""
+    from urllib.parse import urlsplit
+
+    base = cfg.public_base_url
+    parts = urlsplit(base)
+    loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
+    if loopback and (parts.port or 80) != port:
+        click.echo(
+            f"psre: warning: serving on port {port}, but public_base_url is {base}: CRL and"
+            " OCSP URLs in certificates point there. Set public_base_url in psre.toml if this"
+            " port is meant to stay.",
+            err=True,
+        )
+    shown = f"http://{host}:{port}" if not loopback else f"http://{parts.hostname}:{port}"
+    click.echo(
+        f"psre: serving {shown} (public base URL {base})\n"
+        f"  {shown}/verify      check a signed PDF\n"
+        f"  {shown}/repository  CA certificates, CRLs, CP/CPS\n"
+        f"  {shown}/console/    operator console; first: psre operator add NAME --role admin\n"
+        f"  {shown}/api/openapi.json  the signing API; README.md's 'Try it' goes on from here",
+        err=True,
+    )
 
 
 def _register_groups() -> None:

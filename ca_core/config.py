@@ -39,6 +39,12 @@ class HsmConfig:
     softhsm_conf: str = "softhsm2.conf"
     #: Sessions kept open for concurrent signing.
     pool_size: int = 4
+    #: A subscriber key on the token that no database row names is an orphan (a crashed
+    #: issuance) once it is this old; younger ones may belong to an issuance in flight.
+    orphan_grace_minutes: float = 60.0
+    #: How often the OCSP daemon (psre serve) removes orphaned keys; 0: never (the command
+    #: ``psre hsm sweep-orphans`` still does).
+    orphan_sweep_minutes: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,9 @@ class WebConfig:
     #: before further attempts are refused.
     login_max_failures: int = 5
     login_window_minutes: int = 15
+    #: A dual-control proposal (CA-level certificate status, adding or disabling an admin,
+    #: re-enabling a client app) must be approved by a second admin within this many minutes.
+    approval_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,13 @@ class CrlConfig:
     #: its CRLs re-signed at once; a larger one only the affected partition and the delta
     #: (its complete CRL follows on the refresh_hours schedule).
     immediate_full_max_entries: int = 50000
+    #: HTTP freshness of a served CRL (Cache-Control max-age, Expires): how long a cache or CDN
+    #: may serve it without asking again. Capped so that it always ends before nextUpdate; a
+    #: short one lets a CRL re-signed after a revocation reach caches soon.
+    http_max_age_seconds: int = 3600
+    #: ``/healthz`` answers 503 once a CA's newest CRL has used more than this share of its
+    #: validity (the scheduler is stuck or gone).
+    health_stale_fraction: float = 0.75
 
 
 @dataclass(frozen=True)
@@ -139,8 +155,11 @@ class OcspConfig:
     index_refresh_seconds: float = 5.0
     #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
-    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn.
+    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn (and restarts it if it dies).
     daemon_in_serve: bool = True
+    #: ``/healthz`` answers 503 once the oldest pre-signed response of a valid certificate has
+    #: used more than this share of its validity (the refresher is stuck or gone).
+    health_stale_fraction: float = 0.75
     #: Write each pre-signed response under data_dir/public/ocsp/ at its GET URL (for nginx).
     static_files: bool = True
 
@@ -203,8 +222,9 @@ class Config:
     data_dir: str = "var"
     #: Any SQLAlchemy URL; empty means SQLite at ``<data_dir>/psre.sqlite3``.
     database_url: str = ""
-    #: Base of every URL put into certificates (CRL DP, AIA) and served pages.
-    public_base_url: str = "http://127.0.0.1:8080"
+    #: Base of every URL put into certificates (CRL DP, AIA) and served pages. Empty: derived
+    #: from server.host and server.port, so a changed port keeps the URLs in certificates right.
+    public_base_url: str = ""
     log_level: str = "INFO"
     hsm: HsmConfig = field(default_factory=HsmConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
@@ -252,8 +272,33 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
-def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
-    return Path(explicit or os.environ.get("PSRE_CONFIG") or DEFAULT_CONFIG_NAME)
+def config_path(
+    explicit: str | os.PathLike[str] | None = None, env: typing.Mapping[str, str] | None = None
+) -> Path:
+    """Where the configuration is: ``explicit``, else ``$PSRE_CONFIG``, else the first
+    ``psre.toml`` in the working directory or one of its parents (so a command run from a
+    sub-directory finds its installation), else ``./psre.toml`` (where ``psre init`` writes)."""
+    env = os.environ if env is None else env
+    chosen = explicit or env.get("PSRE_CONFIG")
+    if chosen:
+        return Path(chosen)
+    return next((p for p in config_candidates() if p.is_file()), Path(DEFAULT_CONFIG_NAME))
+
+
+def config_candidates(start: Path | None = None) -> list[Path]:
+    """The places searched for ``psre.toml`` when neither --config nor $PSRE_CONFIG names one."""
+    here = (start or Path.cwd()).resolve()
+    return [d / DEFAULT_CONFIG_NAME for d in (here, *here.parents)]
+
+
+def default_public_base_url(server: ServerConfig) -> str:
+    """``http://host:port`` of ``psre serve`` itself, for an installation without a proxy."""
+    host = server.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - naming the wildcard, not binding to it
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{server.port}"
 
 
 def load_config(
@@ -261,7 +306,7 @@ def load_config(
 ) -> Config:
     """Load ``psre.toml`` (missing file = all defaults) and apply ``PSRE_*`` overrides."""
     env = os.environ if env is None else env
-    p = config_path(path)
+    p = config_path(path, env)
     data: dict[str, Any] = {}
     if p.exists():
         try:
@@ -272,6 +317,8 @@ def load_config(
     cfg = _build(Config, data, path="")
     base = str(p.resolve().parent)
     cfg = dataclasses.replace(cfg, base_dir=base)
+    if not cfg.public_base_url:
+        cfg = dataclasses.replace(cfg, public_base_url=default_public_base_url(cfg.server))
     _validate(cfg)
     return cfg
 
@@ -392,17 +439,28 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("web", "session lifetimes must be at least 1")
     if cfg.web.login_max_failures < 1 or cfg.web.login_window_minutes < 1:
         raise ConfigError("web", "login_max_failures and login_window_minutes must be at least 1")
+    if not 1 <= cfg.web.approval_minutes <= 7 * 24 * 60:
+        raise ConfigError("web.approval_minutes", "must be between 1 and 10080 (one week)")
     if cfg.crl.validity_hours < 1 or cfg.crl.refresh_hours < 1:
         raise ConfigError("crl", "validity_hours and refresh_hours must be at least 1")
     if cfg.crl.refresh_hours >= cfg.crl.validity_hours:
         raise ConfigError("crl.refresh_hours", "must be less than crl.validity_hours")
     if cfg.crl.validity_hours > 240:
         raise ConfigError("crl.validity_hours", "at most 240 (10 days, BR 4.9.7)")
+    if not (1 <= cfg.crl.http_max_age_seconds <= 86400):
+        raise ConfigError("crl.http_max_age_seconds", "must be between 1 and 86400 (a day)")
     if not (1 <= cfg.crl.partitions <= 4096):
         raise ConfigError("crl.partitions", "must be between 1 and 4096")
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     _validate_ocsp(cfg.ocsp)
+    if cfg.hsm.orphan_grace_minutes <= 0:
+        raise ConfigError("hsm.orphan_grace_minutes", "must be above 0")
+    if cfg.hsm.orphan_sweep_minutes < 0:
+        raise ConfigError("hsm.orphan_sweep_minutes", "must be 0 (off) or more")
+    for section in ("ocsp", "crl"):
+        if not 0 < getattr(cfg, section).health_stale_fraction <= 1:
+            raise ConfigError(f"{section}.health_stale_fraction", "must be above 0 and at most 1")
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)

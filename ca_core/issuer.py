@@ -39,6 +39,7 @@ from sqlalchemy import select
 
 from ca_core import issuance_db as db
 from ca_core import lint
+from ca_core.ca_standing import require_good_chain
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.issuance_db import KnownKey
@@ -171,15 +172,22 @@ def hsm_signature(
 def lint_waivers_for(base_url: str) -> frozenset[str]:
     """Lint findings psre lets pass, and only for a development base URL.
 
-    ETSI EN 319 412 forbids internal names in a certificate's URLs; the dev PKI that
-    ``make run`` serves on 127.0.0.1 can only point at itself. A public base URL waives nothing.
+    ETSI EN 319 412 and the CA/B Forum S/MIME requirements forbid internal names in a
+    certificate's URLs; the dev PKI that ``make run`` serves on 127.0.0.1 can only point at
+    itself. So on a loopback base URL each lint set's internal-name finding passes (the S/MIME
+    set's too, or no ``smime-mailbox`` certificate could be issued locally), and nothing else
+    does. A public base URL waives nothing.
     """
     host = urlsplit(base_url).hostname or ""
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
         loopback = host == "localhost" or host.endswith(".localhost")
-    return frozenset({"etsi.internal_domain_name"}) if loopback else frozenset()
+    return LOCAL_URL_WAIVERS if loopback else frozenset()
+
+
+#: The internal-name findings of every lint set psre runs (pkilint's ETSI and CA/B S/MIME sets).
+LOCAL_URL_WAIVERS = frozenset({"etsi.internal_domain_name", "cabf.internal_domain_name"})
 
 
 def _fault(point: str) -> None:
@@ -348,6 +356,10 @@ class Issuer:
     def issue(self, ca_name: str, req: IssueRequest, *, self_signed: bool = False) -> Issued:
         """The whole pipeline for one certificate. Idempotent per ``req.idempotency_key``."""
         ca = self._ca(ca_name)
+        if not self_signed and ca.certificate_der is not None:
+            # Read every time (the CA row cache does not cover status): a CA revoked or
+            # suspended a moment ago, or expired, issues nothing more.
+            require_good_chain(self.store, ca.id, self.clock())
         if req.idempotency_key:
             with self.store.reading() as conn:
                 earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)

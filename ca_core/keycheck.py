@@ -23,7 +23,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, x448, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa, x448, x25519
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
 from ca_core.errors import CaError
@@ -65,7 +65,6 @@ _CURVE_SPECS = {"secp256r1": "ec-p256", "secp384r1": "ec-p384", "secp521r1": "ec
 _OTHER_KEY_TYPES: tuple[tuple[type, str], ...] = (
     (ed25519.Ed25519PublicKey, "ed25519"),
     (ed448.Ed448PublicKey, "ed448"),
-    (dsa.DSAPublicKey, "dsa"),
     (x25519.X25519PublicKey, "x25519"),
     (x448.X448PublicKey, "x448"),
 )
@@ -247,7 +246,12 @@ def _key_type_name(public_key: PublicKeyTypes) -> str:
     for cls, name in _OTHER_KEY_TYPES:
         if isinstance(public_key, cls):
             return name
-    return type(public_key).__name__
+    # DSA is named by its class rather than through ``dsa.DSAPublicKey``: touching that module
+    # attribute makes cryptography print a deprecation warning on every command.
+    return _CLASS_NAMES.get(type(public_key).__name__, type(public_key).__name__)
+
+
+_CLASS_NAMES = {"DSAPublicKey": "dsa"}
 
 
 def check_public_key(

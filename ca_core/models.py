@@ -299,6 +299,38 @@ class LoginAttempt(Base):
     success: Mapped[bool] = mapped_column(Boolean)
 
 
+# --- dual control (issue 15) -------------------------------------------------------------------
+
+APPROVAL_STATES = ("pending", "approved", "rejected", "expired", "failed")
+
+
+class Approval(Base):
+    """An operation one admin proposed and a different admin must approve before it expires
+    (ca_core.approvals). ``params`` is JSON and never holds a secret (a new admin's password
+    is kept only as its scrypt hash, as in ``operators``)."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        CheckConstraint(_in("state", APPROVAL_STATES), name="state"),
+        Index(None, "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: What to do, e.g. ``certificate.revoke`` (the keys of ca_core.approvals.ACTIONS).
+    action: Mapped[str] = mapped_column(String(64))
+    #: What it is done to, as audit events name objects (``certificate:<ca>:<serial>``).
+    target: Mapped[str] = mapped_column(Text)
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: What the approved operation did, or why it failed.
+    outcome: Mapped[str | None] = mapped_column(Text)
+
+
 # --- crl (CRL numbers and published CRLs) -------------------------------------------------------
 
 CRL_KINDS = ("full", "partition", "delta")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from sqlalchemy import select
 
+from ca_core.ca_level import Authorisation, guard
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.models import (
@@ -123,7 +124,10 @@ class Revoker:
         actor: str,
         ca: str | None = None,
         invalidity_date: dt.datetime | None = None,
+        authorisation: Authorisation | None = None,
     ) -> StatusChange:
+        """Revoke (or, with ``certificateHold``, suspend) a certificate. A CA-level one (a CA,
+        the OCSP responder, the TSA) needs ``authorisation``: see :mod:`ca_core.ca_level`."""
         if reason not in REASONS:
             raise RevocationError(f"unknown reason {reason!r} (use one of {', '.join(REASONS)})")
         issuer_id, sh = self._find(serial, ca)
@@ -136,6 +140,7 @@ class Revoker:
                 .with_for_update()
             ).scalar_one()
             ca_name = s.get(CertificateAuthority, issuer_id).name  # type: ignore[union-attr]
+            guard(s, c, authorisation)
             if c.status == "revoked":
                 return StatusChange(sh, ca_name, c.status, c.revocation_reason, c.revoked_at, False)
             if reason == "certificateHold":
@@ -162,21 +167,39 @@ class Revoker:
                         )
                     )
             self._subscriber_follow(s, c, "SUSPEND" if c.status == "hold" else "REVOKE")
+            details: dict[str, object] = {
+                "reason": reason,
+                "revoked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            if authorisation is not None:
+                details["authorisation"] = authorisation.as_details()
             self.store.audit.append(
-                actor,
-                action,
-                f"certificate:{ca_name}:{sh}",
-                {"reason": reason, "revoked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ")},
-                session=s,
+                actor, action, f"certificate:{ca_name}:{sh}", details, session=s
             )
             change = StatusChange(sh, ca_name, c.status, reason, now, True)
         self.store.events.publish(StatusEvent(change.status, ca_name, sh))
         return change
 
-    def suspend(self, serial: str, *, actor: str, ca: str | None = None) -> StatusChange:
-        return self.revoke(serial, "certificateHold", actor=actor, ca=ca)
+    def suspend(
+        self,
+        serial: str,
+        *,
+        actor: str,
+        ca: str | None = None,
+        authorisation: Authorisation | None = None,
+    ) -> StatusChange:
+        return self.revoke(
+            serial, "certificateHold", actor=actor, ca=ca, authorisation=authorisation
+        )
 
-    def unsuspend(self, serial: str, *, actor: str, ca: str | None = None) -> StatusChange:
+    def unsuspend(
+        self,
+        serial: str,
+        *,
+        actor: str,
+        ca: str | None = None,
+        authorisation: Authorisation | None = None,
+    ) -> StatusChange:
         issuer_id, sh = self._find(serial, ca)
         self._load(issuer_id, sh)
         with self.store.session() as s:
@@ -186,6 +209,7 @@ class Revoker:
                 .with_for_update()
             ).scalar_one()
             ca_name = s.get(CertificateAuthority, issuer_id).name  # type: ignore[union-attr]
+            guard(s, c, authorisation)
             if c.status != "hold":
                 raise RevocationError(
                     f"certificate {sh} is {c.status}, not suspended; only a hold can be released"
@@ -195,8 +219,9 @@ class Revoker:
             c.revocation_reason = None
             c.invalidity_date = None
             self._subscriber_follow(s, c, "ISSUE")
+            details = {} if authorisation is None else {"authorisation": authorisation.as_details()}
             self.store.audit.append(
-                actor, "certificate.unsuspend", f"certificate:{ca_name}:{sh}", {}, session=s
+                actor, "certificate.unsuspend", f"certificate:{ca_name}:{sh}", details, session=s
             )
         self.store.events.publish(StatusEvent("released", ca_name, sh))
         return StatusChange(sh, ca_name, "good", None, None, True)

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 
 from ca_core.audit import format_time
+from ca_core.errors import NotFoundError
 from ca_core.issuer import Issuer, utcnow
 from ca_core.keycheck import spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
@@ -538,6 +539,28 @@ def _stand_in(real: Store, scratch: Store, backend: Pkcs11Backend, name: str) ->
     )
 
 
+def _copy_certificate(real: Store, scratch: Store, issuer: str, serial: str) -> None:
+    """The row of a certificate a status step changes, so the dry run changes a copy of it."""
+    try:
+        row = real.get_certificate(real.get_ca(issuer).id, serial)
+    except NotFoundError:
+        return  # the preflight on the real store reports it
+    target = scratch.get_ca(issuer)
+    with scratch.session() as s:
+        if s.scalar(
+            select(Certificate.id).where(
+                Certificate.issuer_id == target.id, Certificate.serial_hex == row.serial_hex
+            )
+        ):
+            return
+        copy = {
+            col.key: getattr(row, col.key)
+            for col in Certificate.__table__.columns
+            if col.key not in ("id", "issuer_id", "subscriber_id")
+        }
+        s.add(Certificate(issuer_id=target.id, **copy))
+
+
 def dry_run(
     c: Ceremony,
     *,
@@ -569,6 +592,8 @@ def dry_run(
                 for st in c.steps:
                     if st.issuer and st.issuer not in made and not ca_exists(scratch, st.issuer):
                         _stand_in(real_store, scratch, sb, st.issuer)
+                    if st.serial and st.issuer and st.issuer not in made:
+                        _copy_certificate(real_store, scratch, st.issuer, st.serial)
                 if c.sign_transcript_with not in made_keys | {k.label for k in sb.list_keys()}:
                     # The signing key exists only on the real token: a scratch stand-in signs.
                     sb.generate(c.sign_transcript_with, KeySpec.EC_P256)

@@ -7,7 +7,7 @@ tool does, so a typo never silently becomes a default)::
                  witnesses, transcript, sign_transcript_with
     [[step]]     type, title?, and the keys its type needs (see ceremony_scripts.steps):
                  ca, issuer, key_label, key_type, profile, subject, not_before, not_after,
-                 next_update, csr, outputs = { role = "path", … }
+                 next_update, csr, serial, reason, outputs = { role = "path", … }
 
 Paths are relative to the file's directory. Times are RFC 3339 with an offset (TOML datetimes or
 strings); ``not_after`` is inclusive (RFC 5280 §4.1.2.5). A file never holds a PIN: keys that
@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ca_core.names import REASONS
 from ceremony_scripts.errors import CeremonyFileError
 from hsm.backend import KeySpec
 
@@ -53,9 +54,12 @@ STEP_KEYS = (
     "not_after",
     "next_update",
     "csr",
+    "serial",
+    "reason",
     "outputs",
 )
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_SERIAL_RE = re.compile(r"[0-9A-Fa-f]{1,40}")
 _SECRET_WORDS = re.compile(r"(pin|password|passphrase|secret|private_key)", re.IGNORECASE)
 
 
@@ -75,6 +79,9 @@ class StepSpec:
     #: For CRL steps: the nextUpdate the CRL carries (RFC 5280 §5.1.2.5).
     next_update: dt.datetime | None = None
     csr: Path | None = None
+    #: For CA-level status steps: the certificate's serial (hex, as stored) and CRL reason.
+    serial: str | None = None
+    reason: str | None = None
     outputs: Mapping[str, Path] = field(default_factory=dict)
 
     @property
@@ -251,6 +258,17 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
             if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
                 raise CeremonyFileError(f"{at}.{key}", "1-64 letters, digits, . _ -")
             kw[key] = v
+    if "serial" in st:
+        v = st["serial"]
+        if not isinstance(v, str) or not _SERIAL_RE.fullmatch(v.replace(":", "")):
+            raise CeremonyFileError(f"{at}.serial", "a hexadecimal serial number (as a string)")
+        kw["serial"] = v.replace(":", "").lower().lstrip("0") or "0"
+    if "reason" in st:
+        if st["reason"] not in REASONS or st["reason"] == "certificateHold":
+            raise CeremonyFileError(
+                f"{at}.reason", f"one of {', '.join(r for r in REASONS if r != 'certificateHold')}"
+            )
+        kw["reason"] = st["reason"]
     if "key_type" in st:
         try:
             kw["key_type"] = KeySpec.parse(str(st["key_type"]))

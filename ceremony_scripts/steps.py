@@ -29,10 +29,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
 from ca_core.authority import CaSpec, create_root
+from ca_core.ca_level import Authorisation, is_ca_level
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.keycheck import spki_sha256
-from ca_core.models import CertificateAuthority
+from ca_core.models import Certificate, CertificateAuthority
 from ca_core.store import Store
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.recording import RecordingBackend
@@ -336,10 +337,16 @@ def _root_crl(ctx: StepContext, st: StepSpec) -> None:
     Made by the CRL service's own code (crl.publish), so it is numbered in the root's sequence,
     linted before the HSM signs it, recorded as the published ARL and audited.
     """
+    assert st.issuer and st.next_update
+    _sign_crl(ctx, st, st.issuer, st.next_update)
+
+
+def _sign_crl(ctx: StepContext, st: StepSpec, ca: str, next_update: dt.datetime | None) -> None:
+    """Sign and publish ``ca``'s complete CRL now and write it to the step's ``crl`` output
+    (``next_update`` None: the CRL service's configured validity)."""
     from ca_core.config import CrlConfig
     from crl.publish import CrlPublisher, crl_der
 
-    assert st.issuer and st.next_update
     ctx.at("CRL")
     publisher = CrlPublisher(
         ctx.store,
@@ -349,16 +356,17 @@ def _root_crl(ctx: StepContext, st: StepSpec) -> None:
         public_dir=None,
         clock=ctx.issuer.clock,
     )
-    (info,) = publisher.publish(
-        st.issuer, partitions=(), delta=False, next_update=st.next_update, actor=ctx.actor
+    infos = publisher.publish(
+        ca, partitions=(), delta=False, next_update=next_update, actor=ctx.actor
     )
+    info = next(i for i in infos if i.kind == "full")
     der = crl_der(ctx.store, info.id)
     assert der is not None
     ctx.record(
         "crl.sign",
-        f"crl:{st.issuer}",
+        f"crl:{ca}",
         {
-            "issuer_ca": st.issuer,
+            "issuer_ca": ca,
             "number": info.number,
             "entries": info.entries,
             "this_update": _z(info.this_update),
@@ -367,6 +375,100 @@ def _root_crl(ctx: StepContext, st: StepSpec) -> None:
         },
     )
     ctx.write_output(st, "crl", der)
+
+
+# --- CA-level status changes (revoke-ca, suspend-ca, release-ca) ------------------------------
+#: Step type → what the Revoker does and the transcript/audit action it records.
+_STATUS_ACTIONS = {
+    "revoke-ca": "certificate.revoke",
+    "suspend-ca": "certificate.suspend",
+    "release-ca": "certificate.unsuspend",
+}
+
+
+def _ca_level_row(store: Store, issuer: str, serial: str) -> Certificate:
+    ca = store.get_ca(issuer)
+    cert = store.get_certificate(ca.id, serial)
+    with store.session() as s:
+        if not is_ca_level(s, cert):
+            raise CeremonyError(
+                f"certificate {serial} of {issuer} ({cert.profile}) is not CA-level: end-entity "
+                "certificates are revoked with `psre revoke`, not in a ceremony"
+            )
+    return cert
+
+
+def _ca_status_check(view: PreflightView, st: StepSpec) -> list[str]:
+    if not st.issuer or not st.serial or not ca_exists(view.store, st.issuer):
+        return []  # reported by the generic checks
+    try:
+        cert = _ca_level_row(view.store, st.issuer, st.serial)
+    except (CeremonyError, NotFoundError) as ex:
+        return [f"{st.where}: {ex}"]
+    if cert.status == "revoked":
+        return [f"{st.where}: certificate {st.serial} is already revoked"]
+    if st.type == "release-ca" and cert.status != "hold":
+        return [f"{st.where}: certificate {st.serial} is {cert.status}, not on hold"]
+    if st.type == "suspend-ca" and cert.status == "hold":
+        return [f"{st.where}: certificate {st.serial} is already on hold"]
+    return []
+
+
+def _ca_status(ctx: StepContext, st: StepSpec) -> None:
+    """Revoke, suspend or release a CA-level certificate, then re-sign its OCSP responses and
+    its issuer's CRL at once, all under the witnesses of this step.
+
+    The change carries a ceremony Authorisation naming the operator and the witnesses: the one
+    way besides two admins (ca_core.approvals) that the Revoker accepts for such a certificate.
+    """
+    from ca_core.revocation import Revoker
+    from ocsp.responses import Presigner, PresignSettings
+
+    assert st.issuer and st.serial
+    ctx.at("status change")
+    cert = _ca_level_row(ctx.store, st.issuer, st.serial)
+    c = ctx.ceremony
+    authorisation = Authorisation(
+        "ceremony", f"ceremony:{c.name}:step:{st.number}", (c.operator, *c.witnesses)
+    )
+    revoker = Revoker(ctx.store, ctx.issuer.recover, clock=ctx.issuer.clock)
+    if st.type == "revoke-ca":
+        assert st.reason
+        change = revoker.revoke(
+            st.serial, st.reason, actor=ctx.actor, ca=st.issuer, authorisation=authorisation
+        )
+    elif st.type == "suspend-ca":
+        change = revoker.suspend(
+            st.serial, actor=ctx.actor, ca=st.issuer, authorisation=authorisation
+        )
+    else:
+        change = revoker.unsuspend(
+            st.serial, actor=ctx.actor, ca=st.issuer, authorisation=authorisation
+        )
+    ctx.record(
+        _STATUS_ACTIONS[st.type],
+        f"certificate:{st.issuer}:{change.serial_hex}",
+        {
+            "issuer_ca": st.issuer,
+            "serial": change.serial_hex,
+            "subject": cert.subject_dn,
+            "profile": cert.profile,
+            "status": change.status,
+            "reason": change.reason,
+            "revoked_at": _z(change.revoked_at) if change.revoked_at else None,
+            "changed": change.changed,
+        },
+    )
+    ctx.at("OCSP")
+    # Re-signed here, not left to a listener: the ceremony process has no publishers attached.
+    presigner = Presigner(ctx.store, ctx.backend, PresignSettings(), clock=ctx.issuer.clock)
+    signed = presigner.presign_certificate(st.issuer, change.serial_hex)
+    ctx.record(
+        "ocsp.presign",
+        f"certificate:{st.issuer}:{change.serial_hex}",
+        {"responses": signed, "cert_status": change.status},
+    )
+    _sign_crl(ctx, st, st.issuer, st.next_update)
 
 
 _WRAP_MECHS = ("AES_KEY_WRAP", "AES_KEY_WRAP_PAD", "RSA_PKCS_OAEP")
@@ -476,6 +578,23 @@ register(
         summary="the root's CRL (ARL), signed in the ceremony",
     )
 )
+for _name, _what in (
+    ("revoke-ca", "revoke a CA-level certificate (CA, OCSP responder, TSA), then CRL and OCSP"),
+    ("suspend-ca", "suspend a CA-level certificate (hold), then CRL and OCSP"),
+    ("release-ca", "release a CA-level certificate from hold, then CRL and OCSP"),
+):
+    register(
+        StepType(
+            _name,
+            ("issuer", "serial", "reason") if _name == "revoke-ca" else ("issuer", "serial"),
+            ("next_update",),
+            ("crl",),
+            None,
+            _ca_status,
+            check=_ca_status_check,
+            summary=_what,
+        )
+    )
 register(
     StepType(
         "key-backup",

@@ -1,9 +1,13 @@
 """``GET /crl/<name>.crl``: the newest published CRL of a scope, DER, ``application/pkix-crl``.
 
-Names: ``<ca>.crl`` (complete), ``<ca>-<partition>.crl``, ``<ca>-delta.crl`` (crl.urls). Caches
-and relying parties get ``ETag`` (SHA-256 of the DER), ``Last-Modified`` (thisUpdate) and a
-``max-age`` that ends before nextUpdate — and at most an hour, so a CRL re-signed at once after a
-revocation reaches caches soon — and conditional requests are answered 304.
+Names: ``<ca>.crl`` (complete), ``<ca>-<partition>.crl``, ``<ca>-delta.crl`` (crl.urls). Caches,
+CDNs and relying parties get ``ETag`` (SHA-256 of the DER), ``Last-Modified`` (thisUpdate), and a
+freshness lifetime stated twice, consistently: ``Cache-Control: public, max-age=N`` and
+``Expires`` = now + N (HTTP/1.0 caches read only that). N is ``crl.http_max_age_seconds`` (an
+hour by default, so a CRL re-signed at once after a revocation reaches caches soon), cut so that
+it ends a minute before nextUpdate: no cache serves a CRL past it. Conditional requests
+(If-None-Match, If-Modified-Since) are answered 304 with the same headers, which is how a cache
+revalidates an expired copy without fetching the body again.
 
 The body comes from the database row (every worker sees the same CRL whatever the file system);
 the newest DER of each scope is kept in memory, keyed by the row, since one look-up of the row's
@@ -12,6 +16,7 @@ metadata tells whether it changed.
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 from flask import Blueprint, Response, abort, request
@@ -23,8 +28,6 @@ from signing_api.app_runtime import runtime
 
 bp = Blueprint("crl", __name__)
 
-#: Longest max-age: a revocation published at once reaches HTTP caches within this time.
-MAX_AGE = 3600
 #: max-age stops this long before nextUpdate, so no cache serves a CRL past it.
 MARGIN = 60
 
@@ -45,13 +48,17 @@ def crl(name: str) -> Response:
     info = newest_crl(store, ca, kind, partition)
     if info is None:
         abort(404, description=f"no {name}.crl published yet")
-    now = utcnow()
+    now = utcnow().replace(microsecond=0)
     resp = Response(mimetype="application/pkix-crl")
     resp.set_etag(info.sha256)
     resp.last_modified = info.this_update
-    max_age = max(0, min(MAX_AGE, int((info.next_update - now).total_seconds()) - MARGIN))
+    longest = runtime().config.crl.http_max_age_seconds
+    to_next_update = int((info.next_update - now).total_seconds()) - MARGIN
+    max_age = max(0, min(longest, to_next_update))
     resp.headers["Cache-Control"] = f"public, max-age={max_age}"
-    resp.expires = info.next_update if max_age == 0 else None
+    # Always set: werkzeug turns ``expires = None`` into "now", which made every cache treat the
+    # CRL as stale on arrival. (Date is the server's: gunicorn adds its own, so none here.)
+    resp.expires = min(now + dt.timedelta(seconds=max_age), info.next_update)
     if _not_modified(info):
         resp.status_code = 304
         return resp

@@ -107,3 +107,50 @@ def test_token(rt) -> None:  # noqa: ANN001
     finally:
         backend.delete(label)
     click.echo(f"token '{backend.token_label}': sign + verify OK")
+
+
+@hsm.command("sweep-orphans")
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option(
+    "--older-than",
+    "older_than",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Grace period in minutes (default: hsm.orphan_grace_minutes).",
+)
+@click.option(
+    "--include-undated",
+    is_flag=True,
+    help="Also remove orphans made before psre stamped creation times on keys.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def sweep_orphans_cmd(
+    rt, dry_run: bool, older_than: float | None, include_undated: bool, as_json: bool  # noqa: ANN001
+) -> None:
+    """Remove subscriber keys that no database row names (left by crashed issuances)."""
+    import datetime as dt
+
+    from ca_core.db import utcnow
+    from ca_core.orphans import sweep_orphans
+
+    minutes = rt.config.hsm.orphan_grace_minutes if older_than is None else older_than
+    report = sweep_orphans(
+        rt.store,
+        rt.backend,
+        grace=dt.timedelta(minutes=minutes),
+        actor="operator",
+        dry_run=dry_run,
+        include_undated=include_undated,
+    )
+    if as_json:
+        click.echo(json.dumps(report.as_dict(utcnow()), indent=2))
+        return
+    verb = "would remove" if dry_run else "removed"
+    click.echo(f"{verb} {len(report.removed)} orphaned key(s)")
+    for o in report.removed:
+        click.echo(f"  {o.label}")
+    if report.young:
+        click.echo(f"kept {len(report.young)} younger than {minutes:g} min (in flight?)")
+    if report.undated:
+        click.echo(f"kept {len(report.undated)} of unknown age (--include-undated removes them)")

@@ -117,6 +117,56 @@ _lock = threading.Lock()
 _loaded: dict[tuple[str, int], Any] = {}
 
 
+class ModuleGuard:
+    """Calls into a module share it; re-initialising it (C_Finalize) waits until none is running.
+
+    PKCS#11 §5.4 forbids C_Finalize while other threads are inside the module: with SoftHSM that
+    frees the state a concurrent C_Sign is using. Every backend operation holds the guard shared;
+    :func:`reload_module` takes it alone. No writer preference: an operation that runs while a
+    re-initialisation waits just finishes first (with the token gone, quickly).
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._users = 0
+        self._exclusive = False
+
+    def __enter__(self) -> ModuleGuard:
+        with self._cond:
+            while self._exclusive:
+                self._cond.wait()
+            self._users += 1
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._cond:
+            self._users -= 1
+            self._cond.notify_all()
+
+    def exclusive(self, fn: Any, timeout: float) -> bool:
+        """Run ``fn`` with no operation in flight; False (not run) if they did not end in time."""
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._users == 0 and not self._exclusive, timeout):
+                return False
+            self._exclusive = True
+        try:
+            fn()
+        finally:
+            with self._cond:
+                self._exclusive = False
+                self._cond.notify_all()
+        return True
+
+
+_guards: dict[str, ModuleGuard] = {}
+
+
+def guard(module_path: str) -> ModuleGuard:
+    """The guard of a module, shared by every backend of this process that uses it."""
+    with _lock:
+        return _guards.setdefault(module_path, ModuleGuard())
+
+
 def load_module(module_path: str) -> Any:
     """The python-pkcs11 ``lib`` for a module, initialised with OS locking, once per process.
 
@@ -142,8 +192,18 @@ def load_module(module_path: str) -> Any:
         return lib
 
 
-def reload_module(module_path: str) -> None:
-    """Initialise a module again after it was finalised under us (keeps the python-pkcs11 lib)."""
-    with _lock:
-        if (module_path, os.getpid()) in _loaded:
-            ModuleControl(module_path).reinitialize_with_os_locking()
+def reload_module(module_path: str, timeout: float = 10.0) -> bool:
+    """Finalise and initialise a module again (keeps the python-pkcs11 lib).
+
+    After it was finalised under us, and after the token went away: SoftHSM then answers every
+    call, C_GetSlotList included, with CKR_GENERAL_ERROR until it is initialised afresh, even once
+    the token is back. Waits for calls in flight (see :class:`ModuleGuard`); returns False when
+    they did not end within ``timeout`` (the caller's next failure tries again).
+    """
+
+    def again() -> None:
+        with _lock:
+            if (module_path, os.getpid()) in _loaded:
+                ModuleControl(module_path).reinitialize_with_os_locking()
+
+    return guard(module_path).exclusive(again, timeout)

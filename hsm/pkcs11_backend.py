@@ -4,9 +4,11 @@ Sessions come from a small pool so several threads sign at once (the module is i
 OS locking, see ``hsm.p11lib``). PKCS#11 login state belongs to the application, not the session
 (PKCS#11 §6.7.1), so the first session logs in and the others inherit it.
 
-When the token drops our sessions (closed under us, token restarted or re-initialised), the
-operation that noticed discards the whole pool, logs the event, reopens and logs in again, and is
-retried once. Object handles are cached per session and so die with it.
+When the token drops our sessions (closed under us, token restarted or re-initialised, taken
+away and brought back), the operation that noticed discards the whole pool, re-initialises the
+module, logs the event, reopens and logs in again, and is retried once. Object handles are cached
+per session and so die with it. While the token stays away every operation fails fast with
+``HsmError`` and the first one after it is back succeeds: no restart is needed.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import queue
-import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,7 +35,7 @@ from pkcs11.util.ec import (
     encode_named_curve_parameters,
 )
 
-from hsm.backend import HASHES, KeyInfo, KeySpec, SignScheme
+from hsm.backend import HASHES, KeyInfo, KeySpec, SignScheme, new_key_id
 from hsm.errors import (
     HsmError,
     HsmLoginError,
@@ -42,14 +43,20 @@ from hsm.errors import (
     KeyNotFoundError,
     TokenNotFoundError,
 )
-from hsm.p11lib import load_module, reload_module
+from hsm.p11lib import guard, load_module, reload_module
 from hsm.pin import PinSource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-# Errors after which our sessions are gone and must be reopened.
+# Errors after which our sessions (or the token behind them) are gone and must be reopened.
+# GeneralError and DeviceError are what SoftHSM answers, to every call and for good, once its
+# token directory went away (a removed token, an unmounted volume): only re-initialising the
+# module clears them, so they count as a lost token, not as a failed operation.
 _SESSION_LOST = (
+    p11e.GeneralError,
+    p11e.DeviceError,
+    p11e.DeviceMemory,
     p11e.SessionHandleInvalid,
     p11e.SessionClosed,
     p11e.TokenNotPresent,
@@ -211,8 +218,15 @@ class Pkcs11Backend:
             if s.generation == self._generation:
                 self._idle.put(s)
 
-    def _reset(self, reason: Exception) -> None:
+    def _reset(self, reason: Exception, seen_generation: int | None = None) -> None:
+        """Drop every pooled session and re-initialise the module, once per loss.
+
+        ``seen_generation`` is the pool generation the failed operation ran under: when another
+        thread has reset since, its fresh sessions are left alone and the caller just retries.
+        """
         with self._lock:
+            if seen_generation is not None and seen_generation != self._generation:
+                return
             self._generation += 1
             drained = []
             while True:
@@ -234,23 +248,34 @@ class Pkcs11Backend:
             self.token_label,
             type(reason).__name__,
         )
+        # Sessions still lent out die with the module; their operations fail and retry.
+        try:
+            reload_module(self.module)
+        except HsmError as ex:
+            # The token is still away (SoftHSM: C_Initialize fails). The module stays finalised
+            # and the next operation's "not initialized" error brings us back here.
+            log.warning("PKCS#11 module not re-initialised yet: %s", ex)
 
     def _run(self, op: Callable[[_Session], T]) -> T:
         for attempt in (1, 2):
+            generation = self._generation
             try:
-                with self._session() as s:
+                with guard(self.module), self._session() as s:
+                    generation = s.generation
                     return op(s)
             except _SESSION_LOST as ex:
                 if attempt == 2:
                     raise HsmError(
                         f"token '{self.token_label}' unavailable: {type(ex).__name__}"
                     ) from None
-                self._reset(ex)
+                self._reset(ex, generation)
             except p11e.PKCS11Error as ex:
-                if attempt == 1 and _not_initialized(ex):
-                    # The module was finalised under us (library restart): initialise it afresh.
-                    reload_module(self.module)
-                    self._reset(ex)
+                if _not_initialized(ex):
+                    # The module was finalised under us (library restart, or a re-initialisation
+                    # that failed while the token was away): initialise it afresh.
+                    if attempt == 2:
+                        raise HsmError(f"token '{self.token_label}' unavailable") from None
+                    self._reset(ex, generation)
                     continue
                 raise HsmError(
                     f"PKCS#11 error on token '{self.token_label}': {type(ex).__name__}"
@@ -262,7 +287,7 @@ class Pkcs11Backend:
         """Generate a key pair inside the token: private key sensitive, never extractable."""
         if not label or len(label) > 64:
             raise HsmError("a key label must be 1 to 64 characters")
-        key_id = secrets.token_bytes(16)
+        key_id = new_key_id()  # carries the creation time (see hsm.backend)
         priv_template = {
             Attribute.TOKEN: True,
             Attribute.PRIVATE: True,
@@ -424,13 +449,22 @@ class Pkcs11Backend:
 
     # -- lifecycle --------------------------------------------------------------------------------
     def health(self) -> dict[str, object]:
+        """Ask the token itself: C_GetTokenInfo and a key search, through the pool.
+
+        The token information is read afresh on every call: a session opened before the token
+        went away still answers searches (SoftHSM: with no objects), so a search alone would
+        report a vanished token as healthy.
+        """
         t0 = time.perf_counter()
+
+        def probe(s: _Session) -> int:
+            info = s.raw.token.slot.get_token()  # C_GetTokenInfo on the slot, not a cache
+            if info.label != self.token_label:
+                raise p11e.TokenNotRecognised()
+            return len(list(s.raw.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY})))
+
         try:
-            n = len(
-                self._run(
-                    lambda s: list(s.raw.get_objects({Attribute.CLASS: ObjectClass.PRIVATE_KEY}))
-                )
-            )
+            n = self._run(probe)
         except Exception as ex:  # health must report, not raise
             return {"ok": False, "token": self.token_label, "error": str(ex)}
         return {

@@ -39,7 +39,11 @@ def run(
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+    next_sweep = time.monotonic()
     while not stop.is_set():
+        if rt.config.hsm.orphan_sweep_minutes > 0 and time.monotonic() >= next_sweep:
+            next_sweep = time.monotonic() + rt.config.hsm.orphan_sweep_minutes * 60
+            _sweep_orphans(rt)
         try:
             report = presign_all(rt)
             if report.signed or report.errors:
@@ -62,6 +66,26 @@ def run(
                 return
             if time.monotonic() >= deadline:
                 break
+
+
+def _sweep_orphans(rt: Runtime) -> None:
+    """Housekeeping that needs one process per installation too: orphaned subscriber keys."""
+    import datetime as dt
+
+    from ca_core.orphans import sweep_orphans
+
+    try:
+        report = sweep_orphans(
+            rt.store,
+            rt.backend,
+            grace=dt.timedelta(minutes=rt.config.hsm.orphan_grace_minutes),
+            actor="psre-ocsp-daemon",
+        )
+    except Exception:  # noqa: BLE001 - token or database away: the next round tries again
+        log.exception("orphaned key sweep failed")
+        return
+    if report.removed:
+        log.info("removed %d orphaned key(s)", len(report.removed))
 
 
 def spawn(config_file: str) -> subprocess.Popen[bytes]:

@@ -38,6 +38,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy.exc import SQLAlchemyError
 
 from ca_core.errors import CaError
+from hsm.errors import HsmError
 from ocsp.index import Entry, IndexedCa, ResponseIndex, http_date
 from ocsp.signing import (
     CERTID_HASHES,
@@ -160,13 +161,11 @@ class OcspResponder:
             if der is None:
                 return _unsuccessful(_MALFORMED)
         elif method == "POST":
-            try:
-                length = int(environ.get("CONTENT_LENGTH") or 0)
-            except ValueError:
-                return _error("400 Bad Request", "bad Content-Length\n")
-            if length > self.cfg.max_request_bytes:
+            der = _read_body(environ, self.cfg.max_request_bytes)
+            if der is None:
                 return _error("413 Content Too Large", "OCSP request too large\n")
-            der = environ["wsgi.input"].read(length) if length else b""
+            if isinstance(der, str):
+                return _error("400 Bad Request", der)
         else:
             return _error("405 Method Not Allowed", "use GET or POST\n")
         return self.respond(der)
@@ -210,6 +209,10 @@ class OcspResponder:
             return _cached(entry, now) if entry is not None else _unsuccessful(_TRY_LATER)
 
         ca = self.index.issuer(alg, name_hash, key_hash)
+        if ca is None and not self.index.cas:
+            # The index never loaded (the database was down when this process started): we
+            # know of no CA at all, so "not ours" would be a guess. Ask the client to retry.
+            return _unsuccessful(_TRY_LATER)
         if ca is None and self.cfg.never_issued == "unauthorized":
             return _unsuccessful(_UNAUTHORIZED)
         if not self.bucket.take():
@@ -238,7 +241,9 @@ class OcspResponder:
                 validity=self.validity,
                 nonce=nonce,
             )
-        except (CaError, SQLAlchemyError) as ex:  # database down, no signer: pre-signed or tryLater
+        except (CaError, SQLAlchemyError, HsmError) as ex:
+            # Database down, no signer, the token away: the pre-signed answer (RFC 8954 §2.1
+            # lets us omit the nonce) or tryLater, never internalError.
             log.warning("OCSP live answer impossible: %s", ex)
             return fallback()
         if nonce is not None:
@@ -275,6 +280,37 @@ def _with_hashes(r: Responder, alg: str, name_hash: bytes, key_hash: bytes) -> R
     out = copy.copy(r)
     out.hashes = IssuerHashes({**r.hashes.name, alg: name_hash}, {**r.hashes.key, alg: key_hash})
     return out
+
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes | str | None:
+    """The POST body, at most ``limit`` bytes: None when larger, an error text when unreadable.
+
+    With a Content-Length, a larger body is refused before it is read. Without one (HTTP/1.1
+    ``Transfer-Encoding: chunked``) the server hands the de-chunked stream; reading ``limit + 1``
+    bytes of it tells a body that fits from one that does not, without holding more.
+    """
+    raw_length = environ.get("CONTENT_LENGTH")
+    if raw_length:
+        try:
+            length = int(raw_length)
+        except ValueError:
+            return "bad Content-Length\n"
+        if length < 0:
+            return "bad Content-Length\n"
+        if length > limit:
+            return None
+        return environ["wsgi.input"].read(length) if length else b""
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    if not (chunked or environ.get("wsgi.input_terminated")):
+        return b""  # neither a length nor a terminated stream: nothing may be read safely
+    stream = environ["wsgi.input"]
+    body = b""
+    while len(body) <= limit:
+        piece = stream.read(limit + 1 - len(body))
+        if not piece:
+            break
+        body += piece
+    return None if len(body) > limit else body
 
 
 def _nonce(req: ocsp.OCSPRequest) -> bytes | None:

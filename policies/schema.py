@@ -55,6 +55,8 @@ QC_TYPES = {"esign": "0.4.0.1862.1.6.1", "eseal": "0.4.0.1862.1.6.2"}
 
 EKU_OCSP_SIGNING = "1.3.6.1.5.5.7.3.9"
 EKU_TIME_STAMPING = "1.3.6.1.5.5.7.3.8"
+#: CA/B Forum S/MIME BR §7.1.6.1 reserved certificate policy identifiers (2.23.140.1.5.*).
+SMIME_BR_POLICY_ARC = "2.23.140.1.5."
 
 #: Subject attributes a profile may name, with their upper bound in characters: RFC 5280
 #: Appendix A (ub-*; X.520 ub-name for givenName/surname). organizationIdentifier is an
@@ -395,6 +397,11 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         raise cp.error("cps_uri", "a CPS qualifier needs a policy OID to qualify")
     if kind == "end-entity" and not policy_oids:
         raise cp.error("oids", "every end-entity certificate carries certificatePolicies")
+    smime_oids = [o for o in policy_oids if o.startswith(SMIME_BR_POLICY_ARC)]
+    if smime_oids and not ca and "cabf_smime" not in lint:
+        # A certificate claiming a CA/B S/MIME BR reserved policy is an S/MIME BR certificate:
+        # the only profiles psre holds to those requirements, so they must be linted by them.
+        raise top.error("lint", f"policy {smime_oids[0]} (S/MIME BR) needs the cabf_smime lint")
 
     qc = top.table("qc_statements", ("types", "cc_legislation"), optional=True)
     qc_types = qc.choices("types", QC_TYPES, [])

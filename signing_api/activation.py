@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
 from ca_core.db import read_only, utcnow
 from ca_core.models import ActivationCode, Certificate, SealActivation, Subscriber
@@ -33,6 +34,7 @@ from signing_api.client_auth import ClientApp
 from signing_api.esign_errors import (
     CANNOT_SIGN,
     INVALID_FORMAT,
+    ISSUER_NOT_GOOD,
     NOT_REGISTERED,
     WRONG_ACTIVATION,
     EsignError,
@@ -93,23 +95,40 @@ def usable_certificate(store: Store, sub: Subscriber, now: dt.datetime) -> Certi
 
 
 def api_status(store: Store, sub: Subscriber | None) -> str:
-    """The status string of the e-sign API (bsre-esign-api.md, user/check/status)."""
+    """The status string of the e-sign API (bsre-esign-api.md, user/check/status); a signer
+    whose CA (or a CA above it) is not good gets CA_REVOKED / CA_SUSPENDED / CA_EXPIRED."""
     if sub is None:
         return "NOT_REGISTERED"
-    if sub.status == "ISSUE" and usable_certificate(store, sub, utcnow()) is None:
+    if sub.status != "ISSUE":
+        return sub.status
+    now = utcnow()
+    cert = usable_certificate(store, sub, now)
+    if cert is None:
         return "NO_CERTIFICATE"
-    return sub.status
+    problem = chain_problem(store, cert.issuer_id, now)
+    return problem.api_status if problem is not None else sub.status
 
 
 def require_signer(store: Store, sub: Subscriber) -> Signer:
-    """``sub`` if it may sign now; 2021 otherwise (checked before any activation attempt)."""
+    """``sub`` if it may sign now; 2021 (signer) or 2022 (their CA) otherwise — checked before
+    any activation attempt, so a refusal never counts as a failed passphrase."""
     if sub.status != "ISSUE":
         message = f"status pengguna {sub.status}: only ISSUE may sign"
         raise EsignError(CANNOT_SIGN, message, user_status=sub.status)
-    cert = usable_certificate(store, sub, utcnow())
+    now = utcnow()
+    cert = usable_certificate(store, sub, now)
     if cert is None:
         raise EsignError(
             CANNOT_SIGN, "no valid certificate to sign with", user_status="NO_CERTIFICATE"
+        )
+    problem = chain_problem(store, cert.issuer_id, now)
+    if problem is not None:
+        raise EsignError(
+            ISSUER_NOT_GOOD,
+            problem.message,
+            user_status=problem.api_status,
+            ca=problem.ca,
+            ca_status=WORDS[problem.state],
         )
     return Signer(sub, cert)
 

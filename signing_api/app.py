@@ -49,12 +49,15 @@ def create_app(config: Config | None = None) -> Flask:
             db = rt.store.ping()
         except Exception as ex:  # report, don't raise: this page exists to say what is wrong
             db = {"ok": False, "error": type(ex).__name__}
+        fresh = _freshness(rt) if db.get("ok") else {}
         ok = bool(hsm.get("ok")) and bool(db.get("ok"))
+        ok = ok and all(f.get("ok") for f in fresh.values())
         body = {
             "status": "ok" if ok else "degraded",
             "version": __version__,
             "hsm": hsm,
             "database": db,
+            **fresh,
             "elapsed_ms": round((time.perf_counter() - t0) * 1000, 2),
         }
         return jsonify(body), 200 if ok else 503
@@ -67,3 +70,20 @@ def create_app(config: Config | None = None) -> Flask:
         n = cfg.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     return app
+
+
+def _freshness(rt: Runtime) -> dict[str, dict[str, object]]:
+    """Pre-signed OCSP responses and CRLs, each with its verdict (see ca_core.freshness)."""
+    from ca_core.freshness import crl_freshness, ocsp_freshness
+
+    out: dict[str, dict[str, object]] = {}
+    checks = (
+        ("ocsp_responses", ocsp_freshness, rt.config.ocsp.health_stale_fraction),
+        ("crls", crl_freshness, rt.config.crl.health_stale_fraction),
+    )
+    for key, check, limit in checks:
+        try:
+            out[key] = check(rt.store, limit).report()
+        except Exception as ex:  # noqa: BLE001 - report, don't raise
+            out[key] = {"ok": False, "error": type(ex).__name__}
+    return out

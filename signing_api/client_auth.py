@@ -55,13 +55,17 @@ def authenticate(store: Store) -> ClientApp:
         # Spend the same scrypt time as for a known username: no timing oracle for names.
         verify_secret(auth.password, _dummy_hash())
         raise EsignError(UNAUTHORIZED, "invalid client credentials") from None
+    if not row.enabled:
+        # A disabled app is refused after the same full scrypt check as a wrong secret — never
+        # from the cache of verified secrets — so the answer's timing does not tell a caller
+        # holding the right secret that the app exists but is disabled.
+        verify_secret(auth.password, row.secret_hash)
+        raise EsignError(UNAUTHORIZED, "invalid client credentials")
     key = VerifiedCache.key(f"client:{row.username}", row.secret_hash, auth.password)
     if not _verified.fresh(key, _CLIENT_TTL):
         if not verify_secret(auth.password, row.secret_hash):
             raise EsignError(UNAUTHORIZED, "invalid client credentials")
         _verified.add(key)
-    if not row.enabled:
-        raise EsignError(UNAUTHORIZED, "invalid client credentials")
     return ClientApp(row.id, row.name, row.username, row.default_level, row.rate_limit_per_minute)
 
 

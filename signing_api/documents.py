@@ -1,14 +1,18 @@
 """Signed documents kept for exactly one download (v1 ``id_dokumen``).
 
-The bytes are blanked on the first download and when the retention time runs out; the row
-stays (with the document's hash) so that a second download gets the documented 4044.
+The bytes are blanked once the first download was delivered and when the retention time runs
+out; the row stays (with the document's hash) so that a second download gets the documented
+4044. A download whose answer failed does not count: a signature once made is never lost.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
@@ -16,6 +20,8 @@ from ca_core.db import utcnow
 from ca_core.models import SignedDocument
 from ca_core.store import Store
 from signing_api.esign_errors import DOCUMENT_GONE, NOT_FOUND, EsignError
+
+log = logging.getLogger(__name__)
 
 
 def keep(
@@ -45,9 +51,27 @@ def keep(
     return document_id
 
 
-def take(store: Store, client_id: int, document_id: str) -> tuple[str, bytes]:
-    """(filename, bytes) of the document, then forgotten; 4044 if already taken or expired.
+#: A download in progress holds the document this long; a server that died mid-answer gives it
+#: back when the hold runs out.
+CLAIM_SECONDS = 120
 
+
+@dataclass(frozen=True)
+class Claim:
+    """A document handed to one download that has not been delivered yet."""
+
+    document_id: str
+    filename: str
+    data: bytes
+    claimed_at: dt.datetime
+
+
+def claim(store: Store, client_id: int, document_id: str) -> Claim:
+    """Hold the document for one download: 4044 if already taken, expired or being downloaded.
+
+    The bytes are only blanked by :func:`spend` once the answer's body went out; an answer that
+    failed (the client went away, the server could not send it) calls :func:`release` and the
+    document stays downloadable. ``downloaded_at`` marks the hold while the bytes are still there.
     Another client's document is answered as unknown (4040), not as gone.
     """
     now = utcnow()
@@ -59,15 +83,76 @@ def take(store: Store, client_id: int, document_id: str) -> tuple[str, bytes]:
         ).scalar_one_or_none()
         if doc is None:
             raise EsignError(NOT_FOUND, "dokumen tidak ditemukan (no such document)")
-        data = doc.data
-        if data is None or doc.expires_at <= now:
+        if doc.data is None or doc.expires_at <= now:
             doc.data = None
-            gone = True
+            out = None
+        elif doc.downloaded_at is not None and doc.downloaded_at > now - _HOLD:
+            raise EsignError(
+                DOCUMENT_GONE, "file sedang diunduh (a download of this file is in progress)"
+            )
         else:
-            gone = False
-            doc.data = None
             doc.downloaded_at = now
-        filename = doc.filename
-    if gone or data is None:
+            out = Claim(document_id, doc.filename, doc.data, now)
+    if out is None:
         raise EsignError(DOCUMENT_GONE, "file sudah tidak tersedia (already downloaded or expired)")
-    return filename, data
+    return out
+
+
+def spend(store: Store, c: Claim) -> None:
+    """The download was delivered: forget the bytes (the row and the hash stay)."""
+    _update_held(store, c, data=None)
+
+
+def release(store: Store, c: Claim) -> None:
+    """The download failed before its body went out: the document may be downloaded again."""
+    _update_held(store, c, downloaded_at=None)
+
+
+def _update_held(store: Store, c: Claim, **values: object) -> None:
+    # Only while our hold is the current one and the bytes are there: a hold that ran out and
+    # was taken by another download is not ours to settle.
+    with store.session() as s:
+        s.execute(
+            update(SignedDocument)
+            .where(
+                SignedDocument.document_id == c.document_id,
+                SignedDocument.downloaded_at == c.claimed_at,
+                SignedDocument.data.is_not(None),
+            )
+            .values(**values)
+        )
+
+
+_HOLD = dt.timedelta(seconds=CLAIM_SECONDS)
+
+
+class DeliverOnce:
+    """A WSGI body that spends the claim when the server asked for more after sending the bytes.
+
+    The server iterates, writes each piece, and asks for the next: only then do we know the
+    bytes went out. If it stops before (client gone, headers or write failed) it closes the body
+    instead, and the claim is released.
+    """
+
+    def __init__(self, store: Store, c: Claim) -> None:
+        self._store = store
+        self._claim = c
+        self._delivered = False
+        self._settled = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield self._claim.data
+        self._delivered = True
+        self._settle()
+
+    def close(self) -> None:
+        self._settle()
+
+    def _settle(self) -> None:
+        if self._settled:
+            return
+        self._settled = True
+        try:
+            (spend if self._delivered else release)(self._store, self._claim)
+        except Exception:  # noqa: BLE001 - the hold runs out by itself; the answer is already out
+            log.exception("document %s: could not settle its download", self._claim.document_id)

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 NOT_REGISTERED = 2011
 CANNOT_SIGN = 2021
+ISSUER_NOT_GOOD = 2022
 WRONG_ACTIVATION = 2031
 UNAUTHORIZED = 4010
 MISSING_FIELD = 4014
@@ -42,6 +43,11 @@ PDF_WORKERS_BUSY = 5032
 CODES: dict[int, tuple[int, str]] = {
     NOT_REGISTERED: (404, "signer not registered"),
     CANNOT_SIGN: (403, "signer may not sign: status is not ISSUE or no usable certificate"),
+    ISSUER_NOT_GOOD: (
+        403,
+        "nothing is signed: a CA above the certificate (issuing CA, root) or the TSA's is "
+        "revoked, suspended or expired; 'ca' and 'ca_status' say which and how",
+    ),
     WRONG_ACTIVATION: (400, "wrong passphrase/TOTP; 423 with 'locked' while locked out"),
     UNAUTHORIZED: (401, "client application credentials missing, wrong or disabled"),
     MISSING_FIELD: (400, "a required field is missing"),
@@ -130,7 +136,7 @@ def register_esign_handlers(bp: Blueprint) -> None:
     def _ca(ex: CaError) -> Response:
         api_code = getattr(ex, "api_code", None)
         if isinstance(api_code, int) and api_code in CODES:
-            return EsignError(api_code, str(ex)).response()
+            return EsignError(api_code, str(ex), **getattr(ex, "api_extra", {})).response()
         return EsignError(INVALID_FORMAT, str(ex)).response()
 
     @bp.errorhandler(Exception)

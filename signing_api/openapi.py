@@ -151,6 +151,123 @@ _STATUS = _json(
     )
 )
 
+_NULLABLE_S = {"type": ["string", "null"]}
+_BSRE_TIME = {
+    "type": "string",
+    "description": "`YYYY-MM-DD hh:mm:ss.cc` (UTC), as BSrE writes it",
+}
+_VALIDITY = {
+    "type": "string",
+    "description": "`<notBefore> to <notAfter>` in the same format; `null to null` if absent",
+}
+_CHAIN = {
+    "type": "array",
+    "description": "psre extension: the signer's path, leaf first (root left out)",
+    "items": _obj(
+        {
+            "role": {**_S, "enum": ["signer", "signer-ca"]},
+            "name": _S,
+            "serial": _S,
+            "status": {
+                **_S,
+                "enum": ["good", "revoked", "hold", "expired", "not_yet_valid", "unknown"],
+                "description": "at the time that counts: the trusted timestamp's, else now",
+            },
+            "status_now": {**_S, "enum": ["good", "revoked", "hold", "expired", "unknown"]},
+            "revocation_reason": _NULLABLE_S,
+        },
+        ["role", "name", "serial", "status", "status_now", "revocation_reason"],
+    ),
+}
+_V1_SIGNATURE = _obj(
+    {
+        "signature_field": _S,
+        "info_signer": _obj(
+            {
+                "signer_dn": _S,
+                "issuer_dn": _S,
+                "signer_name": _S,
+                "signer_cert_validity": _VALIDITY,
+                "cert_user_certified": {
+                    **_B,
+                    "description": "trusted, and every certificate on its path good now",
+                },
+                "certificate_status": {
+                    **_S,
+                    "enum": ["good", "revoked", "hold", "expired", "unknown"],
+                    "description": "psre extension: the signer's certificate now",
+                },
+            },
+            [
+                "signer_dn",
+                "issuer_dn",
+                "signer_name",
+                "signer_cert_validity",
+                "cert_user_certified",
+            ],
+        ),
+        "info_tsa": _obj(
+            {"name": _NULLABLE_S, "tsa_cert_validity": _VALIDITY},
+            ["name", "tsa_cert_validity"],
+        ),
+        "signature_document": _obj(
+            {
+                "signed_using_tsa": _B,
+                "signed_in": {**_BSRE_TIME, "type": ["string", "null"]},
+                "reason": _NULLABLE_S,
+                "location": _NULLABLE_S,
+                "hash_value": {**_S, "description": "hex digest of the signed byte ranges"},
+                "document_integrity": _B,
+                "signature_value": {**_NULLABLE_S, "description": "hex"},
+            },
+            [
+                "signed_using_tsa",
+                "signed_in",
+                "reason",
+                "location",
+                "hash_value",
+                "document_integrity",
+                "signature_value",
+            ],
+        ),
+        "valid": {**_B, "description": "psre extension: this signature's verdict"},
+        "level": {**_S, "enum": ["B-B", "B-T", "B-LT", "B-LTA"], "description": "psre extension"},
+        "problems": {"type": "array", "items": _S, "description": "psre extension: why not valid"},
+        "chain": _CHAIN,
+    },
+    ["signature_field", "info_signer", "info_tsa", "signature_document"],
+)
+_V1_VERIFY = _json(
+    _obj(
+        {
+            "nama_dokumen": _S,
+            "jumlah_signature": _I,
+            "summary": {
+                "type": ["string", "null"],
+                "enum": ["DOCUMENT VALID !!!", "DOCUMENT NOT VALID !!!", None],
+                "description": "BSrE's strings; null for a PDF without signatures",
+            },
+            "notes": {
+                **_NULLABLE_S,
+                "description": "BSrE's note (Indonesian); null for a PDF without signatures",
+            },
+            "details": {"type": "array", "items": _V1_SIGNATURE},
+            "verdict": {
+                **_S,
+                "enum": ["VALID", "INVALID", "NO_SIGNATURE"],
+                "description": "psre extension: the verdict as the v2 `conclusion` says it",
+            },
+        },
+        ["nama_dokumen", "jumlah_signature", "summary", "notes", "details"],
+    )
+)
+_ID_DOKUMEN = {
+    "id_dokumen": {
+        "description": "the document's id, for one GET /api/sign/download/{id_dokumen}",
+        "schema": _S,
+    }
+}
+
 _HASHES = {
     "type": "array",
     "items": {**_S, "pattern": "^[0-9a-fA-F]{64}$"},
@@ -166,7 +283,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/sign/pdf": {
             "post": _op(
                 "Sign one PDF (v1). 200: the signed PDF, header id_dokumen (one download).",
-                {"200": {"description": "signed PDF", "content": _PDF}},
+                {"200": {"description": "signed PDF", "content": _PDF, "headers": _ID_DOKUMEN}},
                 *_WRONG,
                 4130,
                 body={
@@ -187,7 +304,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/sign/download/{id_dokumen}": {
             "get": _op(
                 "The signed PDF of a v1 request, once; then 404 with 4044.",
-                {"200": {"description": "signed PDF", "content": _PDF}},
+                {"200": {"description": "signed PDF", "content": _PDF, "headers": _ID_DOKUMEN}},
                 4040,
                 4044,
                 parameters=[{"name": "id_dokumen", "in": "path", "required": True, "schema": _S}],
@@ -196,7 +313,7 @@ def openapi_document() -> dict[str, Any]:
         "/api/sign/verify": {
             "post": _op(
                 "Verify the signatures of a PDF (v1 answer shape).",
-                {"200": {"description": "nama_dokumen, jumlah_signature, summary, details[]"}},
+                {"200": {"description": "BSrE's v1 verification answer", "content": _V1_VERIFY}},
                 4014,
                 4015,
                 4130,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import tsp
 from cryptography import x509
@@ -23,6 +23,10 @@ from signing_api import asn1_lengths, pades, verify
 from signing_api.pdf_pool import allow_in_answers, call_parent
 from signing_api.pdf_sign import InvalidPdfError, PdfSignError, StampPlacementError
 from signing_api.signers import NoKeyError, PsreSigner
+from signing_api.verify_status import PathCertificate
+
+if TYPE_CHECKING:
+    from ca_core.config import Config
 
 # -- signing ------------------------------------------------------------------------------------
 
@@ -89,18 +93,34 @@ def sign(job: pades.SignJob, data: bytes) -> bytes:
 # -- verification -------------------------------------------------------------------------------
 
 
-def _status_of(serial: int, fingerprint: str) -> verify.CertRecord | None:
-    return call_parent("certificate", serial, fingerprint)
+class _StoreView:
+    """What verification reads of our store, in the child: a read-only connection of its own
+    (kept for the child's life), never the HSM."""
+
+    def __init__(self, config: Config) -> None:
+        from ca_core.store import ReadOnlyStore
+
+        self.config = config
+        self.store = ReadOnlyStore.open(config.effective_database_url)
+
+
+_views: dict[str, _StoreView] = {}
 
 
 def verify_document(
-    data: bytes,
-    password: str | None,
-    trust: verify.Trust,
-    max_fields: int,
+    config: Config, data: bytes, password: str | None
 ) -> tuple[verify.PdfReport, dict[str, verify.SigDetails]]:
+    url = config.effective_database_url
+    view = _views.get(url)
+    if view is None:
+        view = _views[url] = _StoreView(config)
     try:
-        return verify.analyse(data, password, trust, _status_of, max_fields)
+        return verify.analyse(
+            view,  # type: ignore[arg-type]
+            data,
+            password,
+            config.pdf.max_signature_fields,
+        )
     except RecursionError as ex:
         raise verify.NotAPdfError("the PDF is nested too deeply to be read") from ex
 
@@ -113,6 +133,7 @@ def answer_types() -> list[Any]:
         verify.PdfReport,
         verify.SignatureReport,
         verify.SigDetails,
+        PathCertificate,
         verify.NotAPdfError,
         InvalidPdfError,
         PdfSignError,

@@ -94,6 +94,19 @@ def sign_pdf(
     B-LT also writes a DSS with the chains and the OCSP responses and CRLs of the signer and
     the TSA unit from our store; B-LTA adds a document timestamp over all of that.
     """
+    import datetime as dt
+
+    from ca_core.ca_standing import require_good_chain
     from signing_api import pades
 
+    # Every path that signs (both API versions, `psre pdf sign`) comes through here: nothing
+    # is signed under a CA that is revoked, suspended or expired (ca_core.ca_standing).
+    now = dt.datetime.now(dt.UTC)
+    require_good_chain(rt.store, cert.issuer_id, now)
+    if options.level != "B-B":
+        # The timestamp would be refused anyway; refusing here says why, with the code.
+        from signing_api.tsa import authority_for
+
+        tsa = authority_for(rt)
+        tsa.require_good(tsa.unit(now), now)
     return pades.sign(rt, data, cert, options, deadline)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 import threading
 import weakref
 from collections import Counter
@@ -31,10 +32,13 @@ from typing import TYPE_CHECKING
 from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
+from sqlalchemy import select
 
+from ca_core.ca_standing import ChainProblem, IssuerNotGood, require_good_chain
 from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
+from hsm.errors import HsmError
 from signing_api import asn1_lengths
 from signing_api.signers import digest_for, signer_for
 
@@ -44,6 +48,8 @@ if TYPE_CHECKING:
     from ca_core.config import TsaConfig
     from ca_core.runtime import Runtime
     from hsm.pdf_signer import HsmPdfSigner
+
+log = logging.getLogger(__name__)
 
 #: The time-stamping unit's profile (ceremony step type "tsa").
 TSA_PROFILE = "tsa"
@@ -73,6 +79,8 @@ class _Rejected(Exception):
 @dataclass(frozen=True)
 class _Unit:
     signer: HsmPdfSigner
+    certificate_id: int
+    issuer_id: int
     #: Looked up again after this: its certificate expired, or a minute passed (a revoked or
     #: rotated unit is dropped within a minute, without a query per token).
     recheck_at: dt.datetime
@@ -106,8 +114,30 @@ class TimeStampAuthority:
                 )
             signer = signer_for(self.rt, row)
             recheck = min(row.not_after, now + dt.timedelta(seconds=UNIT_RECHECK_SECONDS))
-            self._unit = _Unit(signer, recheck, digest_for(signer.signing_cert))
+            self._unit = _Unit(
+                signer, row.id, row.issuer_id, recheck, digest_for(signer.signing_cert)
+            )
             return self._unit
+
+    def require_good(self, unit: _Unit, now: dt.datetime) -> None:
+        """Raise IssuerNotGood unless the unit's certificate and its CAs are good right now.
+
+        Read on every token, not cached with the unit: a revoked or suspended CA (or unit)
+        stamps nothing from the next request on."""
+        require_good_chain(self.rt.store, unit.issuer_id, now)
+        with self.rt.store.reading() as conn:
+            status = conn.execute(
+                select(Certificate.status, Certificate.not_after).where(
+                    Certificate.id == unit.certificate_id
+                )
+            ).first()
+        if status is None or status.status != "good" or status.not_after <= now:
+            with self._lock:
+                self._unit = None  # choose again (an older unit may still be good)
+            state = "expired" if status is not None and status.status == "good" else "revoked"
+            if status is not None and status.status == "hold":
+                state = "hold"
+            raise IssuerNotGood(ChainProblem("tsa", state))
 
     # -- answering ------------------------------------------------------------------------
     async def async_respond(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp | TimeStampResp:
@@ -118,6 +148,12 @@ class TimeStampAuthority:
         except _Rejected as ex:
             self.stats["rejected"] += 1
             return _rejection(ex.failure, ex.text)
+        except HsmError as ex:
+            # The token is away: an RFC 3161 client understands systemFailure, not a JSON 503.
+            # The next request after the token is back is granted (hsm.pkcs11_backend).
+            log.error("TSA could not sign: %s", ex)
+            self.stats["rejected"] += 1
+            return _rejection("system_failure", "the time-stamping key is unavailable")
         self.stats["granted"] += 1
         return tsp.TimeStampResp(
             {"status": tsp.PKIStatusInfo({"status": "granted"}), "time_stamp_token": token}
@@ -152,11 +188,12 @@ class TimeStampAuthority:
             raise _Rejected("unaccepted_extension", "request extensions are not supported")
 
     async def _token(self, req: tsp.TimeStampReq) -> cms.ContentInfo:
-        try:
-            unit = self.unit()
-        except NoTsaUnitError as ex:
-            raise _Rejected("system_failure", str(ex)) from ex
         now = dt.datetime.now(dt.UTC)
+        try:
+            unit = self.unit(now)
+            self.require_good(unit, now)
+        except (NoTsaUnitError, IssuerNotGood) as ex:
+            raise _Rejected("system_failure", str(ex)) from ex
         info = {
             "version": "v1",
             "policy": self.config.policy_oid,

@@ -14,6 +14,7 @@ from signing_api.activation import (
 )
 from signing_api.app_runtime import runtime
 from signing_api.client_slots import verify_slots
+from signing_api.disposition import attachment, file_name
 from signing_api.esign_common import activation, client, count_signing_request, esign_blueprint
 from signing_api.esign_errors import missing
 from signing_api.fields import StampFields, check_nik, require_pdf, sign_options
@@ -65,22 +66,28 @@ def sign_pdf_v1() -> Response:
     signer = require_signer(rt.store, sub)
     count_signing_request(rt)
     activation().check(sub, passphrase=passphrase, code=None, documents=1)
-    name = upload.filename or "document.pdf"
+    name = file_name(upload.filename)
     (signed,) = sign_documents(rt, client(), signer, [Document(name, data, options)])
     doc_id = documents.keep(
         rt.store, client().id, sub.id, name, signed, rt.config.signing.document_minutes
     )
+    # Built from values that cannot fail to encode (a hex id, an ASCII disposition): the
+    # signature is made and audited by now, and the answer must not be lost to a file name.
     resp = Response(signed, mimetype="application/pdf")
     resp.headers["id_dokumen"] = doc_id
-    resp.headers["Content-Disposition"] = f'attachment; filename="{_safe(name)}"'
+    resp.headers["Content-Disposition"] = attachment(name)
     return resp
 
 
 @bp.get("/sign/download/<id_dokumen>")
 def download(id_dokumen: str) -> Response:
-    name, data = documents.take(runtime().store, client().id, id_dokumen)
-    resp = Response(data, mimetype="application/pdf")
-    resp.headers["Content-Disposition"] = f'attachment; filename="{_safe(name)}"'
+    store = runtime().store
+    held = documents.claim(store, client().id, id_dokumen)
+    resp = Response(documents.DeliverOnce(store, held), mimetype="application/pdf")
+    resp.headers["Content-Length"] = str(len(held.data))
+    # As the sign answer: BSrE clients read the document id from this header either way.
+    resp.headers["id_dokumen"] = held.document_id
+    resp.headers["Content-Disposition"] = attachment(held.filename)
     return resp
 
 
@@ -111,6 +118,3 @@ def v1_status(status: str) -> dict[str, object]:
         return {"status_code": 1110, "status": status, "message": "User tidak terdaftar"}
     return {"status_code": 1112, "status": status, "message": f"User belum dapat TTE ({status})"}
 
-
-def _safe(name: str) -> str:
-    return "".join(c for c in name if c.isalnum() or c in "._- ")[:128] or "document.pdf"

@@ -1,9 +1,11 @@
 """Verify the signatures of a PDF against this PSrE's own hierarchy (pyHanko's validator).
 
 Trust anchors are our root CAs, intermediates our other CAs; nothing is fetched from the network.
-A certificate's status comes from our own database (the same source OCSP and CRLs are made
-from), looked up by the signing certificate's fingerprint, so a certificate we did not issue is
-``unknown`` and never ``good``.
+Every certificate on the signer's and the TSA's paths is checked at the time that counts — the
+trusted signature timestamp's time if there is one, else now — against the revocation data of
+our own store and of the document, by pyhanko-certvalidator, and against our store's rows
+(signing_api.verify_status says which time counts and why a compromise overrides it). A
+certificate we did not issue is ``unknown`` and never ``good``.
 
 Default-deny on changes after signing (checklist "PDF signature verification must reject"):
 a signature is only valid if the bytes after its revision are nothing but later signatures,
@@ -11,19 +13,14 @@ document timestamps and validation data (DSS). Content changed in an incremental
 ByteRange that is not [0, hole, hole end, revision end] (signature wrapping), annotations added
 afterwards, or changes beyond a certification signature's DocMDP permissions: not valid. A
 missing, empty or zeroed /Contents or /ByteRange cannot be read as a signature: not valid.
-
-Certificate status at signing time: with a trusted signature timestamp, the status at the
-timestamp's time (a certificate revoked later leaves the signature valid — PAdES LTV); without
-one, the signing time is only claimed, so the current status counts.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import dataclasses
 import hashlib
 import io
-import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -39,12 +36,18 @@ from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
 from pyhanko.sign.fields import SigSeedSubFilter, enumerate_sig_fields
 from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.generic_cms import extract_tst_data_iter
 from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
-from pyhanko.sign.validation.status import PdfSignatureStatus
-from pyhanko_certvalidator import ValidationContext
+from pyhanko.sign.validation.status import (
+    PdfSignatureStatus,
+    SignatureStatus,
+    TimestampSignatureStatus,
+)
 
 from ca_core.errors import CaError
+from signing_api import verify_status
 from signing_api.pdf_pool import DocumentTooComplexError
+from signing_api.verify_status import PathCertificate
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
@@ -83,13 +86,19 @@ class SignatureReport:
     document_digest: str = ""
     #: SignatureCoverageLevel name: ENTIRE_FILE, ENTIRE_REVISION, ...
     coverage: str = ""
-    #: The certificate's status when it signed (see the module docstring); CERT_STATUSES or
-    #: ``not_yet_valid``.
+    #: The certificate's status at the time that counts (``validated_at``, else now);
+    #: CERT_STATUSES or ``not_yet_valid``.
     status_at_signing: str = "unknown"
     timestamp_trusted: bool = False
     tsa_name: str | None = None
     #: Every certificate on the signer's and the TSA's paths has revocation data in the DSS.
     ltv: bool = False
+    #: The time the paths were judged at: the trusted timestamp's; None when judged now.
+    validated_at: dt.datetime | None = None
+    #: The signer's path (leaf first, root left out) and the signature timestamp's TSA path,
+    #: each certificate with its status then and now.
+    chain: list[PathCertificate] = field(default_factory=list)
+    tsa_chain: list[PathCertificate] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,27 +109,13 @@ class PdfReport:
     document_timestamps: int = 0
 
 
+#: What pyHanko raises on a malformed PDF: its own errors, and asserts and recursion in its
+#: reader (an object stream that is not one, reference loops).
+_READ_FAULTS = (PdfReadError, ValueError, KeyError, TypeError, AssertionError, RecursionError)
+
+
 class NotAPdfError(CaError):
     code = "not_a_pdf"
-
-
-@dataclass(frozen=True)
-class CertRecord:
-    """What verification needs of our record of a signing certificate."""
-
-    status: str
-    not_before: dt.datetime
-    not_after: dt.datetime
-    revoked_at: dt.datetime | None
-    invalidity_date: dt.datetime | None
-
-
-@dataclass(frozen=True)
-class Trust:
-    """Our CA certificates (DER): roots are the trust anchors, the others intermediates."""
-
-    roots: tuple[bytes, ...]
-    others: tuple[bytes, ...]
 
 
 @dataclass(frozen=True)
@@ -134,9 +129,6 @@ class SigDetails:
 
 #: Certificates of a signature's CMS shown in the details (a CMS may carry any number).
 MAX_DETAIL_CERTS = 10
-
-#: ``lookup(serial, sha256 fingerprint hex)`` -> our record of exactly that certificate.
-Lookup = Callable[[int, str], "CertRecord | None"]
 
 
 def verify_pdf(
@@ -154,25 +146,24 @@ def verify_pdf(
 def verify_pdf_details(
     rt: Runtime, data: bytes, password: str | None = None, deadline: float | None = None
 ) -> tuple[PdfReport, dict[str, SigDetails]]:
-    """:func:`verify_pdf`, with each signature's certificates and signature value by field."""
+    """:func:`verify_pdf`, with each signature's certificates and signature value by field.
+
+    The child reads our store itself (read-only, its own connection: the look-ups depend on
+    the certificates the document carries); it never touches the HSM.
+    """
     from signing_api import pdf_jobs
     from signing_api.pdf_pool import pool_for
 
     return pool_for(rt).run(
-        pdf_jobs.verify_document,
-        data,
-        password,
-        _trust(rt),
-        rt.config.pdf.max_signature_fields,
-        services={"certificate": lambda serial, fp: _stored(rt, serial, fp)},
-        deadline=deadline,
+        pdf_jobs.verify_document, rt.config, data, password, deadline=deadline
     )
 
 
 def analyse(
-    data: bytes, password: str | None, trust: Trust, lookup: Lookup, max_fields: int
+    rt: Runtime, data: bytes, password: str | None, max_fields: int
 ) -> tuple[PdfReport, dict[str, SigDetails]]:
-    """The verification itself, on untrusted bytes: runs in a PDF worker."""
+    """The verification itself, on untrusted bytes: runs in a PDF worker, ``rt`` a read-only
+    view of our store."""
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
@@ -181,32 +172,28 @@ def analyse(
             if reader.decrypt(password).status == AuthStatus.FAILED:
                 raise NotAPdfError("wrong password for the encrypted PDF")
         embedded, doc_timestamps, unreadable = _collect(reader, max_fields)
-    except (PdfReadError, ValueError, KeyError, TypeError, AssertionError) as ex:
+    except _READ_FAULTS as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex
     if not embedded and not unreadable:
         return PdfReport("NO_SIGNATURE", [], len(doc_timestamps)), {}
-    context_args = _context_args(trust)
     sig_fields = {s.field_name for s in (*embedded, *doc_timestamps)}
     dss = _dss_revinfo(reader)
+    ev = verify_status.gather(
+        rt,
+        [*_carried_certs([*embedded, *doc_timestamps]), *(dss.certs if dss else [])],
+        dss.crls if dss else [],
+        dss.ocsps if dss else [],
+    )
     reports = list(unreadable)
     for sig in embedded:
-        vc = ValidationContext(**context_args)
         try:
-            status = validate_pdf_signature(sig, vc)
-        except (
-            SignatureValidationError,
-            PdfReadError,
-            ValueError,
-            KeyError,
-            TypeError,
-            AssertionError,  # pyHanko's reader on an object stream that is none
-        ) as ex:
+            reports.append(_verify_one(rt, ev, sig, sig_fields, dss, bool(doc_timestamps)))
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
-            continue
-        reports.append(_report(lookup, sig, status, sig_fields, dss, bool(doc_timestamps)))
-    ts_ok = all(_doc_timestamp_ok(ts, context_args) for ts in doc_timestamps)
-    if not ts_ok:
-        reports = [_with_problem(r, "a document timestamp does not verify") for r in reports]
+    for ts in doc_timestamps:
+        problem = _doc_timestamp_problem(rt, ev, ts)
+        if problem is not None:
+            reports = [_with_problem(r, problem) for r in reports]
     summary = "VALID" if all(r.valid for r in reports) else "INVALID"
     details = {str(k): v for k, v in _details(embedded).items()}
     return PdfReport(summary, [_plain(r) for r in reports], len(doc_timestamps)), details
@@ -276,8 +263,7 @@ def _collect(
                 f"the document has more than {max_fields} filled signature fields"
             )
         try:
-            value = sig_obj.get_object()
-            sub = value.get("/SubFilter")
+            sub = sig_obj.get_object().get("/SubFilter")
             if sub not in _SUBFILTERS:
                 raise SignatureValidationError(f"unsupported /SubFilter {sub}")
             sig = EmbeddedPdfSignature(reader, sig_field, name)
@@ -286,14 +272,7 @@ def _collect(
                 raise SignatureValidationError(f"it is the signature of field {seen[key]}")
             seen[key] = name
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
-        except (
-            SignatureValidationError,
-            PdfReadError,
-            ValueError,
-            KeyError,
-            TypeError,
-            AssertionError,
-        ) as ex:
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             unreadable.append(_broken(name, str(ex)))
             continue
         (stamps if sig.sig_object_type == "/DocTimeStamp" else regular).append(sig)
@@ -304,29 +283,108 @@ def _collect(
 _SUBFILTERS = {f.value for f in SigSeedSubFilter}
 
 
-def _trust(rt: Runtime) -> Trust:
-    roots, others = [], []
-    for ca in rt.store.list_cas():
-        if ca.certificate_der is None:
-            continue
-        (roots if ca.parent_id is None else others).append(ca.certificate_der)
-    return Trust(tuple(roots), tuple(others))
+def _carried_certs(sigs: list[EmbeddedPdfSignature]) -> list[asn1_x509.Certificate]:
+    """Every certificate in the signatures' CMS and in their timestamp tokens."""
+    out: list[asn1_x509.Certificate] = []
+    for sig in sigs:
+        blocks = [sig.signed_data, *_timestamp_tokens(sig)]
+        for sd in blocks:
+            for choice in sd["certificates"] or []:
+                if isinstance(choice.chosen, asn1_x509.Certificate):
+                    out.append(choice.chosen)
+    return out
 
 
-def _context_args(trust: Trust) -> dict[str, object]:
-    # Soft-fail: revocation is judged from our database below, not fetched by the validator.
-    return {
-        "trust_roots": [asn1_x509.Certificate.load(c) for c in trust.roots],
-        "other_certs": [asn1_x509.Certificate.load(c) for c in trust.others],
-        "allow_fetching": False,
-        "revocation_mode": "soft-fail",
-    }
+def _timestamp_tokens(sig: EmbeddedPdfSignature) -> list[cms.SignedData]:
+    if sig.sig_object_type == "/DocTimeStamp":
+        return []
+    try:
+        return list(extract_tst_data_iter(sig.signer_info, signed=False))
+    except (ValueError, KeyError, TypeError):
+        return []
+
+
+def _gen_time(token: cms.SignedData) -> dt.datetime | None:
+    """The time a timestamp token claims (its TSTInfo genTime), before it is validated."""
+    try:
+        return token["encap_content_info"]["content"].parsed["gen_time"].native
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _verify_one(
+    rt: Runtime,
+    ev: verify_status.Evidence,
+    sig: EmbeddedPdfSignature,
+    sig_fields: set[str],
+    dss: _DssRevinfo | None,
+    has_doc_ts: bool,
+) -> SignatureReport:
+    """Validate ``sig`` at the time that counts (signing_api.verify_status's docstring)."""
+    tokens = _timestamp_tokens(sig)
+    claimed = _gen_time(tokens[0]) if tokens else None
+    # The timestamp is judged at its own time; the signer first at the same time, and again
+    # now if the timestamp turns out not to be trustworthy.
+    ts_context = ev.context(claimed)
+    st = validate_pdf_signature(sig, ev.context(claimed), ts_context)
+    ts = st.timestamp_validity
+    ts_problems: list[str] = []
+    tsa_chain: list[verify_status.PathCertificate] = []
+    if ts is not None:
+        tsa_chain = verify_status.path_report(
+            rt, ts.validation_path, ts.signing_cert, "tsa", ts.timestamp
+        )
+        ts_problems = _timestamp_problems(ev, ts, tsa_chain, "the signature timestamp")
+    ts_trusted = ts is not None and not ts_problems
+    if claimed is not None and not ts_trusted:
+        st = validate_pdf_signature(sig, ev.context(None), ts_context)
+    at = ts.timestamp if ts_trusted and ts is not None else None
+    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "signer", at)
+    return _report(sig, st, chain, tsa_chain, ts_problems, ev, sig_fields, dss, has_doc_ts)
+
+
+def _timestamp_problems(
+    ev: verify_status.Evidence,
+    ts: TimestampSignatureStatus,
+    tsa_chain: list[verify_status.PathCertificate],
+    what: str,
+) -> list[str]:
+    """Why a timestamp cannot date anything: broken, untrusted at its time, or its TSA's path
+    compromised since (RFC 3161 §4)."""
+    if not (ts.intact and ts.valid):
+        return [f"{what} does not verify"]
+    problems = []
+    if not ts.trusted:
+        problems.append(f"{what} is not trusted at its time ({_trust_problem(ts)})")
+    problems += verify_status.status_problems(tsa_chain, "when it stamped", past=True)
+    compromise = verify_status.compromise_problem(tsa_chain, what)
+    if compromise is None and not problems:
+        compromise = verify_status.compromised_in_revinfo(ev, ts.validation_path)
+    if compromise is not None:
+        problems.append(compromise)
+    return problems
+
+
+def _trust_problem(st: SignatureStatus) -> str:
+    if st.validation_path is None:
+        return "no path to this PSrE's root"
+    if st.revocation_details is not None:
+        rd = st.revocation_details
+        whose = "a CA certificate on the path" if rd.ca_revoked else "the certificate"
+        when = rd.revocation_date.strftime("%Y-%m-%dT%H:%M:%SZ")
+        reason = rd.revocation_reason.native
+        return f"the revocation data says {whose} was revoked at {when} ({reason})"
+    indic = st.trust_problem_indic
+    return indic.name if indic is not None else "not trusted"
 
 
 def _report(
-    lookup: Lookup,
     sig: EmbeddedPdfSignature,
     st: PdfSignatureStatus,
+    chain: list[verify_status.PathCertificate],
+    tsa_chain: list[verify_status.PathCertificate],
+    ts_problems: list[str],
+    ev: verify_status.Evidence,
     sig_fields: set[str],
     dss: _DssRevinfo | None,
     has_doc_ts: bool,
@@ -334,28 +392,36 @@ def _report(
     cert = st.signing_cert
     subject = cert.subject.native
     serial = format(cert.serial_number, "x")
-    stored = lookup(cert.serial_number, hashlib.sha256(cert.dump()).hexdigest())
-    cert_status = _cert_status(stored)
+    leaf = chain[0] if chain and chain[0].role == "signer" else None
+    cert_status = leaf.status_now if leaf else "unknown"
     coverage = st.coverage.name if st.coverage is not None else "UNKNOWN"
     modified = _modified(st, sig_fields)
     ts = st.timestamp_validity
-    ts_trusted = ts is not None and bool(ts.intact and ts.valid and ts.trusted)
-    at = ts.timestamp if ts_trusted and ts is not None else dt.datetime.now(dt.UTC)
-    at_signing = _status_at(stored, at) if ts_trusted else cert_status
+    ts_trusted = ts is not None and not ts_problems
+    at = ts.timestamp if ts_trusted and ts is not None else None
+    at_signing = leaf.status if leaf else "unknown"
     problems: list[str] = []
     if not st.intact:
         problems.append("the signed bytes were changed (digest mismatch)")
     elif not st.valid:
         problems.append("the cryptographic signature does not verify")
-    if not st.trusted:
+    when = "when it was timestamped" if at is not None else "now"
+    status_problems = verify_status.status_problems(chain, when, past=at is not None)
+    if st.validation_path is None:
         problems.append("the signer's certificate does not chain to this PSrE's root")
+    elif not st.trusted and not status_problems:
+        problems.append(f"the signer's certificate path does not validate: {_trust_problem(st)}")
+    problems += status_problems
+    if at is not None:
+        # Judged at the timestamp's time: a compromise since then still voids it.
+        compromise = verify_status.compromise_problem(chain, "the signature")
+        if compromise is None and st.trusted and not status_problems:
+            compromise = verify_status.compromised_in_revinfo(ev, st.validation_path)
+        if compromise is not None:
+            problems.append(compromise)
     if modified:
         problems.append("the document was changed after it was signed")
-    if at_signing != "good":
-        when = "when it was timestamped" if ts_trusted else "now"
-        problems.append(f"the signer's certificate is {at_signing} ({when})")
-    if ts is not None and not ts_trusted:
-        problems.append("the signature timestamp does not verify")
+    problems += ts_problems
     tsa_path = _path_of(ts) if ts is not None else []
     ltv = dss is not None and ts_trusted and dss.covers([*_path_of(st), *tsa_path])
     level = "B-B"
@@ -398,6 +464,9 @@ def _report(
         timestamp_trusted=ts_trusted,
         tsa_name=_cn(ts.signing_cert) if ts is not None else None,
         ltv=bool(ltv),
+        validated_at=at,
+        chain=chain,
+        tsa_chain=tsa_chain,
     )
 
 
@@ -442,21 +511,30 @@ def _with_problem(r: SignatureReport, problem: str) -> SignatureReport:
     return replace(r, valid=False, problems=[*r.problems, problem])
 
 
-def _doc_timestamp_ok(ts: EmbeddedPdfSignature, context_args: dict[str, object]) -> bool:
+def _doc_timestamp_problem(
+    rt: Runtime, ev: verify_status.Evidence, ts: EmbeddedPdfSignature
+) -> str | None:
+    """A document timestamp (B-LTA) is judged like a signature timestamp: at its own time."""
     try:
-        st = validate_pdf_timestamp(ts, ValidationContext(**context_args))
-    except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError):
-        return False
-    return bool(st.intact and st.valid and st.trusted)
+        st = validate_pdf_timestamp(ts, ev.context(_gen_time(ts.signed_data)))
+    except (SignatureValidationError, *_READ_FAULTS):
+        return "a document timestamp does not verify"
+    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "tsa", st.timestamp)
+    problems = _timestamp_problems(ev, st, chain, "a document timestamp")
+    return "; ".join(problems) if problems else None
 
 
+@dataclass
 class _DssRevinfo:
-    """What the document's DSS holds: which certificates have an OCSP response or a CRL."""
+    """What the document's DSS holds: its certificates, OCSP responses and CRLs, and which
+    certificates those cover."""
 
-    def __init__(self, ocsp_ids: set[tuple[str, str, int]], crl_issuers: set[bytes]) -> None:
-        #: (hash algorithm, issuer name hash hex, serial) of every OCSP response's CertID
-        self.ocsp_ids = ocsp_ids
-        self.crl_issuers = crl_issuers
+    certs: list[asn1_x509.Certificate] = field(default_factory=list)
+    ocsps: list[asn1_ocsp.OCSPResponse] = field(default_factory=list)
+    crls: list[asn1_crl.CertificateList] = field(default_factory=list)
+    #: (hash algorithm, issuer name hash hex, serial) of every OCSP response's CertID
+    ocsp_ids: set[tuple[str, str, int]] = field(default_factory=set)
+    crl_issuers: set[bytes] = field(default_factory=set)
 
     def _has_ocsp(self, cert: asn1_x509.Certificate) -> bool:
         issuer = cert.issuer.dump()
@@ -479,71 +557,32 @@ class _DssRevinfo:
 def _dss_revinfo(reader: PdfFileReader) -> _DssRevinfo | None:
     if "/DSS" not in reader.root:
         return None
+    out = _DssRevinfo()
     try:
         dss = reader.root["/DSS"]
-        ocsp_ids: set[tuple[str, str, int]] = set()
+        for ref in dss.get("/Certs", ()):
+            out.certs.append(asn1_x509.Certificate.load(ref.get_object().data))
         for ref in dss.get("/OCSPs", ()):
             resp = asn1_ocsp.OCSPResponse.load(ref.get_object().data)
             basic = resp["response_bytes"]["response"].parsed
             for single in basic["tbs_response_data"]["responses"]:
                 cid = single["cert_id"]
-                ocsp_ids.add(
+                out.ocsp_ids.add(
                     (
                         cid["hash_algorithm"]["algorithm"].native,
                         cid["issuer_name_hash"].native.hex(),
                         cid["serial_number"].native,
                     )
                 )
-        crl_issuers = set()
+            out.ocsps.append(resp)
         for ref in dss.get("/CRLs", ()):
             crl = asn1_crl.CertificateList.load(ref.get_object().data)
-            crl_issuers.add(crl.issuer.dump())
+            crl.issuer.dump()  # parses it now: a broken CRL is no validation data
+            out.crls.append(crl)
+            out.crl_issuers.add(crl.issuer.dump())
     except (ValueError, KeyError, TypeError, AttributeError):
-        return _DssRevinfo(set(), set())
-    return _DssRevinfo(ocsp_ids, crl_issuers)
-
-
-def _stored(rt: Runtime, serial: int, fingerprint: str) -> CertRecord | None:
-    """Our record of the certificate with ``serial`` and ``fingerprint`` (SHA-256 hex), or
-    None if we did not issue exactly this certificate. Asked by a PDF worker: the values
-    come from the document."""
-    if not isinstance(serial, int) or not isinstance(fingerprint, str):
-        return None
-    try:
-        stored = rt.store.find_certificate(serial)
-    except CaError:
-        return None
-    if stored.fingerprint_sha256 != fingerprint:
-        return None
-    return CertRecord(
-        stored.status, stored.not_before, stored.not_after, stored.revoked_at,
-        stored.invalidity_date,
-    )
-
-
-def _cert_status(stored: CertRecord | None) -> str:
-    if stored is None:
-        return "unknown"  # same serial, another certificate: not ours
-    if stored.status != "good":
-        return stored.status
-    if stored.not_after < dt.datetime.now(dt.UTC):
-        return "expired"
-    return "good"
-
-
-def _status_at(stored: CertRecord | None, at: dt.datetime) -> str:
-    """The status ``stored`` had at ``at``: revocations take effect from their invalidity date."""
-    if stored is None:
-        return "unknown"
-    if at < stored.not_before:
-        return "not_yet_valid"
-    if at > stored.not_after:
-        return "expired"
-    if stored.status != "good" and stored.revoked_at is not None:
-        since = min(d for d in (stored.revoked_at, stored.invalidity_date) if d is not None)
-        if at >= since:
-            return stored.status
-    return "good"
+        return _DssRevinfo()
+    return out
 
 
 def _broken(field: str, reason: str) -> SignatureReport:

@@ -16,15 +16,26 @@ from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from ca_core.config import Config, load_config
+from ca_core.quiet import silence_dependency_warnings
 from signing_api.app import create_app
 
 
 def create_wsgi() -> Flask:
-    from crl.scheduler import start_in
-
+    silence_dependency_warnings()
     app = create_app(load_config())
-    start_in(app)
+    _start_worker(app)
     return app
+
+
+def _start_worker(app: Flask) -> None:
+    """What each worker starts after the fork: the CRL scheduler, and the OCSP responder with
+    its index of pre-signed responses loaded now, so that a database outage later does not
+    leave a worker that never answered OCSP without them."""
+    from crl.scheduler import start_in
+    from ocsp.http import responder_of
+
+    start_in(app)  # the scheduler signs with this worker's HSM session
+    responder_of(app)
 
 
 class _Gunicorn(BaseApplication):
@@ -38,10 +49,8 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        from crl.scheduler import start_in
-
         app = create_app(self._cfg)
-        start_in(app)  # after the fork: the scheduler signs with this worker's HSM session
+        _start_worker(app)  # after the fork: PKCS#11 and the database belong to this worker
         return app
 
 
@@ -56,5 +65,8 @@ def run_gunicorn(cfg: Config, host: str, port: int) -> None:
             "accesslog": "-",
             "preload_app": False,
             "timeout": 60,
+            # psre never drives gunicorn through gunicornc; its default socket is one file in
+            # the user's home shared by every instance, which a second server would take over.
+            "control_socket_disable": True,
         },
     ).run()

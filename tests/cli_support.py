@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -74,33 +75,122 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-@contextmanager
-def serving(env: PsreEnv, timeout: float = 60.0) -> Iterator[str]:
-    """``psre serve`` (gunicorn) for ``env`` on a free port; yields its base URL."""
-    with serving_process(env, timeout) as (base, _):
-        yield base
+@dataclass
+class Serving:
+    """A running ``psre serve``: its base URL, its process and (when asked for) its log."""
+
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path | None
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log else ""
 
 
 @contextmanager
-def serving_process(
-    env: PsreEnv, timeout: float = 60.0
-) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """:func:`serving`, also yielding the ``psre serve`` process (to watch its process tree)."""
-    port = free_port()
+def served(
+    env: PsreEnv,
+    timeout: float = 60.0,
+    log: Path | None = None,
+    *,
+    with_stdout: bool = True,
+    port: int | None = None,
+) -> Iterator[Serving]:
+    """``psre serve`` (gunicorn) for ``env`` on ``port`` (default: a free one). A port chosen
+    before ``psre init`` lets certificates point their AIA and CRL DP here. Its standard error
+    (and standard output, the access log, unless ``with_stdout`` is false) goes to ``log`` when
+    given (a file, so no pipe fills up), else nowhere."""
+    port = port or free_port()
+    out = log.open("wb") if log is not None else subprocess.DEVNULL
     proc = subprocess.Popen(
         [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port)],
         cwd=env.root,
         env=env.env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=out if with_stdout else subprocess.DEVNULL,
+        stderr=out,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_http(f"{base}/healthz", timeout=timeout)
-        yield base, proc
+        yield Serving(base, proc, log)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        if log is not None:
+            out.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def serving(
+    env: PsreEnv,
+    timeout: float = 60.0,
+    stderr_to: Path | None = None,
+    port: int | None = None,
+) -> Iterator[str]:
+    """``psre serve`` (gunicorn) for ``env`` on ``port`` (default: a free one); yields its base
+    URL. Its standard error goes to ``stderr_to`` when given, else nowhere."""
+    with served(env, timeout, stderr_to, with_stdout=False, port=port) as s:
+        yield s.url
+
+
+@dataclass(frozen=True)
+class EsignInstall:
+    """An installation ready for the e-sign API: a client app and one signer with a key."""
+
+    env: PsreEnv
+    username: str
+    password: str
+    nik: str
+    passphrase: str
+
+
+def install_esign(
+    env: PsreEnv,
+    *,
+    nik: str = "3174051203900001",
+    passphrase: str = "rahasia-tte-2026",  # noqa: S107 - a test signer's passphrase
+    name: str = "Rina Wulandari",
+    email: str = "rina.wulandari@kemenkeu.go.id",
+) -> EsignInstall:
+    """``psre init`` with the demo PKI, ``client add``, ``subscriber add`` and ``issue``, as an
+    operator does it; the signer's certificate is left in ``<root>/signer.pem``."""
+    env.run("init")
+    creds = json.loads(env.run("client", "add", "siMAYA Uji", "--json").stdout)
+    pass_file = env.root / "pass.txt"
+    pass_file.write_text(passphrase + "\n")
+    env.run(
+        "subscriber", "add", "--nik", nik, "--name", name, "--email", email,
+        "--agency", "Kementerian Keuangan", "--passphrase-file", str(pass_file),
+    )  # fmt: skip
+    env.run(
+        "issue", "--profile", "natural-person", "--subscriber", nik,
+        "--out", str(env.root / "signer.pem"),
+    )  # fmt: skip
+    return EsignInstall(env, creds["username"], creds["password"], nik, passphrase)
+
+
+@contextmanager
+def nginx_serving(prefix: Path, site: str, url: str, timeout: float = 20.0) -> Iterator[None]:
+    """A real nginx (foreground child process, everything under ``prefix``) with the ``http {}``
+    block contents ``site``, until ``url`` answers and for the block; stopped after."""
+    prefix.mkdir(parents=True, exist_ok=True)
+    temps = " ".join(
+        f"{d}_temp_path {prefix / d};" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's tmp dirs
+    main = prefix / "nginx.conf"
+    main.write_text(
+        f"{user} worker_processes 1; daemon off; pid {prefix / 'nginx.pid'};\n"
+        f"error_log {prefix / 'error.log'};\nevents {{ worker_connections 512; }}\n"
+        f"http {{ {temps}\n{site}\n}}\n"
+    )
+    proc = subprocess.Popen(["nginx", "-p", str(prefix), "-c", str(main)])
+    try:
+        wait_http(url, timeout=timeout)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:

@@ -44,18 +44,6 @@ class CrlPki:
         )
         return self.pki.issuer.issue(self.pki.issuing, req)
 
-    def issue_smime(self) -> Issued:
-        """An S/MIME mailbox certificate from the issuing CA (emailProtection: NSS checks it)."""
-        mailbox = f"rina.{secrets.token_hex(4)}@kemenuji.go.id"
-        key = ec.generate_private_key(ec.SECP256R1())
-        req = IssueRequest(
-            profile="smime-mailbox",
-            subject={"CN": mailbox},
-            emails=[mailbox],
-            public_key=key.public_key(),
-        )
-        return self.pki.issuer.issue(self.pki.issuing, req)
-
     def crl(self, kind: str = "full", partition: int = -1, ca: str | None = None):  # noqa: ANN201
         from crl.publish import crl_der
 

@@ -486,6 +486,17 @@ def test_suspend_unsuspend_then_revoke_by_openssl_serial(inst, enrolled, subscri
     assert cert_show(inst, serial)["revocation_reason"] == "affiliationChanged"
 
 
+def test_the_cli_cannot_revoke_or_suspend_a_ca_certificate(inst):
+    # CA-level certificates change status only in a ceremony step or with two admins.
+    issuing = x509.load_pem_x509_certificate(inst.chain_pem.read_bytes())
+    serial = format(issuing.serial_number, "x")
+    for args in (("revoke", serial, "--reason", "keyCompromise"), ("suspend", serial)):
+        res = inst.psre(*args, check=False)
+        assert_refused(res, f"certificate {serial} is a CA-level certificate (issuing-ca)")
+        assert "revoke-ca" in res.stderr
+    assert cert_show(inst, serial)["status"] == "good"
+
+
 def test_revoke_key_compromise_blocks_the_key(inst):
     csr = p256_csr(inst.dir, "bob", "/CN=bob@setjen.go.id", "email:bob@setjen.go.id")
     out = inst.dir / "bob.pem"

@@ -46,6 +46,7 @@ def test_env_overrides_top_level_and_sections(tmp_path):
         ("[hsm]\npool_size = 'four'\n", {}, "hsm.pool_size"),
         ("[server]\nport = 70000\n", {}, "server.port"),
         ("[server]\ntrusted_proxies = -1\n", {}, "server.trusted_proxies"),
+        ("[crl]\nhttp_max_age_seconds = 0\n", {}, "crl.http_max_age_seconds"),
         ("public_base_url = 'ftp://x'\n", {}, "public_base_url"),
         ("hsm = 3\n", {}, "hsm"),
         ("", {"PSRE_SERVER_PORT": "eighty"}, "PSRE_SERVER_PORT"),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import io
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,7 +37,7 @@ from tests.esign_support import (
     post_json,
     tiny_png,
 )
-from tests.pdf_support import minimal_pdf
+from tests.pdf_support import minimal_pdf, with_changed_page
 from tests.pki_support import Pki
 from tests.signing_support import build_signing_pki
 from tests.web_support import signed_pdf
@@ -426,7 +427,7 @@ def test_download_once_then_4044(http, pki, creds, signer):  # noqa: ANN001
     assert resp.status_code == 404 and resp.get_json()["status_code"] == 4040
     resp = http.get(f"/api/sign/download/{doc_id}", headers=creds.headers)
     assert resp.status_code == 200 and resp.get_data() == b"%PDF-1.7 signed"
-    assert resp.mimetype == "application/pdf"
+    assert resp.mimetype == "application/pdf" and resp.headers["id_dokumen"] == doc_id
     resp = http.get(f"/api/sign/download/{doc_id}", headers=creds.headers)
     assert resp.status_code == 404 and resp.get_json()["status_code"] == 4044
     # The bytes are gone from the database, the hash stays.
@@ -486,7 +487,7 @@ def test_verify_v1_and_v2_shapes(http, pki, creds):  # noqa: ANN001
     assert resp.status_code == 200, resp.get_data(as_text=True)
     v1 = resp.get_json()
     assert v1["nama_dokumen"] == "nota.pdf" and v1["jumlah_signature"] == 1
-    assert v1["summary"] == "VALID"
+    assert v1["summary"] == "DOCUMENT VALID !!!" and v1["verdict"] == "VALID"
     d = v1["details"][0]
     assert d["signature_field"] == "Signature1"
     assert d["info_signer"]["signer_name"] == "Siti Rahayu"
@@ -512,6 +513,94 @@ def test_verify_v1_and_v2_shapes(http, pki, creds):  # noqa: ANN001
     bad = post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(b"%PDF-1.7 garbage")})
     assert bad.status_code == 400 and bad.get_json()["status_code"] == 4015
     assert post_json(http, "/api/v2/verify/pdf", creds, {}).get_json()["status_code"] == 4014
+
+
+def _verify_v1(http, creds, pdf: bytes, name: str = "surat.pdf") -> dict:  # noqa: ANN001
+    resp = http.post(
+        "/api/sign/verify",
+        data={"signed_file": pdf_upload(pdf, name)},
+        headers=creds.headers,
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    return resp.get_json()
+
+
+def _conforms(answer: object, schema: dict, spec: dict, where: str = "$") -> None:
+    """``answer`` has every field ``schema`` requires, only fields it declares, and the declared
+    JSON types (nullable where it says so); enums hold."""
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    types = schema.get("type")
+    types = types if isinstance(types, list) else [types] if types else []
+    names = {bool: "boolean", int: "integer", str: "string", list: "array", dict: "object"}
+    if types:
+        assert names.get(type(answer), "null") in types, (where, answer, types)
+    if "enum" in schema:
+        assert answer in schema["enum"], (where, answer)
+    if isinstance(answer, dict) and "properties" in schema:
+        assert set(schema.get("required", [])) <= set(answer), (where, sorted(answer))
+        extra = set(answer) - set(schema["properties"])
+        assert not extra, (where, extra)
+        for key, value in answer.items():
+            _conforms(value, schema["properties"][key], spec, f"{where}.{key}")
+    if isinstance(answer, list) and "items" in schema:
+        for i, item in enumerate(answer):
+            _conforms(item, schema["items"], spec, f"{where}[{i}]")
+
+
+def test_verify_v1_answers_as_bsre(http, pki, creds, signer, tmp_path):  # noqa: ANN001
+    """BSrE's strings, nulls and formats, as the samples of its client libraries show them;
+    psre's verdict in extra fields; every answer as the OpenAPI document declares it."""
+    from signing_api import verify_shapes as shapes
+
+    spec = http.get("/api/openapi.json").get_json()
+    schema = spec["paths"]["/api/sign/verify"]["post"]["responses"]["200"]["content"]
+    schema = schema["application/json"]["schema"]
+    bsre_time = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d\d"
+
+    (lt,) = assert_signed(sign_v1(http, creds, signer.nik, level="B-LT"), tmp_path)
+    answer = _verify_v1(http, creds, lt, "surat.pdf")
+    _conforms(answer, schema, spec)
+    assert answer["summary"] == "DOCUMENT VALID !!!" and answer["jumlah_signature"] == 1
+    assert answer["notes"] == (
+        "Tanda tangan elektronik valid dan dokumen merupakan dokumen asli sejak ditandatangani"
+    )
+    (d,) = answer["details"]
+    assert re.fullmatch(f"{bsre_time} to {bsre_time}", d["info_signer"]["signer_cert_validity"])
+    assert re.fullmatch(f"{bsre_time} to {bsre_time}", d["info_tsa"]["tsa_cert_validity"])
+    assert re.fullmatch(bsre_time, d["signature_document"]["signed_in"])
+    assert d["signature_document"]["signed_using_tsa"] is True and d["level"] == "B-LT"
+
+    bb = post_json(
+        http, "/api/v2/sign/pdf", creds,
+        {"nik": signer.nik, "passphrase": PASSPHRASE, "file": [b64(minimal_pdf("Memo"))],
+         "signatureProperties": [{"tampilan": "INVISIBLE", "level": "B-B"}]},
+    )  # fmt: skip
+    (bb_pdf,) = [base64.b64decode(f) for f in bb.get_json()["file"]]
+    answer = _verify_v1(http, creds, bb_pdf)
+    _conforms(answer, schema, spec)
+    assert answer["summary"] == "DOCUMENT VALID !!!" and answer["notes"] == shapes.NOTE_VALID_NO_TSA
+    (d,) = answer["details"]
+    assert d["info_tsa"] == {"name": None, "tsa_cert_validity": "null to null"}
+    assert d["signature_document"]["signed_using_tsa"] is False
+
+    tampered = with_changed_page(lt, b"BT /F1 18 Tf 72 700 Td (Palsu) Tj ET")
+    answer = _verify_v1(http, creds, tampered)
+    _conforms(answer, schema, spec)
+    assert answer["summary"] == "DOCUMENT NOT VALID !!!" and answer["verdict"] == "INVALID"
+    assert answer["notes"] == "Konten Dokumen mengalami perubahan oleh pihak yang tidak berhak"
+
+    answer = _verify_v1(http, creds, minimal_pdf(), "remote.pdf")
+    _conforms(answer, schema, spec)
+    assert answer == {
+        "nama_dokumen": "remote.pdf",
+        "jumlah_signature": 0,
+        "notes": None,
+        "summary": None,
+        "details": [],
+        "verdict": "NO_SIGNATURE",
+    }
 
 
 # --- agency seals ---------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import PsreEnv, serving
+from tests.cli_support import PsreEnv, install_esign, serving
 from tests.pdf_support import minimal_pdf
 
 BASE_URL = "http://pki.psre-uji.id"
@@ -36,35 +36,9 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = PsreEnv(tmp_path_factory.mktemp("psre-esign"), {"PSRE_PUBLIC_BASE_URL": BASE_URL})
-    env.run("init")
-    creds = json.loads(env.run("client", "add", "siMAYA Uji", "--json").stdout)
-    assert set(creds) == {"username", "password"}
-    (env.root / "pass.txt").write_text(PASSPHRASE + "\n")
-    env.run(
-        "subscriber",
-        "add",
-        "--nik",
-        NIK,
-        "--name",
-        "Rina Wulandari",
-        "--email",
-        "rina.wulandari@kemenkeu.go.id",
-        "--agency",
-        "Kementerian Keuangan",
-        "--passphrase-file",
-        str(env.root / "pass.txt"),
-    )
-    env.run(
-        "issue",
-        "--profile",
-        "natural-person",
-        "--subscriber",
-        NIK,
-        "--out",
-        str(env.root / "rina.pem"),
-    )
+    inst = install_esign(env, nik=NIK, passphrase=PASSPHRASE)
     with serving(env) as url:
-        yield Server(env, url, creds["username"], creds["password"])
+        yield Server(env, url, inst.username, inst.password)
 
 
 def call(

@@ -20,6 +20,7 @@ from ca_core.errors import NotFoundError
 from ca_core.issuer import IssuanceError, IssueRequest, new_serial
 from ca_core.models import BlockedKey, Certificate
 from ca_core.revocation import RevocationError
+from tests.authority_support import WITNESSED
 from tests.pki_support import BASE_URL, Pki
 
 NIK = "3174012345678901"
@@ -513,7 +514,7 @@ def test_crashed_reservation_is_revocable(pki: Pki, db_url, token):
                 SerialReservation.idempotency_key == "crash-1"
             )
         ).scalar_one()
-    ch = pki.revoker.revoke(serial, "cessationOfOperation", actor="t")
+    ch = pki.revoker.revoke(serial, "cessationOfOperation", actor="t", authorisation=WITNESSED)
     assert ch.changed and ch.status == "revoked"
     assert pki.store.serial_status(pki.store.get_ca(pki.issuing).id, serial) == "revoked"
 
@@ -574,10 +575,13 @@ def test_status_events_follow_committed_changes(pki) -> None:
     stop = pki.store.events.subscribe(seen.append)
     try:
         issued = pki.issuer.issue(pki.issuing, request("ocsp-signer"))
-        pki.revoker.suspend(issued.serial_hex, actor="test")
-        pki.revoker.unsuspend(issued.serial_hex, actor="test")
-        pki.revoker.revoke(issued.serial_hex, "keyCompromise", actor="test")
-        pki.revoker.revoke(issued.serial_hex, "keyCompromise", actor="test")  # idempotent: no event
+        # An OCSP responder's certificate: CA-level, so the changes carry an authorisation.
+        w = WITNESSED
+        pki.revoker.suspend(issued.serial_hex, actor="test", authorisation=w)
+        pki.revoker.unsuspend(issued.serial_hex, actor="test", authorisation=w)
+        pki.revoker.revoke(issued.serial_hex, "keyCompromise", actor="test", authorisation=w)
+        # idempotent: no event
+        pki.revoker.revoke(issued.serial_hex, "keyCompromise", actor="test", authorisation=w)
     finally:
         stop()
     assert [e.kind for e in seen] == ["issued", "hold", "released", "revoked"]

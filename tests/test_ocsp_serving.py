@@ -22,7 +22,7 @@ from cryptography.x509 import ocsp
 from ocsp.nginx import SHIPPED, NginxSite, render
 from ocsp.signing import EXTENDED_REVOKE_OID, IssuerHashes
 from ocsp.static import file_for
-from tests.cli_support import REPO, free_port
+from tests.cli_support import REPO, free_port, nginx_serving
 from tests.ocsp_support import OcspPki, openssl_ocsp, running, sqlite_ocsp_pki
 
 SHA1 = hashes.SHA1()  # noqa: S303 - the CertID hash most clients send
@@ -74,23 +74,8 @@ def gunicorn(op: OcspPki, token, good) -> Iterator[str]:  # noqa: ANN001
 def nginx(op: OcspPki, gunicorn: str) -> Iterator[str]:
     port = free_port()
     prefix = op.tmp / "nginx"
-    prefix.mkdir()
-    site = prefix / "psre-ocsp.conf"
-    site.write_text(
-        render(NginxSite(root=op.tmp / "public", listen=f"127.0.0.1:{port}", upstream=gunicorn))
-    )
-    temps = " ".join(
-        f"{d}_temp_path {prefix / d};" for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    user = "user root;" if os.geteuid() == 0 else ""  # workers must read the test's tmp dirs
-    main = prefix / "nginx.conf"
-    main.write_text(
-        f"{user} worker_processes 1; daemon off; pid {prefix / 'nginx.pid'};\n"
-        f"error_log {prefix / 'error.log'};\nevents {{ worker_connections 512; }}\n"
-        f"http {{ {temps} include {site}; }}\n"
-    )
-    cmd = ["nginx", "-p", str(prefix), "-c", str(main)]
-    with running(cmd, f"http://127.0.0.1:{port}/healthz", timeout=20):
+    site = render(NginxSite(root=op.tmp / "public", listen=f"127.0.0.1:{port}", upstream=gunicorn))
+    with nginx_serving(prefix, site, f"http://127.0.0.1:{port}/healthz"):
         yield f"http://127.0.0.1:{port}"
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests import hostile_pdf_support as hostile
-from tests.cli_support import PSRE, PsreEnv, multipart, serving_process
+from tests.cli_support import PSRE, PsreEnv, install_esign, multipart, served
 from tests.esign_support import tiny_png
 from tests.pdf_support import minimal_pdf
 from tests.proc_support import TreeSampler, tree, tree_rss_mb
@@ -86,16 +86,13 @@ class Answer:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = PsreEnv(tmp_path_factory.mktemp("psre-hostile"), dict(BUDGETS))
-    env.run("init")
-    creds = json.loads(env.run("client", "add", "Uji Beban", "--json").stdout)
-    (env.root / "pass.txt").write_text(PASSPHRASE)
-    person = ["--nik", NIK, "--name", "Rina Wulandari", "--email", "rina@kemenkeu.go.id"]
-    person += ["--agency", "Kementerian Keuangan"]
+    inst = install_esign(env, nik=NIK, passphrase=PASSPHRASE)
     agency = ["--org-id", ORG, "--name", "Badan Uji Beban", "--email", "segel@uji.go.id"]
-    for who, profile in ((person, "natural-person"), (agency, "legal-person-seal")):
-        env.run("subscriber", "add", *who, "--passphrase-file", str(env.root / "pass.txt"))
-        env.run("issue", "--profile", profile, "--subscriber", who[1], "--out", f"{who[1]}.pem")
-    with serving_process(env) as (url, proc):
+    env.run("subscriber", "add", *agency, "--passphrase-file", str(env.root / "pass.txt"))
+    env.run("issue", "--profile", "legal-person-seal", "--subscriber", ORG, "--out", "seal.pem")
+    creds = {"username": inst.username, "password": inst.password}
+    with served(env, log=env.root / "serve.log") as srv:
+        url, proc = srv.url, srv.proc
         auth = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
         s = Server(env, url, proc.pid, auth)
         answer = call(s, "/api/v2/seal/get/activation", {"idSubscriber": ORG, "passphrase": PASSPHRASE})

@@ -222,7 +222,7 @@ BAD_PROFILES = [
     (
         "malformed-oid-leading-zero",
         "natural-person",
-        _sub('oids = ["1.3.6.1.5.5.7.3.36"]', 'oids = ["1.3.6.01.5.5.7.3.36"]'),
+        _sub('oids = ["1.3.6.1.5.5.7.3.36"', 'oids = ["1.3.6.01.5.5.7.3.36"'),
         "extended_key_usage.oids[0]",
         "malformed object identifier",
     ),
@@ -379,6 +379,13 @@ BAD_PROFILES = [
         _sub('oids = ["1.3.6.1.5.5.7.13.5"]\ncps_uri = true', "oids = []"),
         "certificate_policies.oids",
         "every end-entity certificate",
+    ),
+    (
+        "smime-br-policy-without-smime-lint",
+        "smime-mailbox",
+        _sub('lint = ["pkix", "cabf_smime"]', 'lint = ["pkix", "etsi"]'),
+        "lint",
+        "needs the cabf_smime lint",
     ),
     (
         "intermediate-without-aki",

@@ -19,6 +19,7 @@ from werkzeug.serving import make_server
 from ca_core.config import Config
 from signing_api.app import create_app
 from signing_api.tsa import QUERY_TYPE, REPLY_TYPE, TimeStampResp, authority_for
+from tests.authority_support import WITNESSED
 from tests.pki_support import BASE_URL, add_tsa_unit
 from tests.signing_support import SigningPki, spki  # noqa: F401
 
@@ -191,7 +192,7 @@ def test_rotated_and_revoked_units_within_the_recheck(spki: SigningPki):  # noqa
     step = dt.timedelta(seconds=UNIT_RECHECK_SECONDS + 1)
     assert serial(auth, t0 + dt.timedelta(seconds=1)) == spki.tsa.serial_hex  # cached
     assert serial(auth, t0 + step) == newer
-    spki.pki.revoker.revoke(newer, "keyCompromise", actor="test")
+    spki.pki.revoker.revoke(newer, "keyCompromise", actor="test", authorisation=WITNESSED)
     assert serial(auth, t0 + 2 * step) == spki.tsa.serial_hex
 
 

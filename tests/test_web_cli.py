@@ -52,3 +52,29 @@ def test_operator_add_refusals(env):
         o["name"]: o["enabled"] for o in json.loads(env.run("operator", "list", "--json").stdout)
     }
     assert listed["dedi"] is False
+
+
+def test_operator_enable_and_the_last_admin(env):
+    pw = env.root / "pw-enable"
+    pw.write_text("long enough password\n")
+    env.run("operator", "add", "eko", "--role", "ra", "--password-file", str(pw))
+    env.run("operator", "disable", "eko")
+    res = env.run("operator", "enable", "eko")
+    assert res.returncode == 0 and "operator eko enabled" in res.stdout
+    listed = {
+        o["name"]: o["enabled"] for o in json.loads(env.run("operator", "list", "--json").stdout)
+    }
+    assert listed["eko"] is True
+    res = env.run("operator", "enable", "nobody", check=False)
+    assert res.returncode != 0 and "no operator nobody" in res.stderr
+    # Disabling every admin would leave nobody to run the console.
+    env.run("operator", "add", "fitri", "--role", "admin", "--password-file", str(pw))
+    admins = [
+        o["name"]
+        for o in json.loads(env.run("operator", "list", "--json").stdout)
+        if o["role"] == "admin" and o["enabled"]
+    ]
+    for name in admins[:-1]:
+        env.run("operator", "disable", name)
+    res = env.run("operator", "disable", admins[-1], check=False)
+    assert res.returncode != 0 and "last enabled admin" in res.stderr

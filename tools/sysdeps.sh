@@ -1,8 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian packages psre needs (SoftHSM2 and the independent checkers used by the tests).
-# Root installs them with apt-get; anyone else is told exactly which packages are missing.
+# Installs the Debian packages psre needs, by purpose:
+#   run   what `psre` itself uses (SoftHSM2, openssl)
+#   test  the independent checkers and servers the test suite drives (NSS, poppler, Chromium,
+#         nginx, OpenSC's pkcs11-tool, a PostgreSQL server the fault tests start and stop
+#         themselves) and the bench's load generator (wrk)
+# `make run` installs "run" only; `make test` both. Root installs with apt-get; anyone else is
+# told exactly which packages are missing.
 set -euo pipefail
-pkgs=(softhsm2 opensc openssl libnss3-tools poppler-utils chromium chromium-driver nginx wrk)
+run_pkgs=(softhsm2 openssl)
+test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk postgresql)
+pkgs=()
+for set in "${@:-run}"; do
+  case "$set" in
+    run) pkgs+=("${run_pkgs[@]}") ;;
+    test) pkgs+=("${test_pkgs[@]}") ;;
+    *) echo "sysdeps.sh: unknown set '$set' (run, test)" >&2; exit 2 ;;
+  esac
+done
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -66,3 +66,14 @@ def disable(rt: Runtime, name: str) -> None:
 
     set_enabled(rt.store, name, False, actor="cli")
     click.echo(f"operator {name} disabled")
+
+
+@operator.command("enable")
+@click.argument("name")
+@click.pass_obj
+def enable(rt: Runtime, name: str) -> None:
+    """Re-enable a disabled operator (e.g. the admin whose colleague left)."""
+    from web.operators import set_enabled
+
+    set_enabled(rt.store, name, True, actor="cli")
+    click.echo(f"operator {name} enabled")

@@ -10,20 +10,27 @@ from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, g, redirect, request
 from sqlalchemy import select
 
+from ca_core.approvals import approve, list_proposals, propose, reject
+from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level
 from ca_core.errors import CaError
-from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
+from ca_core.models import SUBSCRIBER_STATUSES, Certificate, ClientApplication, Subscriber
+from ca_core.passwords import hash_secret
 from ca_core.revocation import REASONS
 from ca_core.subscribers import Enrolment, enrol, set_status
+from signing_api.activation import api_status
 from signing_api.app_runtime import runtime
 from web import dashboard, lookup
+from web.approval_actions import executors
 from web.clients import create_client, list_clients, set_client_enabled
 from web.i18n import translate
 from web.operators import (
     LoginThrottled,
     add_operator,
+    check_new_operator,
     list_operators,
     login,
     logout,
+    operator_role,
     session_for,
     set_enabled,
 )
@@ -151,7 +158,14 @@ def certificate(cert_id: int, message: str | None = None, status: int = 200) -> 
         decoded=lookup.decode(cert.der),
         reasons=REVOKE_REASONS,
         message=message,
+        ca_level=_ca_level(cert),
     )
+
+
+def _ca_level(cert: Certificate) -> bool:
+    """A CA's, the OCSP responder's or the TSA's certificate: never changed by the RA."""
+    with runtime().store.session() as s:
+        return is_ca_level(s, cert)
 
 
 @bp.get("/certificates/<int:cert_id>.<fmt>")
@@ -188,6 +202,8 @@ def certificate_confirm(cert_id: int) -> tuple[str, int]:
     found = _cert_or_404(cert_id)
     if found is None:
         return render_error("cert.none", 404)
+    if _ca_level(found[0]):
+        return render_error("cert.ca_level", 403)
     change = _requested_change()
     if change is None:
         return certificate(cert_id, message="error", status=400)
@@ -204,6 +220,9 @@ def certificate_status(cert_id: int) -> tuple[str, int]:
     change = _requested_change()
     if found is None:
         return render_error("cert.none", 404)
+    if _ca_level(found[0]):
+        # The Revoker refuses it too; answering 403 here says the RA may not even ask.
+        return render_error("cert.ca_level", 403)
     if change is None or request.form.get("confirm") != "yes":
         return certificate(cert_id, message="error", status=400)
     cert, ca, _sub = found
@@ -272,6 +291,7 @@ def subscriber(sub_id: int, **ctx: object) -> tuple[str, int]:
         sub=sub,
         certs=certs,
         statuses=SUBSCRIBER_STATUSES,
+        can_sign=api_status(store, sub),
         **ctx,
     )
 
@@ -334,6 +354,19 @@ def client_disable(client_id: int) -> object:
     return redirect("/console/clients")
 
 
+@bp.post("/clients/<int:client_id>/enable")
+@requires("client.manage")
+def client_enable(client_id: int) -> object:
+    """Re-enabling a client app (disabled for a reason) waits for a second admin."""
+    store = runtime().store
+    with store.session() as s:
+        client = s.get(ClientApplication, client_id)
+        username = client.username if client is not None else None
+    if username is None:
+        return render_error("client.none", 404)
+    return _propose("client.enable", f"client:{username}", {"id": client_id})
+
+
 # --- audit log -----------------------------------------------------------------------------
 
 
@@ -372,15 +405,28 @@ def operators() -> tuple[str, int]:
     ctx: dict[str, object] = {}
     status = 200
     if request.method == "POST":
+        name = request.form.get("name", "").strip()
+        role = request.form.get("role", "")
+        password = request.form.get("password", "")
         try:
-            add_operator(
-                store,
-                request.form.get("name", "").strip(),
-                request.form.get("role", ""),
-                request.form.get("password", ""),
-                actor=_actor(),
-            )
-            ctx = {"message": "op.added"}
+            if role == "admin":
+                # A new admin can approve CA-level changes: a second admin must agree. The
+                # proposal keeps only the password's hash while it waits.
+                check_new_operator(name, role, password)
+                if operator_role(store, name) is not None:
+                    raise CaError(f"operator {name} already exists")
+                propose(
+                    store,
+                    "operator.add_admin",
+                    f"operator:{name}",
+                    {"password_hash": hash_secret(password)},
+                    actor=_actor(),
+                    ttl=_approval_ttl(),
+                )
+                ctx = {"message": "approval.proposed"}
+            else:
+                add_operator(store, name, role, password, actor=_actor())
+                ctx = {"message": "op.added"}
         except CaError as ex:
             ctx, status = {"error": str(ex)}, 400
     return render("console/operators.html", status, operators=list_operators(store), **ctx)
@@ -389,6 +435,8 @@ def operators() -> tuple[str, int]:
 @bp.post("/operators/<name>/disable")
 @requires("operator.manage")
 def operator_disable(name: str) -> object:
+    if operator_role(runtime().store, name) == "admin":
+        return _propose("operator.disable_admin", f"operator:{name}", {})
     try:
         set_enabled(runtime().store, name, False, actor=_actor())
     except CaError as ex:
@@ -396,3 +444,90 @@ def operator_disable(name: str) -> object:
             "console/operators.html", 400, operators=list_operators(runtime().store), error=str(ex)
         )
     return redirect("/console/operators")
+
+
+# --- dual control (approvals) -------------------------------------------------------------
+
+
+def _approval_ttl() -> dt.timedelta:
+    return dt.timedelta(minutes=runtime().config.web.approval_minutes)
+
+
+def _propose(action: str, target: str, params: dict[str, object]) -> tuple[str, int]:
+    try:
+        propose(runtime().store, action, target, params, actor=_actor(), ttl=_approval_ttl())
+    except CaError as ex:
+        return approvals_page(error=str(ex), status=400)
+    return approvals_page(message="approval.proposed")
+
+
+def _ca_level_certificates() -> list[tuple[Certificate, str]]:
+    store = runtime().store
+    names = {ca.id: ca.name for ca in store.list_cas()}
+    with store.session() as s:
+        rows = s.scalars(
+            select(Certificate)
+            .where(Certificate.profile.in_(CA_LEVEL_PROFILES))
+            .order_by(Certificate.id)
+        ).all()
+        return [(c, names.get(c.issuer_id, "?")) for c in rows]
+
+
+def approvals_page(
+    message: str | None = None, error: str | None = None, status: int = 200
+) -> tuple[str, int]:
+    return render(
+        "console/approvals.html",
+        status,
+        proposals=list_proposals(runtime().store),
+        certificates=_ca_level_certificates(),
+        reasons=REVOKE_REASONS,
+        now=dt.datetime.now(dt.UTC),
+        message=message,
+        error=error,
+    )
+
+
+@bp.route("/approvals", methods=["GET", "POST"])
+@requires("approval.manage")
+def approvals() -> tuple[str, int] | object:
+    """Pending proposals, and the form to propose a CA-level certificate's status change."""
+    if request.method == "GET":
+        return approvals_page()
+    action = request.form.get("action", "")
+    reason = request.form.get("reason") or None
+    try:
+        cert_id = int(request.form.get("certificate", ""))
+    except ValueError:
+        return approvals_page(error="certificate?", status=400)
+    found = _cert_or_404(cert_id)
+    if found is None or action not in ACTIONS or not _ca_level(found[0]):
+        return approvals_page(error=translate("approval.bad"), status=400)
+    if action == "revoke" and reason not in REVOKE_REASONS:
+        return approvals_page(error=translate("approval.bad"), status=400)
+    cert, ca, _sub = found
+    params = {"reason": reason} if action == "revoke" else {}
+    return _propose(f"certificate.{action}", f"certificate:{ca}:{cert.serial_hex}", params)
+
+
+@bp.post("/approvals/<int:proposal_id>/approve")
+@requires("approval.manage")
+def approval_approve(proposal_id: int) -> tuple[str, int]:
+    rt = runtime()
+    try:
+        done = approve(
+            rt.store, proposal_id, actor=_actor(), executors=executors(rt.store, rt.revoker)
+        )
+    except CaError as ex:  # own proposal, expired, decided already, or the change failed
+        return approvals_page(error=str(ex), status=409)
+    return approvals_page(message=done.outcome or "approval.approved")
+
+
+@bp.post("/approvals/<int:proposal_id>/reject")
+@requires("approval.manage")
+def approval_reject(proposal_id: int) -> tuple[str, int]:
+    try:
+        reject(runtime().store, proposal_id, actor=_actor())
+    except CaError as ex:
+        return approvals_page(error=str(ex), status=409)
+    return approvals_page(message="approval.rejected")

@@ -93,6 +93,15 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "Terlalu banyak verifikasi sekaligus dari alamat Anda. Tunggu hingga selesai.",
         "Too many verifications at once from your address. Wait for them to finish.",
     ),
+    "verify.chain": ("Jalur sertifikat", "Certificate paths"),
+    "verify.chain.role": ("Peran", "Role"),
+    "verify.chain.cert": ("Sertifikat", "Certificate"),
+    "verify.chain.then": ("Status pada waktu yang berlaku", "Status at the time that counts"),
+    "verify.chain.now": ("Status sekarang", "Status now"),
+    "verify.role.signer": ("Penanda tangan", "Signer"),
+    "verify.role.signer-ca": ("CA penanda tangan", "Signer's CA"),
+    "verify.role.tsa": ("Otoritas cap waktu (TSA)", "Time-stamping authority (TSA)"),
+    "verify.role.tsa-ca": ("CA dari TSA", "TSA's CA"),
     "yes": ("ya", "yes"),
     "no": ("tidak", "no"),
     "status.good": ("berlaku", "good"),
@@ -101,6 +110,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.unknown": ("tidak dikenal", "unknown"),
     "status.expired": ("kedaluwarsa", "expired"),
     "status.reserved": ("dicadangkan", "reserved"),
+    "status.not_yet_valid": ("belum berlaku", "not yet valid"),
     # repository
     "repo.title": ("Repositori CA", "CA repository"),
     "repo.lead": (
@@ -309,6 +319,43 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "op.disabled": ("Operator dinonaktifkan", "Operator disabled"),
     "error": ("Kesalahan", "Error"),
     "never": ("belum pernah", "never"),
+    # dual control
+    "console.approvals": ("Persetujuan", "Approvals"),
+    "cert.ca_level": (
+        "Sertifikat tingkat CA: statusnya hanya diubah dalam upacara kunci atau dengan "
+        "persetujuan dua admin.",
+        "CA-level certificate: its status changes only in a key ceremony or with the approval "
+        "of two admins.",
+    ),
+    "sub.can_sign": ("Dapat menandatangani", "Can sign"),
+    "client.enable": ("Aktifkan (perlu admin kedua)", "Enable (needs a second admin)"),
+    "approval.lead": (
+        "Satu admin mengusulkan, admin lain menyetujui sebelum batas waktu. Berlaku untuk status "
+        "sertifikat CA/OCSP/TSA, penambahan dan penonaktifan admin, dan pengaktifan kembali "
+        "aplikasi klien.",
+        "One admin proposes, a different admin approves before the time limit. Needed for the "
+        "status of CA/OCSP/TSA certificates, adding and disabling admins, and re-enabling "
+        "client apps.",
+    ),
+    "approval.propose": ("Usulkan perubahan status", "Propose a status change"),
+    "approval.certificate": ("Sertifikat", "Certificate"),
+    "approval.action": ("Tindakan", "Action"),
+    "approval.what": ("Usulan", "Proposal"),
+    "approval.target": ("Objek", "Object"),
+    "approval.by": ("Diusulkan oleh", "Proposed by"),
+    "approval.expires": ("Berlaku sampai", "Expires"),
+    "approval.state": ("Keadaan", "State"),
+    "approval.approve": ("Setujui", "Approve"),
+    "approval.reject": ("Tolak", "Reject"),
+    "approval.proposed": (
+        "Usulan dicatat; admin lain harus menyetujuinya.",
+        "Proposal recorded; another admin must approve it.",
+    ),
+    "approval.approved": ("Usulan disetujui dan dijalankan", "Proposal approved and carried out"),
+    "approval.rejected": ("Usulan ditolak", "Proposal rejected"),
+    "approval.bad": ("Usulan tidak sah", "Invalid proposal"),
+    "approval.none": ("Belum ada usulan.", "No proposals yet."),
+    "approval.expired": ("kedaluwarsa", "expired"),
 }
 
 

@@ -14,7 +14,9 @@ import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
 
+from ca_core.ca_level import Authorisation
 from ca_core.config import WebConfig
 from ca_core.errors import CaError
 from ca_core.models import OPERATOR_ROLES, LoginAttempt, Operator, OperatorSession
@@ -45,6 +47,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "subscriber.change": frozenset({"ra"}),
     "client.manage": frozenset({"admin"}),
     "operator.manage": frozenset({"admin"}),
+    "approval.manage": frozenset({"admin"}),
     "audit.view": frozenset({"auditor", "admin"}),
 }
 
@@ -80,28 +83,69 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def add_operator(store: Store, name: str, role: str, password: str, *, actor: str) -> Operator:
+def check_new_operator(name: str, role: str, password: str) -> None:
+    """Why ``name``/``role``/``password`` cannot make an operator (OperatorError), if they can't."""
     if not NAME_RE.fullmatch(name):
         raise OperatorError("name: 2-64 characters, lowercase letters, digits, . _ -")
     if role not in OPERATOR_ROLES:
         raise OperatorError(f"role: must be one of {', '.join(OPERATOR_ROLES)}")
     if len(password) < MIN_PASSWORD:
         raise OperatorError(f"password: must be at least {MIN_PASSWORD} characters")
-    op = Operator(name=name, role=role, password_hash=hash_secret(password), enabled=True)
+
+
+def add_operator(store: Store, name: str, role: str, password: str, *, actor: str) -> Operator:
+    """Create an operator at once (the CLI, which makes the first admin; the console for the
+    RA and auditor roles — an admin added in the console waits for a second admin)."""
+    check_new_operator(name, role, password)
+    return insert_operator(store, name, role, hash_secret(password), actor=actor)
+
+
+def insert_operator(
+    store: Store,
+    name: str,
+    role: str,
+    password_hash: str,
+    *,
+    actor: str,
+    authorisation: Authorisation | None = None,
+) -> Operator:
+    """Store an operator whose password is already hashed (an approved ``operator.add_admin``
+    proposal keeps only the hash while it waits)."""
+    op = Operator(name=name, role=role, password_hash=password_hash, enabled=True)
+    details: dict[str, object] = {"role": role}
+    if authorisation is not None:
+        details["authorisation"] = authorisation.as_details()
     with store.session() as s:
         exists = s.scalar(select(Operator.id).where(Operator.name == name))
         if exists is not None:
             raise OperatorError(f"operator {name} already exists")
         s.add(op)
-        store.audit.append(actor, "operator.add", f"operator:{name}", {"role": role}, session=s)
+        store.audit.append(actor, "operator.add", f"operator:{name}", details, session=s)
     return op
 
 
+def operator_role(store: Store, name: str) -> str | None:
+    with store.session() as s:
+        return s.scalar(select(Operator.role).where(Operator.name == name))
+
+
 def set_enabled(store: Store, name: str, enabled: bool, *, actor: str) -> None:
+    """Enable or disable an operator. The last enabled admin cannot be disabled: nobody could
+    then manage operators or approve anything in the console."""
     with store.session() as s:
         op = s.scalar(select(Operator).where(Operator.name == name))
         if op is None:
             raise OperatorError(f"no operator {name}")
+        if not enabled and op.enabled and op.role == "admin":
+            # Locking every enabled admin row makes two concurrent disables take turns, so
+            # they cannot each see the other admin still enabled.
+            admins = s.scalars(
+                select(Operator.id)
+                .where(Operator.role == "admin", Operator.enabled.is_(True))
+                .with_for_update()
+            ).all()
+            if len(admins) <= 1:
+                raise OperatorError(f"{name} is the last enabled admin and cannot be disabled")
         op.enabled = enabled
         if not enabled:  # a disabled operator's open sessions end now
             s.execute(
@@ -118,18 +162,59 @@ def list_operators(store: Store) -> list[Operator]:
         return list(s.scalars(select(Operator).order_by(Operator.name)))
 
 
-def _recent_failures(store: Store, column: object, value: str, since: dt.datetime) -> int:
-    with store.session() as s:
-        return int(
-            s.scalar(
-                select(func.count(LoginAttempt.id)).where(
-                    column == value,  # type: ignore[arg-type]
-                    LoginAttempt.success.is_(False),
-                    LoginAttempt.time >= since,
-                )
+def _recent_failures(s: Session, column: object, value: str, since: dt.datetime) -> int:
+    return int(
+        s.scalar(
+            select(func.count(LoginAttempt.id)).where(
+                column == value,  # type: ignore[arg-type]
+                LoginAttempt.success.is_(False),
+                LoginAttempt.time >= since,
             )
-            or 0
         )
+        or 0
+    )
+
+
+def _serialise(s: Session, *keys: str) -> None:
+    """Make concurrent logins for the same name or address take turns until commit.
+
+    SQLite already does (each write transaction begins IMMEDIATE); PostgreSQL takes a
+    transaction-scoped advisory lock per key, in sorted order so two logins never deadlock.
+    """
+    if s.get_bind().dialect.name != "postgresql":
+        return
+    for key in sorted(set(keys)):
+        s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+def _reserve_attempt(
+    store: Store, cfg: WebConfig, name: str, remote_addr: str, now: dt.datetime
+) -> int | None:
+    """Count the recent failures and, below the limits, record this attempt as a failure
+    *before* the password is checked; None when throttled.
+
+    Counting and recording in one serialised transaction is what keeps the limit exact under
+    concurrency: attempts being checked already count, so at most ``login_max_failures``
+    passwords are ever checked for a name within the window. A success is written back.
+    """
+    since = now - dt.timedelta(minutes=cfg.login_window_minutes)
+    with store.session() as s:
+        _serialise(s, f"login-name:{name}", f"login-addr:{remote_addr}")
+        by_name = _recent_failures(s, LoginAttempt.username, name, since)
+        by_addr = _recent_failures(s, LoginAttempt.remote_addr, remote_addr, since)
+        if by_name >= cfg.login_max_failures or by_addr >= 4 * cfg.login_max_failures:
+            store.audit.append(
+                "web",
+                "operator.login_throttled",
+                f"operator:{name}",
+                {"remote_addr": remote_addr},
+                session=s,
+            )
+            return None
+        attempt = LoginAttempt(username=name, remote_addr=remote_addr, time=now, success=False)
+        s.add(attempt)
+        s.flush()
+        return attempt.id
 
 
 def login(
@@ -139,13 +224,8 @@ def login(
     (per name, and per address at four times the limit); both outcomes are audited."""
     now = _now()
     name = name.strip()[:64]
-    since = now - dt.timedelta(minutes=cfg.login_window_minutes)
-    by_name = _recent_failures(store, LoginAttempt.username, name, since)
-    by_addr = _recent_failures(store, LoginAttempt.remote_addr, remote_addr, since)
-    if by_name >= cfg.login_max_failures or by_addr >= 4 * cfg.login_max_failures:
-        store.audit.append(
-            "web", "operator.login_throttled", f"operator:{name}", {"remote_addr": remote_addr}
-        )
+    attempt_id = _reserve_attempt(store, cfg, name, remote_addr, now)
+    if attempt_id is None:
         raise LoginThrottled("too many failed logins; try again later")
     with store.session() as s:
         op = s.scalar(select(Operator).where(Operator.name == name))
@@ -157,7 +237,6 @@ def login(
         reason = "disabled"
     token = None
     with store.session() as s:
-        s.add(LoginAttempt(username=name, remote_addr=remote_addr, time=now, success=not reason))
         if reason:
             store.audit.append(
                 "web",
@@ -168,6 +247,9 @@ def login(
             )
         else:
             assert op is not None
+            s.execute(
+                update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True)
+            )
             token = secrets.token_urlsafe(32)
             hours = dt.timedelta(hours=cfg.session_max_hours)
             s.add(

@@ -1,0 +1,252 @@
+"""Dual control: one admin proposes an operation, a *different* admin approves it in time.
+
+Modelled on EJBCA's approval profiles: the operation is recorded with everything needed to
+carry it out (``action``, ``target``, ``params``), waits as ``pending`` until another enabled
+admin approves it (it then runs at once, under an :class:`~ca_core.ca_level.Authorisation`
+naming both people), is rejected, or expires after the configured time (``web.approval_minutes``).
+Proposing, approving, rejecting and the operation itself are each an audit event naming the
+person. What each action does is supplied by the caller (``executors``), so this module knows
+no console, revoker or operator code.
+
+Which operations need it (the table is in the README and the CPS): the status of CA-level
+certificates, adding an admin, disabling an admin, re-enabling a client application.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+
+from ca_core.ca_level import Authorisation
+from ca_core.errors import CaError
+from ca_core.models import Approval, Operator
+from ca_core.store import Store
+
+#: Operations that need a second admin, with what the console shows for them.
+ACTIONS: dict[str, str] = {
+    "certificate.revoke": "revoke a CA-level certificate",
+    "certificate.suspend": "suspend a CA-level certificate",
+    "certificate.release": "release a CA-level certificate from hold",
+    "operator.add_admin": "add an admin",
+    "operator.disable_admin": "disable an admin",
+    "client.enable": "re-enable a client application",
+}
+
+#: Carries out an approved proposal; returns a one-line account of what it did.
+Executor = Callable[["Proposal", Authorisation], str]
+
+
+class ApprovalError(CaError):
+    code = "approval_invalid"
+
+
+class SameOperatorError(ApprovalError):
+    code = "approval_same_operator"
+
+
+class ProposalExpired(ApprovalError):
+    code = "approval_expired"
+
+
+class NotPending(ApprovalError):
+    code = "approval_not_pending"
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    action: str
+    target: str
+    params: Mapping[str, Any]
+    proposed_by: str
+    proposed_at: dt.datetime
+    expires_at: dt.datetime
+    state: str
+    decided_by: str | None
+    decided_at: dt.datetime | None
+    outcome: str | None
+
+    @classmethod
+    def of(cls, row: Approval) -> Proposal:
+        return cls(
+            row.id,
+            row.action,
+            row.target,
+            json.loads(row.params),
+            row.proposed_by,
+            row.proposed_at,
+            row.expires_at,
+            row.state,
+            row.decided_by,
+            row.decided_at,
+            row.outcome,
+        )
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.state == "pending" and now >= self.expires_at
+
+    @property
+    def description(self) -> str:
+        return ACTIONS.get(self.action, self.action)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _require_admin(s: Any, name: str) -> None:
+    role = s.scalar(select(Operator.role).where(Operator.name == name, Operator.enabled.is_(True)))
+    if role != "admin":
+        raise ApprovalError(f"{name} is not an enabled admin: only admins propose and approve")
+
+
+def propose(
+    store: Store,
+    action: str,
+    target: str,
+    params: Mapping[str, Any],
+    *,
+    actor: str,
+    ttl: dt.timedelta,
+    now: dt.datetime | None = None,
+) -> Proposal:
+    """Record a proposal by admin ``actor``; nothing happens until another admin approves."""
+    if action not in ACTIONS:
+        raise ApprovalError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
+    if ttl <= dt.timedelta(0):
+        raise ApprovalError("the approval time limit must be positive")
+    now = (now or _now()).replace(microsecond=0)
+    with store.session() as s:
+        _require_admin(s, actor)
+        row = Approval(
+            action=action,
+            target=target,
+            params=json.dumps(dict(params), sort_keys=True),
+            proposed_by=actor,
+            proposed_at=now,
+            expires_at=now + ttl,
+            state="pending",
+        )
+        s.add(row)
+        s.flush()
+        store.audit.append(
+            actor,
+            "approval.propose",
+            target,
+            {
+                "id": row.id,
+                "action": action,
+                "expires_at": _z(row.expires_at),
+                "params": _public(params),
+            },
+            session=s,
+        )
+        return Proposal.of(row)
+
+
+def approve(
+    store: Store,
+    proposal_id: int,
+    *,
+    actor: str,
+    executors: Mapping[str, Executor],
+    now: dt.datetime | None = None,
+) -> Proposal:
+    """Approve and carry out proposal ``proposal_id`` as admin ``actor`` (not its proposer).
+
+    The pending → approved step is one conditional UPDATE, so of two admins approving at the
+    same moment exactly one carries the operation out."""
+    now = now or _now()
+    with store.session() as s:
+        _require_admin(s, actor)
+        row = s.get(Approval, proposal_id)
+        if row is None:
+            raise ApprovalError(f"no proposal {proposal_id}")
+        p = Proposal.of(row)
+        if p.state != "pending":
+            raise NotPending(f"proposal {proposal_id} is already {p.state}")
+        if p.proposed_by == actor:
+            raise SameOperatorError(
+                f"proposal {proposal_id} was made by {actor}: a different admin must approve it"
+            )
+        if p.expired(now):
+            row.state = "expired"
+            store.audit.append(
+                actor, "approval.expired", p.target, {"id": p.id, "action": p.action}, session=s
+            )
+            expired = True
+        else:
+            expired = False
+            won = s.execute(
+                update(Approval)
+                .where(Approval.id == proposal_id, Approval.state == "pending")
+                .values(state="approved", decided_by=actor, decided_at=now.replace(microsecond=0))
+            ).rowcount
+            if won != 1:
+                raise NotPending(f"proposal {proposal_id} was decided meanwhile")
+            store.audit.append(
+                actor, "approval.approve", p.target, {"id": p.id, "action": p.action}, session=s
+            )
+    if expired:
+        raise ProposalExpired(
+            f"proposal {proposal_id} expired at {_z(p.expires_at)}; propose it again"
+        )
+    run = executors.get(p.action)
+    authorisation = Authorisation("dual-control", f"approval:{p.id}", (p.proposed_by, actor))
+    try:
+        if run is None:
+            raise ApprovalError(f"nothing carries out {p.action!r} here")
+        outcome, state = run(p, authorisation), "approved"
+    except CaError as ex:
+        outcome, state = f"failed: {ex}", "failed"
+    with store.session() as s:
+        s.execute(
+            update(Approval).where(Approval.id == p.id).values(state=state, outcome=outcome[:500])
+        )
+        if state == "failed":
+            store.audit.append(
+                actor, "approval.failed", p.target, {"id": p.id, "reason": outcome}, session=s
+            )
+        row = s.get(Approval, p.id)
+        assert row is not None
+        done = Proposal.of(row)
+    if state == "failed":
+        raise ApprovalError(f"proposal {p.id} approved, but {outcome}")
+    return done
+
+
+def reject(store: Store, proposal_id: int, *, actor: str) -> Proposal:
+    """Reject (or, by its proposer, withdraw) a pending proposal."""
+    with store.session() as s:
+        _require_admin(s, actor)
+        row = s.get(Approval, proposal_id)
+        if row is None:
+            raise ApprovalError(f"no proposal {proposal_id}")
+        if row.state != "pending":
+            raise NotPending(f"proposal {proposal_id} is already {row.state}")
+        row.state, row.decided_by, row.decided_at = "rejected", actor, _now().replace(microsecond=0)
+        store.audit.append(
+            actor, "approval.reject", row.target, {"id": row.id, "action": row.action}, session=s
+        )
+        return Proposal.of(row)
+
+
+def list_proposals(store: Store, *, limit: int = 100) -> list[Proposal]:
+    """The newest proposals first."""
+    with store.session() as s:
+        rows = s.scalars(select(Approval).order_by(Approval.id.desc()).limit(limit))
+        return [Proposal.of(r) for r in rows]
+
+
+def _public(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters fit for the audit log (a password hash stays out of it)."""
+    return {k: v for k, v in params.items() if "hash" not in k}
+
+
+def _z(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -1,0 +1,73 @@
+"""CA-level certificates: which they are, and the authorisation a change of their status needs.
+
+Revoking or suspending a CA, the OCSP responder or the time-stamping unit ends (or halts) every
+signature and answer beneath it, so no single person may do it (issue 15; EJBCA's approval
+profiles and ETSI EN 319 411-1 §6.2 "trusted roles, dual control" are the model). The
+:class:`~ca_core.revocation.Revoker` refuses such a change unless it carries an
+:class:`Authorisation`, which only two code paths make: a witnessed key-ceremony step
+(``revoke-ca`` / ``suspend-ca`` / ``release-ca``) and an approval by a second admin
+(:mod:`ca_core.approvals`). The console's RA role, the CLI and the API never pass one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ca_core.errors import CaError
+from ca_core.models import Certificate, CertificateAuthority
+
+#: Profiles of CA-level certificates: the CAs themselves and their delegated OCSP and TSA units.
+CA_LEVEL_PROFILES = frozenset({"root-ca", "issuing-ca", "ocsp-signer", "tsa"})
+
+AUTHORISATION_KINDS = ("ceremony", "dual-control")
+
+
+class CaLevelProtected(CaError):
+    """A CA-level certificate's status change without a ceremony or a second admin."""
+
+    code = "ca_certificate_protected"
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    """Why a CA-level status change may happen: which ceremony step or which approval, and
+    the people behind it (ceremony operator and witnesses; proposer and approver)."""
+
+    kind: str
+    reference: str
+    people: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.kind not in AUTHORISATION_KINDS:
+            raise ValueError(f"unknown authorisation kind {self.kind!r}")
+        if len(set(self.people)) < 2:
+            # One person is exactly what this is meant to exclude.
+            raise ValueError("a CA-level authorisation names at least two different people")
+
+    def as_details(self) -> dict[str, Any]:
+        return {"kind": self.kind, "reference": self.reference, "people": list(self.people)}
+
+
+def is_ca_level(s: Session, cert: Certificate) -> bool:
+    """By profile, or because it is a CA's own certificate (whatever profile made it)."""
+    if cert.profile in CA_LEVEL_PROFILES:
+        return True
+    found = s.execute(
+        select(CertificateAuthority.id).where(
+            CertificateAuthority.fingerprint_sha256 == cert.fingerprint_sha256
+        )
+    ).first()
+    return found is not None
+
+
+def guard(s: Session, cert: Certificate, authorisation: Authorisation | None) -> None:
+    if authorisation is None and is_ca_level(s, cert):
+        raise CaLevelProtected(
+            f"certificate {cert.serial_hex} is a CA-level certificate ({cert.profile}): its "
+            "status changes only in a key ceremony (revoke-ca / suspend-ca / release-ca step) "
+            "or when one admin proposes and another approves (console, Approvals)"
+        )

@@ -1,0 +1,102 @@
+"""How fresh the published revocation information is, for ``/healthz``.
+
+Pre-signed OCSP responses and CRLs are signed ahead and served without the HSM; if the process
+that re-signs them dies or hangs, nothing fails at once — they just age towards their
+nextUpdate and then vanish. ``/healthz`` turns 503 well before that: when the oldest of them has
+used more than a configured share of its validity, an operator has the rest of it to react.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, select
+
+from ca_core.db import utcnow
+from ca_core.models import Certificate, CertificateAuthority, OcspResponse, PublishedCrl
+from ca_core.store import Store
+
+
+@dataclass(frozen=True)
+class Freshness:
+    """The oldest item of one kind: how much of its validity it used, against the limit."""
+
+    ok: bool
+    #: (now - thisUpdate) / (nextUpdate - thisUpdate) of the oldest item; None when none exist.
+    oldest_fraction: float | None
+    limit: float
+    oldest_this_update: str | None = None
+    what: str | None = None
+
+    def report(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _fraction(this: dt.datetime, next_: dt.datetime, now: dt.datetime) -> float:
+    span = (next_ - this).total_seconds()
+    return 1.0 if span <= 0 else round((now - this).total_seconds() / span, 6)
+
+
+def _verdict(rows: list[tuple[dt.datetime, dt.datetime, str]], limit: float) -> Freshness:
+    now = utcnow()
+    if not rows:
+        return Freshness(True, None, limit)
+    this, next_, what = max(rows, key=lambda r: _fraction(r[0], r[1], now))
+    frac = _fraction(this, next_, now)
+    return Freshness(frac <= limit, frac, limit, this.strftime("%Y-%m-%dT%H:%M:%SZ"), what)
+
+
+def ocsp_freshness(store: Store, limit: float) -> Freshness:
+    """The pre-signed response closest to its nextUpdate among certificates still valid.
+
+    Every response has the same validity, so the oldest is the one with the earliest
+    nextUpdate (indexed). Responses of expired certificates are not refreshed, by design, and
+    are left out.
+    """
+    now = utcnow()
+    stmt = (
+        select(OcspResponse.this_update, OcspResponse.next_update, OcspResponse.serial_hex)
+        .join(
+            Certificate,
+            and_(
+                Certificate.issuer_id == OcspResponse.issuer_id,
+                Certificate.serial_hex == OcspResponse.serial_hex,
+            ),
+        )
+        .where(Certificate.not_after > now)
+        .order_by(OcspResponse.next_update)
+        .limit(1)
+    )
+    with store.session() as s:
+        rows = [(r[0], r[1], f"ocsp:{r[2]}") for r in s.execute(stmt).all()]
+    return _verdict(rows, limit)
+
+
+def crl_freshness(store: Store, limit: float) -> Freshness:
+    """The newest CRL of every (active CA, kind, partition); the one that used most of its life."""
+    newest = (
+        select(
+            PublishedCrl.issuer_id,
+            PublishedCrl.kind,
+            PublishedCrl.partition,
+            func.max(PublishedCrl.number).label("number"),
+        )
+        .group_by(PublishedCrl.issuer_id, PublishedCrl.kind, PublishedCrl.partition)
+        .subquery()
+    )
+    stmt = (
+        select(PublishedCrl.this_update, PublishedCrl.next_update, CertificateAuthority.name,
+               PublishedCrl.kind, PublishedCrl.partition)
+        .join(newest, and_(PublishedCrl.issuer_id == newest.c.issuer_id,
+                           PublishedCrl.number == newest.c.number))
+        .join(CertificateAuthority, CertificateAuthority.id == PublishedCrl.issuer_id)
+        .where(CertificateAuthority.status == "active")
+    )  # fmt: skip
+    with store.session() as s:
+        rows = [
+            (r[0], r[1], f"crl:{r[2]}:{r[3]}" + (f":{r[4]}" if r[4] >= 0 else ""))
+            for r in s.execute(stmt).all()
+        ]
+    return _verdict(rows, limit)

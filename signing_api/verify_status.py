@@ -1,0 +1,290 @@
+"""The status of every certificate on a signature's paths, at the time that counts.
+
+Which time counts (checklist "PDF signature verification"; ETSI EN 319 102-1 §5.5/§5.6, RFC 3161
+§4, RFC 5280 §5.3.1):
+
+* A signature with a trusted signature timestamp is judged at the timestamp's time: each
+  certificate on the signer's path (signer, issuing CA) must have been good then. A revocation
+  or suspension after that time leaves the signature valid (long-term validation).
+* A signature timestamp itself is judged at its own time (genTime) on the TSA's path (TSA unit,
+  its CA): a TSA retired after stamping does not void the tokens it made before (RFC 3161 §4).
+* Without a trusted timestamp the signing time is only claimed by the signer, so the status
+  now counts: a B-B signature whose issuing CA is revoked afterwards is not valid.
+* Compromise overrides time. If any certificate on the signer's or the TSA's path is revoked
+  with reason keyCompromise, cACompromise or aACompromise — whenever that was — nothing made
+  with that key (or under that CA) is trusted any more: whoever held the key could have made
+  the signature, or the timestamp that seems to date it, at any time before the revocation,
+  whose date records when the CA learnt of it, not when the key was lost. RFC 3161 §4 says so
+  for TSA keys ("any token signed by the TSA using that private key cannot be trusted
+  anymore"); we apply the same rule to the signer's path. Other reasons (superseded,
+  cessationOfOperation, affiliationChanged, privilegeWithdrawn, certificateHold, unspecified)
+  take effect from their date.
+
+The validation itself is pyhanko-certvalidator's: a ValidationContext whose ``moment`` is the
+time that counts, holding the revocation data of our own store (the current CRLs and
+pre-signed OCSP responses, the same bytes the CRL distribution point and the OCSP responder
+serve) and of the document (its DSS), freshest OCSP response first, revocation data issued
+after the moment accepted (``retroactive_revinfo``: a CRL of today answers for last year).
+Our own store's rows are consulted as well, certificate by certificate: they are the source
+those CRLs and responses are signed from, and they already hold a revocation that has not been
+published yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import x509 as asn1_x509
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.errors import PathValidationError, RevokedError
+from pyhanko_certvalidator.path import ValidationPath
+from pyhanko_certvalidator.validate import async_validate_path
+
+from ca_core.errors import CaError
+
+if TYPE_CHECKING:
+    from ca_core.models import Certificate
+    from ca_core.runtime import Runtime
+
+#: Revocation reasons (as stored, RFC 5280 names) that void a key's work whatever its date.
+COMPROMISE_REASONS = frozenset({"keyCompromise", "cACompromise", "aACompromise"})
+#: The same reasons as asn1crypto names them (in CRL entries and OCSP answers).
+_COMPROMISE_ASN1 = frozenset({"key_compromise", "ca_compromise", "aa_compromise"})
+
+
+@dataclass(frozen=True)
+class PathCertificate:
+    """One certificate of a signer's or TSA's path, as the verify answers show it."""
+
+    #: ``signer``, ``signer-ca``, ``tsa`` or ``tsa-ca`` (a CA between the leaf and the root).
+    role: str
+    name: str
+    serial: str
+    #: Status at the time that counts: good|revoked|hold|expired|not_yet_valid|unknown.
+    status: str
+    #: Status now: good|revoked|hold|expired|unknown.
+    status_now: str
+    revocation_reason: str | None = None
+    revoked_at: dt.datetime | None = None
+
+
+@dataclass
+class Evidence:
+    """Everything a ValidationContext of this document is made from."""
+
+    roots: list[asn1_x509.Certificate] = field(default_factory=list)
+    others: list[asn1_x509.Certificate] = field(default_factory=list)
+    crls: list[asn1_crl.CertificateList] = field(default_factory=list)
+    ocsps: list[asn1_ocsp.OCSPResponse] = field(default_factory=list)
+
+    def context(self, moment: dt.datetime | None) -> ValidationContext:
+        """pyhanko-certvalidator's context at ``moment`` (None: now)."""
+        return ValidationContext(
+            trust_roots=self.roots,
+            other_certs=self.others,
+            crls=self.crls,
+            ocsps=self.ocsps,
+            moment=moment,
+            retroactive_revinfo=True,
+            allow_fetching=False,
+            # A certificate without revocation data is judged by our store's row (below);
+            # revocation data that is there and says revoked always counts.
+            revocation_mode="soft-fail",
+        )
+
+
+def gather(
+    rt: Runtime,
+    certs: Iterable[asn1_x509.Certificate],
+    doc_crls: Iterable[asn1_crl.CertificateList],
+    doc_ocsps: Iterable[asn1_ocsp.OCSPResponse],
+) -> Evidence:
+    """Trust anchors (our roots), our CAs, and the revocation data of the store — every CA's
+    newest CRLs (complete, partitions, delta) and the current OCSP response of each of our
+    certificates the document carries — and of the document."""
+    from cryptography import x509
+
+    from crl.publish import crl_der, newest_crls
+    from ocsp.responses import response_for_certificate
+
+    ev = Evidence()
+    for ca in rt.store.list_cas():
+        if ca.certificate_der is None:
+            continue
+        cert = asn1_x509.Certificate.load(ca.certificate_der)
+        (ev.roots if ca.parent_id is None else ev.others).append(cert)
+    carried = _unique([*ev.others, *certs])
+    ev.others = carried
+    # Straight from the store, no cache: a revocation of a second ago counts.
+    store_crls = []
+    for info in newest_crls(rt.store):
+        der = crl_der(rt.store, info.id)
+        if der is not None:
+            store_crls.append(asn1_crl.CertificateList.load(der))
+    store_ocsps = []
+    for cert in carried:
+        if cert.self_signed != "no":
+            continue
+        der = response_for_certificate(rt.store, x509.load_der_x509_certificate(cert.dump()))
+        if der is not None:
+            store_ocsps.append(asn1_ocsp.OCSPResponse.load(der))
+    ev.crls = _unique([*store_crls, *doc_crls])
+    ev.ocsps = sorted(_unique([*store_ocsps, *doc_ocsps]), key=_produced_at, reverse=True)
+    return ev
+
+
+def _unique(items: list) -> list:  # noqa: ANN001 - asn1crypto values
+    seen: set[bytes] = set()
+    out = []
+    for item in items:
+        der = item.dump()
+        if der not in seen:
+            seen.add(der)
+            out.append(item)
+    return out
+
+
+def _produced_at(resp: asn1_ocsp.OCSPResponse) -> dt.datetime:
+    """Freshest first: certvalidator stops at the first OCSP answer that says good."""
+    try:
+        return resp.basic_ocsp_response["tbs_response_data"]["produced_at"].native
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+# --- our store's rows ---------------------------------------------------------------------------
+
+
+def stored(rt: Runtime, cert: asn1_x509.Certificate) -> Certificate | None:
+    """Our record of ``cert``, or None if we did not issue exactly this certificate."""
+    fingerprint = hashlib.sha256(cert.dump()).hexdigest()
+    try:
+        row = rt.store.find_certificate(cert.serial_number)
+    except CaError:
+        return None
+    return row if row.fingerprint_sha256 == fingerprint else None
+
+
+def status_now(row: Certificate | None) -> str:
+    if row is None:
+        return "unknown"  # same serial, another certificate: not ours
+    if row.status != "good":
+        return row.status
+    if row.not_after < dt.datetime.now(dt.UTC):
+        return "expired"
+    return "good"
+
+
+def status_at(row: Certificate | None, at: dt.datetime) -> str:
+    """The status ``row`` had at ``at``: revocations count from their invalidity date (the
+    earlier of it and the revocation date); a compromise counts always (module docstring)."""
+    if row is None:
+        return "unknown"
+    if row.status == "revoked" and row.revocation_reason in COMPROMISE_REASONS:
+        return "revoked"
+    if at < row.not_before:
+        return "not_yet_valid"
+    if at > row.not_after:
+        return "expired"
+    if row.status != "good" and row.revoked_at is not None:
+        since = min(d for d in (row.revoked_at, row.invalidity_date) if d is not None)
+        if at >= since:
+            return row.status
+    return "good"
+
+
+# --- the paths ----------------------------------------------------------------------------------
+
+
+def path_report(
+    rt: Runtime,
+    path: ValidationPath | None,
+    leaf: asn1_x509.Certificate,
+    kind: str,
+    at: dt.datetime | None,
+) -> list[PathCertificate]:
+    """Each non-root certificate of ``path`` (or just ``leaf`` when no path was built), leaf
+    first, with its status at ``at`` (None: now) from our store."""
+    certs = list(path.iter_certs(include_root=False)) if path is not None else [leaf]
+    out = []
+    for cert in reversed(certs):
+        if cert.self_signed != "no":
+            continue  # a trust anchor: nothing revokes it
+        row = stored(rt, cert)
+        now = status_now(row)
+        out.append(
+            PathCertificate(
+                role=kind if cert.dump() == leaf.dump() else f"{kind}-ca",
+                name=str(cert.subject.native.get("common_name", "")),
+                serial=format(cert.serial_number, "x"),
+                status=now if at is None else status_at(row, at),
+                status_now=now,
+                revocation_reason=row.revocation_reason if row is not None else None,
+                revoked_at=row.revoked_at if row is not None else None,
+            )
+        )
+    return out
+
+
+def compromised_in_revinfo(ev: Evidence, path: ValidationPath | None) -> str | None:
+    """A compromise on ``path`` that the revocation data (store's or document's) reports now,
+    as certvalidator finds it validating the path at the current time; None if none."""
+    if path is None:
+        return None
+    try:
+        asyncio.run(async_validate_path(ev.context(None), path))
+    except RevokedError as err:
+        if err.reason.native in _COMPROMISE_ASN1:
+            return str(err)
+    except (PathValidationError, ValueError):
+        return None  # expired since, for instance: only a compromise matters here
+    return None
+
+
+def _compromised(c: PathCertificate) -> bool:
+    return c.status_now == "revoked" and c.revocation_reason in COMPROMISE_REASONS
+
+
+def compromise_problem(chain: list[PathCertificate], what: str) -> str | None:
+    """The problem text for the first certificate of ``chain`` revoked for a compromise."""
+    for c in chain:
+        if _compromised(c):
+            when = c.revoked_at.strftime("%Y-%m-%dT%H:%M:%SZ") if c.revoked_at else "?"
+            return (
+                f"the {_role_text(c.role)} certificate {c.name} ({c.serial}) was revoked for "
+                f"{c.revocation_reason} at {when}: {what} cannot be trusted whatever its time"
+            )
+    return None
+
+
+def status_problems(chain: list[PathCertificate], when: str, *, past: bool) -> list[str]:
+    """One problem per certificate not good at the time that counts. Judged in the ``past``,
+    a compromise is left to compromise_problem (it is not a status at that time)."""
+    out = []
+    for c in chain:
+        if c.status == "good" or (past and _compromised(c)):
+            continue
+        reason = (
+            f", {c.revocation_reason}" if c.revocation_reason and c.status == c.status_now else ""
+        )
+        out.append(
+            f"the {_role_text(c.role)} certificate {c.name} ({c.serial}) is {c.status} "
+            f"({when}{reason})"
+        )
+    return out
+
+
+def _role_text(role: str) -> str:
+    return {
+        "signer": "signer's",
+        "signer-ca": "signer's CA",
+        "tsa": "TSA's",
+        "tsa-ca": "TSA's CA",
+    }.get(role, role)
