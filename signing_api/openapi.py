@@ -275,7 +275,7 @@ _HASHES = {
     "those documents (and data defaults to their number)",
 }
 
-_WRONG = (2011, 2021, 2031, 4014, 4015, 4290, 5030)
+_WRONG = (2011, 2021, 2031, 4014, 4015, 4131, 4290, 5030, 5032)
 
 
 def openapi_document() -> dict[str, Any]:
@@ -317,6 +317,9 @@ def openapi_document() -> dict[str, Any]:
                 4014,
                 4015,
                 4130,
+                4131,
+                4291,
+                5032,
                 body={
                     "multipart/form-data": {
                         "schema": _obj({"signed_file": {"type": "string", "format": "binary"}})
@@ -385,6 +388,9 @@ def openapi_document() -> dict[str, Any]:
                 4014,
                 4015,
                 4130,
+                4131,
+                4291,
+                5032,
                 body=_json(_obj({"file": _S, "password": _S}, ["file"])),
             )
         },

@@ -33,13 +33,13 @@ from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from signing_api import asn1_lengths, revinfo
+from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkerError
 from signing_api.pdf_sign import (
     LEVELS,
     InvalidPdfError,
     PdfSignError,
     SignOptions,
 )
-from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkerError
 from signing_api.signers import digest_for, signer_for
 from signing_api.stamp import appearance
 from signing_api.tsa import MAX_REQUEST_BYTES, authority_for

@@ -11,13 +11,13 @@ import hashlib
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+# Loaded here, in the fork server, rather than on a child's first job.
+import pyhanko.sign.validation  # noqa: F401
+import pyhanko.stamp  # noqa: F401
 from asn1crypto import tsp
 from cryptography import x509
 from pyhanko.sign.timestamps.api import TimeStamper
 
-# Loaded here, in the fork server, rather than on a child's first job.
-import pyhanko.sign.validation  # noqa: F401
-import pyhanko.stamp  # noqa: F401
 from hsm.backend import SignScheme
 from signing_api import asn1_lengths, pades, verify
 from signing_api.pdf_pool import allow_in_answers, call_parent

@@ -6,10 +6,10 @@ stream inflating to gigabytes or thousands of copied signature fields make them 
 compute without end, inside the web worker that also serves everyone else. So every parse of a
 document a client sent — page count, tag search, stamp placement, preparing the signed revision,
 verification — runs in a child process whose address space is capped (``RLIMIT_AS`` at its
-starting size plus the budget: a document needing more raises MemoryError there) and which is killed at its deadline, so work for a client
-that has gone away stops at the latest then. Over budget, the request gets
-:class:`DocumentTooComplexError` (4131) and the child is replaced; the web worker never holds more
-than the document and the answer.
+starting size plus the budget: a document needing more raises MemoryError there) and which is
+killed at its deadline, so work for a client that has gone away stops at the latest then. Over
+budget, the request gets :class:`DocumentTooComplexError` (4131) and the child is replaced; the
+web worker never holds more than the document and the answer.
 
 The split with the HSM: PKCS#11 sessions do not survive a fork, and keys must stay in the token
 and in the process that logged in. So the child never touches the token or the database: when

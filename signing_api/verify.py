@@ -17,8 +17,8 @@ missing, empty or zeroed /Contents or /ByteRange cannot be read as a signature: 
 
 from __future__ import annotations
 
-import datetime as dt
 import dataclasses
+import datetime as dt
 import hashlib
 import io
 from dataclasses import dataclass, field, replace

@@ -97,8 +97,11 @@ def deep_page_tree(depth: int = 5000) -> bytes:
         parent = b" /Parent %d 0 R" % (me - 1) if level else b""
         objects.append(b"<< /Type /Pages /Kids [%d 0 R] /Count 1%s >>" % (kid, parent))
     page_no = depth + 2
-    objects.append(_PAGE.replace(b"/Parent 2 0 R", b"/Parent %d 0 R" % (page_no - 1)).replace(
-        b"4 0 R", b"%d 0 R" % (page_no + 1)).replace(b"/F1 5 0 R", b"/F1 %d 0 R" % (page_no + 2)))
+    objects.append(
+        _PAGE.replace(b"/Parent 2 0 R", b"/Parent %d 0 R" % (page_no - 1))
+        .replace(b"4 0 R", b"%d 0 R" % (page_no + 1))
+        .replace(b"/F1 5 0 R", b"/F1 %d 0 R" % (page_no + 2))
+    )
     objects.append(stream(_TEXT))
     objects.append(_FONT)
     return pdf_from_objects(objects)
@@ -216,10 +219,7 @@ def png_bomb(side: int = 12_000) -> bytes:
     idat = b"".join(z.compress(row) for _ in range(side)) + z.flush()
     header = struct.pack(">IIBBBBB", side, side, 8, 6, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", idat)
-        + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from ca_core.config import PdfConfig
 from ca_core.runtime import Runtime
-from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError, pool_for
+from signing_api.pdf_pool import DocumentTooComplexError, pool_for
 from signing_api.pdf_sign import (
     InvalidPdfError,
     PdfSignError,
@@ -24,7 +24,7 @@ from signing_api.pdf_sign import (
     StampPlacementError,
     sign_pdf,
 )
-from signing_api.verify import NotAPdfError, verify_pdf
+from signing_api.verify import verify_pdf
 from tests import hostile_pdf_support as hostile
 from tests.pdf_support import minimal_pdf
 from tests.proc_support import TreeSampler, rss_mb
@@ -77,8 +77,9 @@ def test_hostile_documents_are_signed_or_refused_within_budget(rt, signer, case,
         except (PdfSignError, DocumentTooComplexError) as ex:
             answer = ex
     took = time.monotonic() - started
-    print(f"{case.name}: {type(answer).__name__} {str(answer)[:80]} {took:.1f} s "
-          f"{mem.peak_mb:.0f} MB")
+    print(
+        f"{case.name}: {type(answer).__name__} {str(answer)[:80]} {took:.1f} s {mem.peak_mb:.0f} MB"
+    )
     assert type(answer) is expected, answer
     assert took < 2 * BUDGET.max_seconds
     assert not mem.killed
@@ -104,8 +105,10 @@ def test_copied_signature_fields_are_refused_or_reported_within_budget(rt, signe
             except DocumentTooComplexError as ex:
                 answer = ex
         took = time.monotonic() - started
-        print(f"{case.name}: {answer if isinstance(answer, Exception) else answer.summary} "
-              f"{took:.1f} s {mem.peak_mb:.0f} MB")
+        print(
+            f"{case.name}: {answer if isinstance(answer, Exception) else answer.summary} "
+            f"{took:.1f} s {mem.peak_mb:.0f} MB"
+        )
         assert took < 2 * BUDGET.max_seconds, case.name
         n = int(case.name.rsplit("-", 1)[1])
         if n > BUDGET.max_signature_fields:
@@ -120,4 +123,3 @@ def test_copied_signature_fields_are_refused_or_reported_within_budget(rt, signe
         assert first.modified_after_signing  # fields were added after it
         assert len(copies) == n and not any(c.valid for c in copies)
         assert all("Signature1" in c.problems[0] for c in copies)
-

@@ -95,7 +95,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         url, proc = srv.url, srv.proc
         auth = base64.b64encode(f"{creds['username']}:{creds['password']}".encode()).decode()
         s = Server(env, url, proc.pid, auth)
-        answer = call(s, "/api/v2/seal/get/activation", {"idSubscriber": ORG, "passphrase": PASSPHRASE})
+        activation = {"idSubscriber": ORG, "passphrase": PASSPHRASE}
+        answer = call(s, "/api/v2/seal/get/activation", activation)
         assert answer.status == 200, answer.body
         s.seal_activation = answer.json()["totp"]
         # Warm up (PDF workers started, signers cached), then the idle tree is the baseline.
