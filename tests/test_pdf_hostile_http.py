@@ -274,7 +274,7 @@ def test_verify_endpoints_answer_hostile_documents_within_budget(
         assert (answer.status, answer.json()["status_code"]) == (status, code), answer.body
         return
     assert answer.status == 200, answer.body[:300]
-    summary = answer.json()["summary" if endpoint == "v1" else "conclusion"]
+    summary = answer.json()["verdict" if endpoint == "v1" else "conclusion"]
     assert summary == outcome
 
 
