@@ -150,7 +150,9 @@ class PdfPool:
         the child failed otherwise, or what a service raised.
         """
         wait = self.budget.seconds if deadline is None else deadline - time.monotonic()
-        if wait <= 0 or not self._slots.acquire(timeout=min(wait, self.budget.seconds)):
+        if wait <= 0:  # a bulk request whose earlier documents used up its time
+            raise DocumentTooComplexError("the request needs more time than it is given")
+        if not self._slots.acquire(timeout=min(wait, self.budget.seconds)):
             raise PdfWorkersBusyError("all PDF workers are busy; try again shortly")
         try:
             end = time.monotonic() + self.budget.seconds

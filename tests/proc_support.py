@@ -94,3 +94,15 @@ class TreeSampler:
                         pass
                 return
             self._stop.wait(self.every)
+
+
+# --- jobs for PDF worker pool tests: importable in a child without the test modules' imports ---
+
+
+def returns_a_callable() -> object:
+    return print  # what a child taken over by a document could send to run code in the parent
+
+
+def sleeps(seconds: float) -> str:
+    time.sleep(seconds)
+    return "awake"

@@ -15,7 +15,14 @@ import pytest
 
 from ca_core.config import PdfConfig
 from ca_core.runtime import Runtime
-from signing_api.pdf_pool import DocumentTooComplexError, pool_for
+from signing_api.pdf_pool import (
+    Budget,
+    DocumentTooComplexError,
+    PdfPool,
+    PdfWorkerError,
+    PdfWorkersBusyError,
+    pool_for,
+)
 from signing_api.pdf_sign import (
     InvalidPdfError,
     PdfSignError,
@@ -27,7 +34,7 @@ from signing_api.pdf_sign import (
 from signing_api.verify import verify_pdf
 from tests import hostile_pdf_support as hostile
 from tests.pdf_support import minimal_pdf
-from tests.proc_support import TreeSampler, rss_mb
+from tests.proc_support import TreeSampler, returns_a_callable, rss_mb, sleeps
 from tests.signing_support import SigningPki, spki  # noqa: F401
 
 BUDGET = PdfConfig(workers=2, max_seconds=4.0, max_memory_mb=400, max_pages=2000)
@@ -123,3 +130,38 @@ def test_copied_signature_fields_are_refused_or_reported_within_budget(rt, signe
         assert first.modified_after_signing  # fields were added after it
         assert len(copies) == n and not any(c.valid for c in copies)
         assert all("Signature1" in c.problems[0] for c in copies)
+
+
+# --- the pool itself ---------------------------------------------------------------------------
+
+
+def test_a_child_cannot_send_the_parent_anything_but_plain_values() -> None:
+    pool = PdfPool(Budget(workers=1, seconds=10, memory_mb=200))
+    try:
+        with pytest.raises(PdfWorkerError):
+            pool.run(returns_a_callable)
+        assert pool.run(sleeps, 0) == "awake"  # and the pool goes on
+    finally:
+        pool.close()
+
+
+def test_deadline_kills_the_child_and_a_full_pool_answers_busy() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = PdfPool(Budget(workers=1, seconds=1.5, memory_mb=200))
+    try:
+        with ThreadPoolExecutor(2) as threads:
+            slow = threads.submit(pool.run, sleeps, 30)
+            time.sleep(0.3)
+            started = time.monotonic()
+            with pytest.raises(PdfWorkersBusyError) as busy:
+                pool.run(sleeps, 0, deadline=started + 0.5)  # waits for a child until then
+            assert busy.value.api_code == 5032 and time.monotonic() - started < 1.5
+            with pytest.raises(DocumentTooComplexError):
+                slow.result(timeout=10)
+        assert pool.replaced == 1
+        assert pool.run(sleeps, 0) == "awake"
+        with pytest.raises(DocumentTooComplexError):  # a request whose time is used up
+            pool.run(sleeps, 0, deadline=time.monotonic() - 1)
+    finally:
+        pool.close()
