@@ -170,10 +170,16 @@ class SigningConfig:
 
     #: PAdES level when neither the request nor the client app names one (B-B/B-T/B-LT/B-LTA).
     default_level: str = "B-LT"
-    #: Consecutive wrong passphrases/TOTPs before the signer is locked ...
+    #: Consecutive wrong passphrases/TOTPs from one client app (or the CLI) before that app is
+    #: locked out for that signer (other apps are not) ...
     max_failures: int = 5
+    #: ... and across all apps before the signer is locked for everyone and told so (higher:
+    #: one app alone cannot reach it) ...
+    max_failures_signer: int = 20
     #: ... for this long (counters live in the database: shared by workers, kept on restart).
     lockout_minutes: int = 30
+    #: Lifetime of the one-time code with which a subscriber sets their own passphrase.
+    enrolment_hours: int = 72
     #: A passphrase that passed its scrypt check is remembered this long in the worker (as an
     #: HMAC under a per-process key; wrong ones never are). 0: check scrypt on every request.
     passphrase_cache_seconds: int = 300
@@ -216,6 +222,17 @@ class PdfConfig:
 
 
 @dataclass(frozen=True)
+class LifecycleConfig:
+    """Certificate lifecycles (ca_core.lifecycle): expiry and the notice before it."""
+
+    #: Subscribers are told this many days before a certificate expires (once per certificate).
+    expiry_notice_days: int = 30
+    #: How often the periodic work in ``psre serve`` (the CRL scheduler) marks expired
+    #: subscribers and sends due notices.
+    check_minutes: int = 10
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -234,6 +251,7 @@ class Config:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     pdf: PdfConfig = field(default_factory=PdfConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -464,6 +482,10 @@ def _validate(cfg: Config) -> None:
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)
+    if not 1 <= cfg.lifecycle.expiry_notice_days <= 365:
+        raise ConfigError("lifecycle.expiry_notice_days", "must be between 1 and 365")
+    if cfg.lifecycle.check_minutes < 1:
+        raise ConfigError("lifecycle.check_minutes", "must be at least 1")
     _validate_pdf(cfg.pdf)
 
 
@@ -490,9 +512,12 @@ def _validate_signing(sc: SigningConfig) -> None:
         "document_minutes",
         "max_files",
     )
-    for key in at_least_one:
+    for key in (*at_least_one, "max_failures_signer", "enrolment_hours"):
         if getattr(sc, key) < 1:
             raise ConfigError(f"signing.{key}", "must be at least 1")
+    if sc.max_failures_signer <= sc.max_failures:
+        # Otherwise one app's wrong guesses lock the signer out of every app again.
+        raise ConfigError("signing.max_failures_signer", "must be more than signing.max_failures")
     if not 6 <= sc.totp_digits <= 10:
         raise ConfigError("signing.totp_digits", "must be between 6 and 10 (RFC 4226)")
     for key in ("rate_limit_per_minute", "passphrase_cache_seconds"):

@@ -7,7 +7,8 @@ tool does, so a typo never silently becomes a default)::
                  witnesses, transcript, sign_transcript_with
     [[step]]     type, title?, and the keys its type needs (see ceremony_scripts.steps):
                  ca, issuer, key_label, key_type, profile, subject, not_before, not_after,
-                 next_update, csr, serial, reason, outputs = { role = "path", … }
+                 next_update, csr, serial, reason, outputs = { role = "path", … },
+                 replaces, switch_at
 
 Paths are relative to the file's directory. Times are RFC 3339 with an offset (TOML datetimes or
 strings); ``not_after`` is inclusive (RFC 5280 §4.1.2.5). A file never holds a PIN: keys that
@@ -57,6 +58,8 @@ STEP_KEYS = (
     "serial",
     "reason",
     "outputs",
+    "replaces",
+    "switch_at",
 )
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _SERIAL_RE = re.compile(r"[0-9A-Fa-f]{1,40}")
@@ -83,6 +86,9 @@ class StepSpec:
     serial: str | None = None
     reason: str | None = None
     outputs: Mapping[str, Path] = field(default_factory=dict)
+    #: For an issuance switch (rollover): the issuing CA whose issuance ends, and when.
+    replaces: str | None = None
+    switch_at: dt.datetime | None = None
 
     @property
     def where(self) -> str:
@@ -252,7 +258,7 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
     if not isinstance(stype, str) or not stype:
         raise CeremonyFileError(f"{at}.type", "required")
     kw: dict[str, Any] = {"number": number, "type": stype, "title": st.get("title", stype)}
-    for key in ("ca", "issuer", "key_label", "profile"):
+    for key in ("ca", "issuer", "key_label", "profile", "replaces"):
         if key in st:
             v = st[key]
             if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
@@ -279,7 +285,7 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
         if not isinstance(subj, dict) or not all(isinstance(v, str) for v in subj.values()):
             raise CeremonyFileError(f"{at}.subject", "must be a table of strings")
         kw["subject"] = dict(subj)
-    for key in ("not_before", "not_after", "next_update"):
+    for key in ("not_before", "not_after", "next_update", "switch_at"):
         if key in st:
             kw[key] = _time(st[key], f"{at}.{key}")
     if "csr" in st:

@@ -53,8 +53,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What a malformed PDF makes pyHanko raise, besides its own PdfError family (an object
-#: stream that is none fails one of its asserts).
+#: What a malformed PDF makes pyHanko raise, besides its own PdfError family (its reader
+#: asserts, e.g. that an object stream is one, and recurses along reference chains).
 _PDF_FAULTS = (
     PdfError,
     ValueError,
@@ -63,6 +63,7 @@ _PDF_FAULTS = (
     IndexError,
     AttributeError,
     AssertionError,
+    RecursionError,
 )
 
 

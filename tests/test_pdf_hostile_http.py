@@ -27,7 +27,14 @@ from pathlib import Path
 import pytest
 
 from tests import hostile_pdf_support as hostile
-from tests.cli_support import PSRE, PsreEnv, install_esign, multipart, served
+from tests.cli_support import (
+    PSRE,
+    PsreEnv,
+    choose_passphrase_in_app,
+    install_esign,
+    multipart,
+    served,
+)
 from tests.esign_support import tiny_png
 from tests.pdf_support import minimal_pdf
 from tests.proc_support import TreeSampler, tree, tree_rss_mb
@@ -88,8 +95,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = PsreEnv(tmp_path_factory.mktemp("psre-hostile"), dict(BUDGETS))
     inst = install_esign(env, nik=NIK, passphrase=PASSPHRASE)
     agency = ["--org-id", ORG, "--name", "Badan Uji Beban", "--email", "segel@uji.go.id"]
-    env.run("subscriber", "add", *agency, "--passphrase-file", str(env.root / "pass.txt"))
+    env.run("subscriber", "add", *agency)
     env.run("issue", "--profile", "legal-person-seal", "--subscriber", ORG, "--out", "seal.pem")
+    choose_passphrase_in_app(env, "segel@uji.go.id", PASSPHRASE)
     creds = {"username": inst.username, "password": inst.password}
     with served(env, log=env.root / "serve.log") as srv:
         url, proc = srv.url, srv.proc

@@ -1,4 +1,5 @@
-"""Public pages (no login): verify a signed PDF, the CA repository, service status."""
+"""Public pages (no login): verify a signed PDF, set one's signing passphrase, the CA
+repository, service status."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ import hashlib
 from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
+from signing_api import enrolment
 from signing_api.app_runtime import runtime
 from signing_api.client_slots import TooManyAtOnceError, verify_slots
+from signing_api.edge import EdgeError, local_redirect
 from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError
 from signing_api.verify import verify_pdf
 from web import dashboard
@@ -26,6 +29,12 @@ bp = Blueprint(
 )
 
 
+@bp.errorhandler(EdgeError)
+def _edge(_ex: EdgeError) -> tuple[str, int]:
+    """A value refused at the edge (signing_api.edge): this site's own error page."""
+    return render_error("input.invalid", 400)
+
+
 @bp.get("/")
 def index() -> Response:
     return redirect("/verify")  # type: ignore[return-value]
@@ -33,11 +42,9 @@ def index() -> Response:
 
 @bp.get("/lang/<code>")
 def switch_language(code: str) -> Response:
-    target = request.args.get("next", "/")
-    # Only paths on this site: "//host" or "https://…" would make this an open redirect.
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = "/"
-    resp = redirect(target)
+    # Only paths on this site: "//host", "/\t/host" or "https://…" would make this an open
+    # redirect, and a CR or LF cannot go into a Location header at all.
+    resp = redirect(local_redirect(request.args.get("next")))
     if code in LANGS:
         # Lax: a visitor following a link from elsewhere still gets their language.
         set_cookie(resp, COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax")
@@ -84,6 +91,24 @@ def _verify_upload() -> tuple[str, int]:
         file_name=upload.filename,
         file_sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+@bp.route("/passphrase", methods=["GET", "POST"])
+def passphrase() -> tuple[str, int]:
+    """The signer chooses their own signing passphrase with the enrolment code sent to them
+    (signing_api.enrolment). No one else ever sees it; neither page nor log echoes it."""
+    if request.method == "GET":
+        return render("public/passphrase.html")
+    if not csrf_ok():
+        return render_error("csrf.failed", 400)
+    f = request.form
+    try:
+        sub = enrolment.redeem(
+            runtime().store, f.get("code", ""), f.get("passphrase", ""), f.get("repeat", "")
+        )
+    except enrolment.EnrolmentError as ex:
+        return render("public/passphrase.html", 400, error=f"pass.bad_{ex.field}")
+    return render("public/passphrase.html", done=True, name=sub.name)
 
 
 @bp.get("/repository")
