@@ -155,10 +155,10 @@ class PdfPool:
         if not self._slots.acquire(timeout=min(wait, self.budget.seconds)):
             raise PdfWorkersBusyError("all PDF workers are busy; try again shortly")
         try:
+            child = self._take()  # starting one (and the fork server) is not the job's time
             end = time.monotonic() + self.budget.seconds
             if deadline is not None:
                 end = min(end, deadline)
-            child = self._take()
             try:
                 return self._exchange(child, fn, args, services or {}, end)
             finally:
