@@ -173,6 +173,8 @@ class StepType:
     makes_key: bool = False
     makes_ca: bool = False
     summary: str = ""
+    #: Dry run: copy what the step reads from the real store into the scratch one.
+    dry_copy: Callable[[Store, Store, StepSpec], None] | None = None
 
 
 STEP_TYPES: dict[str, StepType] = {}
@@ -569,6 +571,18 @@ register(
 )
 register(
     StepType(
+        "tl-signer",
+        ("issuer", "key_label", "key_type", *_DATED),
+        (),
+        ("certificate",),
+        "end-entity",
+        _delegated,
+        makes_key=True,
+        summary="the national trusted list's signing key and certificate (ETSI TS 119 612)",
+    )
+)
+register(
+    StepType(
         "root-crl",
         ("issuer", "next_update"),
         (),
@@ -646,7 +660,12 @@ register(
 )
 
 #: The profile each delegated step type must use (the OCSP/TSA services look them up by it).
-FIXED_PROFILE = {"ocsp-signer": "ocsp-signer", "tsa": "tsa", "root-key": "root-ca"}
+FIXED_PROFILE = {
+    "ocsp-signer": "ocsp-signer",
+    "tsa": "tsa",
+    "root-key": "root-ca",
+    "tl-signer": "tl-signer",
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------
