@@ -151,8 +151,12 @@ class OcspConfig:
     live_burst: int = 50
     #: Largest request body accepted (RFC 5019 requests are ~100 bytes).
     max_request_bytes: int = 4096
-    #: How often a responder process reloads pre-signed responses from the database.
+    #: How long a responder process trusts a pre-signed response it read (and how often it
+    #: reloads the CA list): a re-signed response is served at most this late.
     index_refresh_seconds: float = 5.0
+    #: Pre-signed responses each responder process keeps in memory (least recently used out;
+    #: ~1.5 KB each). Others are read from the database per request.
+    cache_entries: int = 10_000
     #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
     #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn (and restarts it if it dies).
@@ -487,6 +491,8 @@ def _validate_ocsp(o: OcspConfig) -> None:
         raise ConfigError("ocsp", "live_rate must be positive and live_burst at least 1")
     if o.max_request_bytes < 128:
         raise ConfigError("ocsp.max_request_bytes", "must be at least 128")
+    if o.cache_entries < 1:
+        raise ConfigError("ocsp.cache_entries", "must be at least 1")
     if o.index_refresh_seconds <= 0 or o.presign_interval_seconds <= 0:
         raise ConfigError("ocsp", "intervals must be positive")
 
