@@ -101,10 +101,12 @@ def issuance_rate(rt, seconds: float) -> tuple[float, str]:  # noqa: ANN001
     """Certificates/s through Issuer.issue (one thread) for ``seconds``; the last serial."""
     from ca_core.issuer import IssueRequest
 
-    keys = [ec.generate_private_key(ec.SECP256R1()).public_key() for _ in range(400)]
+    keys = [ec.generate_private_key(ec.SECP256R1()).public_key() for _ in range(403)]
     n, last = 0, ""
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds and n < len(keys):
+        if n == 3:  # the first three warm up (lint engine, sessions, caches): not counted
+            t0, keys, n = time.perf_counter(), keys[3:], 0
         email = f"s{os.getpid()}-{time.monotonic_ns()}@kemenuji.go.id"
         issued = rt.issuer.issue(
             "issuing-ca",

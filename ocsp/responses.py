@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 
 from ca_core import lint
 from ca_core.config import Config
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: Rows written per transaction in a batch (readers see progress; a failure loses little).
 _BATCH = 200
+#: Certificates the refresher asks the database for at a time.
+_PAGE = 2000
 _RESPONDER_TTL = dt.timedelta(minutes=5)
 
 
@@ -140,27 +142,26 @@ class Presigner:
 
     # -- every certificate of a CA (scheduler, psre init) --------------------------------------
     def presign_ca(self, ca: CertificateAuthority, *, force: bool = False) -> int:
+        """Sign what is due for ``ca``: missing, out of date (status, signer) or past
+        ``refresh_fraction`` of its validity; everything with ``force``.
+
+        The database picks the due certificates, a page of ``_PAGE`` at a time (issue 18: this
+        ran every minute over every certificate and response as ORM objects, ~GBs and minutes
+        at millions of certificates). Both responses of a due certificate are re-signed."""
         now = self.clock()
+        responder = self.responder(ca)
+        lint_first = True
+        n = 0
+        after = ""
+        while True:
+            page = self._due_page(ca, responder.label, now, after, force=force)
+            if not page:
+                break
+            after = page[-1].serial_hex
+            page = [c for c in page if c.fingerprint_sha256 != ca.fingerprint_sha256]
+            n += self._sign_and_store(ca, page, {}, force=True, lint_first=lint_first)
+            lint_first = False
         with self.store.session() as s:
-            certs = list(
-                s.scalars(
-                    select(Certificate).where(
-                        Certificate.issuer_id == ca.id, Certificate.not_after > now
-                    )
-                )
-            )
-            existing = {
-                (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
-                for r in s.execute(
-                    select(
-                        OcspResponse.serial_hex,
-                        OcspResponse.hash_alg,
-                        OcspResponse.cert_status,
-                        OcspResponse.this_update,
-                        OcspResponse.signer_label,
-                    ).where(OcspResponse.issuer_id == ca.id)
-                )
-            }
             # A serial reserved but never stored (crash between the HSM signature and the
             # database write) counts as issued and has not been revoked (revoking completes it
             # first): answered good from the reservation.
@@ -168,7 +169,7 @@ class Presigner:
                 Certificate.issuer_id == ca.id,
                 Certificate.serial_hex == SerialReservation.serial_hex,
             )
-            certs += [
+            reserved = [
                 Certificate(serial_hex=sh, status="good", revoked_at=None, revocation_reason=None)
                 for sh in s.scalars(
                     select(SerialReservation.serial_hex).where(
@@ -178,12 +179,69 @@ class Presigner:
                     )
                 )
             ]
-        # A CA's own certificate under itself (a self-signed root) needs no status.
-        certs = [c for c in certs if c.fingerprint_sha256 != ca.fingerprint_sha256]
-        n = self._sign_and_store(ca, certs, existing, force=force, lint_first=True)
+            existing = {
+                (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
+                for r in s.execute(
+                    select(
+                        OcspResponse.serial_hex,
+                        OcspResponse.hash_alg,
+                        OcspResponse.cert_status,
+                        OcspResponse.this_update,
+                        OcspResponse.signer_label,
+                    ).where(
+                        OcspResponse.issuer_id == ca.id,
+                        OcspResponse.serial_hex.in_([c.serial_hex for c in reserved]),
+                    )
+                )
+            } if reserved else {}
+        n += self._sign_and_store(ca, reserved, existing, force=force, lint_first=lint_first)
         if n:
             self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
         return n
+
+    def _due_page(
+        self, ca: CertificateAuthority, label: str, now: dt.datetime, after: str, *, force: bool
+    ) -> list[Certificate]:
+        """The next ``_PAGE`` valid certificates (by serial, after ``after``) with at least one
+        response due, as detached rows carrying only what signing needs."""
+        cols = (
+            Certificate.serial_hex,
+            Certificate.status,
+            Certificate.revoked_at,
+            Certificate.revocation_reason,
+            Certificate.fingerprint_sha256,
+        )
+        stmt = select(*cols).where(
+            Certificate.issuer_id == ca.id,
+            Certificate.not_after > now,
+            Certificate.serial_hex > after,
+        )
+        if not force:
+            cut = now - self.settings.refresh_after
+            conds = []
+            for alg in PRESIGN_HASHES:
+                fresh = select(OcspResponse.id).where(
+                    OcspResponse.issuer_id == ca.id,
+                    OcspResponse.serial_hex == Certificate.serial_hex,
+                    OcspResponse.hash_alg == alg,
+                    OcspResponse.cert_status == Certificate.status,
+                    OcspResponse.signer_label == label,
+                    OcspResponse.this_update > cut,
+                )
+                conds.append(~fresh.exists())
+            stmt = stmt.where(or_(*conds))
+        stmt = stmt.order_by(Certificate.serial_hex).limit(_PAGE)
+        with self.store.session() as s:
+            return [
+                Certificate(
+                    serial_hex=sh,
+                    status=st,
+                    revoked_at=rat,
+                    revocation_reason=reason,
+                    fingerprint_sha256=fp,
+                )
+                for sh, st, rat, reason, fp in s.execute(stmt)
+            ]
 
     def _due(
         self,
