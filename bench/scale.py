@@ -15,6 +15,8 @@ issuance on the nearly empty database, then fills it with ``COPY``:
   time at 10^6. The rows have the size, the indexes and the uniqueness checks of real ones.
 * 2 N pre-signed OCSP rows (SHA-1 and SHA-256 CertIDs), copies of the template's real
   responses, with the row's status.
+* N serial reservations in state "stored", copies of the template's (issuance keeps one per
+  certificate, with the signed and the TBS DER).
 * N audit events (one per issuance), a real hash chain appended to the installation's, so
   ``psre audit verify`` walks a valid chain.
 
@@ -98,7 +100,17 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float,
 
 
 def issuance_rate(rt, seconds: float) -> tuple[float, str]:  # noqa: ANN001
-    """Certificates/s through Issuer.issue (one thread) for ``seconds``; the last serial."""
+    """Certificates/s through Issuer.issue (one thread): the best of three rounds of
+    ``seconds`` (the cores are shared: the best round is the least disturbed); the last serial."""
+    rates = []
+    last = ""
+    for _ in range(3):
+        rate, last = _issuance_round(rt, seconds)
+        rates.append(rate)
+    return max(rates), last
+
+
+def _issuance_round(rt, seconds: float) -> tuple[float, str]:  # noqa: ANN001
     from ca_core.issuer import IssueRequest
 
     keys = [ec.generate_private_key(ec.SECP256R1()).public_key() for _ in range(403)]
@@ -189,6 +201,30 @@ def fill(conn: psycopg.Connection, n: int, revoked_share: float, template_serial
                 row = dict(r)
                 row.update(serial_hex=sh, sha256=hashlib.sha256(sh.encode() + b"r").hexdigest())
                 cp.write_row([row[c] for c in resp_cols])
+    log(f"COPY {n} serial reservations …")
+    res_cols = [
+        r[0]
+        for r in cur.execute(
+            "select column_name from information_schema.columns where"
+            " table_name='serial_reservations' and column_name <> 'id' order by ordinal_position"
+        )
+    ]
+    tpl_res = dict(
+        zip(
+            res_cols,
+            cur.execute(
+                f"select {','.join(res_cols)} from serial_reservations where serial_hex=%s",
+                (template_serial,),
+            ).fetchone(),
+            strict=True,
+        )
+    )
+    with cur.copy(f"COPY serial_reservations ({','.join(res_cols)}) FROM STDIN") as cp:
+        for sh in serials:
+            row = dict(tpl_res)
+            row.update(serial_hex=sh, idempotency_key=None,
+                       tbs_sha256=hashlib.sha256(b"t" + sh.encode()).hexdigest())  # fmt: skip
+            cp.write_row([row[c] for c in res_cols])
     # A status different from the response's would make every row "due": keep them agreeing.
     cur.execute(
         "update ocsp_responses o set cert_status = c.status from certificates c"
@@ -381,7 +417,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         sizes = dict(
             conn.execute(
                 "select relname, pg_total_relation_size(oid) from pg_class where relname in"
-                " ('certificates','ocsp_responses','audit_events')"
+                " ('certificates','ocsp_responses','audit_events','serial_reservations')"
             ).fetchall()
         )
         r["db_bytes_per_cert"] = sum(sizes.values()) / n
@@ -442,6 +478,7 @@ ROWS = [
     ("CRL complete+16 parts+delta: s / MB", ("crl_s", "crl_mb"), "{:.1f}"),
     ("audit verify: s / MB", ("audit_s", "audit_mb"), "{:.1f}"),
     ("DB bytes per certificate", "db_bytes_per_cert", "{:,.0f}"),
+    ("fill by COPY (s)", "fill_s", "{:.0f}"),
     ("static tree (estimated, GB)", "static_tree_gb", "{:.2f}"),
 ]
 
