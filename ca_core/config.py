@@ -197,6 +197,14 @@ class SigningConfig:
 
 
 @dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (ca_core/metrics.py), on a listener of their own."""
+
+    #: host:port of ``/metrics``, started by ``psre serve``; never the public port. Empty: off.
+    listen: str = "127.0.0.1:9108"
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -214,6 +222,7 @@ class Config:
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -434,6 +443,10 @@ def _validate(cfg: Config) -> None:
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     _validate_ocsp(cfg.ocsp)
+    if cfg.metrics.listen:
+        host, _, port = cfg.metrics.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("metrics.listen", "must be host:port (or empty for no listener)")
     if cfg.hsm.orphan_grace_minutes <= 0:
         raise ConfigError("hsm.orphan_grace_minutes", "must be above 0")
     if cfg.hsm.orphan_sweep_minutes < 0:

@@ -336,6 +336,9 @@ class Presigner:
             for c, alg, der, this_u, _next_u in pending:
                 req = static.canonical_request(responder.hashes, int(c.serial_hex, 16), alg)
                 static.write_response(root, req, der, this_u)
+        from ca_core.metrics import OCSP_PRESIGNED
+
+        OCSP_PRESIGNED.inc(len(pending))
         return len(pending)
 
     # -- static files of responses past their validity -----------------------------------------

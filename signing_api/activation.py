@@ -221,6 +221,9 @@ class Activation:
             )
             until = row.locked_until
         if locked and until is not None:
+            from ca_core.metrics import LOCKOUTS
+
+            LOCKOUTS.labels("signer").inc()
             raise _locked(until, now)
         left = self.cfg.max_failures - attempts
         raise EsignError(
