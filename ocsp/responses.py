@@ -141,26 +141,45 @@ class Presigner:
         return n
 
     # -- every certificate of a CA (scheduler, psre init) --------------------------------------
-    def presign_ca(self, ca: CertificateAuthority, *, force: bool = False) -> int:
+    def presign_ca(
+        self, ca: CertificateAuthority, *, force: bool = False, full: bool = True
+    ) -> int:
         """Sign what is due for ``ca``: missing, out of date (status, signer) or past
         ``refresh_fraction`` of its validity; everything with ``force``.
 
         The database picks the due certificates, a page of ``_PAGE`` at a time (issue 18: this
         ran every minute over every certificate and response as ORM objects, ~GBs and minutes
-        at millions of certificates). Both responses of a due certificate are re-signed."""
+        at millions of certificates). Both responses of a due certificate are re-signed.
+
+        ``full=False`` looks only for responses due by age, through the nextUpdate index: what
+        the refresher does every round. Missing and out-of-date responses are made at once by
+        the process that issues or changes a status (ocsp/publisher.py); the full comparison
+        of every certificate with its responses heals the rare miss and costs a scan of the
+        certificate table, so the daemon runs it only every ``_FULL_CHECK`` (ocsp/daemon.py).
+        """
         now = self.clock()
         responder = self.responder(ca)
         lint_first = True
         n = 0
         after = ""
         while True:
-            page = self._due_page(ca, responder.label, now, after, force=force)
+            page = (
+                self._due_page(ca, responder.label, now, after, force=force)
+                if full or force
+                else self._aged_page(ca, now, after)
+            )
             if not page:
                 break
             after = page[-1].serial_hex
             page = [c for c in page if c.fingerprint_sha256 != ca.fingerprint_sha256]
             n += self._sign_and_store(ca, page, {}, force=True, lint_first=lint_first)
             lint_first = False
+        if not (full or force):
+            if n:
+                self.store.audit.append(
+                    "ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n}
+                )
+            return n
         with self.store.session() as s:
             # A serial reserved but never stored (crash between the HSM signature and the
             # database write) counts as issued and has not been revoked (revoking completes it
@@ -198,6 +217,44 @@ class Presigner:
         if n:
             self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
         return n
+
+    def _aged_page(self, ca: CertificateAuthority, now: dt.datetime, after: str) -> list[Certificate]:
+        """Like _due_page, but only certificates with a response past ``refresh_fraction`` of
+        its validity, found from ``ocsp_responses.next_update`` (indexed)."""
+        cut = now + self.settings.validity - self.settings.refresh_after
+        aged = (
+            select(OcspResponse.serial_hex)
+            .where(OcspResponse.issuer_id == ca.id, OcspResponse.next_update <= cut)
+            .scalar_subquery()
+        )
+        stmt = (
+            select(
+                Certificate.serial_hex,
+                Certificate.status,
+                Certificate.revoked_at,
+                Certificate.revocation_reason,
+                Certificate.fingerprint_sha256,
+            )
+            .where(
+                Certificate.issuer_id == ca.id,
+                Certificate.not_after > now,
+                Certificate.serial_hex > after,
+                Certificate.serial_hex.in_(aged),
+            )
+            .order_by(Certificate.serial_hex)
+            .limit(_PAGE)
+        )
+        with self.store.session() as s:
+            return [
+                Certificate(
+                    serial_hex=sh,
+                    status=st,
+                    revoked_at=rat,
+                    revocation_reason=reason,
+                    fingerprint_sha256=fp,
+                )
+                for sh, st, rat, reason, fp in s.execute(stmt)
+            ]
 
     def _due_page(
         self, ca: CertificateAuthority, label: str, now: dt.datetime, after: str, *, force: bool
@@ -376,9 +433,12 @@ def presigner(rt: Runtime) -> Presigner:
     return Presigner(rt.store, rt.backend, PresignSettings.from_config(rt.config))
 
 
-def presign_all(rt: Runtime, *, ca: str | None = None, force: bool = False) -> PresignReport:
+def presign_all(
+    rt: Runtime, *, ca: str | None = None, force: bool = False, full: bool = True
+) -> PresignReport:
     """Sign whatever responses are missing, due for refresh or out of date, for every CA (or
-    ``ca``). Used by ``psre init``, ``psre ocsp presign`` and the refresh daemon."""
+    ``ca``); with ``full=False`` only those due by age (see Presigner.presign_ca). Used by
+    ``psre init``, ``psre ocsp presign`` and the refresh daemon."""
     p = presigner(rt)
     report = PresignReport()
     cas = [rt.store.get_ca(ca)] if ca else rt.store.list_cas()
@@ -386,7 +446,7 @@ def presign_all(rt: Runtime, *, ca: str | None = None, force: bool = False) -> P
         if c.certificate_der is None or c.status != "active":
             continue
         try:
-            n = p.presign_ca(c, force=force)
+            n = p.presign_ca(c, force=force, full=full)
         except (OcspError, lint.LintError) as ex:
             report.errors.append(f"{c.name}: {ex}")
             log.error("OCSP pre-signing for %s failed: %s", c.name, ex)
