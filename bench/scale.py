@@ -430,11 +430,13 @@ def main() -> None:  # noqa: PLR0915 - one linear script
 
         # One pre-signing round with DUE certificates due (their responses made old).
         cfg = rt.config.ocsp
+        age = dt.timedelta(hours=cfg.validity_hours * cfg.refresh_fraction, minutes=1)
         conn.execute(
-            "update ocsp_responses set this_update = this_update - %s where serial_hex in"
+            "update ocsp_responses set this_update = this_update - %s,"
+            " next_update = next_update - %s where serial_hex in"
             " (select serial_hex from certificates where profile='smime-mailbox'"
             f" order by random() limit {DUE})",
-            (dt.timedelta(hours=cfg.validity_hours),),
+            (age, age),
         )
         conn.commit()
         # The daemon's every-minute round: due by age, through the nextUpdate index.
