@@ -48,9 +48,7 @@ HSM_SIGN_SECONDS = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5),
 )
 HSM_ERRORS = Counter("psre_hsm_errors_total", "HSM operations that failed", ["operation"])
-CERTIFICATES_ISSUED = Counter(
-    "psre_certificates_issued_total", "Certificates issued", ["profile"]
-)
+CERTIFICATES_ISSUED = Counter("psre_certificates_issued_total", "Certificates issued", ["profile"])
 LOCKOUTS = Counter(
     "psre_lockouts_total",
     "Lock-outs after too many failed attempts (signer activation, operator login)",
@@ -158,9 +156,7 @@ class DatabaseCollector:
                 ):
                     crl_age.add_metric([name], (now - _aware(newest)).total_seconds())
                 first = s.execute(
-                    select(func.min(OcspResponse.this_update)).where(
-                        OcspResponse.next_update > now
-                    )
+                    select(func.min(OcspResponse.this_update)).where(OcspResponse.next_update > now)
                 ).scalar()
                 oldest.add_metric([], (now - _aware(first)).total_seconds() if first else 0.0)
                 # nextUpdate is indexed: "due" as nextUpdate within the unused share.

@@ -176,9 +176,7 @@ class Presigner:
             lint_first = False
         if not (full or force):
             if n:
-                self.store.audit.append(
-                    "ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n}
-                )
+                self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
             return n
         with self.store.session() as s:
             # A serial reserved but never stored (crash between the HSM signature and the
@@ -198,27 +196,33 @@ class Presigner:
                     )
                 )
             ]
-            existing = {
-                (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
-                for r in s.execute(
-                    select(
-                        OcspResponse.serial_hex,
-                        OcspResponse.hash_alg,
-                        OcspResponse.cert_status,
-                        OcspResponse.this_update,
-                        OcspResponse.signer_label,
-                    ).where(
-                        OcspResponse.issuer_id == ca.id,
-                        OcspResponse.serial_hex.in_([c.serial_hex for c in reserved]),
+            existing = (
+                {
+                    (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
+                    for r in s.execute(
+                        select(
+                            OcspResponse.serial_hex,
+                            OcspResponse.hash_alg,
+                            OcspResponse.cert_status,
+                            OcspResponse.this_update,
+                            OcspResponse.signer_label,
+                        ).where(
+                            OcspResponse.issuer_id == ca.id,
+                            OcspResponse.serial_hex.in_([c.serial_hex for c in reserved]),
+                        )
                     )
-                )
-            } if reserved else {}
+                }
+                if reserved
+                else {}
+            )
         n += self._sign_and_store(ca, reserved, existing, force=force, lint_first=lint_first)
         if n:
             self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
         return n
 
-    def _aged_page(self, ca: CertificateAuthority, now: dt.datetime, after: str) -> list[Certificate]:
+    def _aged_page(
+        self, ca: CertificateAuthority, now: dt.datetime, after: str
+    ) -> list[Certificate]:
         """Like _due_page, but only certificates with a response past ``refresh_fraction`` of
         its validity, found from ``ocsp_responses.next_update`` (indexed)."""
         cut = now + self.settings.validity - self.settings.refresh_after

@@ -91,9 +91,10 @@ def ocsp_request(env: PsreEnv, profile: str, nonce: bytes | None = None) -> byte
         ).fetchone()
     finally:
         db.close()
+    sha1 = hashes.SHA1()  # noqa: S303 - the CertID hash clients send
     b = ocsp.OCSPRequestBuilder().add_certificate(
-        x509.load_der_x509_certificate(der), x509.load_der_x509_certificate(ca), hashes.SHA1()
-    )  # noqa: S303 - the CertID hash clients send
+        x509.load_der_x509_certificate(der), x509.load_der_x509_certificate(ca), sha1
+    )
     if nonce is not None:
         b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
     return b.build().public_bytes(serialization.Encoding.DER)
