@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_actor import cli_actor
 from ca_core.errors import CaError
 from ca_core.names import REASONS
 from hsm.backend import KeySpec
@@ -26,12 +27,23 @@ _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 
 
 def _default_issuing_ca(rt) -> str:  # noqa: ANN001
-    names = [ca.name for ca in rt.store.list_cas() if ca.parent_id is not None]
-    if len(names) == 1:
-        return names[0]
-    if not names:
-        raise CaError("no issuing CA exists yet (psre ca create-issuing, or psre init)")
-    raise CaError(f"several issuing CAs ({', '.join(names)}): choose one with --ca")
+    """The issuing CA that issues now (after a rollover's switch time, the new one)."""
+    import datetime as dt
+
+    from ca_core.rollover import default_issuing_ca
+
+    return default_issuing_ca(rt.store, dt.datetime.now(dt.UTC))
+
+
+def _issuing_ca_for(rt, ca_name: str | None, profile: str) -> str:  # noqa: ANN001
+    """``ca_name`` (or the default), refused outside its issuance window (rollover)."""
+    import datetime as dt
+
+    from ca_core.rollover import check_may_issue
+
+    ca = ca_name or _default_issuing_ca(rt)
+    check_may_issue(rt.store, ca, profile, dt.datetime.now(dt.UTC))
+    return ca
 
 
 # -- psre ca ---------------------------------------------------------------------------------------
@@ -116,7 +128,7 @@ def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noq
     spec = CaSpec(
         name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
     )
-    issued = create_root(rt.store, rt.backend, rt.issuer, spec, actor="operator")
+    issued = create_root(rt.store, rt.backend, rt.issuer, spec, actor=cli_actor())
     click.echo(f"root CA {name}: serial {issued.serial_hex} sha256 {issued.fingerprint_sha256}")
 
 
@@ -131,7 +143,7 @@ def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> N
     spec = CaSpec(
         name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
     )
-    issued = create_issuing(rt.store, rt.backend, rt.issuer, spec, parent=parent, actor="operator")
+    issued = create_issuing(rt.store, rt.backend, rt.issuer, spec, parent=parent, actor=cli_actor())
     click.echo(f"issuing CA {name}: serial {issued.serial_hex} sha256 {issued.fingerprint_sha256}")
 
 
@@ -220,7 +232,7 @@ def issue_cmd(
     from ca_core.issuer import IssueRequest
 
     _check_out(out)
-    ca = ca_name or _default_issuing_ca(rt)
+    ca = _issuing_ca_for(rt, ca_name, profile)
     if csr_path:
         csr = _load_csr(csr_path)
         subject, emails = _csr_request(csr)
@@ -233,7 +245,7 @@ def issue_cmd(
                 public_key=csr.public_key(),
                 validity_days=days,
                 idempotency_key=idempotency_key,
-                actor="operator",
+                actor=cli_actor(),
             ),
         )
     else:
@@ -244,7 +256,7 @@ def issue_cmd(
             ca=ca,
             profile=profile,
             key_spec=KeySpec.parse(key_type),
-            actor="operator",
+            actor=cli_actor(),
             idempotency_key=idempotency_key,
             validity_days=days,
         )
@@ -267,7 +279,7 @@ def issue_cmd(
 @click.pass_obj
 def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:  # noqa: ANN001
     """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
-    ch = rt.revoker.revoke(serial, reason, actor="operator", ca=ca_name)
+    ch = rt.revoker.revoke(serial, reason, actor=cli_actor(), ca=ca_name)
     verb = "revoked" if ch.changed else "already revoked"
     when = f"{ch.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
     click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex} reason {ch.reason} at {when}")
@@ -279,7 +291,7 @@ def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:  # no
 @click.pass_obj
 def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
     """Put a certificate on hold (certificateHold)."""
-    ch = rt.revoker.suspend(serial, actor="operator", ca=ca_name)
+    ch = rt.revoker.suspend(serial, actor=cli_actor(), ca=ca_name)
     verb = "suspended" if ch.changed else f"already {ch.status}"
     click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex}")
 
@@ -290,7 +302,7 @@ def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
 @click.pass_obj
 def unsuspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
     """Release a certificate from hold."""
-    ch = rt.revoker.unsuspend(serial, actor="operator", ca=ca_name)
+    ch = rt.revoker.unsuspend(serial, actor=cli_actor(), ca=ca_name)
     click.echo(f"released: {ch.issuer} serial {ch.serial_hex} is good again")
 
 
@@ -352,36 +364,23 @@ def subscriber_group() -> None:
     """Subscribers: civil servants (NIK) and agencies."""
 
 
-def _read_passphrase(path: str | None) -> str | None:
-    if path is None:
-        return None
-    value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-    if not value:
-        from ca_core import subscribers
-
-        raise subscribers.SubscriberError("passphrase", f"{path} is empty")
-    return value
-
-
 @subscriber_group.command("add")
 @click.option("--nik", default=None, help="16-digit NIK (people).")
 @click.option("--name", required=True)
 @click.option("--email", required=True)
 @click.option("--agency", default=None, help="The agency a civil servant works for.")
 @click.option("--org-id", default=None, help="NTRID-… (agencies, for seals).")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="File holding the signing passphrase (hashed, never stored).",
-)
 @click.pass_obj
-def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> None:  # noqa: ANN001
+def subscriber_add(rt, nik, name, email, agency, org_id) -> None:  # noqa: ANN001
+    """Enrol a subscriber; they get an activation code to set their own passphrase."""
     from ca_core import subscribers
+    from signing_api.enrolment import Invitation, enrol_and_invite
+    from signing_api.notifier import notifier_for
 
     kind = "agency" if org_id and not nik else "person"
-    sub = subscribers.enrol(
+    sub, expires = enrol_and_invite(
         rt.store,
+        notifier_for(rt.store, rt.config.signing.notifier),
         subscribers.Enrolment(
             name=name,
             email=email,
@@ -390,10 +389,33 @@ def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> Non
             organization_identifier=org_id,
             kind=kind,
         ),
-        passphrase=_read_passphrase(passphrase_file),
-        actor="operator",
+        Invitation.from_config(rt.config),
+        actor=cli_actor(),
     )
     click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
+    click.echo(f"activation code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)")
+
+
+@subscriber_group.command("reset")
+@click.argument("key")
+@click.pass_obj
+def subscriber_reset(rt, key: str) -> None:  # noqa: ANN001
+    """The passphrase of KEY stops working; a new activation code goes to the subscriber."""
+    from ca_core import subscribers
+    from signing_api.enrolment import Invitation, reset
+    from signing_api.notifier import notifier_for
+
+    sub = subscribers._get(rt.store, key)
+    expires = reset(
+        rt.store,
+        notifier_for(rt.store, rt.config.signing.notifier),
+        sub,
+        Invitation.from_config(rt.config),
+        actor=cli_actor(),
+    )
+    click.echo(
+        f"activation reset; new code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)"
+    )
 
 
 def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001
@@ -455,10 +477,10 @@ def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:  # noqa:
         rt.revoker,
         rt.backend,
         key=key,
-        ca=ca_name or _default_issuing_ca(rt),
+        ca=_issuing_ca_for(rt, ca_name, profile),
         profile=profile,
         key_spec=KeySpec.parse(key_type),
-        actor="operator",
+        actor=cli_actor(),
     )
     Path(out).write_text(issued.pem)
     click.echo(f"renewed: serial {issued.serial_hex}")

@@ -21,7 +21,18 @@ from ca_core.errors import CaError
 from ca_core.models import Certificate, CertificateAuthority
 
 #: Profiles of CA-level certificates: the CAs themselves and their delegated OCSP and TSA units.
-CA_LEVEL_PROFILES = frozenset({"root-ca", "issuing-ca", "ocsp-signer", "tsa"})
+CA_LEVEL_PROFILES = frozenset(
+    # psre-subordinate: a recognized PSrE's CA; cross-certificate: a foreign root (issue 21).
+    {
+        "root-ca",
+        "issuing-ca",
+        "ocsp-signer",
+        "tsa",
+        "psre-subordinate",
+        "cross-certificate",
+        "tl-signer",
+    }
+)
 
 AUTHORISATION_KINDS = ("ceremony", "dual-control")
 

@@ -174,10 +174,16 @@ class SigningConfig:
 
     #: PAdES level when neither the request nor the client app names one (B-B/B-T/B-LT/B-LTA).
     default_level: str = "B-LT"
-    #: Consecutive wrong passphrases/TOTPs before the signer is locked ...
+    #: Consecutive wrong passphrases/TOTPs from one client app (or the CLI) before that app is
+    #: locked out for that signer (other apps are not) ...
     max_failures: int = 5
+    #: ... and across all apps before the signer is locked for everyone and told so (higher:
+    #: one app alone cannot reach it) ...
+    max_failures_signer: int = 20
     #: ... for this long (counters live in the database: shared by workers, kept on restart).
     lockout_minutes: int = 30
+    #: Lifetime of the one-time code with which a subscriber sets their own passphrase.
+    enrolment_hours: int = 72
     #: A passphrase that passed its scrypt check is remembered this long in the worker (as an
     #: HMAC under a per-process key; wrong ones never are). 0: check scrypt on every request.
     passphrase_cache_seconds: int = 300
@@ -205,6 +211,32 @@ class MetricsConfig:
 
 
 @dataclass(frozen=True)
+class LifecycleConfig:
+    """Certificate lifecycles (ca_core.lifecycle): expiry and the notice before it."""
+
+    #: Subscribers are told this many days before a certificate expires (once per certificate).
+    expiry_notice_days: int = 30
+    #: How often the periodic work in ``psre serve`` (the CRL scheduler) marks expired
+    #: subscribers and sends due notices.
+    check_minutes: int = 10
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Verification of signatures made under other PSrEs (issue 21)."""
+
+    #: Fetch the OCSP answer of a certificate psre did not issue from the OCSP URL in it (a
+    #: recognized PSrE's responder) when verifying. Off: only the document's own revocation
+    #: data (LTV) and our store count, nothing leaves the machine.
+    fetch_revocation: bool = False
+    #: Seconds one fetch may take (connect + answer), and the largest answer read.
+    fetch_timeout_seconds: float = 3.0
+    fetch_max_bytes: int = 65536
+    #: Most fetches for one document (each certificate of its paths needs at most one).
+    fetch_max_requests: int = 8
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -223,6 +255,8 @@ class Config:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -457,6 +491,17 @@ def _validate(cfg: Config) -> None:
     if cfg.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise ConfigError("log_level", "must be DEBUG, INFO, WARNING or ERROR")
     _validate_signing(cfg.signing)
+    if not 1 <= cfg.lifecycle.expiry_notice_days <= 365:
+        raise ConfigError("lifecycle.expiry_notice_days", "must be between 1 and 365")
+    if cfg.lifecycle.check_minutes < 1:
+        raise ConfigError("lifecycle.check_minutes", "must be at least 1")
+    v = cfg.verify
+    if not 0.1 <= v.fetch_timeout_seconds <= 30:
+        raise ConfigError("verify.fetch_timeout_seconds", "must be between 0.1 and 30")
+    if not 1024 <= v.fetch_max_bytes <= 1048576:
+        raise ConfigError("verify.fetch_max_bytes", "must be between 1024 and 1048576")
+    if not 1 <= v.fetch_max_requests <= 32:
+        raise ConfigError("verify.fetch_max_requests", "must be between 1 and 32")
 
 
 def _validate_signing(sc: SigningConfig) -> None:
@@ -470,9 +515,12 @@ def _validate_signing(sc: SigningConfig) -> None:
         "document_minutes",
         "max_files",
     )
-    for key in at_least_one:
+    for key in (*at_least_one, "max_failures_signer", "enrolment_hours"):
         if getattr(sc, key) < 1:
             raise ConfigError(f"signing.{key}", "must be at least 1")
+    if sc.max_failures_signer <= sc.max_failures:
+        # Otherwise one app's wrong guesses lock the signer out of every app again.
+        raise ConfigError("signing.max_failures_signer", "must be more than signing.max_failures")
     if not 6 <= sc.totp_digits <= 10:
         raise ConfigError("signing.totp_digits", "must be between 6 and 10 (RFC 4226)")
     for key in ("rate_limit_per_minute", "passphrase_cache_seconds"):

@@ -40,7 +40,8 @@ NAMING_CONVENTION = {
 #: prev_hash of the first audit event.
 GENESIS_HASH = "0" * 64
 
-CA_STATUSES = ("active", "retired")
+#: external: a CA whose key is not ours (the PSrE Induk's root above our CA, issue 21).
+CA_STATUSES = ("active", "retired", "external")
 CERT_STATUSES = ("good", "revoked", "hold")
 RESERVATION_STATES = ("reserved", "signed", "stored", "abandoned")
 SUBSCRIBER_KINDS = ("person", "agency")
@@ -103,6 +104,8 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(16), default="NEW")
     #: A memory-hard hash of the signing passphrase; the passphrase itself is never stored.
     passphrase_hash: Mapped[str | None] = mapped_column(Text)
+    #: Failed activations across every channel (the signer-wide lockout; per-channel counts
+    #: are in activation_failures).
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -482,21 +485,59 @@ class ActivationCode(Base):
 
 
 class OutboxMessage(Base):
-    """A message waiting for delivery (e-mail/SMS gateway): the default TOTP notifier.
+    """A message waiting for delivery (e-mail/SMS gateway): the default notifier.
 
     The one place a code exists outside the signer's hands, by design: it is the delivery queue.
-    A gateway deletes the row once it has sent it. Nothing else reads it, and no log line or
-    audit event ever copies its body.
+    A row lives only until the gateway takes it (``psre outbox take``: handed out and deleted in
+    one transaction) or until ``expires_at`` (the code in it is worthless then; the sweep of
+    signing_api.outbox deletes it). Nothing else reads it, and no log line or audit event ever
+    copies its body.
     """
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index(None, "recipient"),)
+    __table_args__ = (Index(None, "recipient"), Index(None, "expires_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EnrolmentCode(Base):
+    """A one-time code with which a subscriber sets their own signing passphrase (sole control:
+    the RA never sees the passphrase). The code is 80 random bits, so a plain SHA-256 is enough;
+    the code itself only travels through the notifier."""
+
+    __tablename__ = "enrolment_codes"
+    __table_args__ = (UniqueConstraint("code_sha256"), Index(None, "subscriber_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ActivationFailure(Base):
+    """Consecutive failed activations of one signer through one channel (a client app, or the
+    CLI): a channel that guesses wrong locks only itself out for that signer. The signer-wide
+    count across all channels is ``Subscriber.failed_attempts``."""
+
+    __tablename__ = "activation_failures"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "channel"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    #: ``client:<id>`` or ``cli``.
+    channel: Mapped[str] = mapped_column(String(32))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SealActivation(Base):
@@ -533,3 +574,90 @@ class ClientRequestWindow(Base):
     #: Start of the minute, as Unix seconds.
     window: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     count: Mapped[int] = mapped_column(Integer)
+
+
+# --- lifecycle (issue 20: restore, expiry notices, CA rollover) ------------------------------
+
+
+class LostSerial(Base):
+    """A serial the published repository shows but the restored database did not know: issued
+    (or revoked) after the backup the database came from. It is listed on the CA's CRLs as
+    revoked from then on (its holder can no longer be managed), and a matching ``abandoned``
+    serial reservation keeps the serial from ever being used again."""
+
+    __tablename__ = "lost_serials"
+    __table_args__ = (UniqueConstraint("issuer_id", "serial_hex"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    #: When the published CRL/OCSP response said it was revoked, else the time of the restore.
+    revoked_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revocation_reason: Mapped[str | None] = mapped_column(Text)
+    #: Where it was found, e.g. ``crl:issuing-ca.crl#12`` or ``ocsp``.
+    found_in: Mapped[str] = mapped_column(Text)
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ExpiryNotice(Base):
+    """The one notice a subscriber gets before a certificate expires
+    (``lifecycle.expiry_notice_days``)."""
+
+    __tablename__ = "expiry_notices"
+
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id"), primary_key=True, autoincrement=False
+    )
+    sent_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    days_before: Mapped[int] = mapped_column(Integer)
+
+
+class IssuanceWindow(Base):
+    """When a CA issues end-entity certificates: set by an issuing-CA rollover ceremony. The old
+    CA's window ends at the stated switch time (it keeps signing CRLs and OCSP), the new CA's
+    starts there. A CA without a row issues whenever it is active."""
+
+    __tablename__ = "issuance_windows"
+
+    ca_id: Mapped[int] = mapped_column(
+        ForeignKey("certificate_authorities.id"), primary_key=True, autoincrement=False
+    )
+    issue_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    issue_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+RECOGNIZED_KINDS = ("psre", "foreign-root")
+RECOGNIZED_STATUSES = ("granted", "withdrawn")
+
+
+class RecognizedCa(Base):
+    """A CA the PSrE Induk recognizes (issue 21): a licensed PSrE's CA it certified from the
+    PSrE's CSR, or a foreign root it cross-certified. The national trusted list is made from
+    these rows; the verifier trusts them and names them in its verdicts. The key is never
+    ours: only the certificate is kept (``certificate_der`` is the certificate we issued)."""
+
+    __tablename__ = "recognized_cas"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        UniqueConstraint("fingerprint_sha256"),
+        CheckConstraint(_in("kind", RECOGNIZED_KINDS), name="kind"),
+        CheckConstraint(_in("status", RECOGNIZED_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The operator's name as the trusted list shows it (the subject's organizationName).
+    display_name: Mapped[str] = mapped_column(Text)
+    #: Our CA that certified it, and the serial of that certificate (a certificates row).
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64))
+    #: The foreign root's own self-signed certificate (cross-certification), if given.
+    self_signed_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The PSrE's public base URL (its OCSP, CRL and repository live under it).
+    service_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="granted")
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -3,7 +3,8 @@
 Status follows the e-sign API (reference: bsre-esign-api.md): NEW at enrolment, ISSUE once a
 signing certificate exists, SUSPEND while it is on hold, REVOKE after revocation, EXPIRED when it
 ran out, RENEW while a renewal is pending. Keys for remote signing are generated in the HSM for
-the subscriber; the passphrase that authorises their use is kept only as a scrypt hash.
+the subscriber; the passphrase that authorises their use is chosen by the subscriber alone
+(signing_api.enrolment) and kept only as a scrypt hash.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from sqlalchemy import select
 from ca_core.errors import CaError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
-from ca_core.passwords import hash_secret
 from ca_core.revocation import Revoker
 from ca_core.store import Store
 from hsm.backend import KeyBackend, KeySpec
@@ -65,11 +65,10 @@ def _validate(e: Enrolment) -> None:
         raise SubscriberError("email", f"{e.email!r}: {problem}")
 
 
-def enrol(store: Store, e: Enrolment, *, passphrase: str | None, actor: str) -> Subscriber:
-    """Register a subscriber (status NEW). The passphrase is hashed here and nowhere kept."""
+def enrol(store: Store, e: Enrolment, *, actor: str) -> Subscriber:
+    """Register a subscriber (status NEW), without a passphrase: the subscriber sets their own
+    through an enrolment code (signing_api.enrolment), so that nobody else ever knows it."""
     _validate(e)
-    if passphrase is not None and len(passphrase) < MIN_PASSPHRASE:
-        raise SubscriberError("passphrase", f"must be at least {MIN_PASSPHRASE} characters")
     sub = store.add_subscriber(
         kind=e.kind,
         name=e.name,
@@ -77,13 +76,12 @@ def enrol(store: Store, e: Enrolment, *, passphrase: str | None, actor: str) -> 
         nik=e.nik,
         agency=e.agency,
         organization_identifier=e.organization_identifier,
-        passphrase_hash=hash_secret(passphrase) if passphrase is not None else None,
     )
     store.audit.append(
         actor,
         "subscriber.add",
         f"subscriber:{sub.nik or sub.organization_identifier}",
-        {"kind": e.kind, "agency": e.agency, "activation": "set" if passphrase else "none"},
+        {"kind": e.kind, "agency": e.agency},
     )
     return sub
 
@@ -205,23 +203,24 @@ def set_status(store: Store, key: str, status: str, *, actor: str) -> None:
 
 
 def expire(store: Store, *, now: dt.datetime, actor: str = "system") -> int:
-    """Mark subscribers EXPIRED whose every good certificate has run out; returns the count."""
-    n = 0
-    for sub in store.list_subscribers():
-        if sub.status not in ("ISSUE", "SUSPEND"):
-            continue
-        with store.session() as s:
-            live = s.execute(
-                select(Certificate.id).where(
-                    Certificate.subscriber_id == sub.id,
-                    Certificate.status != "revoked",
-                    Certificate.not_after >= now,
-                )
-            ).first()
-        if live is None:
-            set_status(store, sub.nik or sub.organization_identifier or "", "EXPIRED", actor=actor)
-            n += 1
-    return n
+    """Mark subscribers EXPIRED whose every good certificate has run out; returns the count.
+
+    One query finds them (the periodic work calls this every few minutes, over every
+    subscriber); each change is audited by set_status."""
+    live = select(Certificate.id).where(
+        Certificate.subscriber_id == Subscriber.id,
+        Certificate.status != "revoked",
+        Certificate.not_after >= now,
+    )
+    with store.session() as s:
+        keys = s.execute(
+            select(Subscriber.nik, Subscriber.organization_identifier).where(
+                Subscriber.status.in_(("ISSUE", "SUSPEND")), ~live.exists()
+            )
+        ).all()
+    for nik, org in keys:
+        set_status(store, nik or org or "", "EXPIRED", actor=actor)
+    return len(keys)
 
 
 def _get(store: Store, key: str) -> Subscriber:

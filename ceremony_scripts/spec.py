@@ -7,7 +7,8 @@ tool does, so a typo never silently becomes a default)::
                  witnesses, transcript, sign_transcript_with
     [[step]]     type, title?, and the keys its type needs (see ceremony_scripts.steps):
                  ca, issuer, key_label, key_type, profile, subject, not_before, not_after,
-                 next_update, csr, serial, reason, outputs = { role = "path", … }
+                 next_update, csr, certificate, serial, reason, service_url,
+                 outputs = { role = "path", … }, replaces, switch_at
 
 Paths are relative to the file's directory. Times are RFC 3339 with an offset (TOML datetimes or
 strings); ``not_after`` is inclusive (RFC 5280 §4.1.2.5). A file never holds a PIN: keys that
@@ -54,11 +55,16 @@ STEP_KEYS = (
     "not_after",
     "next_update",
     "csr",
+    "certificate",
     "serial",
     "reason",
+    "service_url",
     "outputs",
+    "replaces",
+    "switch_at",
 )
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)*")
 _SERIAL_RE = re.compile(r"[0-9A-Fa-f]{1,40}")
 _SECRET_WORDS = re.compile(r"(pin|password|passphrase|secret|private_key)", re.IGNORECASE)
 
@@ -79,10 +85,17 @@ class StepSpec:
     #: For CRL steps: the nextUpdate the CRL carries (RFC 5280 §5.1.2.5).
     next_update: dt.datetime | None = None
     csr: Path | None = None
+    #: An input certificate (a foreign root's self-signed one; our CA's issued elsewhere).
+    certificate: Path | None = None
+    #: A recognized PSrE's public base URL (its OCSP, CRL, repository), for the trusted list.
+    service_url: str | None = None
     #: For CA-level status steps: the certificate's serial (hex, as stored) and CRL reason.
     serial: str | None = None
     reason: str | None = None
     outputs: Mapping[str, Path] = field(default_factory=dict)
+    #: For an issuance switch (rollover): the issuing CA whose issuance ends, and when.
+    replaces: str | None = None
+    switch_at: dt.datetime | None = None
 
     @property
     def where(self) -> str:
@@ -252,7 +265,7 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
     if not isinstance(stype, str) or not stype:
         raise CeremonyFileError(f"{at}.type", "required")
     kw: dict[str, Any] = {"number": number, "type": stype, "title": st.get("title", stype)}
-    for key in ("ca", "issuer", "key_label", "profile"):
+    for key in ("ca", "issuer", "key_label", "profile", "replaces"):
         if key in st:
             v = st[key]
             if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
@@ -279,13 +292,24 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
         if not isinstance(subj, dict) or not all(isinstance(v, str) for v in subj.values()):
             raise CeremonyFileError(f"{at}.subject", "must be a table of strings")
         kw["subject"] = dict(subj)
-    for key in ("not_before", "not_after", "next_update"):
+    for key in ("not_before", "not_after", "next_update", "switch_at"):
         if key in st:
             kw[key] = _time(st[key], f"{at}.{key}")
     if "csr" in st:
         if not isinstance(st["csr"], str):
             raise CeremonyFileError(f"{at}.csr", "must be a path")
         kw["csr"] = (base / st["csr"]).resolve()
+    if "certificate" in st:
+        if not isinstance(st["certificate"], str):
+            raise CeremonyFileError(f"{at}.certificate", "must be a path")
+        kw["certificate"] = (base / st["certificate"]).resolve()
+    if "service_url" in st:
+        url = st["service_url"]
+        if not isinstance(url, str) or not _URL_RE.fullmatch(url):
+            raise CeremonyFileError(
+                f"{at}.service_url", "an http(s) URL without a trailing slash, query or fragment"
+            )
+        kw["service_url"] = url
     if "outputs" in st:
         outs = st["outputs"]
         if not isinstance(outs, dict) or not all(isinstance(v, str) for v in outs.values()):

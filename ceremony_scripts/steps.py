@@ -173,6 +173,8 @@ class StepType:
     makes_key: bool = False
     makes_ca: bool = False
     summary: str = ""
+    #: Dry run: copy what the step reads from the real store into the scratch one.
+    dry_copy: Callable[[Store, Store, StepSpec], None] | None = None
 
 
 STEP_TYPES: dict[str, StepType] = {}
@@ -569,6 +571,18 @@ register(
 )
 register(
     StepType(
+        "tl-signer",
+        ("issuer", "key_label", "key_type", *_DATED),
+        (),
+        ("certificate",),
+        "end-entity",
+        _delegated,
+        makes_key=True,
+        summary="the national trusted list's signing key and certificate (ETSI TS 119 612)",
+    )
+)
+register(
+    StepType(
         "root-crl",
         ("issuer", "next_update"),
         (),
@@ -608,8 +622,50 @@ register(
     )
 )
 
+
+def _issuance_switch(ctx: StepContext, st: StepSpec) -> None:
+    """From ``switch_at`` the new issuing CA ``ca`` issues instead of ``replaces``, which keeps
+    publishing CRLs and OCSP until its last certificate has expired (ca_core.rollover)."""
+    from ca_core.rollover import switch
+
+    assert st.ca and st.replaces and st.switch_at
+    ctx.at("issuance switch")
+    switch(ctx.store, old=st.replaces, new=st.ca, at=st.switch_at, actor=ctx.actor)
+    ctx.record(
+        "ca.issuance_switch", f"ca:{st.ca}", {"replaces": st.replaces, "at": _z(st.switch_at)}
+    )
+
+
+def _issuance_switch_check(view: PreflightView, st: StepSpec) -> list[str]:
+    if not st.replaces:
+        return []
+    if not ca_exists(view.store, st.replaces):
+        return [f"{st.where}: replaces: no CA named {st.replaces}"]
+    if view.store.get_ca(st.replaces).parent_id is None:
+        return [f"{st.where}: replaces: {st.replaces} is a root, not an issuing CA"]
+    return []
+
+
+register(
+    StepType(
+        "issuance-switch",
+        ("ca", "replaces", "switch_at"),
+        (),
+        (),
+        None,
+        _issuance_switch,
+        check=_issuance_switch_check,
+        summary="the new issuing CA issues from the stated time; the old one only publishes",
+    )
+)
+
 #: The profile each delegated step type must use (the OCSP/TSA services look them up by it).
-FIXED_PROFILE = {"ocsp-signer": "ocsp-signer", "tsa": "tsa", "root-key": "root-ca"}
+FIXED_PROFILE = {
+    "ocsp-signer": "ocsp-signer",
+    "tsa": "tsa",
+    "root-key": "root-ca",
+    "tl-signer": "tl-signer",
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ from sqlalchemy import ColumnElement, DateTime, String, func, or_, select, type_
 from ca_core.config import CrlConfig
 from ca_core.db import utcnow
 from ca_core.errors import AlreadyExistsError, NotFoundError
+from ca_core.lost_serials import lost_serial_rows
 from ca_core.models import AuditEvent, Certificate, CertificateAuthority, CrlCounter, PublishedCrl
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from crl.build import CrlHeader, SignedCrl, entry, naive_utc, sign_crl
@@ -526,9 +527,11 @@ def _revoked_rows(
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(stmt)
         if not sqlite:
             yield from result  # type: ignore[misc]
-            return
-        for sh, revoked, reason, inv, not_after in result:
-            yield sh, parse(revoked), reason, parse(inv) if inv else None, parse(not_after)
+        else:
+            for sh, revoked, reason, inv, not_after in result:
+                yield sh, parse(revoked), reason, parse(inv) if inv else None, parse(not_after)
+    # Serials a restore found published but no longer in the database: revoked for good.
+    yield from lost_serial_rows(store, issuer_id)
 
 
 def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> set[str]:

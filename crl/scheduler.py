@@ -19,6 +19,7 @@ import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
+from ca_core.lifecycle import Ticker
 from crl.errors import CrlBusyError
 from crl.publish import CrlInfo, publish_all, publisher
 
@@ -39,6 +40,8 @@ class CrlScheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        # Expiry and expiry notices ride on this loop (issue 20), on their own, slower clock.
+        self._lifecycle = Ticker(rt)
 
     def notify(self, ca: str, serial_hex: str) -> None:
         """A status change in this process: publish it in the next round, which starts now."""
@@ -87,10 +90,25 @@ class CrlScheduler:
                     publisher(self.rt).notify = self.notify
                     attached = True
                 self.run_once()
+                self._lifecycle.maybe_run()
             except Exception:
                 log.exception("CRL scheduler round failed; retrying in %ss", self.poll_seconds)
+            sweep_outbox(self.rt)
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
+
+
+def sweep_outbox(rt: Runtime) -> None:
+    """Periodic work that rides on this loop: one-time codes past their expiry leave the outbox
+    (signing_api.notifier). Never fatal to the CRL round."""
+    from signing_api.notifier import sweep
+
+    try:
+        n = sweep(rt.store)
+        if n:
+            log.info("outbox: %d expired message(s) removed", n)
+    except Exception:
+        log.exception("outbox sweep failed; retrying next round")
 
 
 def start_in(app: Flask) -> CrlScheduler | None:

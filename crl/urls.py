@@ -11,7 +11,9 @@ import re
 
 DELTA_SUFFIX = "-delta"
 
-_PARTITION_RE = re.compile(r"(?P<ca>.+)-(?P<p>0|[1-9][0-9]*)")
+_PARTITION_RE = re.compile(r"(?P<ca>.+)-(?P<p>0|[1-9][0-9]{0,9})")
+#: Partition numbers are stored as 32-bit integers; a larger one in a URL names no CRL.
+MAX_PARTITION = 2**31 - 1
 
 
 def partition_of(serial: int, partitions: int) -> int | None:
@@ -50,6 +52,6 @@ def parse_crl_name(stem: str, known_cas: set[str]) -> tuple[str, str, int] | Non
     if stem.endswith(DELTA_SUFFIX) and stem[: -len(DELTA_SUFFIX)] in known_cas:
         return stem[: -len(DELTA_SUFFIX)], "delta", -1
     m = _PARTITION_RE.fullmatch(stem)
-    if m and m.group("ca") in known_cas:
+    if m and m.group("ca") in known_cas and int(m.group("p")) <= MAX_PARTITION:
         return m.group("ca"), "partition", int(m.group("p"))
     return None

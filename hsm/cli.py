@@ -10,6 +10,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ca_core.cli_actor import cli_actor
 from hsm.backend import KeySpec, SignScheme
 
 
@@ -69,7 +70,7 @@ def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
     fp = hashes.Hash(hashes.SHA256())
     fp.update(der)
     rt.audit.append(
-        "operator",
+        cli_actor(),
         "hsm.keygen",
         f"key:{label}",
         {
@@ -126,7 +127,11 @@ def test_token(rt) -> None:  # noqa: ANN001
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def sweep_orphans_cmd(
-    rt, dry_run: bool, older_than: float | None, include_undated: bool, as_json: bool  # noqa: ANN001
+    rt,
+    dry_run: bool,
+    older_than: float | None,
+    include_undated: bool,
+    as_json: bool,  # noqa: ANN001
 ) -> None:
     """Remove subscriber keys that no database row names (left by crashed issuances)."""
     import datetime as dt
@@ -139,7 +144,7 @@ def sweep_orphans_cmd(
         rt.store,
         rt.backend,
         grace=dt.timedelta(minutes=minutes),
-        actor="operator",
+        actor=cli_actor(),
         dry_run=dry_run,
         include_undated=include_undated,
     )

@@ -21,7 +21,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ObjectIdentifier
 from sqlalchemy import and_, select
 
-from ca_core.models import Certificate, CertificateAuthority, SerialReservation
+from ca_core.models import Certificate, CertificateAuthority, LostSerial, SerialReservation
 from ca_core.revocation import REASON_FLAGS
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from hsm.backend import KeyBackend
@@ -161,6 +161,15 @@ def cert_status(store: Store, issuer_id: int, serial: int | str) -> CertStatus:
         ).first()
         if row is not None:
             return CertStatus(row[0], row[1], row[2])
+        # Issued after the backup a restore came from (ca_core.restore_reconcile): revoked, as
+        # the CRLs list it, rather than "never issued".
+        lost = s.execute(
+            select(LostSerial.revoked_at, LostSerial.revocation_reason).where(
+                LostSerial.issuer_id == issuer_id, LostSerial.serial_hex == sh
+            )
+        ).first()
+        if lost is not None:
+            return CertStatus("revoked", lost[0], lost[1] or "unspecified")
         state = s.scalar(
             select(SerialReservation.state).where(
                 SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh

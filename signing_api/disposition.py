@@ -44,9 +44,7 @@ def _clean(name: str) -> str:
     # lone surrogates cannot be encoded as UTF-8 and are dropped as well.
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     kept = "".join(
-        c
-        for c in name
-        if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
+        c for c in name if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Zl", "Zp")
     )  # Cc includes NUL
     return kept.strip()[:_MAX_CHARS]
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ca_core.errors import CaError, ConfigError, NotFoundError
 from hsm.errors import HsmError
+from signing_api.edge import EdgeError
 
 
 class ApiError(Exception):
@@ -26,8 +27,27 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(ex: HTTPException):  # noqa: ANN202
+        if _is_api():
+            # Routing errors (404, 405) come before any blueprint is chosen: /api answers in
+            # the e-sign API's own shape all the same.
+            from signing_api.esign_errors import http_error
+
+            return http_error(ex)
         code = (ex.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": ex.description}}), ex.code or 500
+        resp = jsonify({"error": {"code": code, "message": ex.description}})
+        resp.status_code = ex.code or 500
+        for name, value in ex.get_headers():
+            if name.lower() == "allow":  # RFC 9110 §15.5.6: a 405 says what is allowed
+                resp.headers[name] = value
+        return resp
+
+    @app.errorhandler(EdgeError)
+    def _edge(ex: EdgeError):  # noqa: ANN202
+        if _is_api():
+            from signing_api.esign_errors import INVALID_FORMAT, EsignError
+
+            return EsignError(INVALID_FORMAT, str(ex)).response()
+        return jsonify({"error": {"code": "invalid_input", "message": str(ex)}}), 400
 
     @app.errorhandler(NotFoundError)
     def _not_found(ex: NotFoundError):  # noqa: ANN202
@@ -42,3 +62,7 @@ def register_error_handlers(app: Flask) -> None:
     def _hsm(ex: HsmError):  # noqa: ANN202
         app.logger.error("HSM error: %s", ex)
         return jsonify({"error": {"code": ex.code, "message": "the key store is unavailable"}}), 503
+
+
+def _is_api() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")

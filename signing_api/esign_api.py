@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify
 
+from signing_api.app_runtime import runtime
 from signing_api.openapi import openapi_document
 
 docs = Blueprint("esign_docs", __name__)
@@ -13,7 +14,7 @@ docs = Blueprint("esign_docs", __name__)
 def openapi() -> Response:
     """Public: a description of the API carries no data (every other /api route needs a client
     app's credentials)."""
-    return jsonify(openapi_document())
+    return jsonify(openapi_document(runtime().config.signing.max_files))
 
 
 def register(app: Flask) -> None:

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from ca_core.errors import CaError, ConfigError, NotFoundError, StoreError
 from hsm.errors import HsmError
+from signing_api.edge import EdgeError
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,18 @@ def invalid(field: str, why: str) -> EsignError:
 _HTTP = {404: NOT_FOUND, 405: METHOD_NOT_ALLOWED, 413: TOO_LARGE}
 
 
+def http_error(ex: HTTPException) -> Response:
+    """werkzeug's HTTP errors in the API's shape; a 405 keeps its Allow header (RFC 9110
+    §15.5.6), which building a new answer would otherwise drop."""
+    status = ex.code or 500
+    code = _HTTP.get(status, INVALID_FORMAT if status == 400 else INTERNAL)
+    resp = EsignError(code, ex.description or ex.name, status=status).response()
+    for name, value in ex.get_headers():
+        if name.lower() in ("allow", "retry-after"):
+            resp.headers[name] = value
+    return resp
+
+
 def register_esign_handlers(bp: Blueprint) -> None:
     """The answers of the API's blueprints: e-sign JSON for every error, never an HTML page."""
 
@@ -97,11 +110,11 @@ def register_esign_handlers(bp: Blueprint) -> None:
     def _esign(ex: EsignError) -> Response:
         return ex.response()
 
-    @bp.errorhandler(HTTPException)
-    def _http(ex: HTTPException) -> Response:
-        status = ex.code or 500
-        code = _HTTP.get(status, MISSING_FIELD if status == 400 else INTERNAL)
-        return EsignError(code, ex.description or ex.name, status=status).response()
+    bp.errorhandler(HTTPException)(http_error)
+
+    @bp.errorhandler(EdgeError)
+    def _edge(ex: EdgeError) -> Response:
+        return EsignError(INVALID_FORMAT, str(ex)).response()
 
     @bp.errorhandler(NotFoundError)
     def _not_found(ex: NotFoundError) -> Response:

@@ -11,6 +11,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 
+from signing_api.api_schema import COORD_LIMIT, MAX_PAGE
 from signing_api.esign_errors import EsignError, invalid, missing
 from signing_api.pdf_sign import LEVELS, SignOptions, Stamp
 
@@ -75,6 +76,8 @@ def _stamp(f: StampFields) -> Stamp:
             raise invalid("tag_koordinat", "must be exactly one character")
         width = _number("width", f.width) if f.width else 120.0
         height = _number("height", f.height) if f.height else 60.0
+        if width <= 0 or height <= 0:
+            raise invalid("width/height", "must be positive")
         return Stamp(page=page, tag=f.tag, width=width, height=height, image=image, qr_url=qr)
     names = (f.x_field, f.y_field, "width", "height")
     values = (f.x, f.y, f.width, f.height)
@@ -105,8 +108,8 @@ def _page(f: StampFields) -> int:
         page = int(str(f.page))
     except ValueError:
         raise invalid("page", "must be a page number") from None
-    if page < 1:
-        raise invalid("page", "must be 1 or more")
+    if not 1 <= page <= MAX_PAGE:
+        raise invalid("page", f"must be between 1 and {MAX_PAGE}")
     return page
 
 
@@ -115,8 +118,9 @@ def _number(name: str, value: str | float | int) -> float:
         n = float(value)
     except (TypeError, ValueError):
         raise invalid(name, "must be a number") from None
-    if n != n or n in (float("inf"), float("-inf")):
-        raise invalid(name, "must be a finite number")
+    # Range-checked, not only finite: 1e308 + 1e308 overflows where the stamp box is made.
+    if not 0 <= n < COORD_LIMIT:
+        raise invalid(name, f"must be at least 0 and below {COORD_LIMIT} (PDF points)")
     return n
 
 
@@ -124,8 +128,8 @@ def check_nik(nik: str | None) -> str:
     if not nik:
         raise missing("nik")
     nik = nik.strip()
-    if len(nik) > MAX_NIK:
-        raise invalid("nik", f"at most {MAX_NIK} characters")
+    if len(nik) != MAX_NIK or not (nik.isascii() and nik.isdigit()):
+        raise invalid("nik", f"must be {MAX_NIK} digits")
     return nik
 
 

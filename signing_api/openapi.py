@@ -1,5 +1,11 @@
-"""The OpenAPI 3.1 document of the e-sign API, maintained by hand next to the endpoints (a test
-checks that every registered /api route is described here).
+"""The OpenAPI 3.1 document of the e-sign API, next to the endpoints (a test checks that every
+registered /api route is described here, and another sends requests generated from it).
+
+What a request may carry comes from :mod:`signing_api.api_schema` — the same schemas gate the
+requests — so the document cannot drift from the checks. Answers: each operation's success
+schema, and one response per HTTP status it can answer with, whose ``status_code`` is one of the
+codes :data:`signing_api.esign_errors.CODES` maps to that status. 401 carries
+``WWW-Authenticate``; a method a path does not offer is 405 with ``Allow``.
 
 Choices where the upstream reference (bsre-esign-api.md) is silent are stated in the
 descriptions: coordinates in PDF points, the status codes 1112/2021/4010/..., the seal flow,
@@ -11,10 +17,21 @@ from __future__ import annotations
 from typing import Any
 
 from ca_core import __version__
+from ca_core.config import SigningConfig
+from signing_api.api_schema import request_schemas
+from signing_api.edge import MAX_JSON_DEPTH, MAX_JSON_TOKENS
 from signing_api.esign_errors import CODES
 
-_ERROR = {"$ref": "#/components/schemas/Error"}
+_S = {"type": "string"}
+_I = {"type": "integer"}
+_B = {"type": "boolean"}
 _PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+
+#: Every operation can answer these: the edge refuses a field (4015: NUL, bad JSON …), the
+#: client app is not authenticated, the body is too large, or the server cannot serve now.
+_ALWAYS = (4010, 4015, 4130, 5000, 5030, 5031)
+#: What refusing a signer's activation adds (2031 wrong secret; locked: 423).
+_ACTIVATION = (2011, 2021, 2031)
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -28,111 +45,62 @@ def _obj(props: dict[str, Any], required: list[str] | None = None) -> dict[str, 
     return out
 
 
-_S = {"type": "string"}
-_I = {"type": "integer"}
-_B = {"type": "boolean"}
-_N = {"type": "number"}
+def _error_schema(codes: list[int], *, locked: bool = False) -> dict[str, Any]:
+    schema = _obj(
+        {
+            "status_code": {**_I, "enum": codes},
+            "error": _S,
+            "locked": _B,
+            "locked_until": {"type": ["string", "null"], "format": "date-time"},
+            "retry_after": _I,
+            "attempts_left": _I,
+            "user_status": _S,
+        },
+        ["status_code", "error"],
+    )
+    if locked:
+        schema["required"] = ["status_code", "error", "locked"]
+        schema["properties"]["locked"] = {"const": True}
+    return schema
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    by_status: dict[str, list[int]] = {}
-    for code in (4010, *codes):
-        by_status.setdefault(str(CODES[code][0]), []).append(code)
-    return {
-        status: {
+    """One response per HTTP status the codes map to (CODES), each listing its codes."""
+    by_status: dict[int, list[int]] = {}
+    for code in sorted({*_ALWAYS, *codes}):
+        by_status.setdefault(CODES[code][0], []).append(code)
+    out: dict[str, Any] = {}
+    for status, cs in sorted(by_status.items()):
+        resp: dict[str, Any] = {
             "description": "; ".join(f"{c}: {CODES[c][1]}" for c in cs),
-            "content": _json(_ERROR),
+            "content": _json(_error_schema(cs)),
         }
-        for status, cs in by_status.items()
-    }
-
-
-def _op(summary: str, responses: dict[str, Any], *codes: int, body: Any = None, **kw: Any) -> dict:
-    op: dict[str, Any] = {"summary": summary, "responses": {**responses, **_errors(*codes)}}
-    if body is not None:
-        op["requestBody"] = {"required": True, "content": body}
-    op.update(kw)
-    return op
-
-
-_STAMP_V1 = {
-    "tampilan": {**_S, "enum": ["visible", "invisible"], "default": "invisible"},
-    "image": {
-        **_S,
-        "enum": ["true", "false"],
-        "description": "true: stamp the imageTTD specimen; false: a QR code of linkQR",
-    },
-    "imageTTD": {"type": "string", "format": "binary"},
-    "linkQR": _S,
-    "page": {**_S, "description": "1-based page number"},
-    "halaman": {**_S, "enum": ["PERTAMA", "TERAKHIR"]},
-    "xAxis": {**_N, "description": "PDF points (1/72 in) from the page's lower-left corner"},
-    "yAxis": _N,
-    "width": _N,
-    "height": _N,
-    "tag_koordinat": {**_S, "description": "one character; the stamp goes where it appears"},
-    "reason": _S,
-    "location": _S,
-    "pdfPassword": {**_S, "description": "opens an encrypted PDF; never stored or logged"},
-    "level": {
-        **_S,
-        "enum": ["B-B", "B-T", "B-LT", "B-LTA"],
-        "description": "psre extension: PAdES baseline level (default: client app's, then "
-        "signing.default_level = B-LT)",
-    },
-}
-
-_PROPS_V2 = _obj(
-    {
-        "tampilan": {**_S, "enum": ["VISIBLE", "INVISIBLE"]},
-        "imageBase64": _S,
-        "linkQR": _S,
-        "tag_koordinat": _S,
-        "page": _S,
-        "halaman": _S,
-        "originX": _N,
-        "originY": _N,
-        "width": _N,
-        "height": _N,
-        "location": _S,
-        "reason": _S,
-        "pdfPassword": _S,
-        "level": _STAMP_V1["level"],
-    }
-)
-
-_SIGN_V2 = _obj(
-    {
-        "nik": _S,
-        "email": _S,
-        "passphrase": _S,
-        "totp": {**_S, "description": "from /api/v2/sign/get/totp, for exactly this many files"},
-        "signatureProperties": {
-            "type": "array",
-            "items": _PROPS_V2,
-            "description": "one entry for all files, or one per file",
-        },
-        "file": {"type": "array", "items": {**_S, "description": "base64 PDF"}},
-    },
-    ["file"],
-)
-_SIGNED_V2 = _json(
-    _obj({"time": {**_I, "description": "ms"}, "file": {"type": "array", "items": _S}})
-)
-_SEAL_ANSWER = _json(
-    _obj(
-        {
-            "message": _S,
-            "totp": {**_S, "description": "activation token or one-time code; null on revoke"},
-            "expires": {**_S, "format": "date-time"},
-            "result": _B,
+        if status == 401:
+            resp["headers"] = {
+                "WWW-Authenticate": {
+                    "required": True,
+                    "schema": {**_S, "pattern": "^Basic "},
+                    "description": 'Basic realm="psre e-sign API"',
+                }
+            }
+        out[str(status)] = resp
+    if 2031 in codes:
+        out["423"] = {
+            "description": "2031 with locked=true: the signer is locked out after "
+            "signing.max_failures wrong secrets, until locked_until",
+            "content": _json(_error_schema([2031], locked=True)),
         }
-    )
-)
+    return out
+
+
 _STATUS = _json(
     _obj(
         {
-            "status_code": {**_I, "description": "1111 ISSUE, 1110 NOT_REGISTERED, 1112 other"},
+            "status_code": {
+                **_I,
+                "enum": [1110, 1111, 1112],
+                "description": "1111 ISSUE, 1110 NOT_REGISTERED, 1112 other (LOCKED included)",
+            },
             "status": {
                 **_S,
                 "enum": [
@@ -144,10 +112,79 @@ _STATUS = _json(
                     "NOT_REGISTERED",
                     "SUSPEND",
                     "REVOKE",
+                    "LOCKED",
                 ],
             },
             "message": _S,
-        }
+            "locked_until": {
+                **_S,
+                "format": "date-time",
+                "description": "LOCKED only: failed activations lock the signer (for every "
+                "app) or this app (for this signer) until then",
+            },
+        },
+        ["status_code", "status", "message"],
+    )
+)
+_SIGNED = _json(
+    _obj(
+        {
+            "time": {**_I, "description": "ms"},
+            "file": {"type": "array", "items": {**_S, "contentEncoding": "base64"}},
+        },
+        ["time", "file"],
+    )
+)
+_SEAL_ANSWER = _json(
+    _obj(
+        {
+            "message": _S,
+            "totp": {
+                "type": ["string", "null"],
+                "description": "activation token or one-time code; null on revoke",
+            },
+            "expires": {"type": ["string", "null"], "format": "date-time"},
+            "result": {"const": True},
+            "data": _I,
+            "revoked": _I,
+        },
+        ["message", "totp", "expires", "result"],
+    )
+)
+_TOTP_SENT = _json(
+    _obj(
+        {"message": _S, "expires": {**_S, "format": "date-time"}, "data": _I, "result": _B},
+        ["message", "expires", "data", "result"],
+    )
+)
+_REGISTERED = _json(
+    _obj(
+        {
+            "status_code": {**_I, "const": 1112},
+            "status": _S,
+            "message": _S,
+            "data": _obj({"nik": _S, "nama": _S, "email": _S, "instansi": _S}),
+            "activation": _obj(
+                {
+                    "passphrase": {**_S, "description": "always 'ignored…' (sole control)"},
+                    "enrolment_code_sent_to": _S,
+                    "expires": {**_S, "format": "date-time"},
+                }
+            ),
+        },
+        ["status_code", "status", "message"],
+    )
+)
+#: The v2 verification answer, described by its top-level fields.
+_VERIFY_V2 = _json(
+    _obj(
+        {
+            "conclusion": {"type": ["string", "null"]},
+            "description": {"type": ["string", "null"]},
+            "signatureCount": _I,
+            "signatureInformations": {"type": "array", "items": {"type": "object"}},
+        },
+        ["conclusion", "signatureCount", "signatureInformations"],
     )
 )
 
@@ -234,6 +271,11 @@ _V1_SIGNATURE = _obj(
         "level": {**_S, "enum": ["B-B", "B-T", "B-LT", "B-LTA"], "description": "psre extension"},
         "problems": {"type": "array", "items": _S, "description": "psre extension: why not valid"},
         "chain": _CHAIN,
+        "psre": {
+            **_NULLABLE_S,
+            "description": "psre extension: the recognized PSrE (on the PSrE Induk's trusted "
+            "list) whose CA issued the signer's certificate; null for this installation's own",
+        },
     },
     ["signature_field", "info_signer", "info_tsa", "signature_document"],
 )
@@ -263,42 +305,61 @@ _V1_VERIFY = _json(
 )
 _ID_DOKUMEN = {
     "id_dokumen": {
+        "required": True,
         "description": "the document's id, for one GET /api/sign/download/{id_dokumen}",
         "schema": _S,
     }
 }
 
-_HASHES = {
-    "type": "array",
-    "items": {**_S, "pattern": "^[0-9a-fA-F]{64}$"},
-    "description": "psre extension: the SHA-256 of each document; the code then signs exactly "
-    "those documents (and data defaults to their number)",
-}
 
-_WRONG = (2011, 2021, 2031, 4014, 4015, 4290, 5030)
+def _op(
+    summary: str,
+    ok: dict[str, Any],
+    *codes: int,
+    request: dict[str, Any],
+    description: str | None = None,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {**ok, **_errors(*codes)}}
+    if description:
+        op["description"] = description
+    if "path" in request:
+        op["parameters"] = [
+            {"name": name, "in": "path", "required": True, "schema": schema}
+            for name, schema in request["path"]["properties"].items()
+        ]
+    if "json" in request:
+        op["requestBody"] = {"required": True, "content": _json(request["json"])}
+    if "multipart" in request:
+        schema = request["multipart"]
+        encoding = {
+            name: {"contentType": prop.get("contentMediaType", "application/octet-stream")}
+            for name, prop in schema["properties"].items()
+            if prop.get("format") == "binary"
+        }
+        op["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema, "encoding": encoding}},
+        }
+    return op
 
 
-def openapi_document() -> dict[str, Any]:
+_COUNTS = (
+    "Counts JSON Schema cannot state are in x-psre-counts: `items` has exactly `count` entries "
+    "when both are given; `items` has one entry, or one `per` entry of the other field."
+)
+
+
+def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]:
+    """The document for a server whose signing.max_files is ``max_files``."""
+    req = request_schemas(max_files)
+    signing = (*_ACTIVATION, 4014, 4290)
     paths: dict[str, Any] = {
         "/api/sign/pdf": {
             "post": _op(
                 "Sign one PDF (v1). 200: the signed PDF, header id_dokumen (one download).",
                 {"200": {"description": "signed PDF", "content": _PDF, "headers": _ID_DOKUMEN}},
-                *_WRONG,
-                4130,
-                body={
-                    "multipart/form-data": {
-                        "schema": _obj(
-                            {
-                                "file": {"type": "string", "format": "binary"},
-                                "nik": {**_S, "maxLength": 16},
-                                "passphrase": _S,
-                                **_STAMP_V1,
-                            },
-                            ["file", "nik", "passphrase"],
-                        )
-                    }
-                },
+                *signing,
+                request=req["POST /api/sign/pdf"],
             )
         },
         "/api/sign/download/{id_dokumen}": {
@@ -307,7 +368,7 @@ def openapi_document() -> dict[str, Any]:
                 {"200": {"description": "signed PDF", "content": _PDF, "headers": _ID_DOKUMEN}},
                 4040,
                 4044,
-                parameters=[{"name": "id_dokumen", "in": "path", "required": True, "schema": _S}],
+                request=req["GET /api/sign/download/{id_dokumen}"],
             )
         },
         "/api/sign/verify": {
@@ -315,77 +376,69 @@ def openapi_document() -> dict[str, Any]:
                 "Verify the signatures of a PDF (v1 answer shape).",
                 {"200": {"description": "BSrE's v1 verification answer", "content": _V1_VERIFY}},
                 4014,
-                4015,
-                4130,
-                body={
-                    "multipart/form-data": {
-                        "schema": _obj({"signed_file": {"type": "string", "format": "binary"}})
-                    }
-                },
+                request=req["POST /api/sign/verify"],
             )
         },
         "/api/user/status/{nik}": {
             "get": _op(
                 "Signer status (v1).",
                 {"200": {"description": "status", "content": _STATUS}},
-                4015,
-                parameters=[{"name": "nik", "in": "path", "required": True, "schema": _S}],
+                request=req["GET /api/user/status/{nik}"],
             )
         },
         "/api/v2/sign/pdf": {
             "post": _op(
                 "Sign one or many PDFs (bulk) with a passphrase or a one-time TOTP.",
-                {"200": {"description": "signed files, request order", "content": _SIGNED_V2}},
-                *_WRONG,
-                4130,
-                body=_json(_SIGN_V2),
+                {"200": {"description": "signed files, request order", "content": _SIGNED}},
+                *signing,
+                request=req["POST /api/v2/sign/pdf"],
+                description=_COUNTS,
             )
         },
         "/api/v2/sign/get/totp": {
             "post": _op(
                 "Send the signer a one-time TOTP for `data` files (outbox notifier), valid "
                 "signing.totp_seconds, usable once by this client app; a newer one voids it.",
-                {"200": {"description": "sent (the code is never in the answer)"}},
-                2011,
-                2021,
+                {
+                    "200": {
+                        "description": "sent (the code is never in the answer)",
+                        "content": _TOTP_SENT,
+                    }
+                },
+                *_ACTIVATION,
                 4014,
-                4015,
-                body=_json(_obj({"nik": _S, "email": _S, "data": _I, "hashes": _HASHES})),
+                request=req["POST /api/v2/sign/get/totp"],
+                description=_COUNTS,
             )
         },
         "/api/v2/user/check/status": {
             "post": _op(
-                "Signer status (v2).",
+                "Signer status (v2), by nik or email.",
                 {"200": {"description": "status", "content": _STATUS}},
                 4014,
-                4015,
-                body=_json(_obj({"nik": _S, "email": _S})),
+                request=req["POST /api/v2/user/check/status"],
             )
         },
         "/api/v2/user/registration": {
             "post": _op(
                 "Register a civil servant (status NEW until an RA operator issues the "
-                "certificate). instansi defaults to the client app's name.",
-                {"201": {"description": "registration record"}},
+                "certificate). instansi defaults to the client app's name. Sole control: "
+                "`passphrase` is accepted for BSrE compatibility and discarded; psre sends the "
+                "signer an activation code and they set their own passphrase at /passphrase.",
+                {"201": {"description": "registration record", "content": _REGISTERED}},
                 4014,
-                4015,
                 4024,
-                body=_json(
-                    _obj(
-                        {"nik": _S, "nama": _S, "email": _S, "instansi": _S, "passphrase": _S},
-                        ["nik", "nama", "email"],
-                    )
-                ),
+                request=req["POST /api/v2/user/registration"],
+                description="email must be an RFC 5321 mailbox (ASCII, a domain of two or "
+                "more labels); nama must not be blank.",
             )
         },
         "/api/v2/verify/pdf": {
             "post": _op(
                 "Verify the signatures of a PDF (v2 answer shape; upstream spellings kept).",
-                {"200": {"description": "conclusion, signatureCount, signatureInformations[]"}},
+                {"200": {"description": "verification report", "content": _VERIFY_V2}},
                 4014,
-                4015,
-                4130,
-                body=_json(_obj({"file": _S, "password": _S}, ["file"])),
+                request=req["POST /api/v2/verify/pdf"],
             )
         },
         "/api/v2/seal/get/activation": {
@@ -394,13 +447,9 @@ def openapi_document() -> dict[str, Any]:
                 "passphrase}, or refresh with {idSubscriber, totp: <current activation>}. The "
                 "new activation token is returned in `totp` (valid signing.seal_activation_days).",
                 {"200": {"description": "activation", "content": _SEAL_ANSWER}},
-                2011,
-                2021,
-                2031,
+                *_ACTIVATION,
                 4014,
-                body=_json(
-                    _obj({"idSubscriber": _S, "passphrase": _S, "totp": _S}, ["idSubscriber"])
-                ),
+                request=req["POST /api/v2/seal/get/activation"],
             )
         },
         "/api/v2/seal/get/totp": {
@@ -408,17 +457,10 @@ def openapi_document() -> dict[str, Any]:
                 "A one-time seal code for `data` files, returned in `totp`; needs a live "
                 "activation token in `activation`.",
                 {"200": {"description": "code", "content": _SEAL_ANSWER}},
-                2011,
-                2021,
-                2031,
+                *_ACTIVATION,
                 4014,
-                4015,
-                body=_json(
-                    _obj(
-                        {"idSubscriber": _S, "activation": _S, "data": _I, "hashes": _HASHES},
-                        ["idSubscriber", "activation"],
-                    )
-                ),
+                request=req["POST /api/v2/seal/get/totp"],
+                description=_COUNTS,
             )
         },
         "/api/v2/seal/revoke/activation": {
@@ -427,62 +469,67 @@ def openapi_document() -> dict[str, Any]:
                 "if given); their unused codes stop working.",
                 {"200": {"description": "revoked", "content": _SEAL_ANSWER}},
                 2011,
+                2021,
                 4014,
-                body=_json(_obj({"idSubscriber": _S, "activation": _S}, ["idSubscriber"])),
+                request=req["POST /api/v2/seal/revoke/activation"],
             )
         },
         "/api/v2/seal/pdf": {
             "post": _op(
                 "Seal PDFs with the agency's key (legal-person-seal certificate).",
-                {"200": {"description": "sealed files", "content": _SIGNED_V2}},
-                *_WRONG,
-                4130,
-                body=_json(
-                    _obj(
-                        {
-                            "idSubscriber": _S,
-                            "totp": _S,
-                            "signatureProperties": _SIGN_V2["properties"]["signatureProperties"],
-                            "file": _SIGN_V2["properties"]["file"],
-                        },
-                        ["idSubscriber", "totp", "file"],
-                    )
-                ),
+                {"200": {"description": "sealed files", "content": _SIGNED}},
+                *signing,
+                request=req["POST /api/v2/seal/pdf"],
+                description=_COUNTS,
             )
         },
         "/api/openapi.json": {
             "get": {
                 "summary": "This document (no credentials needed).",
                 "security": [],
-                "responses": {"200": {"description": "OpenAPI 3.1"}},
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                },
             }
         },
     }
     return {
         "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
         "info": {
             "title": "psre e-sign API (BSrE-compatible v1 + v2)",
             "version": __version__,
             "description": "Client apps authenticate with HTTP Basic credentials from "
             "`psre client add`. Signers activate each request with their passphrase or a "
-            "one-time TOTP; signing.max_failures consecutive failures lock the signer for "
-            "signing.lockout_minutes (2031 with locked=true, HTTP 423). Errors: "
-            "{status_code, error} with a 4xx/5xx status.",
+            "one-time TOTP sent to them; signing.max_failures consecutive failures lock the "
+            "calling app out for that signer, signing.max_failures_signer across all apps lock "
+            "the signer, each for signing.lockout_minutes (2031 with locked=true, HTTP 423). A "
+            "TOTP issued to another app is refused (2031, counted=false) without counting. "
+            "Errors: {status_code, error} with a 4xx/5xx status; a field missing or empty is "
+            "4014, any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
+            f"deeper than {MAX_JSON_DEPTH} levels or with more than {MAX_JSON_TOKENS} values "
+            "included). A method a path does not offer is answered 405 "
+            "with an Allow header (components.responses.MethodNotAllowed).",
         },
         "components": {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
-            "schemas": {
-                "Error": _obj(
-                    {
-                        "status_code": {**_I, "enum": sorted(CODES)},
-                        "error": _S,
-                        "locked": _B,
-                        "locked_until": {**_S, "format": "date-time"},
-                        "retry_after": _I,
-                        "attempts_left": _I,
+            "schemas": {"Error": _error_schema(sorted(CODES))},
+            "responses": {
+                "MethodNotAllowed": {
+                    "description": "4050: the path does not offer this method",
+                    "headers": {
+                        "Allow": {
+                            "required": True,
+                            "schema": _S,
+                            "description": "the methods the path offers (RFC 9110 §10.2.1)",
+                        }
                     },
-                    ["status_code", "error"],
-                )
+                    "content": _json(_error_schema([4050])),
+                },
+                "NotFound": {
+                    "description": "4040: no such endpoint",
+                    "content": _json(_error_schema([4040])),
+                },
             },
             "x-error-codes": {str(c): {"http": s, "meaning": m} for c, (s, m) in CODES.items()},
         },

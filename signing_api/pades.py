@@ -40,8 +40,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What a malformed PDF makes pyHanko raise, besides its own PdfError family.
-_PDF_FAULTS = (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError)
+#: What a malformed PDF makes pyHanko raise, besides its own PdfError family (its reader
+#: asserts, e.g. that an object stream is one, and recurses along reference chains).
+_PDF_FAULTS = (
+    PdfError,
+    ValueError,
+    KeyError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    AssertionError,
+    RecursionError,
+)
 
 
 def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> bytes:

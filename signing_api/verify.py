@@ -1,6 +1,8 @@
 """Verify the signatures of a PDF against this PSrE's own hierarchy (pyHanko's validator).
 
-Trust anchors are our root CAs, intermediates our other CAs; nothing is fetched from the network.
+Trust anchors are our root CAs, intermediates our other CAs and the CAs we recognize (the PSrE
+Induk's licensed PSrEs and cross-certified roots); nothing is fetched from the network unless
+``verify.fetch_revocation`` lets the verifier ask a recognized PSrE's OCSP responder.
 Every certificate on the signer's and the TSA's paths is checked at the time that counts — the
 trusted signature timestamp's time if there is one, else now — against the revocation data of
 our own store and of the document, by pyhanko-certvalidator, and against our store's rows
@@ -97,6 +99,9 @@ class SignatureReport:
     #: each certificate with its status then and now.
     chain: list[PathCertificate] = field(default_factory=list)
     tsa_chain: list[PathCertificate] = field(default_factory=list)
+    #: The recognized PSrE (on the PSrE Induk's trusted list) whose CA issued the signer's
+    #: certificate; None for this installation's own CAs or an unknown signer.
+    psre: str | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,11 @@ class PdfReport:
     signatures: list[SignatureReport]
     #: Document timestamps (B-LTA), all of which verify when ``summary`` is VALID.
     document_timestamps: int = 0
+
+
+#: What pyHanko raises on a malformed PDF: its own errors, and asserts and recursion in its
+#: reader (an object stream that is not one, reference loops).
+_READ_FAULTS = (PdfReadError, ValueError, KeyError, TypeError, AssertionError, RecursionError)
 
 
 class NotAPdfError(CaError):
@@ -121,7 +131,7 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
             if reader.decrypt(password).status == AuthStatus.FAILED:
                 raise NotAPdfError("wrong password for the encrypted PDF")
         embedded, doc_timestamps, unreadable = _collect(reader)
-    except (PdfReadError, ValueError, KeyError, TypeError) as ex:
+    except _READ_FAULTS as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex
     if not embedded and not unreadable:
         return PdfReport("NO_SIGNATURE", [], len(doc_timestamps))
@@ -137,7 +147,7 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
     for sig in embedded:
         try:
             reports.append(_verify_one(rt, ev, sig, sig_fields, dss, bool(doc_timestamps)))
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
     for ts in doc_timestamps:
         problem = _doc_timestamp_problem(rt, ev, ts)
@@ -163,7 +173,7 @@ def _collect(
                 raise SignatureValidationError(f"unsupported /SubFilter {sub}")
             sig = EmbeddedPdfSignature(reader, sig_field, name)
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
-        except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError) as ex:
+        except (SignatureValidationError, *_READ_FAULTS) as ex:
             unreadable.append(_broken(name, str(ex)))
             continue
         (stamps if sig.sig_object_type == "/DocTimeStamp" else regular).append(sig)
@@ -223,14 +233,14 @@ def _verify_one(
     tsa_chain: list[verify_status.PathCertificate] = []
     if ts is not None:
         tsa_chain = verify_status.path_report(
-            rt, ts.validation_path, ts.signing_cert, "tsa", ts.timestamp
+            rt, ts.validation_path, ts.signing_cert, "tsa", ts.timestamp, ev
         )
         ts_problems = _timestamp_problems(ev, ts, tsa_chain, "the signature timestamp")
     ts_trusted = ts is not None and not ts_problems
     if claimed is not None and not ts_trusted:
         st = validate_pdf_signature(sig, ev.context(None), ts_context)
     at = ts.timestamp if ts_trusted and ts is not None else None
-    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "signer", at)
+    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "signer", at, ev)
     return _report(sig, st, chain, tsa_chain, ts_problems, ev, sig_fields, dss, has_doc_ts)
 
 
@@ -358,6 +368,7 @@ def _report(
         validated_at=at,
         chain=chain,
         tsa_chain=tsa_chain,
+        psre=verify_status.recognized_psre(ev, st.validation_path),
     )
 
 
@@ -408,9 +419,11 @@ def _doc_timestamp_problem(
     """A document timestamp (B-LTA) is judged like a signature timestamp: at its own time."""
     try:
         st = validate_pdf_timestamp(ts, ev.context(_gen_time(ts.signed_data)))
-    except (SignatureValidationError, PdfReadError, ValueError, KeyError, TypeError):
+    except (SignatureValidationError, *_READ_FAULTS):
         return "a document timestamp does not verify"
-    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "tsa", st.timestamp)
+    chain = verify_status.path_report(
+        rt, st.validation_path, st.signing_cert, "tsa", st.timestamp, ev
+    )
     problems = _timestamp_problems(ev, st, chain, "a document timestamp")
     return "; ".join(problems) if problems else None
 

@@ -118,4 +118,4 @@ def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
 # A real SoftHSM2 token per test session (fixtures softhsm_conf, token, backend), defined in
 # tests/hsm_support.py next to the helpers tests import from it.
 
-pytest_plugins = ["tests.hsm_support", "tests.pki_support"]
+pytest_plugins = ["tests.hsm_support", "tests.pki_support", "tests.fuzz_support"]

@@ -9,8 +9,8 @@
 # told exactly which packages are missing.
 set -euo pipefail
 run_pkgs=(softhsm2 openssl)
-test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk postgresql p11-kit
-           p11-kit-modules)
+test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk postgresql xmlsec1
+           p11-kit p11-kit-modules)
 pkgs=()
 for set in "${@:-run}"; do
   case "$set" in

@@ -16,9 +16,13 @@ from ca_core.errors import CaError
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, ClientApplication, Subscriber
 from ca_core.passwords import hash_secret
 from ca_core.revocation import REASONS
-from ca_core.subscribers import Enrolment, enrol, set_status
+from ca_core.subscribers import Enrolment, set_status
 from signing_api.activation import api_status
 from signing_api.app_runtime import runtime
+from signing_api.edge import EdgeError
+from signing_api.enrolment import Invitation, enrol_and_invite
+from signing_api.enrolment import reset as reset_activation
+from signing_api.esign_common import notifier
 from web import dashboard, lookup
 from web.approval_actions import executors
 from web.clients import create_client, list_clients, set_client_enabled
@@ -37,14 +41,23 @@ from web.operators import (
 from web.public import status_context
 from web.render import render, render_error
 from web.security import SESSION_COOKIE, csrf_ok, requires, set_cookie
-from web.subscriber_admin import get_subscriber, new_passphrase, reset_passphrase
+from web.subscriber_admin import get_subscriber
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+
+
+@bp.errorhandler(EdgeError)
+def _edge(_ex: EdgeError) -> tuple[str, int]:
+    """A value refused at the edge (signing_api.edge): this site's own error page."""
+    return render_error("input.invalid", 400)
+
 
 #: Reasons an RA officer can give for a final revocation (a hold is the "suspend" action).
 REVOKE_REASONS = tuple(r for r in REASONS if r != "certificateHold")
 ACTIONS = ("revoke", "suspend", "release")
 AUDIT_PAGE = 50
+#: Pages beyond this hold nothing any log will have; the bound keeps the offset a small number.
+MAX_AUDIT_PAGE = 10**7
 
 
 @bp.before_request
@@ -265,10 +278,9 @@ def subscribers() -> tuple[str, int]:
             organization_identifier=(f.get("org_id") or "").strip() or None,
             kind=kind,
         )
-        passphrase = new_passphrase()
         try:
-            sub = enrol(store, e, passphrase=passphrase, actor=_actor())
-            ctx = {"registered": sub, "passphrase": passphrase}
+            sub, _ = enrol_and_invite(store, notifier(), e, _invitation(), actor=_actor())
+            ctx = {"registered": sub}
         except CaError as ex:
             ctx, status = {"error": str(ex), "form": f}, 400
     subs = store.list_subscribers(limit=500)
@@ -291,7 +303,7 @@ def subscriber(sub_id: int, **ctx: object) -> tuple[str, int]:
         sub=sub,
         certs=certs,
         statuses=SUBSCRIBER_STATUSES,
-        can_sign=api_status(store, sub),
+        can_sign=api_status(store, sub).status,  # LOCKED too, when locked for every app
         **ctx,
     )
 
@@ -314,11 +326,16 @@ def subscriber_status(sub_id: int) -> tuple[str, int]:
 @bp.post("/subscribers/<int:sub_id>/reset")
 @requires("subscriber.change")
 def subscriber_reset(sub_id: int) -> tuple[str, int]:
-    try:
-        passphrase = reset_passphrase(runtime().store, sub_id, actor=_actor())
-    except CaError:
+    store = runtime().store
+    sub = get_subscriber(store, sub_id)
+    if sub is None:
         return render_error("sub.none", 404)
-    return subscriber(sub_id, passphrase=passphrase)
+    reset_activation(store, notifier(), sub, _invitation(), actor=_actor())
+    return subscriber(sub_id, message="sub.reset_done")
+
+
+def _invitation() -> Invitation:
+    return Invitation.from_config(runtime().config)
 
 
 # --- client applications -------------------------------------------------------------------
@@ -376,10 +393,10 @@ def audit() -> tuple[str, int]:
     log = runtime().store.audit
     action = request.args.get("action", "").strip() or None
     actor = request.args.get("actor", "").strip() or None
-    try:
-        page = max(1, int(request.args.get("page", "1")))
-    except ValueError:
-        page = 1
+    raw = request.args.get("page", "1")
+    page = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else 0
+    if not 1 <= page <= MAX_AUDIT_PAGE:
+        return render_error("input.invalid", 400)
     events = log.list(
         limit=AUDIT_PAGE + 1, offset=(page - 1) * AUDIT_PAGE, action=action, actor=actor
     )

@@ -1,4 +1,5 @@
-"""Public pages (no login): verify a signed PDF, the CA repository, service status."""
+"""Public pages (no login): verify a signed PDF, set one's signing passphrase, the CA
+repository, service status."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import hashlib
 from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
+from signing_api import enrolment
 from signing_api.app_runtime import runtime
+from signing_api.edge import EdgeError, local_redirect
 from signing_api.verify import verify_pdf
 from web import dashboard
 from web.i18n import COOKIE, LANGS
@@ -24,6 +27,12 @@ bp = Blueprint(
 )
 
 
+@bp.errorhandler(EdgeError)
+def _edge(_ex: EdgeError) -> tuple[str, int]:
+    """A value refused at the edge (signing_api.edge): this site's own error page."""
+    return render_error("input.invalid", 400)
+
+
 @bp.get("/")
 def index() -> Response:
     return redirect("/verify")  # type: ignore[return-value]
@@ -31,11 +40,9 @@ def index() -> Response:
 
 @bp.get("/lang/<code>")
 def switch_language(code: str) -> Response:
-    target = request.args.get("next", "/")
-    # Only paths on this site: "//host" or "https://…" would make this an open redirect.
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        target = "/"
-    resp = redirect(target)
+    # Only paths on this site: "//host", "/\t/host" or "https://…" would make this an open
+    # redirect, and a CR or LF cannot go into a Location header at all.
+    resp = redirect(local_redirect(request.args.get("next")))
     if code in LANGS:
         # Lax: a visitor following a link from elsewhere still gets their language.
         set_cookie(resp, COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax")
@@ -71,6 +78,24 @@ def verify() -> tuple[str, int]:
     )
 
 
+@bp.route("/passphrase", methods=["GET", "POST"])
+def passphrase() -> tuple[str, int]:
+    """The signer chooses their own signing passphrase with the enrolment code sent to them
+    (signing_api.enrolment). No one else ever sees it; neither page nor log echoes it."""
+    if request.method == "GET":
+        return render("public/passphrase.html")
+    if not csrf_ok():
+        return render_error("csrf.failed", 400)
+    f = request.form
+    try:
+        sub = enrolment.redeem(
+            runtime().store, f.get("code", ""), f.get("passphrase", ""), f.get("repeat", "")
+        )
+    except enrolment.EnrolmentError as ex:
+        return render("public/passphrase.html", 400, error=f"pass.bad_{ex.field}")
+    return render("public/passphrase.html", done=True, name=sub.name)
+
+
 @bp.get("/repository")
 def repository() -> tuple[str, int]:
     rows = []
@@ -88,7 +113,46 @@ def repository() -> tuple[str, int]:
                 ),
             }
         )
-    return render("public/repository.html", cas=rows, base_url=runtime().config.public_base_url)
+    return render(
+        "public/repository.html",
+        cas=rows,
+        base_url=runtime().config.public_base_url,
+        tl=_trusted_list(),
+    )
+
+
+def _trusted_list() -> dict[str, object] | None:
+    """The published trusted list's JSON form (ca_core.trusted_list), or None if none yet."""
+    import json
+
+    from ca_core.trusted_list import public_dir
+
+    try:
+        return json.loads((public_dir(runtime()) / "tl.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@bp.get("/tl/")
+def trusted_list_page() -> tuple[str, int]:
+    """The PSrE Induk's national trusted list: who is recognized, and the signed files."""
+    tl = _trusted_list()
+    return render("public/trusted_list.html", 200 if tl else 404, tl=tl)
+
+
+@bp.get("/tl/<any('tl.xml', 'tl.json'):name>")
+def trusted_list_file(name: str) -> Response:
+    from ca_core.trusted_list import public_dir
+
+    path = public_dir(runtime()) / name
+    try:
+        body = path.read_bytes()
+    except OSError:
+        return Response("no trusted list published yet\n", 404, mimetype="text/plain")
+    kind = "application/vnd.etsi.tsl+xml" if name.endswith(".xml") else "application/json"
+    resp = Response(body, 200, mimetype=kind)
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    return resp
 
 
 @bp.get("/status")
