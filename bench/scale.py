@@ -37,20 +37,17 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import datetime as dt
 import hashlib
 import json
 import os
 import random
 import re
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -263,24 +260,13 @@ def fill(conn: psycopg.Connection, n: int, revoked_share: float, template_serial
 # --- OCSP serving -------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def gunicorn(env: dict[str, str], cwd: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
+def gunicorn(env: dict[str, str], cwd: Path, port: int):  # noqa: ANN201 - a context manager
+    """The Python responder under 2 gthread workers, as bench/ocsp_rate.py runs it."""
+    from ocsp_rate import proc
+
     cmd = [PY, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
            "-b", f"127.0.0.1:{port}", "signing_api.wsgi:create_wsgi()"]  # fmt: skip
-    logf = (cwd / "gunicorn.log").open("wb")
-    p = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=logf, stderr=subprocess.STDOUT,
-                         start_new_session=True)  # fmt: skip
-    try:
-        yield p
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(p.pid, signal.SIGTERM)
-        try:
-            p.wait(15)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(p.pid, signal.SIGKILL)
-            p.wait(5)
+    return proc(cmd, env=env, cwd=cwd, log=cwd / "gunicorn.log")
 
 
 def worker_rss_mb(master: int) -> list[float]:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select, true
 
 from ca_core import lint
 from ca_core.config import Config
@@ -231,6 +231,34 @@ class Presigner:
             .where(OcspResponse.issuer_id == ca.id, OcspResponse.next_update <= cut)
             .scalar_subquery()
         )
+        return self._page(ca, now, after, Certificate.serial_hex.in_(aged))
+
+    def _due_page(
+        self, ca: CertificateAuthority, label: str, now: dt.datetime, after: str, *, force: bool
+    ) -> list[Certificate]:
+        """The next ``_PAGE`` valid certificates (by serial, after ``after``) with at least one
+        response due (all with ``force``)."""
+        if force:
+            return self._page(ca, now, after, true())
+        cut = now - self.settings.refresh_after
+        conds = []
+        for alg in PRESIGN_HASHES:
+            fresh = select(OcspResponse.id).where(
+                OcspResponse.issuer_id == ca.id,
+                OcspResponse.serial_hex == Certificate.serial_hex,
+                OcspResponse.hash_alg == alg,
+                OcspResponse.cert_status == Certificate.status,
+                OcspResponse.signer_label == label,
+                OcspResponse.this_update > cut,
+            )
+            conds.append(~fresh.exists())
+        return self._page(ca, now, after, or_(*conds))
+
+    def _page(
+        self, ca: CertificateAuthority, now: dt.datetime, after: str, due: ColumnElement[bool]
+    ) -> list[Certificate]:
+        """Valid certificates of ``ca`` matching ``due``, by serial after ``after``, ``_PAGE``
+        at most, as detached rows carrying only what signing needs."""
         stmt = (
             select(
                 Certificate.serial_hex,
@@ -243,55 +271,11 @@ class Presigner:
                 Certificate.issuer_id == ca.id,
                 Certificate.not_after > now,
                 Certificate.serial_hex > after,
-                Certificate.serial_hex.in_(aged),
+                due,
             )
             .order_by(Certificate.serial_hex)
             .limit(_PAGE)
         )
-        with self.store.session() as s:
-            return [
-                Certificate(
-                    serial_hex=sh,
-                    status=st,
-                    revoked_at=rat,
-                    revocation_reason=reason,
-                    fingerprint_sha256=fp,
-                )
-                for sh, st, rat, reason, fp in s.execute(stmt)
-            ]
-
-    def _due_page(
-        self, ca: CertificateAuthority, label: str, now: dt.datetime, after: str, *, force: bool
-    ) -> list[Certificate]:
-        """The next ``_PAGE`` valid certificates (by serial, after ``after``) with at least one
-        response due, as detached rows carrying only what signing needs."""
-        cols = (
-            Certificate.serial_hex,
-            Certificate.status,
-            Certificate.revoked_at,
-            Certificate.revocation_reason,
-            Certificate.fingerprint_sha256,
-        )
-        stmt = select(*cols).where(
-            Certificate.issuer_id == ca.id,
-            Certificate.not_after > now,
-            Certificate.serial_hex > after,
-        )
-        if not force:
-            cut = now - self.settings.refresh_after
-            conds = []
-            for alg in PRESIGN_HASHES:
-                fresh = select(OcspResponse.id).where(
-                    OcspResponse.issuer_id == ca.id,
-                    OcspResponse.serial_hex == Certificate.serial_hex,
-                    OcspResponse.hash_alg == alg,
-                    OcspResponse.cert_status == Certificate.status,
-                    OcspResponse.signer_label == label,
-                    OcspResponse.this_update > cut,
-                )
-                conds.append(~fresh.exists())
-            stmt = stmt.where(or_(*conds))
-        stmt = stmt.order_by(Certificate.serial_hex).limit(_PAGE)
         with self.store.session() as s:
             return [
                 Certificate(
