@@ -88,6 +88,9 @@ def cli(ctx: click.Context, config_file: str | None, actor: str | None) -> None:
     )
     logging.Formatter.converter = time.gmtime  # UTC everywhere, logs included
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise
+    from ca_core.metrics_dir import join_running_server
+
+    join_running_server(cfg.data_path)  # CLI issuance/revocation counts in psre serve's metrics
     rt = Runtime(cfg)
     ctx.obj = rt
     ctx.call_on_close(rt.close)
@@ -177,23 +180,33 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
         start_in(app)
         app.run(host=host, port=port, threaded=True)
         return
+    # Before anything imports prometheus_client: every process below writes its metrics there.
+    from ca_core.metrics_dir import prepare_multiproc_dir
+
+    prepare_multiproc_dir(rt.config.data_path)
     from signing_api.wsgi import run_gunicorn
 
+    config_file = click.get_current_context().meta["config_file"]
+    helpers = []
+    if rt.config.metrics.listen:
+        from ca_core import metrics
+        from ca_core.supervise import Supervisor
+
+        helpers.append(Supervisor("metrics listener", lambda: metrics.spawn(config_file)))
     # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py),
     # restarted whenever it dies (ca_core/supervise.py).
-    daemon = None
     if rt.config.ocsp.daemon_in_serve:
         from ca_core.supervise import Supervisor
         from ocsp.daemon import spawn
 
-        config_file = click.get_current_context().meta["config_file"]
-        daemon = Supervisor("OCSP daemon", lambda: spawn(config_file))
-        daemon.start()
+        helpers.append(Supervisor("OCSP daemon", lambda: spawn(config_file)))
+    for h in helpers:
+        h.start()
     try:
         run_gunicorn(rt.config, host, port)
     finally:
-        if daemon is not None:
-            daemon.stop()
+        for h in helpers:
+            h.stop()
 
 
 def _announce(cfg: Config, host: str, port: int) -> None:
@@ -247,6 +260,9 @@ def _register_groups() -> None:
     from ocsp.cli import ocsp
 
     cli.add_command(ocsp)
+    from ca_core.metrics_cli import metrics
+
+    cli.add_command(metrics)
     from signing_api.cli import client_group
 
     cli.add_command(client_group)

@@ -151,8 +151,12 @@ class OcspConfig:
     live_burst: int = 50
     #: Largest request body accepted (RFC 5019 requests are ~100 bytes).
     max_request_bytes: int = 4096
-    #: How often a responder process reloads pre-signed responses from the database.
+    #: How long a responder process trusts a pre-signed response it read (and how often it
+    #: reloads the CA list): a re-signed response is served at most this late.
     index_refresh_seconds: float = 5.0
+    #: Pre-signed responses each responder process keeps in memory (least recently used out;
+    #: ~1.5 KB each). Others are read from the database per request.
+    cache_entries: int = 10_000
     #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
     #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn (and restarts it if it dies).
@@ -208,6 +212,14 @@ class CscConfig:
     sad_seconds: int = 120
     #: Most hashes one SAD may authorise (``multisign`` in credentials/info).
     multisign: int = 50
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    """Prometheus metrics (ca_core/metrics.py), on a listener of their own."""
+
+    #: host:port of ``/metrics``, started by ``psre serve``; never the public port. Empty: off.
+    listen: str = "127.0.0.1:9108"
 
 
 @dataclass(frozen=True)
@@ -277,6 +289,7 @@ class Config:
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     pdf: PdfConfig = field(default_factory=PdfConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     csc: CscConfig = field(default_factory=CscConfig)
@@ -501,6 +514,10 @@ def _validate(cfg: Config) -> None:
     if cfg.crl.root_refresh_days >= cfg.crl.root_validity_days:
         raise ConfigError("crl.root_refresh_days", "must be less than crl.root_validity_days")
     _validate_ocsp(cfg.ocsp)
+    if cfg.metrics.listen:
+        host, _, port = cfg.metrics.listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError("metrics.listen", "must be host:port (or empty for no listener)")
     if cfg.hsm.orphan_grace_minutes <= 0:
         raise ConfigError("hsm.orphan_grace_minutes", "must be above 0")
     if cfg.hsm.orphan_sweep_minutes < 0:
@@ -591,6 +608,8 @@ def _validate_ocsp(o: OcspConfig) -> None:
         raise ConfigError("ocsp", "live_rate must be positive and live_burst at least 1")
     if o.max_request_bytes < 128:
         raise ConfigError("ocsp.max_request_bytes", "must be at least 128")
+    if o.cache_entries < 1:
+        raise ConfigError("ocsp.cache_entries", "must be at least 1")
     if o.index_refresh_seconds <= 0 or o.presign_interval_seconds <= 0:
         raise ConfigError("ocsp", "intervals must be positive")
 

@@ -488,6 +488,9 @@ class Issuer:
                 session=conn,
             )
         self.store.events.publish(StatusEvent("issued", ca.name, sh))
+        from ca_core.metrics import CERTIFICATES_ISSUED
+
+        CERTIFICATES_ISSUED.labels(profile).inc()
         return Issued(cert, sh, ca.name, profile, fp, recovered)
 
     def recover(self, issuer_id: int, sh: str) -> Issued:

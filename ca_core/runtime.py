@@ -56,6 +56,7 @@ class Runtime:
             pin,
             pool_size=self.config.hsm.pool_size,
             on_login_failure=self._audit_login_failure,
+            on_sign=_observe_sign,
         )
 
     def _audit_login_failure(self, token: str, reason: str) -> None:
@@ -155,3 +156,12 @@ def ensure_dev_token(cfg: Config) -> bool:
     init_token(cfg.hsm.module, cfg.hsm.token_label, so_pin, user_pin)
     log.info("created SoftHSM token '%s' in %s", cfg.hsm.token_label, cfg.data_path / "tokens")
     return True
+
+
+def _observe_sign(seconds: float, error: BaseException | None) -> None:
+    from ca_core.metrics import HSM_ERRORS, HSM_SIGN_SECONDS
+
+    if error is None:
+        HSM_SIGN_SECONDS.observe(seconds)
+    else:
+        HSM_ERRORS.labels("sign").inc()

@@ -132,6 +132,7 @@ class Pkcs11Backend:
         prefer_combined: bool = True,
         acquire_timeout: float = 30.0,
         on_login_failure: Callable[[str, str], None] | None = None,
+        on_sign: Callable[[float, BaseException | None], None] | None = None,
     ) -> None:
         self.module = module
         self.token_label = token_label
@@ -143,6 +144,8 @@ class Pkcs11Backend:
         self._acquire_timeout = acquire_timeout
         #: Called with (token label, reason) after a failed login, e.g. to write an audit event.
         self.on_login_failure = on_login_failure
+        #: Called with (seconds, error or None) after each signature, e.g. for metrics.
+        self.on_sign = on_sign
         self._lock = threading.Lock()
         self._idle: queue.LifoQueue[_Session] = queue.LifoQueue()
         self._open = 0
@@ -440,7 +443,15 @@ class Pkcs11Backend:
             key = s.key(label, ObjectClass.PRIVATE_KEY)
             return key.sign(payload, mechanism=mech, mechanism_param=param)
 
-        sig = self._run(op)
+        t0 = time.perf_counter()
+        try:
+            sig = self._run(op)
+        except BaseException as ex:
+            if self.on_sign is not None:
+                self.on_sign(time.perf_counter() - t0, ex)
+            raise
+        if self.on_sign is not None:
+            self.on_sign(time.perf_counter() - t0, None)
         return encode_ecdsa_signature(sig) if scheme is SignScheme.ECDSA else sig
 
     def mechanisms(self) -> frozenset[Mechanism]:

@@ -20,12 +20,17 @@ def ocsp() -> None:
 @ocsp.command()
 @click.option("--ca", default=None, help="Only this CA (default: every active CA).")
 @click.option("--force", is_flag=True, help="Re-sign every response, due or not.")
+@click.option(
+    "--age-only",
+    is_flag=True,
+    help="Only responses due by age (the daemon's every-round look; no full comparison).",
+)
 @click.pass_obj
-def presign(rt: Runtime, ca: str | None, force: bool) -> None:
+def presign(rt: Runtime, ca: str | None, force: bool, age_only: bool) -> None:
     """Sign the responses that are missing, due for refresh or out of date."""
     from ocsp.responses import presign_all
 
-    report = presign_all(rt, ca=ca, force=force)
+    report = presign_all(rt, ca=ca, force=force, full=not age_only)
     for name, n in report.per_ca.items():
         click.echo(f"{name}: {n} responses signed")
     for err in report.errors:

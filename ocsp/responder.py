@@ -4,9 +4,9 @@ answer is a dictionary look-up and Flask's request machinery would cost more tha
 
 Choices (README "OCSP"):
 
-* GET and nonce-less POST are answered from the in-memory index of pre-signed responses
-  (ocsp/index.py) — no database, no HSM. A canonical request is found by its exact bytes, any
-  other encoding of the same CertID after parsing.
+* GET and nonce-less POST are answered with the pre-signed response (ocsp/index.py: a bounded
+  cache, else one indexed row, else the static file when the database is away) — never the
+  HSM. A canonical request seen before is found by its exact bytes, any other after parsing.
 * A request with a nonce (RFC 8954: 1..32 bytes, else malformedRequest) gets a live-signed
   response echoing it; so do serials without a pre-signed response (never issued, expired,
   reserved-but-unstored, an issuer we don't serve → ``unknown``). Live signing is limited by a
@@ -39,6 +39,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ca_core.errors import CaError
 from hsm.errors import HsmError
+from ocsp import static
 from ocsp.index import Entry, IndexedCa, ResponseIndex, http_date
 from ocsp.signing import (
     CERTID_HASHES,
@@ -126,7 +127,12 @@ class OcspResponder:
         cfg = rt.config.ocsp
         self.cfg = cfg
         self.validity = dt.timedelta(hours=cfg.validity_hours)
-        self.index = ResponseIndex(rt.store)
+        self.index = ResponseIndex(
+            rt.store,
+            capacity=cfg.cache_entries,
+            ttl=cfg.index_refresh_seconds,
+            static_root=static.static_root(rt.config.data_path) if cfg.static_files else None,
+        )
         self.bucket = TokenBucket(cfg.live_rate, cfg.live_burst)
         self._responders: dict[int, tuple[Responder, float]] = {}
         self._responders_lock = threading.Lock()
@@ -172,10 +178,12 @@ class OcspResponder:
 
     # -- the OCSP logic --------------------------------------------------------------------------
     def respond(self, der: bytes) -> Answer:
-        now = time.time()
-        entry = self.index.by_request.get(der)
-        if entry is not None and entry.next_update_ts > now:
-            return _cached(entry, now)
+        now = self.index.clock()
+        known = self.index.key_for_request(der)
+        if known is not None:
+            entry = self.index.lookup(known, der)
+            if entry is not None:
+                return _cached(entry, now)
         try:
             req = ocsp.load_der_ocsp_request(der)
             alg = req.hash_algorithm.name
@@ -188,9 +196,10 @@ class OcspResponder:
         # no certificate anybody could have issued (found by the fuzz test).
         if alg not in CERTID_HASHES or serial <= 0:
             return _unsuccessful(_MALFORMED)
-        entry = self.index.by_certid.get((alg, name_hash, key_hash, serial))
-        if entry is not None and entry.next_update_ts <= now:
-            entry = None
+        # Only a nonce-less request's bytes are worth remembering: a nonce makes each unique.
+        entry = self.index.lookup(
+            (alg, name_hash, key_hash, serial), der if nonce is None else None
+        )
         if nonce is None and entry is not None:
             return _cached(entry, now)
         return self._live(alg, name_hash, key_hash, serial, nonce, entry, now)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, select
+from sqlalchemy import ColumnElement, delete, or_, select, true
 
 from ca_core import lint
 from ca_core.config import Config
@@ -56,6 +56,8 @@ log = logging.getLogger(__name__)
 
 #: Rows written per transaction in a batch (readers see progress; a failure loses little).
 _BATCH = 200
+#: Certificates the refresher asks the database for at a time.
+_PAGE = 2000
 _RESPONDER_TTL = dt.timedelta(minutes=5)
 
 
@@ -139,28 +141,44 @@ class Presigner:
         return n
 
     # -- every certificate of a CA (scheduler, psre init) --------------------------------------
-    def presign_ca(self, ca: CertificateAuthority, *, force: bool = False) -> int:
+    def presign_ca(
+        self, ca: CertificateAuthority, *, force: bool = False, full: bool = True
+    ) -> int:
+        """Sign what is due for ``ca``: missing, out of date (status, signer) or past
+        ``refresh_fraction`` of its validity; everything with ``force``.
+
+        The database picks the due certificates, a page of ``_PAGE`` at a time (issue 18: this
+        ran every minute over every certificate and response as ORM objects, ~GBs and minutes
+        at millions of certificates). Both responses of a due certificate are re-signed.
+
+        ``full=False`` looks only for responses due by age, through the nextUpdate index: what
+        the refresher does every round. Missing and out-of-date responses are made at once by
+        the process that issues or changes a status (ocsp/publisher.py); the full comparison
+        of every certificate with its responses heals the rare miss and costs a scan of the
+        certificate table, so the daemon runs it only every ``_FULL_CHECK`` (ocsp/daemon.py).
+        """
         now = self.clock()
-        with self.store.session() as s:
-            certs = list(
-                s.scalars(
-                    select(Certificate).where(
-                        Certificate.issuer_id == ca.id, Certificate.not_after > now
-                    )
-                )
+        responder = self.responder(ca)
+        lint_first = True
+        n = 0
+        after = ""
+        while True:
+            page = (
+                self._due_page(ca, responder.label, now, after, force=force)
+                if full or force
+                else self._aged_page(ca, now, after)
             )
-            existing = {
-                (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
-                for r in s.execute(
-                    select(
-                        OcspResponse.serial_hex,
-                        OcspResponse.hash_alg,
-                        OcspResponse.cert_status,
-                        OcspResponse.this_update,
-                        OcspResponse.signer_label,
-                    ).where(OcspResponse.issuer_id == ca.id)
-                )
-            }
+            if not page:
+                break
+            after = page[-1].serial_hex
+            page = [c for c in page if c.fingerprint_sha256 != ca.fingerprint_sha256]
+            n += self._sign_and_store(ca, page, {}, force=True, lint_first=lint_first)
+            lint_first = False
+        if not (full or force):
+            if n:
+                self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
+            return n
+        with self.store.session() as s:
             # A serial reserved but never stored (crash between the HSM signature and the
             # database write) counts as issued and has not been revoked (revoking completes it
             # first): answered good from the reservation.
@@ -168,7 +186,7 @@ class Presigner:
                 Certificate.issuer_id == ca.id,
                 Certificate.serial_hex == SerialReservation.serial_hex,
             )
-            certs += [
+            reserved = [
                 Certificate(serial_hex=sh, status="good", revoked_at=None, revocation_reason=None)
                 for sh in s.scalars(
                     select(SerialReservation.serial_hex).where(
@@ -178,12 +196,97 @@ class Presigner:
                     )
                 )
             ]
-        # A CA's own certificate under itself (a self-signed root) needs no status.
-        certs = [c for c in certs if c.fingerprint_sha256 != ca.fingerprint_sha256]
-        n = self._sign_and_store(ca, certs, existing, force=force, lint_first=True)
+            existing = (
+                {
+                    (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
+                    for r in s.execute(
+                        select(
+                            OcspResponse.serial_hex,
+                            OcspResponse.hash_alg,
+                            OcspResponse.cert_status,
+                            OcspResponse.this_update,
+                            OcspResponse.signer_label,
+                        ).where(
+                            OcspResponse.issuer_id == ca.id,
+                            OcspResponse.serial_hex.in_([c.serial_hex for c in reserved]),
+                        )
+                    )
+                }
+                if reserved
+                else {}
+            )
+        n += self._sign_and_store(ca, reserved, existing, force=force, lint_first=lint_first)
         if n:
             self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
         return n
+
+    def _aged_page(
+        self, ca: CertificateAuthority, now: dt.datetime, after: str
+    ) -> list[Certificate]:
+        """Like _due_page, but only certificates with a response past ``refresh_fraction`` of
+        its validity, found from ``ocsp_responses.next_update`` (indexed)."""
+        cut = now + self.settings.validity - self.settings.refresh_after
+        aged = (
+            select(OcspResponse.serial_hex)
+            .where(OcspResponse.issuer_id == ca.id, OcspResponse.next_update <= cut)
+            .scalar_subquery()
+        )
+        return self._page(ca, now, after, Certificate.serial_hex.in_(aged))
+
+    def _due_page(
+        self, ca: CertificateAuthority, label: str, now: dt.datetime, after: str, *, force: bool
+    ) -> list[Certificate]:
+        """The next ``_PAGE`` valid certificates (by serial, after ``after``) with at least one
+        response due (all with ``force``)."""
+        if force:
+            return self._page(ca, now, after, true())
+        cut = now - self.settings.refresh_after
+        conds = []
+        for alg in PRESIGN_HASHES:
+            fresh = select(OcspResponse.id).where(
+                OcspResponse.issuer_id == ca.id,
+                OcspResponse.serial_hex == Certificate.serial_hex,
+                OcspResponse.hash_alg == alg,
+                OcspResponse.cert_status == Certificate.status,
+                OcspResponse.signer_label == label,
+                OcspResponse.this_update > cut,
+            )
+            conds.append(~fresh.exists())
+        return self._page(ca, now, after, or_(*conds))
+
+    def _page(
+        self, ca: CertificateAuthority, now: dt.datetime, after: str, due: ColumnElement[bool]
+    ) -> list[Certificate]:
+        """Valid certificates of ``ca`` matching ``due``, by serial after ``after``, ``_PAGE``
+        at most, as detached rows carrying only what signing needs."""
+        stmt = (
+            select(
+                Certificate.serial_hex,
+                Certificate.status,
+                Certificate.revoked_at,
+                Certificate.revocation_reason,
+                Certificate.fingerprint_sha256,
+            )
+            .where(
+                Certificate.issuer_id == ca.id,
+                Certificate.not_after > now,
+                Certificate.serial_hex > after,
+                due,
+            )
+            .order_by(Certificate.serial_hex)
+            .limit(_PAGE)
+        )
+        with self.store.session() as s:
+            return [
+                Certificate(
+                    serial_hex=sh,
+                    status=st,
+                    revoked_at=rat,
+                    revocation_reason=reason,
+                    fingerprint_sha256=fp,
+                )
+                for sh, st, rat, reason, fp in s.execute(stmt)
+            ]
 
     def _due(
         self,
@@ -278,6 +381,9 @@ class Presigner:
             for c, alg, der, this_u, _next_u in pending:
                 req = static.canonical_request(responder.hashes, int(c.serial_hex, 16), alg)
                 static.write_response(root, req, der, this_u)
+        from ca_core.metrics import OCSP_PRESIGNED
+
+        OCSP_PRESIGNED.inc(len(pending))
         return len(pending)
 
     # -- static files of responses past their validity -----------------------------------------
@@ -315,9 +421,12 @@ def presigner(rt: Runtime) -> Presigner:
     return Presigner(rt.store, rt.backend, PresignSettings.from_config(rt.config))
 
 
-def presign_all(rt: Runtime, *, ca: str | None = None, force: bool = False) -> PresignReport:
+def presign_all(
+    rt: Runtime, *, ca: str | None = None, force: bool = False, full: bool = True
+) -> PresignReport:
     """Sign whatever responses are missing, due for refresh or out of date, for every CA (or
-    ``ca``). Used by ``psre init``, ``psre ocsp presign`` and the refresh daemon."""
+    ``ca``); with ``full=False`` only those due by age (see Presigner.presign_ca). Used by
+    ``psre init``, ``psre ocsp presign`` and the refresh daemon."""
     p = presigner(rt)
     report = PresignReport()
     cas = [rt.store.get_ca(ca)] if ca else rt.store.list_cas()
@@ -325,7 +434,7 @@ def presign_all(rt: Runtime, *, ca: str | None = None, force: bool = False) -> P
         if c.certificate_der is None or c.status != "active":
             continue
         try:
-            n = p.presign_ca(c, force=force)
+            n = p.presign_ca(c, force=force, full=full)
         except (OcspError, lint.LintError) as ex:
             report.errors.append(f"{c.name}: {ex}")
             log.error("OCSP pre-signing for %s failed: %s", c.name, ex)

@@ -76,7 +76,27 @@ def create_app(config: Config | None = None) -> Flask:
 
         n = cfg.server.trusted_proxies
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
+    from ca_core.metrics import HttpMetrics
+
+    app.wsgi_app = HttpMetrics(app.wsgi_app, _endpoint_of(app))  # type: ignore[method-assign]
     return app
+
+
+def _endpoint_of(app: Flask):  # noqa: ANN202
+    """The metrics label of a request: its route template, never the raw path (ids, base64)."""
+    from werkzeug.exceptions import HTTPException
+
+    def endpoint(environ: dict) -> str:
+        path = environ.get("PATH_INFO", "")
+        if path == "/ocsp" or path.startswith("/ocsp/"):
+            return "/ocsp"
+        try:
+            rule, _args = app.url_map.bind_to_environ(environ).match(return_rule=True)
+        except HTTPException:
+            return "unmatched"
+        return rule.rule
+
+    return endpoint
 
 
 def _freshness(rt: Runtime) -> dict[str, dict[str, object]]:

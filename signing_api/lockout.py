@@ -135,6 +135,7 @@ class Lockout:
             channel_locked = mine.failed_attempts >= self.cfg.max_failures
             signer_locked = row.failed_attempts >= self.cfg.max_failures_signer
             newly_signer_locked = signer_locked and row.locked_until is None
+            newly_locked = newly_signer_locked or (channel_locked and mine.locked_until is None)
             if channel_locked and mine.locked_until is None:
                 mine.locked_until = now + lock
             if newly_signer_locked:
@@ -155,6 +156,10 @@ class Lockout:
             )
             untils = [t for t in (mine.locked_until, row.locked_until) if t is not None]
             email, signer_until = row.email, row.locked_until
+        if newly_locked:
+            from ca_core.metrics import LOCKOUTS
+
+            LOCKOUTS.labels("signer").inc()
         if newly_signer_locked and self.notifier is not None and signer_until is not None:
             self._tell_signer(email, signer_until)
         if untils:

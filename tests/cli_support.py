@@ -36,6 +36,9 @@ class PsreEnv:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PSRE_")}
         env.pop("SOFTHSM2_CONF", None)
         env.update({"PSRE_CONFIG": str(self.config), "PYTHONPATH": str(REPO)})
+        # No metrics listener on the fixed default port: servers of parallel test runs would
+        # fight over it (tests/test_metrics.py gives its own a free port).
+        env["PSRE_METRICS_LISTEN"] = ""
         env.update(self.extra_env)
         return env
 

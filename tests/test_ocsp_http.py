@@ -5,7 +5,6 @@ malformed and oversized requests, rate limiting, a database outage, and independ
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import email.utils
 import re
@@ -274,20 +273,51 @@ def test_database_down_serves_presigned_until_next_update_never_after(
         # A nonce request cannot reach the database: the pre-signed answer, no nonce.
         r = client.post("/ocsp", data=req_der(op, cert, nonce=b"z" * 8), headers=OCSP_REQ)
         assert parse(r.data).certificate_status is ocsp.OCSPCertStatus.GOOD
-        # Once past its nextUpdate the cached response is never served: tryLater instead.
-        key = next(k for k, e in responder.index.by_request.items() if k == der)
-        expired = dataclasses.replace(responder.index.by_request[key], next_update_ts=time.time())
-        responder.index.by_request[key] = expired
-        for k, e in list(responder.index.by_certid.items()):
-            if e.der == expired.der:
-                responder.index.by_certid[k] = expired
+        # Nothing cached (a process that just started): the refresher's static file answers.
+        responder.index._cache.clear()  # noqa: SLF001
+        r = client.post("/ocsp", data=der, headers=OCSP_REQ)
+        assert parse(r.data).certificate_status is ocsp.OCSPCertStatus.GOOD
+        assert r.headers["ETag"].startswith('"')
+        # Once past its nextUpdate the response is never served, cached or from the file:
+        # tryLater instead.
+        after = parse(r.data).next_update_utc.timestamp() + 1
+        responder.index.clock = lambda: after
+        r = client.post("/ocsp", data=der, headers=OCSP_REQ)
+        assert parse(r.data).response_status is ocsp.OCSPResponseStatus.TRY_LATER
+        responder.index._cache.clear()  # noqa: SLF001
         r = client.post("/ocsp", data=der, headers=OCSP_REQ)
         assert parse(r.data).response_status is ocsp.OCSPResponseStatus.TRY_LATER
     finally:
+        responder.index.clock = time.time
         rt.__dict__["store"] = good_store
         responder.index.store = good_store
         down.close()
         responder.index.refresh()
+
+
+def test_worker_memory_is_bounded_not_one_entry_per_certificate(op: OcspPki, app: Flask, client):
+    """Issue 18: a responder process no longer holds every pre-signed response; it keeps at most
+    ``ocsp.cache_entries`` and reads the rest per request, still answering every one of them."""
+    responder = responder_of(app)
+    saved = responder.index.capacity
+    responder.index.capacity = 3
+    try:
+        certs = [presigned(op, app) for _ in range(6)]
+        for cert in certs * 2:
+            for h in (SHA1, hashes.SHA256()):
+                r = client.get("/ocsp/" + base64.b64encode(req_der(op, cert, h)).decode())
+                resp = parse(r.data)
+                assert resp.certificate_status is ocsp.OCSPCertStatus.GOOD
+                assert resp.serial_number == cert.serial_number
+                assert "ETag" in r.headers  # pre-signed, not signed live
+                assert len(responder.index) <= 3
+        # A revocation is seen once the cached row is older than index_refresh_seconds.
+        op.pki.revoker.revoke(format(certs[-1].serial_number, "x"), "superseded", actor="test")
+        time.sleep(0.3)
+        r = client.post("/ocsp", data=req_der(op, certs[-1]), headers=OCSP_REQ)
+        assert parse(r.data).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    finally:
+        responder.index.capacity = saved
 
 
 def test_status_page_lists_the_responder(app: Flask):

@@ -212,6 +212,26 @@ def test_status_change_without_event_heals_on_next_run(op: OcspPki):
     assert stored(op, cert).certificate_status is ocsp.OCSPCertStatus.REVOKED
 
 
+def test_refresher_round_finds_aged_responses_by_next_update(op: OcspPki):
+    """Issue 18: the refresher's every-minute round re-signs what is due by age through the
+    nextUpdate index, without comparing every certificate (that is the hourly full check)."""
+    ca = op.store.get_ca(op.pki.issuing)
+    aged, fresh = op.new_cert(), op.new_cert()
+    op.presigner.presign_ca(ca)
+    assert op.presigner.presign_ca(ca, full=False) == 0
+    old = op.presigner.settings.refresh_after + dt.timedelta(minutes=1)
+    with op.store.session() as s:
+        for row in s.scalars(
+            select(OcspResponse).where(OcspResponse.serial_hex == format(aged.serial_number, "x"))
+        ):
+            row.this_update, row.next_update = row.this_update - old, row.next_update - old
+    assert op.presigner.presign_ca(ca, full=False) == 2
+    assert op.presigner.presign_ca(ca, full=False) == 0
+    resp = stored(op, aged)
+    assert resp.this_update_utc > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    assert stored(op, fresh).certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
 def test_response_for_certificate_contract(op: OcspPki):
     cert = op.new_cert()
     assert response_for_certificate(op.store, cert) is None

@@ -210,6 +210,9 @@ def _reserve_attempt(
                 {"remote_addr": remote_addr},
                 session=s,
             )
+            from ca_core.metrics import LOCKOUTS
+
+            LOCKOUTS.labels("operator").inc()
             return None
         attempt = LoginAttempt(username=name, remote_addr=remote_addr, time=now, success=False)
         s.add(attempt)
