@@ -116,6 +116,10 @@ def init(rt: Runtime, no_demo: bool) -> None:
     else:
         click.echo(f"token '{cfg.hsm.token_label}' ready")
     rt.backend.health()
+    from signing_api.totp import CODE_MAC_KEY
+
+    # The key that MACs one-time codes lives in the token, never in the database.
+    rt.backend.ensure_mac_key(CODE_MAC_KEY)
     store = rt.store  # opening runs the migrations
     click.echo(f"database ready ({store.ping().get('dialect')})")
     rt.audit.append(cli_actor(), "system.init", "psre", {"version": __version__})
