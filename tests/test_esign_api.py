@@ -609,6 +609,31 @@ def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
     assert sign_v2(http, other, p.nik, n=1, totp=code3).get_json()["status_code"] == 2031
 
 
+def test_a_database_reader_cannot_brute_force_a_live_totp(http, pki, creds, tmp_path):  # noqa: ANN001
+    """The row of a live code (salt and digest) is all a database reader has: trying every
+    6-digit code under the row's salt (the old salt-keyed HMAC) no longer finds it, since the
+    MAC key stays in the HSM. The code itself still signs."""
+    import hmac
+
+    p = new_person(pki)
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (code,) = outbox_codes(pki, p.email)
+    with pki.store.engine.connect() as conn:
+        row = (
+            conn.execute(text("SELECT salt, code_hmac FROM activation_codes ORDER BY id DESC"))
+            .mappings()
+            .first()
+        )
+    salt, stored = row["salt"].encode(), row["code_hmac"]
+    found = [
+        c
+        for c in (f"{n:06d}" for n in range(10**6))
+        if hmac.digest(salt, c.encode(), "sha256").hex() == stored
+    ]
+    assert found == []
+    assert_signed(sign_v2(http, creds, p.nik, n=1, totp=code), tmp_path)
+
+
 def test_a_totp_of_another_app_is_refused_without_counting_or_spending_it(
     http, pki, creds, tmp_path
 ):  # noqa: ANN001
