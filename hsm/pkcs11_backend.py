@@ -445,7 +445,7 @@ class Pkcs11Backend:
         sig = self._run(op)
         return encode_ecdsa_signature(sig) if scheme is SignScheme.ECDSA else sig
 
-    # -- secret keys (MACs) -------------------------------------------------------------------------
+    # -- secret keys (MACs) -----------------------------------------------------------------------
     def ensure_mac_key(self, label: str) -> SecretKeyInfo:
         """The HMAC key ``label``, generated inside the token if missing (idempotent)."""
 

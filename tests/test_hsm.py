@@ -178,9 +178,7 @@ def _raw_secret_keys(token, label: str) -> list:  # noqa: ANN001
     return [session, list(session.get_objects(query))]
 
 
-def test_the_code_mac_key_is_made_once_in_the_token_sensitive_and_not_extractable(
-    token, backend
-):  # noqa: ANN001
+def test_the_code_mac_key_is_made_once_in_the_token_sensitive_and_not_extractable(token, backend):  # noqa: ANN001
     from pkcs11 import Attribute, KeyType
     from pkcs11 import exceptions as p11e
 
@@ -220,9 +218,17 @@ def test_mac_creates_its_key_on_first_use_and_duplicates_converge(token, backend
     session, _ = _raw_secret_keys(token, label)
     try:
         session.generate_key(
-            KeyType.GENERIC_SECRET, 256, id=b"\xff" * 16, label=label, store=True,
-            template={Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False,
-                      Attribute.SIGN: True, Attribute.PRIVATE: True},
+            KeyType.GENERIC_SECRET,
+            256,
+            id=b"\xff" * 16,
+            label=label,
+            store=True,
+            template={
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.SIGN: True,
+                Attribute.PRIVATE: True,
+            },
         )
     finally:
         session.close()
