@@ -626,6 +626,44 @@ class IssuanceWindow(Base):
     issue_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class CscToken(Base):
+    """A bearer token ``/csc/v2/auth/login`` gave a client app (signing_api.csc).
+
+    Only its SHA-256 is stored (256 random bits: a plain hash is enough)."""
+
+    __tablename__ = "csc_tokens"
+    __table_args__ = (UniqueConstraint("token_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("client_applications.id"))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CscSad(Base):
+    """Signature Activation Data (CSC SCAL 2): one use, by one client app, with one
+    certificate's key, for exactly ``hashes`` (sorted hex digests) under ``hash_oid``.
+
+    Only the SAD's SHA-256 is stored."""
+
+    __tablename__ = "csc_sads"
+    __table_args__ = (UniqueConstraint("sad_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sad_sha256: Mapped[str] = mapped_column(String(64))
+    client_id: Mapped[int] = mapped_column(ForeignKey("client_applications.id"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
+    hash_oid: Mapped[str] = mapped_column(String(64))
+    hashes: Mapped[str] = mapped_column(Text)
+    num_signatures: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 RECOGNIZED_KINDS = ("psre", "foreign-root")
 RECOGNIZED_STATUSES = ("granted", "withdrawn")
 

@@ -36,6 +36,9 @@ def create_app(config: Config | None = None) -> Flask:
     from signing_api.esign_api import register as register_esign
 
     register_esign(app)
+    from signing_api.csc.api import register as register_csc
+
+    register_csc(app)
     from web import register as register_web
 
     register_web(app)

@@ -352,7 +352,7 @@ _COUNTS = (
 def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]:
     """The document for a server whose signing.max_files is ``max_files``."""
     req = request_schemas(max_files)
-    signing = (*_ACTIVATION, 4014, 4290)
+    signing = (*_ACTIVATION, 4014, 4131, 4290, 5032)
     paths: dict[str, Any] = {
         "/api/sign/pdf": {
             "post": _op(
@@ -376,6 +376,9 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
                 "Verify the signatures of a PDF (v1 answer shape).",
                 {"200": {"description": "BSrE's v1 verification answer", "content": _V1_VERIFY}},
                 4014,
+                4131,
+                4291,
+                5032,
                 request=req["POST /api/sign/verify"],
             )
         },
@@ -438,6 +441,9 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
                 "Verify the signatures of a PDF (v2 answer shape; upstream spellings kept).",
                 {"200": {"description": "verification report", "content": _VERIFY_V2}},
                 4014,
+                4131,
+                4291,
+                5032,
                 request=req["POST /api/v2/verify/pdf"],
             )
         },
@@ -493,6 +499,10 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
             }
         },
     }
+    from signing_api.csc.openapi import csc_components, csc_paths
+
+    paths.update(csc_paths())
+    csc = csc_components()
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
@@ -509,11 +519,18 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
             "4014, any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
             f"deeper than {MAX_JSON_DEPTH} levels or with more than {MAX_JSON_TOKENS} values "
             "included). A method a path does not offer is answered 405 "
-            "with an Allow header (components.responses.MethodNotAllowed).",
+            "with an Allow header (components.responses.MethodNotAllowed). "
+            "The CSC API (paths /csc/v2/ and /csc/v1/, tag CSC) authenticates with a bearer "
+            "token from its auth/login and answers errors as {error, error_description} "
+            "(components.x-csc-errors).",
         },
         "components": {
-            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
-            "schemas": {"Error": _error_schema(sorted(CODES))},
+            "securitySchemes": {
+                "basic": {"type": "http", "scheme": "basic"},
+                **csc["securitySchemes"],
+            },
+            "schemas": {"Error": _error_schema(sorted(CODES)), **csc["schemas"]},
+            "x-csc-errors": csc["x-csc-errors"],
             "responses": {
                 "MethodNotAllowed": {
                     "description": "4050: the path does not offer this method",

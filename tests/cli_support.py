@@ -176,6 +176,39 @@ def install_esign(
     return EsignInstall(env, creds["username"], creds["password"], nik, passphrase)
 
 
+def add_signer(
+    env: PsreEnv, base_url: str, nik: str, email: str, passphrase: str, key_type: str = "ec-p256"
+) -> str:
+    """As an operator (``subscriber add``, ``issue --key-type``) and the signer (sets their
+    passphrase on the page served at ``base_url``): one more signer of ``env``; returns the
+    certificate's serial (hex)."""
+    from cryptography import x509
+
+    env.run(
+        "subscriber", "add", "--nik", nik, "--name", "Dewi Lestari", "--email", email,
+        "--agency", "Kementerian Keuangan",
+    )  # fmt: skip
+    out = env.root / f"{nik}.pem"
+    env.run(
+        "issue", "--profile", "natural-person", "--subscriber", nik, "--key-type", key_type,
+        "--out", str(out),
+    )  # fmt: skip
+    choose_passphrase(env, base_url, email, passphrase)
+    return format(x509.load_pem_x509_certificate(out.read_bytes()).serial_number, "x")
+
+
+def add_agency(
+    env: PsreEnv, base_url: str, org: str, name: str, email: str, passphrase: str
+) -> None:
+    """An agency with a ``legal-person-seal`` certificate, its passphrase set on the page."""
+    env.run("subscriber", "add", "--org-id", org, "--name", name, "--email", email)
+    env.run(
+        "issue", "--profile", "legal-person-seal", "--subscriber", org,
+        "--out", str(env.root / f"{org}.pem"),
+    )  # fmt: skip
+    choose_passphrase(env, base_url, email, passphrase)
+
+
 @contextmanager
 def nginx_serving(prefix: Path, site: str, url: str, timeout: float = 20.0) -> Iterator[None]:
     """A real nginx (foreground child process, everything under ``prefix``) with the ``http {}``
@@ -258,3 +291,22 @@ def choose_passphrase_in_app(env: PsreEnv, email: str, passphrase: str) -> None:
         assert resp.status_code == 200, resp.get_data(as_text=True)
     finally:
         app.extensions["psre"].close()
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type, for urllib (which has no encoder)."""
+    import secrets
+
+    boundary = f"psre-{secrets.token_hex(12)}"
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    for name, (filename, data) in files.items():
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"

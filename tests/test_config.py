@@ -55,6 +55,9 @@ def test_env_overrides_top_level_and_sections(tmp_path):
         # One app's failures must not reach the signer-wide lockout (issue 15).
         ("[signing]\nmax_failures = 5\nmax_failures_signer = 5\n", {}, "max_failures_signer"),
         ("[signing]\nenrolment_hours = 0\n", {}, "signing.enrolment_hours"),
+        # A CSC SAD is short-lived: at most five minutes (issue 19).
+        ("[csc]\nsad_seconds = 301\n", {}, "csc.sad_seconds"),
+        ("", {"PSRE_CSC_SAD_SECONDS": "0"}, "csc.sad_seconds"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, env, key):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import PsreEnv, choose_passphrase, install_esign, serving
+from tests.cli_support import PsreEnv, add_agency, choose_passphrase, install_esign, serving
 from tests.pdf_support import minimal_pdf
 
 BASE_URL = "http://pki.psre-uji.id"
@@ -121,19 +121,7 @@ def test_sign_over_http_with_curl_and_json(server: Server, tmp_path: Path) -> No
 
 def test_agency_seal_over_http(server: Server, tmp_path: Path) -> None:
     org = "NTRID-3100012345"
-    env = server.env
-    env.run(
-        "subscriber",
-        "add",
-        "--org-id",
-        org,
-        "--name",
-        "Badan Uji Segel",
-        "--email",
-        "segel@badanuji.go.id",
-    )
-    env.run("issue", "--profile", "legal-person-seal", "--subscriber", org, "--out", "seal.pem")
-    choose_passphrase(env, server.url, "segel@badanuji.go.id", PASSPHRASE)
+    add_agency(server.env, server.url, org, "Badan Uji Segel", "segel@badanuji.go.id", PASSPHRASE)
     status, _, body = call(
         server,
         "POST",
