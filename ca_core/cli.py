@@ -119,6 +119,12 @@ def init(rt: Runtime, no_demo: bool) -> None:
     else:
         click.echo(f"token '{cfg.hsm.token_label}' ready")
     rt.backend.health()
+    from signing_api.totp import CODE_MAC_KEY
+
+    # The key that MACs one-time codes lives in the token, never in the database.
+    mac_key = rt.backend.ensure_mac_key(CODE_MAC_KEY)
+    flags = f"sensitive={mac_key.sensitive}, extractable={mac_key.extractable}"
+    click.echo(f"one-time code key '{mac_key.label}' ready (id {mac_key.key_id.hex()}, {flags})")
     store = rt.store  # opening runs the migrations
     click.echo(f"database ready ({store.ping().get('dialect')})")
     rt.audit.append(cli_actor(), "system.init", "psre", {"version": __version__})

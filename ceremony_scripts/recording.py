@@ -11,7 +11,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
-from hsm.backend import KeyInfo, KeySpec, SignScheme
+from hsm.backend import KeyInfo, KeySpec, SecretKeyInfo, SignScheme
 from hsm.pkcs11_backend import Pkcs11Backend
 
 _SIGN_MECH = {
@@ -71,6 +71,14 @@ class RecordingBackend:
         return self.inner.sign(
             label, data, hash_name, scheme, prehashed=prehashed, pss_salt_length=pss_salt_length
         )
+
+    def ensure_mac_key(self, label: str) -> SecretKeyInfo:
+        self.calls.append(f"C_FindObjects(CKO_SECRET_KEY label={label}) or C_GenerateKey")
+        return self.inner.ensure_mac_key(label)
+
+    def mac(self, label: str, data: bytes) -> bytes:
+        self.calls.append(f"C_SignInit+C_Sign(CKM_SHA256_HMAC, label={label})")
+        return self.inner.mac(label, data)
 
     def delete(self, label: str) -> None:
         self.calls.append(f"C_DestroyObject(label={label}, private and public)")

@@ -112,6 +112,16 @@ class KeyInfo:
         return f"pkcs11:object={self.label};type=private"
 
 
+@dataclass(frozen=True)
+class SecretKeyInfo:
+    """A secret (MAC) key on the token, with the attributes that keep it there."""
+
+    label: str
+    key_id: bytes
+    sensitive: bool
+    extractable: bool
+
+
 class KeyBackend(Protocol):
     """What the rest of psre needs from a key store."""
 
@@ -135,6 +145,10 @@ class KeyBackend(Protocol):
         prehashed: bool = False,
         pss_salt_length: int | None = None,
     ) -> bytes: ...
+
+    def ensure_mac_key(self, label: str) -> SecretKeyInfo: ...
+
+    def mac(self, label: str, data: bytes) -> bytes: ...
 
     def health(self) -> dict[str, object]: ...
 

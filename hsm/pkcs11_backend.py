@@ -35,7 +35,7 @@ from pkcs11.util.ec import (
     encode_named_curve_parameters,
 )
 
-from hsm.backend import HASHES, KeyInfo, KeySpec, SignScheme, new_key_id
+from hsm.backend import HASHES, KeyInfo, KeySpec, SecretKeyInfo, SignScheme, new_key_id
 from hsm.errors import (
     HsmError,
     HsmLoginError,
@@ -154,6 +154,8 @@ class Pkcs11Backend:
         self._token: Any = None
         self._mechanisms: frozenset[Mechanism] = frozenset()
         self._key_epoch = 0
+        # Serialises the find-or-create of secret keys among this process's threads.
+        self._secret_lock = threading.Lock()
         self.reconnects = 0
 
     # -- sessions ---------------------------------------------------------------------------------
@@ -453,6 +455,80 @@ class Pkcs11Backend:
         if self.on_sign is not None:
             self.on_sign(time.perf_counter() - t0, None)
         return encode_ecdsa_signature(sig) if scheme is SignScheme.ECDSA else sig
+
+    # -- secret keys (MACs) -----------------------------------------------------------------------
+    def ensure_mac_key(self, label: str) -> SecretKeyInfo:
+        """The HMAC key ``label``, generated inside the token if missing (idempotent)."""
+
+        def op(s: _Session) -> SecretKeyInfo:
+            key = self._secret_key(s, label)
+            return SecretKeyInfo(
+                label=label,
+                key_id=bytes(key[Attribute.ID]),
+                sensitive=bool(key[Attribute.SENSITIVE]),
+                extractable=bool(key[Attribute.EXTRACTABLE]),
+            )
+
+        return self._run(op)
+
+    def mac(self, label: str, data: bytes) -> bytes:
+        """HMAC-SHA256 of ``data`` under the token's secret key ``label`` (made when missing)."""
+        return self._run(
+            lambda s: bytes(self._secret_key(s, label).sign(data, mechanism=Mechanism.SHA256_HMAC))
+        )
+
+    def _secret_key(self, s: _Session, label: str) -> Any:
+        """The handle of secret key ``label``, found once per session, created when missing.
+
+        Two processes (workers, hosts sharing the token) may both find no key and both create
+        one. Whoever next finds several keeps the one with the lowest CKA_ID and destroys the
+        others, so every process converges on the same key: a handle cached to a destroyed key
+        fails with an invalid-handle error, which reopens the pool and finds the survivor.
+        """
+        cached = s.keys.get((label, ObjectClass.SECRET_KEY))
+        if cached is not None:
+            return cached
+        with self._secret_lock:
+            query = {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label}
+            found = list(s.raw.get_objects(query))
+            if not found:
+                self._generate_secret(s, label)
+                found = list(s.raw.get_objects(query))
+            found.sort(key=lambda o: bytes(o[Attribute.ID]))
+            for extra in found[1:]:
+                try:
+                    extra.destroy()
+                except p11e.PKCS11Error:
+                    pass  # another process removed it first
+            if not found:
+                raise HsmError(f"secret key '{label}' vanished right after it was made")
+            s.keys[(label, ObjectClass.SECRET_KEY)] = found[0]
+            return found[0]
+
+    def _generate_secret(self, s: _Session, label: str) -> None:
+        if Mechanism.SHA256_HMAC not in self._mechanisms:
+            raise HsmError(f"token '{self.token_label}' cannot compute HMAC-SHA256")
+        s.raw.generate_key(
+            KeyType.GENERIC_SECRET,
+            256,
+            id=new_key_id(),
+            label=label,
+            store=True,
+            template={
+                Attribute.TOKEN: True,
+                Attribute.PRIVATE: True,
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.SIGN: True,
+                Attribute.VERIFY: False,
+                Attribute.ENCRYPT: False,
+                Attribute.DECRYPT: False,
+                Attribute.WRAP: False,
+                Attribute.UNWRAP: False,
+                Attribute.DERIVE: False,
+            },
+        )
+        log.info("generated secret key '%s' on token '%s'", label, self.token_label)
 
     def mechanisms(self) -> frozenset[Mechanism]:
         self._run(lambda s: None)

@@ -166,8 +166,11 @@ class Activation:
         *,
         channel: Channel | None = None,
         notifier: Notifier | None = None,
+        codes: otp.CodeMac | None = None,
     ) -> None:
         self.store = store
+        #: Digests of one-time codes (in the HSM); None where codes are not used (the CLI).
+        self._codes = codes
         self.cfg = cfg
         self.client = client
         if channel is None:
@@ -175,6 +178,12 @@ class Activation:
             channel = client_channel(client.id, client.username)
         self.channel = channel
         self.lockout = Lockout(store, cfg, channel, notifier)
+
+    @property
+    def _mac(self) -> otp.CodeMac:
+        if self._codes is None:
+            raise EsignError(WRONG_ACTIVATION, "one-time codes are for client apps")
+        return self._codes
 
     @property
     def _client(self) -> ClientApp:
@@ -246,7 +255,7 @@ class Activation:
                     ActivationCode.expires_at > now,
                 )
             ).scalars()
-            return any(otp.matches(code, c.salt, c.code_hmac) for c in others)
+            return any(self._mac.matches(code, c.salt, c.code_hmac) for c in others)
 
     def _use_code(
         self,
@@ -270,7 +279,9 @@ class Activation:
                     SealActivation, SealActivation.id == ActivationCode.seal_activation_id
                 ).where(SealActivation.revoked_at.is_(None), SealActivation.expires_at > now)
             candidates = s.execute(stmt).scalars().all()
-            match = next((c for c in candidates if otp.matches(code, c.salt, c.code_hmac)), None)
+            match = next(
+                (c for c in candidates if self._mac.matches(code, c.salt, c.code_hmac)), None
+            )
             if match is None:
                 return False
             # Single use even against a concurrent request with the same code.
@@ -308,6 +319,8 @@ class Activation:
         now = utcnow()
         code = otp.new_code(self.cfg.totp_seconds, self.cfg.totp_digits)
         salt = secrets.token_hex(16)
+        # Computed before the transaction: an HSM outage refuses the request (503), writes nothing.
+        digest = self._mac.digest(code, salt)
         expires = now + dt.timedelta(seconds=self.cfg.totp_seconds)
         with self.store.session() as s:
             s.execute(
@@ -327,7 +340,7 @@ class Activation:
                     purpose=purpose,
                     seal_activation_id=seal_activation_id,
                     salt=salt,
-                    code_hmac=otp.code_hmac(code, salt),
+                    code_hmac=digest,
                     documents=documents,
                     document_sha256=_joined(hashes) if hashes else None,
                     expires_at=expires,

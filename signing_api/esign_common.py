@@ -16,6 +16,7 @@ from signing_api.edge import EdgeError, parse_json
 from signing_api.esign_errors import INVALID_FORMAT, EsignError, register_esign_handlers
 from signing_api.lockout import client_channel
 from signing_api.notifier import Notifier, notifier_for
+from signing_api.totp import CodeMac
 
 
 def esign_blueprint(name: str, url_prefix: str) -> Blueprint:
@@ -73,7 +74,9 @@ def client() -> ClientApp:
 
 def activation() -> Activation:
     rt = runtime()
-    return Activation(rt.store, rt.config.signing, client(), notifier=notifier())
+    return Activation(
+        rt.store, rt.config.signing, client(), notifier=notifier(), codes=CodeMac(rt.backend)
+    )
 
 
 def channel_key() -> str:

@@ -2,8 +2,16 @@
 
 Each code request draws a new 160-bit key and takes the RFC 6238 value of the current time step
 (HOTP, RFC 4226, HMAC-SHA1, dynamic truncation); the key is then thrown away. What the database
-keeps is an HMAC-SHA256 of the code under a random per-code salt — enough to check it, useless
-to read it back — and the lockout counter bounds guessing.
+keeps is an HMAC-SHA256 of the per-code salt and the code, computed *inside the HSM* under a
+secret key that never leaves it (``CODE_MAC_KEY``: sensitive, not extractable). A key kept next
+to the code, as the salt alone was, would let anyone who reads the database try all 10^6 codes
+in a second; without the HSM key the row reveals nothing, and the lockout counter bounds
+guessing through the API. Every worker and every host sharing the token computes the same MAC.
+
+Rows written before the key existed (salt-keyed HMAC) simply no longer match: codes live
+``signing.totp_seconds`` (minutes), so the signer just asks for a new one. When the token is
+unavailable a code can be neither issued nor checked: the request fails closed (HsmError, the
+API's 503) and no failed attempt is counted against the signer.
 """
 
 from __future__ import annotations
@@ -13,6 +21,14 @@ import hmac
 import secrets
 import struct
 import time
+from dataclasses import dataclass
+
+from hsm.backend import KeyBackend
+
+#: Label of the HSM secret key that MACs one-time codes (made by ``psre init`` or on first use).
+CODE_MAC_KEY = "psre-code-mac"
+# Binds the MAC to this use and layout, so the key could serve another purpose without overlap.
+_DOMAIN = b"psre/otp/v1\0"
 
 
 def hotp(key: bytes, counter: int, digits: int = 6) -> str:
@@ -33,9 +49,19 @@ def new_code(step: int, digits: int) -> str:
     return totp(secrets.token_bytes(20), time.time(), step, digits)
 
 
-def code_hmac(code: str, salt: str) -> str:
-    return hmac.new(salt.encode(), code.encode(), hashlib.sha256).hexdigest()
+@dataclass(frozen=True)
+class CodeMac:
+    """Keyed digests of one-time codes, computed by the HSM (see the module comment)."""
 
+    backend: KeyBackend
+    label: str = CODE_MAC_KEY
 
-def matches(code: str, salt: str, stored: str) -> bool:
-    return hmac.compare_digest(code_hmac(code, salt), stored)
+    def digest(self, code: str, salt: str) -> str:
+        """64 hex characters: HMAC-SHA256(HSM key, domain || salt || NUL || code)."""
+        # The salt is fixed-length hex and the NUL separates it from the code: no two
+        # (salt, code) pairs give the same input.
+        data = _DOMAIN + salt.encode() + b"\0" + code.encode()
+        return self.backend.mac(self.label, data).hex()
+
+    def matches(self, code: str, salt: str, stored: str) -> bool:
+        return hmac.compare_digest(self.digest(code, salt), stored)

@@ -32,8 +32,13 @@ def test_init_creates_config_token_database_and_is_idempotent(inst):
     assert (var / "psre.sqlite3").exists()
     pin_file = var / "secrets" / "hsm-user.pin"
     assert pin_file.stat().st_mode & 0o777 == 0o600
+    first = inst.run("init", "--no-demo")
     again = inst.run("init", "--no-demo")
     assert "ready" in again.stdout
+    # The key that MACs one-time codes is made in the token once, never exported.
+    (key_line,) = [ln for ln in again.stdout.splitlines() if "one-time code key" in ln]
+    assert "'psre-code-mac'" in key_line and "sensitive=True, extractable=False" in key_line
+    assert key_line in first.stdout
     listing = inst.run("hsm", "list", "--json")
     assert json.loads(listing.stdout) == [] or isinstance(json.loads(listing.stdout), list)
     # Two inits, two audit events, one intact chain; the PIN never reached the database.

@@ -609,6 +609,53 @@ def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
     assert sign_v2(http, other, p.nik, n=1, totp=code3).get_json()["status_code"] == 2031
 
 
+def test_a_database_reader_cannot_brute_force_a_live_totp(http, pki, creds, tmp_path):  # noqa: ANN001
+    """The row of a live code (salt and digest) is all a database reader has: trying every
+    6-digit code under the row's salt (the old salt-keyed HMAC) no longer finds it, since the
+    MAC key stays in the HSM. The code itself still signs."""
+    import hmac
+
+    p = new_person(pki)
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (code,) = outbox_codes(pki, p.email)
+    with pki.store.engine.connect() as conn:
+        row = (
+            conn.execute(text("SELECT salt, code_hmac FROM activation_codes ORDER BY id DESC"))
+            .mappings()
+            .first()
+        )
+    salt, stored = row["salt"].encode(), row["code_hmac"]
+    found = [
+        c
+        for c in (f"{n:06d}" for n in range(10**6))
+        if hmac.digest(salt, c.encode(), "sha256").hex() == stored
+    ]
+    assert found == []
+    assert_signed(sign_v2(http, creds, p.nik, n=1, totp=code), tmp_path)
+
+
+def test_without_the_hsm_totps_fail_closed_uncounted_and_unspent(env, http, pki, creds, tmp_path):  # noqa: ANN001
+    """The code MAC needs the token: while it is away a code is neither issued nor checked
+    (503, status 5030), the signer is not charged a failed attempt and the code survives."""
+    from hsm.pin import PinSource
+    from hsm.pkcs11_backend import Pkcs11Backend
+
+    p = new_person(pki)
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (code,) = outbox_codes(pki, p.email)
+    outage = make_esign_app(pki, env[1])
+    away = Pkcs11Backend(pki.backend.module, "no-such-token", PinSource.literal("0000"))
+    outage.extensions["psre"].__dict__["backend"] = away
+    down = outage.test_client()
+    resp = post_json(down, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    assert resp.status_code == 503 and resp.get_json()["status_code"] == 5030
+    assert outbox_codes(pki, p.email) == [code]  # nothing sent, the live code not voided
+    resp = sign_v2(down, creds, p.nik, n=1, totp=code)
+    assert resp.status_code == 503 and resp.get_json()["status_code"] == 5030
+    assert channel_counts(pki, p.nik) == {}
+    assert_signed(sign_v2(http, creds, p.nik, n=1, totp=code), tmp_path)
+
+
 def test_a_totp_of_another_app_is_refused_without_counting_or_spending_it(
     http, pki, creds, tmp_path
 ):  # noqa: ANN001

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import secrets
 import threading
 
 import pytest
@@ -164,6 +165,81 @@ def test_delete_removes_both_halves(backend):
         backend.public_key("to-delete")
     with pytest.raises(KeyNotFoundError):
         backend.sign("to-delete", b"x", "sha256", SignScheme.ECDSA)
+
+
+def _raw_secret_keys(token, label: str) -> list:  # noqa: ANN001
+    """The token's secret keys labelled ``label``, read with python-pkcs11 directly (the
+    backend's login is the application's, so this session sees private objects)."""
+    import pkcs11
+    from pkcs11 import Attribute, ObjectClass
+
+    session = pkcs11.lib(token.module).get_token(token_label=token.label).open(rw=True)
+    query = {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: label}
+    return [session, list(session.get_objects(query))]
+
+
+def test_the_code_mac_key_is_made_once_in_the_token_sensitive_and_not_extractable(token, backend):  # noqa: ANN001
+    from pkcs11 import Attribute, KeyType
+    from pkcs11 import exceptions as p11e
+
+    label = f"mac-{secrets.token_hex(4)}"
+    first = backend.ensure_mac_key(label)
+    assert backend.ensure_mac_key(label) == first  # idempotent: the same key, not a second one
+    assert first.sensitive and not first.extractable
+    session, found = _raw_secret_keys(token, label)
+    try:
+        (key,) = found
+        assert key.key_type == KeyType.GENERIC_SECRET
+        assert key[Attribute.SENSITIVE] and key[Attribute.ALWAYS_SENSITIVE]
+        assert not key[Attribute.EXTRACTABLE] and key[Attribute.NEVER_EXTRACTABLE]
+        assert key[Attribute.SIGN] and not key[Attribute.ENCRYPT] and not key[Attribute.WRAP]
+        with pytest.raises(p11e.AttributeSensitive):
+            key[Attribute.VALUE]
+    finally:
+        session.close()
+    tag = backend.mac(label, b"salt|123456")
+    assert len(tag) == 32 and tag == backend.mac(label, b"salt|123456")
+    assert tag != backend.mac(label, b"salt|123457")
+    # A fresh backend (another worker) computes the same MAC with the same key.
+    other = token.backend()
+    try:
+        assert other.mac(label, b"salt|123456") == tag
+    finally:
+        other.close()
+
+
+def test_mac_creates_its_key_on_first_use_and_duplicates_converge(token, backend):  # noqa: ANN001
+    from pkcs11 import Attribute, KeyType
+
+    label = f"mac-{secrets.token_hex(4)}"
+    tag = backend.mac(label, b"x")  # no key yet: made now
+    # Two processes that raced to create it would leave two keys; whoever looks next keeps the
+    # lowest CKA_ID and removes the other, so everyone ends up on one key.
+    session, _ = _raw_secret_keys(token, label)
+    try:
+        session.generate_key(
+            KeyType.GENERIC_SECRET,
+            256,
+            id=b"\xff" * 16,
+            label=label,
+            store=True,
+            template={
+                Attribute.SENSITIVE: True,
+                Attribute.EXTRACTABLE: False,
+                Attribute.SIGN: True,
+                Attribute.PRIVATE: True,
+            },
+        )
+    finally:
+        session.close()
+    other = token.backend()
+    try:
+        assert other.mac(label, b"x") == tag
+    finally:
+        other.close()
+    session, found = _raw_secret_keys(token, label)
+    session.close()
+    assert len(found) == 1
 
 
 def test_wrong_pin_names_the_token_never_the_pin(softhsm_conf):
