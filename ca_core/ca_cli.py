@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 
 
-def _default_issuing_ca(rt) -> str:  # noqa: ANN001
+def _default_issuing_ca(rt) -> str:
     """The issuing CA that issues now (after a rollover's switch time, the new one)."""
     import datetime as dt
 
@@ -34,7 +34,7 @@ def _default_issuing_ca(rt) -> str:  # noqa: ANN001
     return default_issuing_ca(rt.store, dt.datetime.now(dt.UTC))
 
 
-def _issuing_ca_for(rt, ca_name: str | None, profile: str) -> str:  # noqa: ANN001
+def _issuing_ca_for(rt, ca_name: str | None, profile: str) -> str:
     """``ca_name`` (or the default), refused outside its issuance window (rollover)."""
     import datetime as dt
 
@@ -54,7 +54,7 @@ def ca_group() -> None:
 @ca_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def ca_list(rt, as_json: bool) -> None:  # noqa: ANN001
+def ca_list(rt, as_json: bool) -> None:
     from cryptography import x509
 
     cas = rt.store.list_cas()
@@ -88,7 +88,7 @@ def ca_list(rt, as_json: bool) -> None:  # noqa: ANN001
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 @click.option("--der", is_flag=True, help="Only the CA certificate, DER.")
 @click.pass_obj
-def ca_export(rt, name: str, out: str, der: bool) -> None:  # noqa: ANN001
+def ca_export(rt, name: str, out: str, der: bool) -> None:
     """Write the CA's certificate and its parents up to the root (PEM)."""
     from cryptography.hazmat.primitives import serialization
 
@@ -102,7 +102,7 @@ def ca_export(rt, name: str, out: str, der: bool) -> None:  # noqa: ANN001
     click.echo(f"wrote {len(certs) if not der else 1} certificate(s) to {out}")
 
 
-def _ca_options(f):  # noqa: ANN001, ANN202
+def _ca_options(f):
     for opt in reversed(
         [
             click.option("--name", required=True, help="Name of the CA (used in URLs)."),
@@ -120,7 +120,7 @@ def _ca_options(f):  # noqa: ANN001, ANN202
 @ca_group.command("create-root")
 @_ca_options
 @click.pass_obj
-def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noqa: ANN001
+def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:
     """Generate a root key in the HSM and self-sign the root certificate (root-ca profile)."""
     from ca_core.authority import CaSpec, create_root
 
@@ -135,7 +135,7 @@ def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noq
 @_ca_options
 @click.option("--parent", required=True, help="The CA that certifies this one.")
 @click.pass_obj
-def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> None:  # noqa: ANN001
+def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> None:
     """Generate an issuing CA key in the HSM and certify it by its parent (issuing-ca profile)."""
     from ca_core.authority import CaSpec, create_issuing
 
@@ -223,7 +223,7 @@ def _csr_request(csr: x509.CertificateSigningRequest) -> tuple[dict[str, str], l
 @click.pass_obj
 def issue_cmd(
     rt, profile, csr_path, subscriber_key, ca_name, key_type, days, idempotency_key, out
-) -> None:  # noqa: ANN001, E501
+) -> None:
     """Issue a certificate from a CSR or for a subscriber (key generated in the HSM)."""
     if (csr_path is None) == (subscriber_key is None):
         raise click.UsageError("give exactly one of --csr and --subscriber")
@@ -276,7 +276,7 @@ def issue_cmd(
 )
 @click.option("--ca", "ca_name", default=None)
 @click.pass_obj
-def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:  # noqa: ANN001
+def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:
     """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
     ch = rt.revoker.revoke(serial, reason, actor="operator", ca=ca_name)
     verb = "revoked" if ch.changed else "already revoked"
@@ -288,7 +288,7 @@ def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:  # no
 @click.argument("serial")
 @click.option("--ca", "ca_name", default=None)
 @click.pass_obj
-def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
+def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:
     """Put a certificate on hold (certificateHold)."""
     ch = rt.revoker.suspend(serial, actor="operator", ca=ca_name)
     verb = "suspended" if ch.changed else f"already {ch.status}"
@@ -299,7 +299,7 @@ def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
 @click.argument("serial")
 @click.option("--ca", "ca_name", default=None)
 @click.pass_obj
-def unsuspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
+def unsuspend_cmd(rt, serial: str, ca_name: str | None) -> None:
     """Release a certificate from hold."""
     ch = rt.revoker.unsuspend(serial, actor="operator", ca=ca_name)
     click.echo(f"released: {ch.issuer} serial {ch.serial_hex} is good again")
@@ -317,7 +317,7 @@ def cert_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--pem", "with_pem", is_flag=True)
 @click.pass_obj
-def cert_show(rt, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:  # noqa: ANN001
+def cert_show(rt, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:
     from ca_core.revocation import normalise_serial
 
     sh = normalise_serial(serial)
@@ -387,7 +387,7 @@ def _read_passphrase(path: str | None) -> str | None:
     help="File holding the signing passphrase (hashed, never stored).",
 )
 @click.pass_obj
-def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> None:  # noqa: ANN001
+def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> None:
     from ca_core import subscribers
 
     kind = "agency" if org_id and not nik else "person"
@@ -407,7 +407,7 @@ def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> Non
     click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
 
 
-def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001
+def _subscriber_dict(sub) -> dict[str, object]:
     return {
         "nik": sub.nik,
         "organization_identifier": sub.organization_identifier,
@@ -424,7 +424,7 @@ def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001
 @click.argument("key")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def subscriber_show(rt, key: str, as_json: bool) -> None:  # noqa: ANN001
+def subscriber_show(rt, key: str, as_json: bool) -> None:
     from ca_core import subscribers
 
     sub = subscribers._get(rt.store, key)
@@ -439,7 +439,7 @@ def subscriber_show(rt, key: str, as_json: bool) -> None:  # noqa: ANN001
 @subscriber_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def subscriber_list(rt, as_json: bool) -> None:  # noqa: ANN001
+def subscriber_list(rt, as_json: bool) -> None:
     rows = [_subscriber_dict(s) for s in rt.store.list_subscribers()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -456,7 +456,7 @@ def subscriber_list(rt, as_json: bool) -> None:  # noqa: ANN001
 @click.option("--key-type", type=_KEY_TYPES, default="ec-p256", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 @click.pass_obj
-def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:  # noqa: ANN001
+def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:
     """Re-key: new key and certificate; the old certificate is revoked as superseded."""
     from ca_core import subscribers
 

@@ -339,7 +339,7 @@ def run(
                     "mode": mode,
                 },
             )
-        except Exception as ex:  # noqa: BLE001 - any failure must be recorded, then raised
+        except Exception as ex:
             failure = StepFailed(st.number, ctx.stage, str(ex).splitlines()[0])
             _stop(ctx, st, failure)
             outcome = "failed"

@@ -457,7 +457,7 @@ class CrlPublisher:
             self.store.audit.append(
                 actor, "crl.publish_failed", f"ca:{ca_name}", {"error": type(ex).__name__}
             )
-        except Exception:  # noqa: BLE001 - the failure itself is logged already
+        except Exception:
             log.exception("could not audit the failed CRL publication")
 
     def _write_files(self, ca_name: str, signed: list[SignedCrl]) -> None:

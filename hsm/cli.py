@@ -21,7 +21,7 @@ def hsm() -> None:
 @hsm.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def list_keys(rt, as_json: bool) -> None:  # noqa: ANN001 - rt is the Runtime
+def list_keys(rt, as_json: bool) -> None:
     """List the key pairs on the token."""
     keys = rt.backend.list_keys()
     if as_json:
@@ -59,7 +59,7 @@ def list_keys(rt, as_json: bool) -> None:  # noqa: ANN001 - rt is the Runtime
     help="Key type.",
 )
 @click.pass_obj
-def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
+def keygen(rt, label: str, key_type: str) -> None:
     """Generate a key pair inside the token (sensitive, not extractable)."""
     info = rt.backend.generate(label, KeySpec.parse(key_type))
     pub = rt.backend.public_key(label)
@@ -89,7 +89,7 @@ def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
 
 @hsm.command("test")
 @click.pass_obj
-def test_token(rt) -> None:  # noqa: ANN001
+def test_token(rt) -> None:
     """Make a throwaway key, sign with it, verify the signature, destroy the key."""
     label = f"psre-selftest-{secrets.token_hex(4)}"
     backend = rt.backend
@@ -130,7 +130,7 @@ def sweep_orphans_cmd(
     dry_run: bool,
     older_than: float | None,
     include_undated: bool,
-    as_json: bool,  # noqa: ANN001
+    as_json: bool,
 ) -> None:
     """Remove subscriber keys that no database row names (left by crashed issuances)."""
     import datetime as dt

@@ -74,7 +74,7 @@ class IndexedCa:
 
 
 class ResponseIndex:
-    def __init__(self, store: ReadOnlyStore, *, clock=utcnow) -> None:  # noqa: ANN001
+    def __init__(self, store: ReadOnlyStore, *, clock=utcnow) -> None:
         self.store = store
         self.clock = clock
         self.by_certid: dict[CertIdKey, Entry] = {}
@@ -125,7 +125,7 @@ class ResponseIndex:
                 stmt = stmt.where(OcspResponse.produced_at >= self._watermark - _OVERLAP)
             n = 0
             newest = self._watermark
-            with self.store._reads() as s:  # noqa: SLF001
+            with self.store._reads() as s:
                 for issuer_id, sh, alg, der, sha, this_u, next_u, produced in s.execute(stmt):
                     if newest is None or produced > newest:
                         newest = produced
@@ -161,7 +161,7 @@ class ResponseIndex:
             while not self._stop.wait(interval):
                 try:
                     self.refresh()
-                except Exception as ex:  # noqa: BLE001 - keep serving what we have
+                except Exception as ex:
                     log.warning("OCSP index refresh failed (serving cached responses): %s", ex)
 
         self._thread = threading.Thread(target=loop, name="ocsp-index", daemon=True)

@@ -103,7 +103,7 @@ class Presigner:
         backend: KeyBackend,
         settings: PresignSettings,
         *,
-        clock=utcnow,  # noqa: ANN001
+        clock=utcnow,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -351,9 +351,9 @@ def response_for_certificate(store: ReadOnlyStore, cert: x509.Certificate) -> by
             continue
         try:
             cert.verify_directly_issued_by(ca_cert)
-        except Exception:  # noqa: BLE001, S112 - same name, other key: not this CA
+        except Exception:  # noqa: S112 - same name, other key: not this CA
             continue
-        with store._reads() as s:  # noqa: SLF001
+        with store._reads() as s:
             row = s.execute(
                 select(OcspResponse.der, OcspResponse.next_update).where(
                     OcspResponse.issuer_id == ca.id,

@@ -153,7 +153,7 @@ def cert_status(store: Store, issuer_id: int, serial: int | str) -> CertStatus:
     and its certificate has not been revoked, since revoking first completes the reservation.
     """
     sh = normalize_serial(serial)
-    with store._reads() as s:  # noqa: SLF001
+    with store._reads() as s:
         row = s.execute(
             select(Certificate.status, Certificate.revoked_at, Certificate.revocation_reason).where(
                 Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh

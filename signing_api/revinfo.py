@@ -43,7 +43,7 @@ class RevInfo:
     crls: list[asn1_crl.CertificateList] = field(default_factory=list)
 
 
-def _sources():  # noqa: ANN202 - (crl_fn, ocsp_fn); each None while its area is absent
+def _sources():
     try:
         from crl.publish import crl_for_certificate
     except ImportError:

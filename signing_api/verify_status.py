@@ -140,7 +140,7 @@ def gather(
     return ev
 
 
-def _unique(items: list) -> list:  # noqa: ANN001 - asn1crypto values
+def _unique(items: list) -> list:
     seen: set[bytes] = set()
     out = []
     for item in items:

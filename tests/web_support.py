@@ -44,7 +44,7 @@ def csrf(html: str) -> str:
     return m.group(1)
 
 
-def sign_in(client: FlaskClient, name: str, password: str = PASSWORD):  # noqa: ANN201
+def sign_in(client: FlaskClient, name: str, password: str = PASSWORD):
     page = client.get("/console/login").get_data(as_text=True)
     return client.post(
         "/console/login", data={"name": name, "password": password, "csrf_token": csrf(page)}
@@ -57,7 +57,7 @@ def operator(pki: Pki, role: str) -> str:
     return name
 
 
-def post_form(client: FlaskClient, page_url: str, url: str, data: dict[str, str]):  # noqa: ANN201
+def post_form(client: FlaskClient, page_url: str, url: str, data: dict[str, str]):
     """POST ``data`` with the CSRF token of ``page_url``, as a browser submitting its form."""
     token = csrf(client.get(page_url).get_data(as_text=True))
     return client.post(url, data={**data, "csrf_token": token})
