@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from pkcs11 import Mechanism
 
 
 class KeySpec(enum.Enum):
@@ -135,6 +136,14 @@ class KeyBackend(Protocol):
         prehashed: bool = False,
         pss_salt_length: int | None = None,
     ) -> bytes: ...
+
+    def delete(self, label: str) -> None:
+        """Destroy the key pair labelled ``label`` (both halves)."""
+        ...
+
+    def mechanisms(self) -> frozenset[Mechanism]:
+        """The PKCS#11 mechanisms the token offers (ceremonies check them before keygen)."""
+        ...
 
     def health(self) -> dict[str, object]: ...
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import TYPE_CHECKING
 
 import click
 from cryptography.exceptions import InvalidSignature
@@ -11,6 +12,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from hsm.backend import KeySpec, SignScheme
+
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
 
 
 @click.group()
@@ -21,7 +25,7 @@ def hsm() -> None:
 @hsm.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def list_keys(rt, as_json: bool) -> None:
+def list_keys(rt: Runtime, as_json: bool) -> None:
     """List the key pairs on the token."""
     keys = rt.backend.list_keys()
     if as_json:
@@ -59,7 +63,7 @@ def list_keys(rt, as_json: bool) -> None:
     help="Key type.",
 )
 @click.pass_obj
-def keygen(rt, label: str, key_type: str) -> None:
+def keygen(rt: Runtime, label: str, key_type: str) -> None:
     """Generate a key pair inside the token (sensitive, not extractable)."""
     info = rt.backend.generate(label, KeySpec.parse(key_type))
     pub = rt.backend.public_key(label)
@@ -89,7 +93,7 @@ def keygen(rt, label: str, key_type: str) -> None:
 
 @hsm.command("test")
 @click.pass_obj
-def test_token(rt) -> None:
+def test_token(rt: Runtime) -> None:
     """Make a throwaway key, sign with it, verify the signature, destroy the key."""
     label = f"psre-selftest-{secrets.token_hex(4)}"
     backend = rt.backend
@@ -126,7 +130,7 @@ def test_token(rt) -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def sweep_orphans_cmd(
-    rt,
+    rt: Runtime,
     dry_run: bool,
     older_than: float | None,
     include_undated: bool,

@@ -95,11 +95,17 @@ class HsmECPrivateKey(ec.EllipticCurvePrivateKey):
         self.label = label
         self._public = public
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(
+        self,
+        data: bytes | bytearray | memoryview,
+        signature_algorithm: ec.EllipticCurveSignatureAlgorithm,
+    ) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise HsmError("only ECDSA is supported")
         name, prehashed = _hash_name(signature_algorithm.algorithm)
-        return self.backend.sign(self.label, data, name, SignScheme.ECDSA, prehashed=prehashed)
+        return self.backend.sign(
+            self.label, bytes(data), name, SignScheme.ECDSA, prehashed=prehashed
+        )
 
     @property
     def curve(self) -> ec.EllipticCurve:
