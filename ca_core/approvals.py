@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ca_core.ca_level import Authorisation
+from ca_core.db import rows_changed
 from ca_core.errors import CaError
 from ca_core.models import Approval, Operator
 from ca_core.store import Store
@@ -182,11 +183,12 @@ def approve(
             expired = True
         else:
             expired = False
-            won = s.execute(
+            won = rows_changed(
+                s,
                 update(Approval)
                 .where(Approval.id == proposal_id, Approval.state == "pending")
-                .values(state="approved", decided_by=actor, decided_at=now.replace(microsecond=0))
-            ).rowcount
+                .values(state="approved", decided_by=actor, decided_at=now.replace(microsecond=0)),
+            )
             if won != 1:
                 raise NotPending(f"proposal {proposal_id} was decided meanwhile")
             store.audit.append(

@@ -14,10 +14,12 @@ import click
 
 if TYPE_CHECKING:  # the audit module pulls in SQLAlchemy: only commands that read the log need it
     from ca_core.audit import AuditLog
+    from ca_core.runtime import Runtime
 
 
 def _audit() -> AuditLog:
-    return click.get_current_context().obj.audit
+    rt: Runtime = click.get_current_context().obj
+    return rt.audit
 
 
 @click.group()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ca_core.config import load_config
+from ca_core.config import Config, load_config
 from ca_core.runtime import Runtime
 
 
@@ -161,7 +161,7 @@ def _parse_z(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
-def _copy_existing_public(cfg) -> Path | None:
+def _copy_existing_public(cfg: Config) -> Path | None:
     """A scratch copy of the existing installation's published files (put_files replaces
     them), or None if it has none."""
     public = cfg.data_path / "public"

@@ -20,12 +20,17 @@ from hsm.backend import KeySpec
 # The CA pipeline (SQLAlchemy models, issuer, profiles, pkilint) is imported inside the commands
 # that use it, so that `psre --help` and every other command start without it.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cryptography import x509
+
+    from ca_core.models import Subscriber
+    from ca_core.runtime import Runtime
 
 _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 
 
-def _default_issuing_ca(rt) -> str:
+def _default_issuing_ca(rt: Runtime) -> str:
     """The issuing CA that issues now (after a rollover's switch time, the new one)."""
     import datetime as dt
 
@@ -34,7 +39,7 @@ def _default_issuing_ca(rt) -> str:
     return default_issuing_ca(rt.store, dt.datetime.now(dt.UTC))
 
 
-def _issuing_ca_for(rt, ca_name: str | None, profile: str) -> str:
+def _issuing_ca_for(rt: Runtime, ca_name: str | None, profile: str) -> str:
     """``ca_name`` (or the default), refused outside its issuance window (rollover)."""
     import datetime as dt
 
@@ -54,7 +59,7 @@ def ca_group() -> None:
 @ca_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def ca_list(rt, as_json: bool) -> None:
+def ca_list(rt: Runtime, as_json: bool) -> None:
     from cryptography import x509
 
     cas = rt.store.list_cas()
@@ -88,7 +93,7 @@ def ca_list(rt, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 @click.option("--der", is_flag=True, help="Only the CA certificate, DER.")
 @click.pass_obj
-def ca_export(rt, name: str, out: str, der: bool) -> None:
+def ca_export(rt: Runtime, name: str, out: str, der: bool) -> None:
     """Write the CA's certificate and its parents up to the root (PEM)."""
     from cryptography.hazmat.primitives import serialization
 
@@ -102,7 +107,7 @@ def ca_export(rt, name: str, out: str, der: bool) -> None:
     click.echo(f"wrote {len(certs) if not der else 1} certificate(s) to {out}")
 
 
-def _ca_options(f):
+def _ca_options(f: Callable[..., None]) -> Callable[..., None]:
     for opt in reversed(
         [
             click.option("--name", required=True, help="Name of the CA (used in URLs)."),
@@ -120,7 +125,15 @@ def _ca_options(f):
 @ca_group.command("create-root")
 @_ca_options
 @click.pass_obj
-def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:
+def ca_create_root(
+    rt: Runtime,
+    name: str,
+    key_label: str | None,
+    key_type: str,
+    cn: str,
+    org: str,
+    days: int | None,
+) -> None:
     """Generate a root key in the HSM and self-sign the root certificate (root-ca profile)."""
     from ca_core.authority import CaSpec, create_root
 
@@ -135,7 +148,16 @@ def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:
 @_ca_options
 @click.option("--parent", required=True, help="The CA that certifies this one.")
 @click.pass_obj
-def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> None:
+def ca_create_issuing(
+    rt: Runtime,
+    name: str,
+    key_label: str | None,
+    key_type: str,
+    cn: str,
+    org: str,
+    days: int | None,
+    parent: str,
+) -> None:
     """Generate an issuing CA key in the HSM and certify it by its parent (issuing-ca profile)."""
     from ca_core.authority import CaSpec, create_issuing
 
@@ -222,7 +244,15 @@ def _csr_request(csr: x509.CertificateSigningRequest) -> tuple[dict[str, str], l
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Certificate (PEM).")
 @click.pass_obj
 def issue_cmd(
-    rt, profile, csr_path, subscriber_key, ca_name, key_type, days, idempotency_key, out
+    rt: Runtime,
+    profile: str,
+    csr_path: str | None,
+    subscriber_key: str | None,
+    ca_name: str | None,
+    key_type: str,
+    days: int | None,
+    idempotency_key: str | None,
+    out: str,
 ) -> None:
     """Issue a certificate from a CSR or for a subscriber (key generated in the HSM)."""
     if (csr_path is None) == (subscriber_key is None):
@@ -248,6 +278,7 @@ def issue_cmd(
             ),
         )
     else:
+        assert subscriber_key is not None  # exactly one of --csr/--subscriber (checked above)
         issued = subscribers.issue_for(
             rt.issuer,
             rt.backend,
@@ -276,7 +307,7 @@ def issue_cmd(
 )
 @click.option("--ca", "ca_name", default=None)
 @click.pass_obj
-def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:
+def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> None:
     """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
     ch = rt.revoker.revoke(serial, reason, actor="operator", ca=ca_name)
     verb = "revoked" if ch.changed else "already revoked"
@@ -288,7 +319,7 @@ def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:
 @click.argument("serial")
 @click.option("--ca", "ca_name", default=None)
 @click.pass_obj
-def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:
+def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
     """Put a certificate on hold (certificateHold)."""
     ch = rt.revoker.suspend(serial, actor="operator", ca=ca_name)
     verb = "suspended" if ch.changed else f"already {ch.status}"
@@ -299,7 +330,7 @@ def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:
 @click.argument("serial")
 @click.option("--ca", "ca_name", default=None)
 @click.pass_obj
-def unsuspend_cmd(rt, serial: str, ca_name: str | None) -> None:
+def unsuspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
     """Release a certificate from hold."""
     ch = rt.revoker.unsuspend(serial, actor="operator", ca=ca_name)
     click.echo(f"released: {ch.issuer} serial {ch.serial_hex} is good again")
@@ -317,7 +348,7 @@ def cert_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 @click.option("--pem", "with_pem", is_flag=True)
 @click.pass_obj
-def cert_show(rt, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:
+def cert_show(rt: Runtime, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:
     from ca_core.revocation import normalise_serial
 
     sh = normalise_serial(serial)
@@ -387,7 +418,15 @@ def _read_passphrase(path: str | None) -> str | None:
     help="File holding the signing passphrase (hashed, never stored).",
 )
 @click.pass_obj
-def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> None:
+def subscriber_add(
+    rt: Runtime,
+    nik: str | None,
+    name: str,
+    email: str,
+    agency: str | None,
+    org_id: str | None,
+    passphrase_file: str | None,
+) -> None:
     from ca_core import subscribers
 
     kind = "agency" if org_id and not nik else "person"
@@ -407,7 +446,7 @@ def subscriber_add(rt, nik, name, email, agency, org_id, passphrase_file) -> Non
     click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
 
 
-def _subscriber_dict(sub) -> dict[str, object]:
+def _subscriber_dict(sub: Subscriber) -> dict[str, object]:
     return {
         "nik": sub.nik,
         "organization_identifier": sub.organization_identifier,
@@ -424,7 +463,7 @@ def _subscriber_dict(sub) -> dict[str, object]:
 @click.argument("key")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def subscriber_show(rt, key: str, as_json: bool) -> None:
+def subscriber_show(rt: Runtime, key: str, as_json: bool) -> None:
     from ca_core import subscribers
 
     sub = subscribers._get(rt.store, key)
@@ -439,7 +478,7 @@ def subscriber_show(rt, key: str, as_json: bool) -> None:
 @subscriber_group.command("list")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
-def subscriber_list(rt, as_json: bool) -> None:
+def subscriber_list(rt: Runtime, as_json: bool) -> None:
     rows = [_subscriber_dict(s) for s in rt.store.list_subscribers()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -456,7 +495,9 @@ def subscriber_list(rt, as_json: bool) -> None:
 @click.option("--key-type", type=_KEY_TYPES, default="ec-p256", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), required=True)
 @click.pass_obj
-def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:
+def subscriber_renew(
+    rt: Runtime, key: str, profile: str, ca_name: str | None, key_type: str, out: str
+) -> None:
     """Re-key: new key and certificate; the old certificate is revoked as superseded."""
     from ca_core import subscribers
 

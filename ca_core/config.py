@@ -302,7 +302,7 @@ def load_config(
         except tomllib.TOMLDecodeError as ex:
             raise ConfigError(str(p), f"not valid TOML: {ex}") from ex
     data = _apply_env(Config, data, env, prefix="PSRE_")
-    cfg = _build(Config, data, path="")
+    cfg: Config = _build(Config, data, path="")
     base = str(p.resolve().parent)
     cfg = dataclasses.replace(cfg, base_dir=base)
     if not cfg.public_base_url:
@@ -330,7 +330,7 @@ def _apply_env(
     for f in _public_fields(cls):
         ftype = _field_type(cls, f)
         name = f"{prefix}{f.name.upper()}"
-        if dataclasses.is_dataclass(ftype):
+        if isinstance(ftype, type) and dataclasses.is_dataclass(ftype):
             section = out.get(f.name, {})
             if not isinstance(section, dict):
                 continue  # _build reports the wrong type with its key
@@ -373,7 +373,7 @@ def _build(cls: type, data: dict[str, Any], path: str) -> Any:
         ftype = _field_type(cls, f)
         value = data[name]
         key = f"{path}{name}"
-        if dataclasses.is_dataclass(ftype):
+        if isinstance(ftype, type) and dataclasses.is_dataclass(ftype):
             if not isinstance(value, dict):
                 raise ConfigError(key, "expected a table (section)")
             kwargs[name] = _build(ftype, value, path=f"{key}.")

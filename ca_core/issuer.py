@@ -152,7 +152,7 @@ def throwaway_key(spec: KeySpec) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateK
         return key  # type: ignore[return-value]
 
 
-def hash_for(spec: KeySpec) -> hashes.HashAlgorithm:
+def hash_for(spec: KeySpec) -> hashes.SHA256 | hashes.SHA384:
     # Checklist: P-256 signs with SHA-256, P-384 with SHA-384; RSA with SHA-256.
     return hashes.SHA384() if spec is KeySpec.EC_P384 else hashes.SHA256()
 
@@ -252,13 +252,17 @@ class Issuer:
         if self_signed:
             issuer_cert = None
             issuer_name = subject
-            issuer_public = req.public_key
+            issuer_public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None = None
         else:
             if ca.certificate_der is None:
                 raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
             issuer_cert = _parsed(ca.certificate_der)
             issuer_name = issuer_cert.subject
-            issuer_public = issuer_cert.public_key()
+            issuer_key = issuer_cert.public_key()
+            # CA keys are RSA or EC (KeySpec); anything else is a corrupted CA record.
+            if not isinstance(issuer_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+                raise IssuanceError("issuer", f"CA {ca.name} has an unsupported key type")
+            issuer_public = issuer_key
 
         now = self.clock().replace(microsecond=0)
         not_before = (req.not_before or (now - BACKDATE)).astimezone(dt.UTC).replace(microsecond=0)
@@ -302,7 +306,7 @@ class Issuer:
             extensions = build_extensions(
                 profile,
                 public_key=req.public_key,
-                issuer_public_key=None if self_signed else issuer_public,
+                issuer_public_key=issuer_public,
                 base_url=self.base_url,
                 ca_name=ca.name,
                 issuer_name=ca.name,

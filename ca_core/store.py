@@ -21,9 +21,10 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, select, text
+from sqlalchemy import Connection, Engine, Index, Select, select, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from ca_core.audit import AuditLog
 from ca_core.db import describe_db_error, make_engine, read_only
@@ -191,7 +192,7 @@ class ReadOnlyStore:
 
     # Untyped on purpose: Select's generic parameters differ between SQLAlchemy 2.0 and 2.1; the
     # public methods above state the real types.
-    def _one(self, stmt: Select[Any], not_found: str) -> Any:
+    def _one(self, stmt: Select[_M], not_found: str) -> _M:
         with _store_errors(None), self._reads() as s:
             obj = s.scalars(stmt).one_or_none()
         if obj is None:
@@ -205,7 +206,7 @@ class ReadOnlyStore:
         with _store_errors(None), self._read_engine.begin() as conn:
             yield conn
 
-    def _all(self, stmt: Select[Any]) -> list[Any]:
+    def _all(self, stmt: Select[_M]) -> list[_M]:
         with _store_errors(None), self._reads() as s:
             return list(s.scalars(stmt))
 
@@ -367,6 +368,9 @@ def _unique_conflict(exc: IntegrityError) -> tuple[str, list[str]] | None:
         if table is None:
             return diag.table_name or "row", []
         for c in [*table.constraints, *table.indexes]:
+            # Only column-based constraints and indexes can be the unique one that was hit.
+            if not isinstance(c, ColumnCollectionConstraint | Index):
+                continue
             if c.name == diag.constraint_name:
                 return table.name, [col.name for col in c.columns]
         return table.name, []

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
-from ca_core.db import read_only, utcnow
+from ca_core.db import read_only, rows_changed, utcnow
 from ca_core.models import ActivationCode, Certificate, SealActivation, Subscriber
 from ca_core.passwords import verify_secret
 from ca_core.store import Store
@@ -266,11 +266,12 @@ class Activation:
             if match is None:
                 return False
             # Single use even against a concurrent request with the same code.
-            taken = s.execute(
+            taken = rows_changed(
+                s,
                 update(ActivationCode)
                 .where(ActivationCode.id == match.id, ActivationCode.used_at.is_(None))
-                .values(used_at=now)
-            ).rowcount
+                .values(used_at=now),
+            )
         if taken != 1:
             return False
         if match.document_sha256 is not None and match.document_sha256 != _joined(hashes or []):
@@ -410,7 +411,7 @@ class Activation:
             )
             if token is not None:
                 stmt = stmt.where(SealActivation.token_sha256 == _sha256(token))
-            n = s.execute(stmt.values(revoked_at=now)).rowcount
+            n = rows_changed(s, stmt.values(revoked_at=now))
             self.store.audit.append(
                 f"client:{self.client.username}",
                 "seal.revoke",
