@@ -69,7 +69,8 @@ def _read_shares(files: tuple[str, ...]) -> list[str]:
 
 
 def _prompt_shares(c: spec_mod.Ceremony) -> tuple[list[str], list[str]]:
-    shares, names = [], []
+    shares: list[str] = []
+    names: list[str] = []
     click.echo(f"{c.threshold} of the custodians {', '.join(c.custodians)} enter their shares.")
     while len(shares) < c.threshold:
         name = click.prompt("Custodian name").strip()

@@ -435,7 +435,7 @@ def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
 def _key_in_use(ctx: StepContext, label: str) -> str | None:
     """Why a key of the failed step must stay (certified, or a serial reserved for it)."""
     try:
-        fp = spki_sha256(ctx.backend.inner.public_key(label))  # type: ignore[arg-type]
+        fp = spki_sha256(ctx.backend.inner.public_key(label))
     except HsmError:
         return None
     with ctx.store.session() as s:

@@ -262,7 +262,7 @@ def _intermediate_cert(ctx: StepContext, st: StepSpec) -> None:
         on_token = ctx.backend.public_key(st.key_label)
     except Exception:
         on_token = None
-    if on_token is not None and spki_sha256(on_token) != spki_sha256(pub):  # type: ignore[arg-type]
+    if on_token is not None and spki_sha256(on_token) != spki_sha256(pub):
         raise CeremonyError(f"the CSR's key is not key '{st.key_label}' on this token")
     ctx.record(
         "csr.accept",

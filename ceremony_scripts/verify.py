@@ -93,7 +93,7 @@ def verify(path: Path, *, backend: Any | None, profiles: Mapping[str, Profile]) 
         }
         if signer not in known and backend is None:
             detail += " (key not made in this ceremony; not checked against the token)"
-        elif signer not in known:
+        elif signer not in known and backend is not None:
             try:
                 label = entries[-1]["details"]["key_label"]
                 ok = spki_sha256(backend.public_key(label)) == signer

@@ -338,7 +338,7 @@ class CrlPublisher:
         row = s.get(CrlCounter, issuer_id, with_for_update=True)  # type: ignore[attr-defined]
         if row is None:
             raise NotFoundError("no CRL counter")
-        return row  # type: ignore[no-any-return]
+        return row
 
     def _ensure_counter(self, issuer_id: int) -> None:
         with self.store.session() as s:
@@ -526,7 +526,7 @@ def _revoked_rows(
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(stmt)
         if not sqlite:
-            yield from result  # type: ignore[misc]
+            yield from result
         else:
             for sh, revoked, reason, inv, not_after in result:
                 yield sh, parse(revoked), reason, parse(inv) if inv else None, parse(not_after)
@@ -601,7 +601,7 @@ def newest_crls(store: ReadOnlyStore, issuer_id: int | None = None) -> list[CrlI
     if issuer_id is not None:
         stmt = stmt.where(PublishedCrl.issuer_id == issuer_id)
     with store.engine.connect() as conn:
-        return [CrlInfo(*row) for row in conn.execute(stmt)]
+        return [CrlInfo(*tuple(row)) for row in conn.execute(stmt)]
 
 
 def _newest_by_scope(store: ReadOnlyStore, issuer_id: int) -> dict[tuple[str, int], CrlInfo]:
@@ -625,7 +625,7 @@ def newest_crl(
     )
     with store.engine.connect() as conn:
         row = conn.execute(stmt).first()
-    return CrlInfo(*row) if row is not None else None
+    return CrlInfo(*tuple(row)) if row is not None else None
 
 
 def crl_der(store: ReadOnlyStore, crl_id: int) -> bytes | None:

@@ -150,7 +150,7 @@ def private_key(backend: KeyBackend, label: str) -> HsmPrivateKey:
     raise HsmError(f"key '{label}' has an unsupported type")
 
 
-def default_hash(key: HsmPrivateKey) -> hashes.HashAlgorithm:
+def default_hash(key: HsmPrivateKey) -> hashes.SHA256 | hashes.SHA384:
     """The hash to pair with a key (P-384 → SHA-384, everything else SHA-256)."""
     if isinstance(key, HsmECPrivateKey) and key.curve.name == "secp384r1":
         return hashes.SHA384()

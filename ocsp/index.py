@@ -148,9 +148,11 @@ class ResponseIndex:
 
     def _drop_expired(self, now: dt.datetime) -> None:
         ts = now.timestamp()
-        for d in (self.by_certid, self.by_request):
-            for k in [k for k, e in d.items() if e.next_update_ts <= ts]:
-                d.pop(k, None)
+        # Two loops, not one over both dicts: their key types differ.
+        for k in [k for k, e in self.by_certid.items() if e.next_update_ts <= ts]:
+            del self.by_certid[k]
+        for r in [r for r, e in self.by_request.items() if e.next_update_ts <= ts]:
+            del self.by_request[r]
 
     def start(self, interval: float) -> None:
         """Refresh in a daemon thread every ``interval`` seconds."""

@@ -161,11 +161,12 @@ class OcspResponder:
             if der is None:
                 return _unsuccessful(_MALFORMED)
         elif method == "POST":
-            der = _read_body(environ, self.cfg.max_request_bytes)
-            if der is None:
+            body = _read_body(environ, self.cfg.max_request_bytes)
+            if body is None:
                 return _error("413 Content Too Large", "OCSP request too large\n")
-            if isinstance(der, str):
-                return _error("400 Bad Request", der)
+            if isinstance(body, str):
+                return _error("400 Bad Request", body)
+            der = body
         else:
             return _error("405 Method Not Allowed", "use GET or POST\n")
         return self.respond(der)

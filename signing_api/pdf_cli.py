@@ -93,7 +93,7 @@ def pdf_sign(
             raise click.UsageError("--box needs four numbers x1,y1,x2,y2")
         stamp = Stamp(
             page=page if page is not None else 1,
-            box=coords,  # type: ignore[arg-type]
+            box=coords,
             tag=tag,
             qr_url=qr_url,
             image=Path(image).read_bytes() if image else None,

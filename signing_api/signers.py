@@ -67,7 +67,7 @@ class PsreSigner(HsmPdfSigner):
         scv2 = as_signing_certificate_v2(self.signing_cert)
         self._scv2_der = simple_cms_attribute("signing_certificate_v2", scv2).dump()
 
-    async def signed_attrs(  # type: ignore[override]
+    async def signed_attrs(
         self,
         data_digest: bytes,
         digest_algorithm: str,
@@ -121,7 +121,7 @@ def signer_for(rt: Runtime, cert: Certificate, *, cache_size: int = CACHE_SIZE) 
             return found
     if not cert.key_label:
         raise NoKeyError(f"certificate {cert.serial_hex} has no key in the HSM")
-    signer = PsreSigner(
+    signer: HsmPdfSigner = PsreSigner(
         rt.backend,
         cert.key_label,
         x509.load_der_x509_certificate(cert.der),

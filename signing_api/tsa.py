@@ -191,6 +191,9 @@ class TimeStampAuthority:
             self.require_good(unit, now)
         except (NoTsaUnitError, IssuerNotGood) as ex:
             raise _Rejected("system_failure", str(ex)) from ex
+        tsa_cert = unit.signer.signing_cert
+        if tsa_cert is None:  # HsmPdfSigner always has one; pyHanko types it optional
+            raise _Rejected("system_failure", "the TSA unit has no certificate")
         info = {
             "version": "v1",
             "policy": self.config.policy_oid,
@@ -199,7 +202,7 @@ class TimeStampAuthority:
             "gen_time": now,
             "accuracy": _accuracy(self.config.accuracy_ms),
             "ordering": False,
-            "tsa": x509.GeneralName(name="directory_name", value=unit.signer.signing_cert.subject),
+            "tsa": x509.GeneralName(name="directory_name", value=tsa_cert.subject),
         }
         if req["nonce"].native is not None:
             info["nonce"] = req["nonce"]

@@ -160,7 +160,9 @@ def _collect(
     pyHanko skips a signature with an unknown /SubFilter and fails on the whole file for one
     with unreadable /Contents; both would hide a bad signature, so each field is read here.
     """
-    regular, stamps, unreadable = [], [], []
+    regular: list[EmbeddedPdfSignature] = []
+    stamps: list[EmbeddedPdfSignature] = []
+    unreadable: list[SignatureReport] = []
     for name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
         try:
             sub = sig_obj.get_object().get("/SubFilter")
@@ -271,7 +273,7 @@ def _trust_problem(st: SignatureStatus) -> str:
         reason = rd.revocation_reason.native
         return f"the revocation data says {whose} was revoked at {when} ({reason})"
     indic = st.trust_problem_indic
-    return indic.name if indic is not None else "not trusted"
+    return indic.standard_name if indic is not None else "not trusted"
 
 
 def _report(

@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from ca_core.ca_level import Authorisation
 from ca_core.config import WebConfig
 from ca_core.errors import CaError
-from ca_core.models import OPERATOR_ROLES, LoginAttempt, Operator, OperatorSession
+from ca_core.models import LoginAttempt, Operator, OperatorSession
+from ca_core.names import OPERATOR_ROLES
 from ca_core.passwords import hash_secret, verify_secret
 from ca_core.store import Store
 

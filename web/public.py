@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import Any
 
 from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
@@ -101,7 +102,7 @@ def status() -> tuple[str, int]:
     return render("public/status.html", **status_context())
 
 
-def status_context() -> dict[str, object]:
+def status_context() -> dict[str, Any]:
     """What both the status page and the dashboard show about freshness and health."""
     rt = runtime()
     now = dt.datetime.now(dt.UTC)
