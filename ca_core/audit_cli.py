@@ -40,7 +40,13 @@ def verify() -> None:
 
 
 @audit.command()
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most this many events, newest first.",
+)
 @click.option("--action", default=None, help="Only events with this action.")
 @click.option("--actor", default=None, help="Only events by this actor.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")

@@ -84,7 +84,8 @@ def restore_cmd(
     operator: str,
     witness: str | None,
 ) -> None:
-    """Restore a backup onto this machine, then catch up with what was published since."""
+    """Restore the backup in BACKUP_DIR onto this machine, then catch up with what was
+    published since."""
     from ca_core import backup, db_snapshot
     from ca_core.published_evidence import merge, read_repository
     from ca_core.restore_reconcile import DEFAULT_CRL_NUMBER_MARGIN, reconcile

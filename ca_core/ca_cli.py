@@ -57,9 +57,15 @@ def ca_group() -> None:
 
 
 @ca_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def ca_list(rt: Runtime, as_json: bool) -> None:
+    """List the CAs: parent, subject, key, expiry, fingerprint and status."""
     from cryptography import x509
 
     cas = rt.store.list_cas()
@@ -90,11 +96,16 @@ def ca_list(rt: Runtime, as_json: bool) -> None:
 
 @ca_group.command("export")
 @click.argument("name")
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="File to write the chain to (PEM; DER with --der: the CA's certificate only).",
+)
 @click.option("--der", is_flag=True, help="Only the CA certificate, DER.")
 @click.pass_obj
 def ca_export(rt: Runtime, name: str, out: str, der: bool) -> None:
-    """Write the CA's certificate and its parents up to the root (PEM)."""
+    """Write CA NAME's certificate and its parents up to the root (PEM)."""
     from cryptography.hazmat.primitives import serialization
 
     from ca_core.authority import chain
@@ -112,7 +123,13 @@ def _ca_options(f: Callable[..., None]) -> Callable[..., None]:
         [
             click.option("--name", required=True, help="Name of the CA (used in URLs)."),
             click.option("--key-label", default=None, help="HSM key label (default: the name)."),
-            click.option("--key-type", type=_KEY_TYPES, default="ec-p384", show_default=True),
+            click.option(
+                "--key-type",
+                type=_KEY_TYPES,
+                default="ec-p384",
+                show_default=True,
+                help="Key type generated in the HSM.",
+            ),
             click.option("--cn", required=True, help="commonName"),
             click.option("--org", required=True, help="organizationName"),
             click.option("--days", type=int, default=None, help="Validity (default: profile max)."),
@@ -227,7 +244,12 @@ def _csr_request(csr: x509.CertificateSigningRequest) -> tuple[dict[str, str], l
 
 @click.command("issue")
 @click.option("--profile", required=True, help="Certificate profile (policies/profiles).")
-@click.option("--csr", "csr_path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--csr",
+    "csr_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PKCS#10 request (PEM or DER) whose key is certified.",
+)
 @click.option("--subscriber", "subscriber_key", help="NIK (or NTRID-… for an agency).")
 @click.option("--ca", "ca_name", default=None, help="Issuing CA (default: the only one).")
 @click.option(
@@ -304,8 +326,14 @@ def issue_cmd(
     type=click.Choice([r for r in REASONS if r != "certificateHold"]),
     default="unspecified",
     show_default=True,
+    help="CRL reason code (RFC 5280 §5.3.1).",
 )
-@click.option("--ca", "ca_name", default=None)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
 @click.pass_obj
 def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> None:
     """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
@@ -317,10 +345,15 @@ def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> No
 
 @click.command("suspend")
 @click.argument("serial")
-@click.option("--ca", "ca_name", default=None)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
 @click.pass_obj
 def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
-    """Put a certificate on hold (certificateHold)."""
+    """Put the certificate with serial SERIAL on hold (certificateHold)."""
     ch = rt.revoker.suspend(serial, actor="operator", ca=ca_name)
     verb = "suspended" if ch.changed else f"already {ch.status}"
     click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex}")
@@ -328,10 +361,15 @@ def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
 
 @click.command("unsuspend")
 @click.argument("serial")
-@click.option("--ca", "ca_name", default=None)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
 @click.pass_obj
 def unsuspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
-    """Release a certificate from hold."""
+    """Release the certificate with serial SERIAL from hold."""
     ch = rt.revoker.unsuspend(serial, actor="operator", ca=ca_name)
     click.echo(f"released: {ch.issuer} serial {ch.serial_hex} is good again")
 
@@ -344,11 +382,27 @@ def cert_group() -> None:
 
 @cert_group.command("show")
 @click.argument("serial")
-@click.option("--ca", "ca_name", default=None)
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--pem", "with_pem", is_flag=True)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
+@click.option(
+    "--pem",
+    "with_pem",
+    is_flag=True,
+    help="Also print the certificate (PEM).",
+)
 @click.pass_obj
 def cert_show(rt: Runtime, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:
+    """Show the certificate with serial SERIAL (hex): status, subject, validity."""
     from ca_core.revocation import normalise_serial
 
     sh = normalise_serial(serial)
@@ -407,8 +461,16 @@ def _read_passphrase(path: str | None) -> str | None:
 
 @subscriber_group.command("add")
 @click.option("--nik", default=None, help="16-digit NIK (people).")
-@click.option("--name", required=True)
-@click.option("--email", required=True)
+@click.option(
+    "--name",
+    required=True,
+    help="Full name as on the identity document.",
+)
+@click.option(
+    "--email",
+    required=True,
+    help="Mailbox for notices (and S/MIME certificates).",
+)
 @click.option("--agency", default=None, help="The agency a civil servant works for.")
 @click.option("--org-id", default=None, help="NTRID-… (agencies, for seals).")
 @click.option(
@@ -427,6 +489,7 @@ def subscriber_add(
     org_id: str | None,
     passphrase_file: str | None,
 ) -> None:
+    """Enrol a subscriber (status NEW) from their identity data."""
     from ca_core import subscribers
 
     kind = "agency" if org_id and not nik else "person"
@@ -461,9 +524,15 @@ def _subscriber_dict(sub: Subscriber) -> dict[str, object]:
 
 @subscriber_group.command("show")
 @click.argument("key")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def subscriber_show(rt: Runtime, key: str, as_json: bool) -> None:
+    """Show subscriber KEY (NIK, or NTRID-… of an agency)."""
     from ca_core import subscribers
 
     sub = subscribers._get(rt.store, key)
@@ -476,9 +545,15 @@ def subscriber_show(rt: Runtime, key: str, as_json: bool) -> None:
 
 
 @subscriber_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def subscriber_list(rt: Runtime, as_json: bool) -> None:
+    """List the subscribers with their status."""
     rows = [_subscriber_dict(s) for s in rt.store.list_subscribers()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -490,15 +565,37 @@ def subscriber_list(rt: Runtime, as_json: bool) -> None:
 
 @subscriber_group.command("renew")
 @click.argument("key")
-@click.option("--profile", default="natural-person", show_default=True)
-@click.option("--ca", "ca_name", default=None)
-@click.option("--key-type", type=_KEY_TYPES, default="ec-p256", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option(
+    "--profile",
+    default="natural-person",
+    show_default=True,
+    help="Certificate profile of the new certificate.",
+)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (default: the current one).",
+)
+@click.option(
+    "--key-type",
+    type=_KEY_TYPES,
+    default="ec-p256",
+    show_default=True,
+    help="Type of the new key, generated in the HSM.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="File for the new certificate (PEM).",
+)
 @click.pass_obj
 def subscriber_renew(
     rt: Runtime, key: str, profile: str, ca_name: str | None, key_type: str, out: str
 ) -> None:
-    """Re-key: new key and certificate; the old certificate is revoked as superseded."""
+    """Re-key subscriber KEY: new key and certificate; the old certificate is revoked
+    as superseded."""
     from ca_core import subscribers
 
     _check_out(out)

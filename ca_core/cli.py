@@ -136,7 +136,12 @@ def config() -> None:
 
 
 @config.command("show")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def config_show(rt: Runtime, as_json: bool) -> None:
     """Print the configuration (after env overrides) with secrets redacted."""

@@ -23,7 +23,12 @@ def hsm() -> None:
 
 
 @hsm.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def list_keys(rt: Runtime, as_json: bool) -> None:
     """List the key pairs on the token."""
@@ -127,7 +132,12 @@ def test_token(rt: Runtime) -> None:
     is_flag=True,
     help="Also remove orphans made before psre stamped creation times on keys.",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def sweep_orphans_cmd(
     rt: Runtime,

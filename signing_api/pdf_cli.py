@@ -52,15 +52,39 @@ def pdf() -> None:
 @pdf.command("sign")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--subscriber", "key", required=True, help="NIK (or NTRID-… of an agency).")
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
-@click.option("--level", type=click.Choice(LEVELS), default="B-LT", show_default=True)
-@click.option("--reason", default=None)
-@click.option("--location", default=None)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="File for the signed PDF (must not exist).",
+)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default="B-LT",
+    show_default=True,
+    help="PAdES baseline level.",
+)
+@click.option(
+    "--reason",
+    default=None,
+    help="/Reason written into the signature.",
+)
+@click.option(
+    "--location",
+    default=None,
+    help="/Location written into the signature.",
+)
 @click.option("--page", type=int, default=None, help="Visible stamp on this page (-1: last).")
 @click.option("--box", default=None, help="Visible stamp box x1,y1,x2,y2 (PDF points).")
 @click.option("--tag", default=None, help="Visible stamp centred on this text.")
 @click.option("--qr-url", default=None, help="Draw a QR code of this URL in the stamp.")
-@click.option("--image", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Image (PNG/JPEG) drawn in the visible stamp.",
+)
 @click.option(
     "--password-file",
     type=click.Path(exists=True, dir_okay=False),
@@ -83,7 +107,8 @@ def pdf_sign(
     image: str | None,
     password_file: str | None,
 ) -> None:
-    """Sign FILE as subscriber KEY (operator use; the API checks the signer's activation)."""
+    """Sign FILE with the HSM key of the subscriber given by --subscriber (operator use;
+    the API checks the signer's activation)."""
     if Path(out).exists():
         raise click.UsageError(f"{out} exists; psre never overwrites an output")
     stamp = None
@@ -128,8 +153,18 @@ def pdf_sign(
 
 @pdf.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File with the password of an encrypted PDF.",
+)
 @click.pass_obj
 def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None) -> None:
     """Verify every signature of FILE against this PSrE; exit 1 unless all are valid."""
