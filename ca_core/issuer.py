@@ -45,8 +45,8 @@ from ca_core.events import StatusEvent
 from ca_core.issuance_db import KnownKey
 from ca_core.keycheck import check_public_key, spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
+from ca_core.names import partition_of
 from ca_core.store import Store, serial_hex
-from crl.urls import partition_of
 from hsm.backend import KeyBackend, KeySpec, SignScheme
 from policies.errors import ExtensionError, SubjectError
 from policies.extensions import build_extensions
