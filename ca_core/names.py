@@ -1,8 +1,8 @@
 """Vocabularies shared by the models, the CLI and the web pages.
 
 Kept free of SQLAlchemy and cryptography (plain values and pure rules) so that ``psre --help``
-and the option lists of the commands (``click.Choice``) cost nothing to build; ``ca_core.models`` and ``ca_core.revocation``
-re-export them.
+and the option lists of the commands (``click.Choice``) cost nothing to build;
+``ca_core.models`` and ``ca_core.revocation`` re-export them.
 """
 
 from __future__ import annotations
