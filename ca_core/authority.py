@@ -22,6 +22,7 @@ from ca_core.models import CertificateAuthority
 from ca_core.store import Store
 from hsm.backend import KeyBackend, KeySpec
 from hsm.errors import KeyNotFoundError
+from policies.roles import one_with_role
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def create_root(
     return issuer.issue(
         spec.name,
         IssueRequest(
-            profile="root-ca",
+            profile=one_with_role("ca", kind="root", profiles=issuer.profiles).name,
             subject=spec.subject,
             public_key=backend.public_key(spec.key_label),  # type: ignore[arg-type]
             validity_days=spec.validity_days,
@@ -90,7 +91,7 @@ def create_issuing(
     issued = issuer.issue(
         parent,
         IssueRequest(
-            profile="issuing-ca",
+            profile=one_with_role("ca", kind="intermediate", profiles=issuer.profiles).name,
             subject=spec.subject,
             public_key=backend.public_key(spec.key_label),  # type: ignore[arg-type]
             validity_days=spec.validity_days,

@@ -567,9 +567,9 @@ def subscriber_list(rt: Runtime, as_json: bool) -> None:
 @click.argument("key")
 @click.option(
     "--profile",
-    default="natural-person",
-    show_default=True,
-    help="Certificate profile of the new certificate.",
+    default=None,
+    help="Certificate profile of the new certificate (default: the subscriber's signing or "
+    "seal profile).",
 )
 @click.option(
     "--ca",
@@ -592,13 +592,17 @@ def subscriber_list(rt: Runtime, as_json: bool) -> None:
 )
 @click.pass_obj
 def subscriber_renew(
-    rt: Runtime, key: str, profile: str, ca_name: str | None, key_type: str, out: str
+    rt: Runtime, key: str, profile: str | None, ca_name: str | None, key_type: str, out: str
 ) -> None:
     """Re-key subscriber KEY: new key and certificate; the old certificate is revoked
     as superseded."""
     from ca_core import subscribers
+    from policies.roles import signing_profile_for
 
     _check_out(out)
+    if profile is None:
+        kind = subscribers._get(rt.store, key).kind
+        profile = signing_profile_for(kind, rt.issuer.profiles).name
     issued = subscribers.renew(
         rt.issuer,
         rt.revoker,

@@ -19,9 +19,11 @@ from sqlalchemy.orm import Session
 
 from ca_core.errors import CaError
 from ca_core.models import Certificate, CertificateAuthority
+from policies.roles import ca_level_names
 
-#: Profiles of CA-level certificates: the CAs themselves and their delegated OCSP and TSA units.
-CA_LEVEL_PROFILES = frozenset({"root-ca", "issuing-ca", "ocsp-signer", "tsa"})
+#: Profiles of CA-level certificates: the CAs themselves and their delegated OCSP and TSA units
+#: (by role: ca, ocsp-responder, tsa).
+CA_LEVEL_PROFILES = ca_level_names()
 
 AUTHORISATION_KINDS = ("ceremony", "dual-control")
 

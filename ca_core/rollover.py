@@ -19,10 +19,11 @@ from sqlalchemy import func, select
 from ca_core.errors import CaError
 from ca_core.models import Certificate, CertificateAuthority, IssuanceWindow, PublishedCrl
 from ca_core.store import Store
+from policies.roles import names_with_role
 
 #: Profiles an issuing CA may still issue after its switch: its own delegated OCSP responder,
 #: which must stay valid for as long as the CA's certificates need status.
-AFTER_SWITCH = frozenset({"ocsp-signer"})
+AFTER_SWITCH = names_with_role("ocsp-responder")
 
 
 class RolloverError(CaError):

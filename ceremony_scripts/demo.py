@@ -24,6 +24,8 @@ from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, run
 from ceremony_scripts.spec import StepSpec
 from ceremony_scripts.steps import ca_exists
 from hsm.errors import KeyNotFoundError
+from policies.roles import names_with_role
+from policies.schema import Role
 
 TEMPLATES = Path(__file__).parent / "demo"
 ROOT, ISSUING = "root-ca", "issuing-ca"
@@ -41,8 +43,8 @@ def _has_ca(rt: Runtime, name: str) -> bool:
     return ca_exists(rt.store, name) and rt.store.get_ca(name).certificate_der is not None
 
 
-def _has_delegated(rt: Runtime, profile: str, now: dt.datetime) -> bool:
-    """A live certificate of ``profile`` from the issuing CA with its key on the token."""
+def _has_delegated(rt: Runtime, role: Role, now: dt.datetime) -> bool:
+    """A live certificate of a profile with ``role`` from the issuing CA, key on the token."""
     if not _has_ca(rt, ISSUING):
         return False
     ca = rt.store.get_ca(ISSUING)
@@ -50,7 +52,7 @@ def _has_delegated(rt: Runtime, profile: str, now: dt.datetime) -> bool:
         found = s.scalar(
             select(Certificate.id).where(
                 Certificate.issuer_id == ca.id,
-                Certificate.profile == profile,
+                Certificate.profile.in_(names_with_role(role)),
                 Certificate.key_label.is_not(None),
                 Certificate.status == "good",
                 Certificate.not_after > now,
@@ -150,7 +152,11 @@ def ensure_demo_ceremonies(rt: Runtime, echo: Callable[[str], None] = print) -> 
     plan = [
         ("01-root.toml", lambda: _has_ca(rt, ROOT), f"demo root CA '{ROOT}'"),
         ("02-issuing.toml", lambda: _has_ca(rt, ISSUING), f"demo issuing CA '{ISSUING}'"),
-        ("03-ocsp-signer.toml", lambda: _has_delegated(rt, "ocsp-signer", now), "demo OCSP signer"),
+        (
+            "03-ocsp-signer.toml",
+            lambda: _has_delegated(rt, "ocsp-responder", now),
+            "demo OCSP signer",
+        ),
         ("04-tsa.toml", lambda: _has_delegated(rt, "tsa", now), "demo TSA"),
     ]
     # What an interrupted run of the first two can leave behind (the others' labels are stamped).

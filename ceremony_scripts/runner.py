@@ -49,7 +49,7 @@ from ceremony_scripts.modes import DRY_RUN, UNATTENDED
 from ceremony_scripts.recording import RecordingBackend
 from ceremony_scripts.spec import STEP_KEYS, Ceremony, StepSpec
 from ceremony_scripts.steps import (
-    FIXED_PROFILE,
+    FIXED_ROLE,
     STEP_TYPES,
     PreflightView,
     StepContext,
@@ -166,9 +166,9 @@ def preflight(
         profile = profiles.get(st.profile) if st.profile else None
         if st.profile and profile is None:
             problems.append(f"{st.where}: unknown profile {st.profile!r}")
-        fixed = FIXED_PROFILE.get(st.type)
-        if fixed and st.profile and st.profile != fixed:
-            problems.append(f"{st.where}: a {st.type} step uses profile {fixed}")
+        fixed_role = FIXED_ROLE.get(st.type)
+        if fixed_role and profile is not None and profile.role != fixed_role:
+            problems.append(f"{st.where}: a {st.type} step uses a profile with role {fixed_role}")
         if profile is not None and t.profile_kind and profile.kind != t.profile_kind:
             problems.append(
                 f"{st.where}: profile {profile.name} is for {profile.kind} certificates"

@@ -42,7 +42,7 @@ from ceremony_scripts.transcript import TranscriptWriter
 from hsm.backend import KeyInfo, KeySpec
 from hsm.keys import default_hash, private_key
 from policies.errors import ExtensionError, SubjectError
-from policies.schema import Profile
+from policies.schema import Profile, Role
 from policies.subject import build_subject
 
 #: Test hook, like ca_core.issuer's PSRE_FAULT: ``PSRE_CEREMONY_FAULT=<step>:<stage>`` raises at
@@ -645,8 +645,9 @@ register(
     )
 )
 
-#: The profile each delegated step type must use (the OCSP/TSA services look them up by it).
-FIXED_PROFILE = {"ocsp-signer": "ocsp-signer", "tsa": "tsa", "root-key": "root-ca"}
+#: The profile role each of these step types must use (the OCSP/TSA services find their
+#: certificates by it; a root key's certificate is a CA's).
+FIXED_ROLE: dict[str, Role] = {"ocsp-signer": "ocsp-responder", "tsa": "tsa", "root-key": "ca"}
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from hsm.backend import KeyBackend
 from hsm.keys import HsmPrivateKey, default_hash, private_key
 from ocsp.errors import NoResponderError
+from policies.roles import names_with_role
 
 #: RFC 6960 §4.4.8: the extended revoked definition, signalled in responseExtensions with NULL.
 EXTENDED_REVOKE_OID = ObjectIdentifier("1.3.6.1.5.5.7.48.1.9")
@@ -104,9 +105,11 @@ class Responder:
 
 
 def find_delegated(store: ReadOnlyStore, ca_id: int, now: dt.datetime) -> Certificate | None:
-    """The newest valid "ocsp-signer" certificate issued by ``ca_id`` with an HSM key."""
+    """The newest valid delegated-responder certificate (a profile with role ocsp-responder)
+    issued by ``ca_id`` with an HSM key."""
+    responders = names_with_role("ocsp-responder")
     return store.newest_usable_certificate(
-        and_(Certificate.issuer_id == ca_id, Certificate.profile == "ocsp-signer"), now
+        and_(Certificate.issuer_id == ca_id, Certificate.profile.in_(responders)), now
     )
 
 

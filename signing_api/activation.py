@@ -29,6 +29,7 @@ from ca_core.db import read_only, rows_changed, utcnow
 from ca_core.models import ActivationCode, Certificate, SealActivation, Subscriber
 from ca_core.passwords import verify_secret
 from ca_core.store import Store
+from policies.roles import signing_profile_for
 from signing_api import totp as otp
 from signing_api.client_auth import ClientApp
 from signing_api.esign_errors import (
@@ -44,9 +45,6 @@ from signing_api.verified_cache import VerifiedCache
 
 #: Passphrases that passed scrypt lately (see signing_api.verified_cache), per process.
 _passphrases = VerifiedCache()
-
-#: Certificate profiles that sign for each kind of subscriber.
-SIGNING_PROFILES = {"person": "natural-person", "agency": "legal-person-seal"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +87,8 @@ def require_subscriber(store: Store, **key: str | None) -> Subscriber:
 
 def usable_certificate(store: Store, sub: Subscriber, now: dt.datetime) -> Certificate | None:
     """The newest good, currently valid certificate of ``sub`` with its key in the HSM."""
-    profile = SIGNING_PROFILES[sub.kind]
+    # The profile that signs for this kind of subscriber (role subscriber-signing or seal).
+    profile = signing_profile_for(sub.kind).name
     condition = and_(Certificate.subscriber_id == sub.id, Certificate.profile == profile)
     return store.newest_usable_certificate(condition, now)
 

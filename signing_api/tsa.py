@@ -39,6 +39,7 @@ from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
 from hsm.errors import HsmError
+from policies.roles import names_with_role
 from signing_api.signers import digest_for, signer_for
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The time-stamping unit's profile (ceremony step type "tsa").
-TSA_PROFILE = "tsa"
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
@@ -102,11 +101,12 @@ class TimeStampAuthority:
         with self._lock:
             if self._unit is not None and self._unit.recheck_at > now:
                 return self._unit
-            row = self.rt.store.newest_usable_certificate(Certificate.profile == TSA_PROFILE, now)
+            units = names_with_role("tsa")  # the profiles of time-stamping units
+            row = self.rt.store.newest_usable_certificate(Certificate.profile.in_(units), now)
             if row is None:
                 raise NoTsaUnitError(
                     "tsa",
-                    "no valid time-stamping unit certificate (profile 'tsa'); run the TSA "
+                    "no valid time-stamping unit certificate (profile role 'tsa'); run the TSA "
                     "key ceremony",
                 )
             signer = signer_for(self.rt, row)
