@@ -40,6 +40,7 @@ from sqlalchemy import select
 from ca_core import issuance_db as db
 from ca_core import lint
 from ca_core.ca_standing import require_good_chain
+from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.issuance_db import KnownKey
@@ -72,10 +73,6 @@ class IssuanceError(CaError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def new_serial() -> int:

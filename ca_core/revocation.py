@@ -16,6 +16,7 @@ from cryptography import x509
 from sqlalchemy import select
 
 from ca_core.ca_level import Authorisation, guard
+from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.models import (
@@ -56,10 +57,6 @@ class StatusChange:
     changed: bool
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def normalise_serial(serial: str) -> str:
     """Accept what people paste: ``openssl x509 -serial`` output, colons, 0x, upper case."""
     s = serial.strip()
@@ -76,7 +73,7 @@ class Revoker:
         store: Store,
         recover: Callable[[int, str], object],
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
         #: Completes a reserved-but-unstored serial (Issuer.recover) so it can be revoked.
@@ -239,7 +236,7 @@ class Revoker:
                     Certificate.subscriber_id == c.subscriber_id,
                     Certificate.id != c.id,
                     Certificate.status == "good",
-                    Certificate.not_after > _utcnow(),
+                    Certificate.not_after > utcnow(),
                 )
             ).first()
             if other is not None:

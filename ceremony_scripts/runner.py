@@ -38,8 +38,9 @@ from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 
 from ca_core.audit import format_time
+from ca_core.db import utcnow
 from ca_core.errors import NotFoundError
-from ca_core.issuer import Issuer, utcnow
+from ca_core.issuer import Issuer
 from ca_core.keycheck import spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.store import Store

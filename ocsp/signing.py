@@ -21,6 +21,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ObjectIdentifier
 from sqlalchemy import and_, select
 
+from ca_core.db import utcnow
 from ca_core.models import Certificate, CertificateAuthority, LostSerial, SerialReservation
 from ca_core.revocation import REASON_FLAGS
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
@@ -45,10 +46,6 @@ CERTID_HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
 }
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True)
