@@ -379,8 +379,6 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
     role = top.get("role", str)
     if role not in get_args(Role):
         raise top.error("role", f"unknown role {role!r} (one of: {', '.join(get_args(Role))})")
-    if (role == "ca") != (kind != "end-entity"):
-        raise top.error("role", f"role {role!r} does not fit kind {kind!r}")
     description = top.get("description", str)
     if not description.strip():
         raise top.error("description", "must not be empty")
@@ -507,6 +505,8 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
             "required in every certificate that is not self-signed (RFC 5280 §4.2.1.1)",
         )
 
+    if (role == "ca") != (kind != "end-entity"):
+        raise top.error("role", f"role {role!r} does not fit kind {kind!r}")
     mapping = _subscriber_mapping(top, subject, role)
 
     return Profile(
