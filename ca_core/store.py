@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Self, TypeVar
@@ -37,6 +38,7 @@ from ca_core.models import (
     Certificate,
     CertificateAuthority,
     ClientApplication,
+    LostSerial,
     SerialReservation,
     Subscriber,
 )
@@ -62,6 +64,18 @@ def normalize_serial(serial: int | str) -> str:
 def sha256_hex(der: bytes) -> str:
     """The fingerprint stored for a certificate: SHA-256 of its DER, lowercase hex."""
     return hashlib.sha256(der).hexdigest()
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    """What the store says about one serial: ``good``, ``revoked``, ``hold`` or
+    ``never_issued``, and (not compared) which record decided it: ``certificate``, ``lost``
+    (issued after a restored backup), ``reservation`` or ``none``."""
+
+    status: str
+    revoked_at: datetime | None = None
+    reason: str | None = None
+    source: str = field(default="certificate", compare=False)
 
 
 class ReadOnlyStore:
@@ -119,25 +133,50 @@ class ReadOnlyStore:
         stmt = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
         return self._all(stmt)
 
+    def certificate_status(self, issuer_id: int, serial: int | str) -> CertStatus:
+        """The status of ``serial`` under ``issuer_id``: the one decision OCSP, CRLs' callers
+        and ``serial_status`` share.
+
+        A serial with a reservation that is not abandoned counts as issued (a crash between the
+        HSM signature and the database write leaves only the reservation; checklist "never
+        unknown"), and its certificate has not been revoked, since revoking first completes the
+        reservation. A serial issued after the backup a restore came from
+        (ca_core.restore_reconcile) is revoked, as the CRLs list it, rather than never issued.
+        """
+        sh = normalize_serial(serial)
+        with _store_errors(None), self._reads() as s:
+            row = s.execute(
+                select(
+                    Certificate.status, Certificate.revoked_at, Certificate.revocation_reason
+                ).where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
+            ).first()
+            if row is not None:
+                return CertStatus(row[0], row[1], row[2], source="certificate")
+            lost = s.execute(
+                select(LostSerial.revoked_at, LostSerial.revocation_reason).where(
+                    LostSerial.issuer_id == issuer_id, LostSerial.serial_hex == sh
+                )
+            ).first()
+            if lost is not None:
+                return CertStatus("revoked", lost[0], lost[1] or "unspecified", source="lost")
+            state = s.scalar(
+                select(SerialReservation.state).where(
+                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
+                )
+            )
+        if state is not None and state != "abandoned":
+            return CertStatus("good", source="reservation")
+        return CertStatus("never_issued", source="none")
+
     def serial_status(self, issuer_id: int, serial: int | str) -> str:
         """``good``/``revoked``/``hold`` for a stored certificate; ``reserved`` for a serial that
-        was reserved (and maybe signed) but never stored — it counts as issued, so status
-        services must never call it good or unknown; ``unknown`` if this issuer never used it."""
-        key = normalize_serial(serial)
-        with _store_errors(None), self._reads() as s:
-            status = s.scalar(
-                select(Certificate.status).where(
-                    Certificate.issuer_id == issuer_id, Certificate.serial_hex == key
-                )
-            )
-            if status is not None:
-                return str(status)
-            reserved = s.scalar(
-                select(SerialReservation.id).where(
-                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == key
-                )
-            )
-        return "reserved" if reserved is not None else "unknown"
+        was issued but is not stored here (reserved and maybe signed, or lost in a restore) — it
+        counts as issued, so status services must never call it good or unknown; ``unknown`` if
+        this issuer never used it. Derived from :meth:`certificate_status`."""
+        st = self.certificate_status(issuer_id, serial)
+        if st.source == "certificate":
+            return st.status
+        return "unknown" if st.source == "none" else "reserved"
 
     def blocked_keys(self) -> frozenset[str]:
         """SPKI SHA-256 hashes of keys that must never be certified (keyCompromise and more)."""

@@ -19,12 +19,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ObjectIdentifier
-from sqlalchemy import and_, select
+from sqlalchemy import and_
 
 from ca_core.db import utcnow
-from ca_core.models import Certificate, CertificateAuthority, LostSerial, SerialReservation
+from ca_core.models import Certificate, CertificateAuthority
 from ca_core.revocation import REASON_FLAGS
-from ca_core.store import ReadOnlyStore, Store, normalize_serial
+from ca_core.store import CertStatus as CertStatus
+from ca_core.store import ReadOnlyStore
 from hsm.backend import KeyBackend
 from hsm.keys import HsmPrivateKey, default_hash, private_key
 from ocsp.errors import NoResponderError
@@ -46,16 +47,6 @@ CERTID_HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
 }
-
-
-@dataclass(frozen=True)
-class CertStatus:
-    """What the store says about one serial: ``good``, ``revoked``, ``hold`` or
-    ``never_issued``."""
-
-    status: str
-    revoked_at: dt.datetime | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -145,39 +136,10 @@ def responder_for(
     )
 
 
-def cert_status(store: Store, issuer_id: int, serial: int | str) -> CertStatus:
-    """The status of ``serial`` under ``issuer_id``, for OCSP.
-
-    A serial with a reservation that is not abandoned counts as issued (a crash between the HSM
-    signature and the database write leaves only the reservation; checklist "never unknown"),
-    and its certificate has not been revoked, since revoking first completes the reservation.
-    """
-    sh = normalize_serial(serial)
-    with store._reads() as s:
-        row = s.execute(
-            select(Certificate.status, Certificate.revoked_at, Certificate.revocation_reason).where(
-                Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh
-            )
-        ).first()
-        if row is not None:
-            return CertStatus(row[0], row[1], row[2])
-        # Issued after the backup a restore came from (ca_core.restore_reconcile): revoked, as
-        # the CRLs list it, rather than "never issued".
-        lost = s.execute(
-            select(LostSerial.revoked_at, LostSerial.revocation_reason).where(
-                LostSerial.issuer_id == issuer_id, LostSerial.serial_hex == sh
-            )
-        ).first()
-        if lost is not None:
-            return CertStatus("revoked", lost[0], lost[1] or "unspecified")
-        state = s.scalar(
-            select(SerialReservation.state).where(
-                SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
-            )
-        )
-    if state is not None and state != "abandoned":
-        return CertStatus("good")
-    return CertStatus("never_issued")
+def cert_status(store: ReadOnlyStore, issuer_id: int, serial: int | str) -> CertStatus:
+    """The status of ``serial`` under ``issuer_id``, for OCSP (decided by the store, in one
+    place: :meth:`ca_core.store.ReadOnlyStore.certificate_status`)."""
+    return store.certificate_status(issuer_id, serial)
 
 
 def build_response(
