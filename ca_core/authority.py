@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ca_core import audit_objects
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.models import CertificateAuthority
@@ -52,7 +53,10 @@ def create_root(
     _key(backend, spec.key_label, spec.key_spec)
     store.add_ca(spec.name, _dn(spec.subject), spec.key_label, spec.key_spec.value)
     store.audit.append(
-        actor, "ca.create", f"ca:{spec.name}", {"key_label": spec.key_label, "role": "root"}
+        actor,
+        "ca.create",
+        audit_objects.ca(spec.name),
+        {"key_label": spec.key_label, "role": "root"},
     )
     return issuer.issue(
         spec.name,
@@ -85,7 +89,7 @@ def create_issuing(
     store.audit.append(
         actor,
         "ca.create",
-        f"ca:{spec.name}",
+        audit_objects.ca(spec.name),
         {"key_label": spec.key_label, "role": "issuing", "parent": parent},
     )
     issued = issuer.issue(

@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from sqlalchemy import select
 
+from ca_core import audit_objects, lint
 from ca_core import issuance_db as db
-from ca_core import lint
 from ca_core.ca_standing import require_good_chain
 from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
@@ -479,7 +479,7 @@ class Issuer:
             self.store.audit.append(
                 req.actor if req else "system",
                 "certificate.recover" if recovered else "certificate.issue",
-                f"certificate:{ca.name}:{sh}",
+                audit_objects.certificate(ca.name, sh),
                 {
                     "profile": profile,
                     "subject": subject,

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import CompoundSelect, select, union
 
+from ca_core import audit_objects
 from ca_core.db import utcnow
 from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from ca_core.store import Store
@@ -118,7 +119,7 @@ def sweep_orphans(
         store.audit.append(
             actor,
             "hsm.orphan_removed",
-            f"key:{orphan.label}",
+            audit_objects.key(orphan.label),
             {"token": backend.token_label, **orphan.describe(now)},
         )
         try:

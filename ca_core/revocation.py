@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.ca_level import Authorisation, guard
 from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
@@ -171,7 +172,7 @@ class Revoker:
             if authorisation is not None:
                 details["authorisation"] = authorisation.as_details()
             self.store.audit.append(
-                actor, action, f"certificate:{ca_name}:{sh}", details, session=s
+                actor, action, audit_objects.certificate(ca_name, sh), details, session=s
             )
             change = StatusChange(sh, ca_name, c.status, reason, now, True)
         self.store.events.publish(StatusEvent(change.status, ca_name, sh))
@@ -218,7 +219,11 @@ class Revoker:
             self._subscriber_follow(s, c, "ISSUE")
             details = {} if authorisation is None else {"authorisation": authorisation.as_details()}
             self.store.audit.append(
-                actor, "certificate.unsuspend", f"certificate:{ca_name}:{sh}", details, session=s
+                actor,
+                "certificate.unsuspend",
+                audit_objects.certificate(ca_name, sh),
+                details,
+                session=s,
             )
         self.store.events.publish(StatusEvent("released", ca_name, sh))
         return StatusChange(sh, ca_name, "good", None, None, True)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.errors import CaError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
@@ -84,7 +85,7 @@ def enrol(store: Store, e: Enrolment, *, passphrase: str | None, actor: str) -> 
     store.audit.append(
         actor,
         "subscriber.add",
-        f"subscriber:{sub.nik or sub.organization_identifier}",
+        audit_objects.subscriber_record(sub.nik, sub.organization_identifier),
         {"kind": e.kind, "agency": e.agency, "activation": "set" if passphrase else "none"},
     )
     return sub
@@ -222,7 +223,11 @@ def set_status(store: Store, key: str, status: str, *, actor: str) -> None:
         old = row.status
         row.status = status
         store.audit.append(
-            actor, "subscriber.status", f"subscriber:{key}", {"from": old, "to": status}, session=s
+            actor,
+            "subscriber.status",
+            audit_objects.subscriber(key),
+            {"from": old, "to": status},
+            session=s,
         )
 
 

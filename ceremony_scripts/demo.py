@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ca_core import audit_objects
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.runtime import Runtime
 from ceremony_scripts import spec
@@ -108,7 +109,7 @@ def _audit_resume(rt: Runtime, s: Session, ca_name: str, what: str) -> None:
     rt.store.audit.append(
         "psre-init",
         "demo.resume",
-        f"ca:{ca_name}",
+        audit_objects.ca(ca_name),
         {"removed": what, "reason": "an earlier psre init stopped half-way"},
         session=s,
     )

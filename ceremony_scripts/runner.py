@@ -37,6 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 
+from ca_core import audit_objects
 from ca_core.audit import format_time
 from ca_core.db import utcnow
 from ca_core.errors import NotFoundError
@@ -410,7 +411,7 @@ def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
                 ctx.store.audit.append(
                     ctx.actor,
                     "ca.remove",
-                    f"ca:{name}",
+                    audit_objects.ca(name),
                     {"reason": f"ceremony {ctx.ceremony.name} step {st.number} failed"},
                     session=s,
                 )

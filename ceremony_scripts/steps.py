@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.authority import CaSpec, create_root
 from ca_core.ca_level import Authorisation, is_ca_level
 from ca_core.errors import NotFoundError
@@ -88,7 +89,7 @@ class StepContext:
         pub = self.backend.public_key(st.key_label)
         self.record(
             "key.generate",
-            f"key:{st.key_label}",
+            audit_objects.key(st.key_label),
             {
                 "label": st.key_label,
                 "key_type": info.spec.value,
@@ -134,7 +135,7 @@ class StepContext:
             )
         self.record(
             "certificate.issue",
-            f"certificate:{issued.issuer_name}:{issued.serial_hex}",
+            audit_objects.certificate(issued.issuer_name, issued.serial_hex),
             {
                 "role": "certificate",
                 "path": str(self.remap(st.outputs["certificate"])),
@@ -229,7 +230,7 @@ def _intermediate_key(ctx: StepContext, st: StepSpec) -> None:
     csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, default_hash(key))
     ctx.record(
         "csr.create",
-        f"key:{st.key_label}",
+        audit_objects.key(st.key_label),
         {"subject": name.rfc4514_string(), "spki_sha256": spki_sha256(csr.public_key())},
     )
     ctx.write_output(st, "csr", csr.public_bytes(serialization.Encoding.PEM))
@@ -282,7 +283,7 @@ def _intermediate_cert(ctx: StepContext, st: StepSpec) -> None:
     ctx.store.audit.append(
         ctx.actor,
         "ca.create",
-        f"ca:{st.ca}",
+        audit_objects.ca(st.ca),
         {"key_label": st.key_label, "role": "issuing", "parent": st.issuer},
     )
     ctx.at("CA certificate")
@@ -447,7 +448,7 @@ def _ca_status(ctx: StepContext, st: StepSpec) -> None:
         )
     ctx.record(
         _STATUS_ACTIONS[st.type],
-        f"certificate:{st.issuer}:{change.serial_hex}",
+        audit_objects.certificate(st.issuer, change.serial_hex),
         {
             "issuer_ca": st.issuer,
             "serial": change.serial_hex,
@@ -465,7 +466,7 @@ def _ca_status(ctx: StepContext, st: StepSpec) -> None:
     signed = presigner.presign_certificate(st.issuer, change.serial_hex)
     ctx.record(
         "ocsp.presign",
-        f"certificate:{st.issuer}:{change.serial_hex}",
+        audit_objects.certificate(st.issuer, change.serial_hex),
         {"responses": signed, "cert_status": change.status},
     )
     _sign_crl(ctx, st, st.issuer, st.next_update)
@@ -618,7 +619,9 @@ def _issuance_switch(ctx: StepContext, st: StepSpec) -> None:
     ctx.at("issuance switch")
     switch(ctx.store, old=st.replaces, new=st.ca, at=st.switch_at, actor=ctx.actor)
     ctx.record(
-        "ca.issuance_switch", f"ca:{st.ca}", {"replaces": st.replaces, "at": _z(st.switch_at)}
+        "ca.issuance_switch",
+        audit_objects.ca(st.ca),
+        {"replaces": st.replaces, "at": _z(st.switch_at)},
     )
 
 

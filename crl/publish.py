@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from sqlalchemy import ColumnElement, DateTime, String, func, or_, select, type_coerce, update
 
+from ca_core import audit_objects
 from ca_core.config import CrlConfig
 from ca_core.db import utcnow
 from ca_core.errors import AlreadyExistsError, NotFoundError
@@ -434,7 +435,7 @@ class CrlPublisher:
             self.store.audit.append(
                 actor,
                 "crl.publish",
-                f"ca:{ca.name}",
+                audit_objects.ca(ca.name),
                 {
                     "this_update": _z(signed[0].header.this_update),
                     "next_update": _z(signed[0].header.next_update),
@@ -455,7 +456,7 @@ class CrlPublisher:
     def _audit_failure(self, ca_name: str, ex: Exception, actor: str) -> None:
         try:
             self.store.audit.append(
-                actor, "crl.publish_failed", f"ca:{ca_name}", {"error": type(ex).__name__}
+                actor, "crl.publish_failed", audit_objects.ca(ca_name), {"error": type(ex).__name__}
             )
         except Exception:
             log.exception("could not audit the failed CRL publication")
@@ -536,7 +537,7 @@ def _revoked_rows(
 
 def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> set[str]:
     """Serials of ``ca_name`` revoked, held or released at or after ``since`` (any process)."""
-    prefix = f"certificate:{ca_name}:"
+    prefix = audit_objects.certificate_prefix(ca_name)
     with store.engine.connect() as conn:
         objects = conn.execute(
             select(AuditEvent.object).where(
@@ -550,7 +551,7 @@ def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> s
 
 def _releases(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> dict[str, dt.datetime]:
     """Holds of ``ca_name`` released at or after ``since``: serial → release time."""
-    prefix = f"certificate:{ca_name}:"
+    prefix = audit_objects.certificate_prefix(ca_name)
     out: dict[str, dt.datetime] = {}
     with store.engine.connect() as conn:
         rows = conn.execute(

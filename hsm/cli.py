@@ -11,6 +11,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ca_core import audit_objects
 from hsm.backend import KeySpec, SignScheme
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ def keygen(rt: Runtime, label: str, key_type: str) -> None:
     rt.audit.append(
         "operator",
         "hsm.keygen",
-        f"key:{label}",
+        audit_objects.key(label),
         {
             "type": info.spec.value,
             "token": rt.backend.token_label,

@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 
-from ca_core import lint
+from ca_core import audit_objects, lint
 from ca_core.config import Config
 from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from ca_core.store import ReadOnlyStore, Store, serial_hex
@@ -134,7 +134,7 @@ class Presigner:
         n = self._sign_and_store(ca, [cert], {}, force=True, lint_first=False)
         if n:
             self.store.audit.append(
-                "ocsp", "ocsp.presign", f"certificate:{ca.name}:{sh}", {"responses": n}
+                "ocsp", "ocsp.presign", audit_objects.certificate(ca.name, sh), {"responses": n}
             )
         return n
 
@@ -182,7 +182,9 @@ class Presigner:
         certs = [c for c in certs if c.fingerprint_sha256 != ca.fingerprint_sha256]
         n = self._sign_and_store(ca, certs, existing, force=force, lint_first=True)
         if n:
-            self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
+            self.store.audit.append(
+                "ocsp", "ocsp.presign", audit_objects.ca(ca.name), {"responses": n}
+            )
         return n
 
     def _due(

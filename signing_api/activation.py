@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from ca_core import audit_objects
 from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
 from ca_core.db import read_only, rows_changed, utcnow
@@ -55,7 +56,7 @@ class Signer:
 
 def subject_key(sub: Subscriber) -> str:
     """How audit events name a subscriber."""
-    return f"subscriber:{sub.nik or sub.organization_identifier}"
+    return audit_objects.subscriber_record(sub.nik, sub.organization_identifier)
 
 
 # --- finding the signer ----------------------------------------------------------------------

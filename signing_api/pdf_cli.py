@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core import audit_objects
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
 
@@ -137,10 +138,12 @@ def pdf_sign(
     signed = sign_pdf(rt, data, cert, opts)
     Path(out).write_bytes(signed)
     # Checklist "remote signing": every signature is an audit event with the document hash.
+    # Serials are unique per issuer only: the object names the CA, as every other writer's.
+    ca_name = next(c.name for c in rt.store.list_cas() if c.id == cert.issuer_id)
     rt.audit.append(
         "operator",
         "pdf.signed",
-        f"certificate:{cert.serial_hex}",
+        audit_objects.certificate(ca_name, cert.serial_hex),
         {
             "subscriber": key,
             "level": level,

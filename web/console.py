@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, redirect, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.approvals import approve, list_proposals, propose, reject
 from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level
 from ca_core.errors import CaError
@@ -518,7 +519,7 @@ def approvals() -> tuple[str, int] | object:
         return approvals_page(error=translate("approval.bad"), status=400)
     cert, ca, _sub = found
     params: dict[str, object] = {"reason": reason} if action == "revoke" else {}
-    return _propose(f"certificate.{action}", f"certificate:{ca}:{cert.serial_hex}", params)
+    return _propose(f"certificate.{action}", audit_objects.certificate(ca, cert.serial_hex), params)
 
 
 @bp.post("/approvals/<int:proposal_id>/approve")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from ca_core import audit_objects
 from ca_core.errors import NotFoundError
 from ca_core.models import Subscriber
 from ca_core.passwords import hash_secret
@@ -32,7 +33,7 @@ def reset_passphrase(store: Store, subscriber_id: int, *, actor: str) -> str:
         store.audit.append(
             actor,
             "subscriber.reset_activation",
-            f"subscriber:{sub.nik or sub.organization_identifier}",
+            audit_objects.subscriber_record(sub.nik, sub.organization_identifier),
             {},
             session=s,
         )
