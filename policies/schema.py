@@ -26,13 +26,13 @@ TOML layout (key paths in errors use these names)::
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+from policies import strict_toml
 from policies.errors import ProfileError
 
 #: Where the shipped profiles live (installed as package data).
@@ -243,10 +243,8 @@ class _Table:
         self.file = file
         self.path = path
         self._data = data
-        allowed = frozenset(keys)
-        for key in data:
-            if key not in allowed:
-                raise self.error(key, "unknown key")
+        for key in strict_toml.unknown_keys(data, keys):
+            raise self.error(key, "unknown key")
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -606,12 +604,9 @@ def load_profile(path: str | Path) -> Profile:
     """
     p = Path(path)
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as ex:
-        raise ProfileError(str(p), "(file)", f"cannot read: {ex.strerror or ex}") from ex
-    except tomllib.TOMLDecodeError as ex:
-        raise ProfileError(str(p), "(syntax)", str(ex)) from ex
+        data = strict_toml.read(p)
+    except strict_toml.StrictTomlError as ex:
+        raise ProfileError(ex.where, ex.key, ex.reason) from ex
     return _profile(str(p), p.stem, data)
 
 
