@@ -3,8 +3,8 @@
 Run: .venv/bin/python bench/sign_api_rate.py [--seconds 10] [--clients 4] [--big-mb 5]
 
 Sets up a scratch installation with the real CLI (``psre init`` with the demo PKI, ``psre
-client add``, ``psre subscriber add --passphrase-file``, ``psre issue``), then measures for
-B-B and B-LT on a 1-page and a ``--big-mb`` PDF:
+client add``, ``psre subscriber add`` and the signer's own passphrase, ``psre issue``), then
+measures for B-B and B-LT on a 1-page and a ``--big-mb`` PDF:
 
 - in-process: ``signing_api.pdf_sign.sign_pdf`` in a loop (one thread), the API's ceiling;
 - HTTP: ``POST /api/v2/sign/pdf`` against ``psre serve`` (gunicorn, 2 workers) from
@@ -21,6 +21,7 @@ import argparse
 import base64
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -87,7 +88,6 @@ def setup(root: Path) -> tuple[dict[str, str], dict[str, str]]:
     )
     psre(env, root, "init")
     creds = json.loads(psre(env, root, "client", "add", "bench", "--json"))
-    (root / "pass.txt").write_text(PASSPHRASE)
     psre(
         env,
         root,
@@ -101,11 +101,28 @@ def setup(root: Path) -> tuple[dict[str, str], dict[str, str]]:
         "bench.signer@kemenkeu.go.id",
         "--agency",
         "Kementerian Keuangan",
-        "--passphrase-file",
-        str(root / "pass.txt"),
     )
     psre(env, root, "issue", "--profile", "natural-person", "--subscriber", NIK, "--out", "s.pem")
+    choose_passphrase(env, root)
     return env, creds
+
+
+def choose_passphrase(env: dict[str, str], root: Path) -> None:
+    """The signer sets their own passphrase with the enrolment code the gateway delivers (done
+    in-process here, as the /passphrase page does it)."""
+    from signing_api.enrolment import redeem
+
+    code = ""
+    for line in psre(env, root, "outbox", "take").splitlines():
+        found = re.search(r"Kode aktivasi Anda: ([A-Z2-7-]+)", json.loads(line)["body"])
+        code = found.group(1) if found else code
+    from ca_core.store import Store
+
+    store = Store.open(f"sqlite:///{root / 'var' / 'psre.sqlite3'}")
+    try:
+        redeem(store, code, PASSPHRASE)
+    finally:
+        store.close()
 
 
 def summary(latencies: list[float], elapsed: float, per_request: int) -> tuple[float, float, float]:

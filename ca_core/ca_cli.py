@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_actor import cli_actor
 from ca_core.errors import CaError
 from ca_core.names import REASONS
 from hsm.backend import KeySpec
@@ -157,7 +158,7 @@ def ca_create_root(
     spec = CaSpec(
         name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
     )
-    issued = create_root(rt.store, rt.backend, rt.issuer, spec, actor="operator")
+    issued = create_root(rt.store, rt.backend, rt.issuer, spec, actor=cli_actor())
     click.echo(f"root CA {name}: serial {issued.serial_hex} sha256 {issued.fingerprint_sha256}")
 
 
@@ -181,7 +182,7 @@ def ca_create_issuing(
     spec = CaSpec(
         name, key_label or name, KeySpec.parse(key_type), {"C": "ID", "O": org, "CN": cn}, days
     )
-    issued = create_issuing(rt.store, rt.backend, rt.issuer, spec, parent=parent, actor="operator")
+    issued = create_issuing(rt.store, rt.backend, rt.issuer, spec, parent=parent, actor=cli_actor())
     click.echo(f"issuing CA {name}: serial {issued.serial_hex} sha256 {issued.fingerprint_sha256}")
 
 
@@ -296,7 +297,7 @@ def issue_cmd(
                 public_key=csr.public_key(),
                 validity_days=days,
                 idempotency_key=idempotency_key,
-                actor="operator",
+                actor=cli_actor(),
             ),
         )
     else:
@@ -308,7 +309,7 @@ def issue_cmd(
             ca=ca,
             profile=profile,
             key_spec=KeySpec.parse(key_type),
-            actor="operator",
+            actor=cli_actor(),
             idempotency_key=idempotency_key,
             validity_days=days,
         )
@@ -337,7 +338,7 @@ def issue_cmd(
 @click.pass_obj
 def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> None:
     """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
-    ch = rt.revoker.revoke(serial, reason, actor="operator", ca=ca_name)
+    ch = rt.revoker.revoke(serial, reason, actor=cli_actor(), ca=ca_name)
     verb = "revoked" if ch.changed else "already revoked"
     when = f"{ch.revoked_at:%Y-%m-%dT%H:%M:%SZ}"
     click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex} reason {ch.reason} at {when}")
@@ -354,7 +355,7 @@ def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> No
 @click.pass_obj
 def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
     """Put the certificate with serial SERIAL on hold (certificateHold)."""
-    ch = rt.revoker.suspend(serial, actor="operator", ca=ca_name)
+    ch = rt.revoker.suspend(serial, actor=cli_actor(), ca=ca_name)
     verb = "suspended" if ch.changed else f"already {ch.status}"
     click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex}")
 
@@ -370,7 +371,7 @@ def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
 @click.pass_obj
 def unsuspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
     """Release the certificate with serial SERIAL from hold."""
-    ch = rt.revoker.unsuspend(serial, actor="operator", ca=ca_name)
+    ch = rt.revoker.unsuspend(serial, actor=cli_actor(), ca=ca_name)
     click.echo(f"released: {ch.issuer} serial {ch.serial_hex} is good again")
 
 
@@ -448,17 +449,6 @@ def subscriber_group() -> None:
     """Subscribers: civil servants (NIK) and agencies."""
 
 
-def _read_passphrase(path: str | None) -> str | None:
-    if path is None:
-        return None
-    value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-    if not value:
-        from ca_core import subscribers
-
-        raise subscribers.SubscriberError("passphrase", f"{path} is empty")
-    return value
-
-
 @subscriber_group.command("add")
 @click.option("--nik", default=None, help="16-digit NIK (people).")
 @click.option(
@@ -473,12 +463,6 @@ def _read_passphrase(path: str | None) -> str | None:
 )
 @click.option("--agency", default=None, help="The agency a civil servant works for.")
 @click.option("--org-id", default=None, help="NTRID-… (agencies, for seals).")
-@click.option(
-    "--passphrase-file",
-    type=click.Path(exists=True, dir_okay=False),
-    default=None,
-    help="File holding the signing passphrase (hashed, never stored).",
-)
 @click.pass_obj
 def subscriber_add(
     rt: Runtime,
@@ -487,14 +471,17 @@ def subscriber_add(
     email: str,
     agency: str | None,
     org_id: str | None,
-    passphrase_file: str | None,
 ) -> None:
-    """Enrol a subscriber (status NEW) from their identity data."""
+    """Enrol a subscriber (status NEW); they get an activation code to set their own
+    passphrase."""
     from ca_core import subscribers
+    from signing_api.enrolment import Invitation, enrol_and_invite
+    from signing_api.notifier import notifier_for
 
     kind = "agency" if org_id and not nik else "person"
-    sub = subscribers.enrol(
+    sub, expires = enrol_and_invite(
         rt.store,
+        notifier_for(rt.store, rt.config.signing.notifier),
         subscribers.Enrolment(
             name=name,
             email=email,
@@ -503,10 +490,33 @@ def subscriber_add(
             organization_identifier=org_id,
             kind=kind,
         ),
-        passphrase=_read_passphrase(passphrase_file),
-        actor="operator",
+        Invitation.from_config(rt.config),
+        actor=cli_actor(),
     )
     click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
+    click.echo(f"activation code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)")
+
+
+@subscriber_group.command("reset")
+@click.argument("key")
+@click.pass_obj
+def subscriber_reset(rt: Runtime, key: str) -> None:
+    """The passphrase of KEY stops working; a new activation code goes to the subscriber."""
+    from ca_core import subscribers
+    from signing_api.enrolment import Invitation, reset
+    from signing_api.notifier import notifier_for
+
+    sub = subscribers._get(rt.store, key)
+    expires = reset(
+        rt.store,
+        notifier_for(rt.store, rt.config.signing.notifier),
+        sub,
+        Invitation.from_config(rt.config),
+        actor=cli_actor(),
+    )
+    click.echo(
+        f"activation reset; new code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)"
+    )
 
 
 def _subscriber_dict(sub: Subscriber) -> dict[str, object]:
@@ -611,7 +621,7 @@ def subscriber_renew(
         ca=_issuing_ca_for(rt, ca_name, profile),
         profile=profile,
         key_spec=KeySpec.parse(key_type),
-        actor="operator",
+        actor=cli_actor(),
     )
     Path(out).write_text(issued.pem)
     click.echo(f"renewed: serial {issued.serial_hex}")

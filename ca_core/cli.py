@@ -15,7 +15,9 @@ from pathlib import Path
 import click
 
 from ca_core import __version__
+from ca_core.cli_actor import cli_actor, set_cli_actor
 from ca_core.config import Config, config_candidates, config_path, load_config
+from ca_core.db import private_dir
 from ca_core.errors import CaError
 from ca_core.quiet import silence_dependency_warnings
 from ca_core.runtime import Runtime, ensure_dev_token
@@ -50,9 +52,16 @@ class _Group(click.Group):
     default=None,
     help="Path of psre.toml (default: $PSRE_CONFIG or ./psre.toml).",
 )
+@click.option(
+    "--actor",
+    envvar="PSRE_ACTOR",
+    default=None,
+    help="Your name for the audit log, recorded next to the OS account (default: the account).",
+)
 @click.pass_context
-def cli(ctx: click.Context, config_file: str | None) -> None:
+def cli(ctx: click.Context, config_file: str | None, actor: str | None) -> None:
     """psre: a certificate authority and PDF signing service (PSrE)."""
+    set_cli_actor(ctx, actor)
     path = config_path(config_file)
     # init and restore make an installation; everything else needs one.
     makes_one = ctx.invoked_subcommand in ("init", "restore")
@@ -100,7 +109,7 @@ def init(rt: Runtime, no_demo: bool) -> None:
     if not path.exists():
         path.write_text(_CONFIG_HEADER + cfg.to_toml(), encoding="utf-8")
         click.echo(f"wrote {path}")
-    cfg.data_path.mkdir(parents=True, exist_ok=True)
+    private_dir(cfg.data_path)  # tokens, database, keys of the CA: nobody else's business
     if ensure_dev_token(cfg):
         click.echo(f"created SoftHSM token '{cfg.hsm.token_label}'")
     else:
@@ -108,7 +117,7 @@ def init(rt: Runtime, no_demo: bool) -> None:
     rt.backend.health()
     store = rt.store  # opening runs the migrations
     click.echo(f"database ready ({store.ping().get('dialect')})")
-    rt.audit.append("psre-init", "system.init", "psre", {"version": __version__})
+    rt.audit.append(cli_actor(), "system.init", "psre", {"version": __version__})
     if not no_demo:
         from ca_core.demo import ensure_demo_pki
 
@@ -245,6 +254,9 @@ def _register_groups() -> None:
     from signing_api.cli import client_group
 
     cli.add_command(client_group)
+    from signing_api.outbox_cli import outbox
+
+    cli.add_command(outbox)
     from ca_core import backup_cli, lifecycle_cli
 
     for command in (*backup_cli.ALL, *lifecycle_cli.ALL):

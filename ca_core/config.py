@@ -170,10 +170,16 @@ class SigningConfig:
 
     #: PAdES level when neither the request nor the client app names one (B-B/B-T/B-LT/B-LTA).
     default_level: str = "B-LT"
-    #: Consecutive wrong passphrases/TOTPs before the signer is locked ...
+    #: Consecutive wrong passphrases/TOTPs from one client app (or the CLI) before that app is
+    #: locked out for that signer (other apps are not) ...
     max_failures: int = 5
+    #: ... and across all apps before the signer is locked for everyone and told so (higher:
+    #: one app alone cannot reach it) ...
+    max_failures_signer: int = 20
     #: ... for this long (counters live in the database: shared by workers, kept on restart).
     lockout_minutes: int = 30
+    #: Lifetime of the one-time code with which a subscriber sets their own passphrase.
+    enrolment_hours: int = 72
     #: A passphrase that passed its scrypt check is remembered this long in the worker (as an
     #: HMAC under a per-process key; wrong ones never are). 0: check scrypt on every request.
     passphrase_cache_seconds: int = 300
@@ -468,9 +474,12 @@ def _validate_signing(sc: SigningConfig) -> None:
         "document_minutes",
         "max_files",
     )
-    for key in at_least_one:
+    for key in (*at_least_one, "max_failures_signer", "enrolment_hours"):
         if getattr(sc, key) < 1:
             raise ConfigError(f"signing.{key}", "must be at least 1")
+    if sc.max_failures_signer <= sc.max_failures:
+        # Otherwise one app's wrong guesses lock the signer out of every app again.
+        raise ConfigError("signing.max_failures_signer", "must be more than signing.max_failures")
     if not 6 <= sc.totp_digits <= 10:
         raise ConfigError("signing.totp_digits", "must be between 6 and 10 (RFC 4226)")
     for key in ("rate_limit_per_minute", "passphrase_cache_seconds"):

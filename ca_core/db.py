@@ -7,6 +7,7 @@ serialising database rather than failing under concurrent writers.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
     if u.get_backend_name() != "sqlite":
         return create_engine(u, pool_pre_ping=True)
     if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
-        Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        private_file(Path(u.database).expanduser())
     engine = create_engine(u)
 
     @event.listens_for(engine, "connect")
@@ -68,6 +69,9 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
             cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA foreign_keys = ON")
+            # Deleted rows (spent one-time codes, blanked documents) are overwritten with
+            # zeros, not left readable in free pages of the file.
+            cur.execute("PRAGMA secure_delete = ON")
         finally:
             cur.close()
 
@@ -79,6 +83,29 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
         lambda conn: bool(conn.get_execution_options().get(_READ_ONLY)),
     )
     return engine
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with the directory itself 0700; tighten it if it exists."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def private_file(path: Path) -> None:
+    """Make sure the SQLite file exists as 0600 in a 0700 directory before SQLite opens it.
+
+    SQLite creates a new file with the process umask (usually 0644: world-readable hashes, audit
+    log and queued codes) and gives its -wal/-shm files the main file's mode, so the file is
+    created here first. An existing file is tightened too.
+    """
+    # A directory that exists is left as it is (it may be shared, e.g. /tmp); `psre init`
+    # tightens the data directory it owns.
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)
 
 
 def read_only(engine: Engine) -> Engine:

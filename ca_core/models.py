@@ -103,6 +103,8 @@ class Subscriber(Base):
     status: Mapped[str] = mapped_column(String(16), default="NEW")
     #: A memory-hard hash of the signing passphrase; the passphrase itself is never stored.
     passphrase_hash: Mapped[str | None] = mapped_column(Text)
+    #: Failed activations across every channel (the signer-wide lockout; per-channel counts
+    #: are in activation_failures).
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -482,21 +484,59 @@ class ActivationCode(Base):
 
 
 class OutboxMessage(Base):
-    """A message waiting for delivery (e-mail/SMS gateway): the default TOTP notifier.
+    """A message waiting for delivery (e-mail/SMS gateway): the default notifier.
 
     The one place a code exists outside the signer's hands, by design: it is the delivery queue.
-    A gateway deletes the row once it has sent it. Nothing else reads it, and no log line or
-    audit event ever copies its body.
+    A row lives only until the gateway takes it (``psre outbox take``: handed out and deleted in
+    one transaction) or until ``expires_at`` (the code in it is worthless then; the sweep of
+    signing_api.outbox deletes it). Nothing else reads it, and no log line or audit event ever
+    copies its body.
     """
 
     __tablename__ = "outbox_messages"
-    __table_args__ = (Index(None, "recipient"),)
+    __table_args__ = (Index(None, "recipient"), Index(None, "expires_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     recipient: Mapped[str] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class EnrolmentCode(Base):
+    """A one-time code with which a subscriber sets their own signing passphrase (sole control:
+    the RA never sees the passphrase). The code is 80 random bits, so a plain SHA-256 is enough;
+    the code itself only travels through the notifier."""
+
+    __tablename__ = "enrolment_codes"
+    __table_args__ = (UniqueConstraint("code_sha256"), Index(None, "subscriber_id"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    code_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ActivationFailure(Base):
+    """Consecutive failed activations of one signer through one channel (a client app, or the
+    CLI): a channel that guesses wrong locks only itself out for that signer. The signer-wide
+    count across all channels is ``Subscriber.failed_attempts``."""
+
+    __tablename__ = "activation_failures"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "channel"),
+        CheckConstraint("failed_attempts >= 0", name="failed_attempts"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id"))
+    #: ``client:<id>`` or ``cli``.
+    channel: Mapped[str] = mapped_column(String(32))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class SealActivation(Base):

@@ -3,7 +3,8 @@
 Status follows the e-sign API (reference: bsre-esign-api.md): NEW at enrolment, ISSUE once a
 signing certificate exists, SUSPEND while it is on hold, REVOKE after revocation, EXPIRED when it
 ran out, RENEW while a renewal is pending. Keys for remote signing are generated in the HSM for
-the subscriber; the passphrase that authorises their use is kept only as a scrypt hash.
+the subscriber; the passphrase that authorises their use is chosen by the subscriber alone
+(signing_api.enrolment) and kept only as a scrypt hash.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ca_core import audit_objects
 from ca_core.errors import CaError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
-from ca_core.passwords import hash_secret
 from ca_core.revocation import Revoker
 from ca_core.store import Store
 from hsm.backend import KeyBackend, KeySpec
@@ -68,11 +68,10 @@ def _validate(e: Enrolment) -> None:
         raise SubscriberError("email", f"{e.email!r}: {problem}")
 
 
-def enrol(store: Store, e: Enrolment, *, passphrase: str | None, actor: str) -> Subscriber:
-    """Register a subscriber (status NEW). The passphrase is hashed here and nowhere kept."""
+def enrol(store: Store, e: Enrolment, *, actor: str) -> Subscriber:
+    """Register a subscriber (status NEW), without a passphrase: the subscriber sets their own
+    through an enrolment code (signing_api.enrolment), so that nobody else ever knows it."""
     _validate(e)
-    if passphrase is not None and len(passphrase) < MIN_PASSPHRASE:
-        raise SubscriberError("passphrase", f"must be at least {MIN_PASSPHRASE} characters")
     sub = store.add_subscriber(
         kind=e.kind,
         name=e.name,
@@ -80,13 +79,12 @@ def enrol(store: Store, e: Enrolment, *, passphrase: str | None, actor: str) -> 
         nik=e.nik,
         agency=e.agency,
         organization_identifier=e.organization_identifier,
-        passphrase_hash=hash_secret(passphrase) if passphrase is not None else None,
     )
     store.audit.append(
         actor,
         "subscriber.add",
         audit_objects.subscriber_record(sub.nik, sub.organization_identifier),
-        {"kind": e.kind, "agency": e.agency, "activation": "set" if passphrase else "none"},
+        {"kind": e.kind, "agency": e.agency},
     )
     return sub
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_actor import cli_actor
 from ca_core.runtime import export_softhsm_conf
 from ceremony_scripts import spec as spec_mod
 from ceremony_scripts.errors import CeremonyError, ShareError, StepFailed
@@ -145,6 +146,14 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
             raise click.exceptions.Exit(2)
         return
     assert backend is not None
+    # The ceremony's own events name its operator and witnesses from the file; this one names
+    # the OS account (and --actor) that started it, so the shell session is traceable too.
+    rt.audit.append(
+        cli_actor(),
+        "ceremony.invoked",
+        f"ceremony:{c.name}",
+        {"file_sha256": c.sha256, "operator": c.operator, "unattended": yes},
+    )
     try:
         result = run(
             c,
@@ -231,7 +240,7 @@ def split_pin(
             f.write(share + "\n")
         paths.append(p)
     rt.audit.append(
-        "operator",
+        cli_actor(),
         "ceremony.split",
         f"token:{token_label}",
         {"split": sp.split_id, "threshold": threshold, "shares": count, "custodians": names},

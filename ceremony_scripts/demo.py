@@ -106,8 +106,10 @@ def _clear_interrupted(
 
 
 def _audit_resume(rt: Runtime, s: Session, ca_name: str, what: str) -> None:
+    from ca_core.cli_actor import cli_actor
+
     rt.store.audit.append(
-        "psre-init",
+        cli_actor(),  # whoever ran `psre init` (BR 5.4.1)
         "demo.resume",
         audit_objects.ca(ca_name),
         {"removed": what, "reason": "an earlier psre init stopped half-way"},

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_actor import cli_actor
+
 # crl.publish needs the models and the CRL builder: imported by the commands, not at start-up.
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
@@ -36,7 +38,7 @@ def generate(rt: Runtime, ca_name: str | None) -> None:
     from crl.publish import publish_all, publisher
 
     if ca_name:
-        infos = publisher(rt).publish(ca_name, actor="psre crl generate")
+        infos = publisher(rt).publish(ca_name, actor=cli_actor())
     else:
         infos = publish_all(rt, force=True)
         if not infos:
@@ -87,12 +89,13 @@ def show(rt: Runtime, ca_name: str | None, as_json: bool) -> None:
 @click.pass_obj
 def daemon(rt: Runtime, once: bool) -> None:
     """Re-publish CRLs when due and after status changes, in the foreground."""
-    from crl.scheduler import CrlScheduler
+    from crl.scheduler import CrlScheduler, sweep_outbox
 
     scheduler = CrlScheduler(rt)
     rt.attach_publishers()
     while True:
         _echo(scheduler.run_once())
+        sweep_outbox(rt)
         if once:
             return
         time.sleep(scheduler.poll_seconds)

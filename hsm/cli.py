@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from ca_core import audit_objects
+from ca_core.cli_actor import cli_actor
 from hsm.backend import KeySpec, SignScheme
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def keygen(rt: Runtime, label: str, key_type: str) -> None:
     fp = hashes.Hash(hashes.SHA256())
     fp.update(der)
     rt.audit.append(
-        "operator",
+        cli_actor(),
         "hsm.keygen",
         audit_objects.key(label),
         {
@@ -158,7 +159,7 @@ def sweep_orphans_cmd(
         rt.store,
         rt.backend,
         grace=dt.timedelta(minutes=minutes),
-        actor="operator",
+        actor=cli_actor(),
         dry_run=dry_run,
         include_undated=include_undated,
     )

@@ -1,11 +1,11 @@
 """Who may sign, and the proof of sole control that authorises one request.
 
 A signer is a subscriber in status ISSUE with a good, unexpired certificate whose key is in the
-HSM. A request is authorised by the signer's passphrase (checked against its scrypt hash) or by
-a one-time code (TOTP) issued for exactly that many documents, to that client app, and used
-once. Consecutive failures are counted in the subscriber's row — one counter for every worker,
-kept across restarts — and ``signing.max_failures`` of them lock the signer for
-``signing.lockout_minutes`` (standards checklist: remote signing, sole control).
+HSM. A request is authorised only by the signer's own activation: their passphrase (checked
+against its scrypt hash; the signer set it through an enrolment code, signing_api.enrolment,
+so nobody else ever knew it) or a one-time code (TOTP) sent to the signer, issued for exactly
+that many documents, to that client app, and used once. Failures are counted per signer and
+channel, and per signer across channels (signing_api.lockout).
 
 Secrets are handled only here and only in memory: audit events say *which* method failed,
 never the value.
@@ -20,10 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_core import audit_objects
 from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
 from ca_core.db import read_only, rows_changed, utcnow
@@ -41,6 +40,7 @@ from signing_api.esign_errors import (
     WRONG_ACTIVATION,
     EsignError,
 )
+from signing_api.lockout import Channel, Lockout, client_channel, locked_until, subject_key
 from signing_api.notifier import Notifier
 from signing_api.verified_cache import VerifiedCache
 
@@ -52,11 +52,6 @@ _passphrases = VerifiedCache()
 class Signer:
     subscriber: Subscriber
     certificate: Certificate
-
-
-def subject_key(sub: Subscriber) -> str:
-    """How audit events name a subscriber."""
-    return audit_objects.subscriber_record(sub.nik, sub.organization_identifier)
 
 
 # --- finding the signer ----------------------------------------------------------------------
@@ -94,19 +89,38 @@ def usable_certificate(store: Store, sub: Subscriber, now: dt.datetime) -> Certi
     return store.newest_usable_certificate(condition, now)
 
 
-def api_status(store: Store, sub: Subscriber | None) -> str:
-    """The status string of the e-sign API (bsre-esign-api.md, user/check/status); a signer
-    whose CA (or a CA above it) is not good gets CA_REVOKED / CA_SUSPENDED / CA_EXPIRED."""
+@dataclass(frozen=True)
+class ApiStatus:
+    """What user/status answers: the status string, and until when a locked signer is locked."""
+
+    status: str
+    locked_until: dt.datetime | None = None
+
+    @property
+    def can_sign(self) -> bool:
+        return self.status == "ISSUE"
+
+
+def api_status(store: Store, sub: Subscriber | None, channel_key: str | None = None) -> ApiStatus:
+    """The status of the e-sign API (bsre-esign-api.md, user/check/status). A signer whose CA
+    (or a CA above it) is not good gets CA_REVOKED / CA_SUSPENDED / CA_EXPIRED; ``LOCKED``
+    (psre's, like ``NO_CERTIFICATE``) while failed activations keep the signer from signing —
+    signer-wide, or for the asking client app (``channel_key``)."""
     if sub is None:
-        return "NOT_REGISTERED"
+        return ApiStatus("NOT_REGISTERED")
     if sub.status != "ISSUE":
-        return sub.status
+        return ApiStatus(sub.status)
     now = utcnow()
     cert = usable_certificate(store, sub, now)
     if cert is None:
-        return "NO_CERTIFICATE"
+        return ApiStatus("NO_CERTIFICATE")
     problem = chain_problem(store, cert.issuer_id, now)
-    return problem.api_status if problem is not None else sub.status
+    if problem is not None:
+        return ApiStatus(problem.api_status)
+    until = locked_until(store, sub.id, channel_key, now)
+    if until is not None:
+        return ApiStatus("LOCKED", until)
+    return ApiStatus(sub.status)
 
 
 def require_signer(store: Store, sub: Subscriber) -> Signer:
@@ -137,12 +151,35 @@ def require_signer(store: Store, sub: Subscriber) -> Signer:
 
 
 class Activation:
-    """Checks a request's activation data for one subscriber, counting failures in the DB."""
+    """Checks a request's activation data for one subscriber, counting failures in the DB.
 
-    def __init__(self, store: Store, cfg: SigningConfig, client: ClientApp) -> None:
+    ``client`` is the authenticated app (codes and seal activations belong to it); the CLI has
+    none and activates with the passphrase only, through its own ``channel``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        cfg: SigningConfig,
+        client: ClientApp | None,
+        *,
+        channel: Channel | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
         self.store = store
         self.cfg = cfg
         self.client = client
+        if channel is None:
+            assert client is not None
+            channel = client_channel(client.id, client.username)
+        self.channel = channel
+        self.lockout = Lockout(store, cfg, channel, notifier)
+
+    @property
+    def _client(self) -> ClientApp:
+        if self.client is None:
+            raise EsignError(WRONG_ACTIVATION, "one-time codes are for client apps")
+        return self.client
 
     def check(
         self,
@@ -158,26 +195,31 @@ class Activation:
         (and, for a code issued for named documents, exactly the documents with ``hashes``).
 
         A code is consumed by this call whether or not signing then succeeds: one code, one
-        request.
+        request. A code another client app holds is refused without counting a failure (nor is
+        it spent): presenting it proves nothing about the signer.
         """
         now = utcnow()
-        current = self._refuse_if_locked(sub, now)
+        current, counted = self.lockout.refuse_if_locked(sub, now)
         if passphrase:
             ok = self._passphrase_ok(current, passphrase)
             method = "passphrase"
         else:
             ok = code is not None and self._use_code(sub, code, documents, purpose, now, hashes)
             method = "totp"
+            if not ok and code is not None and self._held_by_another_app(sub, code, purpose, now):
+                raise EsignError(
+                    WRONG_ACTIVATION, "the TOTP was issued to another client app", counted=False
+                )
         if not ok:
-            self._failed(sub, method, now)
-        self._after_success(sub, current, now)
+            self.lockout.failed(sub, method, now)
+        self._after_success(sub, counted, now)
 
-    def _after_success(self, sub: Subscriber, before: Subscriber, now: dt.datetime) -> None:
+    def _after_success(self, sub: Subscriber, counted: bool, now: dt.datetime) -> None:
         """Reset the counters; but if concurrent wrong guesses locked the signer while this
         request was being checked, the lock wins (read again after the slow check)."""
-        self._refuse_if_locked(sub, now)
-        if before.failed_attempts or before.locked_until is not None:
-            self._succeeded(sub)
+        _, counted_now = self.lockout.refuse_if_locked(sub, now)
+        if counted or counted_now:
+            self.lockout.succeeded(sub)
 
     def _passphrase_ok(self, sub: Subscriber, passphrase: str) -> bool:
         if sub.passphrase_hash is None:
@@ -190,55 +232,20 @@ class Activation:
         _passphrases.add(key)
         return True
 
-    def _refuse_if_locked(self, sub: Subscriber, now: dt.datetime) -> Subscriber:
-        """The subscriber's current row (counters, hash), unless they are locked out."""
+    def _held_by_another_app(
+        self, sub: Subscriber, code: str, purpose: str, now: dt.datetime
+    ) -> bool:
         with reading(self.store) as s:
-            row = s.get(Subscriber, sub.id)
-        if row is None:
-            raise EsignError(NOT_REGISTERED, "pengguna tidak terdaftar (signer not registered)")
-        if row.locked_until is not None and row.locked_until > now:
-            raise _locked(row.locked_until, now)
-        return row
-
-    def _failed(self, sub: Subscriber, method: str, now: dt.datetime) -> None:
-        with self.store.session() as s:
-            row = s.execute(
-                select(Subscriber).where(Subscriber.id == sub.id).with_for_update()
-            ).scalar_one()
-            if row.locked_until is not None and row.locked_until <= now:
-                row.failed_attempts, row.locked_until = 0, None  # the lock ran out: start afresh
-            row.failed_attempts += 1
-            attempts = row.failed_attempts
-            locked = attempts >= self.cfg.max_failures
-            if locked:
-                row.locked_until = now + dt.timedelta(minutes=self.cfg.lockout_minutes)
-            self.store.audit.append(
-                f"client:{self.client.username}",
-                "sign.activation_failed",
-                subject_key(sub),
-                {"method": method, "attempts": attempts, "locked": locked},
-                session=s,
-            )
-            until = row.locked_until
-        if locked and until is not None:
-            raise _locked(until, now)
-        left = self.cfg.max_failures - attempts
-        raise EsignError(
-            WRONG_ACTIVATION,
-            f"Passphrase anda salah (wrong {method}); {left} attempt(s) left before lockout",
-            attempts_left=left,
-        )
-
-    def _succeeded(self, sub: Subscriber) -> None:
-        with self.store.session() as s:
-            s.execute(
-                update(Subscriber)
-                .where(
-                    Subscriber.id == sub.id,
-                    or_(Subscriber.failed_attempts != 0, Subscriber.locked_until.is_not(None)),
+            others = s.execute(
+                select(ActivationCode).where(
+                    ActivationCode.subscriber_id == sub.id,
+                    ActivationCode.client_id != self._client.id,
+                    ActivationCode.purpose == purpose,
+                    ActivationCode.used_at.is_(None),
+                    ActivationCode.expires_at > now,
                 )
-                .values(failed_attempts=0, locked_until=None)
-            )
+            ).scalars()
+            return any(otp.matches(code, c.salt, c.code_hmac) for c in others)
 
     def _use_code(
         self,
@@ -252,7 +259,7 @@ class Activation:
         with self.store.session() as s:
             stmt = select(ActivationCode).where(
                 ActivationCode.subscriber_id == sub.id,
-                ActivationCode.client_id == self.client.id,
+                ActivationCode.client_id == self._client.id,
                 ActivationCode.purpose == purpose,
                 ActivationCode.used_at.is_(None),
                 ActivationCode.expires_at > now,
@@ -307,7 +314,7 @@ class Activation:
                 update(ActivationCode)
                 .where(
                     ActivationCode.subscriber_id == sub.id,
-                    ActivationCode.client_id == self.client.id,
+                    ActivationCode.client_id == self._client.id,
                     ActivationCode.purpose == purpose,
                     ActivationCode.used_at.is_(None),
                 )
@@ -316,7 +323,7 @@ class Activation:
             s.add(
                 ActivationCode(
                     subscriber_id=sub.id,
-                    client_id=self.client.id,
+                    client_id=self._client.id,
                     purpose=purpose,
                     seal_activation_id=seal_activation_id,
                     salt=salt,
@@ -327,7 +334,7 @@ class Activation:
                 )
             )
             self.store.audit.append(
-                f"client:{self.client.username}",
+                self.channel.actor,
                 f"{purpose}.code_issued",
                 subject_key(sub),
                 {"documents": documents, "expires": expires.isoformat()},
@@ -349,6 +356,7 @@ class Activation:
             "Kode TOTP tanda tangan elektronik",
             f"Kode TOTP Anda: {code}\nBerlaku {minutes} menit untuk {documents} dokumen.\n"
             "Jangan berikan kode ini kepada siapa pun.",
+            expires_at=expires,
         )
         return expires
 
@@ -361,13 +369,13 @@ class Activation:
             s.add(
                 SealActivation(
                     subscriber_id=sub.id,
-                    client_id=self.client.id,
+                    client_id=self._client.id,
                     token_sha256=_sha256(token),
                     expires_at=expires,
                 )
             )
             self.store.audit.append(
-                f"client:{self.client.username}",
+                self.channel.actor,
                 "seal.activate",
                 subject_key(sub),
                 {"expires": expires.isoformat()},
@@ -383,7 +391,7 @@ class Activation:
                 select(SealActivation).where(
                     SealActivation.token_sha256 == _sha256(token),
                     SealActivation.subscriber_id == sub.id,
-                    SealActivation.client_id == self.client.id,
+                    SealActivation.client_id == self._client.id,
                     SealActivation.revoked_at.is_(None),
                     SealActivation.expires_at > now,
                 )
@@ -392,12 +400,12 @@ class Activation:
     def check_seal_activation(self, sub: Subscriber, token: str | None) -> SealActivation:
         """The activation ``token`` names; a wrong token counts as a failed attempt."""
         now = utcnow()
-        current = self._refuse_if_locked(sub, now)
+        _, counted = self.lockout.refuse_if_locked(sub, now)
         found = self.seal_activation(sub, token) if token else None
         if found is None:
-            self._failed(sub, "seal activation", now)
+            self.lockout.failed(sub, "seal activation", now)
         assert found is not None
-        self._after_success(sub, current, now)
+        self._after_success(sub, counted, now)
         return found
 
     def revoke_seal_activations(self, sub: Subscriber, token: str | None = None) -> int:
@@ -406,14 +414,14 @@ class Activation:
         with self.store.session() as s:
             stmt = update(SealActivation).where(
                 SealActivation.subscriber_id == sub.id,
-                SealActivation.client_id == self.client.id,
+                SealActivation.client_id == self._client.id,
                 SealActivation.revoked_at.is_(None),
             )
             if token is not None:
                 stmt = stmt.where(SealActivation.token_sha256 == _sha256(token))
             n = rows_changed(s, stmt.values(revoked_at=now))
             self.store.audit.append(
-                f"client:{self.client.username}",
+                self.channel.actor,
                 "seal.revoke",
                 subject_key(sub),
                 {"revoked": n},
@@ -436,15 +444,3 @@ def _joined(hashes: list[str]) -> str:
 
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _locked(until: dt.datetime, now: dt.datetime) -> EsignError:
-    seconds = max(1, int((until - now).total_seconds()))
-    return EsignError(
-        WRONG_ACTIVATION,
-        "akun terkunci (signer locked after repeated wrong passphrases/TOTPs)",
-        status=423,
-        locked=True,
-        locked_until=until.isoformat(),
-        retry_after=seconds,
-    )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_actor import cli_actor
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS
 
@@ -74,10 +75,10 @@ def client_add(
     a hash."""
     from web.clients import create_client
 
-    new = create_client(rt.store, name, username or username_for(name), actor="cli")
+    new = create_client(rt.store, name, username or username_for(name), actor=cli_actor())
     if level is not None or rate_limit is not None:
         configure_client(
-            rt.store, new.client.username, level=level, rate_limit=rate_limit, actor="cli"
+            rt.store, new.client.username, level=level, rate_limit=rate_limit, actor=cli_actor()
         )
     if as_json:
         click.echo(json.dumps({"username": new.client.username, "password": new.secret}))
@@ -131,7 +132,7 @@ def client_list(rt: Runtime, as_json: bool) -> None:
 @click.pass_obj
 def client_set(rt: Runtime, username: str, level: str | None, rate_limit: int | None) -> None:
     """Change client app USERNAME's default level or rate limit."""
-    configure_client(rt.store, username, level=level, rate_limit=rate_limit, actor="cli")
+    configure_client(rt.store, username, level=level, rate_limit=rate_limit, actor=cli_actor())
     click.echo(f"client {username} updated")
 
 
@@ -144,5 +145,5 @@ def client_disable(rt: Runtime, username: str) -> None:
     from web.clients import set_client_enabled
 
     client = rt.store.get_client(username)
-    set_client_enabled(rt.store, client.id, False, actor="cli")
+    set_client_enabled(rt.store, client.id, False, actor=cli_actor())
     click.echo(f"client {username} disabled")

@@ -14,6 +14,7 @@ from signing_api.app_runtime import runtime
 from signing_api.client_auth import ClientApp, authenticate, check_rate
 from signing_api.edge import EdgeError, parse_json
 from signing_api.esign_errors import INVALID_FORMAT, EsignError, register_esign_handlers
+from signing_api.lockout import client_channel
 from signing_api.notifier import Notifier, notifier_for
 
 
@@ -72,7 +73,13 @@ def client() -> ClientApp:
 
 def activation() -> Activation:
     rt = runtime()
-    return Activation(rt.store, rt.config.signing, client())
+    return Activation(rt.store, rt.config.signing, client(), notifier=notifier())
+
+
+def channel_key() -> str:
+    """The lockout channel of the calling client app (signing_api.lockout)."""
+    c = client()
+    return client_channel(c.id, c.username).key
 
 
 def count_signing_request(rt: Runtime) -> None:

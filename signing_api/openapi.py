@@ -99,7 +99,7 @@ _STATUS = _json(
             "status_code": {
                 **_I,
                 "enum": [1110, 1111, 1112],
-                "description": "1111 ISSUE, 1110 NOT_REGISTERED, 1112 other",
+                "description": "1111 ISSUE, 1110 NOT_REGISTERED, 1112 other (LOCKED included)",
             },
             "status": {
                 **_S,
@@ -112,9 +112,16 @@ _STATUS = _json(
                     "NOT_REGISTERED",
                     "SUSPEND",
                     "REVOKE",
+                    "LOCKED",
                 ],
             },
             "message": _S,
+            "locked_until": {
+                **_S,
+                "format": "date-time",
+                "description": "LOCKED only: failed activations lock the signer (for every "
+                "app) or this app (for this signer) until then",
+            },
         },
         ["status_code", "status", "message"],
     )
@@ -157,6 +164,13 @@ _REGISTERED = _json(
             "status": _S,
             "message": _S,
             "data": _obj({"nik": _S, "nama": _S, "email": _S, "instansi": _S}),
+            "activation": _obj(
+                {
+                    "passphrase": {**_S, "description": "always 'ignored…' (sole control)"},
+                    "enrolment_code_sent_to": _S,
+                    "expires": {**_S, "format": "date-time"},
+                }
+            ),
         },
         ["status_code", "status", "message"],
     )
@@ -403,7 +417,9 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
         "/api/v2/user/registration": {
             "post": _op(
                 "Register a civil servant (status NEW until an RA operator issues the "
-                "certificate). instansi defaults to the client app's name.",
+                "certificate). instansi defaults to the client app's name. Sole control: "
+                "`passphrase` is accepted for BSrE compatibility and discarded; psre sends the "
+                "signer an activation code and they set their own passphrase at /passphrase.",
                 {"201": {"description": "registration record", "content": _REGISTERED}},
                 4014,
                 4024,
@@ -480,10 +496,12 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
             "version": __version__,
             "description": "Client apps authenticate with HTTP Basic credentials from "
             "`psre client add`. Signers activate each request with their passphrase or a "
-            "one-time TOTP; signing.max_failures consecutive failures lock the signer for "
-            "signing.lockout_minutes (2031 with locked=true, HTTP 423). Errors: "
-            "{status_code, error} with a 4xx/5xx status; a field missing or empty is 4014, "
-            "any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
+            "one-time TOTP sent to them; signing.max_failures consecutive failures lock the "
+            "calling app out for that signer, signing.max_failures_signer across all apps lock "
+            "the signer, each for signing.lockout_minutes (2031 with locked=true, HTTP 423). A "
+            "TOTP issued to another app is refused (2031, counted=false) without counting. "
+            "Errors: {status_code, error} with a 4xx/5xx status; a field missing or empty is "
+            "4014, any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
             f"deeper than {MAX_JSON_DEPTH} levels or with more than {MAX_JSON_TOKENS} values "
             "included). A method a path does not offer is answered 405 "
             "with an Allow header (components.responses.MethodNotAllowed).",

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ca_core import audit_objects
+from ca_core.cli_actor import cli_actor
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
 
@@ -92,6 +93,12 @@ def pdf() -> None:
     default=None,
     help="File with the password of an encrypted PDF.",
 )
+@click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File with the signer's own passphrase (else it is asked for, unechoed).",
+)
 @click.pass_obj
 def pdf_sign(
     rt: Runtime,
@@ -107,9 +114,13 @@ def pdf_sign(
     qr_url: str | None,
     image: str | None,
     password_file: str | None,
+    passphrase_file: str | None,
 ) -> None:
-    """Sign FILE with the HSM key of the subscriber given by --subscriber (operator use;
-    the API checks the signer's activation)."""
+    """Sign FILE as the subscriber given by --subscriber, activated by their own passphrase
+    (sole control).
+
+    A person types their passphrase themselves; an agency's seal needs the agency's passphrase.
+    Wrong passphrases count towards the lockout like the API's (channel ``cli``)."""
     if Path(out).exists():
         raise click.UsageError(f"{out} exists; psre never overwrites an output")
     stamp = None
@@ -131,6 +142,7 @@ def pdf_sign(
         cert = signing_certificate(rt.store, key)
     except NotFoundError as ex:
         raise SignerNotReadyError(str(ex)) from ex
+    _activate(rt, key, _signer_passphrase(passphrase_file))
     opts = SignOptions(
         level=level, reason=reason, location=location, stamp=stamp, pdf_password=password
     )
@@ -141,17 +153,61 @@ def pdf_sign(
     # Serials are unique per issuer only: the object names the CA, as every other writer's.
     ca_name = next(c.name for c in rt.store.list_cas() if c.id == cert.issuer_id)
     rt.audit.append(
-        "operator",
+        cli_actor(),
         "pdf.signed",
         audit_objects.certificate(ca_name, cert.serial_hex),
         {
             "subscriber": key,
+            "activation": "passphrase",
             "level": level,
             "document_sha256": hashlib.sha256(data).hexdigest(),
             "signed_sha256": hashlib.sha256(signed).hexdigest(),
         },
     )
     click.echo(f"signed {file} as {key} (certificate {cert.serial_hex}), PAdES {level}: {out}")
+
+
+class ActivationRefusedError(PdfSignError):
+    """The signer's passphrase was wrong, missing, or the signer is locked out."""
+
+    code = "activation_refused"
+
+
+def _signer_passphrase(path: str | None) -> str:
+    if path is not None:
+        value = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    else:
+        try:
+            value = click.prompt(
+                "signer's passphrase", hide_input=True, default="", show_default=False
+            )
+        except click.Abort:  # end of input: nobody there to type it
+            value = ""
+    if not value:
+        raise ActivationRefusedError("the signer's passphrase is required (sole control)")
+    return value
+
+
+def _activate(rt: Runtime, key: str, passphrase: str) -> None:
+    """Check the signer's own passphrase, through the API's lockout (channel ``cli``)."""
+    from ca_core import subscribers
+    from signing_api.activation import Activation
+    from signing_api.esign_errors import EsignError
+    from signing_api.lockout import Channel
+    from signing_api.notifier import notifier_for
+
+    sub = subscribers._get(rt.store, key)
+    checker = Activation(
+        rt.store,
+        rt.config.signing,
+        None,
+        channel=Channel("cli", cli_actor()),
+        notifier=notifier_for(rt.store, rt.config.signing.notifier),
+    )
+    try:
+        checker.check(sub, passphrase=passphrase, code=None, documents=1)
+    except EsignError as ex:
+        raise ActivationRefusedError(ex.message) from None
 
 
 @pdf.command("verify")

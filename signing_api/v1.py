@@ -7,6 +7,7 @@ from werkzeug.datastructures import FileStorage
 
 from signing_api import documents
 from signing_api.activation import (
+    ApiStatus,
     api_status,
     find_subscriber,
     require_signer,
@@ -14,7 +15,13 @@ from signing_api.activation import (
 )
 from signing_api.app_runtime import runtime
 from signing_api.disposition import attachment, file_name
-from signing_api.esign_common import activation, client, count_signing_request, esign_blueprint
+from signing_api.esign_common import (
+    activation,
+    channel_key,
+    client,
+    count_signing_request,
+    esign_blueprint,
+)
 from signing_api.esign_errors import missing
 from signing_api.fields import StampFields, check_nik, require_pdf, sign_options
 from signing_api.service import Document, level_for, sign_documents
@@ -102,15 +109,35 @@ def verify() -> Response:
 def user_status(nik: str) -> Response:
     rt = runtime()
     nik = check_nik(nik)
-    status = api_status(rt.store, find_subscriber(rt.store, nik=nik))
+    status = api_status(rt.store, find_subscriber(rt.store, nik=nik), channel_key())
     return jsonify(v1_status(status))
 
 
 #: v1 status codes: 1111 may sign, 1110 not registered (reference); 1112 registered but not
-#: (or no longer) able to sign — our choice where the reference is silent.
-def v1_status(status: str) -> dict[str, object]:
-    if status == "ISSUE":
+#: (or no longer) able to sign — our choice where the reference is silent. A locked signer is
+#: ``LOCKED`` with ``locked_until``.
+def v1_status(st: ApiStatus) -> dict[str, object]:
+    status = st.status
+    if st.can_sign:
         return {"status_code": 1111, "status": status, "message": "User dapat melakukan TTE"}
     if status == "NOT_REGISTERED":
         return {"status_code": 1110, "status": status, "message": "User tidak terdaftar"}
-    return {"status_code": 1112, "status": status, "message": f"User belum dapat TTE ({status})"}
+    return {
+        "status_code": 1112,
+        "status": status,
+        "message": status_message(st),
+        **locked_fields(st),
+    }
+
+
+def status_message(st: ApiStatus) -> str:
+    if st.locked_until is not None:
+        return (
+            f"User belum dapat TTE: akun terkunci sampai {st.locked_until.isoformat()} "
+            "(locked after wrong passphrases/TOTPs)"
+        )
+    return f"User belum dapat TTE ({st.status})"
+
+
+def locked_fields(st: ApiStatus) -> dict[str, object]:
+    return {"locked_until": st.locked_until.isoformat()} if st.locked_until else {}

@@ -20,7 +20,7 @@ from typing import Any
 from flask import Response, jsonify
 
 from ca_core.store import Store
-from ca_core.subscribers import Enrolment, SubscriberError, enrol
+from ca_core.subscribers import Enrolment, SubscriberError
 from signing_api.activation import (
     Signer,
     api_status,
@@ -29,8 +29,10 @@ from signing_api.activation import (
     require_subscriber,
 )
 from signing_api.app_runtime import runtime
+from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.esign_common import (
     activation,
+    channel_key,
     client,
     count_signing_request,
     esign_blueprint,
@@ -47,6 +49,7 @@ from signing_api.esign_errors import (
 )
 from signing_api.fields import StampFields, b64decode, check_nik, require_pdf, sign_options
 from signing_api.service import Document, level_for, sign_documents
+from signing_api.v1 import locked_fields, status_message
 from signing_api.verify import verify_pdf
 from signing_api.verify_shapes import v2_report
 
@@ -235,12 +238,13 @@ def check_status() -> Response:
     if not nik and not email:
         raise missing("nik")
     sub = find_subscriber(store, nik=check_nik(nik) if nik else None, email=email)
-    status = api_status(store, sub)
+    st = api_status(store, sub, channel_key())
     return jsonify(
         {
-            "status_code": 1111 if status == "ISSUE" else 1110 if sub is None else 1112,
-            "status": status,
-            "message": "User dapat melakukan TTE" if status == "ISSUE" else f"Status {status}",
+            "status_code": 1111 if st.can_sign else 1110 if sub is None else 1112,
+            "status": st.status,
+            "message": "User dapat melakukan TTE" if st.can_sign else status_message(st),
+            **locked_fields(st),
         }
     )
 
@@ -248,8 +252,13 @@ def check_status() -> Response:
 @bp.post("/user/registration")
 def registration() -> tuple[Response, int]:
     """Enrol a civil servant (status NEW; an RA operator issues the certificate after checking
-    identity). ``instansi`` defaults to the client app's name."""
-    store = runtime().store
+    identity). ``instansi`` defaults to the client app's name.
+
+    Sole control: the signer's passphrase is never the app's to choose. A ``passphrase`` in the
+    body (BSrE clients send one) is accepted for compatibility and discarded unread; the signer
+    gets an enrolment code and sets their own passphrase on psre's page."""
+    rt = runtime()
+    store = rt.store
     body = json_body()
     for field in ("nik", "nama", "email"):
         if not text_field(body, field):
@@ -257,17 +266,18 @@ def registration() -> tuple[Response, int]:
     nik = check_nik(text_field(body, "nik"))
     if find_subscriber(store, nik=nik) is not None:
         raise EsignError(ALREADY_REGISTERED, "NIK sudah terdaftar (NIK already registered)")
-    passphrase = text_field(body, "passphrase")
+    text_field(body, "passphrase")  # still type-checked (4015 for junk), never used
     try:
-        sub = enrol(
+        sub, expires = enrol_and_invite(
             store,
+            notifier(),
             Enrolment(
                 name=str(text_field(body, "nama")).strip(),
                 email=str(text_field(body, "email")).strip(),
                 nik=nik,
                 agency=text_field(body, "instansi") or client().name,
             ),
-            passphrase=passphrase,
+            Invitation.from_config(rt.config),
             actor=f"client:{client().username}",
         )
     except SubscriberError as ex:
@@ -278,6 +288,11 @@ def registration() -> tuple[Response, int]:
             "status": sub.status,
             "message": "Registrasi diterima (registered; awaiting identity verification)",
             "data": {"nik": sub.nik, "nama": sub.name, "email": sub.email, "instansi": sub.agency},
+            "activation": {
+                "passphrase": "ignored: the signer sets their own (sole control)",
+                "enrolment_code_sent_to": sub.email,
+                "expires": expires.isoformat(),
+            },
         }
     ), 201
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,12 +40,16 @@ class PsreEnv:
         return env
 
     def run(
-        self, *args: str, check: bool = True, input: str | None = None
+        self,
+        *args: str,
+        check: bool = True,
+        input: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         res = subprocess.run(
             [*PSRE, *args],
             cwd=self.root,
-            env=self.env(),
+            env={**self.env(), **(extra_env or {})},
             capture_output=True,
             text=True,
             input=input,
@@ -153,19 +160,19 @@ def install_esign(
     email: str = "rina.wulandari@kemenkeu.go.id",
 ) -> EsignInstall:
     """``psre init`` with the demo PKI, ``client add``, ``subscriber add`` and ``issue``, as an
-    operator does it; the signer's certificate is left in ``<root>/signer.pem``."""
+    operator does it, and the signer choosing ``passphrase`` with their enrolment code; the
+    signer's certificate is left in ``<root>/signer.pem``."""
     env.run("init")
     creds = json.loads(env.run("client", "add", "siMAYA Uji", "--json").stdout)
-    pass_file = env.root / "pass.txt"
-    pass_file.write_text(passphrase + "\n")
     env.run(
         "subscriber", "add", "--nik", nik, "--name", name, "--email", email,
-        "--agency", "Kementerian Keuangan", "--passphrase-file", str(pass_file),
+        "--agency", "Kementerian Keuangan",
     )  # fmt: skip
     env.run(
         "issue", "--profile", "natural-person", "--subscriber", nik,
         "--out", str(env.root / "signer.pem"),
     )  # fmt: skip
+    choose_passphrase_in_app(env, email, passphrase)
     return EsignInstall(env, creds["username"], creds["password"], nik, passphrase)
 
 
@@ -191,3 +198,63 @@ def nginx_serving(prefix: Path, site: str, url: str, timeout: float = 20.0) -> I
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def outbox_take(env: PsreEnv) -> list[dict[str, str]]:
+    """What a mail gateway gets from ``psre outbox take`` (the messages leave the outbox)."""
+    out = env.run("outbox", "take", "--limit", "10000").stdout
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+def enrolment_code(messages: list[dict[str, str]], email: str) -> str:
+    """The newest enrolment code sent to ``email`` among gateway ``messages``."""
+    from tests.esign_support import ENROLMENT_RE
+
+    codes = [
+        m.group(1)
+        for msg in messages
+        if msg["recipient"] == email and (m := re.search(ENROLMENT_RE, msg["body"]))
+    ]
+    assert codes, f"no enrolment code for {email}"
+    return codes[-1]
+
+
+def set_passphrase_over_http(base_url: str, code: str, passphrase: str) -> int:
+    """The subscriber on psre's public page: GET the form (CSRF cookie and token), POST it.
+    Returns the HTTP status of the POST."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{base_url}/passphrase", timeout=30) as r:
+        page = r.read().decode()
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert m, "no CSRF token on /passphrase"
+    form = {"csrf_token": m.group(1), "code": code, "passphrase": passphrase, "repeat": passphrase}
+    data = urllib.parse.urlencode(form).encode()
+    try:
+        with opener.open(f"{base_url}/passphrase", data=data, timeout=60) as r:
+            return r.status
+    except urllib.error.HTTPError as ex:
+        return ex.code
+
+
+def choose_passphrase(env: PsreEnv, base_url: str, email: str, passphrase: str) -> None:
+    """After ``psre subscriber add``: the gateway delivers the enrolment code, and the
+    subscriber sets their own passphrase on the page served at ``base_url``."""
+    code = enrolment_code(outbox_take(env), email)
+    assert set_passphrase_over_http(base_url, code, passphrase) == 200
+
+
+def choose_passphrase_in_app(env: PsreEnv, email: str, passphrase: str) -> None:
+    """As :func:`choose_passphrase`, on the page of the installation's app run in this process
+    (Flask's test client) when no ``psre serve`` is running yet."""
+    from ca_core.config import load_config
+    from signing_api.app import create_app
+    from tests.web_support import set_passphrase_on_page
+
+    code = enrolment_code(outbox_take(env), email)
+    app = create_app(load_config(env.config, env=env.env()))
+    try:
+        resp = set_passphrase_on_page(app.test_client(), code, passphrase)
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+    finally:
+        app.extensions["psre"].close()

@@ -1,10 +1,12 @@
 """The e-sign API over a real test PKI (SoftHSM token, real database): client apps, signers
-with passphrases and certificates, agencies with seal certificates, and request helpers."""
+who set their own passphrases (enrolment code from the outbox) and have certificates, agencies
+with seal certificates, and request helpers."""
 
 from __future__ import annotations
 
 import base64
 import io
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -13,14 +15,20 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from ca_core.config import Config, SigningConfig
-from ca_core.subscribers import Enrolment, enrol, issue_for
+from ca_core.subscribers import Enrolment, issue_for
 from signing_api.app import create_app
+from signing_api.enrolment import Invitation, enrol_and_invite, redeem
+from signing_api.notifier import OutboxNotifier
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki
 from tests.web_support import new_nik
 from web.clients import create_client
 
 PASSPHRASE = "rahasia-tte-2026"
+#: How the notifier's messages carry a TOTP and an enrolment code (signing_api.activation,
+#: signing_api.enrolment).
+TOTP_RE = r"Kode TOTP Anda: (\d+)"
+ENROLMENT_RE = r"Kode aktivasi Anda: ([A-Z2-7-]+)"
 
 
 @dataclass(frozen=True)
@@ -65,14 +73,23 @@ def new_client(pki: Pki) -> Creds:
     return Creds(new.client.username, new.secret)
 
 
+def enrol_with_passphrase(pki: Pki, e: Enrolment, passphrase: str | None = PASSPHRASE) -> None:
+    """Enrol as the RA does (the subscriber is sent an enrolment code), then, as the subscriber,
+    set ``passphrase`` with the code from the outbox (None: the subscriber never does)."""
+    enrol_and_invite(
+        pki.store, OutboxNotifier(pki.store), e, Invitation(BASE_URL, 72), actor="test"
+    )
+    if passphrase is not None:
+        redeem(pki.store, enrolment_codes(pki, e.email)[-1], passphrase)
+
+
 def new_person(pki: Pki, *, issue: bool = True, passphrase: str | None = PASSPHRASE) -> Person:
     nik = new_nik()
     email = f"pns.{nik[-6:]}@kemenkeu.go.id"
-    enrol(
-        pki.store,
+    enrol_with_passphrase(
+        pki,
         Enrolment(name="Budi Santoso", email=email, nik=nik, agency="Kementerian Keuangan"),
-        passphrase=passphrase,
-        actor="test",
+        passphrase,
     )
     serial = None
     if issue:
@@ -85,16 +102,15 @@ def new_person(pki: Pki, *, issue: bool = True, passphrase: str | None = PASSPHR
 def new_agency(pki: Pki, passphrase: str = PASSPHRASE) -> Agency:
     org = f"NTRID-{secrets.token_hex(5).upper()}"
     email = f"segel.{org[-4:].lower()}@kemenkeu.go.id"
-    enrol(
-        pki.store,
+    enrol_with_passphrase(
+        pki,
         Enrolment(
             name=f"Kementerian Keuangan {org[-4:]}",
             email=email,
             organization_identifier=org,
             kind="agency",
         ),
-        passphrase=passphrase,
-        actor="test",
+        passphrase,
     )
     issued = issue_for(
         pki.issuer, pki.backend, key=org, ca=pki.issuing, profile="legal-person-seal", actor="test"
@@ -110,15 +126,29 @@ def pdf_upload(data: bytes | None = None, name: str = "surat.pdf") -> tuple[io.B
     return io.BytesIO(data if data is not None else minimal_pdf()), name
 
 
-def outbox_codes(pki: Pki, email: str) -> list[str]:
-    """Codes delivered to ``email`` through the default notifier (the outbox table)."""
-    import re
-
+def outbox_bodies(pki: Pki, email: str) -> list[str]:
+    """Messages waiting in the default notifier's outbox for ``email``, oldest first."""
     with pki.store.engine.connect() as conn:
-        bodies = conn.execute(
-            text("SELECT body FROM outbox_messages WHERE recipient = :r ORDER BY id"), {"r": email}
-        ).scalars()
-        return [m.group(1) for b in bodies if (m := re.search(r"Kode TOTP Anda: (\d+)", b))]
+        return list(
+            conn.execute(
+                text("SELECT body FROM outbox_messages WHERE recipient = :r ORDER BY id"),
+                {"r": email},
+            ).scalars()
+        )
+
+
+def codes_in(bodies: list[str], pattern: str = TOTP_RE) -> list[str]:
+    return [m.group(1) for b in bodies if (m := re.search(pattern, b))]
+
+
+def outbox_codes(pki: Pki, email: str) -> list[str]:
+    """TOTPs delivered to ``email`` through the default notifier (the outbox table)."""
+    return codes_in(outbox_bodies(pki, email))
+
+
+def enrolment_codes(pki: Pki, email: str) -> list[str]:
+    """Enrolment codes (to set one's passphrase) sent to ``email`` through the outbox."""
+    return codes_in(outbox_bodies(pki, email), ENROLMENT_RE)
 
 
 def database_text(pki: Pki) -> str:

@@ -30,7 +30,7 @@ from jsonschema import Draft202012Validator
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
-from tests.cli_support import PsreEnv, Serving, install_esign, served
+from tests.cli_support import PsreEnv, Serving, choose_passphrase_in_app, install_esign, served
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.esign_support import tiny_png
 from tests.pdf_support import minimal_pdf
@@ -165,9 +165,10 @@ def fuzz_installation(tmp_path_factory: Any, backend: str) -> Iterator[Served]:
         esign = install_esign(env, nik=NIK, passphrase=PASSPHRASE)
         env.run(
             "subscriber", "add", "--org-id", ORG_ID, "--name", "Badan Uji Segel",
-            "--email", "segel@badanuji.go.id", "--passphrase-file", str(root / "pass.txt"),
+            "--email", "segel@badanuji.go.id",
         )  # fmt: skip
         env.run("issue", "--profile", "legal-person-seal", "--subscriber", ORG_ID, "--out", "s.pem")
+        choose_passphrase_in_app(env, "segel@badanuji.go.id", PASSPHRASE)
         (root / "op.txt").write_text(OPERATOR_PASSWORD + "\n")
         for role in ROLES:
             env.run("operator", "add", f"op-{role}", "--role", role, "--password-file", "op.txt")

@@ -204,7 +204,6 @@ def enrol_signer(pki: Pki, name: str, nik: str) -> Certificate:
     enrol(
         pki.store,
         Enrolment(name=name, email=email, nik=nik, agency="Kementerian Keuangan"),
-        passphrase=None,
         actor="test",
     )
     issued = issue_for(pki.issuer, pki.backend, key=nik, ca=pki.issuing, actor="test")

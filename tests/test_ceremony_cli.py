@@ -3,6 +3,7 @@ made by ``psre init`` (whose demo PKI is itself made by ceremonies), shares on d
 
 from __future__ import annotations
 
+import getpass
 import json
 import subprocess
 from pathlib import Path
@@ -162,6 +163,9 @@ def test_verify_cli_exits_1_on_a_tampered_output(env, shares):
         env.root / "c5", "psre-dev", DELEGATED, sign_with="demo-issuing-ca", name="tamper"
     )
     env.run("ceremony", "run", str(path), "--yes")
+    # The shell account that started it is on record next to the file's operator (BR 5.4.1).
+    invoked = env.run("audit", "show", "--action", "ceremony.invoked", "--json").stdout
+    assert f'"actor": "os:{getpass.getuser()}"' in invoked and "ceremony:tamper" in invoked
     (path.parent / "out" / "tsa.pem").write_text("not a certificate\n")
     res = env.run("ceremony", "verify", str(path.parent / "out" / "tamper.jsonl"), check=False)
     assert res.returncode == 1

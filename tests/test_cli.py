@@ -3,6 +3,7 @@ database, real HTTP."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import sqlite3
 import subprocess
@@ -83,13 +84,14 @@ def test_audit_verify_and_tamper_detection(inst):
     shown = json.loads(inst.run("audit", "show", "--json").stdout)
     assert any(e["action"] == "hsm.keygen" for e in shown)
     db = sqlite3.connect(inst.root / "var" / "psre.sqlite3")
+    (actor,) = db.execute("select actor from audit_events where seq = 1").fetchone()
     with db:
         db.execute("update audit_events set actor = 'mallory' where seq = 1")
     bad = inst.run("audit", "verify", check=False)
     assert bad.returncode == 1
     assert "audit chain broken at sequence 1" in bad.stdout + bad.stderr
     with db:  # put it back for the other tests of this module
-        db.execute("update audit_events set actor = 'psre-init' where seq = 1")
+        db.execute("update audit_events set actor = ? where seq = 1", (actor,))
     assert inst.run("audit", "verify").returncode == 0
 
 
@@ -130,3 +132,77 @@ def test_healthz_reports_a_broken_token_as_503(inst):
         body = json.loads(err.value.read())
         assert body["status"] == "degraded" and body["hsm"]["ok"] is False
         assert "missing-token" in body["hsm"]["error"]
+
+
+# --- issue 15: who acted, private files, the outbox ------------------------------------------
+
+
+def _actors(inst: PsreEnv) -> dict[str, str]:
+    """action+object → actor of the audit events so far."""
+    events = json.loads(inst.run("audit", "show", "--limit", "10000", "--json").stdout)
+    return {f"{e['action']} {e['object']}": e["actor"] for e in events}
+
+
+def test_cli_audit_events_name_the_os_account_and_the_named_person(inst):
+    user = getpass.getuser()
+    inst.run("client", "add", "Aplikasi Satu", "--json")
+    inst.run("--actor", "Siti Rahma", "client", "add", "Aplikasi Dua", "--json")
+    inst.run("client", "disable", "aplikasi-dua", extra_env={"PSRE_ACTOR": "Budi"})
+    actors = _actors(inst)
+    assert actors["client.create client:aplikasi-satu"] == f"os:{user}"
+    assert actors["client.create client:aplikasi-dua"] == f"Siti Rahma (os:{user})"
+    assert actors["client.disable client:aplikasi-dua"] == f"Budi (os:{user})"
+    assert actors["system.init psre"] == f"os:{user}"
+    assert not {"operator", "cli", "psre-init"} & set(actors.values())
+    bad = inst.run("--actor", "x\x1b[2J", "client", "list", check=False)
+    assert bad.returncode == 2 and "--actor" in bad.stderr
+
+
+def test_database_and_data_directory_are_private(inst):
+    var = inst.root / "var"
+    db = var / "psre.sqlite3"
+    assert var.stat().st_mode & 0o777 == 0o700
+    assert db.stat().st_mode & 0o777 == 0o600
+    wal = var / "psre.sqlite3-wal"
+    assert not wal.exists() or wal.stat().st_mode & 0o777 == 0o600
+    # An installation made before is tightened: the file when opened, var/ by init.
+    var.chmod(0o755)
+    db.chmod(0o644)
+    inst.run("audit", "verify")
+    assert db.stat().st_mode & 0o777 == 0o600
+    inst.run("init", "--no-demo")
+    assert var.stat().st_mode & 0o777 == 0o700
+
+
+def test_expired_codes_are_swept_by_the_cli_and_the_crl_daemon(inst):
+    def enrol(nik: str) -> None:
+        inst.run(
+            "subscriber", "add", "--nik", nik, "--name", "Wati", "--agency", "BPS",
+            "--email", f"wati.{nik[-4:]}@bps.go.id",
+        )  # fmt: skip
+
+    def expire_all() -> None:
+        db = sqlite3.connect(inst.root / "var" / "psre.sqlite3")
+        with db:
+            db.execute("UPDATE outbox_messages SET expires_at = '2000-01-01 00:00:00'")
+        db.close()
+
+    def waiting() -> int:
+        db = sqlite3.connect(inst.root / "var" / "psre.sqlite3")
+        try:
+            return db.execute("SELECT count(*) FROM outbox_messages").fetchone()[0]
+        finally:
+            db.close()
+
+    enrol("3171020304050601")
+    assert waiting() >= 1
+    assert inst.run("outbox", "sweep").stdout.startswith("removed 0 ")  # not expired yet
+    expire_all()
+    assert inst.run("outbox", "take").stdout == ""  # an expired code is not delivered
+    n = waiting()
+    assert inst.run("outbox", "sweep").stdout.startswith(f"removed {n} ")
+    assert waiting() == 0
+    enrol("3171020304050602")
+    expire_all()
+    inst.run("crl", "daemon", "--once")
+    assert waiting() == 0

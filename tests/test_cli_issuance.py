@@ -345,8 +345,6 @@ PASSPHRASE = "kata-sandi-rahasia-42"
 
 @pytest.fixture(scope="module")
 def enrolled(inst) -> str:
-    pp = inst.dir / "passphrase.txt"
-    pp.write_text(PASSPHRASE + "\n")
     res = inst.psre(
         "subscriber",
         "add",
@@ -358,10 +356,10 @@ def enrolled(inst) -> str:
         "rina.wulandari@kemendagri.go.id",
         "--agency",
         "Kementerian Dalam Negeri",
-        "--passphrase-file",
-        str(pp),
     )
-    assert res.stdout.strip() == f"enrolled person {NIK}: status NEW"
+    first, sent = res.stdout.splitlines()
+    assert first == f"enrolled person {NIK}: status NEW"
+    assert sent.startswith("activation code sent to rina.wulandari@kemendagri.go.id")
     return NIK
 
 
@@ -375,7 +373,7 @@ def test_subscriber_add_show_list(inst, enrolled):
         "email": "rina.wulandari@kemendagri.go.id",
         "agency": "Kementerian Dalam Negeri",
         "status": shown["status"],  # NEW until the first certificate (order-independent)
-        "has_passphrase": True,
+        "has_passphrase": False,  # until the subscriber sets it with their enrolment code
     }
     assert shown["status"] in ("NEW", "ISSUE", "SUSPEND", "REVOKE")
     assert f"nik                      {NIK}" in inst.psre("subscriber", "show", NIK).stdout
@@ -386,22 +384,17 @@ def test_subscriber_add_show_list(inst, enrolled):
         inst.psre("subscriber", "list").stdout,
         re.M,
     )
-    # Without a passphrase file the subscriber has none.
+    # The operator cannot give a subscriber a passphrase (sole control): the option is gone.
+    pp = inst.dir / "passphrase.txt"
+    pp.write_text(PASSPHRASE + "\n")
     other = "3171010101010104"
-    inst.psre(
+    refused = inst.psre(
         "subscriber", "add", "--nik", other, "--name", "Agus", "--email", "agus@bps.go.id",
-        "--agency", "Badan Pusat Statistik",
+        "--agency", "Badan Pusat Statistik", "--passphrase-file", str(pp), check=False,
     )  # fmt: skip
-    assert subscriber(inst, other)["has_passphrase"] is False
-
-    # The passphrase is hashed: it is in neither the database nor the audit log.
-    db = sqlite3.connect(inst.dir / "var" / "psre.sqlite3")
-    try:
-        assert PASSPHRASE not in "\n".join(db.iterdump())
-    finally:
-        db.close()
-    events = inst.psre("audit", "show", "--action", "subscriber.add", "--json").stdout
-    assert f"subscriber:{NIK}" in events and PASSPHRASE not in events
+    assert refused.returncode == 2 and "--passphrase-file" in refused.stderr
+    events = inst.psre("audit", "show", "--action", "subscriber.enrolment_sent", "--json").stdout
+    assert f"subscriber:{NIK}" in events
 
     again = inst.psre(
         "subscriber", "add", "--nik", NIK, "--name", "Someone Else",

@@ -52,6 +52,9 @@ def test_env_overrides_top_level_and_sections(tmp_path):
         ("", {"PSRE_SERVER_PORT": "eighty"}, "PSRE_SERVER_PORT"),
         ("[hsm]\npin_source = 'literal:1234'\n", {}, "hsm.pin_source"),
         ("not toml [", {}, "psre.toml"),
+        # One app's failures must not reach the signer-wide lockout (issue 15).
+        ("[signing]\nmax_failures = 5\nmax_failures_signer = 5\n", {}, "max_failures_signer"),
+        ("[signing]\nenrolment_hours = 0\n", {}, "signing.enrolment_hours"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path, text, env, key):

@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from ca_core.config import SigningConfig
-from ca_core.models import Subscriber
+from ca_core.models import ActivationFailure, EnrolmentCode, Subscriber
 from ca_core.store import Store
+from ca_core.subscribers import issue_for
 from signing_api import documents
 from signing_api.cli import configure_client
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
@@ -28,10 +29,12 @@ from tests.esign_support import (
     PASSPHRASE,
     b64,
     database_text,
+    enrolment_codes,
     make_esign_app,
     new_agency,
     new_client,
     new_person,
+    outbox_bodies,
     outbox_codes,
     pdf_upload,
     post_json,
@@ -211,6 +214,126 @@ def test_status_strings_follow_the_subscriber(http, pki, creds):
     assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
 
 
+def test_registration_ignores_an_app_chosen_passphrase_the_signer_sets_their_own(
+    http, pki, creds, tmp_path
+):
+    """v2 registration keeps its ``passphrase`` field for compatibility, but the app's choice
+    never activates anything: the signer sets their own with the code sent to them."""
+    from tests.web_support import new_nik, set_passphrase_on_page
+
+    nik = new_nik()
+    email = f"dewi.{nik[-4:]}@bpk.go.id"
+    body = {"nik": nik, "nama": "Dewi Lestari", "email": email, "passphrase": "pilihan-aplikasi"}
+    resp = post_json(http, "/api/v2/user/registration", creds, body)
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.get_json()["activation"]["enrolment_code_sent_to"] == email
+    assert pki.store.get_subscriber(nik).passphrase_hash is None
+    issue_for(pki.issuer, pki.backend, key=nik, ca=pki.issuing, actor="test")
+    refused = sign_v2(http, creds, nik, passphrase="pilihan-aplikasi")
+    assert refused.status_code == 400 and refused.get_json()["status_code"] == 2031
+    (code,) = enrolment_codes(pki, email)
+    assert code not in resp.get_data(as_text=True)
+    # The page, in either language; the code works once.
+    http.set_cookie("lang", "en")
+    assert "Set your signing passphrase" in http.get("/passphrase").get_data(as_text=True)
+    http.set_cookie("lang", "id")
+    page = http.get("/passphrase").get_data(as_text=True)
+    assert "Tetapkan passphrase tanda tangan" in page
+    done = set_passphrase_on_page(http, code, "hanya-dewi-yang-tahu")
+    assert done.status_code == 200 and 'id="pass-done"' in done.get_data(as_text=True)
+    again = set_passphrase_on_page(http, code, "orang-lain-mencoba")
+    assert again.status_code == 400 and 'id="pass-error"' in again.get_data(as_text=True)
+    assert_signed(sign_v2(http, creds, nik, passphrase="hanya-dewi-yang-tahu"), tmp_path)
+    dump = database_text(pki)
+    assert "pilihan-aplikasi" not in dump and "hanya-dewi-yang-tahu" not in dump
+    events = pki.store.audit.list(limit=10_000)
+    assert any(
+        e.action == "subscriber.passphrase_set" and e.actor == f"subscriber:{nik}" for e in events
+    )
+
+
+def test_the_passphrase_page_refuses_bad_input(http, pki):
+    from tests.web_support import set_passphrase_on_page
+
+    p = new_person(pki, passphrase=None)
+    (code,) = enrolment_codes(pki, p.email)
+
+    def error(resp) -> str:
+        assert resp.status_code == 400
+        return resp.get_data(as_text=True).split('id="pass-error">')[1].split("<")[0]
+
+    assert "8" in error(set_passphrase_on_page(http, code, "pendek"))
+    assert error(set_passphrase_on_page(http, code, "panjang-sekali", "berbeda-sekali"))
+    assert error(set_passphrase_on_page(http, code, "x" * 257))
+    assert error(set_passphrase_on_page(http, "A" * 10_000, "cukup-panjang-1"))
+    no_csrf = http.post("/passphrase", data={"code": code, "passphrase": "cukup-panjang-1"})
+    assert no_csrf.status_code == 400
+    # An expired code is refused; none of this spent the live one before it expired.
+    with pki.store.session() as s:
+        s.execute(
+            update(EnrolmentCode)
+            .where(EnrolmentCode.subscriber_id == pki.store.get_subscriber(p.nik).id)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    assert error(set_passphrase_on_page(http, code, "cukup-panjang-1"))
+    assert pki.store.get_subscriber(p.nik).passphrase_hash is None
+
+
+def test_an_enrolment_code_sets_one_passphrase_even_when_posted_concurrently(pki):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from signing_api.enrolment import EnrolmentError, redeem
+
+    p = new_person(pki, passphrase=None)
+    (code,) = enrolment_codes(pki, p.email)
+
+    def attempt(i: int) -> str | None:
+        try:
+            redeem(pki.store, code, f"passphrase-ke-{i}")
+            return f"passphrase-ke-{i}"
+        except EnrolmentError:
+            return None
+
+    with ThreadPoolExecutor(4) as pool:
+        won = [w for w in pool.map(attempt, range(4)) if w]
+    assert len(won) == 1
+    from ca_core.passwords import verify_secret
+
+    assert verify_secret(won[0], pki.store.get_subscriber(p.nik).passphrase_hash or "")
+
+
+def test_codes_leave_the_outbox_when_taken_or_expired_and_cannot_be_read_after(
+    http, pki, env, creds
+):
+    from signing_api.notifier import sweep, take
+
+    p = new_person(pki)
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (code,) = outbox_codes(pki, p.email)
+    # The gateway takes it: handed out once, and gone from the table.
+    taken = [m for m in take(pki.store, limit=10_000) if m.recipient == p.email]
+    assert any(code in m.body for m in taken)
+    assert outbox_bodies(pki, p.email) == []
+    assert take(pki.store) == []
+    # One nobody takes is removed by the sweep once expired, not before.
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (late,) = outbox_codes(pki, p.email)
+    sweep(pki.store)
+    assert outbox_codes(pki, p.email) == [late]
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=SigningConfig().totp_seconds + 1)
+    assert sweep(pki.store, later) >= 1
+    assert outbox_bodies(pki, p.email) == []
+    assert code not in database_text(pki) and late not in database_text(pki)
+    if env[1].startswith("sqlite"):
+        # Nor in the bytes of the database file or its log (secure_delete, checkpoint).
+        path = Path(env[1].removeprefix("sqlite:///"))
+        for f in (path, Path(f"{path}-wal")):
+            if f.exists():
+                data = f.read_bytes()
+                assert f"Kode TOTP Anda: {code}".encode() not in data
+                assert f"Kode TOTP Anda: {late}".encode() not in data
+
+
 def test_registration_then_duplicate_is_4024(http, pki, creds):
     from tests.web_support import new_nik
 
@@ -332,13 +455,104 @@ def test_lockout_after_five_failures_survives_a_restart_and_expires(
     assert mine[-1].details["locked"] is True and mine[0].details["method"] == "passphrase"
     dump = database_text(pki)
     assert "salah-" not in dump and PASSPHRASE not in dump
-    # Once the lock has run out the right passphrase works again and resets the counter.
+    # Once the lock has run out the right passphrase works again and resets the counters.
+    sub_id = pki.store.get_subscriber(p.nik).id
     with pki.store.session() as s:
         past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-        s.execute(update(Subscriber).where(Subscriber.nik == p.nik).values(locked_until=past))
+        s.execute(
+            update(ActivationFailure)
+            .where(ActivationFailure.subscriber_id == sub_id)
+            .values(locked_until=past)
+        )
     assert_signed(sign_v1(restarted, creds, p.nik), tmp_path)
     row = pki.store.get_subscriber(p.nik)
     assert row.failed_attempts == 0 and row.locked_until is None
+    assert channel_counts(pki, p.nik) == {}
+
+
+def channel_counts(pki: Pki, nik: str) -> dict[str, int]:
+    """Failed activations of ``nik`` per channel (client app or CLI)."""
+    sub_id = pki.store.get_subscriber(nik).id
+    with pki.store.session() as s:
+        rows = s.execute(
+            select(ActivationFailure).where(ActivationFailure.subscriber_id == sub_id)
+        ).scalars()
+        return {r.channel: r.failed_attempts for r in rows}
+
+
+def status_v1(http, creds, nik: str) -> dict:
+    return http.get(f"/api/user/status/{nik}", headers=creds.headers).get_json()
+
+
+def status_v2(http, creds, nik: str) -> dict:
+    return post_json(http, "/api/v2/user/check/status", creds, {"nik": nik}).get_json()
+
+
+def test_one_apps_wrong_guesses_lock_out_only_that_app(http, pki, creds, tmp_path):
+    """The NIK is public: app B guessing must not stop the signer signing through app A."""
+    p = new_person(pki)
+    app_b = new_client(pki)
+    for _ in range(4):
+        assert sign_v2(http, app_b, p.nik, passphrase="tebakan-b").status_code == 400
+    resp = sign_v2(http, app_b, p.nik, passphrase="tebakan-b")
+    assert resp.status_code == 423 and resp.get_json()["locked"] is True
+    assert sign_v2(http, app_b, p.nik).status_code == 423  # B is out, even with the right one
+    # A is not: its status says ISSUE, and the signer signs through it.
+    assert status_v1(http, creds, p.nik)["status_code"] == 1111
+    assert status_v2(http, creds, p.nik)["status"] == "ISSUE"
+    assert_signed(sign_v2(http, creds, p.nik), tmp_path)
+    # B is told the signer cannot sign through it, and until when.
+    for answer in (status_v1(http, app_b, p.nik), status_v2(http, app_b, p.nik)):
+        assert answer["status_code"] == 1112 and answer["status"] == "LOCKED", answer
+        assert dt.datetime.fromisoformat(answer["locked_until"]) > dt.datetime.now(dt.UTC)
+    assert channel_counts(pki, p.nik) == {f"client:{pki.store.get_client(app_b.username).id}": 5}
+
+
+def test_many_apps_reach_the_signer_wide_limit_which_locks_all_and_tells_the_signer(
+    pki, env, creds
+):
+    app = make_esign_app(pki, env[1], SigningConfig(max_failures=2, max_failures_signer=5))
+    http = app.test_client()
+    p = new_person(pki)
+    guessers = [new_client(pki) for _ in range(3)]
+    answers = [
+        sign_v2(http, g, p.nik, passphrase=f"tebak-{i}").status_code
+        for g in guessers
+        for i in range(2)
+    ]
+    assert answers == [400, 423, 400, 423, 423, 423]
+    # Five failures in all: now every app, the signer's own included, is refused ...
+    assert sign_v2(http, creds, p.nik).status_code == 423
+    for answer in (status_v1(http, creds, p.nik), status_v2(http, creds, p.nik)):
+        assert answer["status"] == "LOCKED" and answer["status_code"] == 1112, answer
+        assert "locked_until" in answer
+    # ... and the signer has been told, once.
+    notices = [b for b in outbox_bodies(pki, p.email) if "dikunci" in b]
+    assert len(notices) == 1 and "tebak" not in notices[0]
+    events = pki.store.audit.list(limit=10_000, action="sign.activation_failed")
+    mine = [e for e in events if e.object == f"subscriber:{p.nik}"]
+    assert max(e.details["signer_attempts"] for e in mine) == 5
+    assert any(e.details["signer_locked"] for e in mine)
+
+
+def test_one_patient_app_never_reaches_the_signer_wide_limit(pki, env, creds, tmp_path):
+    """An app that waits out its own lockout again and again starts from zero each time."""
+    app = make_esign_app(pki, env[1], SigningConfig(max_failures=2, max_failures_signer=3))
+    http = app.test_client()
+    p = new_person(pki)
+    patient = new_client(pki)
+    for _round in range(3):
+        answers = [sign_v2(http, patient, p.nik, passphrase="sabar").status_code for _ in range(2)]
+        assert answers == [400, 423]
+        with pki.store.session() as s:  # its lock runs out
+            s.execute(
+                update(ActivationFailure)
+                .where(ActivationFailure.subscriber_id == pki.store.get_subscriber(p.nik).id)
+                .values(locked_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+            )
+    assert pki.store.get_subscriber(p.nik).locked_until is None
+    assert status_v2(http, creds, p.nik)["status"] == "ISSUE"
+    assert_signed(sign_v2(http, creds, p.nik), tmp_path)
 
 
 def test_lockout_time_and_count_come_from_the_config(pki, env, creds):
@@ -393,6 +607,23 @@ def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
     post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
     code3 = outbox_codes(pki, p.email)[-1]
     assert sign_v2(http, other, p.nik, n=1, totp=code3).get_json()["status_code"] == 2031
+
+
+def test_a_totp_of_another_app_is_refused_without_counting_or_spending_it(
+    http, pki, creds, tmp_path
+):
+    p = new_person(pki)
+    post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
+    (code,) = outbox_codes(pki, p.email)
+    thief = new_client(pki)
+    for _ in range(8):
+        resp = sign_v2(http, thief, p.nik, n=1, totp=code)
+        assert resp.status_code == 400, resp.get_json()
+        assert resp.get_json()["status_code"] == 2031 and resp.get_json()["counted"] is False
+    assert channel_counts(pki, p.nik) == {}
+    assert pki.store.get_subscriber(p.nik).failed_attempts == 0
+    # Not spent either: the app it was issued to signs with it.
+    assert_signed(sign_v2(http, creds, p.nik, n=1, totp=code), tmp_path)
 
 
 def test_a_newer_totp_voids_the_older_one(http, pki, creds):
@@ -798,9 +1029,12 @@ def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, cr
                 range(8),
             )
         )
-    assert {a.status_code for a in answers} <= {400, 423}
-    row = pki.store.get_subscriber(p.nik)
-    assert row.locked_until is not None
+    assert sorted(a.status_code for a in answers) == [400] * 4 + [423] * 4
+    # Every guess is audited; the app's count stops at its limit (signing.max_failures).
+    events = pki.store.audit.list(limit=10_000, action="sign.activation_failed")
+    assert len([e for e in events if e.object == f"subscriber:{p.nik}"]) == 8
+    assert list(channel_counts(pki, p.nik).values()) == [5]
+    assert pki.store.get_subscriber(p.nik).failed_attempts == 5
     assert sign_v2(app.test_client(), creds, p.nik).status_code == 423
 
     q = new_person(pki)
@@ -851,7 +1085,7 @@ def test_a_custom_notifier_replaces_the_outbox(pki, env, creds):
     sent: list[tuple[str, str, str]] = []
 
     class Collect:
-        def send(self, recipient: str, subject: str, body: str) -> None:
+        def send(self, recipient: str, subject: str, body: str, expires_at=None) -> None:
             sent.append((recipient, subject, body))
 
     app = make_esign_app(pki, env[1])

@@ -1,7 +1,8 @@
 """The e-sign API end to end as an operator sets it up and a government app calls it: real
-``psre`` processes (init with the demo PKI, ``client add --json``, ``subscriber add
---passphrase-file``, ``issue --profile natural-person --subscriber NIK``), then ``psre serve``
-(gunicorn, two workers) on a free port, called over real sockets with urllib and curl.
+``psre`` processes (init with the demo PKI, ``client add --json``, ``subscriber add``, ``issue
+--profile natural-person --subscriber NIK``), then ``psre serve`` (gunicorn, two workers) on a
+free port, called over real sockets with urllib and curl; the subscriber sets their own
+passphrase on the served page with the code ``psre outbox take`` hands the mail gateway.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_support import PsreEnv, install_esign, serving
+from tests.cli_support import PsreEnv, choose_passphrase, install_esign, serving
 from tests.pdf_support import minimal_pdf
 
 BASE_URL = "http://pki.psre-uji.id"
@@ -130,10 +131,9 @@ def test_agency_seal_over_http(server: Server, tmp_path: Path) -> None:
         "Badan Uji Segel",
         "--email",
         "segel@badanuji.go.id",
-        "--passphrase-file",
-        str(env.root / "pass.txt"),
     )
     env.run("issue", "--profile", "legal-person-seal", "--subscriber", org, "--out", "seal.pem")
+    choose_passphrase(env, server.url, "segel@badanuji.go.id", PASSPHRASE)
     status, _, body = call(
         server,
         "POST",
@@ -182,7 +182,6 @@ def test_client_commands(server: Server) -> None:
 
 def test_lockout_is_shared_by_the_workers_and_a_disabled_client_is_refused(server: Server) -> None:
     nik = "3174051203900002"
-    (server.env.root / "pass2.txt").write_text(PASSPHRASE)
     server.env.run(
         "subscriber",
         "add",
@@ -194,10 +193,9 @@ def test_lockout_is_shared_by_the_workers_and_a_disabled_client_is_refused(serve
         "agus.salim@kemenkeu.go.id",
         "--agency",
         "Kementerian Keuangan",
-        "--passphrase-file",
-        str(server.env.root / "pass2.txt"),
     )
     server.env.run("issue", "--profile", "natural-person", "--subscriber", nik, "--out", "a.pem")
+    choose_passphrase(server.env, server.url, "agus.salim@kemenkeu.go.id", PASSPHRASE)
     body = {"nik": nik, "passphrase": "salah", "file": [base64.b64encode(minimal_pdf()).decode()]}
     # Requests land on either gunicorn worker; the count is the database's.
     answers = [call(server, "POST", "/api/v2/sign/pdf", body) for _ in range(6)]

@@ -227,13 +227,11 @@ def test_duplicates_and_keys_of_other_subscribers(pki: Pki):
     a = enrol(
         pki.store,
         Enrolment("Budi Santoso", "budi@kemenuji.go.id", NIK, "Kementerian Uji"),
-        passphrase=None,
         actor="t",
     )
     b = enrol(
         pki.store,
         Enrolment("Rina Wati", "rina@kemenuji.go.id", "3174019876543210", "Kementerian Uji"),
-        passphrase=None,
         actor="t",
     )
     key = p256()
@@ -315,7 +313,6 @@ def test_suspend_and_release_follow_the_subscriber(pki: Pki, tmp_path):
     enrol(
         pki.store,
         Enrolment("Budi Santoso", "budi@kemenuji.go.id", NIK, "Kementerian Uji"),
-        passphrase="correct horse battery",
         actor="t",
     )
     issued = issue_for(pki.issuer, pki.backend, key=NIK, ca=pki.issuing, actor="t")
@@ -345,7 +342,6 @@ def test_subscriber_key_is_destroyed_when_issuance_is_refused(pki: Pki):
     enrol(
         pki.store,
         Enrolment("Budi Santoso", "budi@kemenuji.go.id", NIK, "Kementerian Uji"),
-        passphrase=None,
         actor="t",
     )
     before = {k.label for k in pki.backend.list_keys()}
@@ -595,7 +591,6 @@ def test_revoking_a_superseded_certificate_leaves_the_subscriber_signing(pki: Pk
     enrol(
         pki.store,
         Enrolment("Sri Wahyuni", "sri@kemenuji.go.id", "3174012345678902", "Kementerian Uji"),
-        passphrase="correct horse battery",
         actor="t",
     )
     old = issue_for(pki.issuer, pki.backend, key="3174012345678902", ca=pki.issuing, actor="t")

@@ -10,9 +10,17 @@ import json
 import time
 
 from ca_core.config import SigningConfig
-from ca_core.subscribers import Enrolment, enrol, issue_for
+from ca_core.subscribers import Enrolment, issue_for
 from tests.cli_support import PsreEnv
-from tests.esign_support import PASSPHRASE, b64, make_esign_app, new_client, new_person, post_json
+from tests.esign_support import (
+    PASSPHRASE,
+    b64,
+    enrol_with_passphrase,
+    make_esign_app,
+    new_client,
+    new_person,
+    post_json,
+)
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import add_tsa_unit
 from tests.web_support import new_nik
@@ -38,11 +46,10 @@ def test_report_counts_a_known_set_of_actions(pki, tmp_path):
     add_tsa_unit(pki)  # B-T signatures; one "tsa" certificate issued
     keu = new_person(pki)  # Kementerian Keuangan, natural-person certificate
     contoh_nik = new_nik()
-    enrol(
-        pki.store,
+    enrol_with_passphrase(
+        pki,
         Enrolment(name="Ani Lestari", email="ani@contoh.go.id", nik=contoh_nik,
                   agency="Kementerian Contoh"),
-        passphrase=PASSPHRASE, actor="test",
     )  # fmt: skip
     issue_for(pki.issuer, pki.backend, key=contoh_nik, ca=pki.issuing, actor="test")
     extra = [

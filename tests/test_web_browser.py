@@ -48,7 +48,7 @@ _SIGN_SCRIPT = textwrap.dedent(
     nik = "3273015501900002"
     rt = Runtime(load_config())
     enrol(rt.store, Enrolment(name="Nur Aisyah", email="nur.aisyah@bandung.go.id", nik=nik,
-          agency="Pemerintah Kota Bandung"), passphrase=None, actor="e2e")
+          agency="Pemerintah Kota Bandung"), actor="e2e")
     issued = issue_for(rt.issuer, rt.backend, key=nik, ca="issuing-ca", actor="e2e")
     stored = rt.store.find_certificate(issued.serial_hex)
     signer = HsmPdfSigner(rt.backend, stored.key_label, issued.certificate,

@@ -18,6 +18,7 @@ from ca_core.models import (
     Subscriber,
 )
 from ca_core.passwords import verify_secret
+from tests.esign_support import enrolment_codes, new_person
 from tests.web_support import (
     PASSWORD,
     csrf,
@@ -25,6 +26,7 @@ from tests.web_support import (
     new_nik,
     operator,
     post_form,
+    set_passphrase_on_page,
     sign_in,
     signed_pdf,
 )
@@ -379,35 +381,47 @@ def test_bad_reason_is_refused(app, pki):
 # --- subscribers -----------------------------------------------------------------------------
 
 
-def test_register_subscriber_shows_the_passphrase_once(app, pki):
+def test_registering_sends_the_subscriber_a_code_and_the_ra_never_sees_a_passphrase(app, pki):
     client = app.test_client()
     sign_in(client, operator(pki, "ra"))
     nik = new_nik()
     form = {
         "kind": "person",
         "name": "Rina Wulandari",
-        "email": "rina@bappenas.go.id",
+        "email": f"rina.{nik[-4:]}@bappenas.go.id",
         "nik": nik,
         "agency": "Bappenas",
     }
     resp = post_form(client, "/console/subscribers", "/console/subscribers", form)
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and 'id="registered"' in html
-    passphrase = html.split('id="passphrase">')[1].split("<")[0]
+    assert resp.status_code == 200 and 'id="registered"' in html and 'id="code-sent"' in html
+    assert 'id="passphrase"' not in html
     sub = pki.store.get_subscriber(nik)
-    assert sub.status == "NEW" and verify_secret(passphrase, sub.passphrase_hash or "")
-    assert passphrase not in client.get("/console/subscribers").get_data(as_text=True)
+    assert sub.status == "NEW" and sub.passphrase_hash is None
+    (code,) = enrolment_codes(pki, form["email"])
+    assert code not in html
+    # The subscriber, not the RA, chooses the passphrase, on the public page.
+    signer = app.test_client()
+    done = set_passphrase_on_page(signer, code, "pilihan-saya-sendiri")
+    assert done.status_code == 200 and 'id="pass-done"' in done.get_data(as_text=True)
+    assert verify_secret("pilihan-saya-sendiri", pki.store.get_subscriber(nik).passphrase_hash)
+    page = client.get(f"/console/subscribers/{sub.id}").get_data(as_text=True)
+    assert "pilihan-saya-sendiri" not in page and code not in page
     with pki.store.session() as s:
-        details = [e.details for e in s.scalars(select(AuditEvent))]
-    assert not any(passphrase in d for d in details)
+        events = list(s.scalars(select(AuditEvent)))
+    assert not any(code in e.details or "pilihan-saya" in e.details for e in events)
+    assert [e.actor for e in events if e.action == "subscriber.passphrase_set"] == [
+        f"subscriber:{nik}"
+    ]
     # Invalid input is refused with the field named, nothing stored.
     bad = post_form(client, "/console/subscribers", "/console/subscribers", {**form, "nik": "123"})
     assert bad.status_code == 400 and "NIK must be exactly 16 digits" in bad.get_data(as_text=True)
 
 
 def test_subscriber_status_change_and_passphrase_reset(app, pki):
-    s = signed_pdf(pki)
+    s = new_person(pki)  # has set their own passphrase
     sub = pki.store.get_subscriber(s.nik)
+    assert sub.passphrase_hash is not None
     client = app.test_client()
     sign_in(client, operator(pki, "ra"))
     page = f"/console/subscribers/{sub.id}"
@@ -417,10 +431,17 @@ def test_subscriber_status_change_and_passphrase_reset(app, pki):
     with pki.store.session() as sess:
         sess.execute(update(Subscriber).values(failed_attempts=3))
     html = post_form(client, page, f"{page}/reset", {}).get_data(as_text=True)
-    passphrase = html.split('id="passphrase">')[1].split("<")[0]
+    assert 'id="sub-message"' in html and 'id="passphrase"' not in html
     after = pki.store.get_subscriber(s.nik)
-    assert verify_secret(passphrase, after.passphrase_hash or "") and after.failed_attempts == 0
+    # The old passphrase stops working at once; a new code went to the subscriber.
+    assert after.passphrase_hash is None and after.failed_attempts == 0
+    codes = enrolment_codes(pki, sub.email)
+    assert len(codes) == 2 and codes[-1] not in html
     assert len(_actions(pki, "subscriber.reset_activation")) == 1
+    # The superseded code no longer works; the new one does.
+    stale = set_passphrase_on_page(app.test_client(), codes[0], "baru-sekali-2")
+    assert stale.status_code == 400
+    assert set_passphrase_on_page(app.test_client(), codes[1], "baru-sekali-2").status_code == 200
 
 
 # --- client applications ---------------------------------------------------------------------

@@ -63,6 +63,12 @@ def post_form(client: FlaskClient, page_url: str, url: str, data: dict[str, str]
     return client.post(url, data={**data, "csrf_token": token})
 
 
+def set_passphrase_on_page(client: FlaskClient, code: str, passphrase: str, repeat: str = ""):
+    """The subscriber sets their own passphrase on the public page with their enrolment code."""
+    form = {"code": code, "passphrase": passphrase, "repeat": repeat or passphrase}
+    return post_form(client, "/passphrase", "/passphrase", form)
+
+
 @dataclass
 class Signed:
     pdf: bytes

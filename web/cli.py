@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_actor import cli_actor
 from ca_core.names import OPERATOR_ROLES
 
 # web.operators needs the models (SQLAlchemy): imported by the commands, not at start-up.
@@ -44,7 +45,7 @@ def add(rt: Runtime, name: str, role: str, password_file: str | None) -> None:
         password = lines[0] if lines else ""
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    add_operator(rt.store, name, role, password, actor="cli")
+    add_operator(rt.store, name, role, password, actor=cli_actor())
     click.echo(f"operator {name} added with role {role}")
 
 
@@ -76,7 +77,7 @@ def disable(rt: Runtime, name: str) -> None:
     """Disable operator NAME: their sessions end and they cannot sign in."""
     from web.operators import set_enabled
 
-    set_enabled(rt.store, name, False, actor="cli")
+    set_enabled(rt.store, name, False, actor=cli_actor())
     click.echo(f"operator {name} disabled")
 
 
@@ -87,5 +88,5 @@ def enable(rt: Runtime, name: str) -> None:
     """Re-enable the disabled operator NAME (e.g. the admin whose colleague left)."""
     from web.operators import set_enabled
 
-    set_enabled(rt.store, name, True, actor="cli")
+    set_enabled(rt.store, name, True, actor=cli_actor())
     click.echo(f"operator {name} enabled")

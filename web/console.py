@@ -18,10 +18,13 @@ from ca_core.errors import CaError
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, ClientApplication, Subscriber
 from ca_core.names import REASONS
 from ca_core.passwords import hash_secret
-from ca_core.subscribers import Enrolment, enrol, set_status
+from ca_core.subscribers import Enrolment, set_status
 from signing_api.activation import api_status
 from signing_api.app_runtime import runtime
 from signing_api.edge import EdgeError
+from signing_api.enrolment import Invitation, enrol_and_invite
+from signing_api.enrolment import reset as reset_activation
+from signing_api.esign_common import notifier
 from web import dashboard, lookup
 from web.approval_actions import executors
 from web.clients import create_client, list_clients, set_client_enabled
@@ -40,7 +43,7 @@ from web.operators import (
 from web.public import status_context
 from web.render import render, render_error
 from web.security import SESSION_COOKIE, csrf_ok, requires, set_cookie
-from web.subscriber_admin import get_subscriber, new_passphrase, reset_passphrase
+from web.subscriber_admin import get_subscriber
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
 
@@ -277,10 +280,9 @@ def subscribers() -> tuple[str, int]:
             organization_identifier=(f.get("org_id") or "").strip() or None,
             kind=kind,
         )
-        passphrase = new_passphrase()
         try:
-            sub = enrol(store, e, passphrase=passphrase, actor=_actor())
-            ctx = {"registered": sub, "passphrase": passphrase}
+            sub, _ = enrol_and_invite(store, notifier(), e, _invitation(), actor=_actor())
+            ctx = {"registered": sub}
         except CaError as ex:
             ctx, status = {"error": str(ex), "form": f}, 400
     subs = store.list_subscribers(limit=500)
@@ -303,7 +305,7 @@ def subscriber(sub_id: int, **ctx: object) -> tuple[str, int]:
         sub=sub,
         certs=certs,
         statuses=SUBSCRIBER_STATUSES,
-        can_sign=api_status(store, sub),
+        can_sign=api_status(store, sub).status,  # LOCKED too, when locked for every app
         **ctx,
     )
 
@@ -326,11 +328,16 @@ def subscriber_status(sub_id: int) -> tuple[str, int]:
 @bp.post("/subscribers/<int:sub_id>/reset")
 @requires("subscriber.change")
 def subscriber_reset(sub_id: int) -> tuple[str, int]:
-    try:
-        passphrase = reset_passphrase(runtime().store, sub_id, actor=_actor())
-    except CaError:
+    store = runtime().store
+    sub = get_subscriber(store, sub_id)
+    if sub is None:
         return render_error("sub.none", 404)
-    return subscriber(sub_id, passphrase=passphrase)
+    reset_activation(store, notifier(), sub, _invitation(), actor=_actor())
+    return subscriber(sub_id, message="sub.reset_done")
+
+
+def _invitation() -> Invitation:
+    return Invitation.from_config(runtime().config)
 
 
 # --- client applications -------------------------------------------------------------------

@@ -88,6 +88,35 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "verify.role.signer-ca": ("CA penanda tangan", "Signer's CA"),
     "verify.role.tsa": ("Otoritas cap waktu (TSA)", "Time-stamping authority (TSA)"),
     "verify.role.tsa-ca": ("CA dari TSA", "TSA's CA"),
+    # the signer sets their passphrase (enrolment code)
+    "pass.title": ("Tetapkan passphrase tanda tangan", "Set your signing passphrase"),
+    "pass.lead": (
+        "Masukkan kode aktivasi yang dikirim kepada Anda, lalu pilih passphrase Anda sendiri. "
+        "Hanya Anda yang mengetahuinya: petugas PSrE dan aplikasi tidak pernah melihatnya, dan "
+        "tidak akan pernah memintanya.",
+        "Enter the activation code sent to you, then choose your own passphrase. Only you know "
+        "it: PSrE staff and applications never see it, and will never ask for it.",
+    ),
+    "pass.code": ("Kode aktivasi", "Activation code"),
+    "pass.passphrase": (
+        "Passphrase baru (minimal 8 karakter)",
+        "New passphrase (8 characters or more)",
+    ),
+    "pass.repeat": ("Ulangi passphrase", "Repeat the passphrase"),
+    "pass.submit": ("Simpan passphrase", "Save the passphrase"),
+    "pass.done": (
+        "Passphrase Anda tersimpan. Gunakan untuk menandatangani dokumen; kode aktivasi tidak "
+        "berlaku lagi.",
+        "Your passphrase is saved. Use it to sign documents; the activation code no longer works.",
+    ),
+    "pass.bad_code": (
+        "Kode aktivasi tidak dikenal, sudah dipakai, atau kedaluwarsa. Minta kode baru kepada RA.",
+        "The activation code is unknown, used or expired. Ask the RA for a new one.",
+    ),
+    "pass.bad_passphrase": (
+        "Passphrase harus 8–256 karakter yang dapat dicetak, dan kedua isian harus sama.",
+        "The passphrase must be 8–256 printable characters, and both entries must match.",
+    ),
     "yes": ("ya", "yes"),
     "no": ("tidak", "no"),
     "status.good": ("berlaku", "good"),
@@ -261,12 +290,21 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "sub.org_id": ("ID organisasi (NTRID-…)", "Organisation ID (NTRID-…)"),
     "sub.status": ("Status", "Status"),
     "sub.set_status": ("Ubah status", "Change status"),
-    "sub.reset": ("Setel ulang passphrase", "Reset passphrase"),
+    "sub.reset": (
+        "Setel ulang passphrase (kirim kode aktivasi baru)",
+        "Reset passphrase (send a new activation code)",
+    ),
     "sub.registered": ("Pelanggan terdaftar", "Subscriber registered"),
     "sub.status_changed": ("Status pelanggan diubah", "Subscriber status changed"),
-    "sub.new_passphrase": (
-        "Passphrase baru (ditampilkan sekali; serahkan langsung kepada pelanggan)",
-        "New passphrase (shown once; hand it to the subscriber in person)",
+    "sub.code_sent": (
+        "Kode aktivasi dikirim ke e-mail pelanggan; pelanggan menetapkan passphrase-nya sendiri",
+        "An activation code was sent to the subscriber's e-mail; they set their passphrase "
+        "themselves",
+    ),
+    "sub.reset_done": (
+        "Passphrase lama tidak berlaku lagi; kode aktivasi baru dikirim ke e-mail pelanggan",
+        "The old passphrase no longer works; a new activation code was sent to the "
+        "subscriber's e-mail",
     ),
     "sub.none": ("Belum ada pelanggan.", "No subscribers yet."),
     "sub.certificates": ("Sertifikat", "Certificates"),

@@ -1,4 +1,5 @@
-"""Public pages (no login): verify a signed PDF, the CA repository, service status."""
+"""Public pages (no login): verify a signed PDF, set one's signing passphrase, the CA
+repository, service status."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
+from signing_api import enrolment
 from signing_api.app_runtime import runtime
 from signing_api.edge import EdgeError, local_redirect
 from signing_api.verify import verify_pdf
@@ -75,6 +77,24 @@ def verify() -> tuple[str, int]:
         file_name=upload.filename,
         file_sha256=hashlib.sha256(data).hexdigest(),
     )
+
+
+@bp.route("/passphrase", methods=["GET", "POST"])
+def passphrase() -> tuple[str, int]:
+    """The signer chooses their own signing passphrase with the enrolment code sent to them
+    (signing_api.enrolment). No one else ever sees it; neither page nor log echoes it."""
+    if request.method == "GET":
+        return render("public/passphrase.html")
+    if not csrf_ok():
+        return render_error("csrf.failed", 400)
+    f = request.form
+    try:
+        sub = enrolment.redeem(
+            runtime().store, f.get("code", ""), f.get("passphrase", ""), f.get("repeat", "")
+        )
+    except enrolment.EnrolmentError as ex:
+        return render("public/passphrase.html", 400, error=f"pass.bad_{ex.field}")
+    return render("public/passphrase.html", done=True, name=sub.name)
 
 
 @bp.get("/repository")

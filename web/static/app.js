@@ -12,6 +12,14 @@ document.addEventListener("DOMContentLoaded", () => {
     kind.addEventListener("change", sync);
     sync();
   }
+  // Setting one's passphrase: the link in the message carries the code in its fragment (never
+  // sent to the server, so in no log); copy it into the form and drop it from the address bar.
+  const code = document.getElementById("code");
+  const kode = new URLSearchParams(window.location.hash.slice(1)).get("kode");
+  if (code && kode) {
+    code.value = kode;
+    history.replaceState(null, "", window.location.pathname);
+  }
   // Certificate status change: a reason only applies to a revocation.
   const action = document.getElementById("action");
   const reason = document.getElementById("reason");
