@@ -21,8 +21,8 @@ from ca_core.errors import CaError
 from ca_core.models import Certificate, CertificateAuthority
 from policies.roles import ca_level_names
 
-#: Profiles of CA-level certificates: the CAs themselves and their delegated OCSP and TSA units
-#: (by role: ca, ocsp-responder, tsa).
+#: Profiles of CA-level certificates: the CAs themselves (ours, a recognized PSrE's, a foreign
+#: root's cross certificate), their delegated OCSP and TSA units, the trusted-list signer.
 CA_LEVEL_PROFILES = ca_level_names()
 
 AUTHORISATION_KINDS = ("ceremony", "dual-control")

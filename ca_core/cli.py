@@ -261,6 +261,9 @@ def _register_groups() -> None:
 
     for command in (*backup_cli.ALL, *lifecycle_cli.ALL):
         cli.add_command(command)
+    from ca_core.trusted_list_cli import trusted_list
+
+    cli.add_command(trusted_list)
 
 
 _register_groups()

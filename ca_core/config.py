@@ -210,6 +210,21 @@ class LifecycleConfig:
 
 
 @dataclass(frozen=True)
+class VerifyConfig:
+    """Verification of signatures made under other PSrEs (issue 21)."""
+
+    #: Fetch the OCSP answer of a certificate psre did not issue from the OCSP URL in it (a
+    #: recognized PSrE's responder) when verifying. Off: only the document's own revocation
+    #: data (LTV) and our store count, nothing leaves the machine.
+    fetch_revocation: bool = False
+    #: Seconds one fetch may take (connect + answer), and the largest answer read.
+    fetch_timeout_seconds: float = 3.0
+    fetch_max_bytes: int = 65536
+    #: Most fetches for one document (each certificate of its paths needs at most one).
+    fetch_max_requests: int = 8
+
+
+@dataclass(frozen=True)
 class Config:
     #: Where tokens (SoftHSM), the SQLite file and published files live; relative to the config
     #: file.
@@ -228,6 +243,7 @@ class Config:
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -461,6 +477,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("lifecycle.expiry_notice_days", "must be between 1 and 365")
     if cfg.lifecycle.check_minutes < 1:
         raise ConfigError("lifecycle.check_minutes", "must be at least 1")
+    v = cfg.verify
+    if not 0.1 <= v.fetch_timeout_seconds <= 30:
+        raise ConfigError("verify.fetch_timeout_seconds", "must be between 0.1 and 30")
+    if not 1024 <= v.fetch_max_bytes <= 1048576:
+        raise ConfigError("verify.fetch_max_bytes", "must be between 1024 and 1048576")
+    if not 1 <= v.fetch_max_requests <= 32:
+        raise ConfigError("verify.fetch_max_requests", "must be between 1 and 32")
 
 
 def _validate_signing(sc: SigningConfig) -> None:

@@ -40,7 +40,8 @@ NAMING_CONVENTION = {
 #: prev_hash of the first audit event.
 GENESIS_HASH = "0" * 64
 
-CA_STATUSES = ("active", "retired")
+#: external: a CA whose key is not ours (the PSrE Induk's root above our CA, issue 21).
+CA_STATUSES = ("active", "retired", "external")
 CERT_STATUSES = ("good", "revoked", "hold")
 RESERVATION_STATES = ("reserved", "signed", "stored", "abandoned")
 SUBSCRIBER_KINDS = ("person", "agency")
@@ -623,3 +624,40 @@ class IssuanceWindow(Base):
     )
     issue_from: Mapped[datetime | None] = mapped_column(UTCDateTime)
     issue_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+RECOGNIZED_KINDS = ("psre", "foreign-root")
+RECOGNIZED_STATUSES = ("granted", "withdrawn")
+
+
+class RecognizedCa(Base):
+    """A CA the PSrE Induk recognizes (issue 21): a licensed PSrE's CA it certified from the
+    PSrE's CSR, or a foreign root it cross-certified. The national trusted list is made from
+    these rows; the verifier trusts them and names them in its verdicts. The key is never
+    ours: only the certificate is kept (``certificate_der`` is the certificate we issued)."""
+
+    __tablename__ = "recognized_cas"
+    __table_args__ = (
+        UniqueConstraint("name"),
+        UniqueConstraint("fingerprint_sha256"),
+        CheckConstraint(_in("kind", RECOGNIZED_KINDS), name="kind"),
+        CheckConstraint(_in("status", RECOGNIZED_STATUSES), name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    #: The operator's name as the trusted list shows it (the subject's organizationName).
+    display_name: Mapped[str] = mapped_column(Text)
+    #: Our CA that certified it, and the serial of that certificate (a certificates row).
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
+    fingerprint_sha256: Mapped[str] = mapped_column(String(64))
+    #: The foreign root's own self-signed certificate (cross-certification), if given.
+    self_signed_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: The PSrE's public base URL (its OCSP, CRL and repository live under it).
+    service_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="granted")
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

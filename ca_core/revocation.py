@@ -28,6 +28,7 @@ from ca_core.models import (
     Subscriber,
 )
 from ca_core.names import REASONS
+from ca_core.recognized import withdraw
 from ca_core.store import Store, normalize_serial
 
 #: Reason names as stored → cryptography's flags, for CRL entries and OCSP answers alike
@@ -174,6 +175,9 @@ class Revoker:
             self.store.audit.append(
                 actor, action, audit_objects.certificate(ca_name, sh), details, session=s
             )
+            if c.status == "revoked":
+                # A recognized PSrE's CA (PSrE Induk): the trusted list shows it withdrawn.
+                withdraw(s, self.store.audit, issuer_id, sh, now, actor, reason)
             change = StatusChange(sh, ca_name, c.status, reason, now, True)
         self.store.events.publish(StatusEvent(change.status, ca_name, sh))
         return change

@@ -58,6 +58,10 @@ from ceremony_scripts.steps import (
     ca_exists,
 )
 from ceremony_scripts.transcript import TranscriptWriter
+
+# The PSrE Induk's step types register themselves (certify-psre, revoke-psre, cross-certify,
+# import-ca-cert).
+from ceremony_scripts import induk as _induk  # noqa: F401  isort: skip
 from hsm.backend import KeySpec
 from hsm.errors import HsmError, KeyNotFoundError
 from hsm.keys import default_hash, private_key
@@ -596,6 +600,9 @@ def dry_run(
                         _stand_in(real_store, scratch, sb, st.issuer)
                     if st.serial and st.issuer and st.issuer not in made:
                         _copy_certificate(real_store, scratch, st.issuer, st.serial)
+                    t = STEP_TYPES.get(st.type)
+                    if t is not None and t.dry_copy is not None and st.issuer not in made:
+                        t.dry_copy(real_store, scratch, st)
                 if c.sign_transcript_with not in made_keys | {k.label for k in sb.list_keys()}:
                     # The signing key exists only on the real token: a scratch stand-in signs.
                     sb.generate(c.sign_transcript_with, KeySpec.EC_P256)

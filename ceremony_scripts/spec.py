@@ -7,8 +7,8 @@ tool does, so a typo never silently becomes a default)::
                  witnesses, transcript, sign_transcript_with
     [[step]]     type, title?, and the keys its type needs (see ceremony_scripts.steps):
                  ca, issuer, key_label, key_type, profile, subject, not_before, not_after,
-                 next_update, csr, serial, reason, outputs = { role = "path", … },
-                 replaces, switch_at
+                 next_update, csr, certificate, serial, reason, service_url,
+                 outputs = { role = "path", … }, replaces, switch_at
 
 Paths are relative to the file's directory. Times are RFC 3339 with an offset (TOML datetimes or
 strings); ``not_after`` is inclusive (RFC 5280 §4.1.2.5). A file never holds a PIN: keys that
@@ -55,13 +55,16 @@ STEP_KEYS = (
     "not_after",
     "next_update",
     "csr",
+    "certificate",
     "serial",
     "reason",
+    "service_url",
     "outputs",
     "replaces",
     "switch_at",
 )
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_URL_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~-]+)*")
 _SERIAL_RE = re.compile(r"[0-9A-Fa-f]{1,40}")
 _SECRET_WORDS = re.compile(r"(pin|password|passphrase|secret|private_key)", re.IGNORECASE)
 
@@ -82,6 +85,10 @@ class StepSpec:
     #: For CRL steps: the nextUpdate the CRL carries (RFC 5280 §5.1.2.5).
     next_update: dt.datetime | None = None
     csr: Path | None = None
+    #: An input certificate (a foreign root's self-signed one; our CA's issued elsewhere).
+    certificate: Path | None = None
+    #: A recognized PSrE's public base URL (its OCSP, CRL, repository), for the trusted list.
+    service_url: str | None = None
     #: For CA-level status steps: the certificate's serial (hex, as stored) and CRL reason.
     serial: str | None = None
     reason: str | None = None
@@ -289,6 +296,17 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
         if not isinstance(st["csr"], str):
             raise CeremonyFileError(f"{at}.csr", "must be a path")
         kw["csr"] = (base / st["csr"]).resolve()
+    if "certificate" in st:
+        if not isinstance(st["certificate"], str):
+            raise CeremonyFileError(f"{at}.certificate", "must be a path")
+        kw["certificate"] = (base / st["certificate"]).resolve()
+    if "service_url" in st:
+        url = st["service_url"]
+        if not isinstance(url, str) or not _URL_RE.fullmatch(url):
+            raise CeremonyFileError(
+                f"{at}.service_url", "an http(s) URL without a trailing slash, query or fragment"
+            )
+        kw["service_url"] = url
     if "outputs" in st:
         outs = st["outputs"]
         if not isinstance(outs, dict) or not all(isinstance(v, str) for v in outs.values()):

@@ -174,6 +174,8 @@ class StepType:
     makes_key: bool = False
     makes_ca: bool = False
     summary: str = ""
+    #: Dry run: copy what the step reads from the real store into the scratch one.
+    dry_copy: Callable[[Store, Store, StepSpec], None] | None = None
 
 
 STEP_TYPES: dict[str, StepType] = {}
@@ -570,6 +572,18 @@ register(
 )
 register(
     StepType(
+        "tl-signer",
+        ("issuer", "key_label", "key_type", *_DATED),
+        (),
+        ("certificate",),
+        "end-entity",
+        _delegated,
+        makes_key=True,
+        summary="the national trusted list's signing key and certificate (ETSI TS 119 612)",
+    )
+)
+register(
+    StepType(
         "root-crl",
         ("issuer", "next_update"),
         (),
@@ -650,7 +664,12 @@ register(
 
 #: The profile role each of these step types must use (the OCSP/TSA services find their
 #: certificates by it; a root key's certificate is a CA's).
-FIXED_ROLE: dict[str, Role] = {"ocsp-signer": "ocsp-responder", "tsa": "tsa", "root-key": "ca"}
+FIXED_ROLE: dict[str, Role] = {
+    "ocsp-signer": "ocsp-responder",
+    "tsa": "tsa",
+    "root-key": "ca",
+    "tl-signer": "trusted-list-signer",
+}
 
 
 # --- helpers ------------------------------------------------------------------------------------

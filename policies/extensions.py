@@ -170,6 +170,19 @@ def build_extensions(
         # RFC 5280 §4.2.1.12: critical only where the profile says so (RFC 3161 §2.3 for TSA).
         eku = x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in profile.eku])
         out.append((eku, profile.eku_critical))
+    if profile.nc_permitted_countries:
+        # RFC 5280 §4.2.1.10: every subject DN beneath must lie in one of the C=<code> subtrees.
+        # (Email addresses in subjectAltName are not directory names and are left unconstrained.)
+        subtrees = [
+            x509.DirectoryName(x509.Name([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, c)]))
+            for c in profile.nc_permitted_countries
+        ]
+        out.append(
+            (
+                x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None),
+                profile.nc_critical,
+            )
+        )
     if profile.ski:
         # RFC 5280 §4.2.1.2: non-critical; method (1), SHA-1 of the subjectPublicKey.
         out.append((x509.SubjectKeyIdentifier.from_public_key(public_key), False))

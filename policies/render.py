@@ -168,6 +168,16 @@ def _rows(p: Profile, base_url: str) -> list[tuple[str, list[str]]]:
         ("Extended key usage", eku or ["absent"]),
         ("Basic constraints", basic),
         ("Certificate policies", policies or ["absent"]),
+        (
+            "Name constraints",
+            [f"permitted directoryName C={c}" for c in p.nc_permitted_countries]
+            + (
+                ["critical" if p.nc_critical else "non-critical"]
+                if p.nc_permitted_countries
+                else []
+            )
+            or ["absent"],
+        ),
         ("QCStatements", qcs or ["absent"]),
         ("CRL distribution point", [crl] if p.crl_dp else ["absent"]),
         ("Authority information access", aia or ["absent"]),

@@ -16,6 +16,7 @@ TOML layout (key paths in errors use these names)::
     [basic_constraints]    ca, path_length?
     [certificate_policies]? oids, cps_uri
     [qc_statements]?       types, cc_legislation
+    [name_constraints]?    permitted_countries, critical   (CA profiles only)
     [extensions]           crl_distribution_points, aia_ocsp, aia_ca_issuers, ocsp_nocheck,
                            subject_key_identifier, authority_key_identifier
     [subscriber]?          kinds, subject, emails   (subscriber roles only)
@@ -41,11 +42,25 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 Kind = Literal["root", "intermediate", "end-entity"]
 SanEmail = Literal["required", "optional", "forbidden"]
 #: What a certificate of the profile is for; code asks for profiles by role, never by name.
-Role = Literal["ca", "ocsp-responder", "tsa", "subscriber-signing", "seal", "smime"]
+#: ``ca`` is this PSrE's own (root or issuing, told apart by kind); ``subordinate-ca`` a
+#: recognized PSrE's CA and ``cross-ca`` a foreign root, both certified by the PSrE Induk.
+Role = Literal[
+    "ca",
+    "subordinate-ca",
+    "cross-ca",
+    "ocsp-responder",
+    "tsa",
+    "trusted-list-signer",
+    "subscriber-signing",
+    "seal",
+    "smime",
+]
+#: Roles of CA certificates (kind root or intermediate); every other role is an end entity.
+CA_ROLES: tuple[Role, ...] = ("ca", "subordinate-ca", "cross-ca")
 #: Roles whose certificates are issued to subscriber records (they need a [subscriber] table).
 SUBSCRIBER_ROLES: tuple[Role, ...] = ("subscriber-signing", "seal", "smime")
 #: Roles of CA-level certificates: the CAs and the units that answer for them.
-CA_LEVEL_ROLES: tuple[Role, ...] = ("ca", "ocsp-responder", "tsa")
+CA_LEVEL_ROLES: tuple[Role, ...] = (*CA_ROLES, "ocsp-responder", "tsa", "trusted-list-signer")
 #: Kinds of subscriber record (ca_core.models.Subscriber.kind).
 SUBSCRIBER_KINDS = ("person", "agency")
 #: Fields of a subscriber record a [subscriber] template may use: the record's own, plus the
@@ -217,6 +232,10 @@ class Profile:
     lint: tuple[str, ...]
     cp_section: str
     subscriber: SubscriberMapping | None = None
+    #: nameConstraints (RFC 5280 §4.2.1.10): permitted directoryName subtrees ``C=<code>``,
+    #: what a root allows a subordinate PSrE to name (e.g. only Indonesian subjects).
+    nc_permitted_countries: tuple[str, ...] = ()
+    nc_critical: bool = True
 
 
 _MISSING = object()
@@ -362,6 +381,7 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
             "basic_constraints",
             "certificate_policies",
             "qc_statements",
+            "name_constraints",
             "extensions",
             "subscriber",
         ),
@@ -444,8 +464,9 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         raise eku_table.error(
             f"oids[{eku.index(EKU_OCSP_SIGNING)}]", "a CA profile must not carry OCSPSigning"
         )
-    if EKU_TIME_STAMPING in eku and (len(eku) != 1 or not eku_critical):
-        # RFC 3161 §2.3: the TSA certificate has exactly one EKU, timeStamping, critical.
+    if not ca and EKU_TIME_STAMPING in eku and (len(eku) != 1 or not eku_critical):
+        # RFC 3161 §2.3: the TSA certificate has exactly one EKU, timeStamping, critical. (A
+        # CA's EKU only bounds the purposes beneath it, so there it sits among the others.)
         raise eku_table.error("oids", "timeStamping must be the only EKU, and critical")
 
     cp = top.table("certificate_policies", ("oids", "cps_uri"), optional=True)
@@ -472,6 +493,22 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         raise qc.error("types", "at most one QcType")
     if (qc_types or qc_cc_legislation) and ca:
         raise qc.error("types", "QCStatements belong on end-entity certificates only")
+
+    nc = top.table("name_constraints", ("permitted_countries", "critical"), optional=True)
+    nc_countries = nc.strings("permitted_countries", [])
+    for i, country in enumerate(nc_countries):
+        if not _COUNTRY_RE.fullmatch(country):
+            raise nc.error(
+                f"permitted_countries[{i}]", "must be an ISO 3166-1 alpha-2 code in capitals"
+            )
+    # RFC 5280 §4.2.1.10: conforming CAs MUST mark nameConstraints critical.
+    nc_critical = nc.get("critical", bool, True)
+    if nc_countries and not ca:
+        raise nc.error("permitted_countries", "name constraints belong on CA certificates only")
+    if nc_countries and kind == "root":
+        raise nc.error("permitted_countries", "a root (trust anchor) carries no name constraints")
+    if not nc_countries and "critical" in nc._data:
+        raise nc.error("critical", "no name constraint to mark")
 
     ext = top.table(
         "extensions",
@@ -503,7 +540,7 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
             "required in every certificate that is not self-signed (RFC 5280 §4.2.1.1)",
         )
 
-    if (role == "ca") != (kind != "end-entity"):
+    if (role in CA_ROLES) != (kind != "end-entity"):
         raise top.error("role", f"role {role!r} does not fit kind {kind!r}")
     mapping = _subscriber_mapping(top, subject, role)
 
@@ -535,6 +572,8 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         lint=lint,
         cp_section=cp_section,
         subscriber=mapping,
+        nc_permitted_countries=nc_countries,
+        nc_critical=nc_critical,
     )
 
 

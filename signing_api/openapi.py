@@ -271,6 +271,11 @@ _V1_SIGNATURE = _obj(
         "level": {**_S, "enum": ["B-B", "B-T", "B-LT", "B-LTA"], "description": "psre extension"},
         "problems": {"type": "array", "items": _S, "description": "psre extension: why not valid"},
         "chain": _CHAIN,
+        "psre": {
+            **_NULLABLE_S,
+            "description": "psre extension: the recognized PSrE (on the PSrE Induk's trusted "
+            "list) whose CA issued the signer's certificate; null for this installation's own",
+        },
     },
     ["signature_field", "info_signer", "info_tsa", "signature_document"],
 )

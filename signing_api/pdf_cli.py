@@ -243,6 +243,8 @@ def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None)
                 f"  {sig.field_name}: {verdict}, PAdES {sig.level}, {sig.signer_name} "
                 f"(certificate {sig.certificate_serial}, {sig.certificate_status})"
             )
+            if sig.psre:
+                click.echo(f"    PSrE: {sig.psre} (recognized by the PSrE Induk)")
             for cert in [*sig.chain, *sig.tsa_chain]:
                 state = f"{cert.status}, now {cert.status_now}"
                 click.echo(f"    {cert.role}: {cert.name} ({cert.serial}) {state}")

@@ -1,6 +1,8 @@
 """Verify the signatures of a PDF against this PSrE's own hierarchy (pyHanko's validator).
 
-Trust anchors are our root CAs, intermediates our other CAs; nothing is fetched from the network.
+Trust anchors are our root CAs, intermediates our other CAs and the CAs we recognize (the PSrE
+Induk's licensed PSrEs and cross-certified roots); nothing is fetched from the network unless
+``verify.fetch_revocation`` lets the verifier ask a recognized PSrE's OCSP responder.
 Every certificate on the signer's and the TSA's paths is checked at the time that counts — the
 trusted signature timestamp's time if there is one, else now — against the revocation data of
 our own store and of the document, by pyhanko-certvalidator, and against our store's rows
@@ -97,6 +99,9 @@ class SignatureReport:
     #: each certificate with its status then and now.
     chain: list[PathCertificate] = field(default_factory=list)
     tsa_chain: list[PathCertificate] = field(default_factory=list)
+    #: The recognized PSrE (on the PSrE Induk's trusted list) whose CA issued the signer's
+    #: certificate; None for this installation's own CAs or an unknown signer.
+    psre: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,14 +235,14 @@ def _verify_one(
     tsa_chain: list[verify_status.PathCertificate] = []
     if ts is not None:
         tsa_chain = verify_status.path_report(
-            rt, ts.validation_path, ts.signing_cert, "tsa", ts.timestamp
+            rt, ts.validation_path, ts.signing_cert, "tsa", ts.timestamp, ev
         )
         ts_problems = _timestamp_problems(ev, ts, tsa_chain, "the signature timestamp")
     ts_trusted = ts is not None and not ts_problems
     if claimed is not None and not ts_trusted:
         st = validate_pdf_signature(sig, ev.context(None), ts_context)
     at = ts.timestamp if ts_trusted and ts is not None else None
-    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "signer", at)
+    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "signer", at, ev)
     return _report(sig, st, chain, tsa_chain, ts_problems, ev, sig_fields, dss, has_doc_ts)
 
 
@@ -365,6 +370,7 @@ def _report(
         validated_at=at,
         chain=chain,
         tsa_chain=tsa_chain,
+        psre=verify_status.recognized_psre(ev, st.validation_path),
     )
 
 
@@ -417,7 +423,9 @@ def _doc_timestamp_problem(
         st = validate_pdf_timestamp(ts, ev.context(_gen_time(ts.signed_data)))
     except (SignatureValidationError, *_READ_FAULTS):
         return "a document timestamp does not verify"
-    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "tsa", st.timestamp)
+    chain = verify_status.path_report(
+        rt, st.validation_path, st.signing_cert, "tsa", st.timestamp, ev
+    )
     problems = _timestamp_problems(ev, st, chain, "a document timestamp")
     return "; ".join(problems) if problems else None
 

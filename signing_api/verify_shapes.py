@@ -167,6 +167,7 @@ def _v1_signature(r: SignatureReport, d: _SigDetails | None) -> dict[str, Any]:
         "level": r.level,
         "problems": r.problems,
         "chain": [_chain_entry(c) for c in r.chain],
+        "psre": r.psre,
     }
 
 

@@ -28,6 +28,14 @@ after the moment accepted (``retroactive_revinfo``: a CRL of today answers for l
 Our own store's rows are consulted as well, certificate by certificate: they are the source
 those CRLs and responses are signed from, and they already hold a revocation that has not been
 published yet.
+
+Certificates of other PSrEs (issue 21). The CAs the PSrE Induk recognizes (``recognized_cas``:
+licensed PSrEs' CAs it certified, cross-certified foreign roots) join the intermediates, so a
+signature made under any recognized PSrE chains to our root. Our store has no row for that
+PSrE's signer, TSA or OCSP responder, so their status is what their revocation data says: the
+document's own (LTV) and, when ``verify.fetch_revocation`` allows, the PSrE's OCSP answer
+fetched now (signing_api.revfetch). A path with such a certificate is validated a second time
+requiring revocation data for every certificate on it; good only if that passes.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ from typing import TYPE_CHECKING
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathValidationError, RevokedError
 from pyhanko_certvalidator.path import ValidationPath
@@ -83,9 +93,14 @@ class Evidence:
     others: list[asn1_x509.Certificate] = field(default_factory=list)
     crls: list[asn1_crl.CertificateList] = field(default_factory=list)
     ocsps: list[asn1_ocsp.OCSPResponse] = field(default_factory=list)
+    #: Recognized CAs' certificates (DER) → the PSrE's name, for the verdict.
+    recognized: dict[bytes, str] = field(default_factory=dict)
 
-    def context(self, moment: dt.datetime | None) -> ValidationContext:
-        """pyhanko-certvalidator's context at ``moment`` (None: now)."""
+    def context(
+        self, moment: dt.datetime | None, *, require_revinfo: bool = False
+    ) -> ValidationContext:
+        """pyhanko-certvalidator's context at ``moment`` (None: now); ``require_revinfo``:
+        every certificate but the anchor must have valid revocation data."""
         return ValidationContext(
             trust_roots=self.roots,
             other_certs=self.others,
@@ -96,7 +111,7 @@ class Evidence:
             allow_fetching=False,
             # A certificate without revocation data is judged by our store's row (below);
             # revocation data that is there and says revoked always counts.
-            revocation_mode="soft-fail",
+            revocation_mode="require" if require_revinfo else "soft-fail",
         )
 
 
@@ -109,8 +124,7 @@ def gather(
     """Trust anchors (our roots), our CAs, and the revocation data of the store — every CA's
     newest CRLs (complete, partitions, delta) and the current OCSP response of each of our
     certificates the document carries — and of the document."""
-    from cryptography import x509
-
+    from ca_core.recognized import list_recognized
     from crl.publish import crl_der, newest_crls
     from ocsp.responses import response_for_certificate
 
@@ -120,6 +134,10 @@ def gather(
             continue
         cert = asn1_x509.Certificate.load(ca.certificate_der)
         (ev.roots if ca.parent_id is None else ev.others).append(cert)
+    for r in list_recognized(rt.store):
+        # Withdrawn ones too: their revocation is what makes signatures under them fail.
+        ev.others.append(asn1_x509.Certificate.load(r.certificate_der))
+        ev.recognized[r.certificate_der] = r.display_name
     carried = _unique([*ev.others, *certs])
     ev.others = carried
     # Straight from the store, no cache: a revocation of a second ago counts.
@@ -135,9 +153,62 @@ def gather(
         der = response_for_certificate(rt.store, x509.load_der_x509_certificate(cert.dump()))
         if der is not None:
             store_ocsps.append(asn1_ocsp.OCSPResponse.load(der))
+    doc_ocsps = list(doc_ocsps)
+    fetched = _fetch_foreign(rt, ev, carried, doc_ocsps)
     ev.crls = _unique([*store_crls, *doc_crls])
-    ev.ocsps = sorted(_unique([*store_ocsps, *doc_ocsps]), key=_produced_at, reverse=True)
+    ev.ocsps = sorted(_unique([*store_ocsps, *doc_ocsps, *fetched]), key=_produced_at, reverse=True)
     return ev
+
+
+def _fetch_foreign(
+    rt: Runtime,
+    ev: Evidence,
+    carried: list[asn1_x509.Certificate],
+    doc_ocsps: list[asn1_ocsp.OCSPResponse],
+) -> list[asn1_ocsp.OCSPResponse]:
+    """The live OCSP answers of certificates issued by a recognized CA for which the document
+    carries none (signing_api.revfetch says what is fetched, and how bounded)."""
+    from signing_api import revfetch
+
+    cfg = rt.config.verify
+    if not cfg.fetch_revocation or not ev.recognized:
+        return []
+    limits = revfetch.FetchLimits(
+        cfg.fetch_timeout_seconds, cfg.fetch_max_bytes, cfg.fetch_max_requests
+    )
+    issuers = [x509.load_der_x509_certificate(der) for der in ev.recognized]
+    out: list[asn1_ocsp.OCSPResponse] = []
+    for cert in carried:
+        if len(out) >= limits.max_requests or cert.self_signed != "no":
+            continue
+        c = x509.load_der_x509_certificate(cert.dump())
+        issuer = next((i for i in issuers if revfetch.issued_by(c, i)), None)
+        if issuer is None or stored(rt, cert) is not None:
+            continue
+        if any(_answers(r, cert) for r in doc_ocsps):
+            continue
+        resp = revfetch.fetch_ocsp(
+            cert, asn1_x509.Certificate.load(issuer.public_bytes(Encoding.DER)), limits
+        )
+        if resp is not None:
+            out.append(resp)
+    return out
+
+
+def _answers(resp: asn1_ocsp.OCSPResponse, cert: asn1_x509.Certificate) -> bool:
+    """Whether ``resp`` has a SingleResponse for ``cert`` (by issuer name hash and serial)."""
+    try:
+        basic = resp.basic_ocsp_response
+        for single in basic["tbs_response_data"]["responses"]:
+            cid = single["cert_id"]
+            alg = cid["hash_algorithm"]["algorithm"].native
+            if cid["serial_number"].native == cert.serial_number and (
+                hashlib.new(alg, cert.issuer.dump()).digest() == cid["issuer_name_hash"].native
+            ):
+                return True
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return False
 
 
 def _unique(items: list) -> list:
@@ -209,28 +280,67 @@ def path_report(
     leaf: asn1_x509.Certificate,
     kind: str,
     at: dt.datetime | None,
+    ev: Evidence | None = None,
 ) -> list[PathCertificate]:
     """Each non-root certificate of ``path`` (or just ``leaf`` when no path was built), leaf
-    first, with its status at ``at`` (None: now) from our store."""
+    first, with its status at ``at`` (None: now) from our store — or, for a certificate of a
+    recognized PSrE that our store does not hold, from its revocation data in ``ev``."""
     certs = list(path.iter_certs(include_root=False)) if path is not None else [leaf]
+    rows = {cert.dump(): stored(rt, cert) for cert in certs}
+    foreign: tuple[str, str] | None = None
+    if ev is not None and path is not None and any(r is None for r in rows.values()):
+        foreign = foreign_status(ev, path, at)
     out = []
     for cert in reversed(certs):
         if cert.self_signed != "no":
             continue  # a trust anchor: nothing revokes it
-        row = stored(rt, cert)
+        row = rows[cert.dump()]
         now = status_now(row)
+        then = now if at is None else status_at(row, at)
+        if row is None and foreign is not None:
+            then, now = foreign
         out.append(
             PathCertificate(
                 role=kind if cert.dump() == leaf.dump() else f"{kind}-ca",
                 name=str(cert.subject.native.get("common_name", "")),
                 serial=format(cert.serial_number, "x"),
-                status=now if at is None else status_at(row, at),
+                status=then,
                 status_now=now,
                 revocation_reason=row.revocation_reason if row is not None else None,
                 revoked_at=row.revoked_at if row is not None else None,
             )
         )
     return out
+
+
+def foreign_status(ev: Evidence, path: ValidationPath, at: dt.datetime | None) -> tuple[str, str]:
+    """(status at ``at``, status now) of the certificates of ``path`` that our store does not
+    hold, from revocation data alone: ``path`` validated requiring revocation data for every
+    certificate on it. ``good`` if that passes, ``revoked`` if the data says so, else
+    ``unknown`` (no or no valid revocation data: never good)."""
+    then = _judge(ev, path, at)
+    return then, (then if at is None else _judge(ev, path, None))
+
+
+def _judge(ev: Evidence, path: ValidationPath, at: dt.datetime | None) -> str:
+    try:
+        asyncio.run(async_validate_path(ev.context(at, require_revinfo=True), path))
+    except RevokedError:
+        return "revoked"
+    except (PathValidationError, ValueError):
+        return "unknown"
+    return "good"
+
+
+def recognized_psre(ev: Evidence, path: ValidationPath | None) -> str | None:
+    """The recognized PSrE (the trusted list's name) whose CA is on ``path``, if any."""
+    if path is None:
+        return None
+    for cert in path.iter_certs(include_root=False):
+        name = ev.recognized.get(cert.dump())
+        if name is not None:
+            return name
+    return None
 
 
 def compromised_in_revinfo(ev: Evidence, path: ValidationPath | None) -> str | None:

@@ -127,3 +127,19 @@ def ceremony_file(
     path = directory / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return path, tag
+
+
+DEV_TOKEN = "psre-dev"
+
+
+def run_ceremony(env, name: str, steps: str, sign_with: str, token: str = DEV_TOKEN) -> Path:
+    """Write HEAD + ``steps`` (with dates() and the HEAD values filled in) under
+    ``env.root/ceremonies/`` and run it with ``psre ceremony run --yes``; returns the file."""
+    values = {"name": name, "token": token, "sign_with": sign_with, **dates()}
+    directory = env.root / "ceremonies"
+    directory.mkdir(exist_ok=True)
+    path = directory / f"{name}.toml"
+    path.write_text(HEAD.format(**values) + steps.format(**values), encoding="utf-8")
+    res = env.run("ceremony", "run", str(path), "--yes")
+    assert f"ceremony {name} complete" in res.stdout, res.stdout + res.stderr
+    return path

@@ -16,8 +16,8 @@ from ca_core.cli import cli
 
 # Upper-case words in help that are not argument placeholders: abbreviations and status names.
 _WORDS = {
-    "API", "CPS", "CRL", "CSR", "DER", "EXPIRED", "HSM", "HTML", "JSON", "NEW", "NIK", "NTRID",
-    "OCSP", "PDF", "PEM", "PIN", "PKCS", "URL",
+    "API", "CPS", "CRL", "CSR", "DER", "ETSI", "EXPIRED", "HSM", "HTML", "JSON", "NEW", "NIK",
+    "NTRID", "OCSP", "PDF", "PEM", "PIN", "PKCS", "URL", "XML",
 }  # fmt: skip
 
 

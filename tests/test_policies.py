@@ -44,6 +44,9 @@ BASE = "http://pki.example.id"
 NAMES = {
     "root-ca",
     "issuing-ca",
+    "psre-subordinate",
+    "cross-certificate",
+    "tl-signer",
     "natural-person",
     "legal-person-seal",
     "smime-mailbox",
@@ -55,6 +58,13 @@ NIK = "3201234567890123"
 GOOD_SUBJECTS: dict[str, dict[str, str]] = {
     "root-ca": {"O": "PSrE Demo", "CN": "PSrE Demo Root CA R1"},
     "issuing-ca": {"O": "PSrE Demo", "CN": "PSrE Demo Issuing CA 1"},
+    "psre-subordinate": {
+        "O": "PT Contoh Tanda Tangan",
+        "organizationIdentifier": "NTRID-8120001234567",
+        "CN": "PSrE Contoh CA G1",
+    },
+    "cross-certificate": {"C": "MY", "O": "Contoh Root Authority", "CN": "Contoh Root CA G1"},
+    "tl-signer": {"O": "Kementerian Komunikasi dan Digital", "CN": "Penanda Tangan TSL Indonesia"},
     "natural-person": {
         "C": "ID",
         "O": "Kementerian Contoh & Mitra",  # "&" is fine in a UTF8String
@@ -107,7 +117,7 @@ def test_every_shipped_profile_loads(profiles: dict[str, Profile]) -> None:
         f.name for f in PROFILES_DIR.glob("*.toml")
     )
     # CAs first (CPS 7.1 order).
-    assert list(profiles)[:2] == ["root-ca", "issuing-ca"]
+    assert list(profiles)[:4] == ["root-ca", "cross-certificate", "issuing-ca", "psre-subordinate"]
     for p in profiles.values():
         assert load_profile(PROFILES_DIR / f"{p.name}.toml") == p
         assert p.ca == (p.kind != "end-entity")
@@ -200,6 +210,20 @@ BAD_PROFILES = [
         "subscriber.kinds[0]",
         "robot",
     ),
+    (
+        "name-constraints-on-end-entity",
+        "natural-person",
+        lambda t: t + '\n[name_constraints]\npermitted_countries = ["ID"]\n',
+        "name_constraints.permitted_countries",
+        "CA certificates only",
+    ),
+    (
+        "name-constraints-bad-country",
+        "psre-subordinate",
+        _sub('permitted_countries = ["ID"]', 'permitted_countries = ["Indonesia"]'),
+        "name_constraints.permitted_countries[0]",
+        "ISO 3166-1",
+    ),
     ("unknown-top", "natural-person", lambda t: 'colour = "blue"\n' + t, "colour", "unknown key"),
     (
         "unknown-nested",
@@ -218,8 +242,8 @@ BAD_PROFILES = [
     (
         "unknown-table",
         "tsa",
-        lambda t: t + "\n[name_constraints]\npermitted = []\n",
-        "name_constraints",
+        lambda t: t + "\n[name_limits]\npermitted = []\n",
+        "name_limits",
         "unknown key",
     ),
     (
@@ -743,6 +767,9 @@ def _extensions(profile: Profile, keys: dict[str, PrivateKey], **overrides: obje
 EXPECTED_EXTENSIONS = {
     "root-ca": {"BC", "KU", "SKI", "AKI"},
     "issuing-ca": {"BC", "KU", "SKI", "AKI", "CRLDP", "AIA", "CP"},
+    "psre-subordinate": {"BC", "KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "NC"},
+    "cross-certificate": {"BC", "KU", "SKI", "AKI", "CRLDP", "AIA", "CP"},
+    "tl-signer": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP"},
     "natural-person": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "SAN", "QCS"},
     "legal-person-seal": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "QCS"},
     "smime-mailbox": {"KU", "EKU", "SKI", "AKI", "CRLDP", "AIA", "CP", "SAN"},
@@ -761,6 +788,7 @@ SHORT = {
     "SAN": ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
     "QCS": QC_STATEMENTS_OID,
     "NOCHECK": ExtensionOID.OCSP_NO_CHECK,
+    "NC": ExtensionOID.NAME_CONSTRAINTS,
 }
 
 
@@ -777,6 +805,9 @@ def test_extension_set_and_criticality(
         expected_critical.add(ExtensionOID.BASIC_CONSTRAINTS)
     if profile_name == "tsa":
         expected_critical.add(ExtensionOID.EXTENDED_KEY_USAGE)
+    if profile.nc_permitted_countries:
+        # RFC 5280 §4.2.1.10: nameConstraints MUST be critical.
+        expected_critical.add(ExtensionOID.NAME_CONSTRAINTS)
     assert critical == expected_critical
     eku = exts.get(ExtensionOID.EXTENDED_KEY_USAGE)
     if profile.ca:

@@ -30,6 +30,7 @@ NOT_PROFILES = {
     ("ceremony_scripts/demo.py", "issuing-ca"),
     ("ceremony_scripts/steps.py", "ocsp-signer"),
     ("ceremony_scripts/steps.py", "tsa"),
+    ("ceremony_scripts/steps.py", "tl-signer"),
     ("signing_api/tsa.py", "tsa"),
     ("signing_api/verify.py", "tsa"),
     ("signing_api/verify_status.py", "tsa"),
@@ -67,15 +68,25 @@ def test_no_code_outside_policies_names_a_profile() -> None:
 def test_every_shipped_profile_has_a_role_and_the_roles_find_them() -> None:
     assert {p.role for p in PROFILES.values()} == {
         "ca",
+        "subordinate-ca",
+        "cross-ca",
         "ocsp-responder",
         "tsa",
+        "trusted-list-signer",
         "subscriber-signing",
         "seal",
         "smime",
     }
     assert one_with_role("ca", kind="root").kind == "root"
     assert one_with_role("ca", kind="intermediate").kind == "intermediate"
-    assert {PROFILES[n].role for n in CA_LEVEL_PROFILES} == {"ca", "ocsp-responder", "tsa"}
+    assert {PROFILES[n].role for n in CA_LEVEL_PROFILES} == {
+        "ca",
+        "subordinate-ca",
+        "cross-ca",
+        "ocsp-responder",
+        "tsa",
+        "trusted-list-signer",
+    }
     assert signing_profile_for("person").role == "subscriber-signing"
     assert signing_profile_for("agency").role == "seal"
     with pytest.raises(RoleError, match="several"):

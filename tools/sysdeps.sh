@@ -8,7 +8,7 @@
 # told exactly which packages are missing.
 set -euo pipefail
 run_pkgs=(softhsm2 openssl)
-test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk postgresql)
+test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk postgresql xmlsec1)
 pkgs=()
 for set in "${@:-run}"; do
   case "$set" in

@@ -114,7 +114,46 @@ def repository() -> tuple[str, int]:
                 ),
             }
         )
-    return render("public/repository.html", cas=rows, base_url=runtime().config.public_base_url)
+    return render(
+        "public/repository.html",
+        cas=rows,
+        base_url=runtime().config.public_base_url,
+        tl=_trusted_list(),
+    )
+
+
+def _trusted_list() -> dict[str, object] | None:
+    """The published trusted list's JSON form (ca_core.trusted_list), or None if none yet."""
+    import json
+
+    from ca_core.trusted_list import public_dir
+
+    try:
+        return json.loads((public_dir(runtime()) / "tl.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+@bp.get("/tl/")
+def trusted_list_page() -> tuple[str, int]:
+    """The PSrE Induk's national trusted list: who is recognized, and the signed files."""
+    tl = _trusted_list()
+    return render("public/trusted_list.html", 200 if tl else 404, tl=tl)
+
+
+@bp.get("/tl/<any('tl.xml', 'tl.json'):name>")
+def trusted_list_file(name: str) -> Response:
+    from ca_core.trusted_list import public_dir
+
+    path = public_dir(runtime()) / name
+    try:
+        body = path.read_bytes()
+    except OSError:
+        return Response("no trusted list published yet\n", 404, mimetype="text/plain")
+    kind = "application/vnd.etsi.tsl+xml" if name.endswith(".xml") else "application/json"
+    resp = Response(body, 200, mimetype=kind)
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    return resp
 
 
 @bp.get("/status")
