@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.issuer import IssueRequest
 from ca_core.keycheck import spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, RecognizedCa
@@ -334,7 +335,7 @@ def _cross_certify(ctx: StepContext, st: StepSpec) -> None:
     )
     ctx.record(
         "csr.create",
-        f"key:{ours.key_label}",
+        audit_objects.key(ours.key_label),
         {
             "subject": our_cert.subject.rfc4514_string(),
             "spki_sha256": spki_sha256(reverse.public_key()),
@@ -407,8 +408,8 @@ def _import_ca_cert(ctx: StepContext, st: StepSpec) -> None:
         "key_label": st.key_label,
         "not_after": _z(cert.not_valid_after_utc),
     }
-    ctx.store.audit.append(ctx.actor, "ca.import", f"ca:{st.ca}", details)
-    ctx.record("certificate.import", f"ca:{st.ca}", details)
+    ctx.store.audit.append(ctx.actor, "ca.import", audit_objects.ca(st.ca), details)
+    ctx.record("certificate.import", audit_objects.ca(st.ca), details)
 
 
 def _external_anchor(ctx: StepContext, anchor: x509.Certificate) -> int:
@@ -438,7 +439,7 @@ def _external_anchor(ctx: StepContext, anchor: x509.Certificate) -> int:
         ctx.store.audit.append(
             ctx.actor,
             "ca.import",
-            f"ca:{name}",
+            audit_objects.ca(name),
             {"subject": row.subject_dn, "fingerprint_sha256": fp, "status": "external"},
             session=s,
         )
