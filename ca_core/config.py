@@ -199,6 +199,29 @@ class SigningConfig:
 
 
 @dataclass(frozen=True)
+class PdfConfig:
+    """Budgets for untrusted PDFs (signing_api.pdf_pool): every document is parsed, stamped,
+    signed and verified in a child process that is killed when it goes over them."""
+
+    #: Child processes per server worker (the CLI uses one); more requests wait for one.
+    workers: int = 2
+    #: Wall-clock budget of one document (queueing for a child not included) ...
+    max_seconds: float = 30.0
+    #: ... and of a whole request (v2 bulk: all its documents together).
+    max_request_seconds: float = 120.0
+    #: Memory a child may allocate for one document, on top of its own ~120 MB (enforced as
+    #: RLIMIT_AS); a document needing more is refused (4131).
+    max_memory_mb: int = 1024
+    #: Pages a document may have (its page tree's /Count) to be signed.
+    max_pages: int = 5000
+    #: Filled signature fields a document may have to be verified.
+    max_signature_fields: int = 50
+    #: Verifications in progress per client address and server worker (/verify and the API's
+    #: verify endpoints); more are answered 429.
+    verify_per_client: int = 2
+
+
+@dataclass(frozen=True)
 class LifecycleConfig:
     """Certificate lifecycles (ca_core.lifecycle): expiry and the notice before it."""
 
@@ -242,6 +265,7 @@ class Config:
     crl: CrlConfig = field(default_factory=CrlConfig)
     ocsp: OcspConfig = field(default_factory=OcspConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
+    pdf: PdfConfig = field(default_factory=PdfConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
@@ -484,6 +508,19 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("verify.fetch_max_bytes", "must be between 1024 and 1048576")
     if not 1 <= v.fetch_max_requests <= 32:
         raise ConfigError("verify.fetch_max_requests", "must be between 1 and 32")
+    _validate_pdf(cfg.pdf)
+
+
+def _validate_pdf(pc: PdfConfig) -> None:
+    if not 1 <= pc.workers <= 64:
+        raise ConfigError("pdf.workers", "must be between 1 and 64")
+    if pc.max_seconds <= 0 or pc.max_request_seconds < pc.max_seconds:
+        raise ConfigError("pdf", "max_seconds must be positive and at most max_request_seconds")
+    if pc.max_memory_mb < 128:
+        raise ConfigError("pdf.max_memory_mb", "must be at least 128")
+    for key in ("max_pages", "max_signature_fields", "verify_per_client"):
+        if getattr(pc, key) < 1:
+            raise ConfigError(f"pdf.{key}", "must be at least 1")
 
 
 def _validate_signing(sc: SigningConfig) -> None:

@@ -32,10 +32,13 @@ NOT_FOUND = 4040
 DOCUMENT_GONE = 4044
 METHOD_NOT_ALLOWED = 4050
 TOO_LARGE = 4130
+TOO_COMPLEX = 4131
 RATE_LIMITED = 4290
+TOO_MANY_AT_ONCE = 4291
 INTERNAL = 5000
 KEY_STORE_DOWN = 5030
 STORE_DOWN = 5031
+PDF_WORKERS_BUSY = 5032
 
 #: code -> (HTTP status, meaning); published in the OpenAPI document.
 CODES: dict[int, tuple[int, str]] = {
@@ -55,10 +58,16 @@ CODES: dict[int, tuple[int, str]] = {
     DOCUMENT_GONE: (404, "file no longer available (already downloaded or expired)"),
     METHOD_NOT_ALLOWED: (405, "method not allowed"),
     TOO_LARGE: (413, "request body too large"),
+    TOO_COMPLEX: (
+        413,
+        "document too complex: over the server's page, signature-field, time or memory budget",
+    ),
     RATE_LIMITED: (429, "the client application's rate limit is exhausted"),
+    TOO_MANY_AT_ONCE: (429, "too many verifications in progress from this client address"),
     INTERNAL: (500, "internal error (details in the server log, never in the answer)"),
     KEY_STORE_DOWN: (503, "the key store (HSM) is unavailable"),
     STORE_DOWN: (503, "the database is unavailable"),
+    PDF_WORKERS_BUSY: (503, "every PDF worker is busy; retry shortly"),
 }
 
 

@@ -352,7 +352,7 @@ _COUNTS = (
 def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]:
     """The document for a server whose signing.max_files is ``max_files``."""
     req = request_schemas(max_files)
-    signing = (*_ACTIVATION, 4014, 4290)
+    signing = (*_ACTIVATION, 4014, 4131, 4290, 5032)
     paths: dict[str, Any] = {
         "/api/sign/pdf": {
             "post": _op(
@@ -376,6 +376,9 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
                 "Verify the signatures of a PDF (v1 answer shape).",
                 {"200": {"description": "BSrE's v1 verification answer", "content": _V1_VERIFY}},
                 4014,
+                4131,
+                4291,
+                5032,
                 request=req["POST /api/sign/verify"],
             )
         },
@@ -438,6 +441,9 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
                 "Verify the signatures of a PDF (v2 answer shape; upstream spellings kept).",
                 {"200": {"description": "verification report", "content": _VERIFY_V2}},
                 4014,
+                4131,
+                4291,
+                5032,
                 request=req["POST /api/v2/verify/pdf"],
             )
         },

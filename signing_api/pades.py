@@ -4,14 +4,23 @@ One signature is one incremental update made by pyHanko's ``PdfSigner`` (subfilt
 ETSI.CAdES.detached, CMS signed in the HSM); for B-LT the DSS is written into that same
 update, and B-LTA adds a second one with the document timestamp. Earlier signatures stay valid
 because nothing before them is rewritten.
+
+Split in two (issue 16): :func:`sign` runs in the web process and has the key, the TSA and the
+store; :func:`sign_document` runs in a bounded child (signing_api.pdf_pool) and has the
+document. The child's signer and timestamper are proxies (signing_api.pdf_jobs) that ask the
+web process for the raw signature over the signed attributes and for timestamp tokens.
 """
 
 from __future__ import annotations
 
 import io
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
+from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.crypt import AuthStatus
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -20,9 +29,12 @@ from pyhanko.sign import fields
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers import PdfSignatureMetadata, PdfSigner, PdfTimeStamper
 from pyhanko.sign.signers.pdf_byterange import SigSeedSubFilter
+from pyhanko.sign.signers.pdf_cms import Signer
+from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from signing_api import revinfo
+from signing_api import asn1_lengths, revinfo
+from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkerError
 from signing_api.pdf_sign import (
     LEVELS,
     InvalidPdfError,
@@ -31,7 +43,9 @@ from signing_api.pdf_sign import (
 )
 from signing_api.signers import digest_for, signer_for
 from signing_api.stamp import appearance
-from signing_api.tsa import authority_for, timestamper_for
+from signing_api.tsa import MAX_REQUEST_BYTES, authority_for
+
+asn1_lengths.install()
 
 if TYPE_CHECKING:
     from ca_core.models import Certificate
@@ -54,17 +68,119 @@ _PDF_FAULTS = (
 )
 
 
-def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> bytes:
+@dataclass(frozen=True)
+class SignJob:
+    """What the child needs to sign one document, besides the document: no key, no database.
+
+    Certificates, the validation data for B-LT and the sizes are worked out in the web process
+    (from the store, which the child never opens); DER throughout, so it pickles plainly.
+    """
+
+    options: SignOptions
+    key_label: str
+    signer_der: bytes
+    chain_der: tuple[bytes, ...]
+    #: ``/Contents`` sizes (hex digits) of the signature and of a B-LTA document timestamp.
+    bytes_reserved: int
+    timestamp_reserved: int
+    #: B-LT and above: certificates, OCSP responses and CRLs for the DSS.
+    dss: tuple[tuple[bytes, ...], tuple[bytes, ...], tuple[bytes, ...]] | None
+    max_pages: int
+
+
+def sign(
+    rt: Runtime,
+    data: bytes,
+    cert: Certificate,
+    options: SignOptions,
+    deadline: float | None = None,
+) -> bytes:
+    """The web process's half: resolve the signer, the TSA and the validation data, then have
+    a bounded child do everything that reads the document (see signing_api.pdf_pool) while
+    this process makes the one raw signature in the HSM and answers timestamp requests."""
+    from signing_api import pdf_jobs
+    from signing_api.pdf_pool import pool_for
+
     if options.level not in LEVELS:
         raise PdfSignError(f"unknown PAdES level {options.level!r} (one of {', '.join(LEVELS)})")
     signer = signer_for(rt, cert)
+    tsa = authority_for(rt).unit().signer if options.level != "B-B" else None
+    dss = None
+    if options.level in ("B-LT", "B-LTA"):
+        assert tsa is not None
+        info = revinfo.for_paths(rt.store, _path(signer), _path(tsa))
+        dss = (
+            tuple(c.dump() for c in info.certs),
+            tuple(o.dump() for o in info.ocsps),
+            tuple(c.dump() for c in info.crls),
+        )
+    assert signer.signing_cert is not None
+    job = SignJob(
+        options=options,
+        key_label=signer.key_label,
+        signer_der=signer.signing_cert.dump(),
+        chain_der=tuple(c.dump() for c in signer.cert_registry),
+        bytes_reserved=reserved(signer, tsa),
+        timestamp_reserved=reserved(None, tsa) if tsa is not None else 0,
+        dss=dss,
+        max_pages=rt.config.pdf.max_pages,
+    )
+    budget = _RawSignatures(rt, signer)
+    services: dict[str, Callable[..., Any]] = {"sign": budget.sign, "timestamp": budget.timestamp}
+    return pool_for(rt).run(pdf_jobs.sign, job, data, services=services, deadline=deadline)
+
+
+class _RawSignatures:
+    """What the child may ask of the HSM for one job: one signature with this job's key, and
+    a few timestamp tokens (the same as anyone gets from ``POST /tsa``)."""
+
+    MAX_SIGNATURES = 1
+    MAX_TIMESTAMPS = 2  # the signature's, and B-LTA's document timestamp
+    MAX_SIGNED_BYTES = 16 * 1024  # CAdES signed attributes are a few hundred bytes
+
+    def __init__(self, rt: Runtime, signer: HsmPdfSigner) -> None:
+        self.rt = rt
+        self.signer = signer
+        self.signatures = 0
+        self.timestamps = 0
+
+    def sign(self, data: bytes, digest: str, scheme: str, salt: int | None) -> bytes:
+        self.signatures += 1
+        if self.signatures > self.MAX_SIGNATURES or len(data) > self.MAX_SIGNED_BYTES:
+            raise PdfWorkerError("a PDF worker asked for more than one signature")
+        from hsm.backend import SignScheme
+
+        return self.rt.backend.sign(
+            self.signer.key_label, data, digest, SignScheme(scheme), pss_salt_length=salt
+        )
+
+    def timestamp(self, request_der: bytes) -> bytes:
+        self.timestamps += 1
+        if self.timestamps > self.MAX_TIMESTAMPS or len(request_der) > MAX_REQUEST_BYTES:
+            raise PdfWorkerError("a PDF worker asked for too many timestamps")
+        return authority_for(self.rt).respond_der(request_der)
+
+
+def sign_document(
+    data: bytes, job: SignJob, signer: Signer, timestamper: TimeStamper | None
+) -> bytes:
+    """The child's half: open the document, place the stamp, write the signed revision with
+    ``signer`` (whose raw signature the web process makes) and, for B-LTA, timestamp it."""
+    options = job.options
     md = digest_for(signer.signing_cert)
     writer = open_pdf(data, options.pdf_password)
     try:
         page_count = int(writer.root["/Pages"]["/Count"])
-        field_name = options.field_name or fresh_field_name(writer)
     except _PDF_FAULTS as ex:
         raise InvalidPdfError("the PDF's page tree cannot be read") from ex
+    if page_count > job.max_pages:
+        raise DocumentTooComplexError(
+            f"the document has {page_count} pages; at most {job.max_pages} are signed"
+        )
+    try:
+        field_name = options.field_name or fresh_field_name(writer)
+    except _PDF_FAULTS as ex:
+        raise InvalidPdfError("the PDF's form fields cannot be read") from ex
     look = appearance(
         data,
         page_count,
@@ -74,9 +190,8 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
         reason=options.reason,
         location=options.location,
         password=options.pdf_password,
+        max_pages=job.max_pages,
     )
-    timestamper = timestamper_for(rt) if options.level != "B-B" else None
-    tsa = authority_for(rt).unit().signer if timestamper is not None else None
     meta = PdfSignatureMetadata(
         field_name=field_name,
         md_algorithm=md,
@@ -92,14 +207,20 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
         stamp_style=look.style,
         new_field_spec=look.field_spec,
     )
-    if options.level in ("B-LT", "B-LTA"):
-        assert tsa is not None
-        add_validation_data(rt, writer, signer, tsa)
     out = io.BytesIO()
     try:
+        if job.dss is not None:
+            certs, ocsps, crls = job.dss
+            DocumentSecurityStore.supply_dss_in_writer(
+                writer,
+                None,
+                certs=[asn1_x509.Certificate.load(c) for c in certs],
+                ocsps=[asn1_ocsp.OCSPResponse.load(o) for o in ocsps],
+                crls=[asn1_crl.CertificateList.load(c) for c in crls],
+            )
         pdf_signer.sign_pdf(
             writer,
-            bytes_reserved=reserved(signer, tsa),
+            bytes_reserved=job.bytes_reserved,
             appearance_text_params=look.text_params or None,
             output=out,
         )
@@ -110,7 +231,8 @@ def sign(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> b
         log.warning("pyHanko could not sign the PDF", exc_info=True)
         raise InvalidPdfError("the PDF is damaged and cannot be signed") from ex
     if options.level == "B-LTA":
-        out = add_document_timestamp(rt, out, md, tsa, options.pdf_password)
+        assert timestamper is not None
+        out = add_document_timestamp(out, md, timestamper, job.timestamp_reserved, options)
     return out.getvalue()
 
 
@@ -144,32 +266,13 @@ def fresh_field_name(writer: IncrementalPdfFileWriter) -> str:
     return f"Signature{n}"
 
 
-def add_validation_data(
-    rt: Runtime, writer: IncrementalPdfFileWriter, signer: HsmPdfSigner, tsa: HsmPdfSigner
-) -> None:
-    """Put the DSS for the signature about to be made into the same revision (B-LT).
-
-    Everything a validator needs is known before signing — both chains, and the OCSP responses
-    and CRLs from our store — so the DSS goes into the signature's own revision, as pyHanko's
-    TOGETHER_WITH_SIGNATURE placement does: one pass over the file instead of two, and
-    validators that do not analyse incremental updates see it too.
-    """
-    info = revinfo.for_paths(rt.store, _path(signer), _path(tsa))
-    DocumentSecurityStore.supply_dss_in_writer(
-        writer, None, certs=info.certs, ocsps=info.ocsps, crls=info.crls
-    )
-
-
 def add_document_timestamp(
-    rt: Runtime, signed: io.BytesIO, md: str, tsa: HsmPdfSigner | None, password: str | None
+    signed: io.BytesIO, md: str, timestamper: TimeStamper, size: int, options: SignOptions
 ) -> io.BytesIO:
     """B-LTA: a document timestamp over the signed document and its DSS."""
-    assert tsa is not None
-    writer = open_pdf(signed.getvalue(), password)
+    writer = open_pdf(signed.getvalue(), options.pdf_password)
     out = io.BytesIO()
-    PdfTimeStamper(timestamper_for(rt)).timestamp_pdf(
-        writer, md, bytes_reserved=reserved(None, tsa), output=out
-    )
+    PdfTimeStamper(timestamper).timestamp_pdf(writer, md, bytes_reserved=size, output=out)
     return out
 
 

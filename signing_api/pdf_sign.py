@@ -70,8 +70,18 @@ class SignOptions:
     field_name: str | None = None
 
 
-def sign_pdf(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) -> bytes:
+def sign_pdf(
+    rt: Runtime,
+    data: bytes,
+    cert: Certificate,
+    options: SignOptions,
+    deadline: float | None = None,
+) -> bytes:
     """Sign ``data`` with the key ``cert.key_label`` in the HSM; returns the signed PDF.
+
+    The document is read in a child process within the ``[pdf]`` budgets (and by
+    ``deadline``, a ``time.monotonic()`` value, if given): over them,
+    ``signing_api.pdf_pool.DocumentTooComplexError`` (4131) or ``PdfWorkersBusyError`` (5032).
 
     Raises :class:`InvalidPdfError`, :class:`StampPlacementError`, another
     :class:`PdfSignError` (unknown level, unreadable specimen image, a field name already
@@ -99,4 +109,4 @@ def sign_pdf(rt: Runtime, data: bytes, cert: Certificate, options: SignOptions) 
 
         tsa = authority_for(rt)
         tsa.require_good(tsa.unit(now), now)
-    return pades.sign(rt, data, cert, options)
+    return pades.sign(rt, data, cert, options, deadline)

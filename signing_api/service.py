@@ -4,6 +4,7 @@ with the signer's HSM key through the engine, and audit every signature with its
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass
 
 from ca_core.runtime import Runtime
@@ -25,8 +26,10 @@ def sign_documents(
     """Signed PDFs in request order. All or nothing towards the client: the first refusal
     (bad PDF, stamp placement) fails the whole request; signatures already made are audited."""
     out: list[bytes] = []
+    # The request's deadline: each document has its own budget, all of them together this.
+    deadline = time.monotonic() + rt.config.pdf.max_request_seconds
     for doc in docs:
-        signed = sign_pdf(rt, doc.data, signer.certificate, doc.options)
+        signed = sign_pdf(rt, doc.data, signer.certificate, doc.options, deadline)
         rt.audit.append(
             f"client:{client.username}",
             "sign.pdf",

@@ -55,7 +55,8 @@ class PsreSigner(HsmPdfSigner):
     signing-time for non-PDF CAdES (the TSA's tokens; PAdES forbids it, §5.2.1 EN 319 142-1).
     """
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: object, scv2_der: bytes | None = None, **kwargs: object) -> None:
+        """``scv2_der``: this certificate's attribute as :attr:`scv2` gave it before."""
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         assert self.signing_cert is not None
         # asn1crypto parses lazily and not thread-safely: two gthread workers signing with a
@@ -64,8 +65,15 @@ class PsreSigner(HsmPdfSigner):
         # shared; afterwards they are only read.
         for c in (self.signing_cert, *self.cert_registry):
             _ = c.native
-        scv2 = as_signing_certificate_v2(self.signing_cert)
-        self._scv2_der = simple_cms_attribute("signing_certificate_v2", scv2).dump()
+        if scv2_der is None:
+            scv2 = as_signing_certificate_v2(self.signing_cert)
+            scv2_der = simple_cms_attribute("signing_certificate_v2", scv2).dump()
+        self._scv2_der = scv2_der
+
+    @property
+    def scv2(self) -> bytes:
+        """The signing-certificate-v2 attribute, DER."""
+        return self._scv2_der
 
     async def signed_attrs(
         self,

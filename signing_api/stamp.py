@@ -3,7 +3,10 @@
 Placement is by page + box, or by ``tag_koordinat``: the first occurrence of a piece of text
 on the page (searched on the stamp's page first, then on the other pages in order), with the
 stamp centred on it. pyHanko does not extract text, so pdfminer.six reads the page's characters
-and their positions — only the pages searched are laid out, and without layout analysis.
+and their positions — only the pages searched are laid out, and without layout analysis. The
+document is parsed once and each page interpreted at most once (issue 16: re-parsing the whole
+file per page made a 1000-page document take minutes); the pages are those of the real page
+tree, not its claimed /Count, and at most ``max_pages`` of them.
 
 Coordinates are PDF user-space units (1/72 inch) from the page's lower-left corner, whatever
 the e-sign API's manual calls them. Page rotation is not compensated.
@@ -20,6 +23,7 @@ from pyhanko.sign.fields import SigFieldSpec
 from pyhanko.stamp import QRStampStyle, TextStampStyle
 from pyhanko.stamp.base import BaseStampStyle
 
+from signing_api.pdf_pool import DocumentTooComplexError
 from signing_api.pdf_sign import InvalidPdfError, PdfSignError, Stamp, StampPlacementError
 
 
@@ -60,12 +64,13 @@ def appearance(
     reason: str | None,
     location: str | None,
     password: str | None,
+    max_pages: int = 5000,
 ) -> Appearance:
     """The field to create and its style; invisible (a zero box) without ``stamp``."""
     if stamp is None:
         return Appearance(SigFieldSpec(sig_field_name=field_name), None, {})
     if stamp.tag:
-        page, box = _box_at_tag(data, page_count, stamp, password)
+        page, box = _box_at_tag(data, stamp, password, max_pages)
     else:
         page = _page_index(stamp.page, page_count)
         if stamp.box is None:
@@ -87,13 +92,23 @@ def appearance(
     return Appearance(spec, TextStampStyle(stamp_text=text, background=background), {})
 
 
+#: Largest specimen image (pixels): a signature specimen needs far less, and a PNG of a few
+#: hundred KB can claim billions of pixels.
+MAX_IMAGE_PIXELS = 16_000_000
+
+
 def _image(data: bytes) -> PdfImage:
     from PIL import Image, UnidentifiedImageError
 
     try:
         img = Image.open(io.BytesIO(data))
+        if img.width * img.height > MAX_IMAGE_PIXELS:
+            raise DocumentTooComplexError(
+                f"the specimen image has {img.width}x{img.height} pixels; "
+                f"at most {MAX_IMAGE_PIXELS} are accepted"
+            )
         img.load()
-    except (UnidentifiedImageError, OSError, ValueError) as ex:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as ex:
         raise PdfSignError("the specimen image is not a readable PNG or JPEG") from ex
     return PdfImage(img)
 
@@ -107,56 +122,77 @@ def _page_index(page: int, count: int) -> int:
 
 
 def _box_at_tag(
-    data: bytes, count: int, stamp: Stamp, password: str | None
+    data: bytes, stamp: Stamp, password: str | None, max_pages: int
 ) -> tuple[int, tuple[float, float, float, float]]:
     assert stamp.tag
-    first = _page_index(stamp.page, count)
-    order = [first, *(i for i in range(count) if i != first)]
     from pdfminer.psexceptions import PSException  # base of every pdfminer error
 
-    for index in order:
-        try:
-            found = find_text(data, index, stamp.tag, password)
-        except (PSException, ValueError, KeyError, TypeError, IndexError) as ex:
-            raise InvalidPdfError("the page text cannot be read to find the tag") from ex
-        if found is not None:
-            x1, y1, x2, y2 = found
-            cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-            w, h = stamp.width, stamp.height
-            return index, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-    raise StampPlacementError(f"the text {stamp.tag!r} does not appear in the document")
+    try:
+        found = _search(data, stamp.tag, stamp.page, password, max_pages)
+    except (PSException, ValueError, KeyError, TypeError, IndexError, AssertionError) as ex:
+        raise InvalidPdfError("the page text cannot be read to find the tag") from ex
+    if found is None:
+        raise StampPlacementError(f"the text {stamp.tag!r} does not appear in the document")
+    index, (x1, y1, x2, y2) = found
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    w, h = stamp.width, stamp.height
+    return index, (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+def _search(
+    data: bytes, needle: str, first_page: int, password: str | None, max_pages: int
+) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(page index, box) of ``needle``: on page ``first_page`` (1-based, -1 the last) first,
+    then on the others in order. One parse of the document, each page interpreted once."""
+    from pdfminer.converter import PDFPageAggregator
+    from pdfminer.pdfdocument import PDFDocument
+    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
+    from pdfminer.pdfpage import PDFPage
+    from pdfminer.pdfparser import PDFParser
+
+    doc = PDFDocument(PDFParser(io.BytesIO(data)), password=password or "")
+    pages: list[PDFPage] = []
+    for page in PDFPage.create_pages(doc):
+        if len(pages) == max_pages:
+            raise DocumentTooComplexError(f"the document has more than {max_pages} pages")
+        pages.append(page)
+    first = _page_index(first_page, len(pages))
+    rsrc = PDFResourceManager()  # shared: each font is read once for all pages
+    device = PDFPageAggregator(rsrc, laparams=None)  # characters only, no layout analysis
+    interp = PDFPageInterpreter(rsrc, device)
+    for index in [first, *(i for i in range(len(pages)) if i != first)]:
+        page = pages[index]
+        interp.process_page(page)
+        box = _find(device.get_result(), needle)
+        if box is not None:
+            x1, y1, x2, y2 = box
+            ox, oy = page.mediabox[0], page.mediabox[1]  # pdfminer reports from the MediaBox
+            return index, (x1 + ox, y1 + oy, x2 + ox, y2 + oy)
+    return None
+
+
+def _find(layout: object, needle: str) -> tuple[float, float, float, float] | None:
+    chars = list(_chars(layout))
+    text = "".join(c for c, _ in chars)
+    at = text.find(needle)
+    if at < 0:
+        return None
+    boxes = [b for _, b in chars[at : at + len(needle)]]
+    return (
+        min(b[0] for b in boxes),
+        min(b[1] for b in boxes),
+        max(b[2] for b in boxes),
+        max(b[3] for b in boxes),
+    )
 
 
 def find_text(
     data: bytes, page_index: int, needle: str, password: str | None = None
 ) -> tuple[float, float, float, float] | None:
-    """Bounding box (user space) of the first occurrence of ``needle`` on a page, or None."""
-    from pdfminer.converter import PDFPageAggregator
-    from pdfminer.pdfinterp import PDFPageInterpreter, PDFResourceManager
-    from pdfminer.pdfpage import PDFPage
-
-    rsrc = PDFResourceManager()
-    device = PDFPageAggregator(rsrc, laparams=None)  # characters only, no layout analysis
-    interp = PDFPageInterpreter(rsrc, device)
-    pages = PDFPage.get_pages(
-        io.BytesIO(data), pagenos={page_index}, password=password or "", check_extractable=False
-    )
-    for page in pages:
-        interp.process_page(page)
-        chars = list(_chars(device.get_result()))
-        text = "".join(c for c, _ in chars)
-        at = text.find(needle)
-        if at < 0:
-            return None
-        boxes = [b for _, b in chars[at : at + len(needle)]]
-        ox, oy = page.mediabox[0], page.mediabox[1]  # pdfminer reports from the MediaBox corner
-        return (
-            min(b[0] for b in boxes) + ox,
-            min(b[1] for b in boxes) + oy,
-            max(b[2] for b in boxes) + ox,
-            max(b[3] for b in boxes) + oy,
-        )
-    return None
+    """Bounding box (user space) of the first occurrence of ``needle`` on one page, or None
+    (whatever other pages say). For tests and tools; unbounded: call it in a PDF worker."""
+    found = _search(data, needle, page_index + 1, password, max_pages=1 << 30)
+    return found[1] if found is not None and found[0] == page_index else None
 
 
 def _chars(item: object) -> Iterator[tuple[str, tuple[float, float, float, float]]]:

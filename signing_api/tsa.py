@@ -40,7 +40,10 @@ from ca_core.issuer import new_serial
 from ca_core.models import Certificate
 from hsm.errors import HsmError
 from policies.roles import names_with_role
+from signing_api import asn1_lengths
 from signing_api.signers import digest_for, signer_for
+
+asn1_lengths.install()  # before any token or CMS is dumped
 
 if TYPE_CHECKING:
     from ca_core.config import TsaConfig

@@ -14,6 +14,7 @@ from signing_api.activation import (
     require_subscriber,
 )
 from signing_api.app_runtime import runtime
+from signing_api.client_slots import verify_slots
 from signing_api.disposition import attachment, file_name
 from signing_api.esign_common import (
     activation,
@@ -25,7 +26,7 @@ from signing_api.esign_common import (
 from signing_api.esign_errors import missing
 from signing_api.fields import StampFields, check_nik, require_pdf, sign_options
 from signing_api.service import Document, level_for, sign_documents
-from signing_api.verify import verify_pdf
+from signing_api.verify import verify_pdf_details
 from signing_api.verify_shapes import v1_report
 
 bp = esign_blueprint("esign_v1", "/api")
@@ -99,10 +100,12 @@ def download(id_dokumen: str) -> Response:
 
 @bp.post("/sign/verify")
 def verify() -> Response:
-    upload = _file("signed_file")
-    data = require_pdf("signed_file", upload.read())
-    report = verify_pdf(runtime(), data)
-    return jsonify(v1_report(upload.filename or "document.pdf", data, report))
+    rt = runtime()
+    with verify_slots(rt).hold(request.remote_addr):
+        upload = _file("signed_file")
+        data = require_pdf("signed_file", upload.read())
+        report, details = verify_pdf_details(rt, data)
+    return jsonify(v1_report(upload.filename or "document.pdf", report, details))
 
 
 @bp.get("/user/status/<nik>")

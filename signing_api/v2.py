@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any
 
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 
 from ca_core.store import Store
 from ca_core.subscribers import Enrolment, SubscriberError
@@ -29,6 +29,7 @@ from signing_api.activation import (
     require_subscriber,
 )
 from signing_api.app_runtime import runtime
+from signing_api.client_slots import verify_slots
 from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.esign_common import (
     activation,
@@ -50,7 +51,7 @@ from signing_api.esign_errors import (
 from signing_api.fields import StampFields, b64decode, check_nik, require_pdf, sign_options
 from signing_api.service import Document, level_for, sign_documents
 from signing_api.v1 import locked_fields, status_message
-from signing_api.verify import verify_pdf
+from signing_api.verify import verify_pdf_details
 from signing_api.verify_shapes import v2_report
 
 bp = esign_blueprint("esign_v2", "/api/v2")
@@ -302,12 +303,15 @@ def registration() -> tuple[Response, int]:
 
 @bp.post("/verify/pdf")
 def verify_v2() -> Response:
-    body = json_body()
-    if not body.get("file"):
-        raise missing("file")
-    data = require_pdf("file", b64decode("file", body.get("file")))
-    password = text_field(body, "password")
-    return jsonify(v2_report(data, verify_pdf(runtime(), data, password), password))
+    rt = runtime()
+    with verify_slots(rt).hold(request.remote_addr):
+        body = json_body()
+        if not body.get("file"):
+            raise missing("file")
+        data = require_pdf("file", b64decode("file", body.get("file")))
+        password = text_field(body, "password")
+        report, details = verify_pdf_details(rt, data, password)
+    return jsonify(v2_report(report, details))
 
 
 # --- agency seals -----------------------------------------------------------------------------

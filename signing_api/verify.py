@@ -19,11 +19,12 @@ missing, empty or zeroed /Contents or /ByteRange cannot be read as a signature: 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import io
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import cms
 from asn1crypto import crl as asn1_crl
@@ -47,6 +48,7 @@ from pyhanko.sign.validation.status import (
 
 from ca_core.errors import CaError
 from signing_api import verify_status
+from signing_api.pdf_pool import DocumentTooComplexError
 from signing_api.verify_status import PathCertificate
 
 if TYPE_CHECKING:
@@ -121,8 +123,50 @@ class NotAPdfError(CaError):
     code = "not_a_pdf"
 
 
-def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfReport:
-    """Validate every signature in ``data``; raises NotAPdfError if it cannot be read as PDF."""
+@dataclass(frozen=True)
+class SigDetails:
+    """What the e-sign API's answers show of a signature besides the report (DER)."""
+
+    chain: tuple[bytes, ...]
+    tsa: bytes | None
+    signature_value: str
+
+
+#: Certificates of a signature's CMS shown in the details (a CMS may carry any number).
+MAX_DETAIL_CERTS = 10
+
+
+def verify_pdf(
+    rt: Runtime, data: bytes, password: str | None = None, deadline: float | None = None
+) -> PdfReport:
+    """Validate every signature in ``data``; raises NotAPdfError if it cannot be read as PDF.
+
+    The document is read in a bounded child process (signing_api.pdf_pool, the ``[pdf]``
+    budgets and ``deadline``): DocumentTooComplexError (4131) over them, including a document
+    with more than ``pdf.max_signature_fields`` filled signature fields.
+    """
+    return verify_pdf_details(rt, data, password, deadline)[0]
+
+
+def verify_pdf_details(
+    rt: Runtime, data: bytes, password: str | None = None, deadline: float | None = None
+) -> tuple[PdfReport, dict[str, SigDetails]]:
+    """:func:`verify_pdf`, with each signature's certificates and signature value by field.
+
+    The child reads our store itself (read-only, its own connection: the look-ups depend on
+    the certificates the document carries); it never touches the HSM.
+    """
+    from signing_api import pdf_jobs
+    from signing_api.pdf_pool import pool_for
+
+    return pool_for(rt).run(pdf_jobs.verify_document, rt.config, data, password, deadline=deadline)
+
+
+def analyse(
+    rt: Runtime, data: bytes, password: str | None, max_fields: int
+) -> tuple[PdfReport, dict[str, SigDetails]]:
+    """The verification itself, on untrusted bytes: runs in a PDF worker, ``rt`` a read-only
+    view of our store."""
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
@@ -130,11 +174,11 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
                 raise NotAPdfError("the PDF is encrypted: a password is needed")
             if reader.decrypt(password).status == AuthStatus.FAILED:
                 raise NotAPdfError("wrong password for the encrypted PDF")
-        embedded, doc_timestamps, unreadable = _collect(reader)
+        embedded, doc_timestamps, unreadable = _collect(reader, max_fields)
     except _READ_FAULTS as ex:
         raise NotAPdfError("the file is not a readable PDF") from ex
     if not embedded and not unreadable:
-        return PdfReport("NO_SIGNATURE", [], len(doc_timestamps))
+        return PdfReport("NO_SIGNATURE", [], len(doc_timestamps)), {}
     sig_fields = {s.field_name for s in (*embedded, *doc_timestamps)}
     dss = _dss_revinfo(reader)
     ev = verify_status.gather(
@@ -154,26 +198,84 @@ def verify_pdf(rt: Runtime, data: bytes, password: str | None = None) -> PdfRepo
         if problem is not None:
             reports = [_with_problem(r, problem) for r in reports]
     summary = "VALID" if all(r.valid for r in reports) else "INVALID"
-    return PdfReport(summary, reports, len(doc_timestamps))
+    details = {str(k): v for k, v in _details(embedded).items()}
+    return PdfReport(summary, [_plain(r) for r in reports], len(doc_timestamps)), details
+
+
+def _plain(r: SignatureReport) -> SignatureReport:
+    """``r`` with pyHanko's string types (field names, /Reason) made plain ``str``: the report
+    leaves the PDF worker, whose answers may hold only plain values."""
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(r):
+        v = getattr(r, f.name)
+        if isinstance(v, str) and type(v) is not str:
+            changes[f.name] = str(v)
+        elif isinstance(v, list):
+            changes[f.name] = [str(x) if isinstance(x, str) else x for x in v]
+    return replace(r, **changes)
+
+
+def _details(sigs: list[EmbeddedPdfSignature]) -> dict[str, SigDetails]:
+    """Per signature field; best effort (the report has judged the signatures already)."""
+    out: dict[str, SigDetails] = {}
+    for sig in sigs:
+        try:
+            certs = [c.chosen for c in sig.signed_data["certificates"] or []]
+            chain = [c for c in certs if isinstance(c, asn1_x509.Certificate)]
+            tsa = _tsa_cert(sig.signer_info)
+            out[sig.field_name] = SigDetails(
+                chain=tuple(c.dump() for c in chain[:MAX_DETAIL_CERTS]),
+                tsa=tsa.dump() if tsa is not None else None,
+                signature_value=sig.signer_info["signature"].native.hex(),
+            )
+        except Exception:  # noqa: S112 - a broken signature is in the report already
+            continue
+    return out
+
+
+def _tsa_cert(signer_info: cms.SignerInfo) -> asn1_x509.Certificate | None:
+    for attr in signer_info["unsigned_attrs"] or []:
+        if attr["type"].native != "signature_time_stamp_token":
+            continue
+        for choice in attr["values"][0]["content"]["certificates"] or []:
+            cert = choice.chosen
+            eku = cert.extended_key_usage_value if isinstance(cert, asn1_x509.Certificate) else None
+            if eku is not None and "time_stamping" in eku.native:
+                return cert
+    return None
 
 
 def _collect(
-    reader: PdfFileReader,
+    reader: PdfFileReader, max_fields: int
 ) -> tuple[list[EmbeddedPdfSignature], list[EmbeddedPdfSignature], list[SignatureReport]]:
     """Signatures, document timestamps, and reports for filled fields that are no signature.
 
     pyHanko skips a signature with an unknown /SubFilter and fails on the whole file for one
     with unreadable /Contents; both would hide a bad signature, so each field is read here.
+    More than ``max_fields`` filled fields: DocumentTooComplexError. A field whose signature
+    value is another field's (copied fields, each costing a full validation) is reported as
+    not a signature of its own, without validating it again.
     """
     regular: list[EmbeddedPdfSignature] = []
     stamps: list[EmbeddedPdfSignature] = []
     unreadable: list[SignatureReport] = []
-    for name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
+    seen: dict[bytes, str] = {}
+    for n, (name, sig_obj, sig_field) in enumerate(
+        enumerate_sig_fields(reader, filled_status=True), start=1
+    ):
+        if n > max_fields:
+            raise DocumentTooComplexError(
+                f"the document has more than {max_fields} filled signature fields"
+            )
         try:
             sub = sig_obj.get_object().get("/SubFilter")
             if sub not in _SUBFILTERS:
                 raise SignatureValidationError(f"unsupported /SubFilter {sub}")
             sig = EmbeddedPdfSignature(reader, sig_field, name)
+            key = hashlib.sha256(sig.pkcs7_content).digest()
+            if key in seen:
+                raise SignatureValidationError(f"it is the signature of field {seen[key]}")
+            seen[key] = name
             sig.signed_revision  # noqa: B018 - reads /ByteRange now
         except (SignatureValidationError, *_READ_FAULTS) as ex:
             unreadable.append(_broken(name, str(ex)))

@@ -1,6 +1,6 @@
 """The verification answers of the e-sign API (v1 and v2 shapes) from ``verify_pdf``'s report,
 plus the little the report does not carry (each signature's certificates, TSA certificate and
-signature value), read from the signature dictionaries themselves.
+signature value), read from the signature dictionaries by the same PDF worker.
 
 Field names are the upstream ones, misspellings included (``timestampInfomation``,
 ``signatureAlgoritm``): clients parse them.
@@ -9,15 +9,12 @@ Field names are the upstream ones, misspellings included (``timestampInfomation`
 from __future__ import annotations
 
 import datetime as dt
-import io
 from dataclasses import dataclass
 from typing import Any
 
-from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
-from pyhanko.pdf_utils.reader import PdfFileReader
 
-from signing_api.verify import PdfReport, SignatureReport
+from signing_api.verify import PdfReport, SigDetails, SignatureReport
 from signing_api.verify_status import PathCertificate
 
 
@@ -28,37 +25,17 @@ class _SigDetails:
     signature_value: str
 
 
-def _tsa_cert(signer_info: cms.SignerInfo) -> asn1_x509.Certificate | None:
-    for attr in signer_info["unsigned_attrs"] or []:
-        if attr["type"].native != "signature_time_stamp_token":
-            continue
-        for choice in attr["values"][0]["content"]["certificates"] or []:
-            cert = choice.chosen
-            eku = cert.extended_key_usage_value if isinstance(cert, asn1_x509.Certificate) else None
-            if eku is not None and "time_stamping" in eku.native:
-                return cert
-    return None
-
-
-def _details(data: bytes, password: str | None) -> dict[str, _SigDetails]:
-    """Per signature field; best effort (verify_pdf has judged the file already)."""
-    out: dict[str, _SigDetails] = {}
-    try:
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-        if reader.encrypted and password:
-            reader.decrypt(password)
-        sigs = list(reader.embedded_regular_signatures)
-    except Exception:
-        return out
-    for sig in sigs:
+def _loaded(details: dict[str, SigDetails]) -> dict[str, _SigDetails]:
+    """The certificates a PDF worker read from each signature, parsed (DER from the child)."""
+    out = {}
+    for name, d in details.items():
         try:
-            certs = [c.chosen for c in sig.signed_data["certificates"] or []]
-            out[sig.field_name] = _SigDetails(
-                chain=[c for c in certs if isinstance(c, asn1_x509.Certificate)],
-                tsa=_tsa_cert(sig.signer_info),
-                signature_value=sig.signer_info["signature"].native.hex(),
+            out[name] = _SigDetails(
+                chain=[asn1_x509.Certificate.load(c) for c in d.chain],
+                tsa=asn1_x509.Certificate.load(d.tsa) if d.tsa is not None else None,
+                signature_value=d.signature_value,
             )
-        except Exception:  # noqa: S112 - a broken signature is reported by verify_pdf
+        except ValueError:
             continue
     return out
 
@@ -115,8 +92,10 @@ def _v1_notes(report: PdfReport) -> str | None:
     return NOTE_NOT_TRUSTED
 
 
-def v1_report(filename: str, data: bytes, report: PdfReport) -> dict[str, Any]:
-    details = _details(data, None)
+def v1_report(
+    filename: str, report: PdfReport, sig_details: dict[str, SigDetails]
+) -> dict[str, Any]:
+    details = _loaded(sig_details)
     summary = {"VALID": SUMMARY_VALID, "INVALID": SUMMARY_NOT_VALID}.get(report.summary)
     return {
         "nama_dokumen": filename,
@@ -196,8 +175,8 @@ _DESCRIPTIONS = {
 }
 
 
-def v2_report(data: bytes, report: PdfReport, password: str | None = None) -> dict[str, Any]:
-    details = _details(data, password)
+def v2_report(report: PdfReport, sig_details: dict[str, SigDetails]) -> dict[str, Any]:
+    details = _loaded(sig_details)
     sigs = report.signatures
     return {
         "conclusion": report.summary,

@@ -258,3 +258,22 @@ def choose_passphrase_in_app(env: PsreEnv, email: str, passphrase: str) -> None:
         assert resp.status_code == 200, resp.get_data(as_text=True)
     finally:
         app.extensions["psre"].close()
+
+
+def multipart(fields: dict[str, str], files: dict[str, tuple[str, bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its Content-Type, for urllib (which has no encoder)."""
+    import secrets
+
+    boundary = f"psre-{secrets.token_hex(12)}"
+    out = bytearray()
+    for name, value in fields.items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+        out += value.encode() + b"\r\n"
+    for name, (filename, data) in files.items():
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"

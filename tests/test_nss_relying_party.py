@@ -31,12 +31,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.cli_support import PsreEnv, free_port, serving
+from tests.cli_support import PsreEnv, choose_passphrase_in_app, free_port, serving
 from tests.pdf_support import minimal_pdf
 
 SIGNER = ("3174051203900001", "Rina Wulandari", "rina.wulandari@kemenkeu.go.id")
 TO_REVOKE = ("3174051203900002", "Budi Santoso", "budi.santoso@kemenkeu.go.id")
 AGENCY = ("NTRID-1234567890123", "Kementerian Keuangan", "sekretariat@kemenkeu.go.id")
+PASSPHRASE = "tanda-tangan-sendiri-2026"
 
 #: name → (subscriber, PAdES level, appearance options of `psre pdf sign`)
 CASES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -63,11 +64,16 @@ class Site:
 def _subscribers(env: PsreEnv) -> dict[str, str]:
     """Enrol and certify the three subscribers; their certificates' serials."""
     serials = {}
+    # Each signer (and the agency, for its seal) chooses their own passphrase with the code
+    # psre sends them: without it, ``psre pdf sign`` signs for nobody (sole control).
     for nik, name, email in (SIGNER, TO_REVOKE):
         env.run("subscriber", "add", "--nik", nik, "--name", name, "--email", email,
                 "--agency", "Kementerian Keuangan")  # fmt: skip
+        choose_passphrase_in_app(env, email, PASSPHRASE)
     org, name, email = AGENCY
     env.run("subscriber", "add", "--org-id", org, "--name", name, "--email", email)
+    choose_passphrase_in_app(env, email, PASSPHRASE)
+    (env.root / "passphrase.txt").write_text(PASSPHRASE + "\n")
     for key, profile in ((SIGNER[0], "natural-person"), (TO_REVOKE[0], "natural-person"),
                          (org, "legal-person-seal")):  # fmt: skip
         out = env.run("issue", "--profile", profile, "--subscriber", key,
@@ -121,6 +127,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     }.items():
         pdfs[case] = env.root / f"{case}.pdf"
         env.run("pdf", "sign", str(doc), "--subscriber", key, "--level", level,
+                "--passphrase-file", str(env.root / "passphrase.txt"),
                 "--out", str(pdfs[case]), *extra)  # fmt: skip
     leaves = {key: _der(env, key) for key in serials}
     with serving(env, port=port):

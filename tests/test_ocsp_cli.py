@@ -39,7 +39,13 @@ def test_init_presigns_once_and_publishes_files(demo: PsreEnv):
 
 
 def test_status_revoke_is_reflected_at_once(demo: PsreEnv):
-    sh = serial_of(demo, "tsa")
+    # A subscriber's certificate: the TSA's (a CA-level one) changes status only by ceremony or
+    # two admins, never through ``psre revoke``.
+    demo.run("subscriber", "add", "--nik", "3174011111110001", "--name", "Sari Dewi",
+             "--email", "sari.dewi@example.go.id", "--agency", "Kementerian Contoh")  # fmt: skip
+    demo.run("issue", "--profile", "natural-person", "--subscriber", "3174011111110001",
+             "--out", str(demo.root / "sari.pem"))  # fmt: skip
+    sh = serial_of(demo, "natural-person")
     out = demo.run("ocsp", "status", sh).stdout
     assert f"certificate {sh} from issuing-ca: good" in out
     assert out.count(" good  thisUpdate") == 2, out  # sha1 and sha256

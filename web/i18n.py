@@ -80,6 +80,20 @@ MESSAGES: dict[str, tuple[str, str]] = {
         "This file could not be verified (a damaged or unsupported PDF).",
     ),
     "verify.no_file": ("Pilih berkas PDF terlebih dahulu.", "Choose a PDF file first."),
+    "verify.too_complex": (
+        "Berkas ini terlalu rumit untuk diverifikasi di sini (melebihi batas halaman, kolom "
+        "tanda tangan, waktu atau memori).",
+        "This file is too complex to verify here (over the page, signature-field, time or "
+        "memory limit).",
+    ),
+    "verify.busy": (
+        "Layanan verifikasi sedang sibuk. Silakan coba lagi sebentar lagi.",
+        "The verification service is busy. Please try again shortly.",
+    ),
+    "verify.too_many": (
+        "Terlalu banyak verifikasi sekaligus dari alamat Anda. Tunggu hingga selesai.",
+        "Too many verifications at once from your address. Wait for them to finish.",
+    ),
     "verify.chain": ("Jalur sertifikat", "Certificate paths"),
     "verify.chain.role": ("Peran", "Role"),
     "verify.chain.cert": ("Sertifikat", "Certificate"),

@@ -12,7 +12,9 @@ from flask import Blueprint, Response, current_app, redirect, request
 
 from signing_api import enrolment
 from signing_api.app_runtime import runtime
+from signing_api.client_slots import TooManyAtOnceError, verify_slots
 from signing_api.edge import EdgeError, local_redirect
+from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError
 from signing_api.verify import verify_pdf
 from web import dashboard
 from web.i18n import COOKIE, LANGS
@@ -54,6 +56,15 @@ def switch_language(code: str) -> Response:
 def verify() -> tuple[str, int]:
     if request.method == "GET":
         return render("public/verify.html")
+    try:
+        # Before the upload is read: a client trickling a body in holds its slot too.
+        with verify_slots(runtime()).hold(request.remote_addr):
+            return _verify_upload()
+    except TooManyAtOnceError:
+        return render("public/verify.html", 429, error="verify.too_many")
+
+
+def _verify_upload() -> tuple[str, int]:
     if not csrf_ok():
         return render_error("csrf.failed", 400)
     upload = request.files.get("pdf")
@@ -66,6 +77,10 @@ def verify() -> tuple[str, int]:
         return render("public/verify.html", 422, error="verify.not_pdf")
     try:
         report = verify_pdf(runtime(), data)
+    except DocumentTooComplexError:
+        return render("public/verify.html", 413, error="verify.too_complex")
+    except PdfWorkersBusyError:
+        return render("public/verify.html", 503, error="verify.busy")
     except Exception:
         # The page depends only on verify_pdf's documented interface, which names no
         # exception; whatever it raises for an unreadable upload, the visitor gets an answer.
