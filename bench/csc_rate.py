@@ -34,15 +34,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.cli_support import PsreEnv, free_port, install_esign, served  # noqa: E402
-from tests.csc_support import CscAccount, credential_of, csc_call, csc_login, csc_sign_pdf  # noqa: E402
-from tests.pdf_support import minimal_pdf  # noqa: E402
+from tests.cli_support import PsreEnv, free_port, install_esign, served
+from tests.csc_support import CscAccount, credential_of, csc_call, csc_login, csc_sign_pdf
+from tests.pdf_support import minimal_pdf
 
 SHA256 = "2.16.840.1.101.3.4.2.1"
 ECDSA_SHA256 = "1.2.840.10045.4.3.2"
 
 
-def per_second(fn, seconds: float) -> tuple[float, float]:  # noqa: ANN001
+def per_second(fn, seconds: float) -> tuple[float, float]:
     """(calls per second, median ms) of ``fn`` run back to back for ``seconds``."""
     times: list[float] = []
     stop = time.perf_counter() + seconds
@@ -164,7 +164,7 @@ def main() -> None:
     print(f"  CSC / own API: {csc_ms / own_ms:.2f}")
 
 
-def _timed(fn) -> float:  # noqa: ANN001
+def _timed(fn) -> float:
     t0 = time.perf_counter()
     fn()
     return time.perf_counter() - t0

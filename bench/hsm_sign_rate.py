@@ -18,13 +18,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.hazmat.primitives import hashes  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa  # noqa: E402
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
-from hsm import KeySpec, SignScheme  # noqa: E402
-from hsm.pin import PinSource  # noqa: E402
-from hsm.pkcs11_backend import Pkcs11Backend  # noqa: E402
-from hsm.softhsm import init_token, write_softhsm_conf  # noqa: E402
+from hsm import KeySpec, SignScheme
+from hsm.pin import PinSource
+from hsm.pkcs11_backend import Pkcs11Backend
+from hsm.softhsm import init_token, write_softhsm_conf
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 

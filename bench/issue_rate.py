@@ -50,23 +50,23 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-from sqlalchemy import create_engine, make_url, text  # noqa: E402
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from sqlalchemy import create_engine, make_url, text
 
-import ca_core.lint  # noqa: E402
-from ca_core.issuer import Issued, IssueRequest, new_serial  # noqa: E402
-from ca_core.store import Store  # noqa: E402
-from hsm import KeySpec, SignScheme  # noqa: E402
-from hsm.keys import default_hash, private_key  # noqa: E402
-from hsm.pin import PinSource  # noqa: E402
-from hsm.pkcs11_backend import Pkcs11Backend  # noqa: E402
-from hsm.softhsm import init_token, write_softhsm_conf  # noqa: E402
-from policies.extensions import build_extensions  # noqa: E402
-from policies.schema import Profile, load_profiles  # noqa: E402
-from tests.pki_support import BASE_URL, Pki, build_pki  # noqa: E402
+import ca_core.lint
+from ca_core.issuer import Issued, IssueRequest, new_serial
+from ca_core.store import Store
+from hsm import KeySpec, SignScheme
+from hsm.keys import default_hash, private_key
+from hsm.pin import PinSource
+from hsm.pkcs11_backend import Pkcs11Backend
+from hsm.softhsm import init_token, write_softhsm_conf
+from policies.extensions import build_extensions
+from policies.schema import Profile, load_profiles
+from tests.pki_support import BASE_URL, Pki, build_pki
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 PG_ENV = "PSRE_BENCH_DATABASE_URL"

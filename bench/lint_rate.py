@@ -16,10 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography import x509  # noqa: E402
+from cryptography import x509
 
-from ca_core.lint import blocking, lint_certificate  # noqa: E402
-from tests.test_lint import der, legal_person_seal, mailbox, natural_person, root_ca  # noqa: E402
+from ca_core.lint import blocking, lint_certificate
+from tests.test_lint import der, legal_person_seal, mailbox, natural_person, root_ca
 
 SCENARIOS: list[tuple[str, Callable[[], x509.Certificate], frozenset[str]]] = [
     ("root CA, pkix", root_ca, frozenset({"pkix"})),

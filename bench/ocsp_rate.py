@@ -215,7 +215,7 @@ def main() -> None:
         time.sleep(1)
         # Warm the responder's index in both workers.
         for _ in range(20):
-            urllib.request.urlopen(f"http://127.0.0.1:{app_port}/ocsp/{b64}").read()  # noqa: S310
+            urllib.request.urlopen(f"http://127.0.0.1:{app_port}/ocsp/{b64}").read()
         runs = [
             ("ceiling: nginx static file", f"http://127.0.0.1:{ceil_port}/resp.der", None),
             ("(a) pre-signed GET via nginx", f"http://127.0.0.1:{site_port}/ocsp/{b64}", None),

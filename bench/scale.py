@@ -101,7 +101,7 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float,
 # --- issuance -----------------------------------------------------------------------------------
 
 
-def issuance_rate(rt, seconds: float) -> tuple[float, str]:  # noqa: ANN001
+def issuance_rate(rt, seconds: float) -> tuple[float, str]:
     """Certificates/s through Issuer.issue (one thread): the best of three rounds of
     ``seconds`` (the cores are shared: the best round is the least disturbed); the last serial."""
     rates = []
@@ -112,7 +112,7 @@ def issuance_rate(rt, seconds: float) -> tuple[float, str]:  # noqa: ANN001
     return max(rates), last
 
 
-def _issuance_round(rt, seconds: float) -> tuple[float, str]:  # noqa: ANN001
+def _issuance_round(rt, seconds: float) -> tuple[float, str]:
     from ca_core.issuer import IssueRequest
 
     keys = [ec.generate_private_key(ec.SECP256R1()).public_key() for _ in range(403)]
@@ -260,7 +260,7 @@ def fill(conn: psycopg.Connection, n: int, revoked_share: float, template_serial
 # --- OCSP serving -------------------------------------------------------------------------------
 
 
-def gunicorn(env: dict[str, str], cwd: Path, port: int):  # noqa: ANN201 - a context manager
+def gunicorn(env: dict[str, str], cwd: Path, port: int):
     """The Python responder under 2 gthread workers, as bench/ocsp_rate.py runs it."""
     from ocsp_rate import proc
 
@@ -365,7 +365,7 @@ def ocsp_serving(
 # --- main ----------------------------------------------------------------------------------------
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script
+def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--certificates", type=int, required=True)
     ap.add_argument("--revoked-share", type=float, default=0.05)

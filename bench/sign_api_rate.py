@@ -218,7 +218,7 @@ def main() -> None:
         env, creds = setup(root)
         docs = {"1 page": minimal_pdf("bench"), f"{args.big_mb} MB": big_pdf(args.big_mb)}
         port = free_port()
-        log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL  # noqa: SIM115
+        log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL
         server = subprocess.Popen(
             [sys.executable, "-m", "ca_core.cli", "serve", "--port", str(port)],
             cwd=root,

@@ -37,25 +37,25 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography import x509  # noqa: E402
-from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
-from cryptography.x509.oid import NameOID  # noqa: E402
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noqa: E402
-from pyhanko.sign import signers  # noqa: E402
-from pyhanko.sign.fields import SigSeedSubFilter  # noqa: E402
-from pyhanko_certvalidator.registry import SimpleCertificateStore  # noqa: E402
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.sign import signers
+from pyhanko.sign.fields import SigSeedSubFilter
+from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from ca_core.store import Store  # noqa: E402
-from hsm import SignScheme  # noqa: E402
-from hsm.pin import PinSource  # noqa: E402
-from hsm.pkcs11_backend import Pkcs11Backend  # noqa: E402
-from hsm.softhsm import init_token, write_softhsm_conf  # noqa: E402
-from signing_api import revinfo  # noqa: E402
-from signing_api.pdf_sign import SignOptions, sign_pdf  # noqa: E402
-from signing_api.signers import signer_for  # noqa: E402
-from tests.pdf_support import minimal_pdf  # noqa: E402
-from tests.signing_support import big_pdf, build_signing_pki  # noqa: E402
+from ca_core.store import Store
+from hsm import SignScheme
+from hsm.pin import PinSource
+from hsm.pkcs11_backend import Pkcs11Backend
+from hsm.softhsm import init_token, write_softhsm_conf
+from signing_api import revinfo
+from signing_api.pdf_sign import SignOptions, sign_pdf
+from signing_api.signers import signer_for
+from tests.pdf_support import minimal_pdf
+from tests.signing_support import big_pdf, build_signing_pki
 
 MODULE = "/usr/lib/softhsm/libsofthsm2.so"
 
@@ -88,7 +88,7 @@ def measure(name: str, doc: str, fn: Callable[[], object], seconds: float) -> Ro
     return Row(name, doc, len(lat), time.perf_counter() - start, lat)
 
 
-def software_signer(chain: list) -> signers.SimpleSigner:  # noqa: ANN001
+def software_signer(chain: list) -> signers.SimpleSigner:
     """A P-256 key in memory with a self-signed certificate, loaded once; it embeds the same
     CA certificates as the engine's signatures, so both CMS objects are the same size."""
     key = ec.generate_private_key(ec.SECP256R1())
@@ -216,7 +216,7 @@ def _ratio(r: Row, rows: list[Row]) -> str:
     return ""
 
 
-def _publish_revinfo(spki) -> None:  # noqa: ANN001
+def _publish_revinfo(spki) -> None:
     """Publish CRLs and pre-sign OCSP responses when those areas are present."""
     try:
         from crl.publish import publish_all

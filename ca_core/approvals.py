@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ca_core.ca_level import Authorisation
+from ca_core.db import rows_changed, utcnow
 from ca_core.errors import CaError
 from ca_core.models import Approval, Operator
 from ca_core.store import Store
@@ -95,10 +96,6 @@ class Proposal:
         return ACTIONS.get(self.action, self.action)
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _require_admin(s: Any, name: str) -> None:
     role = s.scalar(select(Operator.role).where(Operator.name == name, Operator.enabled.is_(True)))
     if role != "admin":
@@ -120,7 +117,7 @@ def propose(
         raise ApprovalError(f"unknown action {action!r} (one of {', '.join(ACTIONS)})")
     if ttl <= dt.timedelta(0):
         raise ApprovalError("the approval time limit must be positive")
-    now = (now or _now()).replace(microsecond=0)
+    now = (now or utcnow()).replace(microsecond=0)
     with store.session() as s:
         _require_admin(s, actor)
         row = Approval(
@@ -161,7 +158,7 @@ def approve(
 
     The pending → approved step is one conditional UPDATE, so of two admins approving at the
     same moment exactly one carries the operation out."""
-    now = now or _now()
+    now = now or utcnow()
     with store.session() as s:
         _require_admin(s, actor)
         row = s.get(Approval, proposal_id)
@@ -182,11 +179,12 @@ def approve(
             expired = True
         else:
             expired = False
-            won = s.execute(
+            won = rows_changed(
+                s,
                 update(Approval)
                 .where(Approval.id == proposal_id, Approval.state == "pending")
-                .values(state="approved", decided_by=actor, decided_at=now.replace(microsecond=0))
-            ).rowcount
+                .values(state="approved", decided_by=actor, decided_at=now.replace(microsecond=0)),
+            )
             if won != 1:
                 raise NotPending(f"proposal {proposal_id} was decided meanwhile")
             store.audit.append(
@@ -229,7 +227,11 @@ def reject(store: Store, proposal_id: int, *, actor: str) -> Proposal:
             raise ApprovalError(f"no proposal {proposal_id}")
         if row.state != "pending":
             raise NotPending(f"proposal {proposal_id} is already {row.state}")
-        row.state, row.decided_by, row.decided_at = "rejected", actor, _now().replace(microsecond=0)
+        row.state, row.decided_by, row.decided_at = (
+            "rejected",
+            actor,
+            utcnow().replace(microsecond=0),
+        )
         store.audit.append(
             actor, "approval.reject", row.target, {"id": row.id, "action": row.action}, session=s
         )

@@ -325,7 +325,7 @@ def _bad(seq: int, reason: str) -> VerifyResult:
     return VerifyResult(False, seq - 1, seq, reason)
 
 
-def _record(row: Row[Any]) -> AuditRecord:
+def _record(row: Row[int, datetime, str, str, str, str, str, str]) -> AuditRecord:
     return AuditRecord(
         row.seq,
         row.time,

@@ -14,10 +14,12 @@ import click
 
 if TYPE_CHECKING:  # the audit module pulls in SQLAlchemy: only commands that read the log need it
     from ca_core.audit import AuditLog
+    from ca_core.runtime import Runtime
 
 
 def _audit() -> AuditLog:
-    return click.get_current_context().obj.audit
+    rt: Runtime = click.get_current_context().obj
+    return rt.audit
 
 
 @click.group()
@@ -38,7 +40,13 @@ def verify() -> None:
 
 
 @audit.command()
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most this many events, newest first.",
+)
 @click.option("--action", default=None, help="Only events with this action.")
 @click.option("--actor", default=None, help="Only events by this actor.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ca_core import audit_objects
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.models import CertificateAuthority
 from ca_core.store import Store
 from hsm.backend import KeyBackend, KeySpec
 from hsm.errors import KeyNotFoundError
+from policies.roles import one_with_role
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,15 @@ def create_root(
     _key(backend, spec.key_label, spec.key_spec)
     store.add_ca(spec.name, _dn(spec.subject), spec.key_label, spec.key_spec.value)
     store.audit.append(
-        actor, "ca.create", f"ca:{spec.name}", {"key_label": spec.key_label, "role": "root"}
+        actor,
+        "ca.create",
+        audit_objects.ca(spec.name),
+        {"key_label": spec.key_label, "role": "root"},
     )
     return issuer.issue(
         spec.name,
         IssueRequest(
-            profile="root-ca",
+            profile=one_with_role("ca", kind="root", profiles=issuer.profiles).name,
             subject=spec.subject,
             public_key=backend.public_key(spec.key_label),  # type: ignore[arg-type]
             validity_days=spec.validity_days,
@@ -84,13 +89,13 @@ def create_issuing(
     store.audit.append(
         actor,
         "ca.create",
-        f"ca:{spec.name}",
+        audit_objects.ca(spec.name),
         {"key_label": spec.key_label, "role": "issuing", "parent": parent},
     )
     issued = issuer.issue(
         parent,
         IssueRequest(
-            profile="issuing-ca",
+            profile=one_with_role("ca", kind="intermediate", profiles=issuer.profiles).name,
             subject=spec.subject,
             public_key=backend.public_key(spec.key_label),  # type: ignore[arg-type]
             validity_days=spec.validity_days,

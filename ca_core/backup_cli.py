@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from ca_core.config import load_config
+from ca_core.config import Config, load_config
 from ca_core.runtime import Runtime
 
 
@@ -84,7 +84,8 @@ def restore_cmd(
     operator: str,
     witness: str | None,
 ) -> None:
-    """Restore a backup onto this machine, then catch up with what was published since."""
+    """Restore the backup in BACKUP_DIR onto this machine, then catch up with what was
+    published since."""
     from ca_core import backup, db_snapshot
     from ca_core.published_evidence import merge, read_repository
     from ca_core.restore_reconcile import DEFAULT_CRL_NUMBER_MARGIN, reconcile
@@ -161,7 +162,7 @@ def _parse_z(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 
 
-def _copy_existing_public(cfg) -> Path | None:  # noqa: ANN001
+def _copy_existing_public(cfg: Config) -> Path | None:
     """A scratch copy of the existing installation's published files (put_files replaces
     them), or None if it has none."""
     public = cfg.data_path / "public"

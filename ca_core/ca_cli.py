@@ -21,12 +21,17 @@ from hsm.backend import KeySpec
 # The CA pipeline (SQLAlchemy models, issuer, profiles, pkilint) is imported inside the commands
 # that use it, so that `psre --help` and every other command start without it.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from cryptography import x509
+
+    from ca_core.models import Subscriber
+    from ca_core.runtime import Runtime
 
 _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 
 
-def _default_issuing_ca(rt) -> str:  # noqa: ANN001
+def _default_issuing_ca(rt: Runtime) -> str:
     """The issuing CA that issues now (after a rollover's switch time, the new one)."""
     import datetime as dt
 
@@ -35,7 +40,7 @@ def _default_issuing_ca(rt) -> str:  # noqa: ANN001
     return default_issuing_ca(rt.store, dt.datetime.now(dt.UTC))
 
 
-def _issuing_ca_for(rt, ca_name: str | None, profile: str) -> str:  # noqa: ANN001
+def _issuing_ca_for(rt: Runtime, ca_name: str | None, profile: str) -> str:
     """``ca_name`` (or the default), refused outside its issuance window (rollover)."""
     import datetime as dt
 
@@ -53,9 +58,15 @@ def ca_group() -> None:
 
 
 @ca_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
-def ca_list(rt, as_json: bool) -> None:  # noqa: ANN001
+def ca_list(rt: Runtime, as_json: bool) -> None:
+    """List the CAs: parent, subject, key, expiry, fingerprint and status."""
     from cryptography import x509
 
     cas = rt.store.list_cas()
@@ -86,11 +97,16 @@ def ca_list(rt, as_json: bool) -> None:  # noqa: ANN001
 
 @ca_group.command("export")
 @click.argument("name")
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="File to write the chain to (PEM; DER with --der: the CA's certificate only).",
+)
 @click.option("--der", is_flag=True, help="Only the CA certificate, DER.")
 @click.pass_obj
-def ca_export(rt, name: str, out: str, der: bool) -> None:  # noqa: ANN001
-    """Write the CA's certificate and its parents up to the root (PEM)."""
+def ca_export(rt: Runtime, name: str, out: str, der: bool) -> None:
+    """Write CA NAME's certificate and its parents up to the root (PEM)."""
     from cryptography.hazmat.primitives import serialization
 
     from ca_core.authority import chain
@@ -103,12 +119,18 @@ def ca_export(rt, name: str, out: str, der: bool) -> None:  # noqa: ANN001
     click.echo(f"wrote {len(certs) if not der else 1} certificate(s) to {out}")
 
 
-def _ca_options(f):  # noqa: ANN001, ANN202
+def _ca_options(f: Callable[..., None]) -> Callable[..., None]:
     for opt in reversed(
         [
             click.option("--name", required=True, help="Name of the CA (used in URLs)."),
             click.option("--key-label", default=None, help="HSM key label (default: the name)."),
-            click.option("--key-type", type=_KEY_TYPES, default="ec-p384", show_default=True),
+            click.option(
+                "--key-type",
+                type=_KEY_TYPES,
+                default="ec-p384",
+                show_default=True,
+                help="Key type generated in the HSM.",
+            ),
             click.option("--cn", required=True, help="commonName"),
             click.option("--org", required=True, help="organizationName"),
             click.option("--days", type=int, default=None, help="Validity (default: profile max)."),
@@ -121,7 +143,15 @@ def _ca_options(f):  # noqa: ANN001, ANN202
 @ca_group.command("create-root")
 @_ca_options
 @click.pass_obj
-def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noqa: ANN001
+def ca_create_root(
+    rt: Runtime,
+    name: str,
+    key_label: str | None,
+    key_type: str,
+    cn: str,
+    org: str,
+    days: int | None,
+) -> None:
     """Generate a root key in the HSM and self-sign the root certificate (root-ca profile)."""
     from ca_core.authority import CaSpec, create_root
 
@@ -136,7 +166,16 @@ def ca_create_root(rt, name, key_label, key_type, cn, org, days) -> None:  # noq
 @_ca_options
 @click.option("--parent", required=True, help="The CA that certifies this one.")
 @click.pass_obj
-def ca_create_issuing(rt, name, key_label, key_type, cn, org, days, parent) -> None:  # noqa: ANN001
+def ca_create_issuing(
+    rt: Runtime,
+    name: str,
+    key_label: str | None,
+    key_type: str,
+    cn: str,
+    org: str,
+    days: int | None,
+    parent: str,
+) -> None:
     """Generate an issuing CA key in the HSM and certify it by its parent (issuing-ca profile)."""
     from ca_core.authority import CaSpec, create_issuing
 
@@ -206,7 +245,12 @@ def _csr_request(csr: x509.CertificateSigningRequest) -> tuple[dict[str, str], l
 
 @click.command("issue")
 @click.option("--profile", required=True, help="Certificate profile (policies/profiles).")
-@click.option("--csr", "csr_path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--csr",
+    "csr_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PKCS#10 request (PEM or DER) whose key is certified.",
+)
 @click.option("--subscriber", "subscriber_key", help="NIK (or NTRID-… for an agency).")
 @click.option("--ca", "ca_name", default=None, help="Issuing CA (default: the only one).")
 @click.option(
@@ -223,8 +267,16 @@ def _csr_request(csr: x509.CertificateSigningRequest) -> tuple[dict[str, str], l
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Certificate (PEM).")
 @click.pass_obj
 def issue_cmd(
-    rt, profile, csr_path, subscriber_key, ca_name, key_type, days, idempotency_key, out
-) -> None:  # noqa: ANN001, E501
+    rt: Runtime,
+    profile: str,
+    csr_path: str | None,
+    subscriber_key: str | None,
+    ca_name: str | None,
+    key_type: str,
+    days: int | None,
+    idempotency_key: str | None,
+    out: str,
+) -> None:
     """Issue a certificate from a CSR or for a subscriber (key generated in the HSM)."""
     if (csr_path is None) == (subscriber_key is None):
         raise click.UsageError("give exactly one of --csr and --subscriber")
@@ -249,6 +301,7 @@ def issue_cmd(
             ),
         )
     else:
+        assert subscriber_key is not None  # exactly one of --csr/--subscriber (checked above)
         issued = subscribers.issue_for(
             rt.issuer,
             rt.backend,
@@ -274,10 +327,16 @@ def issue_cmd(
     type=click.Choice([r for r in REASONS if r != "certificateHold"]),
     default="unspecified",
     show_default=True,
+    help="CRL reason code (RFC 5280 §5.3.1).",
 )
-@click.option("--ca", "ca_name", default=None)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
 @click.pass_obj
-def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:  # noqa: ANN001
+def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> None:
     """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
     ch = rt.revoker.revoke(serial, reason, actor=cli_actor(), ca=ca_name)
     verb = "revoked" if ch.changed else "already revoked"
@@ -287,10 +346,15 @@ def revoke_cmd(rt, serial: str, reason: str, ca_name: str | None) -> None:  # no
 
 @click.command("suspend")
 @click.argument("serial")
-@click.option("--ca", "ca_name", default=None)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
 @click.pass_obj
-def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
-    """Put a certificate on hold (certificateHold)."""
+def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
+    """Put the certificate with serial SERIAL on hold (certificateHold)."""
     ch = rt.revoker.suspend(serial, actor=cli_actor(), ca=ca_name)
     verb = "suspended" if ch.changed else f"already {ch.status}"
     click.echo(f"{verb}: {ch.issuer} serial {ch.serial_hex}")
@@ -298,10 +362,15 @@ def suspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
 
 @click.command("unsuspend")
 @click.argument("serial")
-@click.option("--ca", "ca_name", default=None)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
 @click.pass_obj
-def unsuspend_cmd(rt, serial: str, ca_name: str | None) -> None:  # noqa: ANN001
-    """Release a certificate from hold."""
+def unsuspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
+    """Release the certificate with serial SERIAL from hold."""
     ch = rt.revoker.unsuspend(serial, actor=cli_actor(), ca=ca_name)
     click.echo(f"released: {ch.issuer} serial {ch.serial_hex} is good again")
 
@@ -314,11 +383,27 @@ def cert_group() -> None:
 
 @cert_group.command("show")
 @click.argument("serial")
-@click.option("--ca", "ca_name", default=None)
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--pem", "with_pem", is_flag=True)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (needed when several CAs used the serial).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
+@click.option(
+    "--pem",
+    "with_pem",
+    is_flag=True,
+    help="Also print the certificate (PEM).",
+)
 @click.pass_obj
-def cert_show(rt, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:  # noqa: ANN001
+def cert_show(rt: Runtime, serial: str, ca_name: str | None, as_json: bool, with_pem: bool) -> None:
+    """Show the certificate with serial SERIAL (hex): status, subject, validity."""
     from ca_core.revocation import normalise_serial
 
     sh = normalise_serial(serial)
@@ -366,13 +451,29 @@ def subscriber_group() -> None:
 
 @subscriber_group.command("add")
 @click.option("--nik", default=None, help="16-digit NIK (people).")
-@click.option("--name", required=True)
-@click.option("--email", required=True)
+@click.option(
+    "--name",
+    required=True,
+    help="Full name as on the identity document.",
+)
+@click.option(
+    "--email",
+    required=True,
+    help="Mailbox for notices (and S/MIME certificates).",
+)
 @click.option("--agency", default=None, help="The agency a civil servant works for.")
 @click.option("--org-id", default=None, help="NTRID-… (agencies, for seals).")
 @click.pass_obj
-def subscriber_add(rt, nik, name, email, agency, org_id) -> None:  # noqa: ANN001
-    """Enrol a subscriber; they get an activation code to set their own passphrase."""
+def subscriber_add(
+    rt: Runtime,
+    nik: str | None,
+    name: str,
+    email: str,
+    agency: str | None,
+    org_id: str | None,
+) -> None:
+    """Enrol a subscriber (status NEW); they get an activation code to set their own
+    passphrase."""
     from ca_core import subscribers
     from signing_api.enrolment import Invitation, enrol_and_invite
     from signing_api.notifier import notifier_for
@@ -399,7 +500,7 @@ def subscriber_add(rt, nik, name, email, agency, org_id) -> None:  # noqa: ANN00
 @subscriber_group.command("reset")
 @click.argument("key")
 @click.pass_obj
-def subscriber_reset(rt, key: str) -> None:  # noqa: ANN001
+def subscriber_reset(rt: Runtime, key: str) -> None:
     """The passphrase of KEY stops working; a new activation code goes to the subscriber."""
     from ca_core import subscribers
     from signing_api.enrolment import Invitation, reset
@@ -418,7 +519,7 @@ def subscriber_reset(rt, key: str) -> None:  # noqa: ANN001
     )
 
 
-def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001
+def _subscriber_dict(sub: Subscriber) -> dict[str, object]:
     return {
         "nik": sub.nik,
         "organization_identifier": sub.organization_identifier,
@@ -433,9 +534,15 @@ def _subscriber_dict(sub) -> dict[str, object]:  # noqa: ANN001
 
 @subscriber_group.command("show")
 @click.argument("key")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
-def subscriber_show(rt, key: str, as_json: bool) -> None:  # noqa: ANN001
+def subscriber_show(rt: Runtime, key: str, as_json: bool) -> None:
+    """Show subscriber KEY (NIK, or NTRID-… of an agency)."""
     from ca_core import subscribers
 
     sub = subscribers._get(rt.store, key)
@@ -448,9 +555,15 @@ def subscriber_show(rt, key: str, as_json: bool) -> None:  # noqa: ANN001
 
 
 @subscriber_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
-def subscriber_list(rt, as_json: bool) -> None:  # noqa: ANN001
+def subscriber_list(rt: Runtime, as_json: bool) -> None:
+    """List the subscribers with their status."""
     rows = [_subscriber_dict(s) for s in rt.store.list_subscribers()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
@@ -462,16 +575,44 @@ def subscriber_list(rt, as_json: bool) -> None:  # noqa: ANN001
 
 @subscriber_group.command("renew")
 @click.argument("key")
-@click.option("--profile", default="natural-person", show_default=True)
-@click.option("--ca", "ca_name", default=None)
-@click.option("--key-type", type=_KEY_TYPES, default="ec-p256", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
+@click.option(
+    "--profile",
+    default=None,
+    help="Certificate profile of the new certificate (default: the subscriber's signing or "
+    "seal profile).",
+)
+@click.option(
+    "--ca",
+    "ca_name",
+    default=None,
+    help="Issuing CA (default: the current one).",
+)
+@click.option(
+    "--key-type",
+    type=_KEY_TYPES,
+    default="ec-p256",
+    show_default=True,
+    help="Type of the new key, generated in the HSM.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="File for the new certificate (PEM).",
+)
 @click.pass_obj
-def subscriber_renew(rt, key, profile, ca_name, key_type, out) -> None:  # noqa: ANN001
-    """Re-key: new key and certificate; the old certificate is revoked as superseded."""
+def subscriber_renew(
+    rt: Runtime, key: str, profile: str | None, ca_name: str | None, key_type: str, out: str
+) -> None:
+    """Re-key subscriber KEY: new key and certificate; the old certificate is revoked
+    as superseded."""
     from ca_core import subscribers
+    from policies.roles import signing_profile_for
 
     _check_out(out)
+    if profile is None:
+        kind = subscribers._get(rt.store, key).kind
+        profile = signing_profile_for(kind, rt.issuer.profiles).name
     issued = subscribers.renew(
         rt.issuer,
         rt.revoker,

@@ -19,20 +19,11 @@ from sqlalchemy.orm import Session
 
 from ca_core.errors import CaError
 from ca_core.models import Certificate, CertificateAuthority
+from policies.roles import ca_level_names
 
-#: Profiles of CA-level certificates: the CAs themselves and their delegated OCSP and TSA units.
-CA_LEVEL_PROFILES = frozenset(
-    # psre-subordinate: a recognized PSrE's CA; cross-certificate: a foreign root (issue 21).
-    {
-        "root-ca",
-        "issuing-ca",
-        "ocsp-signer",
-        "tsa",
-        "psre-subordinate",
-        "cross-certificate",
-        "tl-signer",
-    }
-)
+#: Profiles of CA-level certificates: the CAs themselves (ours, a recognized PSrE's, a foreign
+#: root's cross certificate), their delegated OCSP and TSA units, the trusted-list signer.
+CA_LEVEL_PROFILES = ca_level_names()
 
 AUTHORISATION_KINDS = ("ceremony", "dual-control")
 

@@ -44,4 +44,5 @@ def cli_actor() -> str:
     ctx = click.get_current_context(silent=True)
     if ctx is None or _META_KEY not in ctx.meta:
         return actor_name(None)
-    return ctx.meta[_META_KEY]
+    actor: str = ctx.meta[_META_KEY]
+    return actor

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ca_core.errors import ConfigError
+from policies import strict_toml
 
 DEFAULT_CONFIG_NAME = "psre.toml"
 SOFTHSM_MODULE = "/usr/lib/softhsm/libsofthsm2.so"
@@ -370,11 +370,11 @@ def load_config(
     data: dict[str, Any] = {}
     if p.exists():
         try:
-            data = tomllib.loads(p.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as ex:
-            raise ConfigError(str(p), f"not valid TOML: {ex}") from ex
+            data = strict_toml.read(p)
+        except strict_toml.StrictTomlError as ex:
+            raise ConfigError(str(p), f"not valid TOML: {ex.reason}") from ex
     data = _apply_env(Config, data, env, prefix="PSRE_")
-    cfg = _build(Config, data, path="")
+    cfg: Config = _build(Config, data, path="")
     base = str(p.resolve().parent)
     cfg = dataclasses.replace(cfg, base_dir=base)
     if not cfg.public_base_url:
@@ -402,7 +402,7 @@ def _apply_env(
     for f in _public_fields(cls):
         ftype = _field_type(cls, f)
         name = f"{prefix}{f.name.upper()}"
-        if dataclasses.is_dataclass(ftype):
+        if isinstance(ftype, type) and dataclasses.is_dataclass(ftype):
             section = out.get(f.name, {})
             if not isinstance(section, dict):
                 continue  # _build reports the wrong type with its key
@@ -435,9 +435,8 @@ def _coerce_env(name: str, raw: str, ftype: Any) -> Any:
 
 def _build(cls: type, data: dict[str, Any], path: str) -> Any:
     known = {f.name: f for f in _public_fields(cls)}
-    for key in data:
-        if key not in known:
-            raise ConfigError(f"{path}{key}", f"unknown key (known: {', '.join(sorted(known))})")
+    for key in strict_toml.unknown_keys(data, known):
+        raise ConfigError(f"{path}{key}", f"unknown key (known: {', '.join(sorted(known))})")
     kwargs: dict[str, Any] = {}
     for name, f in known.items():
         if name not in data:
@@ -445,7 +444,7 @@ def _build(cls: type, data: dict[str, Any], path: str) -> Any:
         ftype = _field_type(cls, f)
         value = data[name]
         key = f"{path}{name}"
-        if dataclasses.is_dataclass(ftype):
+        if isinstance(ftype, type) and dataclasses.is_dataclass(ftype):
             if not isinstance(value, dict):
                 raise ConfigError(key, "expected a table (section)")
             kwargs[name] = _build(ftype, value, path=f"{key}.")

@@ -12,9 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Delete, Engine, Update, create_engine, event
 from sqlalchemy.engine import URL, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
 from ca_core import sqlite_gate
@@ -29,6 +30,14 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (the only kind the store accepts)."""
     return datetime.now(UTC)
+
+
+def rows_changed(session: Session, stmt: Update | Delete) -> int:
+    """Run an UPDATE/DELETE and return how many rows it matched (compare-and-set checks)."""
+    result = session.execute(stmt)
+    # Session.execute is typed as returning Result; DML always gives a CursorResult.
+    assert isinstance(result, CursorResult)
+    return result.rowcount
 
 
 def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:

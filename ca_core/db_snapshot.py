@@ -210,7 +210,7 @@ def _run_pg(args: list[str], u: URL) -> None:
         raise SnapshotError(f"{tool} not found: install the PostgreSQL client (postgresql-client)")
     argv = [args[0], f"--dbname={_libpq_uri(u)}", *args[1:]]
     try:
-        res = subprocess.run(  # noqa: S603 - fixed tool, arguments are not shell-parsed
+        res = subprocess.run(
             argv, env=env, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False
         )
     except subprocess.TimeoutExpired:

@@ -37,16 +37,17 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from sqlalchemy import select
 
+from ca_core import audit_objects, lint
 from ca_core import issuance_db as db
-from ca_core import lint
 from ca_core.ca_standing import require_good_chain
+from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.issuance_db import KnownKey
 from ca_core.keycheck import check_public_key, spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
+from ca_core.names import partition_of
 from ca_core.store import Store, serial_hex
-from crl.urls import partition_of
 from hsm.backend import KeyBackend, KeySpec, SignScheme
 from policies.errors import ExtensionError, SubjectError
 from policies.extensions import build_extensions
@@ -72,10 +73,6 @@ class IssuanceError(CaError):
         super().__init__(f"{field}: {reason}")
         self.field = field
         self.reason = reason
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def new_serial() -> int:
@@ -152,7 +149,7 @@ def throwaway_key(spec: KeySpec) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateK
         return key  # type: ignore[return-value]
 
 
-def hash_for(spec: KeySpec) -> hashes.HashAlgorithm:
+def hash_for(spec: KeySpec) -> hashes.SHA256 | hashes.SHA384:
     # Checklist: P-256 signs with SHA-256, P-384 with SHA-384; RSA with SHA-256.
     return hashes.SHA384() if spec is KeySpec.EC_P384 else hashes.SHA256()
 
@@ -252,13 +249,17 @@ class Issuer:
         if self_signed:
             issuer_cert = None
             issuer_name = subject
-            issuer_public = req.public_key
+            issuer_public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None = None
         else:
             if ca.certificate_der is None:
                 raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
             issuer_cert = _parsed(ca.certificate_der)
             issuer_name = issuer_cert.subject
-            issuer_public = issuer_cert.public_key()
+            issuer_key = issuer_cert.public_key()
+            # CA keys are RSA or EC (KeySpec); anything else is a corrupted CA record.
+            if not isinstance(issuer_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+                raise IssuanceError("issuer", f"CA {ca.name} has an unsupported key type")
+            issuer_public = issuer_key
 
         now = self.clock().replace(microsecond=0)
         not_before = (req.not_before or (now - BACKDATE)).astimezone(dt.UTC).replace(microsecond=0)
@@ -302,7 +303,7 @@ class Issuer:
             extensions = build_extensions(
                 profile,
                 public_key=req.public_key,
-                issuer_public_key=None if self_signed else issuer_public,
+                issuer_public_key=issuer_public,
                 base_url=self.base_url,
                 ca_name=ca.name,
                 issuer_name=ca.name,
@@ -478,7 +479,7 @@ class Issuer:
             self.store.audit.append(
                 req.actor if req else "system",
                 "certificate.recover" if recovered else "certificate.issue",
-                f"certificate:{ca.name}:{sh}",
+                audit_objects.certificate(ca.name, sh),
                 {
                     "profile": profile,
                     "subject": subject,

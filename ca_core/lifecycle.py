@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import select
 
-from ca_core import rollover, subscribers
+from ca_core import audit_objects, rollover, subscribers
 from ca_core.errors import AlreadyExistsError
 from ca_core.models import Certificate, CertificateAuthority, ExpiryNotice, Subscriber
 from ca_core.store import Store
@@ -88,7 +88,7 @@ def send_expiry_notices(
                 store.audit.append(
                     actor,
                     "certificate.expiry_notice",
-                    f"certificate:{ca}:{sh}",
+                    audit_objects.certificate(ca, sh),
                     {"subscriber": key, "not_after": _z(not_after), "days_left": left},
                     session=s,
                 )
@@ -102,9 +102,12 @@ def send_expiry_notices(
                 if row is not None:
                     s.delete(row)
                 store.audit.append(
-                    actor, "certificate.expiry_notice_failed", f"certificate:{ca}:{sh}", {},
+                    actor,
+                    "certificate.expiry_notice_failed",
+                    audit_objects.certificate(ca, sh),
+                    {},
                     session=s,
-                )  # fmt: skip
+                )
             log.exception("expiry notice for %s:%s not sent; retried next round", ca, sh)
             continue
         sent.append(f"{ca}:{sh}")

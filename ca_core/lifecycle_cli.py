@@ -38,8 +38,18 @@ def lifecycle_run(rt: Runtime) -> None:
     required=True,
     help="End: YYYY-MM-DD (that whole day included) or an ISO 8601 time (excluded).",
 )
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--csv", "as_csv", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
+@click.option(
+    "--csv",
+    "as_csv",
+    is_flag=True,
+    help="Print CSV instead of text.",
+)
 @click.pass_obj
 def report_cmd(rt: Runtime, period_from: str, period_to: str, as_json: bool, as_csv: bool) -> None:
     """Figures for the ministry: certificates issued, revoked (by reason), suspended;

@@ -68,7 +68,9 @@ class HttpMetrics:
     """WSGI middleware: one count and one latency observation per request, labelled by route
     template (``/api/sign/download/<id>``, not the id) so the label set stays small."""
 
-    def __init__(self, app: Callable[..., Iterable[bytes]], endpoint_of: Callable[[dict], str]):
+    def __init__(
+        self, app: Callable[..., Iterable[bytes]], endpoint_of: Callable[[dict[str, Any]], str]
+    ):
         self.app = app
         self.endpoint_of = endpoint_of
 
@@ -148,7 +150,7 @@ class DatabaseCollector:
         o = self.config.ocsp
         due_cut = now + dt.timedelta(hours=o.validity_hours * (1 - o.refresh_fraction))
         try:
-            with self.store._reads() as s:  # noqa: SLF001
+            with self.store._reads() as s:
                 for name, newest in s.execute(
                     select(CertificateAuthority.name, func.max(PublishedCrl.this_update))
                     .join(PublishedCrl, PublishedCrl.issuer_id == CertificateAuthority.id)
@@ -167,7 +169,7 @@ class DatabaseCollector:
                 ).scalar()
                 backlog.add_metric([], float(n_due or 0))
             up.add_metric([], 1.0)
-        except Exception as ex:  # noqa: BLE001 - a scrape must answer, the gauge says why not
+        except Exception as ex:
             log.warning("metrics: database not readable: %s", ex)
             up.add_metric([], 0.0)
             yield up
@@ -193,7 +195,7 @@ def serve_metrics(store: ReadOnlyStore, config: Config, *, parent_pid: int | Non
 
     registry = CollectorRegistry()
     if os.environ.get(MULTIPROC_ENV):
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
     else:
         from prometheus_client import REGISTRY
 

@@ -1,8 +1,8 @@
 """Vocabularies shared by the models, the CLI and the web pages.
 
-Kept free of SQLAlchemy and cryptography so that ``psre --help`` and the option lists of the
-commands (``click.Choice``) cost nothing to build; ``ca_core.models`` and ``ca_core.revocation``
-re-export them.
+Kept free of SQLAlchemy and cryptography (plain values and pure rules) so that ``psre --help``
+and the option lists of the commands (``click.Choice``) cost nothing to build;
+``ca_core.models`` and ``ca_core.revocation`` re-export them.
 """
 
 from __future__ import annotations
@@ -22,3 +22,14 @@ REASONS = (
 
 #: Roles of the operator console (web.operators.PERMISSIONS says what each may do).
 OPERATOR_ROLES = ("ra", "auditor", "admin")
+
+
+def partition_of(serial: int, partitions: int) -> int | None:
+    """The partition CRL that lists ``serial``; None when CRLs are not partitioned.
+
+    Serials are 127 random bits (ca_core.issuer.new_serial), so ``serial % n`` spreads
+    certificates evenly, and the issuer knows the partition before it signs.
+    """
+    if partitions <= 1:
+        return None
+    return serial % partitions

@@ -21,8 +21,9 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, union
+from sqlalchemy import CompoundSelect, select, union
 
+from ca_core import audit_objects
 from ca_core.db import utcnow
 from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from ca_core.store import Store
@@ -68,7 +69,7 @@ class SweepReport:
 
 def known_labels(store: Store) -> set[str]:
     """Every key label a database row names."""
-    stmt = union(
+    stmt: CompoundSelect[str] = union(
         select(Certificate.key_label).where(Certificate.key_label.is_not(None)),
         select(SerialReservation.key_label).where(SerialReservation.key_label.is_not(None)),
         select(CertificateAuthority.key_label),
@@ -118,7 +119,7 @@ def sweep_orphans(
         store.audit.append(
             actor,
             "hsm.orphan_removed",
-            f"key:{orphan.label}",
+            audit_objects.key(orphan.label),
             {"token": backend.token_label, **orphan.describe(now)},
         )
         try:

@@ -121,7 +121,7 @@ def _index(container: validation.Validator) -> None:
             validate_rec(child, results)
 
     # An instance attribute shadows the class's method for this container only.
-    container._validate_rec = validate_rec  # type: ignore[method-assign]
+    container._validate_rec = validate_rec
 
 
 def _pkix_certificate_linter() -> _Linter:

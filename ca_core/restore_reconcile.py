@@ -22,6 +22,7 @@ this module brings it back:
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -226,7 +227,7 @@ def _reapply(
     ca_level: set[tuple[str, str]],
 ) -> None:
     for ca_name, rev, hold in plan:
-        revoker = Revoker(store, _no_recovery, clock=lambda when=rev.revoked_at: when)
+        revoker = Revoker(store, _no_recovery, clock=_fixed_clock(rev.revoked_at))
         revoker.revoke(
             rev.serial_hex,
             "certificateHold" if hold else rev.reason,
@@ -235,6 +236,11 @@ def _reapply(
             invalidity_date=rev.invalidity_date,
             authorisation=authorisation if (ca_name, rev.serial_hex) in ca_level else None,
         )
+
+
+def _fixed_clock(when: dt.datetime) -> Callable[[], dt.datetime]:
+    """A clock stuck at ``when``: a re-applied revocation keeps its original time."""
+    return lambda: when
 
 
 def _no_recovery(_issuer_id: int, serial: str) -> object:

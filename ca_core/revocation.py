@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from cryptography import x509
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.ca_level import Authorisation, guard
+from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.models import (
@@ -57,10 +59,6 @@ class StatusChange:
     changed: bool
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def normalise_serial(serial: str) -> str:
     """Accept what people paste: ``openssl x509 -serial`` output, colons, 0x, upper case."""
     s = serial.strip()
@@ -77,7 +75,7 @@ class Revoker:
         store: Store,
         recover: Callable[[int, str], object],
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
         #: Completes a reserved-but-unstored serial (Issuer.recover) so it can be revoked.
@@ -175,7 +173,7 @@ class Revoker:
             if authorisation is not None:
                 details["authorisation"] = authorisation.as_details()
             self.store.audit.append(
-                actor, action, f"certificate:{ca_name}:{sh}", details, session=s
+                actor, action, audit_objects.certificate(ca_name, sh), details, session=s
             )
             if c.status == "revoked":
                 # A recognized PSrE's CA (PSrE Induk): the trusted list shows it withdrawn.
@@ -225,7 +223,11 @@ class Revoker:
             self._subscriber_follow(s, c, "ISSUE")
             details = {} if authorisation is None else {"authorisation": authorisation.as_details()}
             self.store.audit.append(
-                actor, "certificate.unsuspend", f"certificate:{ca_name}:{sh}", details, session=s
+                actor,
+                "certificate.unsuspend",
+                audit_objects.certificate(ca_name, sh),
+                details,
+                session=s,
             )
         self.store.events.publish(StatusEvent("released", ca_name, sh))
         return StatusChange(sh, ca_name, "good", None, None, True)
@@ -243,7 +245,7 @@ class Revoker:
                     Certificate.subscriber_id == c.subscriber_id,
                     Certificate.id != c.id,
                     Certificate.status == "good",
-                    Certificate.not_after > _utcnow(),
+                    Certificate.not_after > utcnow(),
                 )
             ).first()
             if other is not None:

@@ -16,13 +16,15 @@ import datetime as dt
 from cryptography import x509
 from sqlalchemy import func, select
 
+from ca_core import audit_objects
 from ca_core.errors import CaError
 from ca_core.models import Certificate, CertificateAuthority, IssuanceWindow, PublishedCrl
 from ca_core.store import Store
+from policies.roles import names_with_role
 
 #: Profiles an issuing CA may still issue after its switch: its own delegated OCSP responder,
 #: which must stay valid for as long as the CA's certificates need status.
-AFTER_SWITCH = frozenset({"ocsp-signer"})
+AFTER_SWITCH = names_with_role("ocsp-responder")
 
 
 class RolloverError(CaError):
@@ -97,7 +99,11 @@ def switch(store: Store, *, old: str, new: str, at: dt.datetime, actor: str) -> 
                 s.add(w)
             setattr(w, field, value)
         store.audit.append(
-            actor, "ca.issuance_switch", f"ca:{new}", {"replaces": old, "at": _z(at)}, session=s
+            actor,
+            "ca.issuance_switch",
+            audit_objects.ca(new),
+            {"replaces": old, "at": _z(at)},
+            session=s,
         )
 
 
@@ -129,7 +135,7 @@ def retire_finished(store: Store, now: dt.datetime, actor: str = "system") -> li
             store.audit.append(
                 actor,
                 "ca.retire",
-                f"ca:{ca.name}",
+                audit_objects.ca(ca.name),
                 {
                     "last_certificate_expired": _z(last_expiry) if last_expiry else None,
                     "last_crl": _z(last_crl) if last_crl else None,

@@ -64,7 +64,7 @@ class Runtime:
         # the login error itself.
         try:
             self.audit.append("hsm", "hsm.login_failed", f"token:{token}", {"reason": reason})
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("could not write the audit event for a failed HSM login")
 
     @cached_property

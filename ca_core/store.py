@@ -17,13 +17,15 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Select, select, text
+from sqlalchemy import Connection, Engine, Index, Select, select, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from ca_core.audit import AuditLog
 from ca_core.db import describe_db_error, make_engine, read_only
@@ -36,6 +38,7 @@ from ca_core.models import (
     Certificate,
     CertificateAuthority,
     ClientApplication,
+    LostSerial,
     SerialReservation,
     Subscriber,
 )
@@ -61,6 +64,18 @@ def normalize_serial(serial: int | str) -> str:
 def sha256_hex(der: bytes) -> str:
     """The fingerprint stored for a certificate: SHA-256 of its DER, lowercase hex."""
     return hashlib.sha256(der).hexdigest()
+
+
+@dataclass(frozen=True)
+class CertStatus:
+    """What the store says about one serial: ``good``, ``revoked``, ``hold`` or
+    ``never_issued``, and (not compared) which record decided it: ``certificate``, ``lost``
+    (issued after a restored backup), ``reservation`` or ``none``."""
+
+    status: str
+    revoked_at: datetime | None = None
+    reason: str | None = None
+    source: str = field(default="certificate", compare=False)
 
 
 class ReadOnlyStore:
@@ -118,25 +133,50 @@ class ReadOnlyStore:
         stmt = select(Subscriber).order_by(Subscriber.id).limit(limit).offset(offset)
         return self._all(stmt)
 
+    def certificate_status(self, issuer_id: int, serial: int | str) -> CertStatus:
+        """The status of ``serial`` under ``issuer_id``: the one decision OCSP, CRLs' callers
+        and ``serial_status`` share.
+
+        A serial with a reservation that is not abandoned counts as issued (a crash between the
+        HSM signature and the database write leaves only the reservation; checklist "never
+        unknown"), and its certificate has not been revoked, since revoking first completes the
+        reservation. A serial issued after the backup a restore came from
+        (ca_core.restore_reconcile) is revoked, as the CRLs list it, rather than never issued.
+        """
+        sh = normalize_serial(serial)
+        with _store_errors(None), self._reads() as s:
+            row = s.execute(
+                select(
+                    Certificate.status, Certificate.revoked_at, Certificate.revocation_reason
+                ).where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
+            ).first()
+            if row is not None:
+                return CertStatus(row[0], row[1], row[2], source="certificate")
+            lost = s.execute(
+                select(LostSerial.revoked_at, LostSerial.revocation_reason).where(
+                    LostSerial.issuer_id == issuer_id, LostSerial.serial_hex == sh
+                )
+            ).first()
+            if lost is not None:
+                return CertStatus("revoked", lost[0], lost[1] or "unspecified", source="lost")
+            state = s.scalar(
+                select(SerialReservation.state).where(
+                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
+                )
+            )
+        if state is not None and state != "abandoned":
+            return CertStatus("good", source="reservation")
+        return CertStatus("never_issued", source="none")
+
     def serial_status(self, issuer_id: int, serial: int | str) -> str:
         """``good``/``revoked``/``hold`` for a stored certificate; ``reserved`` for a serial that
-        was reserved (and maybe signed) but never stored — it counts as issued, so status
-        services must never call it good or unknown; ``unknown`` if this issuer never used it."""
-        key = normalize_serial(serial)
-        with _store_errors(None), self._reads() as s:
-            status = s.scalar(
-                select(Certificate.status).where(
-                    Certificate.issuer_id == issuer_id, Certificate.serial_hex == key
-                )
-            )
-            if status is not None:
-                return str(status)
-            reserved = s.scalar(
-                select(SerialReservation.id).where(
-                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == key
-                )
-            )
-        return "reserved" if reserved is not None else "unknown"
+        was issued but is not stored here (reserved and maybe signed, or lost in a restore) — it
+        counts as issued, so status services must never call it good or unknown; ``unknown`` if
+        this issuer never used it. Derived from :meth:`certificate_status`."""
+        st = self.certificate_status(issuer_id, serial)
+        if st.source == "certificate":
+            return st.status
+        return "unknown" if st.source == "none" else "reserved"
 
     def blocked_keys(self) -> frozenset[str]:
         """SPKI SHA-256 hashes of keys that must never be certified (keyCompromise and more)."""
@@ -191,7 +231,7 @@ class ReadOnlyStore:
 
     # Untyped on purpose: Select's generic parameters differ between SQLAlchemy 2.0 and 2.1; the
     # public methods above state the real types.
-    def _one(self, stmt: Select[Any], not_found: str) -> Any:
+    def _one(self, stmt: Select[_M], not_found: str) -> _M:
         with _store_errors(None), self._reads() as s:
             obj = s.scalars(stmt).one_or_none()
         if obj is None:
@@ -205,7 +245,7 @@ class ReadOnlyStore:
         with _store_errors(None), self._read_engine.begin() as conn:
             yield conn
 
-    def _all(self, stmt: Select[Any]) -> list[Any]:
+    def _all(self, stmt: Select[_M]) -> list[_M]:
         with _store_errors(None), self._reads() as s:
             return list(s.scalars(stmt))
 
@@ -367,6 +407,9 @@ def _unique_conflict(exc: IntegrityError) -> tuple[str, list[str]] | None:
         if table is None:
             return diag.table_name or "row", []
         for c in [*table.constraints, *table.indexes]:
+            # Only column-based constraints and indexes can be the unique one that was hit.
+            if not isinstance(c, ColumnCollectionConstraint | Index):
+                continue
             if c.name == diag.constraint_name:
                 return table.name, [col.name for col in c.columns]
         return table.name, []

@@ -16,12 +16,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.errors import CaError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from ca_core.revocation import Revoker
 from ca_core.store import Store
 from hsm.backend import KeyBackend, KeySpec
+from policies.roles import signing_profile_for
+from policies.schema import Profile
 from policies.subject import mailbox_problem
 
 NIK_RE = re.compile(r"[0-9]{16}")
@@ -80,28 +83,44 @@ def enrol(store: Store, e: Enrolment, *, actor: str) -> Subscriber:
     store.audit.append(
         actor,
         "subscriber.add",
-        f"subscriber:{sub.nik or sub.organization_identifier}",
+        audit_objects.subscriber_record(sub.nik, sub.organization_identifier),
         {"kind": e.kind, "agency": e.agency},
     )
     return sub
 
 
-def subject_for(profile: str, sub: Subscriber) -> tuple[dict[str, str], list[str]]:
-    """Subject attributes and SAN e-mails a profile takes from a subscriber record."""
-    if profile == "natural-person":
-        given, _, surname = sub.name.rpartition(" ")
-        # ETSI EN 319 412-2 §4.2.4: one given name is enough (many Indonesians have one name).
-        names = {"givenName": given, "surname": surname} if given else {"givenName": surname}
-        subject = {"C": "ID", "O": sub.agency or "", **names}
-        subject |= {"serialNumber": f"PNOID-{sub.nik}", "CN": sub.name}
-        return subject, [sub.email]
-    if profile == "legal-person-seal":
-        subject = {"C": "ID", "O": sub.name, "CN": sub.name}
-        subject["organizationIdentifier"] = sub.organization_identifier or ""
-        return subject, [sub.email]
-    if profile == "smime-mailbox":
-        return {"CN": sub.email}, [sub.email]
-    raise SubscriberError("profile", f"profile {profile} is not issued to subscribers")
+def subject_for(profile: Profile, sub: Subscriber) -> tuple[dict[str, str], list[str]]:
+    """Subject attributes and SAN e-mails a profile takes from a subscriber record (the
+    profile's ``[subscriber]`` table says which)."""
+    mapping = profile.subscriber
+    if mapping is None:
+        raise SubscriberError("profile", f"profile {profile.name} is not issued to subscribers")
+    if sub.kind not in mapping.kinds:
+        raise SubscriberError(
+            "profile", f"profile {profile.name} is not issued to {sub.kind} subscribers"
+        )
+    # The name splits at its last space; a one-word name is a given name only.
+    first, _, last = sub.name.rpartition(" ")
+    record = {
+        "name": sub.name,
+        "email": sub.email,
+        "nik": sub.nik,
+        "agency": sub.agency,
+        "organization_identifier": sub.organization_identifier,
+        "given_name": first or last,
+        "surname": last if first else "",
+    }
+    return mapping.apply(profile, record)
+
+
+def _profile_for(issuer: Issuer, sub: Subscriber, name: str | None) -> Profile:
+    """Profile ``name``, or without one the subscriber's signing (person) or seal (agency)."""
+    if name is None:
+        return signing_profile_for(sub.kind, issuer.profiles)
+    profile = issuer.profiles.get(name)
+    if profile is None:
+        raise SubscriberError("profile", f"unknown profile {name}")
+    return profile
 
 
 def issue_for(
@@ -110,7 +129,7 @@ def issue_for(
     *,
     key: str,
     ca: str,
-    profile: str = "natural-person",
+    profile: str | None = None,
     key_spec: KeySpec = KeySpec.EC_P256,
     actor: str,
     idempotency_key: str | None = None,
@@ -123,14 +142,15 @@ def issue_for(
     refused, the new key is destroyed again: no orphan keys on the token.
     """
     sub = _get(issuer.store, key)
-    subject, emails = subject_for(profile, sub)
+    chosen = _profile_for(issuer, sub, profile)
+    subject, emails = subject_for(chosen, sub)
     label = f"sub-{sub.id}-{secrets.token_hex(4)}"
     backend.generate(label, key_spec)
     try:
         return issuer.issue(
             ca,
             IssueRequest(
-                profile=profile,
+                profile=chosen.name,
                 subject=subject,
                 emails=emails,
                 public_key=backend.public_key(label),  # type: ignore[arg-type]
@@ -154,13 +174,16 @@ def renew(
     *,
     key: str,
     ca: str,
-    profile: str = "natural-person",
+    profile: str | None = None,
     key_spec: KeySpec = KeySpec.EC_P256,
     actor: str,
 ) -> Issued:
-    """Re-key: a new key and certificate; the old certificates of the profile are superseded."""
+    """Re-key: a new key and certificate; the old certificates of the profile are superseded.
+
+    Without ``profile``, the subscriber's signing (person) or seal (agency) profile."""
     store = issuer.store
     sub = _get(store, key)
+    profile = _profile_for(issuer, sub, profile).name
     set_status(store, key, "RENEW", actor=actor)
     with store.session() as s:
         old = list(
@@ -198,7 +221,11 @@ def set_status(store: Store, key: str, status: str, *, actor: str) -> None:
         old = row.status
         row.status = status
         store.audit.append(
-            actor, "subscriber.status", f"subscriber:{key}", {"from": old, "to": status}, session=s
+            actor,
+            "subscriber.status",
+            audit_objects.subscriber(key),
+            {"from": old, "to": status},
+            session=s,
         )
 
 

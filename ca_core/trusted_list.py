@@ -28,6 +28,7 @@ from sqlalchemy import select
 from ca_core.errors import CaError
 from ca_core.models import Certificate
 from ca_core.recognized import Recognized, list_recognized
+from policies.roles import names_with_role
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
@@ -43,8 +44,6 @@ _SERVICE_TYPE = {
     "psre": "http://uri.etsi.org/TrstSvc/Svctype/CA/PKC",
     "foreign-root": "http://uri.etsi.org/TrstSvc/Svctype/CA/PKC",
 }
-#: The profile of the certificate whose HSM key signs the list.
-SIGNER_PROFILE = "tl-signer"
 _C14N = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
 #: TS 119 612 §5.3.14: the next list is issued at most this long after this one.
 NEXT_UPDATE = dt.timedelta(days=30)
@@ -74,7 +73,8 @@ def _signer(rt: Runtime) -> tuple[str, x509.Certificate, list[x509.Certificate]]
         row = s.scalar(
             select(Certificate)
             .where(
-                Certificate.profile == SIGNER_PROFILE,
+                # The certificate whose HSM key signs the list: role trusted-list-signer.
+                Certificate.profile.in_(names_with_role("trusted-list-signer")),
                 Certificate.status == "good",
                 Certificate.key_label.is_not(None),
                 Certificate.not_after > now,
@@ -90,8 +90,11 @@ def _signer(rt: Runtime) -> tuple[str, x509.Certificate, list[x509.Certificate]]
     chain = []
     by_id = {ca.id: ca for ca in rt.store.list_cas()}
     at: int | None = issuer_id
-    while at is not None and at in by_id and by_id[at].certificate_der is not None:
-        chain.append(x509.load_der_x509_certificate(by_id[at].certificate_der))
+    while at is not None and at in by_id:
+        ca_der = by_id[at].certificate_der
+        if ca_der is None:
+            break
+        chain.append(x509.load_der_x509_certificate(ca_der))
         at = by_id[at].parent_id
     assert label is not None
     return label, x509.load_der_x509_certificate(der), chain
@@ -137,7 +140,7 @@ def _entry(r: Recognized) -> dict[str, Any]:
 
 
 def _el(parent: etree._Element, tag: str, text: str | None = None, **attrs: str) -> Any:
-    e = etree.SubElement(parent, f"{{{TSL_NS}}}{tag}", **attrs)
+    e = etree.SubElement(parent, f"{{{TSL_NS}}}{tag}", attrib=attrs)
     if text is not None:
         e.text = text
     return e
@@ -221,7 +224,8 @@ def sign_xml(rt: Runtime, root: etree._Element) -> bytes:
     # canonicalised alike by any verifier (xmlsec1 included).
     signer = XAdESSigner(signature_algorithm=method, c14n_algorithm=_C14N)
     signed = signer.sign(root, key=key, cert=[cert, *chain])
-    return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    out: bytes = etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+    return out
 
 
 def _next_sequence(out: Path) -> int:

@@ -70,7 +70,8 @@ def _read_shares(files: tuple[str, ...]) -> list[str]:
 
 
 def _prompt_shares(c: spec_mod.Ceremony) -> tuple[list[str], list[str]]:
-    shares, names = [], []
+    shares: list[str] = []
+    names: list[str] = []
     click.echo(f"{c.threshold} of the custodians {', '.join(c.custodians)} enter their shares.")
     while len(shares) < c.threshold:
         name = click.prompt("Custodian name").strip()
@@ -175,7 +176,12 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
 @ceremony.command("split-pin")
 @click.option("-k", "--threshold", type=int, required=True, help="Shares needed to rebuild (K).")
 @click.option("-n", "--shares", "count", type=int, required=True, help="Shares made (N).")
-@click.option("--out-dir", type=click.Path(file_okay=False), required=True)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False),
+    required=True,
+    help="Directory for the share files (one per custodian).",
+)
 @click.option("--token", "token_label", default=None, help="Token whose user PIN this is.")
 @click.option(
     "--from",
@@ -260,12 +266,18 @@ def check_shares(files: tuple[str, ...]) -> None:
 @click.argument("transcript", type=click.Path(exists=True, dir_okay=False))
 @click.option("--no-hsm", is_flag=True, help="Do not compare public keys with the token.")
 @click.option("--share", "share_files", multiple=True, help="Share files to open the token.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def verify_cmd(
     rt: Runtime, transcript: str, no_hsm: bool, share_files: tuple[str, ...], as_json: bool
 ) -> None:
-    """Re-check a transcript: chain, signature, certificates, outputs, keys on the token."""
+    """Re-check the ceremony transcript TRANSCRIPT: chain, signature, certificates,
+    outputs, keys on the token."""
     from ceremony_scripts.custody import open_with_shares
     from ceremony_scripts.transcript import read
     from ceremony_scripts.verify import verify
@@ -300,7 +312,8 @@ def verify_cmd(
     "--out", "out", type=click.Path(dir_okay=False), required=True, help="X.md (and X.html)"
 )
 def report_cmd(transcript: str, out: str) -> None:
-    """Write the printable report (Markdown + HTML) of a transcript."""
+    """Write the printable report (Markdown + HTML) of the ceremony transcript
+    TRANSCRIPT."""
     from ceremony_scripts import report as report_mod
 
     md = Path(out)

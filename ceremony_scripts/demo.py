@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from ca_core import audit_objects
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.runtime import Runtime
 from ceremony_scripts import spec
@@ -24,6 +25,8 @@ from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, run
 from ceremony_scripts.spec import StepSpec
 from ceremony_scripts.steps import ca_exists
 from hsm.errors import KeyNotFoundError
+from policies.roles import names_with_role
+from policies.schema import Role
 
 TEMPLATES = Path(__file__).parent / "demo"
 ROOT, ISSUING = "root-ca", "issuing-ca"
@@ -41,8 +44,8 @@ def _has_ca(rt: Runtime, name: str) -> bool:
     return ca_exists(rt.store, name) and rt.store.get_ca(name).certificate_der is not None
 
 
-def _has_delegated(rt: Runtime, profile: str, now: dt.datetime) -> bool:
-    """A live certificate of ``profile`` from the issuing CA with its key on the token."""
+def _has_delegated(rt: Runtime, role: Role, now: dt.datetime) -> bool:
+    """A live certificate of a profile with ``role`` from the issuing CA, key on the token."""
     if not _has_ca(rt, ISSUING):
         return False
     ca = rt.store.get_ca(ISSUING)
@@ -50,7 +53,7 @@ def _has_delegated(rt: Runtime, profile: str, now: dt.datetime) -> bool:
         found = s.scalar(
             select(Certificate.id).where(
                 Certificate.issuer_id == ca.id,
-                Certificate.profile == profile,
+                Certificate.profile.in_(names_with_role(role)),
                 Certificate.key_label.is_not(None),
                 Certificate.status == "good",
                 Certificate.not_after > now,
@@ -108,7 +111,7 @@ def _audit_resume(rt: Runtime, s: Session, ca_name: str, what: str) -> None:
     rt.store.audit.append(
         cli_actor(),  # whoever ran `psre init` (BR 5.4.1)
         "demo.resume",
-        f"ca:{ca_name}",
+        audit_objects.ca(ca_name),
         {"removed": what, "reason": "an earlier psre init stopped half-way"},
         session=s,
     )
@@ -152,7 +155,11 @@ def ensure_demo_ceremonies(rt: Runtime, echo: Callable[[str], None] = print) -> 
     plan = [
         ("01-root.toml", lambda: _has_ca(rt, ROOT), f"demo root CA '{ROOT}'"),
         ("02-issuing.toml", lambda: _has_ca(rt, ISSUING), f"demo issuing CA '{ISSUING}'"),
-        ("03-ocsp-signer.toml", lambda: _has_delegated(rt, "ocsp-signer", now), "demo OCSP signer"),
+        (
+            "03-ocsp-signer.toml",
+            lambda: _has_delegated(rt, "ocsp-responder", now),
+            "demo OCSP signer",
+        ),
         ("04-tsa.toml", lambda: _has_delegated(rt, "tsa", now), "demo TSA"),
     ]
     # What an interrupted run of the first two can leave behind (the others' labels are stamped).

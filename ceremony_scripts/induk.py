@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.issuer import IssueRequest
 from ca_core.keycheck import spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, RecognizedCa
@@ -33,7 +34,7 @@ from ca_core.store import Store
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.spec import StepSpec
 from ceremony_scripts.steps import (
-    FIXED_PROFILE,
+    FIXED_ROLE,
     PreflightView,
     StepContext,
     StepType,
@@ -112,14 +113,14 @@ def _not_our_key(ctx: StepContext, pub: object) -> None:
     digest = spki_sha256(pub)  # type: ignore[arg-type]
     for info in ctx.backend.list_keys():
         try:
-            if spki_sha256(ctx.backend.public_key(info.label)) == digest:  # type: ignore[arg-type]
+            if spki_sha256(ctx.backend.public_key(info.label)) == digest:
                 raise CeremonyError(
                     f"the key is key '{info.label}' on this token: an external CA's key lives "
                     "in its own HSM (use intermediate-cert for our own CAs)"
                 )
         except CeremonyError:
             raise
-        except Exception:  # noqa: BLE001,S112 - a key without a readable public half
+        except Exception:  # noqa: S112 - a key without a readable public half
             continue
 
 
@@ -334,7 +335,7 @@ def _cross_certify(ctx: StepContext, st: StepSpec) -> None:
     )
     ctx.record(
         "csr.create",
-        f"key:{ours.key_label}",
+        audit_objects.key(ours.key_label),
         {
             "subject": our_cert.subject.rfc4514_string(),
             "spki_sha256": spki_sha256(reverse.public_key()),
@@ -359,9 +360,9 @@ def _import_ca_cert(ctx: StepContext, st: StepSpec) -> None:
     cert = certs[0]
     try:
         ours = ctx.backend.public_key(st.key_label)
-    except Exception as ex:  # noqa: BLE001 - the HSM's own words
+    except Exception as ex:
         raise CeremonyError(f"no key '{st.key_label}' on this token: {ex}") from None
-    if spki_sha256(ours) != spki_sha256(cert.public_key()):  # type: ignore[arg-type]
+    if spki_sha256(ours) != spki_sha256(cert.public_key()):
         raise CeremonyError(
             f"the certificate does not certify key '{st.key_label}' of this token "
             "(public keys differ)"
@@ -403,12 +404,12 @@ def _import_ca_cert(ctx: StepContext, st: StepSpec) -> None:
         "issuer_verified": anchor.subject.rfc4514_string() if anchor is not None else None,
         "serial": format(cert.serial_number, "x"),
         "fingerprint_sha256": hashlib.sha256(der).hexdigest(),
-        "spki_sha256": spki_sha256(ours),  # type: ignore[arg-type]
+        "spki_sha256": spki_sha256(ours),
         "key_label": st.key_label,
         "not_after": _z(cert.not_valid_after_utc),
     }
-    ctx.store.audit.append(ctx.actor, "ca.import", f"ca:{st.ca}", details)
-    ctx.record("certificate.import", f"ca:{st.ca}", details)
+    ctx.store.audit.append(ctx.actor, "ca.import", audit_objects.ca(st.ca), details)
+    ctx.record("certificate.import", audit_objects.ca(st.ca), details)
 
 
 def _external_anchor(ctx: StepContext, anchor: x509.Certificate) -> int:
@@ -438,7 +439,7 @@ def _external_anchor(ctx: StepContext, anchor: x509.Certificate) -> int:
         ctx.store.audit.append(
             ctx.actor,
             "ca.import",
-            f"ca:{name}",
+            audit_objects.ca(name),
             {"subject": row.subject_dn, "fingerprint_sha256": fp, "status": "external"},
             session=s,
         )
@@ -499,4 +500,4 @@ register(
 )
 
 # The constraints a PSrE gets are the profile's: these steps never use another one.
-FIXED_PROFILE.update({"certify-psre": "psre-subordinate", "cross-certify": "cross-certificate"})
+FIXED_ROLE.update({"certify-psre": "subordinate-ca", "cross-certify": "cross-ca"})

@@ -37,9 +37,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import delete, select
 
+from ca_core import audit_objects
 from ca_core.audit import format_time
+from ca_core.db import utcnow
 from ca_core.errors import NotFoundError
-from ca_core.issuer import Issuer, utcnow
+from ca_core.issuer import Issuer
 from ca_core.keycheck import spki_sha256
 from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.store import Store
@@ -49,7 +51,7 @@ from ceremony_scripts.modes import DRY_RUN, UNATTENDED
 from ceremony_scripts.recording import RecordingBackend
 from ceremony_scripts.spec import STEP_KEYS, Ceremony, StepSpec
 from ceremony_scripts.steps import (
-    FIXED_PROFILE,
+    FIXED_ROLE,
     STEP_TYPES,
     PreflightView,
     StepContext,
@@ -59,7 +61,7 @@ from ceremony_scripts.transcript import TranscriptWriter
 
 # The PSrE Induk's step types register themselves (certify-psre, revoke-psre, cross-certify,
 # import-ca-cert).
-from ceremony_scripts import induk as _induk  # noqa: E402,F401  isort: skip
+from ceremony_scripts import induk as _induk  # noqa: F401  isort: skip
 from hsm.backend import KeySpec
 from hsm.errors import HsmError, KeyNotFoundError
 from hsm.keys import default_hash, private_key
@@ -170,9 +172,9 @@ def preflight(
         profile = profiles.get(st.profile) if st.profile else None
         if st.profile and profile is None:
             problems.append(f"{st.where}: unknown profile {st.profile!r}")
-        fixed = FIXED_PROFILE.get(st.type)
-        if fixed and st.profile and st.profile != fixed:
-            problems.append(f"{st.where}: a {st.type} step uses profile {fixed}")
+        fixed_role = FIXED_ROLE.get(st.type)
+        if fixed_role and profile is not None and profile.role != fixed_role:
+            problems.append(f"{st.where}: a {st.type} step uses a profile with role {fixed_role}")
         if profile is not None and t.profile_kind and profile.kind != t.profile_kind:
             problems.append(
                 f"{st.where}: profile {profile.name} is for {profile.kind} certificates"
@@ -343,7 +345,7 @@ def run(
                     "mode": mode,
                 },
             )
-        except Exception as ex:  # noqa: BLE001 - any failure must be recorded, then raised
+        except Exception as ex:
             failure = StepFailed(st.number, ctx.stage, str(ex).splitlines()[0])
             _stop(ctx, st, failure)
             outcome = "failed"
@@ -413,7 +415,7 @@ def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
                 ctx.store.audit.append(
                     ctx.actor,
                     "ca.remove",
-                    f"ca:{name}",
+                    audit_objects.ca(name),
                     {"reason": f"ceremony {ctx.ceremony.name} step {st.number} failed"},
                     session=s,
                 )
@@ -439,7 +441,7 @@ def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
 def _key_in_use(ctx: StepContext, label: str) -> str | None:
     """Why a key of the failed step must stay (certified, or a serial reserved for it)."""
     try:
-        fp = spki_sha256(ctx.backend.inner.public_key(label))  # type: ignore[arg-type]
+        fp = spki_sha256(ctx.backend.inner.public_key(label))
     except HsmError:
         return None
     with ctx.store.session() as s:

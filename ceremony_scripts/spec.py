@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 from ca_core.names import REASONS
 from ceremony_scripts.errors import CeremonyFileError
 from hsm.backend import KeySpec
+from policies import strict_toml
 
 _CEREMONY_KEYS = {
     "name": True,
@@ -149,20 +149,18 @@ def load(path: Path) -> Ceremony:
 def parse(raw: bytes, path: Path) -> Ceremony:
     where = path.name
     try:
-        text = raw.decode("utf-8")
-        doc = tomllib.loads(text)
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as ex:
-        raise CeremonyFileError(where, f"not valid TOML: {ex}") from None
+        doc = strict_toml.parse(raw, where)
+    except strict_toml.StrictTomlError as ex:
+        raise CeremonyFileError(where, f"not valid TOML: {ex.reason}") from None
     _no_secrets(doc, where)
-    extra = set(doc) - {"ceremony", "step"}
+    extra = strict_toml.unknown_keys(doc, ("ceremony", "step"))
     if extra:
         raise CeremonyFileError(where, f"unknown top-level key(s): {', '.join(sorted(extra))}")
     head = doc.get("ceremony")
     if not isinstance(head, dict):
         raise CeremonyFileError(where, "missing [ceremony] table")
-    for key in head:
-        if key not in _CEREMONY_KEYS:
-            raise CeremonyFileError(f"{where}: ceremony.{key}", "unknown key")
+    for key in strict_toml.unknown_keys(head, _CEREMONY_KEYS):
+        raise CeremonyFileError(f"{where}: ceremony.{key}", "unknown key")
     for key, required in _CEREMONY_KEYS.items():
         if required and key not in head:
             raise CeremonyFileError(f"{where}: ceremony.{key}", "required")
@@ -208,7 +206,7 @@ def parse(raw: bytes, path: Path) -> Ceremony:
     transcript = Path(s("transcript"))
     return Ceremony(
         path=path,
-        text=text,
+        text=raw.decode("utf-8"),  # parse() has checked it is UTF-8
         sha256=hashlib.sha256(raw).hexdigest(),
         name=name,
         description=head.get("description", ""),
@@ -258,9 +256,8 @@ def _step(number: int, st: Any, where: str, base: Path) -> StepSpec:
     at = f"{where}: step[{number}]"
     if not isinstance(st, dict):
         raise CeremonyFileError(at, "must be a table")
-    for key in st:
-        if key not in STEP_KEYS:
-            raise CeremonyFileError(f"{at}.{key}", "unknown key")
+    for key in strict_toml.unknown_keys(st, STEP_KEYS):
+        raise CeremonyFileError(f"{at}.{key}", "unknown key")
     stype = st.get("type")
     if not isinstance(stype, str) or not stype:
         raise CeremonyFileError(f"{at}.type", "required")

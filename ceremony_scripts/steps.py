@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.authority import CaSpec, create_root
 from ca_core.ca_level import Authorisation, is_ca_level
 from ca_core.errors import NotFoundError
@@ -42,7 +43,7 @@ from ceremony_scripts.transcript import TranscriptWriter
 from hsm.backend import KeyInfo, KeySpec
 from hsm.keys import default_hash, private_key
 from policies.errors import ExtensionError, SubjectError
-from policies.schema import Profile
+from policies.schema import Profile, Role
 from policies.subject import build_subject
 
 #: Test hook, like ca_core.issuer's PSRE_FAULT: ``PSRE_CEREMONY_FAULT=<step>:<stage>`` raises at
@@ -88,7 +89,7 @@ class StepContext:
         pub = self.backend.public_key(st.key_label)
         self.record(
             "key.generate",
-            f"key:{st.key_label}",
+            audit_objects.key(st.key_label),
             {
                 "label": st.key_label,
                 "key_type": info.spec.value,
@@ -134,7 +135,7 @@ class StepContext:
             )
         self.record(
             "certificate.issue",
-            f"certificate:{issued.issuer_name}:{issued.serial_hex}",
+            audit_objects.certificate(issued.issuer_name, issued.serial_hex),
             {
                 "role": "certificate",
                 "path": str(self.remap(st.outputs["certificate"])),
@@ -231,7 +232,7 @@ def _intermediate_key(ctx: StepContext, st: StepSpec) -> None:
     csr = x509.CertificateSigningRequestBuilder().subject_name(name).sign(key, default_hash(key))
     ctx.record(
         "csr.create",
-        f"key:{st.key_label}",
+        audit_objects.key(st.key_label),
         {"subject": name.rfc4514_string(), "spki_sha256": spki_sha256(csr.public_key())},
     )
     ctx.write_output(st, "csr", csr.public_bytes(serialization.Encoding.PEM))
@@ -262,9 +263,9 @@ def _intermediate_cert(ctx: StepContext, st: StepSpec) -> None:
         )
     try:
         on_token = ctx.backend.public_key(st.key_label)
-    except Exception:  # noqa: BLE001 - the key may live in another HSM
+    except Exception:
         on_token = None
-    if on_token is not None and spki_sha256(on_token) != spki_sha256(pub):  # type: ignore[arg-type]
+    if on_token is not None and spki_sha256(on_token) != spki_sha256(pub):
         raise CeremonyError(f"the CSR's key is not key '{st.key_label}' on this token")
     ctx.record(
         "csr.accept",
@@ -284,7 +285,7 @@ def _intermediate_cert(ctx: StepContext, st: StepSpec) -> None:
     ctx.store.audit.append(
         ctx.actor,
         "ca.create",
-        f"ca:{st.ca}",
+        audit_objects.ca(st.ca),
         {"key_label": st.key_label, "role": "issuing", "parent": st.issuer},
     )
     ctx.at("CA certificate")
@@ -449,7 +450,7 @@ def _ca_status(ctx: StepContext, st: StepSpec) -> None:
         )
     ctx.record(
         _STATUS_ACTIONS[st.type],
-        f"certificate:{st.issuer}:{change.serial_hex}",
+        audit_objects.certificate(st.issuer, change.serial_hex),
         {
             "issuer_ca": st.issuer,
             "serial": change.serial_hex,
@@ -467,7 +468,7 @@ def _ca_status(ctx: StepContext, st: StepSpec) -> None:
     signed = presigner.presign_certificate(st.issuer, change.serial_hex)
     ctx.record(
         "ocsp.presign",
-        f"certificate:{st.issuer}:{change.serial_hex}",
+        audit_objects.certificate(st.issuer, change.serial_hex),
         {"responses": signed, "cert_status": change.status},
     )
     _sign_crl(ctx, st, st.issuer, st.next_update)
@@ -483,7 +484,7 @@ def _key_backup_check(view: PreflightView, st: StepSpec) -> list[str]:
     assert st.key_label
     try:
         info = view.backend.info(st.key_label)
-    except Exception as ex:  # noqa: BLE001
+    except Exception as ex:
         return [f"{st.where}: {ex}"]
     mechs = {m.name for m in view.backend.mechanisms()}
     wrap = [m for m in _WRAP_MECHS if m in mechs]
@@ -632,7 +633,9 @@ def _issuance_switch(ctx: StepContext, st: StepSpec) -> None:
     ctx.at("issuance switch")
     switch(ctx.store, old=st.replaces, new=st.ca, at=st.switch_at, actor=ctx.actor)
     ctx.record(
-        "ca.issuance_switch", f"ca:{st.ca}", {"replaces": st.replaces, "at": _z(st.switch_at)}
+        "ca.issuance_switch",
+        audit_objects.ca(st.ca),
+        {"replaces": st.replaces, "at": _z(st.switch_at)},
     )
 
 
@@ -659,12 +662,13 @@ register(
     )
 )
 
-#: The profile each delegated step type must use (the OCSP/TSA services look them up by it).
-FIXED_PROFILE = {
-    "ocsp-signer": "ocsp-signer",
+#: The profile role each of these step types must use (the OCSP/TSA services find their
+#: certificates by it; a root key's certificate is a CA's).
+FIXED_ROLE: dict[str, Role] = {
+    "ocsp-signer": "ocsp-responder",
     "tsa": "tsa",
-    "root-key": "root-ca",
-    "tl-signer": "tl-signer",
+    "root-key": "ca",
+    "tl-signer": "trusted-list-signer",
 }
 
 

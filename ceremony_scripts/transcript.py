@@ -26,6 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from ca_core import audit_objects
 from ca_core.audit import AuditRecord as Entry  # one record shape for both hash chains
 from ca_core.audit import canonical_json, event_hash
 from ca_core.keycheck import spki_sha256
@@ -91,7 +92,7 @@ class TranscriptWriter:
         return self.append(
             actor,
             SIGNATURE_ACTION,
-            f"key:{key_label}",
+            audit_objects.key(key_label),
             {
                 "key_label": key_label,
                 "algorithm": alg,

@@ -17,7 +17,6 @@ Checks, each reported as OK / FAIL with the reason:
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from ca_core.issuer import lint_waivers_for
 from ca_core.keycheck import spki_sha256
 from ceremony_scripts.transcript import check_chain, check_signature, read
 from hsm.errors import HsmError
+from policies import strict_toml
 from policies.schema import Profile
 
 _KU = (
@@ -93,7 +93,7 @@ def verify(path: Path, *, backend: Any | None, profiles: Mapping[str, Profile]) 
         }
         if signer not in known and backend is None:
             detail += " (key not made in this ceremony; not checked against the token)"
-        elif signer not in known:
+        elif signer not in known and backend is not None:
             try:
                 label = entries[-1]["details"]["key_label"]
                 ok = spki_sha256(backend.public_key(label)) == signer
@@ -119,8 +119,8 @@ def verify(path: Path, *, backend: Any | None, profiles: Mapping[str, Profile]) 
     else:
         rep.add("outcome", True, "complete")
     try:
-        file_doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+        file_doc = strict_toml.parse(text.encode("utf-8"), "ceremony file")
+    except strict_toml.StrictTomlError:
         file_doc = {}
     file_steps = file_doc.get("step", [])
     waivers = lint_waivers_for(start.get("base_url", ""))

@@ -63,7 +63,7 @@ class SignedCrl:
 
 
 #: The reasonCode extension of each reason, made once (a million entries share a few values).
-_REASON_EXTENSIONS = {
+_REASON_EXTENSIONS: dict[str, x509.Extension[x509.ExtensionType]] = {
     name: x509.Extension(x509.CRLReason.oid, False, x509.CRLReason(flag))
     for name, flag in REASON_FLAGS.items()
 }
@@ -83,7 +83,7 @@ def entry(
     """One CRL entry (times aware, or naive UTC). reasonCode is non-critical and omitted for
     ``unspecified`` (RFC 5280 §5.3.1: "unspecified" SHOULD be expressed by leaving it out);
     invalidityDate is non-critical (§5.3.2)."""
-    extensions = []
+    extensions: list[x509.Extension[x509.ExtensionType]] = []
     if reason and reason != "unspecified":
         extensions.append(_REASON_EXTENSIONS[reason])
     if invalidity_date is not None:

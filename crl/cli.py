@@ -48,7 +48,12 @@ def generate(rt: Runtime, ca_name: str | None) -> None:
 
 @crl.command("show")
 @click.option("--ca", "ca_name", default=None, help="Only this CA.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def show(rt: Runtime, ca_name: str | None, as_json: bool) -> None:
     """The newest published CRL of each CA and scope."""

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from sqlalchemy import ColumnElement, DateTime, String, func, or_, select, type_coerce, update
 
+from ca_core import audit_objects
 from ca_core.config import CrlConfig
 from ca_core.db import utcnow
 from ca_core.errors import AlreadyExistsError, NotFoundError
@@ -338,7 +339,7 @@ class CrlPublisher:
         row = s.get(CrlCounter, issuer_id, with_for_update=True)  # type: ignore[attr-defined]
         if row is None:
             raise NotFoundError("no CRL counter")
-        return row  # type: ignore[no-any-return]
+        return row
 
     def _ensure_counter(self, issuer_id: int) -> None:
         with self.store.session() as s:
@@ -434,7 +435,7 @@ class CrlPublisher:
             self.store.audit.append(
                 actor,
                 "crl.publish",
-                f"ca:{ca.name}",
+                audit_objects.ca(ca.name),
                 {
                     "this_update": _z(signed[0].header.this_update),
                     "next_update": _z(signed[0].header.next_update),
@@ -455,9 +456,9 @@ class CrlPublisher:
     def _audit_failure(self, ca_name: str, ex: Exception, actor: str) -> None:
         try:
             self.store.audit.append(
-                actor, "crl.publish_failed", f"ca:{ca_name}", {"error": type(ex).__name__}
+                actor, "crl.publish_failed", audit_objects.ca(ca_name), {"error": type(ex).__name__}
             )
-        except Exception:  # noqa: BLE001 - the failure itself is logged already
+        except Exception:
             log.exception("could not audit the failed CRL publication")
 
     def _write_files(self, ca_name: str, signed: list[SignedCrl]) -> None:
@@ -526,7 +527,7 @@ def _revoked_rows(
     with store.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(stmt)
         if not sqlite:
-            yield from result  # type: ignore[misc]
+            yield from result
         else:
             for sh, revoked, reason, inv, not_after in result:
                 yield sh, parse(revoked), reason, parse(inv) if inv else None, parse(not_after)
@@ -536,7 +537,7 @@ def _revoked_rows(
 
 def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> set[str]:
     """Serials of ``ca_name`` revoked, held or released at or after ``since`` (any process)."""
-    prefix = f"certificate:{ca_name}:"
+    prefix = audit_objects.certificate_prefix(ca_name)
     with store.engine.connect() as conn:
         objects = conn.execute(
             select(AuditEvent.object).where(
@@ -550,7 +551,7 @@ def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> s
 
 def _releases(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> dict[str, dt.datetime]:
     """Holds of ``ca_name`` released at or after ``since``: serial → release time."""
-    prefix = f"certificate:{ca_name}:"
+    prefix = audit_objects.certificate_prefix(ca_name)
     out: dict[str, dt.datetime] = {}
     with store.engine.connect() as conn:
         rows = conn.execute(
@@ -601,7 +602,7 @@ def newest_crls(store: ReadOnlyStore, issuer_id: int | None = None) -> list[CrlI
     if issuer_id is not None:
         stmt = stmt.where(PublishedCrl.issuer_id == issuer_id)
     with store.engine.connect() as conn:
-        return [CrlInfo(*row) for row in conn.execute(stmt)]
+        return [CrlInfo(*tuple(row)) for row in conn.execute(stmt)]
 
 
 def _newest_by_scope(store: ReadOnlyStore, issuer_id: int) -> dict[tuple[str, int], CrlInfo]:
@@ -625,7 +626,7 @@ def newest_crl(
     )
     with store.engine.connect() as conn:
         row = conn.execute(stmt).first()
-    return CrlInfo(*row) if row is not None else None
+    return CrlInfo(*tuple(row)) if row is not None else None
 
 
 def crl_der(store: ReadOnlyStore, crl_id: int) -> bytes | None:

@@ -9,22 +9,14 @@ from __future__ import annotations
 
 import re
 
+# The issuer picks the partition before it signs, so ca_core owns the rule; CRLs follow it.
+from ca_core.names import partition_of as partition_of
+
 DELTA_SUFFIX = "-delta"
 
 _PARTITION_RE = re.compile(r"(?P<ca>.+)-(?P<p>0|[1-9][0-9]{0,9})")
 #: Partition numbers are stored as 32-bit integers; a larger one in a URL names no CRL.
 MAX_PARTITION = 2**31 - 1
-
-
-def partition_of(serial: int, partitions: int) -> int | None:
-    """The partition CRL that lists ``serial``; None when CRLs are not partitioned.
-
-    Serials are 127 random bits (ca_core.issuer.new_serial), so ``serial % n`` spreads
-    certificates evenly, and the issuer knows the partition before it signs.
-    """
-    if partitions <= 1:
-        return None
-    return serial % partitions
 
 
 def crl_name(ca: str, kind: str = "full", partition: int | None = None) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from pkcs11 import Mechanism
 
 
 class KeySpec(enum.Enum):
@@ -146,9 +147,21 @@ class KeyBackend(Protocol):
         pss_salt_length: int | None = None,
     ) -> bytes: ...
 
-    def ensure_mac_key(self, label: str) -> SecretKeyInfo: ...
+    def delete(self, label: str) -> None:
+        """Destroy the key pair labelled ``label`` (both halves)."""
+        ...
 
-    def mac(self, label: str, data: bytes) -> bytes: ...
+    def mechanisms(self) -> frozenset[Mechanism]:
+        """The PKCS#11 mechanisms the token offers (ceremonies check them before keygen)."""
+        ...
+
+    def ensure_mac_key(self, label: str) -> SecretKeyInfo:
+        """The token's secret MAC key ``label``, generated inside it when missing."""
+        ...
+
+    def mac(self, label: str, data: bytes) -> bytes:
+        """HMAC-SHA256 of ``data`` under the token's secret key ``label``."""
+        ...
 
     def health(self) -> dict[str, object]: ...
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import secrets
+from typing import TYPE_CHECKING
 
 import click
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
 from hsm.backend import KeySpec, SignScheme
+
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
 
 
 @click.group()
@@ -20,9 +25,14 @@ def hsm() -> None:
 
 
 @hsm.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
-def list_keys(rt, as_json: bool) -> None:  # noqa: ANN001 - rt is the Runtime
+def list_keys(rt: Runtime, as_json: bool) -> None:
     """List the key pairs on the token."""
     keys = rt.backend.list_keys()
     if as_json:
@@ -60,7 +70,7 @@ def list_keys(rt, as_json: bool) -> None:  # noqa: ANN001 - rt is the Runtime
     help="Key type.",
 )
 @click.pass_obj
-def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
+def keygen(rt: Runtime, label: str, key_type: str) -> None:
     """Generate a key pair inside the token (sensitive, not extractable)."""
     info = rt.backend.generate(label, KeySpec.parse(key_type))
     pub = rt.backend.public_key(label)
@@ -72,7 +82,7 @@ def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
     rt.audit.append(
         cli_actor(),
         "hsm.keygen",
-        f"key:{label}",
+        audit_objects.key(label),
         {
             "type": info.spec.value,
             "token": rt.backend.token_label,
@@ -90,7 +100,7 @@ def keygen(rt, label: str, key_type: str) -> None:  # noqa: ANN001
 
 @hsm.command("test")
 @click.pass_obj
-def test_token(rt) -> None:  # noqa: ANN001
+def test_token(rt: Runtime) -> None:
     """Make a throwaway key, sign with it, verify the signature, destroy the key."""
     label = f"psre-selftest-{secrets.token_hex(4)}"
     backend = rt.backend
@@ -124,14 +134,19 @@ def test_token(rt) -> None:  # noqa: ANN001
     is_flag=True,
     help="Also remove orphans made before psre stamped creation times on keys.",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def sweep_orphans_cmd(
-    rt,
+    rt: Runtime,
     dry_run: bool,
     older_than: float | None,
     include_undated: bool,
-    as_json: bool,  # noqa: ANN001
+    as_json: bool,
 ) -> None:
     """Remove subscriber keys that no database row names (left by crashed issuances)."""
     import datetime as dt

@@ -95,11 +95,17 @@ class HsmECPrivateKey(ec.EllipticCurvePrivateKey):
         self.label = label
         self._public = public
 
-    def sign(self, data: bytes, signature_algorithm: ec.EllipticCurveSignatureAlgorithm) -> bytes:
+    def sign(
+        self,
+        data: bytes | bytearray | memoryview,
+        signature_algorithm: ec.EllipticCurveSignatureAlgorithm,
+    ) -> bytes:
         if not isinstance(signature_algorithm, ec.ECDSA):
             raise HsmError("only ECDSA is supported")
         name, prehashed = _hash_name(signature_algorithm.algorithm)
-        return self.backend.sign(self.label, data, name, SignScheme.ECDSA, prehashed=prehashed)
+        return self.backend.sign(
+            self.label, bytes(data), name, SignScheme.ECDSA, prehashed=prehashed
+        )
 
     @property
     def curve(self) -> ec.EllipticCurve:
@@ -144,7 +150,7 @@ def private_key(backend: KeyBackend, label: str) -> HsmPrivateKey:
     raise HsmError(f"key '{label}' has an unsupported type")
 
 
-def default_hash(key: HsmPrivateKey) -> hashes.HashAlgorithm:
+def default_hash(key: HsmPrivateKey) -> hashes.SHA256 | hashes.SHA384:
     """The hash to pair with a key (P-384 → SHA-384, everything else SHA-256)."""
     if isinstance(key, HsmECPrivateKey) and key.curve.name == "secp384r1":
         return hashes.SHA384()

@@ -8,6 +8,7 @@ pyHanko's ``SimpleSigner`` nothing is reloaded per signature.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -27,7 +28,7 @@ class HsmPdfSigner(Signer):
         backend: KeyBackend,
         key_label: str,
         cert: x509.Certificate,
-        chain: list[x509.Certificate] = (),  # type: ignore[assignment]
+        chain: Sequence[x509.Certificate] = (),
         *,
         prefer_pss: bool = False,
     ) -> None:
@@ -63,6 +64,8 @@ class HsmPdfSigner(Signer):
         if dry_run:
             # pyHanko sizes the signature placeholder from this; an RSA signature is the modulus
             # length, a DER ECDSA signature at most 2 * (coordinate + 3) + 2 bytes.
+            if self.signing_cert is None:
+                raise HsmError("no signing certificate")
             size = self.signing_cert.public_key.bit_size
             n = (size + 7) // 8
             return bytes(n if scheme is not SignScheme.ECDSA else 2 * (n + 3) + 2)

@@ -303,7 +303,7 @@ class Pkcs11Backend:
             Attribute.UNWRAP: False,
             Attribute.DERIVE: False,
         }
-        pub_template = {
+        pub_template: dict[Attribute, object] = {
             Attribute.TOKEN: True,
             Attribute.PRIVATE: False,
             Attribute.VERIFY: True,
@@ -443,7 +443,8 @@ class Pkcs11Backend:
             if not self._mechanisms:
                 raise HsmError("token mechanisms unknown")
             key = s.key(label, ObjectClass.PRIVATE_KEY)
-            return key.sign(payload, mechanism=mech, mechanism_param=param)
+            sig: bytes = key.sign(payload, mechanism=mech, mechanism_param=param)
+            return sig
 
         t0 = time.perf_counter()
         try:
@@ -594,4 +595,5 @@ def _digest_info(hash_name: str, digest: bytes) -> bytes:
     """DigestInfo for raw PKCS#1 v1.5 signing (RFC 8017 §9.2), encoded by asn1crypto."""
     # The NULL parameters are required: RFC 8017 §9.2 note 1 lists the exact DER prefixes.
     alg = {"algorithm": hash_name, "parameters": core.Null()}
-    return algos.DigestInfo({"digest_algorithm": alg, "digest": digest}).dump()
+    der: bytes = algos.DigestInfo({"digest_algorithm": alg, "digest": digest}).dump()
+    return der

@@ -44,7 +44,7 @@ def presign(rt: Runtime, ca: str | None, force: bool, age_only: bool) -> None:
 @click.option("--ca", default=None, help="The issuing CA, if several used the serial.")
 @click.pass_obj
 def status(rt: Runtime, serial: str, ca: str | None) -> None:
-    """The certificate's status and its pre-signed responses."""
+    """The status of the certificate with serial SERIAL and its pre-signed responses."""
     from sqlalchemy import select
 
     from ca_core.models import OcspResponse
@@ -79,7 +79,13 @@ def status(rt: Runtime, serial: str, ca: str | None) -> None:
 
 @ocsp.command()
 @click.option("--once", is_flag=True, help="One refresh round, then exit.")
-@click.option("--parent-pid", type=int, default=None, hidden=True)
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    hidden=True,
+    help="Exit when this process (psre serve) is gone.",
+)
 @click.pass_obj
 def daemon(rt: Runtime, once: bool, parent_pid: int | None) -> None:
     """Keep pre-signed responses fresh (started by psre serve unless ocsp.daemon_in_serve is
@@ -92,7 +98,12 @@ def daemon(rt: Runtime, once: bool, parent_pid: int | None) -> None:
 @ocsp.command("nginx-conf")
 @click.option("--listen", default="80", show_default=True, help="nginx listen directive value.")
 @click.option("--upstream", default=None, help="host:port of psre serve (default from config).")
-@click.option("--out", type=click.Path(dir_okay=False), default=None)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the site here (default: print it).",
+)
 @click.pass_obj
 def nginx_conf(rt: Runtime, listen: str, upstream: str | None, out: str | None) -> None:
     """The nginx site serving pre-signed responses for this installation."""

@@ -63,7 +63,7 @@ def run(
                     report.per_ca,
                     report.errors or "",
                 )
-        except Exception:  # noqa: BLE001 - a database or HSM outage: retry next round
+        except Exception:
             log.exception(
                 "OCSP refresh failed; retrying in %.0f s", rt.config.ocsp.presign_interval_seconds
             )
@@ -92,7 +92,7 @@ def _sweep_orphans(rt: Runtime) -> None:
             grace=dt.timedelta(minutes=rt.config.hsm.orphan_grace_minutes),
             actor="psre-ocsp-daemon",
         )
-    except Exception:  # noqa: BLE001 - token or database away: the next round tries again
+    except Exception:
         log.exception("orphaned key sweep failed")
         return
     if report.removed:

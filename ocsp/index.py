@@ -184,7 +184,7 @@ class ResponseIndex:
             OcspResponse.serial_hex == serial_hex(serial),
             OcspResponse.hash_alg == alg,
         )
-        with self.store._reads() as s:  # noqa: SLF001
+        with self.store._reads() as s:
             row = s.execute(stmt).first()
         if row is None:
             return None
@@ -233,7 +233,7 @@ class ResponseIndex:
             while not self._stop.wait(interval):
                 try:
                     self._reload_cas()
-                except Exception as ex:  # noqa: BLE001 - keep serving what we have
+                except Exception as ex:
                     log.warning("OCSP CA list reload failed (serving cached responses): %s", ex)
 
         self._thread = threading.Thread(target=loop, name="ocsp-index", daemon=True)

@@ -32,7 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import ColumnElement, delete, or_, select, true
 
-from ca_core import lint
+from ca_core import audit_objects, lint
 from ca_core.config import Config
 from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from ca_core.store import ReadOnlyStore, Store, serial_hex
@@ -105,7 +105,7 @@ class Presigner:
         backend: KeyBackend,
         settings: PresignSettings,
         *,
-        clock=utcnow,  # noqa: ANN001
+        clock=utcnow,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -136,7 +136,7 @@ class Presigner:
         n = self._sign_and_store(ca, [cert], {}, force=True, lint_first=False)
         if n:
             self.store.audit.append(
-                "ocsp", "ocsp.presign", f"certificate:{ca.name}:{sh}", {"responses": n}
+                "ocsp", "ocsp.presign", audit_objects.certificate(ca.name, sh), {"responses": n}
             )
         return n
 
@@ -217,7 +217,9 @@ class Presigner:
             )
         n += self._sign_and_store(ca, reserved, existing, force=force, lint_first=lint_first)
         if n:
-            self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
+            self.store.audit.append(
+                "ocsp", "ocsp.presign", audit_objects.ca(ca.name), {"responses": n}
+            )
         return n
 
     def _aged_page(
@@ -460,9 +462,9 @@ def response_for_certificate(store: ReadOnlyStore, cert: x509.Certificate) -> by
             continue
         try:
             cert.verify_directly_issued_by(ca_cert)
-        except Exception:  # noqa: BLE001, S112 - same name, other key: not this CA
+        except Exception:  # noqa: S112 - same name, other key: not this CA
             continue
-        with store._reads() as s:  # noqa: SLF001
+        with store._reads() as s:
             row = s.execute(
                 select(OcspResponse.der, OcspResponse.next_update).where(
                     OcspResponse.issuer_id == ca.id,

@@ -19,14 +19,17 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ObjectIdentifier
-from sqlalchemy import and_, select
+from sqlalchemy import and_
 
-from ca_core.models import Certificate, CertificateAuthority, LostSerial, SerialReservation
+from ca_core.db import utcnow
+from ca_core.models import Certificate, CertificateAuthority
 from ca_core.revocation import REASON_FLAGS
-from ca_core.store import ReadOnlyStore, Store, normalize_serial
+from ca_core.store import CertStatus as CertStatus
+from ca_core.store import ReadOnlyStore
 from hsm.backend import KeyBackend
 from hsm.keys import HsmPrivateKey, default_hash, private_key
 from ocsp.errors import NoResponderError
+from policies.roles import names_with_role
 
 #: RFC 6960 §4.4.8: the extended revoked definition, signalled in responseExtensions with NULL.
 EXTENDED_REVOKE_OID = ObjectIdentifier("1.3.6.1.5.5.7.48.1.9")
@@ -44,20 +47,6 @@ CERTID_HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
 }
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class CertStatus:
-    """What the store says about one serial: ``good``, ``revoked``, ``hold`` or
-    ``never_issued``."""
-
-    status: str
-    revoked_at: dt.datetime | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,9 +93,11 @@ class Responder:
 
 
 def find_delegated(store: ReadOnlyStore, ca_id: int, now: dt.datetime) -> Certificate | None:
-    """The newest valid "ocsp-signer" certificate issued by ``ca_id`` with an HSM key."""
+    """The newest valid delegated-responder certificate (a profile with role ocsp-responder)
+    issued by ``ca_id`` with an HSM key."""
+    responders = names_with_role("ocsp-responder")
     return store.newest_usable_certificate(
-        and_(Certificate.issuer_id == ca_id, Certificate.profile == "ocsp-signer"), now
+        and_(Certificate.issuer_id == ca_id, Certificate.profile.in_(responders)), now
     )
 
 
@@ -145,39 +136,10 @@ def responder_for(
     )
 
 
-def cert_status(store: Store, issuer_id: int, serial: int | str) -> CertStatus:
-    """The status of ``serial`` under ``issuer_id``, for OCSP.
-
-    A serial with a reservation that is not abandoned counts as issued (a crash between the HSM
-    signature and the database write leaves only the reservation; checklist "never unknown"),
-    and its certificate has not been revoked, since revoking first completes the reservation.
-    """
-    sh = normalize_serial(serial)
-    with store._reads() as s:  # noqa: SLF001
-        row = s.execute(
-            select(Certificate.status, Certificate.revoked_at, Certificate.revocation_reason).where(
-                Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh
-            )
-        ).first()
-        if row is not None:
-            return CertStatus(row[0], row[1], row[2])
-        # Issued after the backup a restore came from (ca_core.restore_reconcile): revoked, as
-        # the CRLs list it, rather than "never issued".
-        lost = s.execute(
-            select(LostSerial.revoked_at, LostSerial.revocation_reason).where(
-                LostSerial.issuer_id == issuer_id, LostSerial.serial_hex == sh
-            )
-        ).first()
-        if lost is not None:
-            return CertStatus("revoked", lost[0], lost[1] or "unspecified")
-        state = s.scalar(
-            select(SerialReservation.state).where(
-                SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
-            )
-        )
-    if state is not None and state != "abandoned":
-        return CertStatus("good")
-    return CertStatus("never_issued")
+def cert_status(store: ReadOnlyStore, issuer_id: int, serial: int | str) -> CertStatus:
+    """The status of ``serial`` under ``issuer_id``, for OCSP (decided by the store, in one
+    place: :meth:`ca_core.store.ReadOnlyStore.certificate_status`)."""
+    return store.certificate_status(issuer_id, serial)
 
 
 def build_response(

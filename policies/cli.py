@@ -68,6 +68,7 @@ def check(directory: Path | None) -> None:
     type=click.Choice(sorted(_FORMATS)),
     default="both",
     show_default=True,
+    help="Write Markdown, HTML or both.",
 )
 @_dir_option
 @click.pass_context

@@ -10,6 +10,12 @@ class PolicyError(Exception):
     code: str = "policy_error"
 
 
+class RoleError(PolicyError):
+    """No profile, or more than one, where the code needs exactly one for a role."""
+
+    code = "profile_role"
+
+
 class ProfileError(PolicyError):
     """A profile file is invalid: ``str()`` is ``<file>: <key path>: <reason>``."""
 

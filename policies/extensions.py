@@ -8,7 +8,10 @@ from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificateIssuerPublicKeyTypes,
+    CertificatePublicKeyTypes,
+)
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from pyasn1.codec.der import encoder
 from pyasn1.type import char, constraint, univ
@@ -30,13 +33,14 @@ _CURVES = {"secp256r1": "ec-p256", "secp384r1": "ec-p384"}
 _CA_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-class _QcType(univ.SequenceOf):
+# pyasn1 ships no type information, so its base classes are Any to mypy.
+class _QcType(univ.SequenceOf):  # type: ignore[misc]
     """QcType ::= SEQUENCE OF OBJECT IDENTIFIER (ETSI EN 319 412-5 Annex B)."""
 
     componentType = univ.ObjectIdentifier()
 
 
-class _QcCClegislation(univ.SequenceOf):
+class _QcCClegislation(univ.SequenceOf):  # type: ignore[misc]
     """QcCClegislation ::= SEQUENCE OF CountryName (ETSI EN 319 412-5 Annex B)."""
 
     componentType = char.PrintableString().subtype(subtypeSpec=constraint.ValueSizeConstraint(2, 2))
@@ -77,7 +81,8 @@ def qc_statements_der(profile: Profile) -> bytes:
         for country in profile.qc_cc_legislation:
             legislation.append(country)
         statements.append(_statement(QC_CC_LEGISLATION_STATEMENT, legislation))
-    return encoder.encode(statements)
+    der: bytes = encoder.encode(statements)
+    return der
 
 
 def _statement(oid: str, info: univ.SequenceOf) -> rfc3739.QCStatement:
@@ -97,7 +102,7 @@ def build_extensions(
     profile: Profile,
     *,
     public_key: CertificatePublicKeyTypes,
-    issuer_public_key: CertificatePublicKeyTypes | None,
+    issuer_public_key: CertificateIssuerPublicKeyTypes | None,
     base_url: str,
     ca_name: str,
     issuer_name: str,
@@ -132,7 +137,10 @@ def build_extensions(
     if issuer_public_key is None:
         if profile.kind != "root" and profile.aki:
             raise ExtensionError("issuer_public_key", "needed for the authority key identifier")
-        issuer_public_key = public_key  # self-signed: the issuer's key is the subject's
+        # Self-signed: the issuer's key is the subject's (RSA or EC, checked by key_type above).
+        if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise ExtensionError("public_key", "a self-signed key must be RSA or EC")
+        issuer_public_key = public_key
     mailboxes = check_emails(profile, emails)
 
     out: list[tuple[x509.ExtensionType, bool]] = []
@@ -180,6 +188,8 @@ def build_extensions(
         out.append((x509.SubjectKeyIdentifier.from_public_key(public_key), False))
     if profile.aki:
         # RFC 5280 §4.2.1.1: non-critical; keyIdentifier equal to the issuer's SKI.
+        if issuer_public_key is None:
+            raise ExtensionError("issuer_public_key", "needed for the authority key identifier")
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key)
         out.append((aki, False))
     if profile.crl_dp:

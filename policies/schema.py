@@ -8,7 +8,7 @@ files and pyHanko's config: unknown keys are errors).
 
 TOML layout (key paths in errors use these names)::
 
-    name, kind, description, key_types, max_validity_days, lint, cp_section
+    name, kind, role, description, key_types, max_validity_days, lint, cp_section
     [[subject]]            attr, required, fixed?, pattern?, max_length, printable?
     [san]                  email
     [key_usage]            usages, rsa_extra?
@@ -19,6 +19,7 @@ TOML layout (key paths in errors use these names)::
     [name_constraints]?    permitted_countries, critical   (CA profiles only)
     [extensions]           crl_distribution_points, aia_ocsp, aia_ca_issuers, ocsp_nocheck,
                            subject_key_identifier, authority_key_identifier
+    [subscriber]?          kinds, subject, emails   (subscriber roles only)
 
 ``?`` marks optional keys and tables; everything else is required.
 """
@@ -26,13 +27,13 @@ TOML layout (key paths in errors use these names)::
 from __future__ import annotations
 
 import re
-import tomllib
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
+from policies import strict_toml
 from policies.errors import ProfileError
 
 #: Where the shipped profiles live (installed as package data).
@@ -40,6 +41,41 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 
 Kind = Literal["root", "intermediate", "end-entity"]
 SanEmail = Literal["required", "optional", "forbidden"]
+#: What a certificate of the profile is for; code asks for profiles by role, never by name.
+#: ``ca`` is this PSrE's own (root or issuing, told apart by kind); ``subordinate-ca`` a
+#: recognized PSrE's CA and ``cross-ca`` a foreign root, both certified by the PSrE Induk.
+Role = Literal[
+    "ca",
+    "subordinate-ca",
+    "cross-ca",
+    "ocsp-responder",
+    "tsa",
+    "trusted-list-signer",
+    "subscriber-signing",
+    "seal",
+    "smime",
+]
+#: Roles of CA certificates (kind root or intermediate); every other role is an end entity.
+CA_ROLES: tuple[Role, ...] = ("ca", "subordinate-ca", "cross-ca")
+#: Roles whose certificates are issued to subscriber records (they need a [subscriber] table).
+SUBSCRIBER_ROLES: tuple[Role, ...] = ("subscriber-signing", "seal", "smime")
+#: Roles of CA-level certificates: the CAs and the units that answer for them.
+CA_LEVEL_ROLES: tuple[Role, ...] = (*CA_ROLES, "ocsp-responder", "tsa", "trusted-list-signer")
+#: Kinds of subscriber record (ca_core.models.Subscriber.kind).
+SUBSCRIBER_KINDS = ("person", "agency")
+#: Fields of a subscriber record a [subscriber] template may use: the record's own, plus the
+#: name split at its last space (ETSI EN 319 412-2 §4.2.4: one given name is enough, and many
+#: Indonesians have one name, so a one-word name is a given name with no surname).
+RECORD_FIELDS = (
+    "name",
+    "email",
+    "nik",
+    "agency",
+    "organization_identifier",
+    "given_name",
+    "surname",
+)
+_PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 
 KEY_TYPES = ("rsa-2048", "rsa-3072", "rsa-4096", "ec-p256", "ec-p384")
 #: Argument names of ``cryptography.x509.KeyUsage`` that a profile may assert.
@@ -138,12 +174,41 @@ class SubjectField:
 
 
 @dataclass(frozen=True)
+class SubscriberMapping:
+    """How a subscriber record becomes a certificate's subject and SAN e-mails.
+
+    Each template is text with ``{field}`` placeholders (RECORD_FIELDS). A subject attribute
+    whose template comes out empty is left out when the profile does not require it, and kept
+    (so that issuance names it as empty) when it does.
+    """
+
+    kinds: tuple[str, ...]
+    subject: tuple[tuple[str, str], ...]  # (attribute, template), in the profile's DN order
+    emails: tuple[str, ...]
+
+    def apply(
+        self, profile: Profile, record: dict[str, str | None]
+    ) -> tuple[dict[str, str], list[str]]:
+        values = {k: v or "" for k, v in record.items()}
+        required = {f.attr for f in profile.subject if f.required}
+        subject: dict[str, str] = {}
+        for attr, template in self.subject:
+            value = _PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), ""), template)
+            if value or attr in required:
+                subject[attr] = value
+        emails = [e for e in (_PLACEHOLDER_RE.sub(lambda m: values.get(m.group(1), ""), t)
+                              for t in self.emails) if e]  # fmt: skip
+        return subject, emails
+
+
+@dataclass(frozen=True)
 class Profile:
     """A certificate profile: everything the issuer may put in a certificate of this kind."""
 
     name: str
     description: str
     kind: Kind
+    role: Role
     key_types: tuple[str, ...]
     max_validity_days: int  # inclusive validity: notAfter - notBefore + 1 s <= this many days
     subject: tuple[SubjectField, ...]
@@ -166,6 +231,7 @@ class Profile:
     aki: bool
     lint: tuple[str, ...]
     cp_section: str
+    subscriber: SubscriberMapping | None = None
     #: nameConstraints (RFC 5280 §4.2.1.10): permitted directoryName subtrees ``C=<code>``,
     #: what a root allows a subordinate PSrE to name (e.g. only Indonesian subjects).
     nc_permitted_countries: tuple[str, ...] = ()
@@ -196,13 +262,14 @@ class _Table:
         self.file = file
         self.path = path
         self._data = data
-        allowed = frozenset(keys)
-        for key in data:
-            if key not in allowed:
-                raise self.error(key, "unknown key")
+        for key in strict_toml.unknown_keys(data, keys):
+            raise self.error(key, "unknown key")
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
+
+    def has(self, name: str) -> bool:
+        return name in self._data
 
     def error(self, name: str, reason: str) -> ProfileError:
         return ProfileError(self.file, self.key(name), reason)
@@ -301,6 +368,7 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         (
             "name",
             "kind",
+            "role",
             "description",
             "key_types",
             "max_validity_days",
@@ -315,6 +383,7 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
             "qc_statements",
             "name_constraints",
             "extensions",
+            "subscriber",
         ),
     )
     name = top.get("name", str)
@@ -325,6 +394,9 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
     kind = top.get("kind", str)
     if kind not in get_args(Kind):
         raise top.error("kind", f"unknown kind {kind!r} (one of: {', '.join(get_args(Kind))})")
+    role = top.get("role", str)
+    if role not in get_args(Role):
+        raise top.error("role", f"unknown role {role!r} (one of: {', '.join(get_args(Role))})")
     description = top.get("description", str)
     if not description.strip():
         raise top.error("description", "must not be empty")
@@ -468,10 +540,15 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
             "required in every certificate that is not self-signed (RFC 5280 §4.2.1.1)",
         )
 
+    if (role in CA_ROLES) != (kind != "end-entity"):
+        raise top.error("role", f"role {role!r} does not fit kind {kind!r}")
+    mapping = _subscriber_mapping(top, subject, role)
+
     return Profile(
         name=name,
         description=description,
         kind=cast(Kind, kind),
+        role=cast(Role, role),
         key_types=key_types,
         max_validity_days=max_validity_days,
         subject=subject,
@@ -494,9 +571,46 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         aki=aki,
         lint=lint,
         cp_section=cp_section,
+        subscriber=mapping,
         nc_permitted_countries=nc_countries,
         nc_critical=nc_critical,
     )
+
+
+def _template(table: _Table, key: str, template: str) -> str:
+    for field in _PLACEHOLDER_RE.findall(template):
+        if field not in RECORD_FIELDS:
+            raise table.error(
+                key, f"unknown field {{{field}}} (one of: {', '.join(RECORD_FIELDS)})"
+            )
+    if "{" in _PLACEHOLDER_RE.sub("", template) or "}" in _PLACEHOLDER_RE.sub("", template):
+        raise table.error(key, "a placeholder is {field}, with a field name in lower case")
+    return template
+
+
+def _subscriber_mapping(
+    top: _Table, subject: tuple[SubjectField, ...], role: str
+) -> SubscriberMapping | None:
+    if not top.has("subscriber"):
+        if role in SUBSCRIBER_ROLES:
+            raise top.error("subscriber", f"required for role {role!r}")
+        return None
+    if role not in SUBSCRIBER_ROLES:
+        raise top.error("subscriber", f"only for roles {', '.join(SUBSCRIBER_ROLES)}")
+    table = top.table("subscriber", ("kinds", "subject", "emails"))
+    kinds = table.choices("kinds", SUBSCRIBER_KINDS)
+    if not kinds:
+        raise table.error("kinds", "must name at least one kind of subscriber")
+    attrs = {f.attr: f for f in subject}
+    given = table.table("subject", attrs)
+    templates: list[tuple[str, str]] = []
+    for f in subject:  # the profile's DN order, whatever the order of the TOML table
+        if given.has(f.attr):
+            templates.append((f.attr, _template(given, f.attr, given.get(f.attr, str))))
+        elif f.required and f.fixed is None:
+            raise given.error(f.attr, "required by the profile's subject: map it from the record")
+    emails = tuple(_template(table, "emails", t) for t in table.strings("emails"))
+    return SubscriberMapping(kinds=kinds, subject=tuple(templates), emails=emails)
 
 
 def _subject(top: _Table) -> tuple[SubjectField, ...]:
@@ -529,12 +643,9 @@ def load_profile(path: str | Path) -> Profile:
     """
     p = Path(path)
     try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as ex:
-        raise ProfileError(str(p), "(file)", f"cannot read: {ex.strerror or ex}") from ex
-    except tomllib.TOMLDecodeError as ex:
-        raise ProfileError(str(p), "(syntax)", str(ex)) from ex
+        data = strict_toml.read(p)
+    except strict_toml.StrictTomlError as ex:
+        raise ProfileError(ex.where, ex.key, ex.reason) from ex
     return _profile(str(p), p.stem, data)
 
 

@@ -25,10 +25,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
-from ca_core.db import read_only, utcnow
+from ca_core.db import read_only, rows_changed, utcnow
 from ca_core.models import ActivationCode, Certificate, SealActivation, Subscriber
 from ca_core.passwords import verify_secret
 from ca_core.store import Store
+from policies.roles import signing_profile_for
 from signing_api import totp as otp
 from signing_api.client_auth import ClientApp
 from signing_api.esign_errors import (
@@ -45,9 +46,6 @@ from signing_api.verified_cache import VerifiedCache
 
 #: Passphrases that passed scrypt lately (see signing_api.verified_cache), per process.
 _passphrases = VerifiedCache()
-
-#: Certificate profiles that sign for each kind of subscriber.
-SIGNING_PROFILES = {"person": "natural-person", "agency": "legal-person-seal"}
 
 
 @dataclass(frozen=True)
@@ -85,7 +83,8 @@ def require_subscriber(store: Store, **key: str | None) -> Subscriber:
 
 def usable_certificate(store: Store, sub: Subscriber, now: dt.datetime) -> Certificate | None:
     """The newest good, currently valid certificate of ``sub`` with its key in the HSM."""
-    profile = SIGNING_PROFILES[sub.kind]
+    # The profile that signs for this kind of subscriber (role subscriber-signing or seal).
+    profile = signing_profile_for(sub.kind).name
     condition = and_(Certificate.subscriber_id == sub.id, Certificate.profile == profile)
     return store.newest_usable_certificate(condition, now)
 
@@ -285,11 +284,12 @@ class Activation:
             if match is None:
                 return False
             # Single use even against a concurrent request with the same code.
-            taken = s.execute(
+            taken = rows_changed(
+                s,
                 update(ActivationCode)
                 .where(ActivationCode.id == match.id, ActivationCode.used_at.is_(None))
-                .values(used_at=now)
-            ).rowcount
+                .values(used_at=now),
+            )
         if taken != 1:
             return False
         if match.document_sha256 is not None and match.document_sha256 != _joined(hashes or []):
@@ -432,7 +432,7 @@ class Activation:
             )
             if token is not None:
                 stmt = stmt.where(SealActivation.token_sha256 == _sha256(token))
-            n = s.execute(stmt.values(revoked_at=now)).rowcount
+            n = rows_changed(s, stmt.values(revoked_at=now))
             self.store.audit.append(
                 self.channel.actor,
                 "seal.revoke",

@@ -91,9 +91,10 @@ INVISIBLE = ["invisible", "INVISIBLE"]
 HALAMAN = ["PERTAMA", "TERAKHIR", "FIRST", "LAST"]
 
 
-def _stamp_rules(fields: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+def _stamp_rules(fields: dict[str, Any], names: dict[str, Any]) -> dict[str, Any]:
     """tampilan invisible (or absent), or visible with an image or a QR link, placed either at
-    ``tag_koordinat`` or at x, y, width, height. ``names`` maps roles to this version's names."""
+    ``tag_koordinat`` or at x, y, width, height. ``names`` maps roles to this version's names
+    (and "look" to the schema of the stamp's appearance)."""
     position = [names["x"], names["y"], "width", "height"]
     return {
         "anyOf": [
@@ -429,7 +430,7 @@ def check(key: str, kind: str, instance: Any, max_files: int) -> None:
 def _missing(e: ValidationError) -> str | None:
     """The field whose absence (or emptiness) explains ``e``, if that is all that is wrong."""
     where = _where(e)
-    if e.validator == "required":
+    if e.validator == "required" and isinstance(e.validator_value, list):
         present = e.instance if isinstance(e.instance, dict) else {}
         for name in e.validator_value:
             if name not in present:
@@ -493,6 +494,6 @@ def _as_invalid(e: ValidationError) -> EsignError:
         reason += f" (at most {e.validator_value})"
     if e.validator == "exclusiveMaximum":
         reason += f" (below {e.validator_value})"
-    if e.validator == "enum":
+    if e.validator == "enum" and isinstance(e.validator_value, list):
         reason = "must be one of " + ", ".join(str(v) for v in e.validator_value if v)
     return invalid(_where(e) or "body", reason)

@@ -44,4 +44,4 @@ def install() -> None:
     _INSTALLED = True
     for cls in (core.Asn1Value, core.Choice, core.Primitive, core.Sequence, core.SequenceOf):
         if "dump" in vars(cls):
-            cls.dump = _guarded(vars(cls)["dump"])  # type: ignore[method-assign]
+            cls.dump = _guarded(vars(cls)["dump"])

@@ -71,7 +71,8 @@ def client_add(
     rate_limit: int | None,
     as_json: bool,
 ) -> None:
-    """Create a client app; its password is printed once and stored only as a hash."""
+    """Create a client app called NAME; its password is printed once and stored only as
+    a hash."""
     from web.clients import create_client
 
     new = create_client(rt.store, name, username or username_for(name), actor=cli_actor())
@@ -89,9 +90,15 @@ def client_add(
 
 
 @client_group.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def client_list(rt: Runtime, as_json: bool) -> None:
+    """List the client apps of the e-sign API."""
     from web.clients import list_clients
 
     rows = [
@@ -115,11 +122,16 @@ def client_list(rt: Runtime, as_json: bool) -> None:
 
 @client_group.command("set")
 @click.argument("username")
-@click.option("--level", type=click.Choice(LEVELS), default=None)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default=None,
+    help="Default PAdES level of the client's signatures.",
+)
 @click.option("--rate-limit", type=int, default=None, help="0: no limit of its own.")
 @click.pass_obj
 def client_set(rt: Runtime, username: str, level: str | None, rate_limit: int | None) -> None:
-    """Change a client app's default level or rate limit."""
+    """Change client app USERNAME's default level or rate limit."""
     configure_client(rt.store, username, level=level, rate_limit=rate_limit, actor=cli_actor())
     click.echo(f"client {username} updated")
 
@@ -128,7 +140,8 @@ def client_set(rt: Runtime, username: str, level: str | None, rate_limit: int | 
 @click.argument("username")
 @click.pass_obj
 def client_disable(rt: Runtime, username: str) -> None:
-    """Refuse the app's credentials from now on (every worker checks on each request)."""
+    """Refuse client app USERNAME's credentials from now on (every worker checks on
+    each request)."""
     from web.clients import set_client_enabled
 
     client = rt.store.get_client(username)

@@ -154,5 +154,5 @@ class DeliverOnce:
         self._settled = True
         try:
             (spend if self._delivered else release)(self._store, self._claim)
-        except Exception:  # noqa: BLE001 - the hold runs out by itself; the answer is already out
+        except Exception:
             log.exception("document %s: could not settle its download", self._claim.document_id)

@@ -138,7 +138,7 @@ def bounded_int_converter() -> type:
     from werkzeug.routing import IntegerConverter
 
     class BoundedInt(IntegerConverter):
-        def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002
+        def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
             kwargs.setdefault("max", MAX_ID)
             super().__init__(map, *args, **kwargs)
 

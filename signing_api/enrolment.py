@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from ca_core.config import Config
-from ca_core.db import utcnow
+from ca_core.db import rows_changed, utcnow
 from ca_core.errors import CaError
 from ca_core.models import EnrolmentCode, Subscriber
 from ca_core.passwords import hash_secret
@@ -170,15 +170,16 @@ def redeem(store: Store, code: str, passphrase: str, repeat: str | None = None) 
     now = utcnow()
     with store.session() as s:
         # Spent exactly once, even against a concurrent post of the same code.
-        taken = s.execute(
+        taken = rows_changed(
+            s,
             update(EnrolmentCode)
             .where(
                 EnrolmentCode.id == live,
                 EnrolmentCode.used_at.is_(None),
                 EnrolmentCode.expires_at > now,
             )
-            .values(used_at=now)
-        ).rowcount
+            .values(used_at=now),
+        )
         if taken != 1:
             raise refused
         found = s.get(EnrolmentCode, live)

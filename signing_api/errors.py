@@ -22,11 +22,11 @@ class ApiError(Exception):
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
-    def _api(ex: ApiError):  # noqa: ANN202
+    def _api(ex: ApiError):
         return jsonify({"error": {"code": ex.code, "message": ex.message}}), ex.status
 
     @app.errorhandler(HTTPException)
-    def _http(ex: HTTPException):  # noqa: ANN202
+    def _http(ex: HTTPException):
         if _is_api():
             # Routing errors (404, 405) come before any blueprint is chosen: /api answers in
             # the e-sign API's own shape all the same.
@@ -42,7 +42,7 @@ def register_error_handlers(app: Flask) -> None:
         return resp
 
     @app.errorhandler(EdgeError)
-    def _edge(ex: EdgeError):  # noqa: ANN202
+    def _edge(ex: EdgeError):
         if _is_api():
             from signing_api.esign_errors import INVALID_FORMAT, EsignError
 
@@ -50,16 +50,16 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify({"error": {"code": "invalid_input", "message": str(ex)}}), 400
 
     @app.errorhandler(NotFoundError)
-    def _not_found(ex: NotFoundError):  # noqa: ANN202
+    def _not_found(ex: NotFoundError):
         return jsonify({"error": {"code": ex.code, "message": str(ex)}}), 404
 
     @app.errorhandler(CaError)
-    def _ca(ex: CaError):  # noqa: ANN202
+    def _ca(ex: CaError):
         status = 500 if isinstance(ex, ConfigError) else 400
         return jsonify({"error": {"code": ex.code, "message": str(ex)}}), status
 
     @app.errorhandler(HsmError)
-    def _hsm(ex: HsmError):  # noqa: ANN202
+    def _hsm(ex: HsmError):
         app.logger.error("HSM error: %s", ex)
         return jsonify({"error": {"code": ex.code, "message": "the key store is unavailable"}}), 503
 

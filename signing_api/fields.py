@@ -81,10 +81,12 @@ def _stamp(f: StampFields) -> Stamp:
         return Stamp(page=page, tag=f.tag, width=width, height=height, image=image, qr_url=qr)
     names = (f.x_field, f.y_field, "width", "height")
     values = (f.x, f.y, f.width, f.height)
+    given: list[str] = []
     for name, value in zip(names, values, strict=True):
         if value is None or value == "":
             raise missing(name)
-    x, y, w, h = (_number(n, v) for n, v in zip(names, values, strict=True))
+        given.append(value)
+    x, y, w, h = (_number(n, v) for n, v in zip(names, given, strict=True))
     if w <= 0 or h <= 0:
         raise invalid("width/height", "must be positive")
     if x < 0 or y < 0:

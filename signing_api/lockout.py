@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from sqlalchemy import and_, delete, func, select, update
 
+from ca_core import audit_objects
 from ca_core.config import SigningConfig
 from ca_core.models import ActivationFailure, Subscriber
 from ca_core.store import Store
@@ -43,7 +44,7 @@ def client_channel(client_id: int, username: str) -> Channel:
 
 def subject_key(sub: Subscriber) -> str:
     """How audit events name a subscriber."""
-    return f"subscriber:{sub.nik or sub.organization_identifier}"
+    return audit_objects.subscriber_record(sub.nik, sub.organization_identifier)
 
 
 def locked_until(

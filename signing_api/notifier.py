@@ -17,7 +17,7 @@ from typing import Protocol
 
 from sqlalchemy import delete, select
 
-from ca_core.db import utcnow
+from ca_core.db import rows_changed, utcnow
 from ca_core.models import OutboxMessage
 from ca_core.store import Store
 
@@ -83,7 +83,7 @@ def sweep(store: Store, now: dt.datetime | None = None) -> int:
     """Delete every message whose code has expired; returns how many."""
     now = now or utcnow()
     with store.session() as s:
-        n = s.execute(delete(OutboxMessage).where(OutboxMessage.expires_at <= now)).rowcount
+        n = rows_changed(s, delete(OutboxMessage).where(OutboxMessage.expires_at <= now))
     if n:
         _fold_wal(store)
     return n

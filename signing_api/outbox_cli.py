@@ -22,7 +22,13 @@ def outbox() -> None:
 
 
 @outbox.command("take")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 10_000),
+    default=100,
+    show_default=True,
+    help="Take at most this many messages.",
+)
 @click.pass_obj
 def take_cmd(rt: Runtime, limit: int) -> None:
     """Print waiting messages as JSON lines for delivery; they leave the outbox."""

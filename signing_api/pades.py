@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
@@ -125,7 +126,7 @@ def sign(
         max_pages=rt.config.pdf.max_pages,
     )
     budget = _RawSignatures(rt, signer)
-    services = {"sign": budget.sign, "timestamp": budget.timestamp}
+    services: dict[str, Callable[..., Any]] = {"sign": budget.sign, "timestamp": budget.timestamp}
     return pool_for(rt).run(pdf_jobs.sign, job, data, services=services, deadline=deadline)
 
 

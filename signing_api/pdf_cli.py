@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
@@ -53,15 +54,39 @@ def pdf() -> None:
 @pdf.command("sign")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--subscriber", "key", required=True, help="NIK (or NTRID-… of an agency).")
-@click.option("--out", type=click.Path(dir_okay=False), required=True)
-@click.option("--level", type=click.Choice(LEVELS), default="B-LT", show_default=True)
-@click.option("--reason", default=None)
-@click.option("--location", default=None)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="File for the signed PDF (must not exist).",
+)
+@click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default="B-LT",
+    show_default=True,
+    help="PAdES baseline level.",
+)
+@click.option(
+    "--reason",
+    default=None,
+    help="/Reason written into the signature.",
+)
+@click.option(
+    "--location",
+    default=None,
+    help="/Location written into the signature.",
+)
 @click.option("--page", type=int, default=None, help="Visible stamp on this page (-1: last).")
 @click.option("--box", default=None, help="Visible stamp box x1,y1,x2,y2 (PDF points).")
 @click.option("--tag", default=None, help="Visible stamp centred on this text.")
 @click.option("--qr-url", default=None, help="Draw a QR code of this URL in the stamp.")
-@click.option("--image", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "--image",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Image (PNG/JPEG) drawn in the visible stamp.",
+)
 @click.option(
     "--password-file",
     type=click.Path(exists=True, dir_okay=False),
@@ -91,7 +116,8 @@ def pdf_sign(
     password_file: str | None,
     passphrase_file: str | None,
 ) -> None:
-    """Sign FILE as subscriber KEY, activated by KEY's own passphrase (sole control).
+    """Sign FILE as the subscriber given by --subscriber, activated by their own passphrase
+    (sole control).
 
     A person types their passphrase themselves; an agency's seal needs the agency's passphrase.
     Wrong passphrases count towards the lockout like the API's (channel ``cli``)."""
@@ -104,7 +130,7 @@ def pdf_sign(
             raise click.UsageError("--box needs four numbers x1,y1,x2,y2")
         stamp = Stamp(
             page=page if page is not None else 1,
-            box=coords,  # type: ignore[arg-type]
+            box=coords,
             tag=tag,
             qr_url=qr_url,
             image=Path(image).read_bytes() if image else None,
@@ -124,10 +150,12 @@ def pdf_sign(
     signed = sign_pdf(rt, data, cert, opts)
     Path(out).write_bytes(signed)
     # Checklist "remote signing": every signature is an audit event with the document hash.
+    # Serials are unique per issuer only: the object names the CA, as every other writer's.
+    ca_name = next(c.name for c in rt.store.list_cas() if c.id == cert.issuer_id)
     rt.audit.append(
         cli_actor(),
         "pdf.signed",
-        f"certificate:{cert.serial_hex}",
+        audit_objects.certificate(ca_name, cert.serial_hex),
         {
             "subscriber": key,
             "activation": "passphrase",
@@ -184,8 +212,18 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
 
 @pdf.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--json", "as_json", is_flag=True)
-@click.option("--password-file", type=click.Path(exists=True, dir_okay=False), default=None)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
+@click.option(
+    "--password-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="File with the password of an encrypted PDF.",
+)
 @click.pass_obj
 def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None) -> None:
     """Verify every signature of FILE against this PSrE; exit 1 unless all are valid."""

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 # Loaded here, in the fork server, rather than on a child's first job.
-import pyhanko.sign.validation  # noqa: F401
+import pyhanko.sign.validation
 import pyhanko.stamp  # noqa: F401
 from asn1crypto import tsp
 from cryptography import x509
@@ -69,7 +69,7 @@ _SCV2_KEPT = 256
 def _signer(job: pades.SignJob) -> PsreSigner:
     key = hashlib.sha256(job.signer_der + b"".join(job.chain_der)).digest()
     signer = PsreSigner(
-        _ParentKey(),  # type: ignore[arg-type]
+        _ParentKey(),
         job.key_label,
         x509.load_der_x509_certificate(job.signer_der),
         [x509.load_der_x509_certificate(c) for c in job.chain_der],

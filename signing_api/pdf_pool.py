@@ -331,7 +331,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             answer = ("memory",)
         except CaError as ex:
             answer = ("error", ex)
-        except Exception as ex:  # noqa: BLE001 - reported to the parent, logged here
+        except Exception as ex:
             log.exception("PDF worker job %s failed", getattr(fn, "__name__", fn))
             answer = ("crash", type(ex).__name__)
         grown = _address_space_mb() - base
@@ -340,7 +340,7 @@ def _serve(conn: Connection, memory_mb: int) -> None:
             data = pickle.dumps((*answer, retiring) if len(answer) == 2 else answer)
         except MemoryError:
             answer, data = ("memory",), pickle.dumps(("memory",))
-        except Exception:  # noqa: BLE001 - e.g. an exception that cannot be pickled
+        except Exception:
             answer = ("crash", type(answer[-1]).__name__)
             data = pickle.dumps(answer)
         try:

@@ -43,15 +43,15 @@ class RevInfo:
     crls: list[asn1_crl.CertificateList] = field(default_factory=list)
 
 
-def _sources():  # noqa: ANN202 - (crl_fn, ocsp_fn); each None while its area is absent
+def _sources():
     try:
         from crl.publish import crl_for_certificate
     except ImportError:
-        crl_for_certificate = None  # type: ignore[assignment]
+        crl_for_certificate = None
     try:
         from ocsp.responses import response_for_certificate
     except ImportError:
-        response_for_certificate = None  # type: ignore[assignment]
+        response_for_certificate = None
     return crl_for_certificate, response_for_certificate
 
 
@@ -137,8 +137,10 @@ def for_paths(store: Store, *paths: Iterable[asn1_x509.Certificate]) -> RevInfo:
                     return None if found is None else asn1_crl.CertificateList.load(found)
 
                 crl = cache.get(("crl", *_crl_key(cert)), now, load_crl)
-                if crl is not None and all(crl.dump() != c.dump() for c in out.crls):
-                    out.crls.append(crl)  # type: ignore[arg-type]
+                if isinstance(crl, asn1_crl.CertificateList) and all(
+                    crl.dump() != c.dump() for c in out.crls
+                ):
+                    out.crls.append(crl)
     return out
 
 

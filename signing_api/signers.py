@@ -75,7 +75,7 @@ class PsreSigner(HsmPdfSigner):
         """The signing-certificate-v2 attribute, DER."""
         return self._scv2_der
 
-    async def signed_attrs(  # type: ignore[override]
+    async def signed_attrs(
         self,
         data_digest: bytes,
         digest_algorithm: str,
@@ -129,7 +129,7 @@ def signer_for(rt: Runtime, cert: Certificate, *, cache_size: int = CACHE_SIZE) 
             return found
     if not cert.key_label:
         raise NoKeyError(f"certificate {cert.serial_hex} has no key in the HSM")
-    signer = PsreSigner(
+    signer: HsmPdfSigner = PsreSigner(
         rt.backend,
         cert.key_label,
         x509.load_der_x509_certificate(cert.der),

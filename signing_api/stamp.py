@@ -151,7 +151,7 @@ def _search(
     from pdfminer.pdfparser import PDFParser
 
     doc = PDFDocument(PDFParser(io.BytesIO(data)), password=password or "")
-    pages = []
+    pages: list[PDFPage] = []
     for page in PDFPage.create_pages(doc):
         if len(pages) == max_pages:
             raise DocumentTooComplexError(f"the document has more than {max_pages} pages")

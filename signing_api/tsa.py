@@ -39,6 +39,7 @@ from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.models import Certificate
 from hsm.errors import HsmError
+from policies.roles import names_with_role
 from signing_api import asn1_lengths
 from signing_api.signers import digest_for, signer_for
 
@@ -51,8 +52,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The time-stamping unit's profile (ceremony step type "tsa").
-TSA_PROFILE = "tsa"
 QUERY_TYPE = "application/timestamp-query"
 REPLY_TYPE = "application/timestamp-reply"
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
@@ -105,11 +104,12 @@ class TimeStampAuthority:
         with self._lock:
             if self._unit is not None and self._unit.recheck_at > now:
                 return self._unit
-            row = self.rt.store.newest_usable_certificate(Certificate.profile == TSA_PROFILE, now)
+            units = names_with_role("tsa")  # the profiles of time-stamping units
+            row = self.rt.store.newest_usable_certificate(Certificate.profile.in_(units), now)
             if row is None:
                 raise NoTsaUnitError(
                     "tsa",
-                    "no valid time-stamping unit certificate (profile 'tsa'); run the TSA "
+                    "no valid time-stamping unit certificate (profile role 'tsa'); run the TSA "
                     "key ceremony",
                 )
             signer = signer_for(self.rt, row)
@@ -194,6 +194,9 @@ class TimeStampAuthority:
             self.require_good(unit, now)
         except (NoTsaUnitError, IssuerNotGood) as ex:
             raise _Rejected("system_failure", str(ex)) from ex
+        tsa_cert = unit.signer.signing_cert
+        if tsa_cert is None:  # HsmPdfSigner always has one; pyHanko types it optional
+            raise _Rejected("system_failure", "the TSA unit has no certificate")
         info = {
             "version": "v1",
             "policy": self.config.policy_oid,
@@ -202,7 +205,7 @@ class TimeStampAuthority:
             "gen_time": now,
             "accuracy": _accuracy(self.config.accuracy_ms),
             "ordering": False,
-            "tsa": x509.GeneralName(name="directory_name", value=unit.signer.signing_cert.subject),
+            "tsa": x509.GeneralName(name="directory_name", value=tsa_cert.subject),
         }
         if req["nonce"].native is not None:
             info["nonce"] = req["nonce"]

@@ -251,7 +251,7 @@ def check_status() -> Response:
 
 
 @bp.post("/user/registration")
-def registration() -> Response:
+def registration() -> tuple[Response, int]:
     """Enrol a civil servant (status NEW; an RA operator issues the certificate after checking
     identity). ``instansi`` defaults to the client app's name.
 

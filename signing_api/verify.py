@@ -24,7 +24,7 @@ import datetime as dt
 import hashlib
 import io
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from asn1crypto import cms
 from asn1crypto import crl as asn1_crl
@@ -159,9 +159,7 @@ def verify_pdf_details(
     from signing_api import pdf_jobs
     from signing_api.pdf_pool import pool_for
 
-    return pool_for(rt).run(
-        pdf_jobs.verify_document, rt.config, data, password, deadline=deadline
-    )
+    return pool_for(rt).run(pdf_jobs.verify_document, rt.config, data, password, deadline=deadline)
 
 
 def analyse(
@@ -207,7 +205,7 @@ def analyse(
 def _plain(r: SignatureReport) -> SignatureReport:
     """``r`` with pyHanko's string types (field names, /Reason) made plain ``str``: the report
     leaves the PDF worker, whose answers may hold only plain values."""
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}
     for f in dataclasses.fields(r):
         v = getattr(r, f.name)
         if isinstance(v, str) and type(v) is not str:
@@ -230,7 +228,7 @@ def _details(sigs: list[EmbeddedPdfSignature]) -> dict[str, SigDetails]:
                 tsa=tsa.dump() if tsa is not None else None,
                 signature_value=sig.signer_info["signature"].native.hex(),
             )
-        except Exception:  # noqa: BLE001, S112 - a broken signature is in the report already
+        except Exception:  # noqa: S112 - a broken signature is in the report already
             continue
     return out
 
@@ -258,7 +256,9 @@ def _collect(
     value is another field's (copied fields, each costing a full validation) is reported as
     not a signature of its own, without validating it again.
     """
-    regular, stamps, unreadable = [], [], []
+    regular: list[EmbeddedPdfSignature] = []
+    stamps: list[EmbeddedPdfSignature] = []
+    unreadable: list[SignatureReport] = []
     seen: dict[bytes, str] = {}
     for n, (name, sig_obj, sig_field) in enumerate(
         enumerate_sig_fields(reader, filled_status=True), start=1
@@ -380,7 +380,7 @@ def _trust_problem(st: SignatureStatus) -> str:
         reason = rd.revocation_reason.native
         return f"the revocation data says {whose} was revoked at {when} ({reason})"
     indic = st.trust_problem_indic
-    return indic.name if indic is not None else "not trusted"
+    return indic.standard_name if indic is not None else "not trusted"
 
 
 def _report(

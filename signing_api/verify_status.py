@@ -211,7 +211,7 @@ def _answers(resp: asn1_ocsp.OCSPResponse, cert: asn1_x509.Certificate) -> bool:
     return False
 
 
-def _unique(items: list) -> list:  # noqa: ANN001 - asn1crypto values
+def _unique(items: list) -> list:
     seen: set[bytes] = set()
     out = []
     for item in items:

@@ -10,6 +10,7 @@ fork (no ``--preload``): a PKCS#11 module must be initialised in the process tha
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
@@ -48,7 +49,7 @@ class _Gunicorn(BaseApplication):
         for key, value in self._options.items():
             self.cfg.set(key, value)
 
-    def load(self) -> Flask:
+    def load(self) -> Callable[..., Any]:  # a Flask app: gunicorn only needs a WSGI callable
         app = create_app(self._cfg)
         _start_worker(app)  # after the fork: PKCS#11 and the database belong to this worker
         return app

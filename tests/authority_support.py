@@ -32,7 +32,7 @@ def two_admins(pki: Pki) -> tuple[str, str]:
     return operator(pki, "admin"), operator(pki, "admin")
 
 
-def change_ca_status(pki: Pki, name: str, action: str = "revoke", reason: str = "keyCompromise"):  # noqa: ANN201
+def change_ca_status(pki: Pki, name: str, action: str = "revoke", reason: str = "keyCompromise"):
     """Revoke / suspend / release CA ``name``'s certificate: one admin proposes, another
     approves. Returns the decided proposal."""
     row = ca_certificate(pki, name)

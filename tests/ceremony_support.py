@@ -132,7 +132,7 @@ def ceremony_file(
 DEV_TOKEN = "psre-dev"
 
 
-def run_ceremony(env, name: str, steps: str, sign_with: str, token: str = DEV_TOKEN) -> Path:  # noqa: ANN001
+def run_ceremony(env, name: str, steps: str, sign_with: str, token: str = DEV_TOKEN) -> Path:
     """Write HEAD + ``steps`` (with dates() and the HEAD values filled in) under
     ``env.root/ceremonies/`` and run it with ``psre ceremony run --yes``; returns the file."""
     values = {"name": name, "token": token, "sign_with": sign_with, **dates()}

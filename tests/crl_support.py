@@ -44,7 +44,7 @@ class CrlPki:
         )
         return self.pki.issuer.issue(self.pki.issuing, req)
 
-    def crl(self, kind: str = "full", partition: int = -1, ca: str | None = None):  # noqa: ANN201
+    def crl(self, kind: str = "full", partition: int = -1, ca: str | None = None):
         from crl.publish import crl_der
 
         info = newest_crl(self.pki.store, ca or self.pki.issuing, kind, partition)

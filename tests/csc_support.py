@@ -83,7 +83,7 @@ def csc_call(
         method="POST",
     )
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - loopback
+        with urllib.request.urlopen(req, timeout=60) as r:
             raw_body = r.read()
             return r.status, json.loads(raw_body) if raw_body else {}
     except urllib.error.HTTPError as ex:

@@ -163,7 +163,7 @@ def database_text(pki: Pki) -> str:
     return "\n".join(parts)
 
 
-def post_json(client: FlaskClient, url: str, creds: Creds, body: object):  # noqa: ANN201
+def post_json(client: FlaskClient, url: str, creds: Creds, body: object):
     return client.post(url, json=body, headers=creds.headers)
 
 

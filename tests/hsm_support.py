@@ -57,7 +57,7 @@ def token(softhsm_conf: Path) -> TestToken:
 
 
 @pytest.fixture(scope="session")
-def backend(token: TestToken):  # noqa: ANN201
+def backend(token: TestToken):
     b = token.backend()
     yield b
     b.close()

@@ -58,7 +58,7 @@ class SigningPki:
         return enrol_signer(self.pki, name, nik)
 
 
-def build_signing_pki(store: Store, backend, url: str) -> SigningPki:  # noqa: ANN001
+def build_signing_pki(store: Store, backend, url: str) -> SigningPki:
     pki = build_pki(store, backend)
     tsa = add_tsa_unit(pki)
     rt = Runtime(Config(database_url=url, public_base_url=BASE_URL))
@@ -72,7 +72,7 @@ def build_signing_pki(store: Store, backend, url: str) -> SigningPki:  # noqa: A
 
 
 @pytest.fixture(scope="module", params=_backends())
-def spki(request: pytest.FixtureRequest, backend, tmp_path_factory) -> Iterator[SigningPki]:  # noqa: ANN001
+def spki(request: pytest.FixtureRequest, backend, tmp_path_factory) -> Iterator[SigningPki]:
     if request.param == "sqlite":
         urls: Iterator[str] = iter([f"sqlite:///{tmp_path_factory.mktemp('db')}/psre.sqlite3"])
     else:

@@ -104,7 +104,7 @@ def _op(spec: dict[str, Any], method: str, path: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_every_request_the_spec_allows_is_served(server, spec, method, path) -> None:  # noqa: ANN001
+def test_every_request_the_spec_allows_is_served(server, spec, method, path) -> None:
     op = _op(spec, method, path)
     kind, schema = _request_parts(op)
 
@@ -153,7 +153,7 @@ def forbidden(draw: st.DrawFn, schema: dict[str, Any], kind: str) -> Any:
 
 
 @pytest.mark.parametrize(("method", "path"), OPERATIONS)
-def test_every_request_the_spec_forbids_is_4xx(server, spec, method, path) -> None:  # noqa: ANN001
+def test_every_request_the_spec_forbids_is_4xx(server, spec, method, path) -> None:
     op = _op(spec, method, path)
     kind, schema = _request_parts(op)
 
@@ -171,7 +171,7 @@ def test_every_request_the_spec_forbids_is_4xx(server, spec, method, path) -> No
 # --- fixed checks: methods, credentials, real signatures -----------------------------------------
 
 
-def test_a_method_a_path_does_not_offer_is_405_with_allow(server, spec) -> None:  # noqa: ANN001
+def test_a_method_a_path_does_not_offer_is_405_with_allow(server, spec) -> None:
     schema = spec["components"]["responses"]["MethodNotAllowed"]["content"]["application/json"]
     checked = 0
     for path, item in spec["paths"].items():
@@ -189,7 +189,7 @@ def test_a_method_a_path_does_not_offer_is_405_with_allow(server, spec) -> None:
     assert checked >= 40
 
 
-def test_without_credentials_every_operation_is_401_with_www_authenticate(server, spec) -> None:  # noqa: ANN001
+def test_without_credentials_every_operation_is_401_with_www_authenticate(server, spec) -> None:
     for method, path in OPERATIONS:
         url = path.replace("{nik}", NIK).replace("{id_dokumen}", "x")
         answer = server.call(method, url, b"{}", {"Content-Type": "application/json"})
@@ -197,7 +197,7 @@ def test_without_credentials_every_operation_is_401_with_www_authenticate(server
         check_answer(_op(spec, method, path), answer)
 
 
-def test_real_signatures_fit_their_declared_answers(server, spec) -> None:  # noqa: ANN001
+def test_real_signatures_fit_their_declared_answers(server, spec) -> None:
     pdf = SAMPLES["application/pdf"]
     answer = server.api_form(
         "/api/sign/pdf",
@@ -216,7 +216,7 @@ def test_real_signatures_fit_their_declared_answers(server, spec) -> None:  # no
     assert json.loads(answer.body)["signatureCount"] == 1
 
 
-def test_the_document_states_what_relying_clients_need(spec) -> None:  # noqa: ANN001
+def test_the_document_states_what_relying_clients_need(spec) -> None:
     """The rules the generated requests rely on are in the document, not only in the code:
     NIK patterns, multipart vs JSON bodies, every error status with its codes, 401 with
     WWW-Authenticate, 405 with Allow."""

@@ -20,7 +20,7 @@ def test_definite_length_ending_in_0x80_round_trips_unforced() -> None:
     box = _Box.load(raw)
     _ = box.native
     assert box.dump() == raw and box.dump(force=True) == raw
-    assert box._trailer == b""  # noqa: SLF001 - what the guard tells definite lengths by
+    assert box._trailer == b""
 
 
 def test_indefinite_ber_is_still_re_encoded_as_der() -> None:

@@ -240,7 +240,7 @@ def test_api_refuses_to_sign_under_a_revoked_ca_and_the_status_says_why(pki, db_
     creds = new_client(pki)
     person = new_person(pki)
 
-    def sign():  # noqa: ANN202
+    def sign():
         body = {"nik": person.nik, "passphrase": "rahasia-tte-2026", "file": [_b64pdf()]}
         return post_json(http, "/api/v2/sign/pdf", creds, body)
 
@@ -424,7 +424,7 @@ def test_concurrent_wrong_logins_check_no_more_passwords_than_the_limit(app, pki
     codes: list[int] = []
     start = threading.Barrier(len(clients))
 
-    def attempt(client, page) -> None:  # noqa: ANN001
+    def attempt(client, page) -> None:
         start.wait()
         form = {"name": name, "password": "wrong password!", "csrf_token": csrf(page)}
         codes.append(client.post("/console/login", data=form).status_code)
@@ -452,7 +452,7 @@ def test_every_failed_client_authentication_costs_the_same(pki, db_url):
             .values(enabled=False)
         )
 
-    def timed(c) -> float:  # noqa: ANN001
+    def timed(c) -> float:
         times = []
         for _ in range(3):
             t0 = time.perf_counter()

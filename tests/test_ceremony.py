@@ -36,11 +36,11 @@ class QuietUi:
     def echo(self, text: str) -> None:
         self.lines.append(text)
 
-    def acknowledge(self, witness, step, summary) -> bool:  # noqa: ANN001
+    def acknowledge(self, witness, step, summary) -> bool:
         raise AssertionError("unattended runs never ask")
 
 
-def _run(path: Path, store, backend) -> RunResult:  # noqa: ANN001
+def _run(path: Path, store, backend) -> RunResult:
     return run(
         spec.load(path),
         store=store,
@@ -53,16 +53,16 @@ def _run(path: Path, store, backend) -> RunResult:  # noqa: ANN001
     )
 
 
-def _labels(backend) -> set[str]:  # noqa: ANN001
+def _labels(backend) -> set[str]:
     return {k.label for k in backend.list_keys()}
 
 
-def _fails(rep) -> dict[str, str]:  # noqa: ANN001
+def _fails(rep) -> dict[str, str]:
     return {c.name: c.detail for c in rep.checks if not c.ok}
 
 
 @pytest.fixture
-def hierarchy(tmp_path, store, backend, token):  # noqa: ANN001, ANN201
+def hierarchy(tmp_path, store, backend, token):
     path, tag = ceremony_file(tmp_path, token.label, ROOT, ISSUING, DELEGATED)
     return path, tag, _run(path, store, backend)
 

@@ -116,14 +116,14 @@ def test_serve_answers_healthz_over_http(inst):
     with serving(inst) as base:
         url = f"{base}/healthz"
         for _ in range(4):  # more than one worker and thread answers, each with its own session
-            with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310
+            with urllib.request.urlopen(url, timeout=5) as r:
                 body = json.loads(r.read())
                 assert r.status == 200
         assert body["status"] == "ok"
         assert body["hsm"]["ok"] is True and body["hsm"]["token"] == "psre-dev"
         assert body["database"]["ok"] is True and body["database"]["dialect"] == "sqlite"
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"{base}/nope", timeout=5)  # noqa: S310
+            urllib.request.urlopen(f"{base}/nope", timeout=5)
         assert err.value.code == 404
         assert json.loads(err.value.read())["error"]["code"] == "not_found"
 
@@ -132,7 +132,7 @@ def test_healthz_reports_a_broken_token_as_503(inst):
     env = PsreEnv(inst.root, {"PSRE_HSM_TOKEN_LABEL": "missing-token"})
     with serving(env) as base:
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"{base}/healthz", timeout=5)  # noqa: S310
+            urllib.request.urlopen(f"{base}/healthz", timeout=5)
         assert err.value.code == 503
         body = json.loads(err.value.read())
         assert body["status"] == "degraded" and body["hsm"]["ok"] is False

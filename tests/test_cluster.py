@@ -142,7 +142,7 @@ def test_primary_dies_standby_promoted_no_acknowledged_certificate_lost(
                             IssueRequest(profile="smime-mailbox", subject={"CN": email},
                                          emails=[email], public_key=key, actor="test"),
                         )  # fmt: skip
-                    except Exception as ex:  # noqa: BLE001 - the outage: retried next loop
+                    except Exception as ex:
                         failures.append((time.monotonic(), type(ex).__name__))
                         time.sleep(0.2)
                         continue
@@ -182,7 +182,7 @@ def test_primary_dies_standby_promoted_no_acknowledged_certificate_lost(
             shutil.rmtree(standby.datadir.parent, ignore_errors=True)
 
 
-def _wait(cond, seconds: float, message: str) -> None:  # noqa: ANN001
+def _wait(cond, seconds: float, message: str) -> None:
     deadline = time.monotonic() + seconds
     while not cond():
         assert time.monotonic() < deadline, message

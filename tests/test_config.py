@@ -72,3 +72,22 @@ def test_toml_round_trip(tmp_path):
     again = load_config(write(tmp_path, cfg.to_toml()), env={})
     assert again == cfg
     assert isinstance(again, Config)
+
+
+def test_the_three_strict_toml_readers_refuse_bad_utf8_alike(tmp_path):
+    """psre.toml, profiles and ceremony files share one reader (policies.strict_toml): bytes
+    that are not UTF-8 are a clear error naming the file in each, not a traceback."""
+    from ceremony_scripts.errors import CeremonyFileError
+    from ceremony_scripts.spec import load
+    from policies.errors import ProfileError
+    from policies.schema import load_profile
+
+    bad = b"name = '\xff\xfe'\n"
+    for name in ("psre.toml", "tsa.toml", "ceremony.toml"):
+        (tmp_path / name).write_bytes(bad)
+    with pytest.raises(ConfigError, match="psre.toml.*not valid TOML"):
+        load_config(tmp_path / "psre.toml", env={})
+    with pytest.raises(ProfileError, match=r"tsa.toml: \(syntax\)"):
+        load_profile(tmp_path / "tsa.toml")
+    with pytest.raises(CeremonyFileError, match="ceremony.toml.*not valid TOML"):
+        load(tmp_path / "ceremony.toml")

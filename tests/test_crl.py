@@ -27,7 +27,7 @@ from tests.pki_support import BASE_URL, Pki, build_pki
 
 
 @pytest.fixture(scope="module", params=_backends())
-def pki_mod(request, tmp_path_factory, backend) -> Iterator[Pki]:  # noqa: ANN001
+def pki_mod(request, tmp_path_factory, backend) -> Iterator[Pki]:
     """One PKI per database backend for the whole module (building it costs HSM keys)."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('crldb') / 'psre.sqlite3'}"
@@ -269,7 +269,7 @@ def test_openssl_crl_check_all_rejects_revoked_accepts_good(cp: CrlPki, tmp_path
     assert "certificate revoked" in out, out
 
 
-def test_rsa_issuing_ca_signs_its_crl_pkcs1(store: Store, backend, tmp_path: Path):  # noqa: ANN001
+def test_rsa_issuing_ca_signs_its_crl_pkcs1(store: Store, backend, tmp_path: Path):
     pki = build_pki(store, backend, KeySpec.RSA_3072, KeySpec.RSA_4096)
     cp = crl_pki(pki, tmp_path / "public")
     leaf = cp.issue()

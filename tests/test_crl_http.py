@@ -76,7 +76,7 @@ def test_endpoint_serves_der_with_caching_headers_and_304(cp: CrlPki, db_url: st
     assert new.status_code == 200 and new.get_etag()[0] != etag
 
 
-def _freshness(r) -> tuple[int, dt.datetime]:  # noqa: ANN001
+def _freshness(r) -> tuple[int, dt.datetime]:
     max_age = r.cache_control.max_age
     assert max_age is not None and r.expires is not None, r.headers
     return max_age, r.expires
@@ -129,7 +129,7 @@ def served(pki: Pki, db_url: str) -> Iterator[str]:
 
 
 def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as r:  # noqa: S310 - loopback test server
+    with urllib.request.urlopen(url, timeout=10) as r:
         assert r.headers["Content-Type"] == "application/pkix-crl"
         return r.read()
 

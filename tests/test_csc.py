@@ -85,7 +85,7 @@ def _pdfsig_valid(tmp_path: Path, data: bytes) -> str:
     return res.stdout
 
 
-def _status(root: asn1_x509.Certificate, data: bytes):  # noqa: ANN202
+def _status(root: asn1_x509.Certificate, data: bytes):
     (sig,) = PdfFileReader(io.BytesIO(data)).embedded_regular_signatures
     return validate_pdf_signature(sig, ValidationContext(trust_roots=[root], allow_fetching=False))
 
@@ -364,7 +364,7 @@ def test_seal_credential_only_under_the_agency_activation(csc: Csc, tmp_path: Pa
         data=json.dumps({"idSubscriber": org, "passphrase": PASSPHRASE}).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Basic {basic}"},
     )
-    with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - loopback
+    with urllib.request.urlopen(req, timeout=60) as r:
         activation = json.loads(r.read())["totp"]
     signed = asyncio.run(csc_sign_pdf(csc.acct, org, minimal_pdf("Segel"), pin=activation))
     assert _status(csc.root, signed).summary().startswith("INTACT:TRUSTED")
@@ -383,7 +383,7 @@ def test_errors_and_openapi(csc: Csc) -> None:
     status, body = csc_call(url, "nope/method", {}, token=token)
     assert (status, body["error"]) == (404, "not_found")
     with pytest.raises(urllib.error.HTTPError) as got:
-        urllib.request.urlopen(f"{url}/csc/v2/signatures/signHash", timeout=30)  # noqa: S310
+        urllib.request.urlopen(f"{url}/csc/v2/signatures/signHash", timeout=30)
     assert got.value.code == 405 and got.value.headers["Allow"] == "POST"
     assert json.loads(got.value.read())["error"] == "invalid_request"
     status, body = csc_call(url, "info", {}, version="v1")
@@ -403,13 +403,13 @@ def test_errors_and_openapi(csc: Csc) -> None:
     )
 
 
-def urllib_open(url: str):  # noqa: ANN201
+def urllib_open(url: str):
     import contextlib
     import urllib.request
 
     @contextlib.contextmanager
-    def opened():  # noqa: ANN202
-        with urllib.request.urlopen(url, timeout=30) as r:  # noqa: S310 - loopback
+    def opened():
+        with urllib.request.urlopen(url, timeout=30) as r:
             yield r.read()
 
     return opened()

@@ -56,20 +56,20 @@ def test_init_makes_the_demo_hierarchy_once(demo):
 
 def test_serve_publishes_ca_certificates_and_the_cps(demo):
     with serving(demo) as base:
-        with urllib.request.urlopen(f"{base}/ca/issuing-ca.crt", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/ca/issuing-ca.crt", timeout=5) as r:
             assert r.headers["Content-Type"] == "application/pkix-cert"
             etag = r.headers["ETag"]
             cert = x509.load_der_x509_certificate(r.read())
         assert cert.subject.rfc4514_string() == "CN=PSrE Demo Issuing CA,O=PSrE Demo,C=ID"
         req = urllib.request.Request(f"{base}/ca/issuing-ca.crt", headers={"If-None-Match": etag})
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(req, timeout=5)  # noqa: S310 - 304 raises in urllib
+            urllib.request.urlopen(req, timeout=5)
         assert err.value.code == 304
-        with urllib.request.urlopen(f"{base}/cps", timeout=5) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/cps", timeout=5) as r:
             page = r.read().decode()
         assert "7.1" in page and "natural-person" in page
         with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(f"{base}/ca/nope.crt", timeout=5)  # noqa: S310
+            urllib.request.urlopen(f"{base}/ca/nope.crt", timeout=5)
         assert err.value.code == 404
 
 
@@ -78,7 +78,7 @@ def test_serve_publishes_the_demo_crls_and_openssl_checks_with_them(demo):
     with serving(demo) as base:
         pems = []
         for name in ("root-ca", "issuing-ca"):
-            with urllib.request.urlopen(f"{base}/crl/{name}.crl", timeout=5) as r:  # noqa: S310
+            with urllib.request.urlopen(f"{base}/crl/{name}.crl", timeout=5) as r:
                 assert r.headers["Content-Type"] == "application/pkix-crl"
                 assert "max-age=" in r.headers["Cache-Control"] and r.headers["ETag"]
                 crl = x509.load_der_x509_crl(r.read())

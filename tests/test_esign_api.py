@@ -48,7 +48,7 @@ from web.clients import set_client_enabled
 
 
 @pytest.fixture(scope="module", params=_backends())
-def env(request, tmp_path_factory, backend) -> Iterator[tuple[Pki, str]]:  # noqa: ANN001
+def env(request, tmp_path_factory, backend) -> Iterator[tuple[Pki, str]]:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('esign') / 'psre.sqlite3'}"
         urls: Iterator[str] = iter([url])
@@ -67,27 +67,27 @@ def env(request, tmp_path_factory, backend) -> Iterator[tuple[Pki, str]]:  # noq
 
 
 @pytest.fixture(scope="module")
-def pki(env) -> Pki:  # noqa: ANN001
+def pki(env) -> Pki:
     return env[0]
 
 
 @pytest.fixture(scope="module")
-def app(env):  # noqa: ANN001, ANN201
+def app(env):
     return make_esign_app(env[0], env[1])
 
 
 @pytest.fixture(scope="module")
-def http(app):  # noqa: ANN001, ANN201
+def http(app):
     return app.test_client()
 
 
 @pytest.fixture(scope="module")
-def creds(pki):  # noqa: ANN001, ANN201
+def creds(pki):
     return new_client(pki)
 
 
 @pytest.fixture(scope="module")
-def signer(pki):  # noqa: ANN001, ANN201
+def signer(pki):
     return new_person(pki)
 
 
@@ -98,7 +98,7 @@ def pdfsig_ok(tmp_path: Path, data: bytes) -> None:
     assert "Signature is Valid." in res.stdout, res.stdout + res.stderr
 
 
-def assert_signed(resp, tmp_path: Path, n: int = 1) -> list[bytes]:  # noqa: ANN001
+def assert_signed(resp, tmp_path: Path, n: int = 1) -> list[bytes]:
     """A signing request that passed every check: n signed PDFs, each accepted by pdfsig."""
     assert resp.status_code == 200, resp.get_data(as_text=True)
     if resp.mimetype == "application/pdf":
@@ -111,21 +111,21 @@ def assert_signed(resp, tmp_path: Path, n: int = 1) -> list[bytes]:  # noqa: ANN
     return pdfs
 
 
-def sign_v1(http, creds, nik: str, passphrase: str = PASSPHRASE, **fields):  # noqa: ANN001, ANN201
+def sign_v1(http, creds, nik: str, passphrase: str = PASSPHRASE, **fields):
     data = {"file": pdf_upload(), "nik": nik, "passphrase": passphrase, **fields}
     return http.post(
         "/api/sign/pdf", data=data, headers=creds.headers, content_type="multipart/form-data"
     )
 
 
-def sign_v2(http, creds, nik: str, n: int = 1, **body):  # noqa: ANN001, ANN201
+def sign_v2(http, creds, nik: str, n: int = 1, **body):
     payload = {"nik": nik, "file": [b64(minimal_pdf(f"dokumen {i}")) for i in range(n)], **body}
     if "totp" not in body and "passphrase" not in body:
         payload["passphrase"] = PASSPHRASE
     return post_json(http, "/api/v2/sign/pdf", creds, payload)
 
 
-def api_routes(app) -> list[tuple[str, str]]:  # noqa: ANN001
+def api_routes(app) -> list[tuple[str, str]]:
     out = []
     for rule in app.url_map.iter_rules():
         if rule.rule.startswith("/api/"):
@@ -137,7 +137,7 @@ def api_routes(app) -> list[tuple[str, str]]:  # noqa: ANN001
 # --- client applications -----------------------------------------------------------------------
 
 
-def test_every_api_route_but_the_spec_needs_client_credentials(app, http, pki, creds):  # noqa: ANN001
+def test_every_api_route_but_the_spec_needs_client_credentials(app, http, pki, creds):
     routes = api_routes(app)
     assert len(routes) >= 14
     bad = [
@@ -158,7 +158,7 @@ def test_every_api_route_but_the_spec_needs_client_credentials(app, http, pki, c
             assert resp.headers["WWW-Authenticate"].startswith("Basic")
 
 
-def test_a_disabled_client_is_refused_at_once(http, pki):  # noqa: ANN001
+def test_a_disabled_client_is_refused_at_once(http, pki):
     c = new_client(pki)
     assert http.get("/api/user/status/3174000000000001", headers=c.headers).status_code == 200
     set_client_enabled(pki.store, pki.store.get_client(c.username).id, False, actor="test")
@@ -166,7 +166,7 @@ def test_a_disabled_client_is_refused_at_once(http, pki):  # noqa: ANN001
     assert resp.status_code == 401 and resp.get_json()["status_code"] == 4010
 
 
-def test_openapi_describes_every_api_route(app, http):  # noqa: ANN001
+def test_openapi_describes_every_api_route(app, http):
     spec = http.get("/api/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     for method, rule in api_routes(app):
@@ -181,7 +181,7 @@ def test_openapi_describes_every_api_route(app, http):  # noqa: ANN001
 # --- status and registration ---------------------------------------------------------------------
 
 
-def test_status_strings_follow_the_subscriber(http, pki, creds):  # noqa: ANN001
+def test_status_strings_follow_the_subscriber(http, pki, creds):
     issued = new_person(pki)
     fresh = new_person(pki, issue=False)
     unknown = "3174999999999999"
@@ -216,7 +216,7 @@ def test_status_strings_follow_the_subscriber(http, pki, creds):  # noqa: ANN001
 
 def test_registration_ignores_an_app_chosen_passphrase_the_signer_sets_their_own(
     http, pki, creds, tmp_path
-):  # noqa: ANN001
+):
     """v2 registration keeps its ``passphrase`` field for compatibility, but the app's choice
     never activates anything: the signer sets their own with the code sent to them."""
     from tests.web_support import new_nik, set_passphrase_on_page
@@ -252,13 +252,13 @@ def test_registration_ignores_an_app_chosen_passphrase_the_signer_sets_their_own
     )
 
 
-def test_the_passphrase_page_refuses_bad_input(http, pki):  # noqa: ANN001
+def test_the_passphrase_page_refuses_bad_input(http, pki):
     from tests.web_support import set_passphrase_on_page
 
     p = new_person(pki, passphrase=None)
     (code,) = enrolment_codes(pki, p.email)
 
-    def error(resp) -> str:  # noqa: ANN001
+    def error(resp) -> str:
         assert resp.status_code == 400
         return resp.get_data(as_text=True).split('id="pass-error">')[1].split("<")[0]
 
@@ -279,7 +279,7 @@ def test_the_passphrase_page_refuses_bad_input(http, pki):  # noqa: ANN001
     assert pki.store.get_subscriber(p.nik).passphrase_hash is None
 
 
-def test_an_enrolment_code_sets_one_passphrase_even_when_posted_concurrently(pki):  # noqa: ANN001
+def test_an_enrolment_code_sets_one_passphrase_even_when_posted_concurrently(pki):
     from concurrent.futures import ThreadPoolExecutor
 
     from signing_api.enrolment import EnrolmentError, redeem
@@ -304,7 +304,7 @@ def test_an_enrolment_code_sets_one_passphrase_even_when_posted_concurrently(pki
 
 def test_codes_leave_the_outbox_when_taken_or_expired_and_cannot_be_read_after(
     http, pki, env, creds
-):  # noqa: ANN001
+):
     from signing_api.notifier import sweep, take
 
     p = new_person(pki)
@@ -334,7 +334,7 @@ def test_codes_leave_the_outbox_when_taken_or_expired_and_cannot_be_read_after(
                 assert f"Kode TOTP Anda: {late}".encode() not in data
 
 
-def test_registration_then_duplicate_is_4024(http, pki, creds):  # noqa: ANN001
+def test_registration_then_duplicate_is_4024(http, pki, creds):
     from tests.web_support import new_nik
 
     nik = new_nik()
@@ -355,8 +355,8 @@ def test_registration_then_duplicate_is_4024(http, pki, creds):  # noqa: ANN001
 # --- validation: 4xx with a code, never a 500 ----------------------------------------------------
 
 
-def test_v1_sign_validation_errors(http, creds, signer):  # noqa: ANN001
-    def code(resp) -> tuple[int, int]:  # noqa: ANN001
+def test_v1_sign_validation_errors(http, creds, signer):
+    def code(resp) -> tuple[int, int]:
         return resp.status_code, resp.get_json()["status_code"]
 
     form = {"nik": signer.nik, "passphrase": PASSPHRASE}
@@ -383,8 +383,8 @@ def test_v1_sign_validation_errors(http, creds, signer):  # noqa: ANN001
     assert code(post({**form, "file": pdf_upload(), "nik": "3174999999999998"})) == (404, 2011)
 
 
-def test_v2_validation_errors(http, creds, signer):  # noqa: ANN001
-    def code(body) -> tuple[int, int]:  # noqa: ANN001
+def test_v2_validation_errors(http, creds, signer):
+    def code(body) -> tuple[int, int]:
         resp = post_json(http, "/api/v2/sign/pdf", creds, body)
         return resp.status_code, resp.get_json()["status_code"]
 
@@ -412,7 +412,7 @@ def test_v2_validation_errors(http, creds, signer):  # noqa: ANN001
     assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
 
 
-def test_a_body_over_the_limit_is_413_json(pki, env, creds):  # noqa: ANN001
+def test_a_body_over_the_limit_is_413_json(pki, env, creds):
     app = make_esign_app(pki, env[1])
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     http = app.test_client()
@@ -431,7 +431,7 @@ def test_a_body_over_the_limit_is_413_json(pki, env, creds):  # noqa: ANN001
 
 def test_lockout_after_five_failures_survives_a_restart_and_expires(
     http, pki, env, creds, tmp_path
-):  # noqa: ANN001
+):
     p = new_person(pki)
     for attempt in range(1, 5):
         resp = sign_v2(http, creds, p.nik, passphrase=f"salah-{attempt}")
@@ -480,15 +480,15 @@ def channel_counts(pki: Pki, nik: str) -> dict[str, int]:
         return {r.channel: r.failed_attempts for r in rows}
 
 
-def status_v1(http, creds, nik: str) -> dict:  # noqa: ANN001
+def status_v1(http, creds, nik: str) -> dict:
     return http.get(f"/api/user/status/{nik}", headers=creds.headers).get_json()
 
 
-def status_v2(http, creds, nik: str) -> dict:  # noqa: ANN001
+def status_v2(http, creds, nik: str) -> dict:
     return post_json(http, "/api/v2/user/check/status", creds, {"nik": nik}).get_json()
 
 
-def test_one_apps_wrong_guesses_lock_out_only_that_app(http, pki, creds, tmp_path):  # noqa: ANN001
+def test_one_apps_wrong_guesses_lock_out_only_that_app(http, pki, creds, tmp_path):
     """The NIK is public: app B guessing must not stop the signer signing through app A."""
     p = new_person(pki)
     app_b = new_client(pki)
@@ -510,7 +510,7 @@ def test_one_apps_wrong_guesses_lock_out_only_that_app(http, pki, creds, tmp_pat
 
 def test_many_apps_reach_the_signer_wide_limit_which_locks_all_and_tells_the_signer(
     pki, env, creds
-):  # noqa: ANN001
+):
     app = make_esign_app(pki, env[1], SigningConfig(max_failures=2, max_failures_signer=5))
     http = app.test_client()
     p = new_person(pki)
@@ -535,7 +535,7 @@ def test_many_apps_reach_the_signer_wide_limit_which_locks_all_and_tells_the_sig
     assert any(e.details["signer_locked"] for e in mine)
 
 
-def test_one_patient_app_never_reaches_the_signer_wide_limit(pki, env, creds, tmp_path):  # noqa: ANN001
+def test_one_patient_app_never_reaches_the_signer_wide_limit(pki, env, creds, tmp_path):
     """An app that waits out its own lockout again and again starts from zero each time."""
     app = make_esign_app(pki, env[1], SigningConfig(max_failures=2, max_failures_signer=3))
     http = app.test_client()
@@ -555,7 +555,7 @@ def test_one_patient_app_never_reaches_the_signer_wide_limit(pki, env, creds, tm
     assert_signed(sign_v2(http, creds, p.nik), tmp_path)
 
 
-def test_lockout_time_and_count_come_from_the_config(pki, env, creds):  # noqa: ANN001
+def test_lockout_time_and_count_come_from_the_config(pki, env, creds):
     app = make_esign_app(pki, env[1], SigningConfig(max_failures=2, lockout_minutes=1))
     http = app.test_client()
     p = new_person(pki)
@@ -564,7 +564,7 @@ def test_lockout_time_and_count_come_from_the_config(pki, env, creds):  # noqa: 
     assert resp.status_code == 423 and 0 < resp.get_json()["retry_after"] <= 60
 
 
-def test_a_success_resets_the_failure_count(http, pki, creds, tmp_path):  # noqa: ANN001
+def test_a_success_resets_the_failure_count(http, pki, creds, tmp_path):
     p = new_person(pki)
     for _ in range(4):
         assert sign_v2(http, creds, p.nik, passphrase="salah-lagi").status_code == 400
@@ -578,7 +578,7 @@ def test_a_success_resets_the_failure_count(http, pki, creds, tmp_path):  # noqa
 
 def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
     http, pki, creds, tmp_path, caplog
-):  # noqa: ANN001
+):
     p = new_person(pki)
     resp = post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 2})
     assert resp.status_code == 200 and resp.get_json()["result"] is True
@@ -609,7 +609,7 @@ def test_totp_goes_to_the_outbox_is_single_use_and_bound_to_the_request(
     assert sign_v2(http, other, p.nik, n=1, totp=code3).get_json()["status_code"] == 2031
 
 
-def test_a_database_reader_cannot_brute_force_a_live_totp(http, pki, creds, tmp_path):  # noqa: ANN001
+def test_a_database_reader_cannot_brute_force_a_live_totp(http, pki, creds, tmp_path):
     """The row of a live code (salt and digest) is all a database reader has: trying every
     6-digit code under the row's salt (the old salt-keyed HMAC) no longer finds it, since the
     MAC key stays in the HSM. The code itself still signs."""
@@ -634,7 +634,7 @@ def test_a_database_reader_cannot_brute_force_a_live_totp(http, pki, creds, tmp_
     assert_signed(sign_v2(http, creds, p.nik, n=1, totp=code), tmp_path)
 
 
-def test_without_the_hsm_totps_fail_closed_uncounted_and_unspent(env, http, pki, creds, tmp_path):  # noqa: ANN001
+def test_without_the_hsm_totps_fail_closed_uncounted_and_unspent(env, http, pki, creds, tmp_path):
     """The code MAC needs the token: while it is away a code is neither issued nor checked
     (503, status 5030), the signer is not charged a failed attempt and the code survives."""
     from hsm.pin import PinSource
@@ -658,7 +658,7 @@ def test_without_the_hsm_totps_fail_closed_uncounted_and_unspent(env, http, pki,
 
 def test_a_totp_of_another_app_is_refused_without_counting_or_spending_it(
     http, pki, creds, tmp_path
-):  # noqa: ANN001
+):
     p = new_person(pki)
     post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
     (code,) = outbox_codes(pki, p.email)
@@ -673,7 +673,7 @@ def test_a_totp_of_another_app_is_refused_without_counting_or_spending_it(
     assert_signed(sign_v2(http, creds, p.nik, n=1, totp=code), tmp_path)
 
 
-def test_a_newer_totp_voids_the_older_one(http, pki, creds):  # noqa: ANN001
+def test_a_newer_totp_voids_the_older_one(http, pki, creds):
     p = new_person(pki)
     post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
     post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})
@@ -682,7 +682,7 @@ def test_a_newer_totp_voids_the_older_one(http, pki, creds):  # noqa: ANN001
     assert resp.get_json()["status_code"] == 2031
 
 
-def test_totp_needs_a_signer_who_may_sign(http, pki, creds):  # noqa: ANN001
+def test_totp_needs_a_signer_who_may_sign(http, pki, creds):
     fresh = new_person(pki, issue=False)
     resp = post_json(http, "/api/v2/sign/get/totp", creds, {"nik": fresh.nik, "data": 1})
     assert resp.status_code == 403 and resp.get_json()["status_code"] == 2021
@@ -696,7 +696,7 @@ def test_totp_needs_a_signer_who_may_sign(http, pki, creds):  # noqa: ANN001
 # --- documents ------------------------------------------------------------------------------------
 
 
-def test_download_once_then_4044(http, pki, creds, signer):  # noqa: ANN001
+def test_download_once_then_4044(http, pki, creds, signer):
     client_id = pki.store.get_client(creds.username).id
     sub = pki.store.get_subscriber(signer.nik)
     doc_id = documents.keep(pki.store, client_id, sub.id, "surat.pdf", b"%PDF-1.7 signed", 60)
@@ -718,7 +718,7 @@ def test_download_once_then_4044(http, pki, creds, signer):  # noqa: ANN001
     assert unknown.status_code == 404 and unknown.get_json()["status_code"] == 4040
 
 
-def test_an_expired_document_is_4044(http, pki, creds, signer):  # noqa: ANN001
+def test_an_expired_document_is_4044(http, pki, creds, signer):
     client_id = pki.store.get_client(creds.username).id
     sub = pki.store.get_subscriber(signer.nik)
     doc_id = documents.keep(pki.store, client_id, sub.id, "a.pdf", b"%PDF-1.7 x", 60)
@@ -731,7 +731,7 @@ def test_an_expired_document_is_4044(http, pki, creds, signer):  # noqa: ANN001
     assert resp.status_code == 404 and resp.get_json()["status_code"] == 4044
 
 
-def test_v1_sign_returns_the_pdf_and_an_id_for_one_download(http, creds, signer, tmp_path):  # noqa: ANN001
+def test_v1_sign_returns_the_pdf_and_an_id_for_one_download(http, creds, signer, tmp_path):
     resp = sign_v1(http, creds, signer.nik, reason="Menyetujui", location="Jakarta")
     pdfs = assert_signed(resp, tmp_path)
     if pdfs:
@@ -742,7 +742,7 @@ def test_v1_sign_returns_the_pdf_and_an_id_for_one_download(http, creds, signer,
         assert gone.get_json()["status_code"] == 4044
 
 
-def test_v2_bulk_with_one_or_per_file_properties(http, creds, signer, tmp_path):  # noqa: ANN001
+def test_v2_bulk_with_one_or_per_file_properties(http, creds, signer, tmp_path):
     one = {"tampilan": "INVISIBLE", "reason": "Bulk", "location": "Jakarta"}
     resp = sign_v2(http, creds, signer.nik, n=3, signatureProperties=[one])
     assert_signed(resp, tmp_path, n=3)
@@ -754,7 +754,7 @@ def test_v2_bulk_with_one_or_per_file_properties(http, creds, signer, tmp_path):
 # --- verification ---------------------------------------------------------------------------------
 
 
-def test_verify_v1_and_v2_shapes(http, pki, creds):  # noqa: ANN001
+def test_verify_v1_and_v2_shapes(http, pki, creds):
     s = signed_pdf(pki, name="Siti Rahayu", text="Nota Dinas")
     resp = http.post(
         "/api/sign/verify",
@@ -793,7 +793,7 @@ def test_verify_v1_and_v2_shapes(http, pki, creds):  # noqa: ANN001
     assert post_json(http, "/api/v2/verify/pdf", creds, {}).get_json()["status_code"] == 4014
 
 
-def _verify_v1(http, creds, pdf: bytes, name: str = "surat.pdf") -> dict:  # noqa: ANN001
+def _verify_v1(http, creds, pdf: bytes, name: str = "surat.pdf") -> dict:
     resp = http.post(
         "/api/sign/verify",
         data={"signed_file": pdf_upload(pdf, name)},
@@ -827,7 +827,7 @@ def _conforms(answer: object, schema: dict, spec: dict, where: str = "$") -> Non
             _conforms(item, schema["items"], spec, f"{where}[{i}]")
 
 
-def test_verify_v1_answers_as_bsre(http, pki, creds, signer, tmp_path):  # noqa: ANN001
+def test_verify_v1_answers_as_bsre(http, pki, creds, signer, tmp_path):
     """BSrE's strings, nulls and formats, as the samples of its client libraries show them;
     psre's verdict in extra fields; every answer as the OpenAPI document declares it."""
     from signing_api import verify_shapes as shapes
@@ -884,7 +884,7 @@ def test_verify_v1_answers_as_bsre(http, pki, creds, signer, tmp_path):  # noqa:
 # --- agency seals ---------------------------------------------------------------------------------
 
 
-def test_seal_activation_totp_seal_and_revocation(http, pki, creds, tmp_path):  # noqa: ANN001
+def test_seal_activation_totp_seal_and_revocation(http, pki, creds, tmp_path):
     agency = new_agency(pki)
     url = "/api/v2/seal/get/activation"
     wrong = post_json(http, url, creds, {"idSubscriber": agency.org_id, "passphrase": "salah"})
@@ -894,11 +894,11 @@ def test_seal_activation_totp_seal_and_revocation(http, pki, creds, tmp_path):  
     token = act.get_json()["totp"]
     assert token and act.get_json()["result"] is True and act.get_json()["expires"]
 
-    def seal_code(tok: str, n: int = 1, c=creds):  # noqa: ANN001, ANN202
+    def seal_code(tok: str, n: int = 1, c=creds):
         body = {"idSubscriber": agency.org_id, "activation": tok, "data": n}
         return post_json(http, "/api/v2/seal/get/totp", c, body)
 
-    def seal(code: str, n: int = 1, c=creds):  # noqa: ANN001, ANN202
+    def seal(code: str, n: int = 1, c=creds):
         files = [b64(minimal_pdf(f"segel {i}")) for i in range(n)]
         body = {"idSubscriber": agency.org_id, "totp": code, "file": files}
         return post_json(http, "/api/v2/seal/pdf", c, body)
@@ -929,7 +929,7 @@ def test_seal_activation_totp_seal_and_revocation(http, pki, creds, tmp_path):  
     assert {"seal.activate", "seal.revoke", "seal.code_issued"} <= actions
 
 
-def test_seal_endpoints_refuse_people_and_unknown_agencies(http, pki, creds, signer):  # noqa: ANN001
+def test_seal_endpoints_refuse_people_and_unknown_agencies(http, pki, creds, signer):
     url = "/api/v2/seal/get/activation"
     resp = post_json(http, url, creds, {"idSubscriber": "NTRID-NOPE", "passphrase": PASSPHRASE})
     assert resp.status_code == 404 and resp.get_json()["status_code"] == 2011
@@ -948,7 +948,7 @@ def test_seal_endpoints_refuse_people_and_unknown_agencies(http, pki, creds, sig
 # --- rate limit -----------------------------------------------------------------------------------
 
 
-def test_per_client_rate_limit_is_shared_through_the_database(http, pki, env):  # noqa: ANN001
+def test_per_client_rate_limit_is_shared_through_the_database(http, pki, env):
     c = new_client(pki)
     configure_client(pki.store, c.username, level=None, rate_limit=2, actor="test")
     p = new_person(pki)
@@ -960,7 +960,7 @@ def test_per_client_rate_limit_is_shared_through_the_database(http, pki, env):  
     assert pki.store.get_subscriber(p.nik).failed_attempts == 2  # refused before activation
 
 
-def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, tmp_path):  # noqa: ANN001
+def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, tmp_path):
     from ca_core.passwords import hash_secret
 
     p = new_person(pki)
@@ -979,12 +979,12 @@ def test_a_changed_passphrase_takes_effect_at_once(http, pki, creds, tmp_path): 
 # --- with the engine: stamps, levels, audit ---------------------------------------------------
 
 
-def verify_level(http, creds, pdf: bytes) -> list[str]:  # noqa: ANN001
+def verify_level(http, creds, pdf: bytes) -> list[str]:
     answer = post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(pdf)}).get_json()
     return [s["signatureFormat"] for s in answer["signatureInformations"]]
 
 
-def test_visible_stamps_qr_image_and_tag(http, creds, signer, tmp_path):  # noqa: ANN001
+def test_visible_stamps_qr_image_and_tag(http, creds, signer, tmp_path):
     qr = sign_v1(
         http,
         creds,
@@ -1035,7 +1035,7 @@ def test_visible_stamps_qr_image_and_tag(http, creds, signer, tmp_path):  # noqa
     assert resp.status_code == 400 and resp.get_json()["status_code"] == 4015
 
 
-def test_level_from_request_then_client_app_then_config(http, pki, creds, signer, tmp_path):  # noqa: ANN001
+def test_level_from_request_then_client_app_then_config(http, pki, creds, signer, tmp_path):
     app_b = new_client(pki)
     configure_client(pki.store, app_b.username, level="B-B", rate_limit=None, actor="test")
 
@@ -1050,7 +1050,7 @@ def test_level_from_request_then_client_app_then_config(http, pki, creds, signer
     assert verify_level(http, creds, by_default) == ["PAdES-BASELINE-LT"]
 
 
-def test_every_signature_is_audited_with_the_document_hashes(http, pki, creds, signer, tmp_path):  # noqa: ANN001
+def test_every_signature_is_audited_with_the_document_hashes(http, pki, creds, signer, tmp_path):
     import hashlib
 
     pdfs = assert_signed(sign_v2(http, creds, signer.nik, n=2), tmp_path, n=2)
@@ -1065,7 +1065,7 @@ def test_every_signature_is_audited_with_the_document_hashes(http, pki, creds, s
     assert all(e.details["certificate"] == signer.serial_hex for e in events)
 
 
-def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, creds):  # noqa: ANN001
+def test_concurrent_guesses_are_all_counted_and_a_code_is_used_once(app, pki, creds):
     from concurrent.futures import ThreadPoolExecutor
 
     p = new_person(pki)
@@ -1117,7 +1117,7 @@ JUNK = [
 ]
 
 
-def test_junk_never_makes_a_500(app, http, creds):  # noqa: ANN001
+def test_junk_never_makes_a_500(app, http, creds):
     posts = [rule for method, rule in api_routes(app) if method == "POST"]
     for rule in posts:
         for body in JUNK:
@@ -1128,11 +1128,11 @@ def test_junk_never_makes_a_500(app, http, creds):  # noqa: ANN001
         assert 400 <= resp.status_code < 500, (rule, resp.get_data(as_text=True))
 
 
-def test_a_custom_notifier_replaces_the_outbox(pki, env, creds):  # noqa: ANN001
+def test_a_custom_notifier_replaces_the_outbox(pki, env, creds):
     sent: list[tuple[str, str, str]] = []
 
     class Collect:
-        def send(self, recipient: str, subject: str, body: str, expires_at=None) -> None:  # noqa: ANN001
+        def send(self, recipient: str, subject: str, body: str, expires_at=None) -> None:
             sent.append((recipient, subject, body))
 
     app = make_esign_app(pki, env[1])
@@ -1145,7 +1145,7 @@ def test_a_custom_notifier_replaces_the_outbox(pki, env, creds):  # noqa: ANN001
     assert outbox_codes(pki, p.email) == []
 
 
-def test_b_lt_from_the_api_verifies_with_timestamp_and_ltv(http, creds, signer, tmp_path):  # noqa: ANN001
+def test_b_lt_from_the_api_verifies_with_timestamp_and_ltv(http, creds, signer, tmp_path):
     (pdf,) = assert_signed(sign_v1(http, creds, signer.nik, reason="Setuju"), tmp_path)
     v2 = post_json(http, "/api/v2/verify/pdf", creds, {"file": b64(pdf)}).get_json()
     assert v2["conclusion"] == "VALID"
@@ -1164,7 +1164,7 @@ def test_b_lt_from_the_api_verifies_with_timestamp_and_ltv(http, creds, signer, 
     assert d["info_tsa"]["tsa_cert_validity"] and d["signature_document"]["signed_using_tsa"]
 
 
-def test_password_protected_pdf(http, creds, signer, tmp_path):  # noqa: ANN001
+def test_password_protected_pdf(http, creds, signer, tmp_path):
     from tests.test_pdf_sign import encrypted_pdf
 
     doc = b64(encrypted_pdf("buka", "pemilik"))
@@ -1188,7 +1188,7 @@ def test_password_protected_pdf(http, creds, signer, tmp_path):  # noqa: ANN001
     assert nopw.status_code == 400 and nopw.get_json()["status_code"] == 4015
 
 
-def test_a_code_issued_for_named_documents_signs_exactly_those(http, pki, creds, tmp_path):  # noqa: ANN001
+def test_a_code_issued_for_named_documents_signs_exactly_those(http, pki, creds, tmp_path):
     import hashlib
 
     p = new_person(pki)
@@ -1201,7 +1201,7 @@ def test_a_code_issued_for_named_documents_signs_exactly_those(http, pki, creds,
         assert resp.get_json()["data"] == len(h)
         return outbox_codes(pki, p.email)[-1]
 
-    def sign(code: str, files: list[bytes]):  # noqa: ANN202
+    def sign(code: str, files: list[bytes]):
         body = {"nik": p.nik, "totp": code, "file": [b64(f) for f in files]}
         return post_json(http, "/api/v2/sign/pdf", creds, body)
 
@@ -1215,7 +1215,7 @@ def test_a_code_issued_for_named_documents_signs_exactly_those(http, pki, creds,
     assert post_json(http, "/api/v2/sign/get/totp", creds, body).get_json()["status_code"] == 4015
 
 
-def test_a_server_without_a_tsa_unit_answers_500_not_a_client_error(backend, tmp_path, creds):  # noqa: ANN001
+def test_a_server_without_a_tsa_unit_answers_500_not_a_client_error(backend, tmp_path, creds):
     from tests.pki_support import build_pki
 
     url = f"sqlite:///{tmp_path / 'no-tsa.sqlite3'}"
@@ -1234,7 +1234,7 @@ def test_a_server_without_a_tsa_unit_answers_500_not_a_client_error(backend, tmp
         store.close()
 
 
-def test_a_fifty_megabyte_pdf_signs_through_v1(http, creds, signer, tmp_path):  # noqa: ANN001
+def test_a_fifty_megabyte_pdf_signs_through_v1(http, creds, signer, tmp_path):
     """Large letters with attachments: the multipart upload is spooled, the PDF signed whole."""
     from tests.signing_support import big_pdf
 

@@ -52,7 +52,7 @@ def call(
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(s.url + path, data=data, method=method, headers=headers)
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310 - loopback
+        with urllib.request.urlopen(req, timeout=60) as r:
             return r.status, dict(r.headers), r.read()
     except urllib.error.HTTPError as ex:
         return ex.code, dict(ex.headers), ex.read()

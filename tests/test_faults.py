@@ -43,12 +43,12 @@ class Answer:
 def http(
     url: str, body: bytes | None = None, headers: dict[str, str] | None = None, method: str = ""
 ) -> Answer:
-    req = urllib.request.Request(  # noqa: S310 - loopback test URL
+    req = urllib.request.Request(
         url, data=body, headers=headers or {}, method=method or ("POST" if body else "GET")
     )
     t0 = time.monotonic()
     try:
-        with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310
+        with urllib.request.urlopen(req, timeout=60) as r:
             return Answer(r.status, dict(r.headers), r.read(), time.monotonic() - t0)
     except urllib.error.HTTPError as ex:
         return Answer(ex.code, dict(ex.headers), ex.read(), time.monotonic() - t0)
@@ -71,7 +71,7 @@ def healthz(url: str) -> Answer:
     return http(f"{url}/healthz")
 
 
-def wait_for(check, timeout: float, step: float = 0.25):  # noqa: ANN001, ANN201
+def wait_for(check, timeout: float, step: float = 0.25):
     """Poll ``check()`` until it returns something true; that value, or the last one."""
     deadline = time.monotonic() + timeout
     while True:
@@ -133,7 +133,7 @@ def server(inst: EsignInstall, tmp_path: Path) -> Iterator[Serving]:
 # --- item 3: the token goes away and comes back -----------------------------------------------
 
 
-def test_token_away_and_back_heals_without_a_restart(inst, server, tmp_path):  # noqa: ANN001
+def test_token_away_and_back_heals_without_a_restart(inst, server, tmp_path):
     env, url = inst.env, server.url
     assert healthz(url).status == 200
     assert sign_v2(inst, url).status == 200
@@ -186,7 +186,7 @@ def daemon_pid(serve_pid: int) -> int | None:
     return None
 
 
-def test_a_killed_ocsp_daemon_is_restarted_and_logged(inst, server):  # noqa: ANN001
+def test_a_killed_ocsp_daemon_is_restarted_and_logged(inst, server):
     first = wait_for(lambda: daemon_pid(server.proc.pid), timeout=15)
     assert first, "psre serve started no OCSP daemon"
     os.kill(first, signal.SIGKILL)
@@ -202,7 +202,7 @@ def test_a_killed_ocsp_daemon_is_restarted_and_logged(inst, server):  # noqa: AN
     print(f"daemon pid {first} killed; pid {second} running after {restarted:.2f} s")
 
 
-def test_healthz_turns_503_when_presigned_responses_age(inst, tmp_path):  # noqa: ANN001
+def test_healthz_turns_503_when_presigned_responses_age(inst, tmp_path):
     # 0.0025 of 8 h is 72 s, 60 of which thisUpdate is backdated: the responses age past it
     # within the test (in production the default 0.75 leaves a day of 96 h to react).
     limit = 0.0025
@@ -242,7 +242,7 @@ def _sign_v1_with_curl(inst: EsignInstall, url: str, pdf: Path, out: Path) -> tu
     return code.strip(), head
 
 
-def test_v1_sign_of_a_file_named_in_cjk_is_answered_and_downloadable(inst, server, tmp_path):  # noqa: ANN001
+def test_v1_sign_of_a_file_named_in_cjk_is_answered_and_downloadable(inst, server, tmp_path):
     pdf = tmp_path / "名前.pdf"
     pdf.write_bytes(minimal_pdf("Nota Dinas"))
     out = tmp_path / "signed.pdf"
@@ -266,7 +266,7 @@ def test_v1_sign_of_a_file_named_in_cjk_is_answered_and_downloadable(inst, serve
     assert again.status == 404 and again.json()["status_code"] == 4044
 
 
-def test_a_download_whose_answer_failed_is_not_spent(inst, server):  # noqa: ANN001
+def test_a_download_whose_answer_failed_is_not_spent(inst, server):
     """The client goes away before the body is through: the document stays downloadable."""
     from ca_core.config import load_config
     from ca_core.store import Store
@@ -308,7 +308,7 @@ def test_a_download_whose_answer_failed_is_not_spent(inst, server):  # noqa: ANN
 # --- item 6: chunked OCSP bodies ---------------------------------------------------------------
 
 
-def test_chunked_ocsp_request_is_read_and_bounded(inst, server, tmp_path):  # noqa: ANN001
+def test_chunked_ocsp_request_is_read_and_bounded(inst, server, tmp_path):
     env = inst.env
     req = tmp_path / "req.der"
     subprocess.run(
@@ -364,7 +364,7 @@ def named_keys(env: PsreEnv) -> set[str]:
     return {r[0] for r in rows}
 
 
-def test_orphan_keys_of_killed_issuances_are_swept_and_audited(inst):  # noqa: ANN001
+def test_orphan_keys_of_killed_issuances_are_swept_and_audited(inst):
     env = inst.env
     nik = "3174051203900077"
     env.run(
@@ -409,7 +409,7 @@ def test_orphan_keys_of_killed_issuances_are_swept_and_audited(inst):  # noqa: A
     print(f"{len(orphans)} orphans after 10 kills + 1 made; swept in {swept:.2f} s")
 
 
-def test_the_daemon_sweeps_orphans(inst, tmp_path):  # noqa: ANN001
+def test_the_daemon_sweeps_orphans(inst, tmp_path):
     env = PsreEnv(
         inst.env.root,
         {
@@ -436,7 +436,7 @@ def test_the_daemon_sweeps_orphans(inst, tmp_path):  # noqa: ANN001
 # --- item 3: the database goes away and comes back ----------------------------------------------
 
 
-def test_database_away_and_back_heals_without_a_restart(tmp_path):  # noqa: ANN001
+def test_database_away_and_back_heals_without_a_restart(tmp_path):
     from tests.pg_support import own_cluster, pg_bin
 
     if pg_bin() is None:

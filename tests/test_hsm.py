@@ -167,7 +167,7 @@ def test_delete_removes_both_halves(backend):
         backend.sign("to-delete", b"x", "sha256", SignScheme.ECDSA)
 
 
-def _raw_secret_keys(token, label: str) -> list:  # noqa: ANN001
+def _raw_secret_keys(token, label: str) -> list:
     """The token's secret keys labelled ``label``, read with python-pkcs11 directly (the
     backend's login is the application's, so this session sees private objects)."""
     import pkcs11
@@ -178,7 +178,7 @@ def _raw_secret_keys(token, label: str) -> list:  # noqa: ANN001
     return [session, list(session.get_objects(query))]
 
 
-def test_the_code_mac_key_is_made_once_in_the_token_sensitive_and_not_extractable(token, backend):  # noqa: ANN001
+def test_the_code_mac_key_is_made_once_in_the_token_sensitive_and_not_extractable(token, backend):
     from pkcs11 import Attribute, KeyType
     from pkcs11 import exceptions as p11e
 
@@ -208,7 +208,7 @@ def test_the_code_mac_key_is_made_once_in_the_token_sensitive_and_not_extractabl
         other.close()
 
 
-def test_mac_creates_its_key_on_first_use_and_duplicates_converge(token, backend):  # noqa: ANN001
+def test_mac_creates_its_key_on_first_use_and_duplicates_converge(token, backend):
     from pkcs11 import Attribute, KeyType
 
     label = f"mac-{secrets.token_hex(4)}"

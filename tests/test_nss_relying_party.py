@@ -37,7 +37,7 @@ from tests.pdf_support import minimal_pdf
 SIGNER = ("3174051203900001", "Rina Wulandari", "rina.wulandari@kemenkeu.go.id")
 TO_REVOKE = ("3174051203900002", "Budi Santoso", "budi.santoso@kemenkeu.go.id")
 AGENCY = ("NTRID-1234567890123", "Kementerian Keuangan", "sekretariat@kemenkeu.go.id")
-PASSPHRASE = "tanda-tangan-sendiri-2026"  # noqa: S105 - the test signers' own passphrase
+PASSPHRASE = "tanda-tangan-sendiri-2026"
 
 #: name → (subscriber, PAdES level, appearance options of `psre pdf sign`)
 CASES: dict[str, tuple[str, str, tuple[str, ...]]] = {
@@ -97,7 +97,7 @@ def nss_database(directory: Path, url: str) -> str:
     db = f"sql:{directory}"
     subprocess.run(["certutil", "-N", "-d", db, "--empty-password"], check=True)
     for name, trust in (("root-ca", ",C,"), ("issuing-ca", ",,")):
-        with urllib.request.urlopen(f"{url}/ca/{name}.crt", timeout=30) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{url}/ca/{name}.crt", timeout=30) as r:
             (directory / f"{name}.der").write_bytes(r.read())
         subprocess.run(
             ["certutil", "-A", "-d", db, "-n", name, "-t", trust,

@@ -169,6 +169,10 @@ def test_reserved_serial_counts_as_issued(op: OcspPki):
     assert cert_status(op.store, ca.id, "7e5701").status == "good"
     assert cert_status(op.store, ca.id, "7e5702").status == "good"
     assert cert_status(op.store, ca.id, "7e5703").status == "never_issued"
+    # One decision (issue 17): the store's own answer agrees with OCSP's, the abandoned
+    # reservation included (it was never signed: unknown to both).
+    used = [op.store.serial_status(ca.id, sh) for sh in ("7e5701", "7e5702", "7e5703")]
+    assert used == ["reserved", "reserved", "unknown"]
     # ... and pre-signed as good, from the reservation.
     op.presigner.presign_ca(ca)
     with op.store.session() as s:

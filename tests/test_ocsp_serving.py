@@ -41,7 +41,7 @@ def good(op: OcspPki) -> x509.Certificate:
 
 
 @pytest.fixture(scope="module")
-def gunicorn(op: OcspPki, token, good) -> Iterator[str]:  # noqa: ANN001
+def gunicorn(op: OcspPki, token, good) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PSRE_")}
     env.update(
@@ -79,7 +79,7 @@ def nginx(op: OcspPki, gunicorn: str) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def request_der(op: OcspPki, cert: x509.Certificate, h=SHA1, nonce: bytes | None = None) -> bytes:  # noqa: ANN001
+def request_der(op: OcspPki, cert: x509.Certificate, h=SHA1, nonce: bytes | None = None) -> bytes:
     b = ocsp.OCSPRequestBuilder().add_certificate(cert, op.pki.cert(op.pki.issuing), h)
     if nonce is not None:
         b = b.add_extension(x509.OCSPNonce(nonce), critical=False)
@@ -87,10 +87,10 @@ def request_der(op: OcspPki, cert: x509.Certificate, h=SHA1, nonce: bytes | None
 
 
 def fetch(url: str, data: bytes | None = None) -> tuple[int, dict[str, str], bytes]:
-    req = urllib.request.Request(  # noqa: S310 - loopback test URL
+    req = urllib.request.Request(
         url, data=data, headers={"Content-Type": "application/ocsp-request"} if data else {}
     )
-    with urllib.request.urlopen(req, timeout=30) as r:  # noqa: S310
+    with urllib.request.urlopen(req, timeout=30) as r:
         # Repeated fields (nginx sends Cache-Control twice: expires + add_header) joined.
         headers = {k: ", ".join(r.headers.get_all(k)) for k in set(r.headers.keys())}
         return r.status, headers, r.read()

@@ -52,7 +52,7 @@ def rt(spki: SigningPki) -> Iterator[Runtime]:  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def signer(spki: SigningPki):  # noqa: F811, ANN201
+def signer(spki: SigningPki):  # noqa: F811
     return spki.new_signer("Dewi Lestari")
 
 
@@ -99,7 +99,7 @@ def test_hostile_documents_are_signed_or_refused_within_budget(rt, signer, case,
 
 
 @pytest.fixture(scope="module")
-def signed(rt: Runtime, signer) -> bytes:  # noqa: ANN001
+def signed(rt: Runtime, signer) -> bytes:
     return sign_pdf(rt, minimal_pdf("Surat Tugas"), signer, SignOptions(level="B-T"))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import getpass
 import io
 import json
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -89,6 +90,10 @@ def test_sign_then_verify(env: PsreEnv, nik: str):
     assert text.startswith("VALID: 1 signature(s)")
     audit = env.run("audit", "show").stdout
     assert "pdf.signed" in audit
+    # The object names the certificate with its CA, as every other writer does (serials are
+    # unique per issuer only; other processes match these strings).
+    (signed_line,) = [line for line in audit.splitlines() if "pdf.signed" in line]
+    assert re.search(r"certificate:[A-Za-z0-9._-]+:[0-9a-f]+", signed_line), signed_line
     env.run("audit", "verify")
 
     # Independent checks: poppler and pyHanko with the exported root as the only anchor.

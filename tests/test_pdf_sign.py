@@ -34,7 +34,7 @@ from tests.signing_support import (  # noqa: F401
 
 
 @pytest.fixture(scope="module")
-def signer(spki: SigningPki):  # noqa: F811, ANN201
+def signer(spki: SigningPki):  # noqa: F811
     return spki.new_signer("Siti Rahayu")
 
 

@@ -165,6 +165,51 @@ def _sub(old: str, new: str) -> Callable[[str], str]:
 
 BAD_PROFILES = [
     # (id, source profile, edit, key path, reason fragment)
+    ("role-missing", "tsa", _sub('role = "tsa"\n', ""), "role", "required key is missing"),
+    ("role-unknown", "tsa", _sub('role = "tsa"', 'role = "notary"'), "role", "unknown role"),
+    ("role-kind", "tsa", _sub('role = "tsa"', 'role = "ca"'), "role", "does not fit kind"),
+    (
+        "subscriber-missing",
+        "smime-mailbox",
+        lambda t: t[: t.index("[subscriber]")],
+        "subscriber",
+        "required for role 'smime'",
+    ),
+    (
+        "subscriber-on-ca",
+        "issuing-ca",
+        lambda t: t + '\n[subscriber]\nkinds = ["person"]\nemails = []\n[subscriber.subject]\n',
+        "subscriber",
+        "only for roles",
+    ),
+    (
+        "subscriber-unknown-field",
+        "natural-person",
+        _sub('CN = "{name}"', 'CN = "{nama}"'),
+        "subscriber.subject.CN",
+        "unknown field {nama}",
+    ),
+    (
+        "subscriber-unmapped-required",
+        "legal-person-seal",
+        _sub('CN = "{name}"\n', ""),
+        "subscriber.subject.CN",
+        "map it from the record",
+    ),
+    (
+        "subscriber-attr-not-in-subject",
+        "smime-mailbox",
+        _sub('CN = "{email}"', 'CN = "{email}"\nO = "{agency}"'),
+        "subscriber.subject.O",
+        "unknown key",
+    ),
+    (
+        "subscriber-kind",
+        "natural-person",
+        _sub('kinds = ["person"]', 'kinds = ["robot"]'),
+        "subscriber.kinds[0]",
+        "robot",
+    ),
     (
         "name-constraints-on-end-entity",
         "natural-person",

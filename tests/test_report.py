@@ -26,7 +26,7 @@ from tests.pki_support import add_tsa_unit
 from tests.web_support import new_nik
 
 
-def _sign(http, creds, nik: str, level: str, n: int = 1, passphrase: str = PASSPHRASE):  # noqa: ANN001, ANN201
+def _sign(http, creds, nik: str, level: str, n: int = 1, passphrase: str = PASSPHRASE):
     body = {
         "nik": nik,
         "passphrase": passphrase,

@@ -22,7 +22,7 @@ LIMITS = FetchLimits(timeout_seconds=1.0, max_bytes=2048, max_requests=4)
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if self.path == "/slow":
             time.sleep(3)

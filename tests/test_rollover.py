@@ -142,7 +142,7 @@ def test_the_old_ca_retires_after_its_last_certificate_expired_and_one_more_crl(
     assert ev.object == f"ca:{pki.issuing}"
 
 
-def _tsa_key(pki):  # noqa: ANN001, ANN202
+def _tsa_key(pki):
     import secrets
 
     label = f"tsa-old-{secrets.token_hex(3)}"

@@ -22,8 +22,8 @@ from cryptography.x509.oid import ExtensionOID
 
 from ca_core import lint
 from ca_core.models import Certificate
+from policies.roles import names_with_role
 from policies.schema import SMIME_BR_POLICY_ARC, Profile, load_profiles
-from signing_api.activation import SIGNING_PROFILES
 from tests.esign_support import new_agency
 from tests.pki_support import Pki, enrol_signer
 
@@ -65,7 +65,7 @@ RULES = (ACROBAT, NSS_EMAIL_SIGNER)
 def pdf_signing_profiles(profiles: dict[str, Profile]) -> list[Profile]:
     """Every profile whose key signs PDFs: those the signing API signs with, and any other that
     declares a document-signing purpose (documentSigning EKU or an esign/eseal QcType)."""
-    names = set(SIGNING_PROFILES.values()) | {
+    names = names_with_role("subscriber-signing", "seal", profiles=profiles) | {
         p.name for p in profiles.values() if DOCUMENT_SIGNING in p.eku or p.qc_types
     }
     return [profiles[n] for n in sorted(names)]

@@ -132,14 +132,14 @@ def test_revoked_psre_is_withdrawn_since_its_revocation(env: PsreEnv):
 def test_served_at_tl_and_shown_on_the_repository_page(env: PsreEnv):
     xml, _ = publish(env)
     with serving(env) as base:
-        with urllib.request.urlopen(f"{base}/tl/tl.xml", timeout=10) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/tl/tl.xml", timeout=10) as r:
             assert r.read() == xml.read_bytes()
             assert r.headers["Content-Type"].startswith("application/vnd.etsi.tsl+xml")
-        with urllib.request.urlopen(f"{base}/tl/tl.json", timeout=10) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/tl/tl.json", timeout=10) as r:
             assert json.loads(r.read())["providers"][0]["name"] == "psre-contoh"
-        with urllib.request.urlopen(f"{base}/tl/", timeout=10) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/tl/", timeout=10) as r:
             assert "PT Contoh Tanda Tangan" in r.read().decode()
-        with urllib.request.urlopen(f"{base}/repository", timeout=10) as r:  # noqa: S310
+        with urllib.request.urlopen(f"{base}/repository", timeout=10) as r:
             page = r.read().decode()
         assert 'id="tl-xml"' in page and "PT Contoh Tanda Tangan" in page
 

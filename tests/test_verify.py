@@ -22,7 +22,7 @@ from tests.signing_support import SigningPki, pdfsig, pyhanko_statuses, spki  # 
 
 
 @pytest.fixture(scope="module")
-def signer(spki: SigningPki):  # noqa: F811, ANN201
+def signer(spki: SigningPki):  # noqa: F811
     return spki.new_signer("Rina Wulandari")
 
 

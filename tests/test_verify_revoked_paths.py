@@ -41,7 +41,7 @@ COMPROMISE = {"key_compromise", "ca_compromise", "aa_compromise"}
 
 
 @pytest.fixture
-def fresh_spki(store: Store, db_url: str, backend) -> Iterator[SigningPki]:  # noqa: ANN001
+def fresh_spki(store: Store, db_url: str, backend) -> Iterator[SigningPki]:
     """A signing PKI of this test's own: revoking its issuing CA or TSA touches no other test."""
     yield build_signing_pki(store, backend, db_url)
 
@@ -75,12 +75,12 @@ def _published_crls(spki: SigningPki) -> list[asn1_crl.CertificateList]:
     return out
 
 
-def _pyhanko(spki: SigningPki, data: bytes, at_timestamp: bool):  # noqa: ANN202
+def _pyhanko(spki: SigningPki, data: bytes, at_timestamp: bool):
     """pyHanko's status of the only signature: at the current time, or at its timestamp's."""
     (sig,) = PdfFileReader(io.BytesIO(data)).embedded_regular_signatures
     crls = _published_crls(spki)
 
-    def context(moment):  # noqa: ANN001, ANN202
+    def context(moment):
         return ValidationContext(
             trust_roots=[spki.root_asn1()],
             crls=crls,

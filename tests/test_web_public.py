@@ -21,7 +21,7 @@ def app(pki, db_url):
     return make_app(pki, db_url)
 
 
-def upload(client, data: bytes, name: str = "surat.pdf"):  # noqa: ANN201
+def upload(client, data: bytes, name: str = "surat.pdf"):
     token = csrf(client.get("/verify").get_data(as_text=True))
     return client.post(
         "/verify",

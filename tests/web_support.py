@@ -44,7 +44,7 @@ def csrf(html: str) -> str:
     return m.group(1)
 
 
-def sign_in(client: FlaskClient, name: str, password: str = PASSWORD):  # noqa: ANN201
+def sign_in(client: FlaskClient, name: str, password: str = PASSWORD):
     page = client.get("/console/login").get_data(as_text=True)
     return client.post(
         "/console/login", data={"name": name, "password": password, "csrf_token": csrf(page)}
@@ -57,13 +57,13 @@ def operator(pki: Pki, role: str) -> str:
     return name
 
 
-def post_form(client: FlaskClient, page_url: str, url: str, data: dict[str, str]):  # noqa: ANN201
+def post_form(client: FlaskClient, page_url: str, url: str, data: dict[str, str]):
     """POST ``data`` with the CSRF token of ``page_url``, as a browser submitting its form."""
     token = csrf(client.get(page_url).get_data(as_text=True))
     return client.post(url, data={**data, "csrf_token": token})
 
 
-def set_passphrase_on_page(client: FlaskClient, code: str, passphrase: str, repeat: str = ""):  # noqa: ANN201
+def set_passphrase_on_page(client: FlaskClient, code: str, passphrase: str, repeat: str = ""):
     """The subscriber sets their own passphrase on the public page with their enrolment code."""
     form = {"code": code, "passphrase": passphrase, "repeat": repeat or passphrase}
     return post_form(client, "/passphrase", "/passphrase", form)

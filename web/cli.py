@@ -23,7 +23,12 @@ def operator() -> None:
 
 @operator.command("add")
 @click.argument("name")
-@click.option("--role", type=click.Choice(OPERATOR_ROLES), required=True)
+@click.option(
+    "--role",
+    type=click.Choice(OPERATOR_ROLES),
+    required=True,
+    help="What the operator may do in the console.",
+)
 @click.option(
     "--password-file",
     type=click.Path(exists=True, dir_okay=False),
@@ -32,7 +37,7 @@ def operator() -> None:
 )
 @click.pass_obj
 def add(rt: Runtime, name: str, role: str, password_file: str | None) -> None:
-    """Create an operator; the password is prompted for (twice) unless given in a file."""
+    """Create operator NAME; the password is prompted for (twice) unless given in a file."""
     from web.operators import add_operator
 
     if password_file:
@@ -45,9 +50,15 @@ def add(rt: Runtime, name: str, role: str, password_file: str | None) -> None:
 
 
 @operator.command("list")
-@click.option("--json", "as_json", is_flag=True)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print JSON instead of text.",
+)
 @click.pass_obj
 def list_cmd(rt: Runtime, as_json: bool) -> None:
+    """List the console's operators with their roles."""
     from web.operators import list_operators
 
     ops = list_operators(rt.store)
@@ -63,6 +74,7 @@ def list_cmd(rt: Runtime, as_json: bool) -> None:
 @click.argument("name")
 @click.pass_obj
 def disable(rt: Runtime, name: str) -> None:
+    """Disable operator NAME: their sessions end and they cannot sign in."""
     from web.operators import set_enabled
 
     set_enabled(rt.store, name, False, actor=cli_actor())
@@ -73,7 +85,7 @@ def disable(rt: Runtime, name: str) -> None:
 @click.argument("name")
 @click.pass_obj
 def enable(rt: Runtime, name: str) -> None:
-    """Re-enable a disabled operator (e.g. the admin whose colleague left)."""
+    """Re-enable the disabled operator NAME (e.g. the admin whose colleague left)."""
     from web.operators import set_enabled
 
     set_enabled(rt.store, name, True, actor=cli_actor())

@@ -8,14 +8,16 @@ import datetime as dt
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, g, redirect, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.approvals import approve, list_proposals, propose, reject
 from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level
 from ca_core.errors import CaError
 from ca_core.models import SUBSCRIBER_STATUSES, Certificate, ClientApplication, Subscriber
+from ca_core.names import REASONS
 from ca_core.passwords import hash_secret
-from ca_core.revocation import REASONS
 from ca_core.subscribers import Enrolment, set_status
 from signing_api.activation import api_status
 from signing_api.app_runtime import runtime
@@ -61,7 +63,7 @@ MAX_AUDIT_PAGE = 10**7
 
 
 @bp.before_request
-def _load_session() -> object:
+def _load_session() -> ResponseReturnValue | None:
     rt = runtime()
     token = request.cookies.get(SESSION_COOKIE)
     g.session = session_for(rt.store, rt.config.web, token) if token else None
@@ -88,7 +90,7 @@ def _actor() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login_page() -> object:
+def login_page() -> ResponseReturnValue:
     if request.method == "GET":
         if g.session is not None:
             return redirect("/console/")
@@ -523,8 +525,8 @@ def approvals() -> tuple[str, int] | object:
     if action == "revoke" and reason not in REVOKE_REASONS:
         return approvals_page(error=translate("approval.bad"), status=400)
     cert, ca, _sub = found
-    params = {"reason": reason} if action == "revoke" else {}
-    return _propose(f"certificate.{action}", f"certificate:{ca}:{cert.serial_hex}", params)
+    params: dict[str, object] = {"reason": reason} if action == "revoke" else {}
+    return _propose(f"certificate.{action}", audit_objects.certificate(ca, cert.serial_hex), params)
 
 
 @bp.post("/approvals/<int:proposal_id>/approve")

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 
 from ca_core.models import Certificate, CertificateAuthority, Subscriber
 from ca_core.store import Store
@@ -70,7 +70,7 @@ def search(store: Store, query: str, limit: int = 100) -> list[CertRow]:
     )
     if q:
         like = f"%{q.lower()}%"
-        conds = [
+        conds: list[ColumnElement[bool]] = [
             Certificate.subject_dn.ilike(like),
             Certificate.san.ilike(like),
             Subscriber.name.ilike(like),

@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 
 from ca_core.ca_level import Authorisation
 from ca_core.config import WebConfig
+from ca_core.db import utcnow
 from ca_core.errors import CaError
-from ca_core.models import OPERATOR_ROLES, LoginAttempt, Operator, OperatorSession
+from ca_core.models import LoginAttempt, Operator, OperatorSession
+from ca_core.names import OPERATOR_ROLES
 from ca_core.passwords import hash_secret, verify_secret
 from ca_core.store import Store
 
@@ -77,10 +79,6 @@ class ActiveSession:
 
 def allowed(role: str, permission: str) -> bool:
     return role in PERMISSIONS.get(permission, frozenset())
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def check_new_operator(name: str, role: str, password: str) -> None:
@@ -151,7 +149,7 @@ def set_enabled(store: Store, name: str, enabled: bool, *, actor: str) -> None:
             s.execute(
                 update(OperatorSession)
                 .where(OperatorSession.operator_id == op.id)
-                .values(expires_at=_now())
+                .values(expires_at=utcnow())
             )
         action = "operator.enable" if enabled else "operator.disable"
         store.audit.append(actor, action, f"operator:{name}", {}, session=s)
@@ -225,7 +223,7 @@ def login(
 ) -> LoginResult:
     """Check a console login. Raises LoginThrottled once too many attempts failed recently
     (per name, and per address at four times the limit); both outcomes are audited."""
-    now = _now()
+    now = utcnow()
     name = name.strip()[:64]
     attempt_id = _reserve_attempt(store, cfg, name, remote_addr, now)
     if attempt_id is None:
@@ -276,7 +274,7 @@ def login(
 
 def session_for(store: Store, cfg: WebConfig, token: str) -> ActiveSession | None:
     """The live session for a cookie token, touched; None if unknown, idle too long or over."""
-    now = _now()
+    now = utcnow()
     with store.session() as s:
         row = s.scalar(
             select(OperatorSession).where(OperatorSession.token_sha256 == _digest(token))

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Response, g, request
+from flask import g, request
+from werkzeug.wrappers import Response
 
 from signing_api.app_runtime import runtime
 from web.operators import allowed

@@ -17,7 +17,8 @@ from ca_core.ca_standing import chain_problem
 from ca_core.db import utcnow
 from ca_core.models import Certificate, Subscriber
 from ca_core.store import Store
-from signing_api.activation import SIGNING_PROFILES, reading
+from policies.roles import names_with_role, signing_profile_for
+from signing_api.activation import reading
 from signing_api.csc.errors import invalid
 from signing_api.signers import issuer_chain
 
@@ -72,13 +73,13 @@ def find(store: Store, credential_id: str | None) -> Credential:
             .where(
                 Certificate.fingerprint_sha256 == credential_id.lower(),
                 Certificate.key_label.is_not(None),
-                Certificate.profile.in_(tuple(SIGNING_PROFILES.values())),
+                Certificate.profile.in_(tuple(names_with_role("subscriber-signing", "seal"))),
             )
         ).first()
     if found is None:
         raise invalid("credentialID")
     cert, sub = found
-    if SIGNING_PROFILES[sub.kind] != cert.profile:
+    if signing_profile_for(sub.kind).name != cert.profile:
         raise invalid("credentialID")
     return Credential(cert, sub)
 
@@ -90,7 +91,7 @@ def list_for(store: Store, sub: Subscriber, now: dt.datetime) -> list[str]:
             select(Certificate)
             .where(
                 Certificate.subscriber_id == sub.id,
-                Certificate.profile == SIGNING_PROFILES[sub.kind],
+                Certificate.profile == signing_profile_for(sub.kind).name,
                 Certificate.key_label.is_not(None),
                 Certificate.not_after > now,
             )
@@ -127,10 +128,7 @@ def cert_info(store: Store, cred: Credential, which: str, with_info: bool) -> di
     if which != "none":
         ders = [c.der]
         if which == "chain":
-            ders += [
-                ca.public_bytes(_der())
-                for ca in issuer_chain(store, c.issuer_id)  # type: ignore[arg-type]
-            ]
+            ders += [ca.public_bytes(_der()) for ca in issuer_chain(store, c.issuer_id)]
         out["certificates"] = [base64.b64encode(d).decode() for d in ders]
     if with_info:
         parsed = x509.load_der_x509_certificate(c.der)
@@ -144,7 +142,7 @@ def cert_info(store: Store, cred: Credential, which: str, with_info: bool) -> di
     return out
 
 
-def _der():  # noqa: ANN202
+def _der():
     from cryptography.hazmat.primitives.serialization import Encoding
 
     return Encoding.DER

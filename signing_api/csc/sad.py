@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ca_core.db import utcnow
+from ca_core.db import rows_changed, utcnow
 from ca_core.models import CscSad
 from ca_core.store import Store
 from signing_api.activation import reading
@@ -96,11 +96,12 @@ def take(session: Session, row_id: int) -> bool:
     one SAD only one commits. The caller hands out its signatures only if this is true and the
     transaction (with the signing's audit event) committed; otherwise they are discarded."""
     now = utcnow()
-    taken = session.execute(
+    taken = rows_changed(
+        session,
         update(CscSad)
         .where(CscSad.id == row_id, CscSad.used_at.is_(None), CscSad.expires_at > now)
-        .values(used_at=now)
-    ).rowcount
+        .values(used_at=now),
+    )
     return taken == 1
 
 

@@ -9,7 +9,7 @@ import secrets
 
 from sqlalchemy import select, update
 
-from ca_core.db import utcnow
+from ca_core.db import rows_changed, utcnow
 from ca_core.models import ClientApplication, CscToken
 from ca_core.store import Store
 from signing_api.activation import reading
@@ -62,15 +62,16 @@ def client_of(store: Store, token: str | None) -> ClientApp:
 
 def revoke(store: Store, client: ClientApp, token: str) -> int:
     with store.session() as s:
-        n = s.execute(
+        n = rows_changed(
+            s,
             update(CscToken)
             .where(
                 CscToken.token_sha256 == _sha256(token),
                 CscToken.client_id == client.id,
                 CscToken.revoked_at.is_(None),
             )
-            .values(revoked_at=utcnow())
-        ).rowcount
+            .values(revoked_at=utcnow()),
+        )
         store.audit.append(
             f"client:{client.username}",
             "csc.token_revoked",

@@ -1,0 +1,51 @@
+"""The ``object`` of an audit event, built in one place.
+
+Other processes find status changes by matching these strings (``crl.publish.changed_serials``
+reads ``certificate:<ca>:<serial>``), so every writer must spell them the same way: a
+certificate is always named with its CA, since serials are unique only per issuer.
+Kept free of SQLAlchemy: the CLI and the HSM commands build objects without the models.
+"""
+
+from __future__ import annotations
+
+
+def certificate(ca: str, serial_hex: str) -> str:
+    """``certificate:<ca>:<serial hex>``."""
+    return f"{certificate_prefix(ca)}{serial_hex}"
+
+
+def certificate_prefix(ca: str) -> str:
+    """What every certificate object of ``ca`` starts with (for prefix matching)."""
+    return f"certificate:{ca}:"
+
+
+def ca(name: str) -> str:
+    return f"ca:{name}"
+
+
+def subscriber(key: str) -> str:
+    """A subscriber by NIK (person) or organizationIdentifier (agency)."""
+    return f"subscriber:{key}"
+
+
+def subscriber_record(nik: str | None, organization_identifier: str | None) -> str:
+    """A subscriber from its record: a person has a NIK, an agency an organizationIdentifier."""
+    key = nik or organization_identifier
+    if not key:
+        raise ValueError("a subscriber record has a NIK or an organizationIdentifier")
+    return subscriber(key)
+
+
+def key(label: str) -> str:
+    """A key pair on the token, by label."""
+    return f"key:{label}"
+
+
+def client(username: str) -> str:
+    """A client application of the e-sign API."""
+    return f"client:{username}"
+
+
+def operator(name: str) -> str:
+    """An operator of the web console."""
+    return f"operator:{name}"
