@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: What the children import before the first job (through the fork server, once).
-PRELOAD = ["signing_api.pdf_jobs"]
+PRELOAD = ["signing_api.pdf_preload"]
 #: A child whose address space grew by this share of its budget is replaced after its job
 #: (Python keeps what it allocated; a child near its limit is slow, not just refused).
 RECYCLE_SHARE = 0.5

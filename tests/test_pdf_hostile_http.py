@@ -308,6 +308,10 @@ def _cli(s: Server, *args: str) -> tuple[subprocess.CompletedProcess[str], float
     return subprocess.CompletedProcess(args, proc.returncode, out, err), took, mem.peak_mb
 
 
+#: What a signing CLI process holds beyond a verifying one (measured 20-60 MB), bounded.
+CLI_SIGN_SLACK_MB = 100
+
+
 @pytest.fixture(scope="module")
 def cli_baseline(server: Server, tmp_path_factory: pytest.TempPathFactory) -> tuple[float, float]:
     """(seconds, peak MB) of a CLI verification of a real document: start-up included."""
@@ -339,7 +343,9 @@ def test_cli_verify_and_sign_answer_hostile_documents_within_budget(
             f"{took:.1f} s peak {peak:.0f} MB"
         )
         assert took < start_s + 2 * DEADLINE, f"{what} {case.name}: {took:.1f} s"
-        assert peak < start_mb + MEMORY_MB, f"{what} {case.name}: {peak:.0f} MB"
+        # The child is held to MEMORY_MB; the CLI process itself also grows when it signs (HSM
+        # module, signer, TSA client) beyond the verify-only baseline, by tens of MB.
+        assert peak < start_mb + MEMORY_MB + CLI_SIGN_SLACK_MB, f"{what} {case.name}: {peak:.0f} MB"
         if outcome in ("too_complex", "not_pdf", "invalid", "no_tag"):
             assert res.returncode == 2 and "psre: error:" in res.stderr, res
             if outcome == "too_complex":

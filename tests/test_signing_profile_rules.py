@@ -22,7 +22,7 @@ from cryptography.x509.oid import ExtensionOID
 
 from ca_core import lint
 from ca_core.models import Certificate
-from policies.roles import names_with_role
+from policies.roles import ca_level_names, names_with_role
 from policies.schema import SMIME_BR_POLICY_ARC, Profile, load_profiles
 from tests.esign_support import new_agency
 from tests.pki_support import Pki, enrol_signer
@@ -65,8 +65,13 @@ RULES = (ACROBAT, NSS_EMAIL_SIGNER)
 def pdf_signing_profiles(profiles: dict[str, Profile]) -> list[Profile]:
     """Every profile whose key signs PDFs: those the signing API signs with, and any other that
     declares a document-signing purpose (documentSigning EKU or an esign/eseal QcType)."""
+    # A CA profile's EKU constrains what its subordinates may issue (psre-subordinate); its key
+    # signs certificates, not PDFs.
+    ca_level = ca_level_names(profiles)
     names = names_with_role("subscriber-signing", "seal", profiles=profiles) | {
-        p.name for p in profiles.values() if DOCUMENT_SIGNING in p.eku or p.qc_types
+        p.name
+        for p in profiles.values()
+        if (DOCUMENT_SIGNING in p.eku or p.qc_types) and p.name not in ca_level
     }
     return [profiles[n] for n in sorted(names)]
 
