@@ -15,8 +15,11 @@ run: deps
 	$(SERVE_ENV) $(BIN)/psre serve
 
 # The contracts gate the tests: CI (.ci/run -> make test) fails on a lint, type or import error.
+# Two pytest workers (pytest-xdist): the machine's two cores. Every test has its own tmp dir,
+# port, token and PostgreSQL schema, so they run side by side. TEST_JOBS=0 runs in-process.
+TEST_JOBS ?= 2
 test: test-deps lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) $(PYTEST_ARGS)
 
 # Run-time system packages only; the tests' checkers, servers and browser come with test-deps.
 deps: sysdeps-run $(VENV)/.installed
