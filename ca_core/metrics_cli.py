@@ -13,10 +13,17 @@ def metrics() -> None:
 
 
 @metrics.command("serve")
-@click.option("--parent-pid", type=int, default=None, hidden=True)
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    hidden=True,
+    help="Stop when this process (the psre serve that started it) is gone.",
+)
 @click.pass_obj
 def serve(rt: Runtime, parent_pid: int | None) -> None:
-    """Serve GET /metrics on metrics.listen until stopped (psre serve starts it)."""
+    """Serve the Prometheus /metrics page on metrics.listen until stopped (psre serve
+    starts it)."""
     from ca_core.metrics import serve_metrics
 
     if not rt.config.metrics.listen:
