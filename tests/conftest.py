@@ -119,3 +119,20 @@ def store(db_url: str, request: pytest.FixtureRequest) -> Iterator[Store]:
 # tests/hsm_support.py next to the helpers tests import from it.
 
 pytest_plugins = ["tests.hsm_support", "tests.pki_support", "tests.fuzz_support"]
+
+
+@pytest.fixture(autouse=True)
+def _softhsm_conf_kept() -> Iterator[None]:
+    """Put SOFTHSM2_CONF back after each test.
+
+    A Runtime built in-process for a CLI installation (e.g. to serve its passphrase page)
+    exports that installation's SoftHSM config. SoftHSM reads the variable again whenever the
+    module is re-initialised — which psre does to recover from a lost token — and would then
+    find the session's token gone ("no token labelled 'psre-test'") for every later test.
+    """
+    before = os.environ.get("SOFTHSM2_CONF")
+    yield
+    if before is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = before
