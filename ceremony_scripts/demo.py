@@ -121,6 +121,12 @@ def render(template: Path, out_dir: Path, token_label: str, now: dt.datetime) ->
     """Fill a demo template's ${...} values and write it under ``out_dir``; returns the file."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     stamp = now.strftime("%Y%m%dT%H%M%S")
+    # An init killed and run again within the same second would meet its own files (a ceremony
+    # never overwrites): the rerun takes the next free suffix instead.
+    base, n = stamp, 0
+    while (out_dir / f"{stamp}-{template.name}").exists():
+        n += 1
+        stamp = f"{base}-{n}"
 
     def end(days: int) -> str:
         return _z(today + dt.timedelta(days=days) - dt.timedelta(seconds=1))
