@@ -439,8 +439,7 @@ def test_the_daemon_sweeps_orphans(inst, tmp_path):
 def test_database_away_and_back_heals_without_a_restart(tmp_path):
     from tests.pg_support import own_cluster, pg_bin
 
-    if pg_bin() is None:
-        pytest.skip("PostgreSQL binaries not installed (tools/sysdeps.sh)")
+    assert pg_bin() is not None, "PostgreSQL server binaries (installed by tools/sysdeps.sh)"
     with own_cluster() as pg:
         env = PsreEnv(tmp_path / "psre", {"PSRE_DATABASE_URL": pg.url})
         env.root.mkdir()
