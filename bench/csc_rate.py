@@ -55,8 +55,8 @@ def per_second(fn, seconds: float) -> tuple[float, float]:
 
 def raw_hsm(env: PsreEnv, nik: str, seconds: float) -> tuple[float, float]:
     from ca_core.config import load_config
-    from ca_core.db import utcnow
     from ca_core.runtime import Runtime
+    from ca_core.store.db import utcnow
     from hsm.backend import SignScheme
     from signing_api.activation import find_subscriber, usable_certificate
 

@@ -140,7 +140,7 @@ def in_process(env: dict[str, str], data: bytes, level: str, seconds: float) -> 
 
     rt = Runtime(load_config())
     sub = rt.store.get_subscriber(NIK)
-    from ca_core.db import utcnow
+    from ca_core.store.db import utcnow
 
     cert = usable_certificate(rt.store, sub, utcnow())
     assert cert is not None

@@ -23,10 +23,10 @@ from typing import Any
 from sqlalchemy import select, update
 
 from ca_core.ca_level import Authorisation
-from ca_core.db import rows_changed, utcnow
 from ca_core.errors import CaError
-from ca_core.models import Approval, Operator
 from ca_core.store import Store
+from ca_core.store.db import rows_changed, utcnow
+from ca_core.store.models import Approval, Operator
 
 #: Operations that need a second admin, with what the console shows for them.
 ACTIONS: dict[str, str] = {

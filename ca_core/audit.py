@@ -24,9 +24,9 @@ from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, updat
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ca_core.db import describe_db_error, read_only, utcnow
 from ca_core.errors import AuditError
-from ca_core.models import GENESIS_HASH, AuditEvent, AuditHead
+from ca_core.store.db import describe_db_error, read_only, utcnow
+from ca_core.store.models import GENESIS_HASH, AuditEvent, AuditHead
 
 _HEAD_ID = 1
 

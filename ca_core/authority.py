@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives import serialization
 from ca_core import audit_objects
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
-from ca_core.models import CertificateAuthority
 from ca_core.store import Store
+from ca_core.store.models import CertificateAuthority
 from hsm.backend import KeyBackend, KeySpec
 from hsm.errors import KeyNotFoundError
 from policies.roles import one_with_role

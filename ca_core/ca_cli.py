@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
     from cryptography import x509
 
-    from ca_core.models import Subscriber
     from ca_core.runtime import Runtime
+    from ca_core.store.models import Subscriber
 
 _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 

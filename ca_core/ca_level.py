@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ca_core.errors import CaError
-from ca_core.models import Certificate, CertificateAuthority
+from ca_core.store.models import Certificate, CertificateAuthority
 from policies.roles import ca_level_names
 
 #: Profiles of CA-level certificates: the CAs themselves (ours, a recognized PSrE's, a foreign

@@ -17,8 +17,8 @@ from cryptography import x509
 from sqlalchemy import select
 
 from ca_core.errors import CaError
-from ca_core.models import Certificate, CertificateAuthority
 from ca_core.store import ReadOnlyStore
+from ca_core.store.models import Certificate, CertificateAuthority
 
 #: A CA certificate's state → the code of the refusal and the e-sign API's status word.
 STATES = {

@@ -17,10 +17,10 @@ import click
 from ca_core import __version__
 from ca_core.cli_actor import cli_actor, set_cli_actor
 from ca_core.config import Config, config_candidates, config_path, load_config
-from ca_core.db import private_dir
 from ca_core.errors import CaError
 from ca_core.quiet import silence_dependency_warnings
 from ca_core.runtime import Runtime, ensure_dev_token
+from ca_core.store.db import private_dir
 from hsm.errors import HsmError
 from policies.errors import PolicyError
 

@@ -28,8 +28,8 @@ from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
-from ca_core.db import describe_db_error
 from ca_core.errors import CaError
+from ca_core.store.db import describe_db_error
 
 #: Bounded time: a dump or restore that takes longer than this is stuck, not slow.
 TIMEOUT_SECONDS = 3600

@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from ca_core.db import utcnow
-from ca_core.models import Certificate, CertificateAuthority, OcspResponse, PublishedCrl
 from ca_core.store import Store
+from ca_core.store.db import utcnow
+from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, PublishedCrl
 
 
 @dataclass(frozen=True)

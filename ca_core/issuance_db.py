@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 
-from ca_core.models import (
+from ca_core.store.models import (
     BlockedKey,
     Certificate,
     CertificateAuthority,

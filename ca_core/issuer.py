@@ -40,14 +40,14 @@ from sqlalchemy import select
 from ca_core import audit_objects, lint
 from ca_core import issuance_db as db
 from ca_core.ca_standing import require_good_chain
-from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.issuance_db import KnownKey
 from ca_core.keycheck import check_public_key, spki_sha256
-from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.names import partition_of
 from ca_core.store import Store, serial_hex
+from ca_core.store.db import utcnow
+from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
 from hsm.backend import KeyBackend, KeySpec, SignScheme
 from policies.errors import ExtensionError, SubjectError
 from policies.extensions import build_extensions

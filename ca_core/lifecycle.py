@@ -25,8 +25,8 @@ from sqlalchemy import select
 
 from ca_core import audit_objects, rollover, subscribers
 from ca_core.errors import AlreadyExistsError
-from ca_core.models import Certificate, CertificateAuthority, ExpiryNotice, Subscriber
 from ca_core.store import Store
+from ca_core.store.models import Certificate, CertificateAuthority, ExpiryNotice, Subscriber
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 from sqlalchemy import select
 
-from ca_core.models import LostSerial
 from ca_core.store import ReadOnlyStore
+from ca_core.store.models import LostSerial
 
 
 def lost_serial_rows(

@@ -131,7 +131,7 @@ class DatabaseCollector:
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from sqlalchemy import func, select
 
-        from ca_core.models import CertificateAuthority, OcspResponse, PublishedCrl
+        from ca_core.store.models import CertificateAuthority, OcspResponse, PublishedCrl
 
         up = GaugeMetricFamily("psre_metrics_database_up", "The listener could read the database")
         crl_age = GaugeMetricFamily(

@@ -2,7 +2,7 @@
 
 Kept free of SQLAlchemy and cryptography (plain values and pure rules) so that ``psre --help``
 and the option lists of the commands (``click.Choice``) cost nothing to build;
-``ca_core.models`` and ``ca_core.revocation`` re-export them.
+``ca_core.store.models`` and ``ca_core.revocation`` re-export them.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import CompoundSelect, select, union
 
 from ca_core import audit_objects
-from ca_core.db import utcnow
-from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from ca_core.store import Store
+from ca_core.store.db import utcnow
+from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from hsm.backend import KeyBackend, KeyInfo
 from hsm.errors import KeyNotFoundError
 

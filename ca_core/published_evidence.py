@@ -28,8 +28,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
 
-from ca_core.models import CertificateAuthority
 from ca_core.store import serial_hex
+from ca_core.store.models import CertificateAuthority
 
 log = logging.getLogger(__name__)
 

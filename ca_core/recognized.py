@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca_core.models import RecognizedCa
 from ca_core.store import ReadOnlyStore
+from ca_core.store.models import RecognizedCa
 
 if TYPE_CHECKING:
     from ca_core.audit import AuditLog

@@ -28,8 +28,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ca_core.errors import CaError
-from ca_core.models import AuditEvent, Certificate, Subscriber
 from ca_core.store import Store
+from ca_core.store.models import AuditEvent, Certificate, Subscriber
 
 #: Who signed through ``psre pdf sign`` (no client app).
 CLI_CLIENT = "(psre pdf sign)"

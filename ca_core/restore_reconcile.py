@@ -31,16 +31,16 @@ from sqlalchemy.orm import Session
 from ca_core.backup import Manifest
 from ca_core.ca_level import Authorisation, is_ca_level
 from ca_core.errors import CaError
-from ca_core.models import (
+from ca_core.published_evidence import CaEvidence, Revocation
+from ca_core.revocation import Revoker
+from ca_core.store import Store
+from ca_core.store.models import (
     Certificate,
     CertificateAuthority,
     CrlCounter,
     LostSerial,
     SerialReservation,
 )
-from ca_core.published_evidence import CaEvidence, Revocation
-from ca_core.revocation import Revoker
-from ca_core.store import Store
 
 #: (CA name, the published revocation, whether it is a hold)
 _Planned = tuple[str, Revocation, bool]

@@ -17,19 +17,19 @@ from sqlalchemy import select
 
 from ca_core import audit_objects
 from ca_core.ca_level import Authorisation, guard
-from ca_core.db import utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
-from ca_core.models import (
+from ca_core.names import REASONS
+from ca_core.recognized import withdraw
+from ca_core.store import Store, normalize_serial
+from ca_core.store.db import utcnow
+from ca_core.store.models import (
     BlockedKey,
     Certificate,
     CertificateAuthority,
     SerialReservation,
     Subscriber,
 )
-from ca_core.names import REASONS
-from ca_core.recognized import withdraw
-from ca_core.store import Store, normalize_serial
 
 #: Reason names as stored → cryptography's flags, for CRL entries and OCSP answers alike
 #: (removeFromCRL appears only in delta CRLs, when a hold is lifted).

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 
 from ca_core import audit_objects
 from ca_core.errors import CaError
-from ca_core.models import Certificate, CertificateAuthority, IssuanceWindow, PublishedCrl
 from ca_core.store import Store
+from ca_core.store.models import Certificate, CertificateAuthority, IssuanceWindow, PublishedCrl
 from policies.roles import names_with_role
 
 #: Profiles an issuing CA may still issue after its switch: its own delegated OCSP responder,

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from ca_core import audit_objects
 from ca_core.errors import CaError
 from ca_core.issuer import Issued, Issuer, IssueRequest
-from ca_core.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from ca_core.revocation import Revoker
 from ca_core.store import Store
+from ca_core.store.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from hsm.backend import KeyBackend, KeySpec
 from policies.roles import signing_profile_for
 from policies.schema import Profile

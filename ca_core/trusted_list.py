@@ -26,8 +26,8 @@ from lxml import etree
 from sqlalchemy import select
 
 from ca_core.errors import CaError
-from ca_core.models import Certificate
 from ca_core.recognized import Recognized, list_recognized
+from ca_core.store.models import Certificate
 from policies.roles import names_with_role
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from ca_core import audit_objects
-from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.runtime import Runtime
+from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
 from ceremony_scripts import spec
 from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, run
 from ceremony_scripts.spec import StepSpec

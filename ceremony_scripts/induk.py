@@ -29,8 +29,8 @@ from sqlalchemy import select
 from ca_core import audit_objects
 from ca_core.issuer import IssueRequest
 from ca_core.keycheck import spki_sha256
-from ca_core.models import Certificate, CertificateAuthority, RecognizedCa
 from ca_core.store import Store
+from ca_core.store.models import Certificate, CertificateAuthority, RecognizedCa
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.spec import StepSpec
 from ceremony_scripts.steps import (

@@ -39,12 +39,12 @@ from sqlalchemy import delete, select
 
 from ca_core import audit_objects
 from ca_core.audit import format_time
-from ca_core.db import utcnow
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issuer
 from ca_core.keycheck import spki_sha256
-from ca_core.models import Certificate, CertificateAuthority, SerialReservation
 from ca_core.store import Store
+from ca_core.store.db import utcnow
+from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
 from ceremony_scripts import report as report_mod
 from ceremony_scripts.errors import CeremonyError, PreflightError, StepFailed
 from ceremony_scripts.modes import DRY_RUN, UNATTENDED

@@ -34,8 +34,8 @@ from ca_core.ca_level import Authorisation, is_ca_level
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.keycheck import spki_sha256
-from ca_core.models import Certificate, CertificateAuthority
 from ca_core.store import Store
+from ca_core.store.models import Certificate, CertificateAuthority
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.recording import RecordingBackend
 from ceremony_scripts.spec import Ceremony, StepSpec

@@ -30,7 +30,7 @@ from ca_core import audit_objects
 from ca_core.audit import AuditRecord as Entry  # one record shape for both hash chains
 from ca_core.audit import canonical_json, event_hash
 from ca_core.keycheck import spki_sha256
-from ca_core.models import GENESIS_HASH
+from ca_core.store.models import GENESIS_HASH
 from ceremony_scripts.errors import CeremonyError
 from hsm.keys import default_hash, private_key
 

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from ca_core import lint
 from ca_core.issuer import hash_for, hsm_signature, throwaway_key
-from ca_core.models import CertificateAuthority
 from ca_core.revocation import REASON_FLAGS
+from ca_core.store.models import CertificateAuthority
 from crl.errors import CrlError
 from hsm.backend import KeyBackend, KeySpec
 

@@ -38,11 +38,17 @@ from sqlalchemy import ColumnElement, DateTime, String, func, or_, select, type_
 
 from ca_core import audit_objects
 from ca_core.config import CrlConfig
-from ca_core.db import utcnow
 from ca_core.errors import AlreadyExistsError, NotFoundError
 from ca_core.lost_serials import lost_serial_rows
-from ca_core.models import AuditEvent, Certificate, CertificateAuthority, CrlCounter, PublishedCrl
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
+from ca_core.store.db import utcnow
+from ca_core.store.models import (
+    AuditEvent,
+    Certificate,
+    CertificateAuthority,
+    CrlCounter,
+    PublishedCrl,
+)
 from crl.build import CrlHeader, SignedCrl, entry, naive_utc, sign_crl
 from crl.errors import CrlBusyError, CrlError
 from crl.urls import crl_name, crl_url, parse_crl_name, partition_of

@@ -151,8 +151,8 @@ def sweep_orphans_cmd(
     """Remove subscriber keys that no database row names (left by crashed issuances)."""
     import datetime as dt
 
-    from ca_core.db import utcnow
     from ca_core.orphans import sweep_orphans
+    from ca_core.store.db import utcnow
 
     minutes = rt.config.hsm.orphan_grace_minutes if older_than is None else older_than
     report = sweep_orphans(

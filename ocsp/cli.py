@@ -47,9 +47,9 @@ def status(rt: Runtime, serial: str, ca: str | None) -> None:
     """The status of the certificate with serial SERIAL and its pre-signed responses."""
     from sqlalchemy import select
 
-    from ca_core.models import OcspResponse
     from ca_core.revocation import normalise_serial
     from ca_core.store import normalize_serial
+    from ca_core.store.models import OcspResponse
 
     sh = normalise_serial(serial)
     store = rt.store

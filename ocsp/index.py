@@ -34,8 +34,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
 from ca_core.errors import CaError
-from ca_core.models import OcspResponse
 from ca_core.store import ReadOnlyStore, serial_hex
+from ca_core.store.models import OcspResponse
 from ocsp import static
 from ocsp.signing import IssuerHashes
 

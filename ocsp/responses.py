@@ -34,8 +34,8 @@ from sqlalchemy import ColumnElement, delete, or_, select, true
 
 from ca_core import audit_objects, lint
 from ca_core.config import Config
-from ca_core.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from ca_core.store import ReadOnlyStore, Store, serial_hex
+from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from hsm.backend import KeyBackend
 from ocsp import static
 from ocsp.errors import OcspError

@@ -21,11 +21,11 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ObjectIdentifier
 from sqlalchemy import and_
 
-from ca_core.db import utcnow
-from ca_core.models import Certificate, CertificateAuthority
 from ca_core.revocation import REASON_FLAGS
 from ca_core.store import CertStatus as CertStatus
 from ca_core.store import ReadOnlyStore
+from ca_core.store.db import utcnow
+from ca_core.store.models import Certificate, CertificateAuthority
 from hsm.backend import KeyBackend
 from hsm.keys import HsmPrivateKey, default_hash, private_key
 from ocsp.errors import NoResponderError

@@ -61,7 +61,7 @@ CA_ROLES: tuple[Role, ...] = ("ca", "subordinate-ca", "cross-ca")
 SUBSCRIBER_ROLES: tuple[Role, ...] = ("subscriber-signing", "seal", "smime")
 #: Roles of CA-level certificates: the CAs and the units that answer for them.
 CA_LEVEL_ROLES: tuple[Role, ...] = (*CA_ROLES, "ocsp-responder", "tsa", "trusted-list-signer")
-#: Kinds of subscriber record (ca_core.models.Subscriber.kind).
+#: Kinds of subscriber record (ca_core.store.models.Subscriber.kind).
 SUBSCRIBER_KINDS = ("person", "agency")
 #: Fields of a subscriber record a [subscriber] template may use: the record's own, plus the
 #: name split at its last space (ETSI EN 319 412-2 §4.2.4: one given name is enough, and many

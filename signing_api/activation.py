@@ -25,10 +25,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
-from ca_core.db import read_only, rows_changed, utcnow
-from ca_core.models import ActivationCode, Certificate, SealActivation, Subscriber
 from ca_core.passwords import verify_secret
 from ca_core.store import Store
+from ca_core.store.db import read_only, rows_changed, utcnow
+from ca_core.store.models import ActivationCode, Certificate, SealActivation, Subscriber
 from policies.roles import signing_profile_for
 from signing_api import totp as otp
 from signing_api.client_auth import ClientApp

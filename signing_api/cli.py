@@ -32,7 +32,7 @@ def configure_client(
     """Set a client app's default PAdES level and its own rate limit (None leaves one as is)."""
     from sqlalchemy import select
 
-    from ca_core.models import ClientApplication
+    from ca_core.store.models import ClientApplication
     from web.clients import ClientError
 
     with store.session() as s:

@@ -16,9 +16,9 @@ from flask import request
 from sqlalchemy import select
 
 from ca_core.errors import AlreadyExistsError, NotFoundError
-from ca_core.models import ClientRequestWindow
 from ca_core.passwords import hash_secret, verify_secret
 from ca_core.store import Store
+from ca_core.store.models import ClientRequestWindow
 from signing_api.esign_errors import RATE_LIMITED, UNAUTHORIZED, EsignError
 from signing_api.verified_cache import VerifiedCache
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from ca_core.db import utcnow
-from ca_core.models import SignedDocument
 from ca_core.store import Store
+from ca_core.store.db import utcnow
+from ca_core.store.models import SignedDocument
 from signing_api.esign_errors import DOCUMENT_GONE, NOT_FOUND, EsignError
 
 log = logging.getLogger(__name__)

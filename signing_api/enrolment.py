@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from ca_core.config import Config
-from ca_core.db import rows_changed, utcnow
 from ca_core.errors import CaError
-from ca_core.models import EnrolmentCode, Subscriber
 from ca_core.passwords import hash_secret
 from ca_core.store import Store
+from ca_core.store.db import rows_changed, utcnow
+from ca_core.store.models import EnrolmentCode, Subscriber
 from ca_core.subscribers import MIN_PASSPHRASE, Enrolment, enrol
 from signing_api import lockout
 from signing_api.activation import reading

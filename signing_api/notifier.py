@@ -5,7 +5,7 @@ The default writes the message to the ``outbox_messages`` table, from which a ma
 gateway takes it (``psre outbox take``: handed out and deleted in one transaction). A message
 never outlives the code in it: ``expires_at`` is the code's own expiry, and :func:`sweep` (run by
 the CRL scheduler, the OCSP daemon and ``psre outbox sweep``) deletes whatever is past it. On
-SQLite the database runs with ``secure_delete`` (ca_core.db), so a deleted code is overwritten
+SQLite the database runs with ``secure_delete`` (ca_core.store.db), so a deleted code is overwritten
 in the file, not merely unlinked. Nothing here logs a message body.
 """
 
@@ -17,9 +17,9 @@ from typing import Protocol
 
 from sqlalchemy import delete, select
 
-from ca_core.db import rows_changed, utcnow
-from ca_core.models import OutboxMessage
 from ca_core.store import Store
+from ca_core.store.db import rows_changed, utcnow
+from ca_core.store.models import OutboxMessage
 
 #: A message without a code of its own (a lockout notice) waits this long for the gateway.
 NOTICE_LIFETIME = dt.timedelta(days=1)

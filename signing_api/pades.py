@@ -48,8 +48,8 @@ from signing_api.tsa import MAX_REQUEST_BYTES, authority_for
 asn1_lengths.install()
 
 if TYPE_CHECKING:
-    from ca_core.models import Certificate
     from ca_core.runtime import Runtime
+    from ca_core.store.models import Certificate
     from hsm.pdf_signer import HsmPdfSigner
 
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_
 # pyHanko (verify, and sign_pdf's engine) and the models load inside the commands that use them,
 # so that the rest of psre does not pay for them at start-up.
 if TYPE_CHECKING:
-    from ca_core.models import Certificate
     from ca_core.runtime import Runtime
     from ca_core.store import Store
+    from ca_core.store.models import Certificate
 
 
 class SignerNotReadyError(PdfSignError):
@@ -33,7 +33,7 @@ class SignerNotReadyError(PdfSignError):
 def signing_certificate(store: Store, key: str) -> Certificate:
     """The newest valid, unrevoked certificate with a key in the HSM of subscriber ``key``."""
     from ca_core import subscribers
-    from ca_core.models import Certificate
+    from ca_core.store.models import Certificate
 
     sub = subscribers._get(store, key)  # NIK or organizationIdentifier, as `psre subscriber`
     if sub.status != "ISSUE":

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from ca_core.errors import CaError
 
 if TYPE_CHECKING:
-    from ca_core.models import Certificate
     from ca_core.runtime import Runtime
+    from ca_core.store.models import Certificate
 
 #: PAdES baseline levels, lowest first. B-LT is the default (what BSrE returns).
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")

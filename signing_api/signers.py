@@ -21,7 +21,7 @@ from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
 from ca_core.authority import chain
-from ca_core.models import Certificate
+from ca_core.store.models import Certificate
 from hsm.pdf_signer import HsmPdfSigner
 from signing_api.pdf_sign import PdfSignError
 

@@ -37,7 +37,7 @@ from sqlalchemy import select
 from ca_core.ca_standing import ChainProblem, IssuerNotGood, require_good_chain
 from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
-from ca_core.models import Certificate
+from ca_core.store.models import Certificate
 from hsm.errors import HsmError
 from policies.roles import names_with_role
 from signing_api import asn1_lengths

@@ -60,8 +60,8 @@ from pyhanko_certvalidator.validate import async_validate_path
 from ca_core.errors import CaError
 
 if TYPE_CHECKING:
-    from ca_core.models import Certificate
     from ca_core.runtime import Runtime
+    from ca_core.store.models import Certificate
 
 #: Revocation reasons (as stored, RFC 5280 names) that void a key's work whatever its date.
 COMPROMISE_REASONS = frozenset({"keyCompromise", "cACompromise", "aACompromise"})

@@ -7,7 +7,7 @@ import datetime as dt
 
 from ca_core.approvals import approve, propose
 from ca_core.ca_level import Authorisation
-from ca_core.models import Certificate
+from ca_core.store.models import Certificate
 from tests.pki_support import Pki
 from tests.web_support import operator
 from web.approval_actions import executors

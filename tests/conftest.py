@@ -76,7 +76,7 @@ def pg_migration_sql() -> str:
     """The migrations to head as PostgreSQL DDL, without the BEGIN/COMMIT around them."""
     from alembic import command
 
-    from ca_core.migrate import alembic_config
+    from ca_core.store.migrate import alembic_config
 
     buf = io.StringIO()
     cfg = alembic_config()

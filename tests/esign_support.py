@@ -153,7 +153,7 @@ def enrolment_codes(pki: Pki, email: str) -> list[str]:
 
 def database_text(pki: Pki) -> str:
     """Every text and binary value of every table, as one string (for "never stored" checks)."""
-    from ca_core.models import Base
+    from ca_core.store.models import Base
 
     parts: list[str] = []
     with pki.store.engine.connect() as conn:

@@ -15,11 +15,11 @@ from sqlalchemy import Integer, cast, func, select
 from sqlalchemy.dialects.postgresql import REGCLASS
 
 from ca_core.authority import CaSpec, chain, create_issuing, create_root
-from ca_core.db import make_engine
 from ca_core.issuer import Issuer
-from ca_core.models import Base, Certificate
 from ca_core.revocation import Revoker
 from ca_core.store import Store
+from ca_core.store.db import make_engine
+from ca_core.store.models import Base, Certificate
 from ca_core.subscribers import Enrolment, enrol, issue_for
 from hsm.backend import KeySpec
 from hsm.pkcs11_backend import Pkcs11Backend

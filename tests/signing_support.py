@@ -24,9 +24,9 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from ca_core.config import Config
-from ca_core.models import Certificate
 from ca_core.runtime import Runtime
 from ca_core.store import Store
+from ca_core.store.models import Certificate
 from crl.publish import publish_all
 from ocsp.responses import presign_all
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url

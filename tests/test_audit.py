@@ -22,8 +22,8 @@ from sqlalchemy.orm import sessionmaker
 from ca_core.audit import AuditLog, event_hash
 from ca_core.audit_cli import audit
 from ca_core.errors import AuditError
-from ca_core.models import GENESIS_HASH, AuditEvent, AuditHead, Subscriber
 from ca_core.store import Store
+from ca_core.store.models import GENESIS_HASH, AuditEvent, AuditHead, Subscriber
 
 REPO = Path(__file__).resolve().parents[1]
 

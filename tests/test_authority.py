@@ -20,7 +20,7 @@ from ca_core.approvals import ApprovalError, approve, propose
 from ca_core.ca_level import CaLevelProtected
 from ca_core.ca_standing import IssuerNotGood
 from ca_core.config import SigningConfig
-from ca_core.models import AuditEvent, Certificate, ClientApplication, OcspResponse, Operator
+from ca_core.store.models import AuditEvent, Certificate, ClientApplication, OcspResponse, Operator
 from signing_api.tsa import QUERY_TYPE, TimeStampResp
 from tests.authority_support import TTL, ca_certificate, change_ca_status, two_admins
 from tests.crl_support import crl_pki, serials

@@ -14,7 +14,7 @@ from cryptography import x509
 from sqlalchemy import select
 
 from ca_core import lint
-from ca_core.models import Certificate
+from ca_core.store.models import Certificate
 from ceremony_scripts import spec
 from ceremony_scripts.errors import PreflightError, StepFailed
 from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, dry_run, preflight, run

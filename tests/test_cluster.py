@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import create_engine, func, select, text
 
 from ca_core.issuer import IssueRequest
-from ca_core.models import Certificate
 from ca_core.store import Store
+from ca_core.store.models import Certificate
 from hsm.pin import PinSource
 from hsm.pkcs11_backend import Pkcs11Backend
 from tests.hsm_support import TestToken

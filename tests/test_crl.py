@@ -15,8 +15,8 @@ from cryptography import x509
 from sqlalchemy import update
 
 from ca_core import lint
-from ca_core.models import CertificateAuthority
 from ca_core.store import Store
+from ca_core.store.models import CertificateAuthority
 from crl.publish import crl_for_certificate, newest_crl
 from crl.urls import partition_of
 from hsm.backend import KeySpec

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import select, text, update
 
 from ca_core.config import SigningConfig
-from ca_core.models import ActivationFailure, EnrolmentCode, Subscriber
 from ca_core.store import Store
+from ca_core.store.models import ActivationFailure, EnrolmentCode, Subscriber
 from ca_core.subscribers import issue_for
 from signing_api import documents
 from signing_api.cli import configure_client

@@ -18,8 +18,8 @@ from sqlalchemy import func, select
 from ca_core import lint
 from ca_core.errors import NotFoundError
 from ca_core.issuer import IssuanceError, IssueRequest, new_serial
-from ca_core.models import BlockedKey, Certificate
 from ca_core.revocation import RevocationError
+from ca_core.store.models import BlockedKey, Certificate
 from tests.authority_support import WITNESSED
 from tests.pki_support import BASE_URL, Pki
 
@@ -452,7 +452,7 @@ def _crash_issue(pki: Pki, db_url: str, token, key, cn: str) -> subprocess.Compl
 def test_crash_after_hsm_signature_keeps_the_serial_reserved_and_retry_completes_it(
     pki: Pki, db_url, token
 ):
-    from ca_core.models import SerialReservation
+    from ca_core.store.models import SerialReservation
 
     key = p256()
     res = _crash_issue(pki, db_url, token, key, "Responder A")
@@ -502,7 +502,7 @@ def test_crash_after_hsm_signature_keeps_the_serial_reserved_and_retry_completes
 def test_crashed_reservation_is_revocable(pki: Pki, db_url, token):
     key = p256()
     assert _crash_issue(pki, db_url, token, key, "Responder B").returncode == 86
-    from ca_core.models import SerialReservation
+    from ca_core.store.models import SerialReservation
 
     with pki.store.session() as s:
         serial = s.execute(

@@ -11,8 +11,8 @@ from sqlalchemy import select, update
 
 from ca_core import lifecycle, subscribers
 from ca_core.config import Config, LifecycleConfig
-from ca_core.models import Certificate, OutboxMessage, Subscriber
 from ca_core.runtime import Runtime
+from ca_core.store.models import Certificate, OutboxMessage, Subscriber
 from crl.scheduler import CrlScheduler
 from tests.pki_support import BASE_URL, Pki, enrol_signer
 

@@ -14,7 +14,7 @@ from cryptography.x509 import ocsp
 from sqlalchemy import select
 
 from ca_core import lint
-from ca_core.models import OcspResponse, SerialReservation
+from ca_core.store.models import OcspResponse, SerialReservation
 from ocsp import static
 from ocsp.responses import Presigner, response_for_certificate
 from ocsp.signing import (

@@ -353,7 +353,7 @@ def test_stamp_text_outside_latin1_is_replaced_not_garbled(spki, signer):  # noq
 
 
 def test_certificate_without_hsm_key_is_refused(spki, signer):  # noqa: F811
-    from ca_core.models import Certificate
+    from ca_core.store.models import Certificate
     from signing_api.signers import NoKeyError
 
     cols = {c.name: getattr(signer, c.name) for c in Certificate.__table__.columns}

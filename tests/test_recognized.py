@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ca_core.models import RecognizedCa
 from ca_core.recognized import list_recognized
+from ca_core.store.models import RecognizedCa
 from tests.authority_support import ca_certificate, change_ca_status
 
 

@@ -21,7 +21,7 @@ from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
 from ca_core import lint
-from ca_core.models import Certificate
+from ca_core.store.models import Certificate
 from policies.roles import ca_level_names, names_with_role
 from policies.schema import SMIME_BR_POLICY_ARC, Profile, load_profiles
 from tests.esign_support import new_agency

@@ -1,4 +1,4 @@
-"""ca_core.sqlite_gate: SQLite writers take turns across threads and processes, on a real file."""
+"""ca_core.store.sqlite_gate: SQLite writers take turns across threads and processes."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
 
-from ca_core import db
+from ca_core.store import db
 
 WRITES = 60
 

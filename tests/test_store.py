@@ -13,11 +13,11 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import func, inspect, select, text
 from sqlalchemy.exc import StatementError
 
-from ca_core.db import UTCDateTime, make_engine
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
-from ca_core.migrate import alembic_config, current_revision, script_head, upgrade
-from ca_core.models import AuditHead, Base, Certificate, SerialReservation, Subscriber
 from ca_core.store import ReadOnlyStore, Store, normalize_serial, serial_hex, sha256_hex
+from ca_core.store.db import UTCDateTime, make_engine
+from ca_core.store.migrate import alembic_config, current_revision, script_head, upgrade
+from ca_core.store.models import AuditHead, Base, Certificate, SerialReservation, Subscriber
 
 #: The newest revision (areas add their own migrations after 0001).
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()

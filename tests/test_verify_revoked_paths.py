@@ -23,9 +23,9 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
-from ca_core.models import Certificate
 from ca_core.revocation import Revoker
 from ca_core.store import Store
+from ca_core.store.models import Certificate
 from crl.publish import crl_der, newest_crls
 from signing_api.pdf_sign import LEVELS, SignOptions, sign_pdf
 from signing_api.verify import verify_pdf

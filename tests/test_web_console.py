@@ -10,14 +10,14 @@ import subprocess
 import pytest
 from sqlalchemy import select, update
 
-from ca_core.models import (
+from ca_core.passwords import verify_secret
+from ca_core.store.models import (
     AuditEvent,
     Certificate,
     ClientApplication,
     OperatorSession,
     Subscriber,
 )
-from ca_core.passwords import verify_secret
 from tests.esign_support import enrolment_codes, new_person
 from tests.web_support import (
     PASSWORD,

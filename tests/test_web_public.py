@@ -11,7 +11,7 @@ import subprocess
 import pytest
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-from ca_core.models import PublishedCrl
+from ca_core.store.models import PublishedCrl
 from tests.pdf_support import minimal_pdf, with_changed_page
 from tests.web_support import csrf, make_app, signed_pdf
 

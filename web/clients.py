@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from ca_core.errors import CaError, NotFoundError
-from ca_core.models import ClientApplication
 from ca_core.passwords import hash_secret
 from ca_core.store import Store
+from ca_core.store.models import ClientApplication
 
 USERNAME_RE = re.compile(r"[a-z][a-z0-9._-]{2,63}")
 

@@ -15,9 +15,9 @@ from ca_core import audit_objects
 from ca_core.approvals import approve, list_proposals, propose, reject
 from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level
 from ca_core.errors import CaError
-from ca_core.models import SUBSCRIBER_STATUSES, Certificate, ClientApplication, Subscriber
 from ca_core.names import REASONS
 from ca_core.passwords import hash_secret
+from ca_core.store.models import SUBSCRIBER_STATUSES, Certificate, ClientApplication, Subscriber
 from ca_core.subscribers import Enrolment, set_status
 from signing_api.activation import api_status
 from signing_api.app_runtime import runtime

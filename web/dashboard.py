@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 from sqlalchemy import func, or_, select
 
-from ca_core.models import AuditEvent, Certificate, CertificateAuthority, Subscriber
 from ca_core.store import Store
+from ca_core.store.models import AuditEvent, Certificate, CertificateAuthority, Subscriber
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ class OcspFreshness:
 def ocsp_freshness(store: Store, now: dt.datetime) -> list[OcspFreshness]:
     """Per CA: how many pre-signed OCSP responses, the oldest thisUpdate and the soonest
     nextUpdate (fresh while that is still ahead)."""
-    from ca_core.models import OcspResponse
+    from ca_core.store.models import OcspResponse
 
     names = {ca.id: ca.name for ca in store.list_cas()}
     stmt = select(

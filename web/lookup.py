@@ -10,8 +10,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy import ColumnElement, or_, select
 
-from ca_core.models import Certificate, CertificateAuthority, Subscriber
 from ca_core.store import Store
+from ca_core.store.models import Certificate, CertificateAuthority, Subscriber
 
 #: Short names for the subject attributes our profiles use that RFC 4514 leaves as OIDs.
 _ATTR_NAMES = {

@@ -18,12 +18,12 @@ from sqlalchemy.orm import Session
 
 from ca_core.ca_level import Authorisation
 from ca_core.config import WebConfig
-from ca_core.db import utcnow
 from ca_core.errors import CaError
-from ca_core.models import LoginAttempt, Operator, OperatorSession
 from ca_core.names import OPERATOR_ROLES
 from ca_core.passwords import hash_secret, verify_secret
 from ca_core.store import Store
+from ca_core.store.db import utcnow
+from ca_core.store.models import LoginAttempt, Operator, OperatorSession
 
 NAME_RE = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 MIN_PASSWORD = 12

@@ -3,8 +3,8 @@ resets are signing_api.enrolment's: the RA never sees a passphrase)."""
 
 from __future__ import annotations
 
-from ca_core.models import Subscriber
 from ca_core.store import Store
+from ca_core.store.models import Subscriber
 
 
 def get_subscriber(store: Store, subscriber_id: int) -> Subscriber | None:

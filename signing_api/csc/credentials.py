@@ -14,9 +14,9 @@ from cryptography import x509
 from sqlalchemy import select
 
 from ca_core.ca_standing import chain_problem
-from ca_core.db import utcnow
-from ca_core.models import Certificate, Subscriber
 from ca_core.store import Store
+from ca_core.store.db import utcnow
+from ca_core.store.models import Certificate, Subscriber
 from policies.roles import names_with_role, signing_profile_for
 from signing_api.activation import reading
 from signing_api.csc.errors import invalid

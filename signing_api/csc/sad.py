@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from ca_core.db import rows_changed, utcnow
-from ca_core.models import CscSad
 from ca_core.store import Store
+from ca_core.store.db import rows_changed, utcnow
+from ca_core.store.models import CscSad
 from signing_api.activation import reading
 from signing_api.client_auth import ClientApp
 from signing_api.lockout import subject_key

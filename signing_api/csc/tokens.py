@@ -9,9 +9,9 @@ import secrets
 
 from sqlalchemy import select, update
 
-from ca_core.db import rows_changed, utcnow
-from ca_core.models import ClientApplication, CscToken
 from ca_core.store import Store
+from ca_core.store.db import rows_changed, utcnow
+from ca_core.store.models import ClientApplication, CscToken
 from signing_api.activation import reading
 from signing_api.client_auth import ClientApp
 from signing_api.csc.errors import INVALID_TOKEN, CscError

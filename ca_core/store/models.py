@@ -1,11 +1,11 @@
 """The database schema as SQLAlchemy 2 declarative models.
 
-The schema itself is created by the Alembic revisions in ``ca_core/migrations`` (never by
+The schema itself is created by the Alembic revisions in ``ca_core/store/migrations`` (never by
 ``metadata.create_all``); these models must match them, which a test checks. Constraint names
 follow ``NAMING_CONVENTION`` so that both databases report the same names and the store can tell
 which unique constraint a conflicting insert hit.
 
-Every timestamp is a :class:`~ca_core.db.UTCDateTime`: stored as UTC, returned aware.
+Every timestamp is a :class:`~ca_core.store.db.UTCDateTime`: stored as UTC, returned aware.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ca_core.db import UTCDateTime, utcnow
 from ca_core.names import OPERATOR_ROLES
+from ca_core.store.db import UTCDateTime, utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -28,11 +28,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from ca_core.audit import AuditLog
-from ca_core.db import describe_db_error, make_engine, read_only
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
 from ca_core.events import EventBus
-from ca_core.migrate import current_revision, upgrade
-from ca_core.models import (
+from ca_core.store.db import describe_db_error, make_engine, read_only
+from ca_core.store.migrate import current_revision, upgrade
+from ca_core.store.models import (
     Base,
     BlockedKey,
     Certificate,

@@ -1,6 +1,6 @@
 """Alembic environment of psre.
 
-psre itself calls this through ca_core.migrate, passing an open connection in
+psre itself calls this through ca_core.store.migrate, passing an open connection in
 ``config.attributes["connection"]``. The alembic command line works too (see alembic.ini): the
 URL then comes from ``-x url=…`` or the ``sqlalchemy.url`` option, and ``--sql`` prints the DDL
 for a DBA instead of running it.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, text
 
-from ca_core.db import make_engine
-from ca_core.models import Base
+from ca_core.store.db import make_engine
+from ca_core.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata

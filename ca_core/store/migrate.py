@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from ca_core.db import make_engine, read_only
+from ca_core.store.db import make_engine, read_only
 
 # Alembic (and its DDL modules for every dialect) costs ~0.3 s to import; every psre process
 # opens the store, and almost always finds the schema at head already. So it is imported only

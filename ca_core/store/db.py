@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
-from ca_core import sqlite_gate
+from ca_core.store import sqlite_gate
 
 #: Execution option marking an engine/connection whose transactions only read (see read_only).
 _READ_ONLY = "psre_read_only"
@@ -76,7 +76,7 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
             cur.close()
 
     # Read-only transactions take no write lock, so they never queue behind writers (in WAL mode
-    # a deferred BEGIN reads one consistent snapshot); writers take turns (ca_core.sqlite_gate).
+    # a deferred BEGIN reads one consistent snapshot); writers take turns (store.sqlite_gate).
     sqlite_gate.install(
         engine,
         busy_timeout_ms,
