@@ -130,7 +130,7 @@ def _message(name: str, sh: str, not_after: dt.datetime, left: int) -> tuple[str
 def run(rt: Runtime, *, now: dt.datetime | None = None, actor: str = SYSTEM) -> LifecycleReport:
     """One round: mark expired subscribers, send the notices that are due, retire issuing CAs
     whose rollover is complete (ca_core.rollover)."""
-    from signing_api.notifier import notifier_for
+    from ca_core.notifier import notifier_for
 
     now = now or dt.datetime.now(dt.UTC)
     report = LifecycleReport()

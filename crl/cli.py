@@ -89,13 +89,14 @@ def show(rt: Runtime, ca_name: str | None, as_json: bool) -> None:
 @click.pass_obj
 def daemon(rt: Runtime, once: bool) -> None:
     """Re-publish CRLs when due and after status changes, in the foreground."""
-    from crl.scheduler import CrlScheduler, sweep_outbox
+    from ca_core.notifier import sweep_outbox
+    from crl.scheduler import CrlScheduler
 
     scheduler = CrlScheduler(rt)
     rt.attach_publishers()
     while True:
         _echo(scheduler.run_once())
-        sweep_outbox(rt)
+        sweep_outbox(rt.store)
         if once:
             return
         time.sleep(scheduler.poll_seconds)

@@ -20,6 +20,7 @@ from collections import defaultdict
 from typing import TYPE_CHECKING
 
 from ca_core.lifecycle import Ticker
+from ca_core.notifier import sweep_outbox
 from crl.errors import CrlBusyError
 from crl.publish import CrlInfo, publish_all, publisher
 
@@ -93,22 +94,9 @@ class CrlScheduler:
                 self._lifecycle.maybe_run()
             except Exception:
                 log.exception("CRL scheduler round failed; retrying in %ss", self.poll_seconds)
-            sweep_outbox(self.rt)
+            sweep_outbox(self.rt.store)
             self._wake.wait(self.poll_seconds)
             self._wake.clear()
-
-
-def sweep_outbox(rt: Runtime) -> None:
-    """Periodic work that rides on this loop: one-time codes past their expiry leave the outbox
-    (signing_api.notifier). Never fatal to the CRL round."""
-    from signing_api.notifier import sweep
-
-    try:
-        n = sweep(rt.store)
-        if n:
-            log.info("outbox: %d expired message(s) removed", n)
-    except Exception:
-        log.exception("outbox sweep failed; retrying next round")
 
 
 def start_in(app: Flask) -> CrlScheduler | None:

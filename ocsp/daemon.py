@@ -38,7 +38,7 @@ def run(
 ) -> None:
     """Refresh every ``ocsp.presign_interval_seconds`` until SIGTERM/SIGINT (or ``stop``), or
     until ``parent_pid`` is gone (started by ``psre serve``, it must not outlive it)."""
-    from crl.scheduler import sweep_outbox
+    from ca_core.notifier import sweep_outbox
     from ocsp.responses import presign_all
 
     stop = stop or threading.Event()
@@ -67,7 +67,7 @@ def run(
             log.exception(
                 "OCSP refresh failed; retrying in %.0f s", rt.config.ocsp.presign_interval_seconds
             )
-        sweep_outbox(rt)  # expired one-time codes leave the database (signing_api.notifier)
+        sweep_outbox(rt.store)  # expired one-time codes leave the database (ca_core.notifier)
         if once:
             return
         deadline = time.monotonic() + rt.config.ocsp.presign_interval_seconds

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
 from flask import Flask, jsonify
+from flask.typing import ResponseReturnValue
 
 from ca_core import __version__
+from ca_core.app_runtime import runtime
 from ca_core.config import Config, load_config
 from ca_core.runtime import Runtime
 from psre.services import Services
-from signing_api.app_runtime import runtime
 from signing_api.edge import bounded_int_converter, check_request_texts
 from signing_api.errors import register_error_handlers
 
@@ -48,7 +51,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_ocsp(app)
 
     @app.get("/healthz")
-    def healthz():
+    def healthz() -> ResponseReturnValue:
         """Liveness and readiness: the token and the database, each with its own verdict."""
         rt = runtime()
         t0 = time.perf_counter()
@@ -83,11 +86,11 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
-def _endpoint_of(app: Flask):
+def _endpoint_of(app: Flask) -> Callable[[dict[str, Any]], str]:
     """The metrics label of a request: its route template, never the raw path (ids, base64)."""
     from werkzeug.exceptions import HTTPException
 
-    def endpoint(environ: dict) -> str:
+    def endpoint(environ: dict[str, Any]) -> str:
         path = environ.get("PATH_INFO", "")
         if path == "/ocsp" or path.startswith("/ocsp/"):
             return "/ocsp"

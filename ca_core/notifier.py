@@ -12,6 +12,7 @@ in the file, not merely unlinked. Nothing here logs a message body.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,8 @@ from sqlalchemy import delete, select
 from ca_core.store import Store
 from ca_core.store.db import rows_changed, utcnow
 from ca_core.store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 #: A message without a code of its own (a lockout notice) waits this long for the gateway.
 NOTICE_LIFETIME = dt.timedelta(days=1)
@@ -105,3 +108,14 @@ def notifier_for(store: Store, name: str) -> Notifier:
     if name == "outbox":
         return OutboxNotifier(store)
     raise ValueError(f"unknown notifier {name!r}")
+
+
+def sweep_outbox(store: Store) -> None:
+    """:func:`sweep` for the background loops it rides on (the CRL scheduler, the OCSP daemon):
+    logged, and never fatal to the loop's own work."""
+    try:
+        n = sweep(store)
+        if n:
+            log.info("outbox: %d expired message(s) removed", n)
+    except Exception:
+        log.exception("outbox sweep failed; retrying next round")
