@@ -90,6 +90,29 @@ class _Scope:
         self.sample.setdefault(shape, e)
 
 
+@dataclass
+class _Plan:
+    """What one publication run makes: the complete CRL, partitions and delta it signs (in
+    that order, which is the order of their numbers), at ``now`` until ``next_update``."""
+
+    now: dt.datetime
+    next_update: dt.datetime
+    n_parts: int
+    full: _Scope | None
+    by_part: dict[int, _Scope]
+    delta: _Scope | None
+    want_delta: bool
+    #: Where the delta starts: this run's thisUpdate with a new complete CRL, else the base's.
+    base_time: dt.datetime
+    base_number: int | None
+
+    @property
+    def scopes(self) -> list[_Scope]:
+        head = [self.full] if self.full is not None else []
+        tail = [self.delta] if self.delta is not None else []
+        return [*head, *self.by_part.values(), *tail]
+
+
 class CrlPublisher:
     """Builds, signs and records the CRLs of the CAs in ``store`` with keys in ``backend``."""
 
@@ -215,6 +238,31 @@ class CrlPublisher:
         next_update: dt.datetime | None,
         actor: str,
     ) -> list[CrlInfo]:
+        plan = self._plan(ca, full, partitions, delta, next_update)
+        count = self._fill(ca, plan)
+        numbers = self._allocate(ca.id, len(plan.scopes))
+        signed = self._sign(ca, plan, numbers)
+        infos = self._record(ca, signed, actor)
+        self._write_files(ca.name, signed)
+        log.info(
+            "published %d CRL(s) for %s (numbers %d..%d, %d revoked rows read)",
+            len(signed),
+            ca.name,
+            numbers[0],
+            numbers[-1],
+            count,
+        )
+        return infos
+
+    def _plan(
+        self,
+        ca: CertificateAuthority,
+        full: bool,
+        partitions: Collection[int] | None,
+        delta: bool | None,
+        next_update: dt.datetime | None,
+    ) -> _Plan:
+        """Which CRLs this run makes, their times, and what each lists from (step 1)."""
         now = self.clock().astimezone(dt.UTC).replace(microsecond=0)
         next_update = (next_update or now + self._validity(ca)).astimezone(dt.UTC)
         if next_update <= now:
@@ -229,33 +277,44 @@ class CrlPublisher:
         base = newest.get(("full", -1))
         if base is None:
             full = True  # a delta needs a base, and the CRL URL must never 404
-        want_delta = self.config.delta if delta is None else delta
 
         def cutoff(kind: str, p: int) -> dt.datetime | None:
             # Naive UTC, as the rows come (see _revoked_rows).
             prev = newest.get((kind, p))
             return naive_utc(prev.this_update) if prev else None
 
-        scopes: list[_Scope] = []
-        if full:
-            scopes.append(_Scope("full", -1, cutoff("full", -1), [], {}))
+        full_scope = _Scope("full", -1, cutoff("full", -1), [], {}) if full else None
         by_part = {p: _Scope("partition", p, cutoff("partition", p), [], {}) for p in wanted_parts}
-        scopes += by_part.values()
+        want_delta = self.config.delta if delta is None else delta
         base_time = now if full else (base.this_update if base else now)
-        delta_scope = _Scope("delta", -1, None, [], {}) if want_delta else None
-        released = _releases(self.store, ca.name, base_time) if delta_scope is not None else {}
-        cutoffs = [s.cutoff for s in scopes]
-        min_cutoff = None if (None in cutoffs or not cutoffs) else min(cutoffs)  # type: ignore[type-var]
-        delta_from = naive_utc(base_time)
+        return _Plan(
+            now=now,
+            next_update=next_update,
+            n_parts=n_parts,
+            full=full_scope,
+            by_part=by_part,
+            delta=_Scope("delta", -1, None, [], {}) if want_delta else None,
+            want_delta=want_delta,
+            base_time=base_time,
+            base_number=base.number if base else None,
+        )
 
-        count = 0
+    def _fill(self, ca: CertificateAuthority, plan: _Plan) -> int:
+        """Put every revoked or held certificate into the CRLs that list it, and the delta's
+        removeFromCRL entries (step 2). Returns the number of rows read."""
+        released = _releases(self.store, ca.name, plan.base_time) if plan.delta else {}
+        cutoffs = [s.cutoff for s in plan.scopes if s.kind != "delta"]
+        min_cutoff = None if (None in cutoffs or not cutoffs) else min(cutoffs)  # type: ignore[type-var]
         narrow = None
-        if not full and by_part:
-            narrow = PartitionRows(by_part, n_parts, base_time if delta_scope else None)
+        if plan.full is None and plan.by_part:
+            narrow = PartitionRows(
+                plan.by_part, plan.n_parts, plan.base_time if plan.delta else None
+            )
         rows = _revoked_rows(
             self.store, ca.id, min_cutoff.replace(tzinfo=dt.UTC) if min_cutoff else None, narrow
         )
-        full_scope = scopes[0] if full else None
+        delta_from = naive_utc(plan.base_time)
+        count = 0
         for sh, revoked_at, reason, invalidity, not_after in rows:
             count += 1
             released.pop(sh, None)  # on hold or revoked again: not released
@@ -263,43 +322,44 @@ class CrlPublisher:
             # The scopes this row goes into; an entry is made only when one needs it (re-signing
             # one partition reads every row but builds only that partition's entries).
             targets = []
-            if full_scope is not None and (
-                full_scope.cutoff is None or not_after >= full_scope.cutoff
+            if plan.full is not None and (
+                plan.full.cutoff is None or not_after >= plan.full.cutoff
             ):
-                targets.append(full_scope)
-            if by_part:
-                ps = by_part.get(serial % n_parts)
+                targets.append(plan.full)
+            if plan.by_part:
+                ps = plan.by_part.get(serial % plan.n_parts)
                 if ps is not None and (ps.cutoff is None or not_after >= ps.cutoff):
                     targets.append(ps)
-            if delta_scope is not None and revoked_at >= delta_from:
-                targets.append(delta_scope)
+            if plan.delta is not None and revoked_at >= delta_from:
+                targets.append(plan.delta)
             if not targets:
                 continue
             e = entry(serial, revoked_at, reason, invalidity)
             shape = (reason, invalidity is not None)
             for scope in targets:
                 scope.add(e, shape)
-        if delta_scope is not None:
+        if plan.delta is not None:
             for sh, when in released.items():
-                delta_scope.add(entry(int(sh, 16), when, "removeFromCRL", None), ("rm", False))
-            scopes.append(delta_scope)
+                plan.delta.add(entry(int(sh, 16), when, "removeFromCRL", None), ("rm", False))
+        return count
 
-        numbers = self._allocate(ca.id, len(scopes))
-        base_number = numbers[0] if full else (base.number if base else None)
+    def _sign(self, ca: CertificateAuthority, plan: _Plan, numbers: list[int]) -> list[SignedCrl]:
+        """Sign each CRL of the plan with its number (step 3); lints a sample of each."""
+        base_number = numbers[0] if plan.full is not None else plan.base_number
         signed: list[SignedCrl] = []
-        for scope, number in zip(scopes, numbers, strict=True):
+        for scope, number in zip(plan.scopes, numbers, strict=True):
             header = CrlHeader(
                 ca_name=ca.name,
                 kind=scope.kind,
                 number=number,
-                this_update=now,
-                next_update=next_update,
+                this_update=plan.now,
+                next_update=plan.next_update,
                 partition=scope.partition,
                 base_number=base_number if scope.kind == "delta" else None,
                 idp_url=crl_url(self.base_url, ca.name, "partition", scope.partition)
                 if scope.kind == "partition"
                 else None,
-                freshest_url=crl_url(self.base_url, ca.name, "delta") if want_delta else None,
+                freshest_url=crl_url(self.base_url, ca.name, "delta") if plan.want_delta else None,
             )
             signed.append(
                 sign_crl(
@@ -311,17 +371,7 @@ class CrlPublisher:
                     lint_max_entries=self.config.lint_max_entries,
                 )
             )
-        infos = self._record(ca, signed, actor)
-        self._write_files(ca.name, signed)
-        log.info(
-            "published %d CRL(s) for %s (numbers %d..%d, %d revoked rows read)",
-            len(signed),
-            ca.name,
-            numbers[0],
-            numbers[-1],
-            count,
-        )
-        return infos
+        return signed
 
     # -- the database -----------------------------------------------------------------------------
     def _lock(self, issuer_id: int) -> threading.Lock:
