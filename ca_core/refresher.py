@@ -159,11 +159,13 @@ class Refresher:
         False if the lease was lost (or not held) before the round ended."""
         if not self.held():
             return False
+        ran: list[str] = []
         for chore in self.chores:
             now = self.clock()
             if not everything and now < chore.next_due:
                 continue
             chore.next_due = now + chore.every
+            ran.append(chore.name)
             try:
                 self.check()
                 chore.run(self.check)
@@ -176,7 +178,9 @@ class Refresher:
                 return False
             except Exception:
                 log.exception("refresher: %s failed; retrying in %.0f s", chore.name, chore.every)
-        self.rounds += 1
+        if ran:
+            self.rounds += 1
+            log.debug("refresher: %s ran %s", self.holder, ", ".join(ran))
         return True
 
     def run(

@@ -148,8 +148,8 @@ def ocsp_freshness(store: Store, now: dt.datetime) -> list[OcspFreshness]:
         func.min(OcspResponse.next_update),
     ).group_by(OcspResponse.issuer_id)
     try:
-        with store.session() as s:
-            rows = s.execute(stmt).all()
+        with store.reading() as conn:  # a read-only snapshot: the public role has no other
+            rows = conn.execute(stmt).all()
     except Exception:
         return []
     out = [
