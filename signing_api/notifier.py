@@ -4,7 +4,7 @@
 The default writes the message to the ``outbox_messages`` table, from which a mail or SMS
 gateway takes it (``psre outbox take``: handed out and deleted in one transaction). A message
 never outlives the code in it: ``expires_at`` is the code's own expiry, and :func:`sweep` (run by
-the CRL scheduler, the OCSP daemon and ``psre outbox sweep``) deletes whatever is past it. On
+the refresher, ``psre refresher``, and by ``psre outbox sweep``) deletes whatever is past it. On
 SQLite the database runs with ``secure_delete`` (ca_core.store.db), so a deleted code is overwritten
 in the file, not merely unlinked. Nothing here logs a message body.
 """
