@@ -7,7 +7,7 @@ the signing role serves the APIs, console, TSA and live OCSP, and starts no refr
 from __future__ import annotations
 
 import json
-import sqlite3
+import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -17,8 +17,10 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from sqlalchemy import create_engine, text
 
 from tests.cli_support import PSRE, PsreEnv, free_port, wait_http
+from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.ocsp_support import openssl_ocsp
 from tests.proc_support import tree
 
@@ -38,11 +40,20 @@ SIGNING_SIDE = [
 ]
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> PsreEnv:
-    env = PsreEnv(tmp_path_factory.mktemp("psre-roles"))
-    env.run("init")
-    return env
+@pytest.fixture(scope="module", params=_backends())
+def demo(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """A demo installation on SQLite, and on PostgreSQL (a schema of its own) when the test
+    server is configured: there the public role's transactions are READ ONLY ones."""
+    root = tmp_path_factory.mktemp("psre-roles")
+    if request.param == "sqlite":
+        env = PsreEnv(root)
+        env.run("init")
+        yield env
+        return
+    for url in _pg_schema_url(os.environ[PG_URL_ENV]):
+        env = PsreEnv(root, {"PSRE_DATABASE_URL": url})
+        env.run("init")
+        yield env
 
 
 @contextmanager
@@ -76,21 +87,26 @@ def http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, by
         return ex.code, ex.headers.get("Content-Type", ""), ex.read()
 
 
-def serial_of(env: PsreEnv, profile: str) -> str:
-    db = sqlite3.connect(env.root / "var" / "psre.sqlite3")
+def _query(env: PsreEnv, sql: str, **params: str) -> object:
+    url = env.extra_env.get("PSRE_DATABASE_URL") or f"sqlite:///{env.root / 'var' / 'psre.sqlite3'}"
+    engine = create_engine(url)
     try:
-        (row,) = db.execute("select serial_hex from certificates where profile = ?", (profile,))
+        with engine.connect() as conn:
+            return conn.execute(text(sql), params).scalar_one()
     finally:
-        db.close()
-    return row[0]
+        engine.dispose()
+
+
+def serial_of(env: PsreEnv, profile: str) -> str:
+    sh = _query(env, "select serial_hex from certificates where profile = :p", p=profile)
+    assert isinstance(sh, str)
+    return sh
 
 
 def audit_count(env: PsreEnv) -> int:
-    db = sqlite3.connect(env.root / "var" / "psre.sqlite3")
-    try:
-        return db.execute("select count(*) from audit_events").fetchone()[0]
-    finally:
-        db.close()
+    n = _query(env, "select count(*) from audit_events")
+    assert isinstance(n, int)
+    return n
 
 
 def issuing_pem(env: PsreEnv) -> Path:
