@@ -24,8 +24,11 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from ca_core.store.leases import Lease, Leases
+# The store (SQLAlchemy) loads when a refresher runs, not when `psre --help` lists commands.
+if TYPE_CHECKING:
+    from ca_core.store.leases import Lease, Leases
 
 log = logging.getLogger(__name__)
 
