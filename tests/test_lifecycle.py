@@ -12,13 +12,13 @@ from sqlalchemy import select, update
 
 from ca_core import lifecycle, subscribers
 from ca_core.config import Config, HsmConfig, LifecycleConfig
-from ca_core.refresher_cli import refresher_for
-from ca_core.runtime import Runtime
 from ca_core.store.models import Certificate, OutboxMessage, Subscriber
+from psre.commands.refresher import refresher_for
+from psre.services import Services
 from tests.pki_support import BASE_URL, Pki, enrol_signer
 
 
-def _runtime(pki: Pki, **lifecycle_keys: int) -> Runtime:
+def _runtime(pki: Pki, **lifecycle_keys: int) -> Services:
     cfg = Config(
         database_url=pki.store.engine.url.render_as_string(hide_password=False),
         public_base_url=BASE_URL,
@@ -26,7 +26,7 @@ def _runtime(pki: Pki, **lifecycle_keys: int) -> Runtime:
         # The session's token holds other tests' keys, which this database does not name.
         hsm=HsmConfig(orphan_sweep_minutes=0),
     )
-    rt = Runtime(cfg)
+    rt = Services(cfg)
     rt.__dict__.update(store=pki.store, backend=pki.backend, issuer=pki.issuer, revoker=pki.revoker)
     return rt
 

@@ -1,6 +1,6 @@
 """``psre refresher``: the refresher's chores wired from the configuration, and its commands.
 
-A composition-root module (like ca_core/cli.py): it names the work of every package — CRL
+Part of the composition root (psre/): it names the work of every package — CRL
 publication (crl/), OCSP pre-signing (ocsp/), subscriber expiry and notices
 (ca_core/lifecycle.py), orphaned-key sweeps (ca_core/orphans.py), the outbox sweep
 (signing_api/notifier.py) — and hands it to the lease-holding loop in ca_core/refresher.py.
@@ -120,7 +120,7 @@ def spawn(config_file: str) -> subprocess.Popen[bytes]:
     it exits when that ``psre serve`` is gone."""
     return subprocess.Popen(
         [
-            sys.executable, "-m", "ca_core.cli", "--config", config_file,
+            sys.executable, "-m", "psre.cli", "--config", config_file,
             "refresher", "--parent-pid", str(os.getpid()),
         ]
     )  # fmt: skip
