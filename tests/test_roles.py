@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import urllib.error
 import urllib.request
@@ -19,9 +20,10 @@ import pytest
 from cryptography import x509
 from sqlalchemy import create_engine, text
 
-from tests.cli_support import PSRE, PsreEnv, free_port, wait_http
+from tests.cli_support import PSRE, PsreEnv, free_port, multipart, wait_http
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.ocsp_support import openssl_ocsp
+from tests.pdf_support import minimal_pdf
 from tests.proc_support import tree
 
 MISSING_MODULE = "/nonexistent/psre-test/libpkcs11-missing.so"
@@ -97,6 +99,20 @@ def _query(env: PsreEnv, sql: str, **params: str) -> object:
         engine.dispose()
 
 
+def verify_upload(base_url: str, pdf: bytes) -> str:
+    """The /verify page's verdict for ``pdf``, posted as a browser does (CSRF cookie + token)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with opener.open(f"{base_url}/verify", timeout=60) as r:
+        page = r.read().decode()
+    m = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert m, "no CSRF token on /verify"
+    body, kind = multipart({"csrf_token": m.group(1)}, {"pdf": ("nota.pdf", pdf)})
+    req = urllib.request.Request(f"{base_url}/verify", data=body, headers={"Content-Type": kind})
+    with opener.open(req, timeout=120) as r:
+        assert r.status == 200
+        return r.read().decode()
+
+
 def serial_of(env: PsreEnv, profile: str) -> str:
     sh = _query(env, "select serial_hex from certificates where profile = :p", p=profile)
     assert isinstance(sh, str)
@@ -166,6 +182,8 @@ def test_public_role_serves_without_pkcs11_and_reads_only(demo: PsreEnv, tmp_pat
             status, kind, page = http("GET", f"{url}{path}")
             assert status == 200 and kind.startswith("text/html"), (path, status, page[:300])
         assert b"issuing-ca" in http("GET", f"{url}/repository")[2]
+        # /verify reads an upload in a PDF worker against the read-only store: no key needed.
+        assert "Tidak ada tanda tangan" in verify_upload(url, minimal_pdf("Nota Dinas"))
         # OCSP: the pre-signed answer; with a nonce the same answer without it (no key to sign
         # one); a serial never issued gets tryLater — never good.
         plain = ocsp(env, url, signer, "-no_nonce")
