@@ -4,7 +4,7 @@
 The default writes the message to the ``outbox_messages`` table, from which a mail or SMS
 gateway takes it (``psre outbox take``: handed out and deleted in one transaction). A message
 never outlives the code in it: ``expires_at`` is the code's own expiry, and :func:`sweep` (run by
-the CRL scheduler, the OCSP daemon and ``psre outbox sweep``) deletes whatever is past it. On
+the refresher, ``psre refresher``, and by ``psre outbox sweep``) deletes whatever is past it. On
 SQLite the database runs with ``secure_delete`` (ca_core.store.db), so a deleted code is overwritten
 in the file, not merely unlinked. Nothing here logs a message body.
 """
@@ -108,14 +108,3 @@ def notifier_for(store: Store, name: str) -> Notifier:
     if name == "outbox":
         return OutboxNotifier(store)
     raise ValueError(f"unknown notifier {name!r}")
-
-
-def sweep_outbox(store: Store) -> None:
-    """:func:`sweep` for the background loops it rides on (the CRL scheduler, the OCSP daemon):
-    logged, and never fatal to the loop's own work."""
-    try:
-        n = sweep(store)
-        if n:
-            log.info("outbox: %d expired message(s) removed", n)
-    except Exception:
-        log.exception("outbox sweep failed; retrying next round")

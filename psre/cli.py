@@ -83,7 +83,7 @@ COMMANDS: dict[str, Entry] = {
     "crl": Entry(
         "crl.cli:crl", "Certificate revocation lists: generate, show, publish on a schedule."
     ),
-    "ocsp": Entry("ocsp.cli:ocsp", "OCSP responses: pre-signing, status, refresh daemon, nginx."),
+    "ocsp": Entry("ocsp.cli:ocsp", "OCSP responses: pre-signing, status, nginx."),
     "metrics": Entry("ca_core.metrics_cli:metrics", "Prometheus metrics (metrics.listen)."),
     "client": Entry(
         "psre.commands.client:client_group",
@@ -116,6 +116,10 @@ COMMANDS: dict[str, Entry] = {
     "trusted-list": Entry(
         "ca_core.trusted_list_cli:trusted_list",
         "The national trusted list of recognized PSrEs (ETSI TS 119 612 XML and JSON).",
+    ),
+    "refresher": Entry(
+        "psre.commands.refresher:refresher",
+        "Background work under a database lease: CRLs, OCSP pre-signing, expiry, sweeps.",
     ),
 }
 

@@ -1,8 +1,8 @@
 """``psre outbox …``: the mail/SMS gateway's side of the default notifier (ca_core.notifier).
 
 ``take`` hands the gateway the waiting messages and removes them in the same transaction;
-``sweep`` deletes messages whose code has expired (the CRL scheduler and the OCSP daemon run it
-too, so a code never lingers in the database past its use).
+``sweep`` deletes messages whose code has expired (the refresher runs it too, so a code never
+lingers in the database past its use).
 """
 
 from __future__ import annotations
