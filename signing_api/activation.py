@@ -94,7 +94,9 @@ class ApiStatus:
         return self.status == "ISSUE"
 
 
-def api_status(store: Store, sub: Subscriber | None, channel_key: str | None = None) -> ApiStatus:
+def api_status(
+    store: ReadOnlyStore, sub: Subscriber | None, channel_key: str | None = None
+) -> ApiStatus:
     """The status of the e-sign API (bsre-esign-api.md, user/check/status). A signer whose CA
     (or a CA above it) is not good gets CA_REVOKED / CA_SUSPENDED / CA_EXPIRED; ``LOCKED``
     (psre's, like ``NO_CERTIFICATE``) while failed activations keep the signer from signing —
@@ -116,7 +118,7 @@ def api_status(store: Store, sub: Subscriber | None, channel_key: str | None = N
     return ApiStatus(sub.status)
 
 
-def require_signer(store: Store, sub: Subscriber) -> Signer:
+def require_signer(store: ReadOnlyStore, sub: Subscriber) -> Signer:
     """``sub`` if it may sign now; 2021 (signer) or 2022 (their CA) otherwise — checked before
     any activation attempt, so a refusal never counts as a failed passphrase."""
     if sub.status != "ISSUE":

@@ -13,7 +13,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
 from ca_core.ca_standing import chain_problem
-from ca_core.store import ReadOnlyStore, Store
+from ca_core.store import ReadOnlyStore
 from ca_core.store.csc import CscReads
 from ca_core.store.db import utcnow
 from ca_core.store.models import Certificate, Subscriber
@@ -92,7 +92,7 @@ def key_info(cred: Credential, usable: bool) -> dict[str, Any]:
     return out
 
 
-def usable(store: Store, cred: Credential, now: dt.datetime) -> bool:
+def usable(store: ReadOnlyStore, cred: Credential, now: dt.datetime) -> bool:
     """Status ISSUE, certificate good and within validity, every CA above it good."""
     return (
         cred.subscriber.status == "ISSUE"
@@ -101,7 +101,9 @@ def usable(store: Store, cred: Credential, now: dt.datetime) -> bool:
     )
 
 
-def cert_info(store: Store, cred: Credential, which: str, with_info: bool) -> dict[str, Any]:
+def cert_info(
+    store: ReadOnlyStore, cred: Credential, which: str, with_info: bool
+) -> dict[str, Any]:
     now = utcnow()
     c = cred.certificate
     out: dict[str, Any] = {"status": cred.cert_status(now)}
