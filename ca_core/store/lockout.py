@@ -116,61 +116,21 @@ class Lockouts:
                     )
                 ).scalars()
             )
-            # A lock that ran out starts its count afresh; the signer-wide one, every count.
-            signer_ran_out = row.locked_until is not None and row.locked_until <= now
-            if signer_ran_out:
-                row.locked_until = None
-            for c in counters:
-                if signer_ran_out or (c.locked_until is not None and c.locked_until <= now):
-                    c.failed_attempts, c.locked_until = 0, None
-            mine = next((c for c in counters if c.channel == channel_key), None)
-            if mine is None:
-                mine = ActivationFailure(
-                    subscriber_id=subscriber_id, channel=channel_key, failed_attempts=0
-                )
-                s.add(mine)
-                counters.append(mine)
-            if mine.locked_until is None:
-                # (A guess checked while a concurrent one locked this channel is refused all the
-                # same, and audited, but not counted: a channel's count stops at the limit.)
-                mine.failed_attempts += 1
-            # The signer-wide count is the sum of the channels' live counts: a channel stops
-            # counting once it is locked out and restarts from 0 when its lock runs out, so one
-            # app alone, however patient, never reaches max_failures_signer.
-            row.failed_attempts = sum(c.failed_attempts for c in counters)
-            channel_locked = mine.failed_attempts >= policy.max_failures
-            signer_locked = row.failed_attempts >= policy.max_failures_signer
-            newly_signer_locked = signer_locked and row.locked_until is None
-            newly_locked = newly_signer_locked or (channel_locked and mine.locked_until is None)
-            if channel_locked and mine.locked_until is None:
-                mine.locked_until = now + policy.lock
-            if newly_signer_locked:
-                row.locked_until = now + policy.lock
+            count = _one_more_failure(s, row, counters, channel_key, now, policy)
             self._store.audit.append(
                 actor,
                 "sign.activation_failed",
                 subject,
                 {
                     "method": method,
-                    "attempts": mine.failed_attempts,
-                    "locked": channel_locked or signer_locked,
-                    "signer_attempts": row.failed_attempts,
-                    "signer_locked": signer_locked,
+                    "attempts": count.attempts,
+                    "locked": count.channel_locked or count.signer_locked,
+                    "signer_attempts": count.signer_attempts,
+                    "signer_locked": count.signer_locked,
                 },
                 session=s,
             )
-            untils = [t for t in (mine.locked_until, row.locked_until) if t is not None]
-            return FailureCount(
-                attempts=mine.failed_attempts,
-                signer_attempts=row.failed_attempts,
-                channel_locked=channel_locked,
-                signer_locked=signer_locked,
-                newly_locked=newly_locked,
-                newly_signer_locked=newly_signer_locked,
-                locked_until=max(untils) if untils else None,
-                signer_locked_until=row.locked_until,
-                email=row.email,
-            )
+            return count
 
     def clear_channel(self, subscriber_id: int, channel_key: str) -> None:
         """A success through ``channel_key``: its count goes, the signer-wide count becomes the
@@ -190,6 +150,57 @@ class Lockouts:
                 .where(Subscriber.id == subscriber_id)
                 .values(failed_attempts=others.scalar_subquery(), locked_until=None)
             )
+
+
+def _one_more_failure(
+    session: Session,
+    row: Subscriber,
+    counters: list[ActivationFailure],
+    channel_key: str,
+    now: datetime,
+    policy: FailurePolicy,
+) -> FailureCount:
+    """Count a failure on the locked signer ``row`` and its channels' ``counters``."""
+    # A lock that ran out starts its count afresh; the signer-wide one, every count.
+    signer_ran_out = row.locked_until is not None and row.locked_until <= now
+    if signer_ran_out:
+        row.locked_until = None
+    for c in counters:
+        if signer_ran_out or (c.locked_until is not None and c.locked_until <= now):
+            c.failed_attempts, c.locked_until = 0, None
+    mine = next((c for c in counters if c.channel == channel_key), None)
+    if mine is None:
+        mine = ActivationFailure(subscriber_id=row.id, channel=channel_key, failed_attempts=0)
+        session.add(mine)
+        counters.append(mine)
+    if mine.locked_until is None:
+        # (A guess checked while a concurrent one locked this channel is refused all the same,
+        # and audited, but not counted: a channel's count stops at the limit.)
+        mine.failed_attempts += 1
+    # The signer-wide count is the sum of the channels' live counts: a channel stops counting
+    # once it is locked out and restarts from 0 when its lock runs out, so one app alone,
+    # however patient, never reaches max_failures_signer.
+    row.failed_attempts = sum(c.failed_attempts for c in counters)
+    channel_locked = mine.failed_attempts >= policy.max_failures
+    signer_locked = row.failed_attempts >= policy.max_failures_signer
+    newly_signer_locked = signer_locked and row.locked_until is None
+    newly_locked = newly_signer_locked or (channel_locked and mine.locked_until is None)
+    if channel_locked and mine.locked_until is None:
+        mine.locked_until = now + policy.lock
+    if newly_signer_locked:
+        row.locked_until = now + policy.lock
+    untils = [t for t in (mine.locked_until, row.locked_until) if t is not None]
+    return FailureCount(
+        attempts=mine.failed_attempts,
+        signer_attempts=row.failed_attempts,
+        channel_locked=channel_locked,
+        signer_locked=signer_locked,
+        newly_locked=newly_locked,
+        newly_signer_locked=newly_signer_locked,
+        locked_until=max(untils) if untils else None,
+        signer_locked_until=row.locked_until,
+        email=row.email,
+    )
 
 
 def forget_failures(session: Session, subscriber_id: int) -> None:
