@@ -773,6 +773,16 @@ def check_outcome(c: Cluster, load: Load, timings: dict[str, float]) -> None:
                     select(AuditEvent.details).where(AuditEvent.action == "sign.pdf")
                 )
             }  # fmt: skip
+            published = [
+                (crl["number"], crl["sha256"])
+                for d in s.scalars(
+                    select(AuditEvent.details)
+                    .where(AuditEvent.action == "crl.publish")
+                    .order_by(AuditEvent.seq)
+                )
+                for crl in json.loads(d)["crls"]
+                if crl["name"].startswith("issuing-ca")
+            ]  # fmt: skip
             crl_rows = s.execute(
                 select(PublishedCrl.number, PublishedCrl.this_update, PublishedCrl.sha256)
                 .where(PublishedCrl.issuer_id == ca_id)
@@ -802,8 +812,13 @@ def check_outcome(c: Cluster, load: Load, timings: dict[str, float]) -> None:
     numbers = [n for n, _t, _h in crl_rows]
     assert numbers == sorted(set(numbers))
     assert [t for _n, t, _h in crl_rows] == sorted(t for _n, t, _h in crl_rows)
-    stored = {n: h for n, _t, h in crl_rows}
-    assert all(stored.get(n) == h for n, h in by_number.items()), "a served CRL is not recorded"
+    # Every publication is audited (old rows of published_crls are pruned): one number
+    # sequence per CA, strictly increasing, never reused, and every CRL a client got is there.
+    audited = [n for n, _h in published]
+    assert audited == sorted(set(audited)), audited
+    recorded = dict(published)
+    for n, h in by_number.items():
+        assert recorded.get(n) == h, f"CRL #{n} served but not recorded as published"
     for a in load.crls:
         for b in load.crls:
             if b.sent > a.received:
