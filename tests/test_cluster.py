@@ -97,9 +97,9 @@ def test_the_cluster_parts_are_installed() -> None:
 
 def roles_available() -> bool:
     """``psre serve --role`` and ``psre refresher`` (issue 12) are in this tree."""
-    from ca_core.cli import cli
+    from psre.cli import COMMANDS
 
-    return "refresher" in cli.commands
+    return "refresher" in COMMANDS
 
 
 # --- the cluster ----------------------------------------------------------------------------
@@ -124,7 +124,7 @@ class Host:
     def psre(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """A ``psre`` command run on this host (its namespace, config and HSM client)."""
         return subprocess.run(
-            self.net.argv([sys.executable, "-m", "ca_core.cli", *args]),
+            self.net.argv([sys.executable, "-m", "psre.cli", *args]),
             cwd=self.root, env=self.env, capture_output=True, text=True, timeout=timeout,
             check=False,
         )  # fmt: skip
@@ -133,7 +133,7 @@ class Host:
         out = (self.root / log).open("ab")
         self.procs.append(
             subprocess.Popen(
-                self.net.argv([sys.executable, "-m", "ca_core.cli", *args]),
+                self.net.argv([sys.executable, "-m", "psre.cli", *args]),
                 cwd=self.root,
                 env=self.env,
                 stdout=out,
@@ -326,9 +326,9 @@ def _issue_in_process(env: PsreEnv, n: int) -> dict[str, tuple[str, str]]:
     machine (in this process: a CLI start-up per certificate costs tens of seconds here)."""
     from ca_core.config import load_config
     from ca_core.issuer import IssueRequest
-    from ca_core.runtime import Runtime
+    from psre.services import Services
 
-    rt = Runtime(load_config(env.config, env=env.env()))
+    rt = Services(load_config(env.config, env=env.env()))
     out: dict[str, tuple[str, str]] = {}
     try:
         for _ in range(n):
