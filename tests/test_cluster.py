@@ -846,14 +846,14 @@ def check_outcome(c: Cluster, load: Load, timings: dict[str, float]) -> None:
     # Clients' retries succeed within RETRY_SECONDS.
     failed = [o for o in load.ops if len(o.attempts) > 1]
     assert any(o.kind in ("issue", "sign") for o in failed), "no fault was seen: proved nothing"
-    # Judged by when the attempt that succeeded was sent: a CLI command's own run time is
-    # not the cluster's outage.
+    # From the client's first failure to the sending of the attempt that succeeded: a CLI
+    # command's own run time (tens of seconds on a busy machine, before it died with its host)
+    # is not the cluster's outage.
     for o in load.ops:
         assert o.done is not None, (o.kind, o.attempts[-3:])
-        waited = o.attempts[-1][0] - o.started
-        assert waited <= RETRY_SECONDS, (o.kind, waited, o.attempts)
+        assert _failing(o) <= RETRY_SECONDS, (o.kind, _failing(o), o.attempts)
     longest = {
-        kind: max((o.attempts[-1][0] - o.started for o in load.ops if o.kind == kind), default=0)
+        kind: max((_failing(o) for o in load.ops if o.kind == kind), default=0)
         for kind in ("issue", "revoke", "sign", "ocsp", "crl")
     }
 
@@ -864,7 +864,7 @@ def check_outcome(c: Cluster, load: Load, timings: dict[str, float]) -> None:
     print(
         "cluster:", json.dumps({
             **{k: round(v, 2) for k, v in timings.items() if not k.startswith("mark:")},
-            "longest wait until the attempt that succeeded was sent (s)": {
+            "longest time from a client's first failure to its successful retry (s)": {
                 k: round(v, 2) for k, v in longest.items()
             },
             "operations": {k: load.count(k) for k in ("issue", "revoke", "sign", "ocsp", "crl")},
@@ -872,6 +872,11 @@ def check_outcome(c: Cluster, load: Load, timings: dict[str, float]) -> None:
             "crl numbers seen": sorted(by_number),
         }),
     )  # fmt: skip
+
+
+def _failing(o: Op) -> float:
+    """Seconds from the end of ``o``'s first failed attempt to the sending of its last one."""
+    return o.attempts[-1][0] - o.attempts[0][1] if len(o.attempts) > 1 else 0.0
 
 
 def _wait(cond: Callable[[], object], seconds: float, message: str) -> None:
