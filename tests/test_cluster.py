@@ -1,31 +1,40 @@
 """psre on several machines (issue 18, part 2): a dead host and a database failover under load.
 
-The cluster, all made by the test and torn down after (tests/cluster_support.py):
+The cluster, all made by the test and torn down after, even on failure (tests/cluster_support.py):
 
 - three hosts ``h1``, ``h2``, ``h3``, each a Linux network namespace with its own address on a
-  bridge and its own hostname, data_dir and psre.toml, running the real ``psre serve``
-  (gunicorn) started inside it with ``ip netns exec``;
+  bridge, its own hostname (``unshare --uts``), data_dir and psre.toml, running the real
+  ``psre serve`` (gunicorn) started inside it with ``ip netns exec``: ``--role all`` on h1 and
+  h2, ``--role public`` plus a stand-by ``psre refresher`` on h3 (issue 12; before the roles
+  existed, plain ``psre serve`` on all three);
 - one PostgreSQL: a primary and a synchronous streaming standby (``initdb``/``pg_basebackup``
   on ports of their own, listening on the bridge; never the shared server on 5432), reached by
   every host through one multi-host URL with ``target_session_attrs=read-write``;
 - one HSM over the wire: ``p11-kit server`` exporting the SoftHSM token on a unix socket, each
   host loading ``p11-kit-client.so`` (``P11_KIT_SERVER_ADDRESS``), as a network HSM is shared;
 - nginx in the root namespace as the load balancer: the public upstream on all three hosts, the
-  signing upstream (``/api/``, ``/csc/``) on ``h1`` and ``h2``, ``proxy_next_upstream``.
+  signing upstream (``/api/``, ``/csc/``) on h1 and h2, ``proxy_next_upstream``.
 
-Under a mixed load through nginx and the hosts (certificates issued with ``psre issue --csr
---idempotency-key`` run on a host, revocations with ``psre revoke`` likewise, PDFs signed with
-``POST /api/v2/sign/pdf``, OCSP GET and POST for issued, revoked and never-issued serials, CRL
-fetches), every process of ``h1`` is ``kill -9``-ed and its link cut, then the primary is
-stopped (``pg_ctl -m immediate``) and the standby promoted. Asserted: no acknowledged
-certificate or signed document is lost; no serial is used twice; CRL numbers strictly increase
-whichever host served them, and no client ever sees one go back; the refresher's lease moves to
-a live host within LEASE_MOVE_SECONDS; no OCSP answer says ``good`` for a never-issued serial,
-or for a revoked one once the revocation has been acknowledged for longer than a responder
-trusts its cache; after the dust settles every serial's OCSP answer (GET and POST) agrees with
-the database; every client operation that failed succeeded on retry within RETRY_SECONDS;
-issuance and signing resume within FAILOVER_SECONDS of the promotion; ``psre audit verify``
-passes. The measured times are printed (README "Production, several machines").
+The load, through nginx and the hosts: certificates issued by ``psre issue --csr
+--idempotency-key`` run on a live host (retried on another with the same key), revocations by
+``psre revoke`` likewise, PDFs signed by ``POST /api/v2/sign/pdf``, OCSP GET and POST for issued,
+revoked and never-issued serials, CRL fetches. Then every process of one host is ``kill -9``-ed
+(the refresher's lease holder, else h1), CLI commands running there included; then the primary
+is stopped (``pg_ctl -m immediate``) and the standby promoted.
+
+Asserted: no acknowledged certificate (the very DER the client got) or signed document (its
+``sign.pdf`` audit event) is lost and every acknowledged revocation is there; no serial is used
+twice; CRL numbers strictly increase and are never reused (the audited publications), no
+client sees one go back, one number is one CRL whichever host served it; the refresher's lease
+is held by a live host within LEASE_MOVE_SECONDS and ``psre refresher status`` says so; OCSP
+never answers ``good`` for a never-issued serial, nor for a revoked one once the revocation has
+been acknowledged for longer than a responder trusts its cache (OCSP_TRUST_SECONDS); after the
+dust settles every serial's OCSP answer, GET and POST, agrees with the database; from a
+client's first failure its retry succeeds within RETRY_SECONDS; signing, OCSP and CRLs work
+again within FAILOVER_SECONDS of the promotion and no attempt of any kind fails after that;
+``psre audit verify`` passes on a live host. The times measured are printed (README
+"Production, several machines"); every client attempt is left in ``clients.json`` in the test's
+tmp directory.
 """
 
 from __future__ import annotations
