@@ -847,7 +847,9 @@ def check_outcome(c: Cluster, load: Load, timings: dict[str, float]) -> None:
             assert seen.answer != "good", seen
         ack = load.revoked_ack.get(seen.serial)
         if ack is not None and seen.sent > ack + OCSP_TRUST_SECONDS + 0.5:
-            assert seen.answer != "good", (seen, ack)
+            # Seen when the primary stopped between a revocation's commit and the revoking
+            # process's OCSP re-sign: README "Production, several machines", found on the way.
+            assert seen.answer != "good", (seen, f"acknowledged {seen.sent - ack:.1f} s before")
     # After the dust settles, every serial's answer agrees with the database.
     time.sleep(OCSP_TRUST_SECONDS + 1)
     for serial_hex, row in certs.items():
