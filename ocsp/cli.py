@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-# SQLAlchemy and the models are imported by the commands that use them, not at start-up.
+# The store's repositories are imported by the commands that use them, not at start-up.
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
 
@@ -45,35 +45,25 @@ def presign(rt: Runtime, ca: str | None, force: bool, age_only: bool) -> None:
 @click.pass_obj
 def status(rt: Runtime, serial: str, ca: str | None) -> None:
     """The status of the certificate with serial SERIAL and its pre-signed responses."""
-    from sqlalchemy import select
-
     from ca_core.revocation import normalise_serial
     from ca_core.store import normalize_serial
-    from ca_core.store.models import OcspResponse
+    from ca_core.store.ocsp_responses import OcspResponseReads
 
     sh = normalise_serial(serial)
     store = rt.store
     cert = store.get_certificate(store.get_ca(ca).id, sh) if ca else store.find_certificate(sh)
     names = {c.id: c.name for c in store.list_cas()}
     click.echo(f"certificate {sh} from {names[cert.issuer_id]}: {cert.status}")
-    with store.session() as s:
-        rows = s.execute(
-            select(OcspResponse).where(
-                OcspResponse.issuer_id == cert.issuer_id,
-                OcspResponse.serial_hex == normalize_serial(sh),
-            )
-        ).scalars()
-        found = False
-        for r in rows:
-            found = True
-            reason = f" ({r.revocation_reason})" if r.revocation_reason else ""
-            click.echo(
-                f"  {r.hash_alg:6} {r.cert_status}{reason}"
-                f"  thisUpdate {r.this_update:%Y-%m-%dT%H:%M:%SZ}"
-                f"  nextUpdate {r.next_update:%Y-%m-%dT%H:%M:%SZ}  signer {r.signer_label}"
-                f"  sha256 {r.sha256[:16]}…"
-            )
-    if not found:
+    rows = OcspResponseReads(store).of_certificate(cert.issuer_id, normalize_serial(sh))
+    for r in rows:
+        reason = f" ({r.revocation_reason})" if r.revocation_reason else ""
+        click.echo(
+            f"  {r.hash_alg:6} {r.cert_status}{reason}"
+            f"  thisUpdate {r.this_update:%Y-%m-%dT%H:%M:%SZ}"
+            f"  nextUpdate {r.next_update:%Y-%m-%dT%H:%M:%SZ}  signer {r.signer_label}"
+            f"  sha256 {r.sha256[:16]}…"
+        )
+    if not rows:
         click.echo("  no pre-signed response yet (psre ocsp presign)")
 
 

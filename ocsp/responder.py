@@ -35,7 +35,6 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.x509 import ocsp
-from sqlalchemy.exc import SQLAlchemyError
 
 from ca_core.errors import CaError
 from hsm.errors import HsmError
@@ -138,7 +137,7 @@ class OcspResponder:
         self._responders_lock = threading.Lock()
         try:
             self.index.refresh()
-        except (CaError, SQLAlchemyError) as ex:  # database down at start: serve what comes later
+        except CaError as ex:  # database down at start: serve what comes later
             log.warning("OCSP index not loaded yet: %s", ex)
         if start_refresh:
             self.index.start(cfg.index_refresh_seconds)
@@ -251,7 +250,7 @@ class OcspResponder:
                 validity=self.validity,
                 nonce=nonce,
             )
-        except (CaError, SQLAlchemyError, HsmError) as ex:
+        except (CaError, HsmError) as ex:
             # Database down, no signer, the token away: the pre-signed answer (RFC 8954 §2.1
             # lets us omit the nonce) or tryLater, never internalError.
             log.warning("OCSP live answer impossible: %s", ex)
