@@ -621,18 +621,24 @@ def public_dir(rt: Runtime) -> Path:
     return rt.config.data_path / "public" / "crl"
 
 
-def publish_all(rt: Runtime, *, force: bool = False) -> list[CrlInfo]:
+def publish_all(
+    rt: Runtime, *, force: bool = False, before_each: Callable[[], None] | None = None
+) -> list[CrlInfo]:
     """Publish every active CA's CRLs that are due (all of them with ``force``).
 
     Used by ``psre init`` (idempotent: a re-run publishes nothing new while the CRLs are
     current), ``psre crl generate`` and the scheduler. A CA whose signing fails is logged and
     skipped: its last good CRLs stay published, and the other CAs are still served.
+    ``before_each`` runs before each CA's publication, outside the per-CA error handling: the
+    refresher's lease check, whose exception ends the run.
     """
     pub = publisher(rt)
     out: list[CrlInfo] = []
     for ca in rt.store.list_cas():
         if ca.status != "active" or ca.certificate_der is None:
             continue
+        if before_each is not None:
+            before_each()
         try:
             out += pub.publish(ca.name) if force else pub.publish_if_due(ca.name)
         except CrlBusyError as ex:

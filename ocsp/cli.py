@@ -1,4 +1,5 @@
-"""``psre ocsp``: pre-sign, inspect, refresh, and the nginx configuration."""
+"""``psre ocsp``: pre-sign, inspect, and the nginx configuration (``psre refresher`` keeps
+responses fresh)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def ocsp() -> None:
-    """OCSP responses: pre-signing, status, refresh daemon, nginx."""
+    """OCSP responses: pre-signing, status, nginx."""
 
 
 @ocsp.command()
@@ -23,7 +24,7 @@ def ocsp() -> None:
 @click.option(
     "--age-only",
     is_flag=True,
-    help="Only responses due by age (the daemon's every-round look; no full comparison).",
+    help="Only responses due by age (the refresher's every-round look; no full comparison).",
 )
 @click.pass_obj
 def presign(rt: Runtime, ca: str | None, force: bool, age_only: bool) -> None:
@@ -65,24 +66,6 @@ def status(rt: Runtime, serial: str, ca: str | None) -> None:
         )
     if not rows:
         click.echo("  no pre-signed response yet (psre ocsp presign)")
-
-
-@ocsp.command()
-@click.option("--once", is_flag=True, help="One refresh round, then exit.")
-@click.option(
-    "--parent-pid",
-    type=int,
-    default=None,
-    hidden=True,
-    help="Exit when this process (psre serve) is gone.",
-)
-@click.pass_obj
-def daemon(rt: Runtime, once: bool, parent_pid: int | None) -> None:
-    """Keep pre-signed responses fresh (started by psre serve unless ocsp.daemon_in_serve is
-    false)."""
-    from ocsp.daemon import run
-
-    run(rt, once=once, parent_pid=parent_pid)
 
 
 @ocsp.command("nginx-conf")

@@ -121,8 +121,11 @@ def _cached(entry: Entry, now: float) -> Answer:
 class OcspResponder:
     """One per process: the index, the live-signing bucket and the signers."""
 
-    def __init__(self, rt: Runtime, *, start_refresh: bool = True) -> None:
+    def __init__(self, rt: Runtime, *, start_refresh: bool = True, live: bool = True) -> None:
         self.rt = rt
+        #: False on a public server: no key, so an answer that would need a live signature is
+        #: the pre-signed one (without the nonce) or tryLater — never a guess such as good.
+        self.live = live
         cfg = rt.config.ocsp
         self.cfg = cfg
         self.validity = dt.timedelta(hours=cfg.validity_hours)
@@ -224,7 +227,7 @@ class OcspResponder:
             return _unsuccessful(_TRY_LATER)
         if ca is None and self.cfg.never_issued == "unauthorized":
             return _unsuccessful(_UNAUTHORIZED)
-        if not self.bucket.take():
+        if not self.live or not self.bucket.take():
             return fallback()
         try:
             if ca is None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -118,6 +118,8 @@ class Presigner:
         self.settings = settings
         self.clock = clock
         self._responders: dict[int, tuple[Responder, dt.datetime]] = {}
+        #: Called before each write (the refresher's lease check); raising stops the run.
+        self.before_write: Callable[[], None] | None = None
 
     def responder(self, ca: CertificateAuthority) -> Responder:
         """The CA's signer, chosen again after a few minutes (a new delegated certificate takes
@@ -161,7 +163,7 @@ class Presigner:
         the refresher does every round. Missing and out-of-date responses are made at once by
         the process that issues or changes a status (ocsp/publisher.py); the full comparison
         of every certificate with its responses heals the rare miss and costs a scan of the
-        certificate table, so the daemon runs it only every ``_FULL_CHECK`` (ocsp/daemon.py).
+        certificate table, so the refresher runs it only hourly (ocsp/refresh.py).
         """
         now = self.clock()
         responder = self.responder(ca)
@@ -286,6 +288,8 @@ class Presigner:
         responder: Responder,
         pending: list[tuple[Certificate, str, bytes, dt.datetime, dt.datetime]],
     ) -> int:
+        if self.before_write is not None:
+            self.before_write()
         OcspResponses(self.store).save(
             ca.id,
             [
@@ -312,6 +316,8 @@ class Presigner:
         """Forget responses past their nextUpdate: their static files go (nginx must never
         serve one) and so do their rows (a certificate that is still valid gets a new one on
         the next run). Returns the number of responses removed."""
+        if self.before_write is not None:
+            self.before_write()
         now = self.clock()
         root = self.settings.static_root
         hashes_ = {
@@ -338,12 +344,19 @@ def presigner(rt: Runtime) -> Presigner:
 
 
 def presign_all(
-    rt: Runtime, *, ca: str | None = None, force: bool = False, full: bool = True
+    rt: Runtime,
+    *,
+    ca: str | None = None,
+    force: bool = False,
+    full: bool = True,
+    before_write: Callable[[], None] | None = None,
 ) -> PresignReport:
     """Sign whatever responses are missing, due for refresh or out of date, for every CA (or
     ``ca``); with ``full=False`` only those due by age (see Presigner.presign_ca). Used by
-    ``psre init``, ``psre ocsp presign`` and the refresh daemon."""
+    ``psre init``, ``psre ocsp presign`` and the refresher, whose lease check is
+    ``before_write`` (run before each batch is stored and before the expired sweep)."""
     p = presigner(rt)
+    p.before_write = before_write
     report = PresignReport()
     cas = [rt.store.get_ca(ca)] if ca else rt.store.list_cas()
     for c in cas:

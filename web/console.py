@@ -11,6 +11,7 @@ from flask import Blueprint, Response, g, redirect, request
 from flask.typing import ResponseReturnValue
 
 from ca_core import audit_objects
+from ca_core.app_runtime import runtime
 from ca_core.approvals import approve, list_proposals, propose, reject
 from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level_among
 from ca_core.errors import CaError
@@ -21,7 +22,6 @@ from ca_core.store.client_admin import ClientReads
 from ca_core.store.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from ca_core.subscribers import Enrolment, set_status
 from signing_api.activation import api_status
-from signing_api.app_runtime import runtime
 from signing_api.edge import EdgeError
 from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.enrolment import reset as reset_activation
