@@ -86,9 +86,10 @@ def restore_cmd(
 ) -> None:
     """Restore the backup in BACKUP_DIR onto this machine, then catch up with what was
     published since."""
-    from ca_core import backup, db_snapshot
+    from ca_core import backup
     from ca_core.published_evidence import merge, read_repository
     from ca_core.restore_reconcile import DEFAULT_CRL_NUMBER_MARGIN, reconcile
+    from ca_core.store import snapshot as db_snapshot
 
     if (published is None) == (not without_published):
         raise click.UsageError("give --published DIR, or --without-published if no copy survives")
