@@ -35,23 +35,19 @@ from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, select
 
-from ca_core import audit_objects
 from ca_core.audit import format_time
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issuer
 from ca_core.keycheck import spki_sha256
-from ca_core.store import Store
+from ca_core.store import Store, ca_records, dry_copies, key_labels
 from ca_core.store.db import utcnow
-from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
 from ceremony_scripts import report as report_mod
 from ceremony_scripts.errors import CeremonyError, PreflightError, StepFailed
 from ceremony_scripts.modes import DRY_RUN, UNATTENDED
 from ceremony_scripts.recording import RecordingBackend
 from ceremony_scripts.spec import STEP_KEYS, Ceremony, StepSpec
 from ceremony_scripts.steps import (
-    FIXED_ROLE,
     STEP_TYPES,
     PreflightView,
     StepContext,
@@ -172,9 +168,8 @@ def preflight(
         profile = profiles.get(st.profile) if st.profile else None
         if st.profile and profile is None:
             problems.append(f"{st.where}: unknown profile {st.profile!r}")
-        fixed_role = FIXED_ROLE.get(st.type)
-        if fixed_role and profile is not None and profile.role != fixed_role:
-            problems.append(f"{st.where}: a {st.type} step uses a profile with role {fixed_role}")
+        if t.role and profile is not None and profile.role != t.role:
+            problems.append(f"{st.where}: a {st.type} step uses a profile with role {t.role}")
         if profile is not None and t.profile_kind and profile.kind != t.profile_kind:
             problems.append(
                 f"{st.where}: profile {profile.name} is for {profile.kind} certificates"
@@ -400,26 +395,13 @@ def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
             destroyed.append(label)
         except HsmError as ex:
             kept.append({"label": label, "why": f"could not destroy: {ex}"})
+    note = ca_records.AuditNote(
+        ctx.actor, "ca.remove", {"reason": f"ceremony {ctx.ceremony.name} step {st.number} failed"}
+    )
     for name in ctx.made_cas:
-        with ctx.store.session() as s:
-            ca = s.execute(
-                select(CertificateAuthority).where(CertificateAuthority.name == name)
-            ).scalar_one_or_none()
-            if ca is None or ca.certificate_der is not None:
-                continue
-            used = s.scalar(
-                select(SerialReservation.id).where(SerialReservation.issuer_id == ca.id)
-            )
-            if used is None:
-                s.execute(delete(CertificateAuthority).where(CertificateAuthority.id == ca.id))
-                ctx.store.audit.append(
-                    ctx.actor,
-                    "ca.remove",
-                    audit_objects.ca(name),
-                    {"reason": f"ceremony {ctx.ceremony.name} step {st.number} failed"},
-                    session=s,
-                )
-                removed_cas.append(name)
+        # A reservation under it means an issuance to recover: the record stays.
+        if ca_records.remove_uncertified(ctx.store, name, note, drop_reservations=False):
+            removed_cas.append(name)
     ctx.transcript.append(
         ctx.actor,
         "ceremony.stopped",
@@ -444,18 +426,10 @@ def _key_in_use(ctx: StepContext, label: str) -> str | None:
         fp = spki_sha256(ctx.backend.inner.public_key(label))
     except HsmError:
         return None
-    with ctx.store.session() as s:
-        if s.scalar(select(Certificate.id).where(Certificate.spki_sha256 == fp)) is not None:
-            return "a stored certificate certifies it"
-        names = s.scalars(
-            select(CertificateAuthority.id).where(CertificateAuthority.key_label == label)
-        ).all()
-        if names and s.scalar(
-            select(SerialReservation.id).where(SerialReservation.issuer_id.in_(names))
-        ):
-            return "a serial was reserved for it (recover the issuance first)"
-        if s.scalar(select(SerialReservation.id).where(SerialReservation.key_label == label)):
-            return "a serial was reserved for it (recover the issuance first)"
+    if key_labels.certified(ctx.store, fp):
+        return "a stored certificate certifies it"
+    if key_labels.serial_reserved_for(ctx.store, label):
+        return "a serial was reserved for it (recover the issuance first)"
     return None
 
 
@@ -551,20 +525,7 @@ def _copy_certificate(real: Store, scratch: Store, issuer: str, serial: str) -> 
         row = real.get_certificate(real.get_ca(issuer).id, serial)
     except NotFoundError:
         return  # the preflight on the real store reports it
-    target = scratch.get_ca(issuer)
-    with scratch.session() as s:
-        if s.scalar(
-            select(Certificate.id).where(
-                Certificate.issuer_id == target.id, Certificate.serial_hex == row.serial_hex
-            )
-        ):
-            return
-        copy = {
-            col.key: getattr(row, col.key)
-            for col in Certificate.__table__.columns
-            if col.key not in ("id", "issuer_id", "subscriber_id")
-        }
-        s.add(Certificate(issuer_id=target.id, **copy))
+    dry_copies.copy_certificate(scratch, row, scratch.get_ca(issuer).id)
 
 
 def dry_run(
