@@ -11,7 +11,6 @@ profiles and ETSI EN 319 411-1 §6.2 "trusted roles, dual control" are the model
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,9 +73,3 @@ def guard(s: Session, cert: Certificate, authorisation: Authorisation | None) ->
             "status changes only in a key ceremony (revoke-ca / suspend-ca / release-ca step) "
             "or when one admin proposes and another approves (console, Approvals)"
         )
-
-
-def is_ca_level_certificate(cert: Certificate, is_ca_fingerprint: Callable[[str], bool]) -> bool:
-    """:func:`is_ca_level` for callers without a session: ``is_ca_fingerprint`` is a
-    repository's look-up of a CA record by certificate fingerprint."""
-    return cert.profile in CA_LEVEL_PROFILES or is_ca_fingerprint(cert.fingerprint_sha256)

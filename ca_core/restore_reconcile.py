@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ca_core.backup import Manifest
-from ca_core.ca_level import Authorisation, is_ca_level_certificate
+from ca_core.ca_level import CA_LEVEL_PROFILES, Authorisation
 from ca_core.errors import CaError
 from ca_core.published_evidence import CaEvidence, Revocation
 from ca_core.revocation import Revoker
@@ -176,7 +176,8 @@ def _ca_level(
     out = {}
     for ca_name, rev, _hold in plan:
         cert = tx.certificate(cas[ca_name].id, rev.serial_hex)
-        if is_ca_level_certificate(cert, tx.is_ca_fingerprint):
+        # By profile, or because it is a CA's own certificate (whatever profile made it).
+        if cert.profile in CA_LEVEL_PROFILES or tx.is_ca_fingerprint(cert.fingerprint_sha256):
             out[(ca_name, rev.serial_hex)] = f"{ca_name}:{rev.serial_hex} ({cert.profile})"
     return out
 

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from ca_core import audit_objects
 from ca_core.authority import CaSpec, Hooks, certify_issuing, create_root
-from ca_core.ca_level import Authorisation, is_ca_level_certificate
+from ca_core.ca_level import CA_LEVEL_PROFILES, Authorisation
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.keycheck import spki_sha256
@@ -388,7 +388,10 @@ _STATUS_ACTIONS = {
 def _ca_level_row(store: Store, issuer: str, serial: str) -> Certificate:
     ca = store.get_ca(issuer)
     cert = store.get_certificate(ca.id, serial)
-    if not is_ca_level_certificate(cert, lambda fp: ca_records.is_ca_fingerprint(store, fp)):
+    # CA-level by profile, or because it is a CA's own certificate (whatever profile made it).
+    if cert.profile not in CA_LEVEL_PROFILES and not ca_records.is_ca_fingerprint(
+        store, cert.fingerprint_sha256
+    ):
         raise CeremonyError(
             f"certificate {serial} of {issuer} ({cert.profile}) is not CA-level: end-entity "
             "certificates are revoked with `psre revoke`, not in a ceremony"
