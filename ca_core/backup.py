@@ -33,8 +33,8 @@ from typing import Any
 
 from ca_core import __version__
 from ca_core.config import Config
+from ca_core.dev_token import is_softhsm
 from ca_core.errors import CaError
-from ca_core.runtime import is_softhsm
 from ca_core.store import snapshot as db_snapshot
 
 FORMAT = "psre-backup/1"

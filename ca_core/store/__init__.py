@@ -20,14 +20,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, Index, Select, select, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
-from ca_core.audit import AuditLog
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
 from ca_core.events import EventBus
 from ca_core.store.db import describe_db_error, make_engine, read_only
@@ -42,6 +41,11 @@ from ca_core.store.models import (
     SerialReservation,
     Subscriber,
 )
+
+# ca_core.audit imports ca_core.store.db, which initialises this package first: importing the
+# audit log here at module level would fail whenever ca_core.audit is the first to be imported.
+if TYPE_CHECKING:
+    from ca_core.audit import AuditLog
 
 _M = TypeVar("_M", bound=Base)
 
@@ -272,6 +276,8 @@ class Store(ReadOnlyStore):
     @cached_property
     def audit(self) -> AuditLog:
         """The audit log in this database."""
+        from ca_core.audit import AuditLog
+
         return AuditLog(self.engine)
 
     @cached_property
