@@ -126,14 +126,7 @@ def build_extensions(
     :raises ExtensionError: key type not allowed, missing issuer key, bad CA names.
     :raises SubjectError: on a bad or missing/forbidden email address.
     """
-    key_type = public_key_type(public_key)
-    if key_type not in profile.key_types:
-        raise ExtensionError("public_key", f"{key_type} is not allowed by profile {profile.name}")
-    issuer_name = _ca_name("issuer_name", issuer_name)
-    ca_name = _ca_name("ca_name", ca_name)
-    if profile.kind == "root" and ca_name != issuer_name:
-        # The root's CRL and certificate URLs are its own: a mismatch means a mixed-up record.
-        raise ExtensionError("issuer_name", "a root is its own issuer: must equal ca_name")
+    _check_key_and_names(profile, public_key, ca_name=ca_name, issuer_name=issuer_name)
     issuer_public_key = _issuer_key(profile, public_key, issuer_public_key)
     mailboxes = check_emails(profile, emails)
 
@@ -180,6 +173,19 @@ def build_extensions(
         # non-critical.
         out.append((x509.OCSPNoCheck(), False))
     return out
+
+
+def _check_key_and_names(
+    profile: Profile, public_key: CertificatePublicKeyTypes, *, ca_name: str, issuer_name: str
+) -> None:
+    key_type = public_key_type(public_key)
+    if key_type not in profile.key_types:
+        raise ExtensionError("public_key", f"{key_type} is not allowed by profile {profile.name}")
+    _ca_name("issuer_name", issuer_name)
+    _ca_name("ca_name", ca_name)
+    if profile.kind == "root" and ca_name != issuer_name:
+        # The root's CRL and certificate URLs are its own: a mismatch means a mixed-up record.
+        raise ExtensionError("issuer_name", "a root is its own issuer: must equal ca_name")
 
 
 def _issuer_key(
