@@ -1,6 +1,6 @@
 """Prometheus metrics: what each process counts, and the listener that exposes them.
 
-Every process ``psre serve`` starts (gunicorn workers, the OCSP daemon, the metrics listener)
+Every process ``psre serve`` starts (gunicorn workers, the refresher, the metrics listener)
 writes its counters and histograms into ``PROMETHEUS_MULTIPROC_DIR`` (data_dir/metrics, emptied
 by ``psre serve`` at start: files of dead processes from an earlier run would otherwise be
 summed in). The listener (``psre metrics serve``, started by ``psre serve`` on

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
+from ca_core.notifier import Notifier
 from ca_core.passwords import verify_secret
 from ca_core.store import Store
 from ca_core.store.db import read_only, rows_changed, utcnow
@@ -41,7 +42,6 @@ from signing_api.esign_errors import (
     EsignError,
 )
 from signing_api.lockout import Channel, Lockout, client_channel, locked_until, subject_key
-from signing_api.notifier import Notifier
 from signing_api.verified_cache import VerifiedCache
 
 #: Passphrases that passed scrypt lately (see signing_api.verified_cache), per process.

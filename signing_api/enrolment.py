@@ -24,6 +24,7 @@ from sqlalchemy import select, update
 
 from ca_core.config import Config
 from ca_core.errors import CaError
+from ca_core.notifier import Notifier
 from ca_core.passwords import hash_secret
 from ca_core.store import Store
 from ca_core.store.db import rows_changed, utcnow
@@ -31,7 +32,6 @@ from ca_core.store.models import EnrolmentCode, Subscriber
 from ca_core.subscribers import MIN_PASSPHRASE, Enrolment, enrol
 from signing_api import lockout
 from signing_api.activation import reading
-from signing_api.notifier import Notifier
 
 #: Longest passphrase accepted (scrypt takes any length; this bounds the work per request).
 MAX_PASSPHRASE = 256

@@ -24,10 +24,10 @@ from sqlalchemy import and_, delete, func, select, update
 
 from ca_core import audit_objects
 from ca_core.config import SigningConfig
+from ca_core.notifier import Notifier
 from ca_core.store import Store
 from ca_core.store.models import ActivationFailure, Subscriber
 from signing_api.esign_errors import NOT_REGISTERED, WRONG_ACTIVATION, EsignError
-from signing_api.notifier import Notifier
 
 
 @dataclass(frozen=True)

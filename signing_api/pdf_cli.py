@@ -191,10 +191,10 @@ def _signer_passphrase(path: str | None) -> str:
 def _activate(rt: Runtime, key: str, passphrase: str) -> None:
     """Check the signer's own passphrase, through the API's lockout (channel ``cli``)."""
     from ca_core import subscribers
+    from ca_core.notifier import notifier_for
     from signing_api.activation import Activation
     from signing_api.esign_errors import EsignError
     from signing_api.lockout import Channel
-    from signing_api.notifier import notifier_for
 
     sub = subscribers._get(rt.store, key)
     checker = Activation(

@@ -302,7 +302,7 @@ bp = Blueprint("tsa", __name__)
 @bp.post("/tsa")
 def timestamp() -> Response:
     """RFC 3161 over HTTP (§3.4): a DER TimeStampReq in, a DER TimeStampResp out."""
-    from signing_api.app_runtime import runtime
+    from ca_core.app_runtime import runtime
 
     ctype = (request.mimetype or "").lower()
     if ctype != QUERY_TYPE:

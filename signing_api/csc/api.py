@@ -14,9 +14,9 @@ from typing import Any
 from asn1crypto import tsp
 from flask import Blueprint, Response, g, jsonify, request
 
+from ca_core.app_runtime import runtime
 from ca_core.store.db import utcnow
 from signing_api.activation import find_subscriber, require_signer
-from signing_api.app_runtime import runtime
 from signing_api.client_auth import ClientApp, authenticate, check_rate
 from signing_api.csc import credentials, fields, hash_sign, sad, tokens
 from signing_api.csc.errors import (

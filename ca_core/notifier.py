@@ -4,7 +4,7 @@
 The default writes the message to the ``outbox_messages`` table, from which a mail or SMS
 gateway takes it (``psre outbox take``: handed out and deleted in one transaction). A message
 never outlives the code in it: ``expires_at`` is the code's own expiry, and :func:`sweep` (run by
-the CRL scheduler, the OCSP daemon and ``psre outbox sweep``) deletes whatever is past it. On
+the refresher, ``psre refresher``, and by ``psre outbox sweep``) deletes whatever is past it. On
 SQLite the database runs with ``secure_delete`` (ca_core.store.db), so a deleted code is overwritten
 in the file, not merely unlinked. Nothing here logs a message body.
 """
@@ -12,6 +12,7 @@ in the file, not merely unlinked. Nothing here logs a message body.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,8 @@ from sqlalchemy import delete, select
 from ca_core.store import Store
 from ca_core.store.db import rows_changed, utcnow
 from ca_core.store.models import OutboxMessage
+
+log = logging.getLogger(__name__)
 
 #: A message without a code of its own (a lockout notice) waits this long for the gateway.
 NOTICE_LIFETIME = dt.timedelta(days=1)
