@@ -13,7 +13,7 @@ from sqlalchemy import delete, select
 from ca_core import audit_objects
 from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.models import CertificateAuthority, SerialReservation
-from ca_core.store.read_session import read_session
+from ca_core.store.sessions import read_session
 
 
 @dataclass(frozen=True)

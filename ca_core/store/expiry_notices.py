@@ -14,7 +14,7 @@ from ca_core import audit_objects
 from ca_core.errors import AlreadyExistsError
 from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.models import Certificate, CertificateAuthority, ExpiryNotice, Subscriber
-from ca_core.store.read_session import read_session
+from ca_core.store.sessions import read_session
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from ca_core import audit_objects
 from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.models import Certificate, CertificateAuthority, IssuanceWindow, PublishedCrl
-from ca_core.store.read_session import read_session
+from ca_core.store.sessions import read_session
 
 #: Decides retirement from (newest notAfter of the CA's certificates, thisUpdate of its newest
 #: complete CRL): the audit details to record, or None to keep the CA active.

@@ -7,7 +7,7 @@ from sqlalchemy import CompoundSelect, select, union
 
 from ca_core.store import ReadOnlyStore
 from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
-from ca_core.store.read_session import read_session
+from ca_core.store.sessions import read_session
 
 
 def known_labels(store: ReadOnlyStore) -> set[str]:

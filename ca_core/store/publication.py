@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, select
 
 from ca_core.store import ReadOnlyStore
 from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, PublishedCrl
-from ca_core.store.read_session import read_session
+from ca_core.store.sessions import read_session
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from ca_core.store import ReadOnlyStore
 from ca_core.store.models import Certificate
-from ca_core.store.read_session import read_session
+from ca_core.store.sessions import read_session
 
 
 def newest_with_key(
