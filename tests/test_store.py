@@ -448,3 +448,56 @@ def test_sqlite_writers_queue_and_readers_do_not(tmp_path) -> None:
     finally:
         ro.close()
         store.close()
+
+
+def test_0025_clears_the_der_of_stored_reservations_and_downgrade_restores_it(
+    db_url: str,
+) -> None:
+    """Issue 18: a stored reservation kept the certificate's DER and TBS (~2 KB a row) next to
+    the certificate row; 0025 clears them, leaving waiting reservations alone."""
+    from alembic import command
+
+    engine = make_engine(db_url)
+    cfg = alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0024_slot")
+        store = Store(engine)
+        ca = store.add_ca("issuing-ca-1", "CN=Issuing CA 1", "issuing-ca-1-key", "EC-P384").id
+        with store.session() as s:
+            s.add(make_cert(ca, 0x1001, b"cert-der-1"))
+            s.add_all(
+                [
+                    SerialReservation(issuer_id=ca, serial_hex=serial_hex(0x1001),
+                                      state="stored", profile="p", certificate_der=b"cert-der-1",
+                                      tbs_der=b"tbs-1"),
+                    SerialReservation(issuer_id=ca, serial_hex=serial_hex(0x1002),
+                                      state="reserved", profile="p", tbs_der=b"tbs-2"),
+                ]
+            )  # fmt: skip
+
+        def ders() -> dict[str, tuple[bytes | None, bytes | None]]:
+            with engine.connect() as conn:
+                return {
+                    r[0]: (r[1], r[2])
+                    for r in conn.execute(
+                        select(
+                            SerialReservation.serial_hex,
+                            SerialReservation.certificate_der,
+                            SerialReservation.tbs_der,
+                        )
+                    )
+                }
+
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0025_slot")
+        assert ders() == {serial_hex(0x1001): (None, None), serial_hex(0x1002): (None, b"tbs-2")}
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0024_slot")
+        assert ders()[serial_hex(0x1001)] == (b"cert-der-1", None)
+        assert ders()[serial_hex(0x1002)] == (None, b"tbs-2")
+    finally:
+        engine.dispose()

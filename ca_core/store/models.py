@@ -176,9 +176,10 @@ class SerialReservation(Base):
     idempotency_key: Mapped[str | None] = mapped_column(Text)
     profile: Mapped[str] = mapped_column(Text)
     tbs_sha256: Mapped[str | None] = mapped_column(String(64))
-    #: The signed certificate when signing finished but storing did not.
+    #: Unused since issue 18 (the certificate row holds the DER; cleared by 0025).
     certificate_der: Mapped[bytes | None] = mapped_column(LargeBinary)
-    #: The linted TBS: a crash after signing is recovered by signing these very bytes again.
+    #: The linted TBS while the serial is only reserved: a crash after signing is recovered by
+    #: signing these very bytes again. Cleared once the certificate row is stored.
     tbs_der: Mapped[bytes | None] = mapped_column(LargeBinary)
     subscriber_id: Mapped[int | None] = mapped_column(ForeignKey("subscribers.id"))
     key_label: Mapped[str | None] = mapped_column(Text)
