@@ -24,7 +24,7 @@ Then, at that size, it measures: issuance certificates/s (same pipeline, same se
 OCSP serving through gunicorn (2 gthread workers x 4 threads, wrk -t2): GET of a few hot URLs
 (cache hits), GET and POST spread over 20 000 random certificates (cache misses: one indexed
 row each), GET for never-issued serials (signed live), and each worker's RSS; one pre-signing
-round (``psre ocsp presign --age-only``, the daemon's every-minute look, after making 200
+round (``psre ocsp presign --age-only``, the daemon's every-minute look, after making 1,000
 certificates due) against what freshness needs (2 N signatures per validity x
 refresh_fraction), and the hourly full check (``psre ocsp presign``, nothing due);
 ``psre crl generate`` (complete + 16
@@ -38,10 +38,8 @@ from __future__ import annotations
 import argparse
 import base64
 import datetime as dt
-import hashlib
 import json
 import os
-import random
 import re
 import subprocess
 import sys
@@ -59,13 +57,15 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 # Column and table names below come from information_schema of the scratch database, never
 # from input: S608 does not apply to this file.
 # ruff: noqa: S608
+from scale_fill import fill  # noqa: E402
+
 from tests.cli_support import free_port, wait_http  # noqa: E402
 
 PY = sys.executable
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HOT_URLS = 200
 SPREAD = 20_000
-DUE = 200
+DUE = 1000
 
 
 def log(msg: str) -> None:
@@ -134,127 +134,27 @@ def _issuance_round(rt, seconds: float) -> tuple[float, str]:
     return n / (time.perf_counter() - t0), last
 
 
-# --- filling ------------------------------------------------------------------------------------
-
-
-def fill(conn: psycopg.Connection, n: int, revoked_share: float, template_serial: str) -> None:
-    from ca_core.audit import canonical_json, event_hash
-
-    cur = conn.cursor()
-    cert_cols = [
-        r[0]
-        for r in cur.execute(
-            "select column_name from information_schema.columns where table_name='certificates'"
-            " and column_name <> 'id' order by ordinal_position"
-        )
-    ]
-    tpl = dict(
-        zip(
-            cert_cols,
-            cur.execute(
-                f"select {','.join(cert_cols)} from certificates where serial_hex=%s",
-                (template_serial,),
-            ).fetchone(),
-            strict=True,
-        )
+def make_due(conn: psycopg.Connection, refresh_hours: float) -> None:
+    """Age the responses of DUE random certificates past the refresh point."""
+    age = dt.timedelta(hours=refresh_hours, minutes=1)
+    conn.execute(
+        "update ocsp_responses set this_update = this_update - %s,"
+        " next_update = next_update - %s where serial_hex in"
+        " (select serial_hex from certificates"
+        f" tablesample system ({sample_percent(conn, DUE * 20)})"
+        f" where profile='smime-mailbox' order by random() limit {DUE})",
+        (age, age),
     )
-    resp_cols = [
-        r[0]
-        for r in cur.execute(
-            "select column_name from information_schema.columns where table_name='ocsp_responses'"
-            " and column_name <> 'id' order by ordinal_position"
-        )
-    ]
-    tpl_resps = [
-        dict(zip(resp_cols, row, strict=True))
-        for row in cur.execute(
-            f"select {','.join(resp_cols)} from ocsp_responses where serial_hex=%s",
-            (template_serial,),
-        )
-    ]
-    assert len(tpl_resps) == 2, tpl_resps
-    now = dt.datetime.now(dt.UTC)
-    rng = random.Random(18)
-    base = rng.getrandbits(126) | (1 << 126)  # 127-bit serials, like new_serial's
-    serials = [format(base + i * 7919, "x") for i in range(n)]
-
-    log(f"COPY {n} certificates …")
-    with cur.copy(f"COPY certificates ({','.join(cert_cols)}) FROM STDIN") as cp:
-        for i, sh in enumerate(serials):
-            row = dict(tpl)
-            revoked = rng.random() < revoked_share
-            row.update(
-                serial_hex=sh,
-                subject_dn=f"CN=s{i}@kemenuji.go.id",
-                san=json.dumps([f"email:s{i}@kemenuji.go.id"]),
-                fingerprint_sha256=hashlib.sha256(b"f" + sh.encode()).hexdigest(),
-                spki_sha256=hashlib.sha256(b"k" + sh.encode()).hexdigest(),
-                status="revoked" if revoked else "good",
-                revoked_at=now if revoked else None,
-                revocation_reason="keyCompromise" if revoked else None,
-                key_label=None,
-                subscriber_id=None,
-            )
-            cp.write_row([row[c] for c in cert_cols])
-    log(f"COPY {2 * n} OCSP responses …")
-    with cur.copy(f"COPY ocsp_responses ({','.join(resp_cols)}) FROM STDIN") as cp:
-        for sh in serials:
-            for r in tpl_resps:
-                row = dict(r)
-                row.update(serial_hex=sh, sha256=hashlib.sha256(sh.encode() + b"r").hexdigest())
-                cp.write_row([row[c] for c in resp_cols])
-    log(f"COPY {n} serial reservations …")
-    res_cols = [
-        r[0]
-        for r in cur.execute(
-            "select column_name from information_schema.columns where"
-            " table_name='serial_reservations' and column_name <> 'id' order by ordinal_position"
-        )
-    ]
-    tpl_res = dict(
-        zip(
-            res_cols,
-            cur.execute(
-                f"select {','.join(res_cols)} from serial_reservations where serial_hex=%s",
-                (template_serial,),
-            ).fetchone(),
-            strict=True,
-        )
-    )
-    with cur.copy(f"COPY serial_reservations ({','.join(res_cols)}) FROM STDIN") as cp:
-        for sh in serials:
-            row = dict(tpl_res)
-            row.update(serial_hex=sh, idempotency_key=None,
-                       tbs_sha256=hashlib.sha256(b"t" + sh.encode()).hexdigest())  # fmt: skip
-            cp.write_row([row[c] for c in res_cols])
-    # A status different from the response's would make every row "due": keep them agreeing.
-    cur.execute(
-        "update ocsp_responses o set cert_status = c.status from certificates c"
-        " where c.serial_hex = o.serial_hex and c.issuer_id = o.issuer_id"
-        " and c.status <> o.cert_status"
-    )
-    log(f"COPY {n} audit events …")
-    last_seq, last_hash = cur.execute("select last_seq, last_hash from audit_head").fetchone()
-    prev = last_hash
-    t = now
-    with cur.copy(
-        "COPY audit_events (seq, time, actor, action, object, details, prev_hash, hash) FROM STDIN"
-    ) as cp:
-        for i, sh in enumerate(serials):
-            seq = last_seq + 1 + i
-            details = {"profile": "smime-mailbox", "serial": sh}
-            h = event_hash(seq, t, "bench", "certificate.issue", f"cert:{sh}", details, prev)
-            cp.write_row(
-                [seq, t, "bench", "certificate.issue", f"cert:{sh}", canonical_json(details),
-                 prev, h]
-            )  # fmt: skip
-            prev = h
-    cur.execute("update audit_head set last_seq=%s, last_hash=%s", (last_seq + n, prev))
     conn.commit()
-    log("ANALYZE …")
-    conn.autocommit = True
-    conn.execute("ANALYZE")
-    conn.autocommit = False
+
+
+def sample_percent(conn: psycopg.Connection, rows: int) -> float:
+    """TABLESAMPLE SYSTEM percentage of the certificates table giving about ``rows`` rows: a
+    random pick without sorting 10^7 rows (``order by random()`` alone scans the table)."""
+    (total,) = conn.execute(
+        "select greatest(reltuples, 1) from pg_class where relname = 'certificates'"
+    ).fetchone()
+    return min(100.0, 100.0 * rows / float(total))
 
 
 # --- OCSP serving -------------------------------------------------------------------------------
@@ -325,7 +225,9 @@ def ocsp_serving(
     serials = [
         int(r[0], 16)
         for r in conn.execute(
-            "select serial_hex from certificates where issuer_id=(select id from"
+            "select serial_hex from certificates"
+            f" tablesample system ({sample_percent(conn, SPREAD * 3)})"
+            " where issuer_id=(select id from"
             " certificate_authorities where name='issuing-ca') and profile='smime-mailbox'"
             f" order by random() limit {SPREAD}"
         )
@@ -372,20 +274,30 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--database", default="psre_scale")
     ap.add_argument("--keep", action="store_true", help="keep the database and scratch dir")
+    ap.add_argument("--workdir", type=Path, help="scratch installation directory (kept)")
+    ap.add_argument(
+        "--skip-fill",
+        action="store_true",
+        help="measure again an installation kept by --keep --workdir (already filled with N)",
+    )
     ap.add_argument("--json", type=Path, help="append the results as one JSON line")
     args = ap.parse_args()
     n = args.certificates
-    tmp = Path(tempfile.mkdtemp(prefix="psre-scale-"))
+    tmp = args.workdir or Path(tempfile.mkdtemp(prefix="psre-scale-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    keep = args.keep or args.skip_fill
     url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{args.database}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PSRE_")}
     env.pop("SOFTHSM2_CONF", None)
     env.update(PSRE_CONFIG=str(tmp / "psre.toml"), PYTHONPATH=str(REPO), PSRE_DATABASE_URL=url)
     psre = [PY, "-m", "ca_core.cli"]
     r: dict[str, float] = {"n": n}
-    recreate_db(args.database)
+    if not args.skip_fill:
+        recreate_db(args.database)
     try:
-        log(f"psre init in {tmp} on {args.database} …")
-        subprocess.run([*psre, "init"], env=env, cwd=tmp, check=True, capture_output=True)
+        if not args.skip_fill:
+            log(f"psre init in {tmp} on {args.database} …")
+            subprocess.run([*psre, "init"], env=env, cwd=tmp, check=True, capture_output=True)
         os.environ.update(env)
         os.chdir(tmp)
         from ca_core.config import load_config
@@ -393,14 +305,18 @@ def main() -> None:
         from ocsp.responses import presigner
 
         rt = Runtime(load_config())
-        r["issue_empty"], template = issuance_rate(rt, args.seconds)
-        log(f"issuance, empty: {r['issue_empty']:.1f}/s")
-        presigner(rt).presign_certificate("issuing-ca", template)
-        static_one = next((tmp / "var" / "public" / "ocsp").rglob("*"))
-        conn = psycopg.connect(url.replace("+psycopg", ""))
-        t0 = time.perf_counter()
-        fill(conn, n, args.revoked_share, template)
-        r["fill_s"] = time.perf_counter() - t0
+        pg_url = url.replace("+psycopg", "")
+        if not args.skip_fill:
+            r["issue_empty"], template = issuance_rate(rt, args.seconds)
+            log(f"issuance, empty: {r['issue_empty']:.1f}/s")
+            presigner(rt).presign_certificate("issuing-ca", template)
+            t0 = time.perf_counter()
+            log(f"fill {n:,} …")
+            fill(pg_url, n, args.revoked_share, template, Path("/work"))
+            r["fill_s"] = time.perf_counter() - t0
+            log(f"fill done in {r['fill_s']:.0f} s")
+        static_one = next(p for p in (tmp / "var" / "public" / "ocsp").rglob("*") if p.is_file())
+        conn = psycopg.connect(pg_url)
         r["issue_full"], _ = issuance_rate(rt, args.seconds)
         log(f"issuance at {n}: {r['issue_full']:.1f}/s")
 
@@ -417,26 +333,29 @@ def main() -> None:
         blocks = max(4096, static_one.stat().st_blocks * 512) if static_one.is_file() else 4096
         r["static_tree_bytes_est"] = 2.0 * n * blocks
 
-        # One pre-signing round with DUE certificates due (their responses made old).
+        # Pre-signing rounds with DUE certificates due (their responses made old): the
+        # daemon's every-minute round (due by age, through the nextUpdate index), signing on
+        # one thread, then on hsm.pool_size threads (the default, 4). The rate counts the
+        # whole command (start-up included), so it understates the daemon's.
         cfg = rt.config.ocsp
-        age = dt.timedelta(hours=cfg.validity_hours * cfg.refresh_fraction, minutes=1)
-        conn.execute(
-            "update ocsp_responses set this_update = this_update - %s,"
-            " next_update = next_update - %s where serial_hex in"
-            " (select serial_hex from certificates where profile='smime-mailbox'"
-            f" order by random() limit {DUE})",
-            (age, age),
-        )
-        conn.commit()
-        # The daemon's every-minute round: due by age, through the nextUpdate index.
-        secs, rss, out = timed(
-            [*psre, "ocsp", "presign", "--ca", "issuing-ca", "--age-only"], env, tmp
-        )
-        signed = int(re.search(r"issuing-ca: (\d+)", out).group(1)) if "issuing-ca" in out else 0
-        r["presign_round_s"], r["presign_round_mb"], r["presign_signed"] = secs, rss, signed
-        r["presign_rate"] = signed / secs
         r["presign_needed_per_s"] = 2 * n / (cfg.validity_hours * 3600 * cfg.refresh_fraction)
-        log(f"presign round (age only): {signed} signed in {secs:.1f} s, {rss:.0f} MB")
+        for threads in (1, rt.config.hsm.pool_size):
+            make_due(conn, cfg.validity_hours * cfg.refresh_fraction)
+            secs, rss, out = timed(
+                [*psre, "ocsp", "presign", "--ca", "issuing-ca", "--age-only"],
+                dict(env, PSRE_HSM_POOL_SIZE=str(threads)),
+                tmp,
+            )
+            m = re.search(r"issuing-ca: (\d+)", out)
+            signed = int(m.group(1)) if m else 0
+            key = "presign_round" if threads == 1 else "presign_round_par"
+            r[key + "_s"], r[key + "_mb"], r[key + "_signed"] = secs, rss, signed
+            r[key.replace("round", "rate")] = signed / secs
+            r["presign_threads"] = threads
+            log(
+                f"presign round, {threads} thread(s): {signed} signed in {secs:.1f} s, {rss:.0f} MB"
+            )
+        r["presign_headroom"] = r["presign_rate_par"] / r["presign_needed_per_s"]
         # The hourly full comparison of every certificate with its responses (nothing due).
         secs, rss, out = timed([*psre, "ocsp", "presign", "--ca", "issuing-ca"], env, tmp)
         r["presign_full_s"], r["presign_full_mb"] = secs, rss
@@ -454,7 +373,7 @@ def main() -> None:
         r.update(ocsp_serving(conn, env, tmp, args.seconds))
         conn.close()
     finally:
-        if not args.keep:
+        if not keep:
             drop_db(args.database)
             subprocess.run(["rm", "-rf", str(tmp)], check=False)
     if args.json:
@@ -472,10 +391,20 @@ ROWS = [
     ("OCSP GET spread, DB row (req/s)", "get_spread", "{:.0f}"),
     ("OCSP POST spread, DB row (req/s)", "post_spread", "{:.0f}"),
     ("OCSP GET never issued, live (req/s)", "get_never", "{:.0f}"),
-    ("pre-sign round, 400 due: s / MB", ("presign_round_s", "presign_round_mb"), "{:.1f}"),
-    ("pre-sign rate in that round (sig/s)", "presign_rate", "{:.0f}"),
+    (
+        "pre-sign round, 2,000 due, 1 thread: s / MB",
+        ("presign_round_s", "presign_round_mb"),
+        "{:.1f}",
+    ),
+    (
+        "pre-sign round, 2,000 due, 4 threads: s / MB",
+        ("presign_round_par_s", "presign_round_par_mb"),
+        "{:.1f}",
+    ),
+    ("pre-sign rate, 1 / 4 threads (sig/s)", ("presign_rate", "presign_rate_par"), "{:.0f}"),
     ("pre-sign full check (hourly): s / MB", ("presign_full_s", "presign_full_mb"), "{:.1f}"),
     ("pre-sign needed (sig/s sustained)", "presign_needed_per_s", "{:.2f}"),
+    ("pre-sign headroom (4-thread rate / needed)", "presign_headroom", "{:.1f}"),
     ("CRL complete+16 parts+delta: s / MB", ("crl_s", "crl_mb"), "{:.1f}"),
     ("audit verify: s / MB", ("audit_s", "audit_mb"), "{:.1f}"),
     ("DB bytes per certificate", "db_bytes_per_cert", "{:,.0f}"),

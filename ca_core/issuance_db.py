@@ -113,9 +113,7 @@ def complete(
 ) -> tuple[str, int | None, str | None] | None:
     """Mark a waiting reservation stored and drop its TBS (the certificate row inserted in the
     same transaction takes over); its (profile, subscriber_id, key_label), or None."""
-    row = conn.execute(
-        _COMPLETE, {"b_issuer": issuer_id, "b_serial": serial_hex}
-    ).one_or_none()
+    row = conn.execute(_COMPLETE, {"b_issuer": issuer_id, "b_serial": serial_hex}).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
 
 
