@@ -21,6 +21,7 @@ from ocsp.signing import (
     EPOCH,
     EXTENDED_REVOKE_OID,
     CertStatus,
+    IssuerHashes,
     build_response,
     cert_status,
     responder_for,
@@ -254,11 +255,16 @@ def test_several_threads_sign_a_batch_each_response_for_its_own_certificate(op: 
     assert parallel.presign_ca(ca, force=True) >= 2 * len(certs)
     assert len([t for t in threading.enumerate() if t.name.startswith("presign")]) > 1
     signer = op.signer_cert
+    hashes_ = IssuerHashes.of(op.pki.cert(op.pki.issuing).public_bytes(serialization.Encoding.DER))
     for cert in certs:
         for alg in ("sha1", "sha256"):
             resp = stored(op, cert, alg)
             assert resp.serial_number == cert.serial_number
             check_signed_by(resp, signer)
+            # The static files are written on the pool too: each one holds its own response.
+            req = static.canonical_request(hashes_, cert.serial_number, alg)
+            path = static.file_for(op.presigner.settings.static_root, req)  # type: ignore[arg-type]
+            assert path.read_bytes() == resp.public_bytes(serialization.Encoding.DER)
             want = ocsp.OCSPCertStatus.REVOKED if cert is revoked else ocsp.OCSPCertStatus.GOOD
             assert resp.certificate_status is want
 
