@@ -237,6 +237,23 @@ class AuditEvent(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCheckpoint(Base):
+    """A point of the audit chain found intact by a full or incremental walk, authenticated by
+    a MAC key inside the HSM (ca_core/audit_checkpoint.py): later walks start from the newest
+    one instead of from the genesis (issue 18)."""
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (UniqueConstraint("seq"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    key_label: Mapped[str] = mapped_column(Text)
+    #: HMAC-SHA256 (hex) by the HSM over the checkpoint's canonical text.
+    mac: Mapped[str] = mapped_column(String(64))
+
+
 class AuditHead(Base):
     """The single row (id 1) naming the chain's last event.
 

@@ -1,9 +1,12 @@
-"""Stored serial reservations keep no DER (issue 18): the certificate row holds it.
+"""Stored serial reservations keep no DER; audit checkpoints (issue 18).
 
 A reservation kept the signed certificate and its TBS after the certificate row existed, ~2 KB
 per certificate. The TBS is needed only while the serial is reserved (a crash after the HSM
 signature is recovered by signing the same bytes again); a stored serial is recovered from the
 certificate row. Lost-serial and restore reconciliation read only the serial.
+
+``audit_checkpoints``: points of the audit chain found intact, with an HSM MAC, so a daily
+``psre audit verify --from-checkpoint`` walks only the events appended since.
 
 Revision ID: 0025_slot
 Revises: 0024_slot
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0025_slot"
@@ -22,6 +26,17 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "audit_checkpoints",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("seq", sa.Integer(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("key_label", sa.Text(), nullable=False),
+        sa.Column("mac", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_checkpoints")),
+        sa.UniqueConstraint("seq", name=op.f("uq_audit_checkpoints_seq")),
+    )
     op.execute(
         "UPDATE serial_reservations SET certificate_der = NULL, tbs_der = NULL"
         " WHERE state = 'stored' AND (certificate_der IS NOT NULL OR tbs_der IS NOT NULL)"
@@ -29,6 +44,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_table("audit_checkpoints")
     # The signed DER comes back from the certificate row; the TBS is not needed for a stored
     # serial by any version (recovery of a stored serial reads the certificate).
     op.execute(
