@@ -61,7 +61,7 @@ from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
 # Column and table names below come from information_schema of the scratch database, never
 # from input: S608 does not apply to this file.
 # ruff: noqa: S608
-from scale_fill import fill  # noqa: E402
+from scale_fill import append_events, fill  # noqa: E402
 
 from tests.cli_support import free_port, wait_http  # noqa: E402
 
@@ -70,6 +70,11 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 HOT_URLS = 200
 SPREAD = 20_000
 DUE = 1000
+#: Audit events appended between the full walk and the walk from its checkpoint: a busy day
+#: (issue 18: one app signs tens of thousands of letters a day).
+DAY_EVENTS = 100_000
+#: What --measure may choose.
+GROUPS = ("issue", "presign", "crl", "audit", "ocsp")
 
 
 def log(msg: str) -> None:
@@ -294,7 +299,15 @@ def main() -> None:
         help="measure again an installation kept by --keep --workdir (already filled with N)",
     )
     ap.add_argument("--json", type=Path, help="append the results as one JSON line")
+    ap.add_argument(
+        "--measure",
+        default=",".join(GROUPS),
+        help=f"comma-separated measures to take (default all: {','.join(GROUPS)})",
+    )
     args = ap.parse_args()
+    measure = set(args.measure.split(","))
+    if not measure <= set(GROUPS):
+        ap.error(f"--measure: choose among {','.join(GROUPS)}")
     n = args.certificates
     tmp = args.workdir or Path(tempfile.mkdtemp(prefix="psre-scale-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -330,8 +343,9 @@ def main() -> None:
             log(f"fill done in {r['fill_s']:.0f} s")
         static_one = next(p for p in (tmp / "var" / "public" / "ocsp").rglob("*") if p.is_file())
         conn = psycopg.connect(pg_url)
-        r["issue_full"], _ = issuance_rate(rt, args.seconds)
-        log(f"issuance at {n}: {r['issue_full']:.1f}/s")
+        if "issue" in measure:
+            r["issue_full"], _ = issuance_rate(rt, args.seconds)
+            log(f"issuance at {n}: {r['issue_full']:.1f}/s")
 
         sizes = dict(
             conn.execute(
@@ -346,44 +360,52 @@ def main() -> None:
         blocks = max(4096, static_one.stat().st_blocks * 512) if static_one.is_file() else 4096
         r["static_tree_bytes_est"] = 2.0 * n * blocks
 
-        # Pre-signing rounds with DUE certificates due (their responses made old): the
-        # daemon's every-minute round (due by age, through the nextUpdate index), signing on
-        # one thread, then on hsm.pool_size threads (the default, 4). The rate counts the
-        # whole command (start-up included), so it understates the daemon's.
-        cfg = rt.config.ocsp
-        r["presign_needed_per_s"] = 2 * n / (cfg.validity_hours * 3600 * cfg.refresh_fraction)
-        for threads in (1, rt.config.hsm.pool_size):
-            make_due(conn, cfg.validity_hours * cfg.refresh_fraction)
-            secs, rss, out = timed(
-                [*psre, "ocsp", "presign", "--ca", "issuing-ca", "--age-only"],
-                dict(env, PSRE_HSM_POOL_SIZE=str(threads)),
-                tmp,
-            )
-            m = re.search(r"issuing-ca: (\d+)", out)
-            signed = int(m.group(1)) if m else 0
-            key = "presign_round" if threads == 1 else "presign_round_par"
-            r[key + "_s"], r[key + "_mb"], r[key + "_signed"] = secs, rss, signed
-            r[key.replace("round", "rate")] = signed / secs
-            r["presign_threads"] = threads
-            log(
-                f"presign round, {threads} thread(s): {signed} signed in {secs:.1f} s, {rss:.0f} MB"
-            )
-        r["presign_headroom"] = r["presign_rate_par"] / r["presign_needed_per_s"]
-        # The hourly full comparison of every certificate with its responses (nothing due).
-        secs, rss, out = timed([*psre, "ocsp", "presign", "--ca", "issuing-ca"], env, tmp)
-        r["presign_full_s"], r["presign_full_mb"] = secs, rss
-        log(f"presign full check: {secs:.1f} s, {rss:.0f} MB ({out.strip()})")
+        if "presign" in measure:
+            # Pre-signing rounds with DUE certificates due (their responses made old): the
+            # daemon's every-minute round (due by age, through the nextUpdate index), signing on
+            # one thread, then on hsm.pool_size threads (the default, 4). The rate counts the
+            # whole command (start-up included), so it understates the daemon's.
+            cfg = rt.config.ocsp
+            r["presign_needed_per_s"] = 2 * n / (cfg.validity_hours * 3600 * cfg.refresh_fraction)
+            for threads in (1, rt.config.hsm.pool_size):
+                make_due(conn, cfg.validity_hours * cfg.refresh_fraction)
+                secs, rss, out = timed(
+                    [*psre, "ocsp", "presign", "--ca", "issuing-ca", "--age-only"],
+                    dict(env, PSRE_HSM_POOL_SIZE=str(threads)),
+                    tmp,
+                )
+                m = re.search(r"issuing-ca: (\d+)", out)
+                signed = int(m.group(1)) if m else 0
+                key = "presign_round" if threads == 1 else "presign_round_par"
+                r[key + "_s"], r[key + "_mb"], r[key + "_signed"] = secs, rss, signed
+                r[key.replace("round", "rate")] = signed / secs
+                r["presign_threads"] = threads
+                log(f"presign round, {threads} thread(s): {signed} in {secs:.1f} s, {rss:.0f} MB")
+            r["presign_headroom"] = r["presign_rate_par"] / r["presign_needed_per_s"]
+            # The hourly full comparison of every certificate with its responses (nothing due).
+            secs, rss, out = timed([*psre, "ocsp", "presign", "--ca", "issuing-ca"], env, tmp)
+            r["presign_full_s"], r["presign_full_mb"] = secs, rss
+            log(f"presign full check: {secs:.1f} s, {rss:.0f} MB ({out.strip()})")
 
-        cenv = dict(env, PSRE_CRL_PARTITIONS="16")
-        secs, rss, _ = timed([*psre, "crl", "generate", "--ca", "issuing-ca"], cenv, tmp)
-        r["crl_s"], r["crl_mb"] = secs, rss
-        log(f"crl generate: {secs:.1f} s, {rss:.0f} MB")
-        secs, rss, out = timed([*psre, "audit", "verify"], env, tmp)
-        r["audit_s"], r["audit_mb"] = secs, rss
-        log(f"audit verify: {secs:.1f} s, {rss:.0f} MB: {out.strip()[:80]}")
+        if "crl" in measure:
+            cenv = dict(env, PSRE_CRL_PARTITIONS="16")
+            secs, rss, _ = timed([*psre, "crl", "generate", "--ca", "issuing-ca"], cenv, tmp)
+            r["crl_s"], r["crl_mb"] = secs, rss
+            log(f"crl generate: {secs:.1f} s, {rss:.0f} MB")
+        if "audit" in measure:
+            # The full walk, recording a checkpoint at its end (one HSM MAC), then a day of
+            # events (DAY_EVENTS issuances) appended and the daily walk from that checkpoint.
+            secs, rss, out = timed([*psre, "audit", "verify", "--checkpoint"], env, tmp)
+            r["audit_s"], r["audit_mb"] = secs, rss
+            log(f"audit verify (full): {secs:.1f} s, {rss:.0f} MB: {out.strip()[:100]}")
+            append_events(conn, DAY_EVENTS, dt.datetime.now(dt.UTC), Path("/work"), first=n + 1)
+            secs, rss, out = timed([*psre, "audit", "verify", "--from-checkpoint"], env, tmp)
+            r["audit_cp_s"], r["audit_cp_mb"] = secs, rss
+            log(f"audit verify --from-checkpoint: {secs:.1f} s, {rss:.0f} MB: {out.strip()[:100]}")
 
-        log("OCSP serving …")
-        r.update(ocsp_serving(conn, env, tmp, args.seconds))
+        if "ocsp" in measure:
+            log("OCSP serving …")
+            r.update(ocsp_serving(conn, env, tmp, args.seconds))
         conn.close()
     finally:
         if not keep:
@@ -419,7 +441,12 @@ ROWS = [
     ("pre-sign needed (sig/s sustained)", "presign_needed_per_s", "{:.2f}"),
     ("pre-sign headroom (4-thread rate / needed)", "presign_headroom", "{:.1f}"),
     ("CRL complete+16 parts+delta: s / MB", ("crl_s", "crl_mb"), "{:.1f}"),
-    ("audit verify: s / MB", ("audit_s", "audit_mb"), "{:.1f}"),
+    ("audit verify, full walk: s / MB", ("audit_s", "audit_mb"), "{:.1f}"),
+    (
+        "audit verify from checkpoint, +100,000 events: s / MB",
+        ("audit_cp_s", "audit_cp_mb"),
+        "{:.1f}",
+    ),
     ("DB bytes per certificate", "db_bytes_per_cert", "{:,.0f}"),
     ("fill (s)", "fill_s", "{:.0f}"),
     ("static tree (estimated, GB)", "static_tree_gb", "{:.2f}"),

@@ -164,56 +164,61 @@ def _fill_table(
         raise
 
 
-def _fill_audit(
-    url: str, table: Table, n: int, now: dt.datetime, disk: Path, errors: list[BaseException]
+def append_events(
+    conn: psycopg.Connection, n: int, now: dt.datetime, disk: Path, *, first: int = 1
 ) -> None:
+    """Append n "certificate.issue" events (for serial_of(first) …) to the audit chain after
+    its head, by COPY of preformatted text, a CHUNK per transaction."""
     import ca_core.store  # noqa: F401 - ca_core.audit is imported through the store package
     from ca_core.audit import canonical_json, event_hash, format_time
 
+    last_seq, prev = conn.execute("select last_seq, last_hash from audit_head").fetchone()
+    t0 = time.perf_counter()
+    stamp = now.isoformat()
+    when = format_time(now)
+    for a, b in _chunks(n):
+        check_disk(disk)
+        buf = io.StringIO()
+        for k in range(a, b + 1):
+            sh = serial_of(first + k - 1)
+            seq = last_seq + k
+            # ca_core.audit.event_hash's canonical JSON written out (its json.dumps with
+            # sorted keys costs most of the time at 10^7 events); checked against event_hash
+            # itself on the first events.
+            doc = (
+                '{"action":"certificate.issue","actor":"bench","details":'
+                f'{{"profile":"smime-mailbox","serial":"{sh}"}},"object":"cert:{sh}",'
+                f'"prev_hash":"{prev}","seq":{seq},"time":"{when}"}}'
+            )
+            h = hashlib.sha256(doc.encode()).hexdigest()
+            if k <= 3:
+                details = {"profile": "smime-mailbox", "serial": sh}
+                assert h == event_hash(seq, now, "bench", "certificate.issue", f"cert:{sh}",
+                                       details, prev)  # fmt: skip
+                assert canonical_json(details) == f'{{"profile":"smime-mailbox","serial":"{sh}"}}'
+            buf.write(
+                f"{seq}\t{stamp}\tbench\tcertificate.issue\tcert:{sh}\t"
+                f'{{"profile":"smime-mailbox","serial":"{sh}"}}\t{prev}\t{h}\n'
+            )
+            prev = h
+        with conn.cursor().copy(
+            "COPY audit_events (seq, time, actor, action, object, details, prev_hash, hash)"
+            " FROM STDIN"
+        ) as cp:
+            cp.write(buf.getvalue())
+        conn.execute("update audit_head set last_seq = %s, last_hash = %s", (last_seq + b, prev))
+        conn.commit()
+        log(f"  audit_events: rows to {b:,} ({time.perf_counter() - t0:.0f} s)")
+
+
+def _fill_audit(
+    url: str, table: Table, n: int, now: dt.datetime, disk: Path, errors: list[BaseException]
+) -> None:
     try:
         with psycopg.connect(url) as conn:
             conn.execute("SET maintenance_work_mem = '512MB'")
-            last_seq, prev = conn.execute("select last_seq, last_hash from audit_head").fetchone()
             t0 = time.perf_counter()
-            stamp = now.isoformat()
-            when = format_time(now)
-            for a, b in _chunks(n):
-                check_disk(disk)
-                buf = io.StringIO()
-                for i in range(a, b + 1):
-                    sh = serial_of(i)
-                    seq = last_seq + i
-                    # ca_core.audit.event_hash's canonical JSON written out (its json.dumps
-                    # with sorted keys costs most of the time at 10^7 events); checked
-                    # against event_hash itself on the first events.
-                    doc = (
-                        '{"action":"certificate.issue","actor":"bench","details":'
-                        f'{{"profile":"smime-mailbox","serial":"{sh}"}},"object":"cert:{sh}",'
-                        f'"prev_hash":"{prev}","seq":{seq},"time":"{when}"}}'
-                    )
-                    h = hashlib.sha256(doc.encode()).hexdigest()
-                    if i <= 3:
-                        details = {"profile": "smime-mailbox", "serial": sh}
-                        assert h == event_hash(seq, now, "bench", "certificate.issue",
-                                               f"cert:{sh}", details, prev)  # fmt: skip
-                        assert canonical_json(details) == (
-                            f'{{"profile":"smime-mailbox","serial":"{sh}"}}'
-                        )
-                    buf.write(
-                        f"{seq}\t{stamp}\tbench\tcertificate.issue\tcert:{sh}\t"
-                        f'{{"profile":"smime-mailbox","serial":"{sh}"}}\t{prev}\t{h}\n'
-                    )
-                    prev = h
-                with conn.cursor().copy(
-                    "COPY audit_events (seq, time, actor, action, object, details, prev_hash,"
-                    " hash) FROM STDIN"
-                ) as cp:
-                    cp.write(buf.getvalue())
-                conn.execute(
-                    "update audit_head set last_seq = %s, last_hash = %s", (last_seq + b, prev)
-                )
-                conn.commit()
-                log(f"  audit_events: rows to {b:,} ({time.perf_counter() - t0:.0f} s)")
+            append_events(conn, n, now, disk)
             check_disk(disk)
             table.build_keys(conn)
             log(f"  audit_events: done in {time.perf_counter() - t0:.0f} s")
