@@ -1,9 +1,12 @@
-"""Stored serial reservations keep no DER; audit checkpoints (issue 18).
+"""Stored serial reservations keep no DER; audit checkpoints; certificates by profile (issue 18).
 
 A reservation kept the signed certificate and its TBS after the certificate row existed, ~2 KB
 per certificate. The TBS is needed only while the serial is reserved (a crash after the HSM
 signature is recovered by signing the same bytes again); a stored serial is recovered from the
 certificate row. Lost-serial and restore reconciliation read only the serial.
+
+``ix_certificates_profile``: the delegated OCSP responder and the TSA unit are found by profile
+(a scan of every certificate otherwise: 12 s at 10^7 rows, at every pre-signing run).
 
 ``audit_checkpoints``: points of the audit chain found intact, with an HSM MAC, so a daily
 ``psre audit verify --from-checkpoint`` walks only the events appended since.
@@ -26,6 +29,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_index(op.f("ix_certificates_profile"), "certificates", ["profile"])
     op.create_table(
         "audit_checkpoints",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -44,6 +48,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_certificates_profile"), table_name="certificates")
     op.drop_table("audit_checkpoints")
     # The signed DER comes back from the certificate row; the TBS is not needed for a stored
     # serial by any version (recovery of a stored serial reads the certificate).
