@@ -172,7 +172,9 @@ def append_events(
     import ca_core.store  # noqa: F401 - ca_core.audit is imported through the store package
     from ca_core.audit import canonical_json, event_hash, format_time
 
-    last_seq, prev = conn.execute("select last_seq, last_hash from audit_head").fetchone()
+    last_seq, prev = conn.execute(
+        "select last_seq, last_hash from audit_head for update"  # appenders wait for us
+    ).fetchone()
     t0 = time.perf_counter()
     stamp = now.isoformat()
     when = format_time(now)
