@@ -305,6 +305,8 @@ def main() -> None:
         help=f"comma-separated measures to take (default all: {','.join(GROUPS)})",
     )
     args = ap.parse_args()
+    if args.json is not None:
+        args.json = args.json.resolve()  # the run changes into its scratch directory
     measure = set(args.measure.split(","))
     if not measure <= set(GROUPS):
         ap.error(f"--measure: choose among {','.join(GROUPS)}")
