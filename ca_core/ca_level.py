@@ -11,6 +11,7 @@ profiles and ETSI EN 319 411-1 §6.2 "trusted roles, dual control" are the model
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +53,13 @@ class Authorisation:
 
     def as_details(self) -> dict[str, Any]:
         return {"kind": self.kind, "reference": self.reference, "people": list(self.people)}
+
+
+def is_ca_level_among(cert: Certificate, cas: Iterable[CertificateAuthority]) -> bool:
+    """:func:`is_ca_level` with the CA list at hand (the console reads it once per page)."""
+    return cert.profile in CA_LEVEL_PROFILES or any(
+        ca.fingerprint_sha256 == cert.fingerprint_sha256 for ca in cas
+    )
 
 
 def is_ca_level(s: Session, cert: Certificate) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, select
 
-from ca_core.store import Store
+from ca_core.store import ReadOnlyStore
 from ca_core.store.db import utcnow
 from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, PublishedCrl
 
@@ -48,7 +48,7 @@ def _verdict(rows: list[tuple[dt.datetime, dt.datetime, str]], limit: float) -> 
     return Freshness(frac <= limit, frac, limit, this.strftime("%Y-%m-%dT%H:%M:%SZ"), what)
 
 
-def ocsp_freshness(store: Store, limit: float) -> Freshness:
+def ocsp_freshness(store: ReadOnlyStore, limit: float) -> Freshness:
     """The pre-signed response closest to its nextUpdate among certificates still valid.
 
     Every response has the same validity, so the oldest is the one with the earliest
@@ -69,12 +69,12 @@ def ocsp_freshness(store: Store, limit: float) -> Freshness:
         .order_by(OcspResponse.next_update)
         .limit(1)
     )
-    with store.session() as s:
-        rows = [(r[0], r[1], f"ocsp:{r[2]}") for r in s.execute(stmt).all()]
+    with store.reading() as conn:
+        rows = [(r[0], r[1], f"ocsp:{r[2]}") for r in conn.execute(stmt).all()]
     return _verdict(rows, limit)
 
 
-def crl_freshness(store: Store, limit: float) -> Freshness:
+def crl_freshness(store: ReadOnlyStore, limit: float) -> Freshness:
     """The newest CRL of every (active CA, kind, partition); the one that used most of its life."""
     newest = (
         select(
@@ -94,9 +94,9 @@ def crl_freshness(store: Store, limit: float) -> Freshness:
         .join(CertificateAuthority, CertificateAuthority.id == PublishedCrl.issuer_id)
         .where(CertificateAuthority.status == "active")
     )  # fmt: skip
-    with store.session() as s:
+    with store.reading() as conn:
         rows = [
             (r[0], r[1], f"crl:{r[2]}:{r[3]}" + (f":{r[4]}" if r[4] >= 0 else ""))
-            for r in s.execute(stmt).all()
+            for r in conn.execute(stmt).all()
         ]
     return _verdict(rows, limit)

@@ -1,7 +1,7 @@
 """Certificate lifecycles over time: expiry, and the notice before it.
 
-Run by the periodic work already in ``psre serve`` (the CRL scheduler's loop, at most every
-``lifecycle.check_minutes``) and by ``psre lifecycle run`` (cron, or by hand):
+Run by the refresher (``psre refresher``, at most every ``lifecycle.check_minutes``) and by
+``psre lifecycle run`` (cron, or by hand):
 
 * subscribers whose every certificate has run out become EXPIRED (``subscribers.expire``,
   audited as ``subscriber.status``);
@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -127,14 +126,23 @@ def _message(name: str, sh: str, not_after: dt.datetime, left: int) -> tuple[str
     return subject, body
 
 
-def run(rt: Runtime, *, now: dt.datetime | None = None, actor: str = SYSTEM) -> LifecycleReport:
+def run(
+    rt: Runtime,
+    *,
+    now: dt.datetime | None = None,
+    actor: str = SYSTEM,
+    before_write: Callable[[], None] = lambda: None,
+) -> LifecycleReport:
     """One round: mark expired subscribers, send the notices that are due, retire issuing CAs
-    whose rollover is complete (ca_core.rollover)."""
-    from signing_api.notifier import notifier_for
+    whose rollover is complete (ca_core.rollover). ``before_write`` runs before each of the
+    three (the refresher's lease check)."""
+    from ca_core.notifier import notifier_for
 
     now = now or dt.datetime.now(dt.UTC)
     report = LifecycleReport()
+    before_write()
     report.expired = subscribers.expire(rt.store, now=now, actor=actor)
+    before_write()
     report.notices = send_expiry_notices(
         rt.store,
         notifier_for(rt.store, rt.config.signing.notifier),
@@ -142,30 +150,9 @@ def run(rt: Runtime, *, now: dt.datetime | None = None, actor: str = SYSTEM) -> 
         now=now,
         actor=actor,
     )
+    before_write()
     report.retired = rollover.retire_finished(rt.store, now, actor=actor)
     return report
-
-
-class Ticker:
-    """Runs :func:`run` from a loop that turns more often (the CRL scheduler), at most every
-    ``lifecycle.check_minutes``; a failure is logged and never stops the loop it rides on."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def maybe_run(self) -> LifecycleReport | None:
-        with self._lock:
-            if time.monotonic() < self._next:
-                return None
-            self._next = time.monotonic() + 60 * self.rt.config.lifecycle.check_minutes
-        try:
-            return run(self.rt)
-        except Exception:
-            log.exception("lifecycle round failed; retrying in %s min",
-                          self.rt.config.lifecycle.check_minutes)  # fmt: skip
-            return None
 
 
 def _z(t: dt.datetime) -> str:

@@ -1,6 +1,6 @@
 """Prometheus metrics: what each process counts, and the listener that exposes them.
 
-Every process ``psre serve`` starts (gunicorn workers, the OCSP daemon, the metrics listener)
+Every process ``psre serve`` starts (gunicorn workers, the refresher, the metrics listener)
 writes its counters and histograms into ``PROMETHEUS_MULTIPROC_DIR`` (data_dir/metrics, emptied
 by ``psre serve`` at start: files of dead processes from an earlier run would otherwise be
 summed in). The listener (``psre metrics serve``, started by ``psre serve`` on
@@ -224,7 +224,7 @@ def spawn(config_file: str) -> Any:
 
     return subprocess.Popen(
         [
-            sys.executable, "-m", "ca_core.cli", "--config", config_file,
+            sys.executable, "-m", "psre.cli", "--config", config_file,
             "metrics", "serve", "--parent-pid", str(os.getpid()),
         ]
     )  # fmt: skip

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import CompoundSelect, select, union
@@ -98,8 +99,10 @@ def sweep_orphans(
     actor: str,
     dry_run: bool = False,
     include_undated: bool = False,
+    before_each: Callable[[], None] = lambda: None,
 ) -> SweepReport:
-    """Remove orphans older than ``grace`` (audited); report the rest."""
+    """Remove orphans older than ``grace`` (audited); report the rest. ``before_each`` runs
+    before each removal (the refresher's lease check)."""
     now = utcnow()
     report = SweepReport(dry_run=dry_run)
     for orphan in find_orphans(store, backend):
@@ -116,6 +119,7 @@ def sweep_orphans(
         # Look again right before: a row written since the listing makes the key a used one.
         if orphan.label in known_labels(store):
             continue
+        before_each()
         store.audit.append(
             actor,
             "hsm.orphan_removed",

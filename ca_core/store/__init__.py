@@ -20,14 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, Index, Select, select, text
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
-from ca_core.audit import AuditLog
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
 from ca_core.events import EventBus
 from ca_core.store.db import describe_db_error, make_engine, read_only
@@ -42,6 +42,11 @@ from ca_core.store.models import (
     SerialReservation,
     Subscriber,
 )
+
+# ca_core.audit imports ca_core.store.db, which initialises this package first: importing the
+# audit log here at module level would fail whenever ca_core.audit is the first to be imported.
+if TYPE_CHECKING:
+    from ca_core.audit import AuditLog
 
 _M = TypeVar("_M", bound=Base)
 
@@ -272,6 +277,8 @@ class Store(ReadOnlyStore):
     @cached_property
     def audit(self) -> AuditLog:
         """The audit log in this database."""
+        from ca_core.audit import AuditLog
+
         return AuditLog(self.engine)
 
     @cached_property
@@ -445,3 +452,7 @@ def _store_errors(subject: object | None) -> Iterator[None]:
         raise StoreError(f"rejected by the database: {describe_db_error(ex)}") from ex
     except DBAPIError as ex:
         raise StoreError(f"database error: {describe_db_error(ex)}") from ex
+    except (PoolTimeout, DisconnectionError) as ex:
+        # Not the driver's (no pooled connection in time, a connection lost under us): the
+        # database is unavailable all the same, and callers catch one kind of error.
+        raise StoreError(f"database unavailable: {type(ex).__name__}") from ex
