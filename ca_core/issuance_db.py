@@ -57,7 +57,10 @@ _COMPLETE = (
         # leaves nothing to update.
         SerialReservation.state == "reserved",
     )
-    .values(state="stored", certificate_der=bindparam("b_der"))
+    # The certificate row written in the same transaction holds the DER: the reservation
+    # keeps neither copy (issue 18: ~2 KB per certificate). recover() of a stored serial
+    # reads the certificate row.
+    .values(state="stored", certificate_der=None, tbs_der=None)
     .returning(
         SerialReservation.profile, SerialReservation.subscriber_id, SerialReservation.key_label
     )
@@ -106,12 +109,11 @@ def reserve(conn: Connection, **values: object) -> None:
 
 
 def complete(
-    conn: Connection, issuer_id: int, serial_hex: str, der: bytes
+    conn: Connection, issuer_id: int, serial_hex: str
 ) -> tuple[str, int | None, str | None] | None:
-    """Mark a waiting reservation stored; its (profile, subscriber_id, key_label), or None."""
-    row = conn.execute(
-        _COMPLETE, {"b_issuer": issuer_id, "b_serial": serial_hex, "b_der": der}
-    ).one_or_none()
+    """Mark a waiting reservation stored and drop its TBS (the certificate row inserted in the
+    same transaction takes over); its (profile, subscriber_id, key_label), or None."""
+    row = conn.execute(_COMPLETE, {"b_issuer": issuer_id, "b_serial": serial_hex}).one_or_none()
     return None if row is None else (row[0], row[1], row[2])
 
 

@@ -452,7 +452,7 @@ class Issuer:
         sh = serial_hex(serial)
         subject = cert.subject.rfc4514_string()
         with self.store.writing() as conn:
-            done = db.complete(conn, ca.id, sh, der)
+            done = db.complete(conn, ca.id, sh)
             if done is None:
                 raise CaError(f"serial {sh} is not reserved, or was stored meanwhile")
             profile, subscriber_id, key_label = done
