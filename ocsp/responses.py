@@ -290,7 +290,7 @@ class Presigner:
     ) -> int:
         if self.before_write is not None:
             self.before_write()
-        OcspResponses(self.store).save(
+        saved = OcspResponses(self.store).save(
             ca.id,
             [
                 SignedResponse(
@@ -304,12 +304,14 @@ class Presigner:
         root = self.settings.static_root
         if root is not None:
             for c, alg, der, this_u, _next_u in pending:
+                if (c.serial_hex, alg) not in saved:
+                    continue  # superseded by a newer response (see OcspResponses.save)
                 req = static.canonical_request(responder.hashes, int(c.serial_hex, 16), alg)
                 static.write_response(root, req, der, this_u)
         from ca_core.metrics import OCSP_PRESIGNED
 
-        OCSP_PRESIGNED.inc(len(pending))
-        return len(pending)
+        OCSP_PRESIGNED.inc(len(saved))
+        return len(saved)
 
     # -- static files of responses past their validity -----------------------------------------
     def sweep_expired(self) -> int:

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
+import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,10 +31,15 @@ from crl.publish import CrlPublisher
 from ocsp import static
 from ocsp.responses import Presigner
 from ocsp.signing import IssuerHashes
+from tests.cli_support import PSRE, PsreEnv, free_port, wait_http
 from tests.conftest import _backends, _pg_schema_url
 from tests.crl_support import CrlPki, crl_pki, serials
 from tests.ocsp_support import OcspPki, ocsp_pki_per_backend
 from tests.pki_support import BASE_URL, Pki, build_pki
+from tests.test_refresher import LEASE_SECONDS, installation  # noqa: F401 (a fixture)
+from tests.test_refresher import _start as start_refresher
+from tests.test_refresher import _status as status
+from tests.test_refresher import _wait as wait
 
 
 @pytest.fixture(scope="module", params=_backends())
@@ -202,3 +210,89 @@ def test_a_paused_publisher_whose_lease_ran_out_publishes_nothing(
     assert victim.certificate.serial_number in serials(crl)
     on_disk = x509.load_der_x509_crl((cp.public_dir / f"{cp.pki.issuing}.crl").read_bytes())
     assert victim.certificate.serial_number in serials(on_disk)
+
+
+# --- real processes: a refresher paused past its lease, psre serve killed ----------------------
+
+
+def test_a_refresher_paused_past_its_lease_does_no_round_after_it_resumes(
+    installation: PsreEnv,  # noqa: F811
+    tmp_path: Path,
+):
+    """SIGSTOP the holder until a standby has taken the lease, then SIGCONT it: the resumed
+    process knows its lease is gone (monotonic time moved on while it was stopped) and does
+    no round — only the new holder works."""
+    env = installation
+    logs = [tmp_path / "a.log", tmp_path / "b.log"]
+    a = start_refresher(env, logs[0])
+    procs = [a]
+    try:
+        assert wait(lambda: "lease acquired" in logs[0].read_text(), 60), logs[0].read_text()
+        procs.append(b := start_refresher(env, logs[1]))
+        assert wait(lambda: "stands by" in logs[1].read_text(), 60), logs[1].read_text()
+        os.kill(a.pid, signal.SIGSTOP)
+        took = wait(lambda: "lease acquired" in logs[1].read_text(), LEASE_SECONDS + 15)
+        assert took, logs[1].read_text()
+        mark = len(logs[0].read_text())
+        os.kill(a.pid, signal.SIGCONT)
+        time.sleep(4)  # several rounds of the new holder, keeper steps of the old
+        resumed = logs[0].read_text()[mark:]
+        assert " ran " not in resumed, resumed
+        assert "lease lost" in resumed, resumed
+        assert status(env)["holder"].endswith(f":{b.pid}")
+        assert a.poll() is None  # still running, standing by
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                os.kill(p.pid, signal.SIGCONT)
+                p.terminate()
+                p.wait(30)
+
+
+def test_no_refresher_outlives_a_killed_psre_serve(installation: PsreEnv, tmp_path: Path):  # noqa: F811
+    """kill -9 of ``psre serve --role all``: its refresher (and nothing of ours) stays behind."""
+    env = installation
+    port = free_port()
+    with (tmp_path / "serve.log").open("wb") as out:
+        serve = subprocess.Popen(
+            [*PSRE, "serve", "--host", "127.0.0.1", "--port", str(port), "--role", "all"],
+            cwd=env.root,
+            env=env.env(),
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
+        )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+        child = wait(lambda: _refresher_of(serve.pid), 30)
+        assert child, "psre serve --role all started no refresher"
+        os.kill(serve.pid, signal.SIGKILL)
+        serve.wait(10)
+        gone = wait(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), 10)
+        assert gone, f"refresher {child} outlived psre serve"
+    finally:
+        try:
+            os.killpg(serve.pid, signal.SIGKILL)  # gunicorn workers of the killed master
+        except ProcessLookupError:
+            pass
+
+
+def _refresher_of(pid: int) -> int | None:
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            stat = (p / "stat").read_text()
+            cmd = (p / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid and b"refresher" in cmd:
+            return int(p.name)
+    return None
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
