@@ -318,3 +318,61 @@ def _zombie(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except OSError:
         return True
+
+
+# --- README: "the database is only read (give it a SELECT-only account)" ----------------------
+
+
+@pytest.mark.skipif("postgresql" not in _backends(), reason="PSRE_TEST_DATABASE_URL not set")
+def test_the_public_role_runs_on_a_select_only_postgresql_account(tmp_path: Path):
+    """The README tells operators to give the public role a SELECT-only account: every public
+    endpoint must then answer, nothing asking for more than SELECT."""
+    from sqlalchemy import create_engine, make_url, text
+
+    from tests.pdf_support import minimal_pdf
+    from tests.test_roles import (
+        MISSING_MODULE,
+        NEVER_ISSUED,
+        http,
+        serial_of,
+        serve,
+        verify_upload,
+    )
+    from tests.test_roles import ocsp as ocsp_query
+
+    for owner_url in _pg_schema_url(os.environ["PSRE_TEST_DATABASE_URL"]):
+        env = PsreEnv(tmp_path, {"PSRE_DATABASE_URL": owner_url})
+        env.run("init")
+        schema = make_url(owner_url).query["options"].split("=", 1)[1]
+        role = f"psre_ro_{schema[-12:]}"
+        admin = create_engine(os.environ["PSRE_TEST_DATABASE_URL"])
+        try:
+            with admin.begin() as conn:
+                conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+                conn.execute(text(f"GRANT USAGE ON SCHEMA {schema} TO {role}"))
+                conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"))
+            ro_url = make_url(owner_url).set(username=role).render_as_string(hide_password=False)
+            signer = "0x" + serial_of(env, "ocsp-signer")
+            log = tmp_path / "public.log"
+            with serve(
+                env, "public", log, PSRE_HSM_MODULE=MISSING_MODULE, PSRE_DATABASE_URL=ro_url
+            ) as (url, _pid):
+                status, _, body = http("GET", f"{url}/healthz")
+                assert status == 200, body
+                for path in ("/ca/issuing-ca.crt", "/crl/issuing-ca.crl", "/repository", "/cps"):
+                    assert http("GET", f"{url}{path}")[0] == 200, path
+                for path in ("/status", "/verify"):
+                    assert http("GET", f"{url}{path}")[0] == 200, path
+                assert "Cert Status: good" in ocsp_query(env, url, signer, "-no_nonce")
+                assert "Tidak ada tanda tangan" in verify_upload(url, minimal_pdf("Nota Dinas"))
+                # A request with a nonce, a serial never issued: still only reads.
+                assert "Cert Status: good" in ocsp_query(env, url, signer)
+                assert "trylater" in ocsp_query(env, url, NEVER_ISSUED).lower()
+            text_ = log.read_text(errors="replace")
+            assert "permission denied" not in text_.lower(), text_[-3000:]
+            assert "Traceback" not in text_, text_[-3000:]
+        finally:
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP OWNED BY {role}"))
+                conn.execute(text(f"DROP ROLE IF EXISTS {role}"))
+            admin.dispose()
