@@ -308,6 +308,11 @@ class Presigner:
                     continue  # superseded by a newer response (see OcspResponses.save)
                 req = static.canonical_request(responder.hashes, int(c.serial_hex, 16), alg)
                 static.write_response(root, req, der, this_u)
+                # Another process may have stored a newer response since our commit and written
+                # its file before ours: whoever writes last makes the file the stored row.
+                row = self.reads.current(ca.id, c.serial_hex, alg)
+                if row is not None and row.der != der:
+                    static.write_response(root, req, row.der, row.this_update)
         from ca_core.metrics import OCSP_PRESIGNED
 
         OCSP_PRESIGNED.inc(len(saved))

@@ -53,17 +53,12 @@ def write_response(root: Path, request_der: bytes, der: bytes, this_update: dt.d
     """Atomically (re)place the static file; its mtime is thisUpdate (nginx ``expires
     modified`` then makes Expires = nextUpdate)."""
     path = file_for(root, request_der)
-    ts = this_update.timestamp()
-    try:
-        if path.stat().st_mtime > ts:
-            return path  # a newer response is there (written by another process): keep it
-    except FileNotFoundError:
-        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(der)
+        ts = this_update.timestamp()
         os.utime(tmp, (ts, ts))
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)

@@ -26,6 +26,7 @@ from sqlalchemy import select, update
 from ca_core.config import CrlConfig
 from ca_core.store import Store
 from ca_core.store.models import CrlCounter, OcspResponse
+from ca_core.store.ocsp_responses import OcspResponses
 from crl.errors import CrlBusyError
 from crl.publish import CrlPublisher
 from ocsp import static
@@ -128,6 +129,59 @@ def test_an_older_response_never_replaces_a_newer_one(op: OcspPki):
         ).all()
     assert len(this_updates) == 2
     assert all(t >= t0 - dt.timedelta(minutes=1) for t in this_updates), this_updates
+
+
+def test_a_good_response_from_a_host_whose_clock_ran_ahead_does_not_block_a_revocation(
+    op: OcspPki,
+):
+    """A refresher on a host whose clock is a day ahead stored a good response dated
+    tomorrow; the certificate is then revoked on a host with the right time. Its revoked
+    response (dated today) must replace the good one, in the table and in the static file."""
+    cert = op.new_cert()
+    sh = format(cert.serial_number, "x")
+    ahead = Presigner(
+        op.store,
+        op.pki.backend,
+        op.presigner.settings,
+        clock=lambda: dt.datetime.now(dt.UTC) + dt.timedelta(days=1),
+    )
+    assert ahead.presign_certificate(op.pki.issuing, sh) == 2
+    op.pki.revoker.revoke(sh, "keyCompromise", actor="test")
+    assert op.presigner.presign_certificate(op.pki.issuing, sh) == 2
+    for alg in ("sha1", "sha256"):
+        assert _stored_status(op, cert.serial_number, alg) is ocsp.OCSPCertStatus.REVOKED
+        assert _static_status(op, cert.serial_number, alg) is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_the_static_file_ends_as_the_stored_row_whatever_order_the_files_are_written(
+    op: OcspPki,
+):
+    """A refresher committed its (good) batch, then paused before writing the files; the
+    certificate was revoked and the worker stored and wrote the revoked response. On resuming,
+    the refresher's file write must not leave the good response on disk (nginx serves it)."""
+    cert = op.new_cert()
+    sh = format(cert.serial_number, "x")
+    refresher = Presigner(op.store, op.pki.backend, op.presigner.settings)
+    real_save = OcspResponses.save
+    fired: list[bool] = []
+
+    def save_then_pause(self, issuer_id, signed, **kw):
+        saved = real_save(self, issuer_id, signed, **kw)
+        if not fired:
+            fired.append(True)
+            op.pki.revoker.revoke(sh, "keyCompromise", actor="test")
+            op.presigner.presign_certificate(op.pki.issuing, sh)
+        return saved
+
+    OcspResponses.save = save_then_pause  # type: ignore[method-assign]
+    try:
+        refresher.presign_certificate(op.pki.issuing, sh)
+    finally:
+        OcspResponses.save = real_save  # type: ignore[method-assign]
+    assert fired
+    for alg in ("sha1", "sha256"):
+        assert _stored_status(op, cert.serial_number, alg) is ocsp.OCSPCertStatus.REVOKED
+        assert _static_status(op, cert.serial_number, alg) is ocsp.OCSPCertStatus.REVOKED
 
 
 @pytest.mark.xfail(

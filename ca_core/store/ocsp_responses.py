@@ -235,8 +235,9 @@ class OcspResponses:
         (serial, hash algorithm) pairs stored.
 
         A response is stored only if it still says the certificate's status and no newer one
-        is stored: a batch signed before a status change (or by a process paused between
-        signing and storing) must not replace what the process that made the change stored.
+        of that status is stored: a batch signed before a status change (or by a process
+        paused between signing and storing) must not replace what the process that made the
+        change stored.
         The certificates' rows are locked for the check (FOR UPDATE on PostgreSQL; SQLite's
         writers take turns), so a status change commits either before the check or after
         this batch."""
@@ -265,7 +266,11 @@ class OcspResponses:
                 if status_now.get(p.serial_hex, "good") != p.cert_status:
                     continue
                 row = rows.get((p.serial_hex, p.hash_alg))
-                if row is not None and row.this_update > p.this_update:
+                # Of two responses saying the same status the newer stays. (One saying another
+                # status is out of date whatever its time: a host whose clock ran ahead must not
+                # keep its good response in place of a revocation.)
+                stale = row is not None and row.cert_status == p.cert_status
+                if stale and row is not None and row.this_update > p.this_update:
                     continue
                 if row is None:
                     row = OcspResponse(
