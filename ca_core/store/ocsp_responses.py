@@ -249,6 +249,7 @@ class OcspResponses:
                 for sh, st in s.execute(
                     select(Certificate.serial_hex, Certificate.status)
                     .where(Certificate.issuer_id == issuer_id, Certificate.serial_hex.in_(serials))
+                    .order_by(Certificate.serial_hex)  # one lock order for every writer
                     .with_for_update()
                 )
             }
