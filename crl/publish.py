@@ -38,6 +38,7 @@ from sqlalchemy import select
 
 from ca_core import audit_objects
 from ca_core.config import CrlConfig
+from ca_core.errors import LeaseLostError
 from ca_core.lost_serials import lost_serial_rows
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from ca_core.store.crls import CrlReads, Crls, NewCrl, PartitionRows, PublishedCrlInfo, RevokedRow
@@ -422,14 +423,19 @@ class CrlPublisher:
                 for c in signed
             ],
         }
-        ids = Crls(self.store).record(
-            ca.id,
-            new,
-            retain=RETAIN,
-            actor=actor,
-            audit_object=audit_objects.ca(ca.name),
-            audit_details=details,
-        )
+        try:
+            ids = Crls(self.store).record(
+                ca.id,
+                new,
+                retain=RETAIN,
+                actor=actor,
+                audit_object=audit_objects.ca(ca.name),
+                audit_details=details,
+                holder=self.holder,
+                now=utcnow(),
+            )
+        except LeaseLostError as ex:
+            raise CrlBusyError(f"{ex}; another process publishes this CA's CRLs") from ex
         return [
             CrlInfo(
                 i,
