@@ -1,8 +1,8 @@
 """The ``object`` of an audit event, built in one place.
 
-Other processes find status changes by matching these strings (``crl.publish.changed_serials``
-reads ``certificate:<ca>:<serial>``), so every writer must spell them the same way: a
-certificate is always named with its CA, since serials are unique only per issuer.
+People and tools search the log by these strings, so every writer must spell them the same
+way: a certificate is always named with its CA, since serials are unique only per issuer.
+(Other processes follow status changes through the ``status_changes`` table, not the log.)
 Kept free of SQLAlchemy: the CLI and the HSM commands build objects without the models.
 """
 
@@ -49,3 +49,8 @@ def client(username: str) -> str:
 def operator(name: str) -> str:
     """An operator of the web console."""
     return f"operator:{name}"
+
+
+def recognized(name: str) -> str:
+    """A CA the PSrE Induk recognizes (a licensed PSrE's CA, a cross-certified foreign root)."""
+    return f"recognized:{name}"

@@ -45,6 +45,10 @@ from ca_core.store.models import (
 
 _M = TypeVar("_M", bound=Base)
 
+#: An open transaction handed out by the store (``Store.session()`` or ``Store.writing()``):
+#: callers pass it on to repository functions and ``audit.append``, never build queries on it.
+Tx = Session | Connection
+
 
 def serial_hex(serial: int) -> str:
     """The stored form of a serial number: lowercase hex without leading zeros."""

@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+# Re-exported: the store's default clock, defined once in ca_core.clock.
+from ca_core.clock import utcnow as utcnow
 from ca_core.store import sqlite_gate
 
 #: Execution option marking an engine/connection whose transactions only read (see read_only).
@@ -25,11 +27,6 @@ _READ_ONLY = "psre_read_only"
 
 #: SQLite waits this long for a lock before giving up: longer than any single write transaction.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-def utcnow() -> datetime:
-    """The current time as an aware UTC datetime (the only kind the store accepts)."""
-    return datetime.now(UTC)
 
 
 def rows_changed(session: Session, stmt: Update | Delete) -> int:
