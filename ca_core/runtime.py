@@ -71,7 +71,9 @@ class Runtime:
     def store(self) -> Store:
         from ca_core.store import Store
 
-        return Store.open(self.config.effective_database_url)
+        return Store.open(
+            self.config.effective_database_url, reader_url=self.config.database_reader_url
+        )
 
     @property
     def audit(self) -> AuditLog:

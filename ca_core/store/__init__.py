@@ -30,7 +30,13 @@ from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from ca_core.audit import AuditLog
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
 from ca_core.events import EventBus
-from ca_core.store.db import describe_db_error, make_engine, read_only
+from ca_core.store.db import (
+    describe_db_error,
+    ensure_reader_role,
+    make_engine,
+    make_read_engine,
+    read_only,
+)
 from ca_core.store.migrate import current_revision, upgrade
 from ca_core.store.models import (
     Base,
@@ -85,19 +91,24 @@ class CertStatus:
 class ReadOnlyStore:
     """Look-ups only. Methods raise NotFoundError when the thing asked for does not exist."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+        #: The engine this face was opened with: for a ReadOnlyStore of its own, the
+        #: read-only one (so even code that reaches past the methods cannot write).
         self.engine = engine
-        self._read_engine = read_only(engine)
+        self._read_engine = read_engine if read_engine is not None else read_only(engine)
         self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> Self:
-        """Connect to ``url`` without touching the schema."""
-        return cls(_engine_for(url))
+    def open(cls, url: str, *, reader_url: str | None = None) -> Self:
+        """Connect to ``url`` without touching the schema, on a read-only connection (see
+        ca_core.store.db.make_read_engine; ``reader_url`` is config ``database_reader_url``)."""
+        engine = _read_engine_for(url, reader_url)
+        return cls(engine, engine)
 
     def close(self) -> None:
         """Close the pooled connections."""
         self.engine.dispose()
+        self._read_engine.dispose()
 
     def get_ca(self, name: str) -> CertificateAuthority:
         stmt = select(CertificateAuthority).where(CertificateAuthority.name == name)
@@ -257,21 +268,37 @@ class ReadOnlyStore:
 class Store(ReadOnlyStore):
     """The read-write store. ``Store.open`` brings the schema up to date first."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+        """``read_engine`` (default: one made from ``engine``'s URL) serves the reads, on
+        connections that cannot write (make_read_engine)."""
+        if read_engine is None:
+            read_engine = _reader_beside(engine)
+        super().__init__(engine, read_engine)
         self._writes = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> Self:
+    def open(cls, url: str, *, reader_url: str | None = None) -> Self:
         """Connect to ``url`` and run the migrations (``upgrade head``; idempotent)."""
         engine = _engine_for(url)
         try:
             with _store_errors(None):
                 upgrade(engine)
+            read_engine = _read_engine_for(url, reader_url)
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, read_engine)
+
+    @cached_property
+    def reader(self) -> ReadOnlyStore:
+        """This database's read-only face, on the read-only connections: what status
+        services (``GET /crl``, OCSP, the console's pages) read through."""
+        return ReadOnlyStore(self._read_engine, self._read_engine)
+
+    def ensure_reader_role(self) -> str:
+        """Create or refresh the SELECT-only database role of the read-only face (PostgreSQL;
+        ``psre init``); one line saying what was done."""
+        return ensure_reader_role(self.engine)
 
     @cached_property
     def audit(self) -> AuditLog:
@@ -369,6 +396,21 @@ def _engine_for(url: str) -> Engine:
         return make_engine(url)
     except ArgumentError:
         # The parser's message quotes the URL, password included.
+        raise StoreError("invalid database URL") from None
+
+
+def _reader_beside(engine: Engine) -> Engine:
+    """A read-only engine for the database ``engine`` is connected to."""
+    db = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and (not db or db == ":memory:" or "memory" in db):
+        return read_only(engine)  # a second pool would open a second, empty database
+    return make_read_engine(engine.url)
+
+
+def _read_engine_for(url: str, reader_url: str | None) -> Engine:
+    try:
+        return make_read_engine(url, reader_url=reader_url or None)
+    except ArgumentError:
         raise StoreError("invalid database URL") from None
 
 
