@@ -18,10 +18,10 @@ from hsm.pin import PinSource
 # The PKCS#11 modules (python-pkcs11, asn1crypto) load only when a token is used: a psre command
 # that never touches the HSM should not pay for them at start-up.
 if TYPE_CHECKING:
-    from ca_core.audit import AuditLog
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
     from ca_core.store import Store
+    from ca_core.store.audit_log import AuditLog
     from hsm.pkcs11_backend import Pkcs11Backend
 
 log = logging.getLogger(__name__)

@@ -27,9 +27,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
-from ca_core.audit import AuditLog
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
 from ca_core.events import EventBus
+from ca_core.store.audit_log import AuditLog
 from ca_core.store.db import (
     describe_db_error,
     ensure_reader_role,
@@ -303,7 +303,7 @@ class Store(ReadOnlyStore):
     @cached_property
     def audit(self) -> AuditLog:
         """The audit log in this database."""
-        return AuditLog(self.engine)
+        return AuditLog(self.engine, self._read_engine)
 
     @cached_property
     def events(self) -> EventBus:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from ca_core import audit_objects
-from ca_core.audit import AuditLog
 from ca_core.store import ReadOnlyStore, Tx
+from ca_core.store.audit_log import AuditLog
 from ca_core.store.models import RecognizedCa
 
 
