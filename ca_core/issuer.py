@@ -24,7 +24,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -35,26 +35,22 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from sqlalchemy import select
 
 from ca_core import audit_objects, lint
-from ca_core import issuance_db as db
 from ca_core.ca_standing import require_good_chain
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
-from ca_core.issuance_db import KnownKey
 from ca_core.keycheck import check_public_key, spki_sha256
 from ca_core.names import partition_of
 from ca_core.store import Store, serial_hex
-from ca_core.store.db import utcnow
-from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
+from ca_core.store.issuance import IssuanceRecords, KnownKey
+from ca_core.store.models import CertificateAuthority
 from hsm.backend import KeyBackend, KeySpec, SignScheme
 from policies.errors import ExtensionError, SubjectError
 from policies.extensions import build_extensions
 from policies.schema import Profile
 from policies.subject import build_subject, check_emails
-
-Clock = Callable[[], dt.datetime]
 
 #: Seconds a certificate is backdated to absorb relying parties' clock skew (BR 7.1.2.7 allows
 #: backdating up to 48 h; we use a minute).
@@ -207,6 +203,7 @@ class Issuer:
         crl_partitions: int = 1,
     ) -> None:
         self.store = store
+        self._db = IssuanceRecords(store)
         #: config crl.partitions: end-entity certificates name their partition CRL in the DP.
         self.crl_partitions = crl_partitions
         self.backend = backend
@@ -362,8 +359,7 @@ class Issuer:
             # suspended a moment ago, or expired, issues nothing more.
             require_good_chain(self.store, ca.id, self.clock())
         if req.idempotency_key:
-            with self.store.reading() as conn:
-                earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)
+            earlier = self._db.reserved_for_key(ca.id, req.idempotency_key)
             if earlier is not None:
                 return self.recover(ca.id, earlier)
         prepared = self.prepare(ca, req, self_signed=self_signed)
@@ -379,8 +375,7 @@ class Issuer:
         hit = self._cas.get(name)
         if hit is not None and now - hit[0] < CA_CACHE_SECONDS:
             return hit[1]
-        with self.store.reading() as conn:
-            ca = db.ca_by_name(conn, name)
+        ca = self._db.ca(name)
         if ca is None:
             raise NotFoundError(f"no CA named {name!r}")
         if ca.certificate_der is not None:
@@ -393,24 +388,18 @@ class Issuer:
         Returns the serial already reserved under the request's idempotency key, if another
         request with that key got there first; None when this one is reserved."""
         req = p.request
-        with self.store.writing() as conn:
-            if req.idempotency_key:
-                earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)
-                if earlier is not None:
-                    return earlier
-            self._check_known_key(ca, req, db.known_key(conn, spki_sha256(req.public_key)))
-            db.reserve(
-                conn,
-                issuer_id=p.issuer_id,
-                serial_hex=serial_hex(p.serial),
-                idempotency_key=req.idempotency_key,
-                profile=p.profile,
-                tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
-                tbs_der=p.tbs_der,
-                subscriber_id=req.subscriber_id,
-                key_label=req.key_label,
-            )
-        return None
+        return self._db.reserve(
+            issuer_id=p.issuer_id,
+            idempotency_key=req.idempotency_key,
+            spki_sha256=spki_sha256(req.public_key),
+            check=lambda known: self._check_known_key(ca, req, known),
+            serial_hex=serial_hex(p.serial),
+            profile=p.profile,
+            tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
+            tbs_der=p.tbs_der,
+            subscriber_id=req.subscriber_id,
+            key_label=req.key_label,
+        )
 
     def _sign_tbs(self, ca: CertificateAuthority, tbs_der: bytes) -> x509.Certificate:
         """Sign the exact TBS bytes in the HSM and assemble the certificate (asn1crypto DER)."""
@@ -451,32 +440,10 @@ class Issuer:
         fp = hashlib.sha256(der).hexdigest()
         sh = serial_hex(serial)
         subject = cert.subject.rfc4514_string()
-        with self.store.writing() as conn:
-            done = db.complete(conn, ca.id, sh, der)
-            if done is None:
-                raise CaError(f"serial {sh} is not reserved, or was stored meanwhile")
-            profile, subscriber_id, key_label = done
-            if ca.certificate_der is None:
-                db.set_ca_certificate(conn, ca.id, der, fp)  # the CA's own self-signed cert
-            db.insert_certificate(
-                conn,
-                issuer_id=ca.id,
-                serial_hex=sh,
-                subject_dn=subject,
-                san=json.dumps(_sans(cert)),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
-                profile=profile,
-                status="good",
-                der=der,
-                fingerprint_sha256=fp,
-                spki_sha256=spki_sha256(cert.public_key()),
-                subscriber_id=subscriber_id,
-                key_label=key_label,
-            )
-            if subscriber_id is not None:
-                db.mark_subscriber_issued(conn, subscriber_id)
-            self.store.audit.append(
+        not_after = cert.not_valid_after_utc
+
+        def audit(profile: str) -> tuple[str, str, str, dict[str, str]]:
+            return (
                 req.actor if req else "system",
                 "certificate.recover" if recovered else "certificate.issue",
                 audit_objects.certificate(ca.name, sh),
@@ -484,10 +451,27 @@ class Issuer:
                     "profile": profile,
                     "subject": subject,
                     "fingerprint_sha256": fp,
-                    "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },
-                session=conn,
             )
+
+        profile = self._db.store_signed(
+            ca,
+            sh,
+            der,
+            fp,
+            {
+                "subject_dn": subject,
+                "san": json.dumps(_sans(cert)),
+                "not_before": cert.not_valid_before_utc,
+                "not_after": not_after,
+                "status": "good",
+                "spki_sha256": spki_sha256(cert.public_key()),
+            },
+            audit,
+        )
+        if profile is None:
+            raise CaError(f"serial {sh} is not reserved, or was stored meanwhile")
         self.store.events.publish(StatusEvent("issued", ca.name, sh))
         from ca_core.metrics import CERTIFICATES_ISSUED
 
@@ -496,26 +480,10 @@ class Issuer:
 
     def recover(self, issuer_id: int, sh: str) -> Issued:
         """Complete a reservation: return its stored certificate, or re-sign its identical TBS."""
-        with self.store.session() as s:
-            r = s.execute(
-                select(SerialReservation).where(
-                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
-                )
-            ).scalar_one_or_none()
-            if r is None:
-                raise NotFoundError(f"no serial {sh} reserved")
-            ca = s.get(CertificateAuthority, issuer_id)
-            assert ca is not None
-            s.expunge(ca)
-            state, tbs, profile = r.state, r.tbs_der, r.profile
-            stored = None
-            if state == "stored":
-                c = s.execute(
-                    select(Certificate).where(
-                        Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh
-                    )
-                ).scalar_one()
-                stored = c.der
+        r = self._db.reservation(issuer_id, sh)
+        if r is None:
+            raise NotFoundError(f"no serial {sh} reserved")
+        ca, tbs, profile, stored = r.ca, r.tbs_der, r.profile, r.stored_der
         if stored is not None:
             cert = x509.load_der_x509_certificate(stored)
             return Issued(cert, sh, ca.name, profile, hashlib.sha256(stored).hexdigest())
