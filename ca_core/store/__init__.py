@@ -22,7 +22,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Index, Select, select, text
+from sqlalchemy import Connection, Engine, Index, Select, event, select, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
@@ -274,6 +274,14 @@ class Store(ReadOnlyStore):
         if read_engine is None:
             read_engine = _reader_beside(engine)
         super().__init__(engine, read_engine)
+        if read_engine.pool is not engine.pool:
+            reader = read_engine
+
+            # Whoever drops the writer's connections (a restore putting a database file back)
+            # means the readers' too: they would go on reading the replaced file.
+            @event.listens_for(engine, "engine_disposed")
+            def _dispose_readers(_engine: Engine) -> None:
+                reader.dispose()
         self._writes = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
