@@ -282,6 +282,7 @@ class Store(ReadOnlyStore):
             @event.listens_for(engine, "engine_disposed")
             def _dispose_readers(_engine: Engine) -> None:
                 reader.dispose()
+
         self._writes = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
