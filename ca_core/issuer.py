@@ -189,6 +189,30 @@ def _fault(point: str) -> None:
         os._exit(86)
 
 
+@dataclass(frozen=True)
+class _IssuerView:
+    """What building a TBS needs of its issuer: its name, certificate and public key (None
+    for a self-signed root being created: the subject and key are the certificate's own)."""
+
+    ca_name: str
+    name: x509.Name
+    cert: x509.Certificate | None
+    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None
+
+    @classmethod
+    def of(cls, ca: CertificateAuthority, subject: x509.Name, self_signed: bool) -> _IssuerView:
+        if self_signed:
+            return cls(ca.name, subject, None, None)
+        if ca.certificate_der is None:
+            raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
+        cert = _parsed(ca.certificate_der)
+        key = cert.public_key()
+        # CA keys are RSA or EC (KeySpec); anything else is a corrupted CA record.
+        if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise IssuanceError("issuer", f"CA {ca.name} has an unsupported key type")
+        return cls(ca.name, cert.subject, cert, key)
+
+
 class Issuer:
     """Issues certificates for the CAs in the store, signing with their keys in the HSM."""
 
@@ -229,6 +253,35 @@ class Issuer:
         checked by ``issue`` in the transaction that reserves the serial, so that two requests
         for one key cannot both pass it.
         """
+        profile, subject, emails = self._checked_request(req, self_signed)
+        issuer = _IssuerView.of(ca, subject, self_signed)
+        not_before, not_after = self._validity(profile, req, issuer)
+        serial = new_serial()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer.name)
+            .public_key(req.public_key)
+            .serial_number(serial)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+        )
+        builder = self._with_extensions(builder, profile, req, issuer, emails, serial)
+        copy, findings = self._linted_copy(builder, KeySpec.parse(ca.key_spec), profile)
+        return Prepared(
+            issuer_id=ca.id,
+            issuer_name=ca.name,
+            serial=serial,
+            profile=profile.name,
+            tbs_der=copy.tbs_certificate_bytes,
+            findings=tuple(findings),
+            request=req,
+        )
+
+    def _checked_request(
+        self, req: IssueRequest, self_signed: bool
+    ) -> tuple[Profile, x509.Name, list[str]]:
+        """The profile, subject and SAN e-mails of ``req``, checked against the profile."""
         profile = self.profile(req.profile)
         if self_signed != (profile.kind == "root"):
             raise IssuanceError("profile", f"profile {profile.name} cannot be used for this CA")
@@ -241,23 +294,13 @@ class Issuer:
             emails = check_emails(profile, list(req.emails))
         except (SubjectError, ExtensionError) as ex:
             raise IssuanceError(ex.field, ex.reason) from None
+        return profile, subject, emails
 
-        issuer_spec = KeySpec.parse(ca.key_spec)
-        if self_signed:
-            issuer_cert = None
-            issuer_name = subject
-            issuer_public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None = None
-        else:
-            if ca.certificate_der is None:
-                raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
-            issuer_cert = _parsed(ca.certificate_der)
-            issuer_name = issuer_cert.subject
-            issuer_key = issuer_cert.public_key()
-            # CA keys are RSA or EC (KeySpec); anything else is a corrupted CA record.
-            if not isinstance(issuer_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-                raise IssuanceError("issuer", f"CA {ca.name} has an unsupported key type")
-            issuer_public = issuer_key
-
+    def _validity(
+        self, profile: Profile, req: IssueRequest, issuer: _IssuerView
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """(notBefore, notAfter): backdated a little, at most the profile's maximum, and
+        within the issuer's own validity."""
         now = self.clock().replace(microsecond=0)
         not_before = (req.not_before or (now - BACKDATE)).astimezone(dt.UTC).replace(microsecond=0)
         days = profile.max_validity_days if req.validity_days is None else req.validity_days
@@ -270,40 +313,41 @@ class Issuer:
             )
         # RFC 5280 §4.1.2.5: validity is inclusive, so the period is notAfter - notBefore + 1 s.
         not_after = not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1)
-        if (
-            req.validity_days is None
-            and issuer_cert is not None
-            and not_after > issuer_cert.not_valid_after_utc
-        ):
+        cert = issuer.cert
+        if cert is None:
+            return not_before, not_after
+        if req.validity_days is None and not_after > cert.not_valid_after_utc:
             # No validity asked for: the profile's maximum, cut to the issuer's own end.
-            not_after = issuer_cert.not_valid_after_utc
-        if issuer_cert is not None and not_after > issuer_cert.not_valid_after_utc:
+            not_after = cert.not_valid_after_utc
+        if not_after > cert.not_valid_after_utc:
             raise IssuanceError(
                 "validity_days",
-                f"certificate would outlive its issuer {ca.name} "
-                f"(issuer notAfter {issuer_cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})",
+                f"certificate would outlive its issuer {issuer.ca_name} "
+                f"(issuer notAfter {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})",
             )
-        if issuer_cert is not None and not_before < issuer_cert.not_valid_before_utc:
-            raise IssuanceError("not_before", f"before the issuer {ca.name} became valid")
+        if not_before < cert.not_valid_before_utc:
+            raise IssuanceError("not_before", f"before the issuer {issuer.ca_name} became valid")
+        return not_before, not_after
 
-        serial = new_serial()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer_name)
-            .public_key(req.public_key)
-            .serial_number(serial)
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-        )
+    def _with_extensions(
+        self,
+        builder: x509.CertificateBuilder,
+        profile: Profile,
+        req: IssueRequest,
+        issuer: _IssuerView,
+        emails: list[str],
+        serial: int,
+    ) -> x509.CertificateBuilder:
+        """``builder`` with the profile's extensions (URLs under the base URL; an end-entity
+        certificate names its partition CRL)."""
         try:
             extensions = build_extensions(
                 profile,
                 public_key=req.public_key,
-                issuer_public_key=issuer_public,
+                issuer_public_key=issuer.public_key,
                 base_url=self.base_url,
-                ca_name=ca.name,
-                issuer_name=ca.name,
+                ca_name=issuer.ca_name,
+                issuer_name=issuer.ca_name,
                 emails=emails,
                 crl_partition=None if profile.ca else partition_of(serial, self.crl_partitions),
             )
@@ -311,7 +355,13 @@ class Issuer:
             raise IssuanceError(ex.field, ex.reason) from None
         for ext, critical in extensions:
             builder = builder.add_extension(ext, critical=critical)
+        return builder
 
+    def _linted_copy(
+        self, builder: x509.CertificateBuilder, issuer_spec: KeySpec, profile: Profile
+    ) -> tuple[x509.Certificate, list[lint.Finding]]:
+        """A copy signed with a throwaway key of the issuer's algorithm, and its lint findings;
+        raises LintError for a blocking finding not waived (BR 4.3.1.2 "lint before sign")."""
         copy = builder.sign(throwaway_key(issuer_spec), hash_for(issuer_spec))
         findings = lint.lint_certificate(
             copy.public_bytes(serialization.Encoding.DER), profile.lint
@@ -319,15 +369,7 @@ class Issuer:
         bad = [f for f in lint.blocking(findings) if f.code not in self.lint_waivers]
         if bad:
             raise lint.LintError(bad)
-        return Prepared(
-            issuer_id=ca.id,
-            issuer_name=ca.name,
-            serial=serial,
-            profile=profile.name,
-            tbs_der=copy.tbs_certificate_bytes,
-            findings=tuple(findings),
-            request=req,
-        )
+        return copy, list(findings)
 
     def _check_known_key(
         self, ca: CertificateAuthority, req: IssueRequest, known: KnownKey

@@ -17,7 +17,6 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Self, TypeVar
@@ -30,6 +29,8 @@ from sqlalchemy.sql.schema import ColumnCollectionConstraint
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
 from ca_core.events import EventBus
 from ca_core.store.audit_log import AuditLog
+from ca_core.store.certificate_status import CertStatus as CertStatus
+from ca_core.store.certificate_status import decide_status
 from ca_core.store.db import (
     describe_db_error,
     ensure_reader_role,
@@ -74,18 +75,6 @@ def normalize_serial(serial: int | str) -> str:
 def sha256_hex(der: bytes) -> str:
     """The fingerprint stored for a certificate: SHA-256 of its DER, lowercase hex."""
     return hashlib.sha256(der).hexdigest()
-
-
-@dataclass(frozen=True)
-class CertStatus:
-    """What the store says about one serial: ``good``, ``revoked``, ``hold`` or
-    ``never_issued``, and (not compared) which record decided it: ``certificate``, ``lost``
-    (issued after a restored backup), ``reservation`` or ``none``."""
-
-    status: str
-    revoked_at: datetime | None = None
-    reason: str | None = None
-    source: str = field(default="certificate", compare=False)
 
 
 class ReadOnlyStore:
@@ -149,15 +138,8 @@ class ReadOnlyStore:
         return self._all(stmt)
 
     def certificate_status(self, issuer_id: int, serial: int | str) -> CertStatus:
-        """The status of ``serial`` under ``issuer_id``: the one decision OCSP, CRLs' callers
-        and ``serial_status`` share.
-
-        A serial with a reservation that is not abandoned counts as issued (a crash between the
-        HSM signature and the database write leaves only the reservation; checklist "never
-        unknown"), and its certificate has not been revoked, since revoking first completes the
-        reservation. A serial issued after the backup a restore came from
-        (ca_core.restore_reconcile) is revoked, as the CRLs list it, rather than never issued.
-        """
+        """The status of ``serial`` under ``issuer_id``, as :func:`decide_status` decides it
+        from the certificate, lost-serial and reservation rows (one read snapshot)."""
         sh = normalize_serial(serial)
         with _store_errors(None), self._reads() as s:
             row = s.execute(
@@ -166,22 +148,20 @@ class ReadOnlyStore:
                 ).where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
             ).first()
             if row is not None:
-                return CertStatus(row[0], row[1], row[2], source="certificate")
+                return decide_status((row[0], row[1], row[2]), None, None)
             lost = s.execute(
                 select(LostSerial.revoked_at, LostSerial.revocation_reason).where(
                     LostSerial.issuer_id == issuer_id, LostSerial.serial_hex == sh
                 )
             ).first()
             if lost is not None:
-                return CertStatus("revoked", lost[0], lost[1] or "unspecified", source="lost")
+                return decide_status(None, (lost[0], lost[1]), None)
             state = s.scalar(
                 select(SerialReservation.state).where(
                     SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
                 )
             )
-        if state is not None and state != "abandoned":
-            return CertStatus("good", source="reservation")
-        return CertStatus("never_issued", source="none")
+        return decide_status(None, None, state)
 
     def serial_status(self, issuer_id: int, serial: int | str) -> str:
         """``good``/``revoked``/``hold`` for a stored certificate; ``reserved`` for a serial that
