@@ -54,3 +54,13 @@ def operator(name: str) -> str:
 def recognized(name: str) -> str:
     """A CA the PSrE Induk recognizes (a licensed PSrE's CA, a cross-certified foreign root)."""
     return f"recognized:{name}"
+
+
+def token(label: str) -> str:
+    """An HSM token, by label."""
+    return f"token:{label}"
+
+
+def crl(ca: str) -> str:
+    """The CRLs of a CA."""
+    return f"crl:{ca}"

@@ -12,6 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ca_core import audit_objects
 from ca_core.config import SOFTHSM_MODULE, Config
 from hsm.pin import PinSource
 
@@ -63,7 +64,9 @@ class Runtime:
         # BR 5.4.1: failed logins are audit events. Best effort: a dead database must not hide
         # the login error itself.
         try:
-            self.audit.append("hsm", "hsm.login_failed", f"token:{token}", {"reason": reason})
+            self.audit.append(
+                "hsm", "hsm.login_failed", audit_objects.token(token), {"reason": reason}
+            )
         except Exception:
             log.exception("could not write the audit event for a failed HSM login")
 

@@ -183,9 +183,9 @@ def _recognize(
             "status": "granted",
         }
         ctx.store.audit.append(
-            ctx.actor, "psre.recognize", f"recognized:{st.ca}", details, session=s
+            ctx.actor, "psre.recognize", audit_objects.recognized(st.ca), details, session=s
         )
-    ctx.record("psre.recognize", f"recognized:{st.ca}", details)
+    ctx.record("psre.recognize", audit_objects.recognized(st.ca), details)
 
 
 def _recognized_name_check(view: PreflightView, st: StepSpec) -> list[str]:
@@ -255,7 +255,7 @@ def _revoke_psre(ctx: StepContext, st: StepSpec) -> None:
     assert after is not None and after.withdrawn_at is not None
     ctx.record(
         "psre.withdraw",
-        f"recognized:{st.ca}",
+        audit_objects.recognized(st.ca),
         {"status": after.status, "reason": st.reason, "withdrawn_at": _z(after.withdrawn_at)},
     )
 

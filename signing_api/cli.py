@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS
@@ -48,7 +49,9 @@ def configure_client(
             if rate_limit < 0:
                 raise ClientError("rate limit: 0 (none) or more requests per minute")
             row.rate_limit_per_minute = changes["rate_limit_per_minute"] = rate_limit
-        store.audit.append(actor, "client.configure", f"client:{username}", changes, session=s)
+        store.audit.append(
+            actor, "client.configure", audit_objects.client(username), changes, session=s
+        )
 
 
 @click.group("client")

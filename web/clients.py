@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
+from ca_core import audit_objects
 from ca_core.errors import CaError, NotFoundError
 from ca_core.passwords import hash_secret
 from ca_core.store import Store
@@ -38,7 +39,7 @@ def create_client(store: Store, name: str, username: str, *, actor: str) -> NewC
         raise ClientError("username: 3-64 characters, lowercase letters, digits, . _ -")
     secret = secrets.token_urlsafe(32)
     client = store.add_client(name, username, hash_secret(secret))
-    store.audit.append(actor, "client.create", f"client:{username}", {"name": name})
+    store.audit.append(actor, "client.create", audit_objects.client(username), {"name": name})
     return NewClient(client, secret)
 
 
@@ -49,7 +50,7 @@ def set_client_enabled(store: Store, client_id: int, enabled: bool, *, actor: st
             raise NotFoundError(f"no client application {client_id}")
         client.enabled = enabled
         action = "client.enable" if enabled else "client.disable"
-        store.audit.append(actor, action, f"client:{client.username}", {}, session=s)
+        store.audit.append(actor, action, audit_objects.client(client.username), {}, session=s)
 
 
 def list_clients(store: Store) -> list[ClientApplication]:

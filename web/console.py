@@ -383,7 +383,7 @@ def client_enable(client_id: int) -> object:
         username = client.username if client is not None else None
     if username is None:
         return render_error("client.none", 404)
-    return _propose("client.enable", f"client:{username}", {"id": client_id})
+    return _propose("client.enable", audit_objects.client(username), {"id": client_id})
 
 
 # --- audit log -----------------------------------------------------------------------------
@@ -437,7 +437,7 @@ def operators() -> tuple[str, int]:
                 propose(
                     store,
                     "operator.add_admin",
-                    f"operator:{name}",
+                    audit_objects.operator(name),
                     {"password_hash": hash_secret(password)},
                     actor=_actor(),
                     ttl=_approval_ttl(),
@@ -455,7 +455,7 @@ def operators() -> tuple[str, int]:
 @requires("operator.manage")
 def operator_disable(name: str) -> object:
     if operator_role(runtime().store, name) == "admin":
-        return _propose("operator.disable_admin", f"operator:{name}", {})
+        return _propose("operator.disable_admin", audit_objects.operator(name), {})
     try:
         set_enabled(runtime().store, name, False, actor=_actor())
     except CaError as ex:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from ca_core import audit_objects
 from ca_core.ca_level import Authorisation
 from ca_core.config import WebConfig
 from ca_core.errors import CaError
@@ -118,7 +119,7 @@ def insert_operator(
         if exists is not None:
             raise OperatorError(f"operator {name} already exists")
         s.add(op)
-        store.audit.append(actor, "operator.add", f"operator:{name}", details, session=s)
+        store.audit.append(actor, "operator.add", audit_objects.operator(name), details, session=s)
     return op
 
 
@@ -152,7 +153,7 @@ def set_enabled(store: Store, name: str, enabled: bool, *, actor: str) -> None:
                 .values(expires_at=utcnow())
             )
         action = "operator.enable" if enabled else "operator.disable"
-        store.audit.append(actor, action, f"operator:{name}", {}, session=s)
+        store.audit.append(actor, action, audit_objects.operator(name), {}, session=s)
 
 
 def list_operators(store: Store) -> list[Operator]:
@@ -204,7 +205,7 @@ def _reserve_attempt(
             store.audit.append(
                 "web",
                 "operator.login_throttled",
-                f"operator:{name}",
+                audit_objects.operator(name),
                 {"remote_addr": remote_addr},
                 session=s,
             )
@@ -242,7 +243,7 @@ def login(
             store.audit.append(
                 "web",
                 "operator.login_failed",
-                f"operator:{name}",
+                audit_objects.operator(name),
                 {"remote_addr": remote_addr, "reason": reason},
                 session=s,
             )
@@ -267,7 +268,11 @@ def login(
             assert row is not None
             row.last_login_at = now
             store.audit.append(
-                name, "operator.login", f"operator:{name}", {"remote_addr": remote_addr}, session=s
+                name,
+                "operator.login",
+                audit_objects.operator(name),
+                {"remote_addr": remote_addr},
+                session=s,
             )
     return LoginResult(op if not reason else None, token, reason)
 
@@ -300,7 +305,9 @@ def logout(store: Store, token: str, *, actor: str) -> None:
         )
         if row is not None:
             s.delete(row)
-            store.audit.append(actor, "operator.logout", f"operator:{actor}", {}, session=s)
+            store.audit.append(
+                actor, "operator.logout", audit_objects.operator(actor), {}, session=s
+            )
 
 
 def _digest(token: str) -> str:

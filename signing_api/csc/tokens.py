@@ -9,6 +9,7 @@ import secrets
 
 from sqlalchemy import select, update
 
+from ca_core import audit_objects
 from ca_core.store import Store
 from ca_core.store.db import rows_changed, utcnow
 from ca_core.store.models import ClientApplication, CscToken
@@ -32,7 +33,11 @@ def issue(store: Store, client: ClientApp, seconds: int) -> tuple[str, int]:
             )
         )
         store.audit.append(
-            f"client:{client.username}", "csc.login", f"client:{client.username}", {}, session=s
+            f"client:{client.username}",
+            "csc.login",
+            audit_objects.client(client.username),
+            {},
+            session=s,
         )
     return token, seconds
 
@@ -75,7 +80,7 @@ def revoke(store: Store, client: ClientApp, token: str) -> int:
         store.audit.append(
             f"client:{client.username}",
             "csc.token_revoked",
-            f"client:{client.username}",
+            audit_objects.client(client.username),
             {"revoked": n},
             session=s,
         )
