@@ -1,8 +1,10 @@
 """The CA database: look-ups for status services, writes for issuance and administration.
 
-``ReadOnlyStore`` is what status services (OCSP, CRL publication, health checks) need: its
-transactions only read, so on SQLite they never queue behind writers. ``Store`` adds writes and
-the audit log. Both return ORM objects detached from any session, with every column loaded:
+``ReadOnlyStore`` is what status services (OCSP, CRL publication, health checks) need: it runs
+on connections that cannot write (SQLite ``query_only``, deferred ``BEGIN``, so it never queues
+behind writers; PostgreSQL a SELECT-only role, see store.db.make_read_engine). ``Store`` adds
+writes and the audit log; ``Store.reader`` is its read-only face. Queries of one area live in
+repositories beside this module (``ca_core/store/<area>.py``). Both return ORM objects detached from any session, with every column loaded:
 plain values to read, not handles to the database (relationships are deliberately absent).
 
 Database errors leave this module as ca_core.errors exceptions: a unique constraint becomes
