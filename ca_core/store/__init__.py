@@ -4,8 +4,9 @@
 on connections that cannot write (SQLite ``query_only``, deferred ``BEGIN``, so it never queues
 behind writers; PostgreSQL a SELECT-only role, see store.db.make_read_engine). ``Store`` adds
 writes and the audit log; ``Store.reader`` is its read-only face. Queries of one area live in
-repositories beside this module (``ca_core/store/<area>.py``). Both return ORM objects detached from any session, with every column loaded:
-plain values to read, not handles to the database (relationships are deliberately absent).
+repositories beside this module (``ca_core/store/<area>.py``). Both return ORM objects
+detached from any session, with every column loaded: plain values to read, not handles to the
+database (relationships are deliberately absent).
 
 Database errors leave this module as ca_core.errors exceptions: a unique constraint becomes
 AlreadyExistsError naming the thing ("subscriber with NIK … already exists"), anything else

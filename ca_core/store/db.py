@@ -182,10 +182,12 @@ def make_read_engine(
 # Whether this session may become the reader role and that role can read the schema: a role
 # left by another database's init, without grants here, must not turn every read into an error.
 _CAN_USE_READER = """
-SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = %(role)s)
-   AND pg_has_role(current_user, (SELECT oid FROM pg_roles WHERE rolname = %(role)s), 'MEMBER')
-   AND has_schema_privilege(%(role)s, current_schema(), 'USAGE')
-   AND has_table_privilege(%(role)s, current_schema() || '.alembic_version', 'SELECT')
+SELECT pg_has_role(current_user, r.oid, 'MEMBER')
+   AND has_schema_privilege(r.oid, current_schema(), 'USAGE')
+   AND COALESCE(has_table_privilege(
+         r.oid, to_regclass(quote_ident(current_schema()) || '.alembic_version'), 'SELECT'),
+       false)
+FROM pg_roles r WHERE r.rolname = %(role)s
 """
 
 
