@@ -131,3 +131,22 @@ def test_get_crl_does_not_take_the_sqlite_write_lock(pki: Pki, tmp_path: Path, d
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+@PG_ONLY
+def test_psre_init_creates_the_reader_role(db_url: str, tmp_path: Path) -> None:
+    from tests.cli_support import PsreEnv
+
+    site = PsreEnv(tmp_path / "site", {"PSRE_DATABASE_URL": db_url})
+    site.root.mkdir()
+    out = site.run("init", "--no-demo").stdout
+    role = reader_role_name(db_url)
+    assert f"database reader role {role} ready (SELECT only)" in out
+    ro = ReadOnlyStore.open(db_url)
+    try:
+        with ro.reading() as conn:
+            assert conn.exec_driver_sql("SELECT current_user").scalar() == role
+        assert ro.ping()["ok"] is True
+        _write_fails(ro)
+    finally:
+        ro.close()
