@@ -176,9 +176,7 @@ class Presigner:
             lint_first = False
         if not (full or force):
             if n:
-                self.store.audit.append(
-                    "ocsp", "ocsp.presign", audit_objects.ca(ca.name), {"responses": n}
-                )
+                self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
             return n
         with self.store.session() as s:
             # A serial reserved but never stored (crash between the HSM signature and the
