@@ -55,12 +55,12 @@ def per_second(fn, seconds: float) -> tuple[float, float]:
 
 def raw_hsm(env: PsreEnv, nik: str, seconds: float) -> tuple[float, float]:
     from ca_core.config import load_config
-    from ca_core.runtime import Runtime
     from ca_core.store.db import utcnow
     from hsm.backend import SignScheme
+    from psre.services import Services
     from signing_api.activation import find_subscriber, usable_certificate
 
-    rt = Runtime(load_config(env.config, env=env.env()))
+    rt = Services(load_config(env.config, env=env.env()))
     try:
         sub = find_subscriber(rt.store, nik=nik)
         assert sub is not None

@@ -120,7 +120,7 @@ def main() -> None:
     env.pop("SOFTHSM2_CONF", None)
     env.update(PSRE_CONFIG=str(tmp / "psre.toml"), PYTHONPATH=str(REPO))
     print(f"setting up in {tmp} (psre init) …", flush=True)
-    subprocess.run([PY, "-m", "ca_core.cli", "init"], env=env, cwd=tmp, check=True,
+    subprocess.run([PY, "-m", "psre.cli", "init"], env=env, cwd=tmp, check=True,
                    capture_output=True)  # fmt: skip
 
     # A good certificate issued by the issuing CA (the demo TSA) and its issuer.
@@ -200,7 +200,7 @@ def main() -> None:
     results: list[Result] = []
     s, c = args.seconds, args.connections
     with (
-        proc([*gunicorn, "-b", f"127.0.0.1:{app_port}", "signing_api.wsgi:create_wsgi()"],
+        proc([*gunicorn, "-b", f"127.0.0.1:{app_port}", "psre.wsgi:create_wsgi()"],
              env=genv, cwd=tmp, log=tmp / "gunicorn.log"),
         proc([*gunicorn, "-b", f"127.0.0.1:{bare_port}", "--chdir", str(REPO / "bench"),
               "bare_wsgi:app"], env=genv, cwd=tmp),

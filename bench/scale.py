@@ -265,7 +265,7 @@ def gunicorn(env: dict[str, str], cwd: Path, port: int):
     from ocsp_rate import proc
 
     cmd = [PY, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
-           "-b", f"127.0.0.1:{port}", "signing_api.wsgi:create_wsgi()"]  # fmt: skip
+           "-b", f"127.0.0.1:{port}", "psre.wsgi:create_wsgi()"]  # fmt: skip
     return proc(cmd, env=env, cwd=cwd, log=cwd / "gunicorn.log")
 
 
@@ -380,7 +380,7 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PSRE_")}
     env.pop("SOFTHSM2_CONF", None)
     env.update(PSRE_CONFIG=str(tmp / "psre.toml"), PYTHONPATH=str(REPO), PSRE_DATABASE_URL=url)
-    psre = [PY, "-m", "ca_core.cli"]
+    psre = [PY, "-m", "psre.cli"]
     r: dict[str, float] = {"n": n}
     recreate_db(args.database)
     try:
@@ -389,10 +389,10 @@ def main() -> None:
         os.environ.update(env)
         os.chdir(tmp)
         from ca_core.config import load_config
-        from ca_core.runtime import Runtime
         from ocsp.responses import presigner
+        from psre.services import Services
 
-        rt = Runtime(load_config())
+        rt = Services(load_config())
         r["issue_empty"], template = issuance_rate(rt, args.seconds)
         log(f"issuance, empty: {r['issue_empty']:.1f}/s")
         presigner(rt).presign_certificate("issuing-ca", template)

@@ -63,7 +63,7 @@ def big_pdf(megabytes: int) -> bytes:
 
 def psre(env: dict[str, str], cwd: Path, *args: str) -> str:
     res = subprocess.run(
-        [sys.executable, "-m", "ca_core.cli", *args],
+        [sys.executable, "-m", "psre.cli", *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -134,11 +134,11 @@ def summary(latencies: list[float], elapsed: float, per_request: int) -> tuple[f
 def in_process(env: dict[str, str], data: bytes, level: str, seconds: float) -> tuple:
     os.environ.update({k: v for k, v in env.items() if k.startswith("PSRE_")})
     from ca_core.config import load_config
-    from ca_core.runtime import Runtime
+    from psre.services import Services
     from signing_api.activation import usable_certificate
     from signing_api.pdf_sign import SignOptions, sign_pdf
 
-    rt = Runtime(load_config())
+    rt = Services(load_config())
     sub = rt.store.get_subscriber(NIK)
     from ca_core.store.db import utcnow
 
@@ -220,7 +220,7 @@ def main() -> None:
         port = free_port()
         log = open(args.server_log, "w") if args.server_log else subprocess.DEVNULL
         server = subprocess.Popen(
-            [sys.executable, "-m", "ca_core.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "psre.cli", "serve", "--port", str(port)],
             cwd=root,
             env={**env, "PSRE_SERVER_WORKERS": "2", "PSRE_LOG_LEVEL": "INFO"},
             stdout=log,

@@ -32,8 +32,8 @@ from typing import Any
 
 from ca_core import __version__, db_snapshot
 from ca_core.config import Config
+from ca_core.dev_token import is_softhsm
 from ca_core.errors import CaError
-from ca_core.runtime import is_softhsm
 
 FORMAT = "psre-backup/1"
 MANIFEST = "manifest.json"

@@ -224,7 +224,7 @@ def spawn(config_file: str) -> Any:
 
     return subprocess.Popen(
         [
-            sys.executable, "-m", "ca_core.cli", "--config", config_file,
+            sys.executable, "-m", "psre.cli", "--config", config_file,
             "metrics", "serve", "--parent-pid", str(os.getpid()),
         ]
     )  # fmt: skip

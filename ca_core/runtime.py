@@ -1,172 +1,44 @@
-"""The running pieces of one psre process, built lazily from the configuration.
+"""What the services of one psre process look like to the code that uses them.
 
-CLI commands and the web app both work through a ``Runtime``: it opens the key backend (and for
-SoftHSM exports its config first) and the store only when something needs them, so that
-``psre config show`` works without a token and ``/healthz`` can report a missing database.
+``psre.services.Services`` builds them (the only place that does); code below the composition
+root names this interface so that it never imports what builds it.
 """
 
 from __future__ import annotations
 
-import logging
-from functools import cached_property
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from ca_core import audit_objects
-from ca_core.config import SOFTHSM_MODULE, Config
-from hsm.pin import PinSource
-
-# The PKCS#11 modules (python-pkcs11, asn1crypto) load only when a token is used: a psre command
-# that never touches the HSM should not pay for them at start-up.
 if TYPE_CHECKING:
+    from ca_core.config import Config
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
     from ca_core.store import Store
     from ca_core.store.audit_log import AuditLog
     from hsm.pkcs11_backend import Pkcs11Backend
 
-log = logging.getLogger(__name__)
 
-
-def is_softhsm(cfg: Config) -> bool:
-    return Path(cfg.hsm.module).name == Path(SOFTHSM_MODULE).name
-
-
-def export_softhsm_conf(cfg: Config) -> None:
-    """Point SoftHSM at the project's token directory (only if the module is SoftHSM)."""
-    if is_softhsm(cfg):
-        from hsm.softhsm import use_softhsm_conf
-
-        use_softhsm_conf(cfg.resolve(cfg.hsm.softhsm_conf))
-
-
-class Runtime:
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._publishers_attached = False
-
-    @cached_property
-    def backend(self) -> Pkcs11Backend:
-        from hsm.pkcs11_backend import Pkcs11Backend
-
-        export_softhsm_conf(self.config)
-        pin = PinSource.parse(self.config.hsm.pin_source, base_dir=self.config.data_path)
-        return Pkcs11Backend(
-            self.config.hsm.module,
-            self.config.hsm.token_label,
-            pin,
-            pool_size=self.config.hsm.pool_size,
-            on_login_failure=self._audit_login_failure,
-            on_sign=_observe_sign,
-        )
-
-    def _audit_login_failure(self, token: str, reason: str) -> None:
-        # BR 5.4.1: failed logins are audit events. Best effort: a dead database must not hide
-        # the login error itself.
-        try:
-            self.audit.append(
-                "hsm", "hsm.login_failed", audit_objects.token(token), {"reason": reason}
-            )
-        except Exception:
-            log.exception("could not write the audit event for a failed HSM login")
-
-    @cached_property
-    def store(self) -> Store:
-        from ca_core.store import Store
-
-        return Store.open(
-            self.config.effective_database_url, reader_url=self.config.database_reader_url
-        )
+class Runtime(Protocol):
+    config: Config
 
     @property
-    def audit(self) -> AuditLog:
-        return self.store.audit
+    def backend(self) -> Pkcs11Backend: ...
 
-    @cached_property
-    def issuer(self) -> Issuer:
-        from ca_core.issuer import Issuer
-        from policies.schema import load_profiles
+    @property
+    def store(self) -> Store: ...
 
-        self.attach_publishers()
-        return Issuer(
-            self.store,
-            self.backend,
-            load_profiles(),
-            base_url=self.config.public_base_url,
-            crl_partitions=self.config.crl.partitions,
-        )
+    @property
+    def audit(self) -> AuditLog: ...
 
-    @cached_property
-    def revoker(self) -> Revoker:
-        from ca_core.revocation import Revoker
+    @property
+    def issuer(self) -> Issuer: ...
 
-        self.attach_publishers()
-        return Revoker(self.store, self.issuer.recover)
+    @property
+    def revoker(self) -> Revoker: ...
 
     def attach_publishers(self) -> None:
-        """Subscribe the CRL and OCSP publishers to this store's status events (once).
+        """Subscribe the CRL and OCSP publishers to the store's status events (once)."""
 
-        Called by whatever in this process can change a certificate's status (issuer, revoker,
-        the web app), so that a revocation re-signs the CRL and the OCSP responses at once.
-        Each area adds its ``install(runtime)`` line below.
-        """
-        if self._publishers_attached:
-            return
-        self._publishers_attached = True
-        from crl import publish as crl_publish
+    def audit_login_failure(self, token: str, reason: str) -> None:
+        """Record a failed HSM login in the audit log (best effort)."""
 
-        crl_publish.install(self)
-        from ocsp.publisher import install as install_ocsp
-
-        install_ocsp(self)
-
-    def close(self) -> None:
-        if "backend" in self.__dict__:
-            self.backend.close()
-        if "store" in self.__dict__:
-            self.store.close()
-
-
-def ensure_dev_token(cfg: Config) -> bool:
-    """Create the SoftHSM token named in the config, with fresh random PINs, if it is missing.
-
-    Returns True when a token was created. PINs go to files under ``data_dir/secrets`` (0600);
-    the user PIN file is what the default ``pin_source`` reads.
-    """
-    if not is_softhsm(cfg):
-        return False
-    from hsm.softhsm import init_token, new_pin, token_exists, write_secret, write_softhsm_conf
-
-    conf = cfg.resolve(cfg.hsm.softhsm_conf)
-    write_softhsm_conf(conf, cfg.data_path / "tokens")
-    if token_exists(cfg.hsm.module, cfg.hsm.token_label):
-        return False
-    src = PinSource.parse(cfg.hsm.pin_source, base_dir=cfg.data_path)
-    secrets_dir = cfg.data_path / "secrets"
-    so_pin = new_pin()
-    user_pin = new_pin()
-    if src.kind == "file":
-        pin_path = Path(src.where)
-        if pin_path.exists():
-            user_pin = src.read(cfg.hsm.token_label)  # keep an operator-provided PIN file
-        else:
-            write_secret(pin_path, user_pin)
-    else:  # env or prompt: the operator chose the PIN
-        user_pin = src.read(cfg.hsm.token_label)
-    so_path = secrets_dir / f"{cfg.hsm.token_label}.so.pin"
-    if not so_path.exists():
-        write_secret(so_path, so_pin)
-    else:
-        so_pin = so_path.read_text(encoding="utf-8").strip()
-    init_token(cfg.hsm.module, cfg.hsm.token_label, so_pin, user_pin)
-    log.info("created SoftHSM token '%s' in %s", cfg.hsm.token_label, cfg.data_path / "tokens")
-    return True
-
-
-def _observe_sign(seconds: float, error: BaseException | None) -> None:
-    from ca_core.metrics import HSM_ERRORS, HSM_SIGN_SECONDS
-
-    if error is None:
-        HSM_SIGN_SECONDS.observe(seconds)
-    else:
-        HSM_ERRORS.labels("sign").inc()
+    def close(self) -> None: ...

@@ -11,7 +11,7 @@ import click
 
 from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
-from ca_core.runtime import export_softhsm_conf
+from ca_core.dev_token import export_softhsm_conf
 from ceremony_scripts import spec as spec_mod
 from ceremony_scripts.errors import CeremonyError, ShareError, StepFailed
 from ceremony_scripts.modes import UNATTENDED
@@ -122,7 +122,7 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
             shares,
             names,
             threshold=c.threshold,
-            on_login_failure=rt._audit_login_failure,
+            on_login_failure=rt.audit_login_failure,
         )
     elif yes:
         backend = _config_backend(rt, c.token_label)
@@ -219,7 +219,7 @@ def split_pin(
             rt.config.hsm.module,
             token_label,
             PinSource.literal(pin),
-            on_login_failure=rt._audit_login_failure,
+            on_login_failure=rt.audit_login_failure,
         )
         try:
             b.list_keys()

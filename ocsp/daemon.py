@@ -103,7 +103,7 @@ def spawn(config_file: str) -> subprocess.Popen[bytes]:
     """Start ``psre ocsp daemon`` for ``psre serve`` (same config, same environment)."""
     return subprocess.Popen(
         [
-            sys.executable, "-m", "ca_core.cli", "--config", config_file,
+            sys.executable, "-m", "psre.cli", "--config", config_file,
             "ocsp", "daemon", "--parent-pid", str(os.getpid()),
         ]
     )  # fmt: skip

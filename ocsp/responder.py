@@ -1,5 +1,5 @@
 """The OCSP responder: ``POST /ocsp`` and ``GET /ocsp/<url-encoded base64>`` (RFC 6960 App. A,
-RFC 5019), as a bare WSGI handler placed in front of Flask (signing_api/app.py) because the
+RFC 5019), as a bare WSGI handler placed in front of Flask (psre/app.py) because the
 answer is a dictionary look-up and Flask's request machinery would cost more than the work.
 
 Choices (README "OCSP"):

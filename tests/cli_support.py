@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PSRE = [sys.executable, "-m", "ca_core.cli"]
+PSRE = [sys.executable, "-m", "psre.cli"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -284,7 +284,7 @@ def choose_passphrase_in_app(env: PsreEnv, email: str, passphrase: str) -> None:
     """As :func:`choose_passphrase`, on the page of the installation's app run in this process
     (Flask's test client) when no ``psre serve`` is running yet."""
     from ca_core.config import load_config
-    from signing_api.app import create_app
+    from psre.app import create_app
     from tests.web_support import set_passphrase_on_page
 
     code = enrolment_code(outbox_take(env), email)

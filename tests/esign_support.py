@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from ca_core.config import Config, SigningConfig
 from ca_core.subscribers import Enrolment, issue_for
-from signing_api.app import create_app
+from psre.app import create_app
 from signing_api.enrolment import Invitation, enrol_and_invite, redeem
 from signing_api.notifier import OutboxNotifier
 from tests.pdf_support import minimal_pdf

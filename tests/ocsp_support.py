@@ -22,11 +22,11 @@ from flask import Flask
 
 from ca_core.config import Config, OcspConfig
 from ca_core.issuer import Issuer, IssueRequest
-from ca_core.runtime import Runtime
 from ca_core.store import Store
 from hsm.backend import KeySpec
 from hsm.pkcs11_backend import Pkcs11Backend
 from ocsp.responses import Presigner, PresignSettings
+from psre.services import Services
 from tests.pki_support import Pki, build_pki
 
 
@@ -129,9 +129,9 @@ def make_config(op: OcspPki, db_url: str, **ocsp_overrides: object) -> Config:
     )
 
 
-def make_runtime(op: OcspPki, cfg: Config) -> Runtime:
+def make_runtime(op: OcspPki, cfg: Config) -> Services:
     """A Runtime over the test PKI's store and token (no second PKCS#11 session pool)."""
-    rt = Runtime(cfg)
+    rt = Services(cfg)
     rt.__dict__.update(
         store=op.store, backend=op.pki.backend, issuer=op.pki.issuer, revoker=op.pki.revoker
     )
@@ -139,7 +139,7 @@ def make_runtime(op: OcspPki, cfg: Config) -> Runtime:
 
 
 def make_app(op: OcspPki, cfg: Config) -> Flask:
-    from signing_api.app import create_app
+    from psre.app import create_app
 
     app = create_app(cfg)
     app.config["TESTING"] = True

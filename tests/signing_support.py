@@ -24,11 +24,11 @@ from pyhanko.sign.validation import validate_pdf_signature
 from pyhanko_certvalidator import ValidationContext
 
 from ca_core.config import Config
-from ca_core.runtime import Runtime
 from ca_core.store import Store
 from ca_core.store.models import Certificate
 from crl.publish import publish_all
 from ocsp.responses import presign_all
+from psre.services import Services
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki, add_tsa_unit, build_pki, enrol_signer
@@ -37,7 +37,7 @@ from tests.pki_support import BASE_URL, Pki, add_tsa_unit, build_pki, enrol_sign
 @dataclass
 class SigningPki:
     pki: Pki
-    rt: Runtime
+    rt: Services
     tsa: Certificate
 
     @property
@@ -61,7 +61,7 @@ class SigningPki:
 def build_signing_pki(store: Store, backend, url: str) -> SigningPki:
     pki = build_pki(store, backend)
     tsa = add_tsa_unit(pki)
-    rt = Runtime(Config(database_url=url, public_base_url=BASE_URL))
+    rt = Services(Config(database_url=url, public_base_url=BASE_URL))
     rt.__dict__.update(store=store, backend=backend, issuer=pki.issuer, revoker=pki.revoker)
     # CRLs and pre-signed OCSP responses (B-LT's validation data), kept current afterwards by
     # the publishers on status events, as in `psre serve`.

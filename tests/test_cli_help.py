@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import click
 import pytest
 
-from ca_core.cli import cli
+from psre.cli import cli
 
 # Upper-case words in help that are not argument placeholders: abbreviations and status names.
 _WORDS = {

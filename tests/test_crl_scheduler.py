@@ -13,23 +13,23 @@ import pytest
 
 from ca_core.config import Config, CrlConfig
 from ca_core.revocation import Revoker
-from ca_core.runtime import Runtime
 from ca_core.store import Store
 from crl.errors import CrlBusyError
 from crl.publish import newest_crl, publish_all, publisher
 from crl.scheduler import CrlScheduler
+from psre.services import Services
 from tests.cli_support import PsreEnv
 from tests.crl_support import crl_pki, serials
 from tests.pki_support import BASE_URL, Pki
 
 
 @pytest.fixture
-def rt(pki: Pki, db_url: str, tmp_path: Path) -> Iterator[Runtime]:
+def rt(pki: Pki, db_url: str, tmp_path: Path) -> Iterator[Services]:
     cfg = Config(
         database_url=db_url, public_base_url=BASE_URL, data_dir=str(tmp_path / "var"),
         crl=CrlConfig(poll_seconds=1),
     )  # fmt: skip
-    runtime = Runtime(cfg)
+    runtime = Services(cfg)
     runtime.__dict__.update(
         store=pki.store, backend=pki.backend, issuer=pki.issuer, revoker=pki.revoker
     )
@@ -56,7 +56,7 @@ def _wait(cond: Callable[[], bool], timeout: float = 30) -> None:
         time.sleep(0.1)
 
 
-def test_revocation_resigns_the_crl_at_once_and_publish_all_is_idempotent(rt: Runtime, pki: Pki):
+def test_revocation_resigns_the_crl_at_once_and_publish_all_is_idempotent(rt: Services, pki: Pki):
     assert {i.ca for i in publish_all(rt)} == {pki.root, pki.issuing}
     assert publish_all(rt) == []  # nothing due: a re-run (psre init) publishes nothing new
     assert (rt.config.data_path / "public" / "crl" / f"{pki.issuing}.crl").exists()
@@ -72,7 +72,7 @@ def test_revocation_resigns_the_crl_at_once_and_publish_all_is_idempotent(rt: Ru
 
 
 def test_scheduler_publishes_due_crls_and_changes_from_other_processes(
-    rt: Runtime, pki: Pki, db_url: str
+    rt: Services, pki: Pki, db_url: str
 ):
     cp = crl_pki(pki, rt.config.data_path / "public" / "crl")
     here, elsewhere = cp.issue(), cp.issue()
@@ -96,7 +96,7 @@ def test_scheduler_publishes_due_crls_and_changes_from_other_processes(
     assert publisher(rt).notify is None
 
 
-def test_a_lease_held_by_another_process_skips_the_ca(rt: Runtime, pki: Pki):
+def test_a_lease_held_by_another_process_skips_the_ca(rt: Services, pki: Pki):
     pub = publisher(rt)
     pub.publish(pki.issuing)
     other = crl_pki(pki, rt.config.data_path / "other").publisher

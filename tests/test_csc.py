@@ -239,7 +239,7 @@ def test_a_sad_signs_exactly_its_hashes_once_for_its_app(csc: Csc) -> None:
 
 def test_expired_and_revoked_tokens_and_an_expired_sad_are_refused(csc: Csc) -> None:
     from ca_core.config import load_config
-    from signing_api.app import create_app
+    from psre.app import create_app
 
     # Another worker of the same installation, configured for one-second tokens and SADs.
     one_second = {"PSRE_CSC_TOKEN_SECONDS": "1", "PSRE_CSC_SAD_SECONDS": "1"}

@@ -11,19 +11,19 @@ from sqlalchemy import select, update
 
 from ca_core import lifecycle, subscribers
 from ca_core.config import Config, LifecycleConfig
-from ca_core.runtime import Runtime
 from ca_core.store.models import Certificate, OutboxMessage, Subscriber
 from crl.scheduler import CrlScheduler
+from psre.services import Services
 from tests.pki_support import BASE_URL, Pki, enrol_signer
 
 
-def _runtime(pki: Pki, **lifecycle_keys: int) -> Runtime:
+def _runtime(pki: Pki, **lifecycle_keys: int) -> Services:
     cfg = Config(
         database_url=pki.store.engine.url.render_as_string(hide_password=False),
         public_base_url=BASE_URL,
         lifecycle=dataclasses.replace(LifecycleConfig(), **lifecycle_keys),
     )
-    rt = Runtime(cfg)
+    rt = Services(cfg)
     rt.__dict__.update(store=pki.store, backend=pki.backend, issuer=pki.issuer, revoker=pki.revoker)
     return rt
 

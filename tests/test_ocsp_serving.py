@@ -59,7 +59,7 @@ def gunicorn(op: OcspPki, token, good) -> Iterator[str]:
     )
     cmd = [
         sys.executable, "-m", "gunicorn", "-w", "2", "-k", "gthread", "--threads", "4",
-        "-b", f"127.0.0.1:{port}", "signing_api.wsgi:create_wsgi()",
+        "-b", f"127.0.0.1:{port}", "psre.wsgi:create_wsgi()",
     ]  # fmt: skip
     with (
         (op.tmp / "gunicorn.log").open("wb") as log,

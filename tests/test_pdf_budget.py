@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from ca_core.config import PdfConfig
-from ca_core.runtime import Runtime
+from psre.services import Services
 from signing_api.pdf_pool import (
     Budget,
     DocumentTooComplexError,
@@ -41,9 +41,9 @@ BUDGET = PdfConfig(workers=2, max_seconds=4.0, max_memory_mb=400, max_pages=2000
 
 
 @pytest.fixture(scope="module")
-def rt(spki: SigningPki) -> Iterator[Runtime]:  # noqa: F811
+def rt(spki: SigningPki) -> Iterator[Services]:  # noqa: F811
     """A runtime on the test PKI with small PDF budgets."""
-    bounded = Runtime(dataclasses.replace(spki.rt.config, pdf=BUDGET))
+    bounded = Services(dataclasses.replace(spki.rt.config, pdf=BUDGET))
     bounded.__dict__.update(
         store=spki.store, backend=spki.rt.backend, issuer=spki.rt.issuer, revoker=spki.rt.revoker
     )
@@ -65,7 +65,7 @@ ANSWERS = {
 }
 
 
-def _bounded(rt: Runtime) -> TreeSampler:
+def _bounded(rt: Services) -> TreeSampler:
     """Memory of this process and its PDF workers: what the test holds, plus two children."""
     base = rss_mb(os.getpid())
     return TreeSampler(os.getpid(), kill_above_mb=base + 6 * BUDGET.max_memory_mb)
@@ -99,7 +99,7 @@ def test_hostile_documents_are_signed_or_refused_within_budget(rt, signer, case,
 
 
 @pytest.fixture(scope="module")
-def signed(rt: Runtime, signer) -> bytes:
+def signed(rt: Services, signer) -> bytes:
     return sign_pdf(rt, minimal_pdf("Surat Tugas"), signer, SignOptions(level="B-T"))
 
 

@@ -17,7 +17,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from ca_core.config import Config
-from signing_api.app import create_app
+from psre.app import create_app
 from signing_api.tsa import QUERY_TYPE, REPLY_TYPE, TimeStampResp, authority_for
 from tests.authority_support import WITNESSED
 from tests.pki_support import BASE_URL, add_tsa_unit

@@ -40,13 +40,13 @@ _SIGN_SCRIPT = textwrap.dedent(
     from pyhanko.sign import signers
     from ca_core.authority import chain
     from ca_core.config import load_config
-    from ca_core.runtime import Runtime
+    from psre.services import Services
     from ca_core.subscribers import Enrolment, enrol, issue_for
     from hsm.pdf_signer import HsmPdfSigner
     from tests.pdf_support import minimal_pdf
 
     nik = "3273015501900002"
-    rt = Runtime(load_config())
+    rt = Services(load_config())
     enrol(rt.store, Enrolment(name="Nur Aisyah", email="nur.aisyah@bandung.go.id", nik=nik,
           agency="Pemerintah Kota Bandung"), actor="e2e")
     issued = issue_for(rt.issuer, rt.backend, key=nik, ca="issuing-ca", actor="e2e")

@@ -15,7 +15,7 @@ from pyhanko.sign import signers
 
 from ca_core.config import Config, ServerConfig
 from hsm.pdf_signer import HsmPdfSigner
-from signing_api.app import create_app
+from psre.app import create_app
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki, enrol_signer
 from web.operators import add_operator

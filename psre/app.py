@@ -9,6 +9,7 @@ from flask import Flask, jsonify
 from ca_core import __version__
 from ca_core.config import Config, load_config
 from ca_core.runtime import Runtime
+from psre.services import Services
 from signing_api.app_runtime import runtime
 from signing_api.edge import bounded_int_converter, check_request_texts
 from signing_api.errors import register_error_handlers
@@ -20,7 +21,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.url_map.converters["int"] = bounded_int_converter()
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024  # largest PDF we accept, plus forms
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["psre"] = Runtime(cfg)
+    app.extensions["psre"] = Services(cfg)
     register_error_handlers(app)
     # NUL and lone surrogates are no field's value anywhere (signing_api.edge).
     app.before_request(check_request_texts)

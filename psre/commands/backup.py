@@ -13,6 +13,7 @@ import click
 
 from ca_core.config import Config, load_config
 from ca_core.runtime import Runtime
+from psre.services import Services
 
 
 def _default_operator() -> str:
@@ -112,7 +113,7 @@ def restore_cmd(
         db_snapshot.put_back(
             src / manifest.database_file, cfg.effective_database_url, replace=force
         )
-        rt = Runtime(load_config(config_file))
+        rt = Services(load_config(config_file))
         ctx.call_on_close(rt.close)
         cas = rt.store.list_cas()
         repo = Path(published) if published else rt.config.data_path / "public"
@@ -171,6 +172,3 @@ def _copy_existing_public(cfg: Config) -> Path | None:
     scratch = Path(tempfile.mkdtemp(prefix="psre-restore-"))
     shutil.copytree(public, scratch / "public")
     return scratch / "public"
-
-
-ALL = (backup_cmd, restore_cmd)

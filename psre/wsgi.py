@@ -2,7 +2,7 @@
 
 gunicorn from the command line::
 
-    gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:8080 'signing_api.wsgi:create_wsgi()'
+    gunicorn -w 2 -k gthread --threads 4 -b 127.0.0.1:8080 'psre.wsgi:create_wsgi()'
 
 or ``psre serve``, which runs the same in-process. The app is built in each worker *after* the
 fork (no ``--preload``): a PKCS#11 module must be initialised in the process that uses it.
@@ -18,7 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from ca_core.config import Config, load_config
 from ca_core.quiet import silence_dependency_warnings
-from signing_api.app import create_app
+from psre.app import create_app
 
 
 def create_wsgi() -> Flask:

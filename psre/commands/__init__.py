@@ -1,0 +1,1 @@
+"""The ``psre`` commands that wire several packages together (psre.cli loads each on use)."""

@@ -1,0 +1,126 @@
+"""The services of one psre process, built lazily from the configuration: the only place they
+are built.
+
+CLI commands and the web app both work through ``Services`` (code below this package sees it as
+``ca_core.runtime.Runtime``): it opens the key backend (and for SoftHSM exports its config
+first) and the store only when something needs them, so that ``psre config show`` works without
+a token and ``/healthz`` can report a missing database.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from ca_core import audit_objects
+from ca_core.config import Config
+from ca_core.dev_token import export_softhsm_conf
+from hsm.pin import PinSource
+
+# The PKCS#11 modules (python-pkcs11, asn1crypto) load only when a token is used: a psre command
+# that never touches the HSM should not pay for them at start-up.
+if TYPE_CHECKING:
+    from ca_core.audit import AuditLog
+    from ca_core.issuer import Issuer
+    from ca_core.revocation import Revoker
+    from ca_core.store import Store
+    from hsm.pkcs11_backend import Pkcs11Backend
+
+log = logging.getLogger(__name__)
+
+
+class Services:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._publishers_attached = False
+
+    @cached_property
+    def backend(self) -> Pkcs11Backend:
+        from hsm.pkcs11_backend import Pkcs11Backend
+
+        export_softhsm_conf(self.config)
+        pin = PinSource.parse(self.config.hsm.pin_source, base_dir=self.config.data_path)
+        return Pkcs11Backend(
+            self.config.hsm.module,
+            self.config.hsm.token_label,
+            pin,
+            pool_size=self.config.hsm.pool_size,
+            on_login_failure=self.audit_login_failure,
+            on_sign=_observe_sign,
+        )
+
+    def audit_login_failure(self, token: str, reason: str) -> None:
+        # BR 5.4.1: failed logins are audit events. Best effort: a dead database must not hide
+        # the login error itself.
+        try:
+            self.audit.append(
+                "hsm", "hsm.login_failed", audit_objects.token(token), {"reason": reason}
+            )
+        except Exception:
+            log.exception("could not write the audit event for a failed HSM login")
+
+    @cached_property
+    def store(self) -> Store:
+        from ca_core.store import Store
+
+        return Store.open(
+            self.config.effective_database_url, reader_url=self.config.database_reader_url
+        )
+
+    @property
+    def audit(self) -> AuditLog:
+        return self.store.audit
+
+    @cached_property
+    def issuer(self) -> Issuer:
+        from ca_core.issuer import Issuer
+        from policies.schema import load_profiles
+
+        self.attach_publishers()
+        return Issuer(
+            self.store,
+            self.backend,
+            load_profiles(),
+            base_url=self.config.public_base_url,
+            crl_partitions=self.config.crl.partitions,
+        )
+
+    @cached_property
+    def revoker(self) -> Revoker:
+        from ca_core.revocation import Revoker
+
+        self.attach_publishers()
+        return Revoker(self.store, self.issuer.recover)
+
+    def attach_publishers(self) -> None:
+        """Subscribe the CRL and OCSP publishers to this store's status events (once).
+
+        Called by whatever in this process can change a certificate's status (issuer, revoker,
+        the web app), so that a revocation re-signs the CRL and the OCSP responses at once.
+        Each area adds its ``install(runtime)`` line below.
+        """
+        if self._publishers_attached:
+            return
+        self._publishers_attached = True
+        from crl import publish as crl_publish
+
+        crl_publish.install(self)
+        from ocsp.publisher import install as install_ocsp
+
+        install_ocsp(self)
+
+    def close(self) -> None:
+        if "backend" in self.__dict__:
+            self.backend.close()
+        if "store" in self.__dict__:
+            self.store.close()
+
+
+def _observe_sign(seconds: float, error: BaseException | None) -> None:
+    from ca_core.metrics import HSM_ERRORS, HSM_SIGN_SECONDS
+
+    if error is None:
+        HSM_SIGN_SECONDS.observe(seconds)
+    else:
+        HSM_ERRORS.labels("sign").inc()
