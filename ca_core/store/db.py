@@ -239,7 +239,12 @@ def ensure_reader_role(engine: Engine) -> str:
 
 def _sqlite_reader(u: URL, busy_timeout_ms: int) -> Engine:
     if u.database and not u.database.startswith("file:"):
-        private_file(Path(u.database).expanduser())
+        path = Path(u.database).expanduser()
+        # Only a file that does not exist yet: opening and closing a descriptor of the database
+        # file drops every POSIX lock this process holds on it (SQLite's own connections'
+        # included), and the writer beside this reader is usually connected already.
+        if not path.exists():
+            private_file(path)
     engine = create_engine(u)
 
     @event.listens_for(engine, "connect")
