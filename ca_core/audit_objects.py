@@ -64,3 +64,8 @@ def token(label: str) -> str:
 def crl(ca: str) -> str:
     """The CRLs of a CA."""
     return f"crl:{ca}"
+
+
+def ceremony(name: str) -> str:
+    """A key ceremony, by the name in its file."""
+    return f"ceremony:{name}"

@@ -11,12 +11,13 @@ profiles and ETSI EN 319 411-1 §6.2 "trusted roles, dual control" are the model
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ca_core.errors import CaError
 from ca_core.store import ReadOnlyStore, Tx
-from ca_core.store.models import Certificate
+from ca_core.store.models import Certificate, CertificateAuthority
 from ca_core.store.revocations import StatusTx, is_ca_certificate
 from policies.roles import ca_level_names
 
@@ -51,6 +52,13 @@ class Authorisation:
 
     def as_details(self) -> dict[str, Any]:
         return {"kind": self.kind, "reference": self.reference, "people": list(self.people)}
+
+
+def is_ca_level_among(cert: Certificate, cas: Iterable[CertificateAuthority]) -> bool:
+    """:func:`is_ca_level` with the CA list at hand (the console reads it once per page)."""
+    return cert.profile in CA_LEVEL_PROFILES or any(
+        ca.fingerprint_sha256 == cert.fingerprint_sha256 for ca in cas
+    )
 
 
 def is_ca_level(source: ReadOnlyStore | Tx, cert: Certificate) -> bool:

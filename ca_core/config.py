@@ -42,7 +42,7 @@ class HsmConfig:
     #: A subscriber key on the token that no database row names is an orphan (a crashed
     #: issuance) once it is this old; younger ones may belong to an issuance in flight.
     orphan_grace_minutes: float = 60.0
-    #: How often the OCSP daemon (psre serve) removes orphaned keys; 0: never (the command
+    #: How often the refresher removes orphaned keys; 0: never (the command
     #: ``psre hsm sweep-orphans`` still does).
     orphan_sweep_minutes: float = 60.0
 
@@ -57,6 +57,23 @@ class ServerConfig:
     #: X-Forwarded-Proto. 0: trust no such header (psre faces clients). Behind one nginx: 1, so
     #: login throttling and audit records see the client's address, not the proxy's.
     trusted_proxies: int = 0
+    #: What ``psre serve`` serves (``--role`` overrides): ``public`` (CA certificates, CRLs,
+    #: pre-signed OCSP, repository, CP/CPS, status, verify; no PKCS#11 module, read-only
+    #: database), ``signing`` (the APIs, console, TSA, live OCSP, and the public pages) or
+    #: ``all`` (everything, plus a supervised ``psre refresher``).
+    role: str = "all"
+
+
+SERVER_ROLES = ("public", "signing", "all")
+
+
+@dataclass(frozen=True)
+class RefresherConfig:
+    """The refresher (ca_core.refresher): background work under a database lease."""
+
+    #: How long the lease lasts unless renewed (every third of it): a refresher that dies is
+    #: replaced by a standing-by one within about this long.
+    lease_seconds: float = 15.0
 
 
 @dataclass(frozen=True)
@@ -108,8 +125,8 @@ class CrlConfig:
     partitions: int = 1
     #: Publish delta CRLs (deltaCRLIndicator; freshestCRL in the complete CRL).
     delta: bool = True
-    #: Run the republishing scheduler inside ``psre serve`` (each worker; a lease row in the
-    #: database keeps them from signing the same CA twice).
+    #: The refresher (``psre refresher``) re-publishes CRLs when due and after other processes'
+    #: status changes; false: only ``psre crl generate`` / ``psre crl daemon`` (cron) do.
     scheduler: bool = True
     #: How often the scheduler looks for due CRLs and status changes made by other processes.
     poll_seconds: int = 30
@@ -157,9 +174,10 @@ class OcspConfig:
     #: Pre-signed responses each responder process keeps in memory (least recently used out;
     #: ~1.5 KB each). Others are read from the database per request.
     cache_entries: int = 10_000
-    #: How often ``psre ocsp daemon`` (started by ``psre serve``) looks for responses to refresh.
+    #: How often the refresher (``psre refresher``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
-    #: ``psre serve`` starts ``psre ocsp daemon`` next to gunicorn (and restarts it if it dies).
+    #: ``psre serve --role all`` starts ``psre refresher`` next to gunicorn (and restarts it if
+    #: it dies); false: run ``psre refresher`` yourself (on one or more hosts).
     daemon_in_serve: bool = True
     #: ``/healthz`` answers 503 once the oldest pre-signed response of a valid certificate has
     #: used more than this share of its validity (the refresher is stuck or gone).
@@ -251,8 +269,8 @@ class LifecycleConfig:
 
     #: Subscribers are told this many days before a certificate expires (once per certificate).
     expiry_notice_days: int = 30
-    #: How often the periodic work in ``psre serve`` (the CRL scheduler) marks expired
-    #: subscribers and sends due notices.
+    #: How often the refresher (``psre refresher``) marks expired subscribers and sends due
+    #: notices.
     check_minutes: int = 10
 
 
@@ -297,6 +315,7 @@ class Config:
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     csc: CscConfig = field(default_factory=CscConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    refresher: RefresherConfig = field(default_factory=RefresherConfig)
     #: Directory of the config file; relative paths are resolved against it. Not a TOML key.
     base_dir: str = field(default=".", metadata={"internal": True})
 
@@ -494,6 +513,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("server.port", "must be between 1 and 65535")
     if not 0 <= cfg.server.trusted_proxies <= 10:
         raise ConfigError("server.trusted_proxies", "must be between 0 and 10")
+    if cfg.server.role not in SERVER_ROLES:
+        raise ConfigError("server.role", "must be public, signing or all")
+    if not 3 <= cfg.refresher.lease_seconds <= 3600:
+        raise ConfigError("refresher.lease_seconds", "must be between 3 and 3600")
     if cfg.hsm.pool_size < 1:
         raise ConfigError("hsm.pool_size", "must be at least 1")
     src = cfg.hsm.pin_source

@@ -1,7 +1,7 @@
 """Certificate lifecycles over time: expiry, and the notice before it.
 
-Run by the periodic work already in ``psre serve`` (the CRL scheduler's loop, at most every
-``lifecycle.check_minutes``) and by ``psre lifecycle run`` (cron, or by hand):
+Run by the refresher (``psre refresher``, at most every ``lifecycle.check_minutes``) and by
+``psre lifecycle run`` (cron, or by hand):
 
 * subscribers whose every certificate has run out become EXPIRED (``subscribers.expire``,
   audited as ``subscriber.status``);
@@ -16,17 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import select
-
-from ca_core import audit_objects, rollover, subscribers
-from ca_core.errors import AlreadyExistsError
-from ca_core.store import Store
-from ca_core.store.models import Certificate, CertificateAuthority, ExpiryNotice, Subscriber
+from ca_core import rollover, subscribers
+from ca_core.store import Store, expiry_notices
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
@@ -51,66 +46,24 @@ def send_expiry_notices(
 ) -> list[str]:
     """Tell each holder of a good certificate expiring within ``days`` — once per certificate."""
     horizon = now + dt.timedelta(days=days)
-    noticed = select(ExpiryNotice.certificate_id).where(
-        ExpiryNotice.certificate_id == Certificate.id
-    )
-    stmt = (
-        select(
-            Certificate.id,
-            Certificate.serial_hex,
-            Certificate.not_after,
-            CertificateAuthority.name,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.nik,
-            Subscriber.organization_identifier,
-        )
-        .join(Subscriber, Subscriber.id == Certificate.subscriber_id)
-        .join(CertificateAuthority, CertificateAuthority.id == Certificate.issuer_id)
-        .where(
-            Certificate.status == "good",
-            Certificate.not_after > now,
-            Certificate.not_after <= horizon,
-            ~noticed.exists(),
-        )
-        .order_by(Certificate.not_after)
-    )
-    with store.session() as s:
-        due = s.execute(stmt).all()
     sent: list[str] = []
-    for cert_id, sh, not_after, ca, email, name, nik, org in due:
-        key = nik or org
-        left = max(0, (not_after - now).days)
-        try:
-            with store.session() as s:
-                s.add(ExpiryNotice(certificate_id=cert_id, sent_at=now, days_before=left))
-                s.flush()
-                store.audit.append(
-                    actor,
-                    "certificate.expiry_notice",
-                    audit_objects.certificate(ca, sh),
-                    {"subscriber": key, "not_after": _z(not_after), "days_left": left},
-                    session=s,
-                )
-        except AlreadyExistsError:
+    for due in expiry_notices.due_notices(store, now, horizon):
+        left = max(0, (due.not_after - now).days)
+        details = {"subscriber": due.subscriber_key, "not_after": _z(due.not_after),
+                   "days_left": left}  # fmt: skip
+        if not expiry_notices.claim_notice(
+            store, due, now=now, days_left=left, actor=actor, details=details
+        ):
             continue  # another process sent it
         try:
-            notifier.send(email, *_message(name, sh, not_after, left))
+            notifier.send(due.email, *_message(due.name, due.serial_hex, due.not_after, left))
         except Exception:
-            with store.session() as s:  # not sent: the next round tries again
-                row = s.get(ExpiryNotice, cert_id)
-                if row is not None:
-                    s.delete(row)
-                store.audit.append(
-                    actor,
-                    "certificate.expiry_notice_failed",
-                    audit_objects.certificate(ca, sh),
-                    {},
-                    session=s,
-                )
-            log.exception("expiry notice for %s:%s not sent; retried next round", ca, sh)
+            expiry_notices.release_notice(store, due, actor=actor)  # the next round tries again
+            log.exception(
+                "expiry notice for %s:%s not sent; retried next round", due.ca, due.serial_hex
+            )
             continue
-        sent.append(f"{ca}:{sh}")
+        sent.append(f"{due.ca}:{due.serial_hex}")
     return sent
 
 
@@ -127,14 +80,23 @@ def _message(name: str, sh: str, not_after: dt.datetime, left: int) -> tuple[str
     return subject, body
 
 
-def run(rt: Runtime, *, now: dt.datetime | None = None, actor: str = SYSTEM) -> LifecycleReport:
+def run(
+    rt: Runtime,
+    *,
+    now: dt.datetime | None = None,
+    actor: str = SYSTEM,
+    before_write: Callable[[], None] = lambda: None,
+) -> LifecycleReport:
     """One round: mark expired subscribers, send the notices that are due, retire issuing CAs
-    whose rollover is complete (ca_core.rollover)."""
-    from signing_api.notifier import notifier_for
+    whose rollover is complete (ca_core.rollover). ``before_write`` runs before each of the
+    three (the refresher's lease check)."""
+    from ca_core.notifier import notifier_for
 
     now = now or dt.datetime.now(dt.UTC)
     report = LifecycleReport()
+    before_write()
     report.expired = subscribers.expire(rt.store, now=now, actor=actor)
+    before_write()
     report.notices = send_expiry_notices(
         rt.store,
         notifier_for(rt.store, rt.config.signing.notifier),
@@ -142,30 +104,9 @@ def run(rt: Runtime, *, now: dt.datetime | None = None, actor: str = SYSTEM) -> 
         now=now,
         actor=actor,
     )
+    before_write()
     report.retired = rollover.retire_finished(rt.store, now, actor=actor)
     return report
-
-
-class Ticker:
-    """Runs :func:`run` from a loop that turns more often (the CRL scheduler), at most every
-    ``lifecycle.check_minutes``; a failure is logged and never stops the loop it rides on."""
-
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def maybe_run(self) -> LifecycleReport | None:
-        with self._lock:
-            if time.monotonic() < self._next:
-                return None
-            self._next = time.monotonic() + 60 * self.rt.config.lifecycle.check_minutes
-        try:
-            return run(self.rt)
-        except Exception:
-            log.exception("lifecycle round failed; retrying in %s min",
-                          self.rt.config.lifecycle.check_minutes)  # fmt: skip
-            return None
 
 
 def _z(t: dt.datetime) -> str:

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import CompoundSelect, select, union
-
 from ca_core import audit_objects
-from ca_core.store import Store
+from ca_core.store import ReadOnlyStore, Store, key_labels
 from ca_core.store.db import utcnow
-from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from hsm.backend import KeyBackend, KeyInfo
 from hsm.errors import KeyNotFoundError
 
@@ -67,19 +65,12 @@ class SweepReport:
         }
 
 
-def known_labels(store: Store) -> set[str]:
+def known_labels(store: ReadOnlyStore) -> set[str]:
     """Every key label a database row names."""
-    stmt: CompoundSelect[str] = union(
-        select(Certificate.key_label).where(Certificate.key_label.is_not(None)),
-        select(SerialReservation.key_label).where(SerialReservation.key_label.is_not(None)),
-        select(CertificateAuthority.key_label),
-        select(OcspResponse.signer_label),
-    )
-    with store.session() as s:
-        return {row[0] for row in s.execute(stmt)}
+    return key_labels.known_labels(store)
 
 
-def find_orphans(store: Store, backend: KeyBackend) -> list[Orphan]:
+def find_orphans(store: ReadOnlyStore, backend: KeyBackend) -> list[Orphan]:
     """Subscriber keys on the token that no database row names."""
     keys: list[KeyInfo] = backend.list_keys()
     named = known_labels(store)
@@ -98,8 +89,10 @@ def sweep_orphans(
     actor: str,
     dry_run: bool = False,
     include_undated: bool = False,
+    before_each: Callable[[], None] = lambda: None,
 ) -> SweepReport:
-    """Remove orphans older than ``grace`` (audited); report the rest."""
+    """Remove orphans older than ``grace`` (audited); report the rest. ``before_each`` runs
+    before each removal (the refresher's lease check)."""
     now = utcnow()
     report = SweepReport(dry_run=dry_run)
     for orphan in find_orphans(store, backend):
@@ -116,6 +109,7 @@ def sweep_orphans(
         # Look again right before: a row written since the listing makes the key a used one.
         if orphan.label in known_labels(store):
             continue
+        before_each()
         store.audit.append(
             actor,
             "hsm.orphan_removed",

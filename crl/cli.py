@@ -88,14 +88,14 @@ def show(rt: Runtime, ca_name: str | None, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="One round, then exit (cron).")
 @click.pass_obj
 def daemon(rt: Runtime, once: bool) -> None:
-    """Re-publish CRLs when due and after status changes, in the foreground."""
-    from crl.scheduler import CrlScheduler, sweep_outbox
+    """Re-publish CRLs when due and after status changes, in the foreground (cron; a running
+    installation has psre refresher do it)."""
+    from crl.scheduler import CrlScheduler
 
     scheduler = CrlScheduler(rt)
     rt.attach_publishers()
     while True:
         _echo(scheduler.run_once())
-        sweep_outbox(rt)
         if once:
             return
         time.sleep(scheduler.poll_seconds)

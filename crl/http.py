@@ -21,10 +21,10 @@ import threading
 
 from flask import Blueprint, Response, abort, request
 
+from ca_core.app_runtime import runtime
 from ca_core.store.db import utcnow
 from crl.publish import CrlInfo, crl_der, newest_crl
 from crl.urls import parse_crl_name
-from signing_api.app_runtime import runtime
 
 bp = Blueprint("crl", __name__)
 

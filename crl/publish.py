@@ -29,25 +29,19 @@ import socket
 import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
-from sqlalchemy import ColumnElement, DateTime, String, func, or_, select, type_coerce, update
 
 from ca_core import audit_objects
 from ca_core.config import CrlConfig
-from ca_core.errors import AlreadyExistsError, NotFoundError
 from ca_core.lost_serials import lost_serial_rows
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
+from ca_core.store.crls import CrlReads, Crls, NewCrl, PartitionRows, PublishedCrlInfo, RevokedRow
 from ca_core.store.db import utcnow
-from ca_core.store.models import (
-    Certificate,
-    CertificateAuthority,
-    CrlCounter,
-    PublishedCrl,
-)
+from ca_core.store.models import CertificateAuthority
 from ca_core.store.status_changes import StatusChangeReads
 from crl.build import CrlHeader, SignedCrl, entry, naive_utc, sign_crl
 from crl.errors import CrlBusyError, CrlError
@@ -68,23 +62,16 @@ LEASE = dt.timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
-class CrlInfo:
+class CrlInfo(PublishedCrlInfo):
     """A published CRL without its DER: what the endpoint, ``crl show`` and the dashboard use."""
-
-    id: int
-    ca: str
-    kind: str
-    partition: int
-    number: int
-    base_number: int | None
-    this_update: dt.datetime
-    next_update: dt.datetime
-    entries: int
-    sha256: str
 
     @property
     def name(self) -> str:
         return crl_name(self.ca, self.kind, self.partition)
+
+    @classmethod
+    def of(cls, row: PublishedCrlInfo) -> CrlInfo:
+        return cls(*(getattr(row, f.name) for f in fields(PublishedCrlInfo)))
 
 
 @dataclass
@@ -100,6 +87,29 @@ class _Scope:
     def add(self, e: x509.RevokedCertificate, shape: tuple[str | None, bool]) -> None:
         self.entries.append(e)
         self.sample.setdefault(shape, e)
+
+
+@dataclass
+class _Plan:
+    """What one publication run makes: the complete CRL, partitions and delta it signs (in
+    that order, which is the order of their numbers), at ``now`` until ``next_update``."""
+
+    now: dt.datetime
+    next_update: dt.datetime
+    n_parts: int
+    full: _Scope | None
+    by_part: dict[int, _Scope]
+    delta: _Scope | None
+    want_delta: bool
+    #: Where the delta starts: this run's thisUpdate with a new complete CRL, else the base's.
+    base_time: dt.datetime
+    base_number: int | None
+
+    @property
+    def scopes(self) -> list[_Scope]:
+        head = [self.full] if self.full is not None else []
+        tail = [self.delta] if self.delta is not None else []
+        return [*head, *self.by_part.values(), *tail]
 
 
 class CrlPublisher:
@@ -227,6 +237,31 @@ class CrlPublisher:
         next_update: dt.datetime | None,
         actor: str,
     ) -> list[CrlInfo]:
+        plan = self._plan(ca, full, partitions, delta, next_update)
+        count = self._fill(ca, plan)
+        numbers = self._allocate(ca.id, len(plan.scopes))
+        signed = self._sign(ca, plan, numbers)
+        infos = self._record(ca, signed, actor)
+        self._write_files(ca.name, signed)
+        log.info(
+            "published %d CRL(s) for %s (numbers %d..%d, %d revoked rows read)",
+            len(signed),
+            ca.name,
+            numbers[0],
+            numbers[-1],
+            count,
+        )
+        return infos
+
+    def _plan(
+        self,
+        ca: CertificateAuthority,
+        full: bool,
+        partitions: Collection[int] | None,
+        delta: bool | None,
+        next_update: dt.datetime | None,
+    ) -> _Plan:
+        """Which CRLs this run makes, their times, and what each lists from (step 1)."""
         now = self.clock().astimezone(dt.UTC).replace(microsecond=0)
         next_update = (next_update or now + self._validity(ca)).astimezone(dt.UTC)
         if next_update <= now:
@@ -241,33 +276,44 @@ class CrlPublisher:
         base = newest.get(("full", -1))
         if base is None:
             full = True  # a delta needs a base, and the CRL URL must never 404
-        want_delta = self.config.delta if delta is None else delta
 
         def cutoff(kind: str, p: int) -> dt.datetime | None:
             # Naive UTC, as the rows come (see _revoked_rows).
             prev = newest.get((kind, p))
             return naive_utc(prev.this_update) if prev else None
 
-        scopes: list[_Scope] = []
-        if full:
-            scopes.append(_Scope("full", -1, cutoff("full", -1), [], {}))
+        full_scope = _Scope("full", -1, cutoff("full", -1), [], {}) if full else None
         by_part = {p: _Scope("partition", p, cutoff("partition", p), [], {}) for p in wanted_parts}
-        scopes += by_part.values()
+        want_delta = self.config.delta if delta is None else delta
         base_time = now if full else (base.this_update if base else now)
-        delta_scope = _Scope("delta", -1, None, [], {}) if want_delta else None
-        released = _releases(self.store, ca.id, base_time) if delta_scope is not None else {}
-        cutoffs = [s.cutoff for s in scopes]
-        min_cutoff = None if (None in cutoffs or not cutoffs) else min(cutoffs)  # type: ignore[type-var]
-        delta_from = naive_utc(base_time)
+        return _Plan(
+            now=now,
+            next_update=next_update,
+            n_parts=n_parts,
+            full=full_scope,
+            by_part=by_part,
+            delta=_Scope("delta", -1, None, [], {}) if want_delta else None,
+            want_delta=want_delta,
+            base_time=base_time,
+            base_number=base.number if base else None,
+        )
 
-        count = 0
+    def _fill(self, ca: CertificateAuthority, plan: _Plan) -> int:
+        """Put every revoked or held certificate into the CRLs that list it, and the delta's
+        removeFromCRL entries (step 2). Returns the number of rows read."""
+        released = _releases(self.store, ca.id, plan.base_time) if plan.delta else {}
+        cutoffs = [s.cutoff for s in plan.scopes if s.kind != "delta"]
+        min_cutoff = None if (None in cutoffs or not cutoffs) else min(cutoffs)  # type: ignore[type-var]
         narrow = None
-        if not full and by_part:
-            narrow = _partition_filter(by_part, n_parts, base_time if delta_scope else None)
+        if plan.full is None and plan.by_part:
+            narrow = PartitionRows(
+                plan.by_part, plan.n_parts, plan.base_time if plan.delta else None
+            )
         rows = _revoked_rows(
             self.store, ca.id, min_cutoff.replace(tzinfo=dt.UTC) if min_cutoff else None, narrow
         )
-        full_scope = scopes[0] if full else None
+        delta_from = naive_utc(plan.base_time)
+        count = 0
         for sh, revoked_at, reason, invalidity, not_after in rows:
             count += 1
             released.pop(sh, None)  # on hold or revoked again: not released
@@ -275,43 +321,44 @@ class CrlPublisher:
             # The scopes this row goes into; an entry is made only when one needs it (re-signing
             # one partition reads every row but builds only that partition's entries).
             targets = []
-            if full_scope is not None and (
-                full_scope.cutoff is None or not_after >= full_scope.cutoff
+            if plan.full is not None and (
+                plan.full.cutoff is None or not_after >= plan.full.cutoff
             ):
-                targets.append(full_scope)
-            if by_part:
-                ps = by_part.get(serial % n_parts)
+                targets.append(plan.full)
+            if plan.by_part:
+                ps = plan.by_part.get(serial % plan.n_parts)
                 if ps is not None and (ps.cutoff is None or not_after >= ps.cutoff):
                     targets.append(ps)
-            if delta_scope is not None and revoked_at >= delta_from:
-                targets.append(delta_scope)
+            if plan.delta is not None and revoked_at >= delta_from:
+                targets.append(plan.delta)
             if not targets:
                 continue
             e = entry(serial, revoked_at, reason, invalidity)
             shape = (reason, invalidity is not None)
             for scope in targets:
                 scope.add(e, shape)
-        if delta_scope is not None:
+        if plan.delta is not None:
             for sh, when in released.items():
-                delta_scope.add(entry(int(sh, 16), when, "removeFromCRL", None), ("rm", False))
-            scopes.append(delta_scope)
+                plan.delta.add(entry(int(sh, 16), when, "removeFromCRL", None), ("rm", False))
+        return count
 
-        numbers = self._allocate(ca.id, len(scopes))
-        base_number = numbers[0] if full else (base.number if base else None)
+    def _sign(self, ca: CertificateAuthority, plan: _Plan, numbers: list[int]) -> list[SignedCrl]:
+        """Sign each CRL of the plan with its number (step 3); lints a sample of each."""
+        base_number = numbers[0] if plan.full is not None else plan.base_number
         signed: list[SignedCrl] = []
-        for scope, number in zip(scopes, numbers, strict=True):
+        for scope, number in zip(plan.scopes, numbers, strict=True):
             header = CrlHeader(
                 ca_name=ca.name,
                 kind=scope.kind,
                 number=number,
-                this_update=now,
-                next_update=next_update,
+                this_update=plan.now,
+                next_update=plan.next_update,
                 partition=scope.partition,
                 base_number=base_number if scope.kind == "delta" else None,
                 idp_url=crl_url(self.base_url, ca.name, "partition", scope.partition)
                 if scope.kind == "partition"
                 else None,
-                freshest_url=crl_url(self.base_url, ca.name, "delta") if want_delta else None,
+                freshest_url=crl_url(self.base_url, ca.name, "delta") if plan.want_delta else None,
             )
             signed.append(
                 sign_crl(
@@ -323,140 +370,80 @@ class CrlPublisher:
                     lint_max_entries=self.config.lint_max_entries,
                 )
             )
-        infos = self._record(ca, signed, actor)
-        self._write_files(ca.name, signed)
-        log.info(
-            "published %d CRL(s) for %s (numbers %d..%d, %d revoked rows read)",
-            len(signed),
-            ca.name,
-            numbers[0],
-            numbers[-1],
-            count,
-        )
-        return infos
+        return signed
 
     # -- the database -----------------------------------------------------------------------------
     def _lock(self, issuer_id: int) -> threading.Lock:
         with self._locks_guard:
             return self._locks.setdefault(issuer_id, threading.Lock())
 
-    def _counter(self, s: object, issuer_id: int) -> CrlCounter:
-        row = s.get(CrlCounter, issuer_id, with_for_update=True)  # type: ignore[attr-defined]
-        if row is None:
-            raise NotFoundError("no CRL counter")
-        return row
-
-    def _ensure_counter(self, issuer_id: int) -> None:
-        with self.store.session() as s:
-            if s.get(CrlCounter, issuer_id) is not None:
-                return
-        try:
-            with self.store.session() as s:
-                s.add(CrlCounter(issuer_id=issuer_id, last_number=0))
-        except AlreadyExistsError:
-            pass  # another process made it first
-
     def _take_lease(self, issuer_id: int) -> None:
-        self._ensure_counter(issuer_id)
         now = utcnow()
-        with self.store.session() as s:
-            row = self._counter(s, issuer_id)
-            if row.lease_until is not None and row.lease_until > now:
-                if row.lease_holder != self.holder:
-                    raise CrlBusyError(f"{row.lease_holder} is publishing this CA's CRLs")
-            row.lease_until = now + LEASE
-            row.lease_holder = self.holder
+        other = Crls(self.store).take_lease(issuer_id, self.holder, now, now + LEASE)
+        if other is not None:
+            raise CrlBusyError(f"{other} is publishing this CA's CRLs")
 
     def _release_lease(self, issuer_id: int) -> None:
-        with self.store.session() as s:
-            s.execute(
-                update(CrlCounter)
-                .where(CrlCounter.issuer_id == issuer_id, CrlCounter.lease_holder == self.holder)
-                .values(lease_until=None, lease_holder=None)
-            )
+        Crls(self.store).release_lease(issuer_id, self.holder)
 
     def _allocate(self, issuer_id: int, count: int) -> list[int]:
         """Reserve ``count`` CRL numbers. A failed signature leaves a gap, never a reuse."""
-        with self.store.session() as s:
-            row = self._counter(s, issuer_id)
-            first = row.last_number + 1
-            row.last_number += count
-        return list(range(first, first + count))
+        return Crls(self.store).allocate(issuer_id, count)
 
     def _record(
         self, ca: CertificateAuthority, signed: list[SignedCrl], actor: str
     ) -> list[CrlInfo]:
-        infos: list[CrlInfo] = []
-        with self.store.session() as s:
-            for crl in signed:
-                h = crl.header
-                row = PublishedCrl(
-                    issuer_id=ca.id,
-                    kind=h.kind,
-                    partition=h.partition,
-                    number=h.number,
-                    base_number=h.base_number,
-                    this_update=h.this_update,
-                    next_update=h.next_update,
-                    entries=crl.entries,
-                    der=crl.der,
-                    sha256=crl.sha256,
-                )
-                s.add(row)
-                s.flush()
-                infos.append(
-                    CrlInfo(
-                        row.id,
-                        ca.name,
-                        h.kind,
-                        h.partition,
-                        h.number,
-                        h.base_number,
-                        h.this_update,
-                        h.next_update,
-                        crl.entries,
-                        crl.sha256,
-                    )
-                )
-                keep = s.scalars(
-                    select(PublishedCrl.number)
-                    .where(
-                        PublishedCrl.issuer_id == ca.id,
-                        PublishedCrl.kind == h.kind,
-                        PublishedCrl.partition == h.partition,
-                    )
-                    .order_by(PublishedCrl.number.desc())
-                    .offset(RETAIN - 1)
-                    .limit(1)
-                ).first()
-                if keep is not None:
-                    s.query(PublishedCrl).filter(
-                        PublishedCrl.issuer_id == ca.id,
-                        PublishedCrl.kind == h.kind,
-                        PublishedCrl.partition == h.partition,
-                        PublishedCrl.number < keep,
-                    ).delete()
-            # BR 5.4.1: CRL signing is an audit event; one per publication run.
-            self.store.audit.append(
-                actor,
-                "crl.publish",
-                audit_objects.ca(ca.name),
-                {
-                    "this_update": _z(signed[0].header.this_update),
-                    "next_update": _z(signed[0].header.next_update),
-                    "crls": [
-                        {
-                            "name": crl_name(ca.name, c.header.kind, c.header.partition),
-                            "number": c.header.number,
-                            "entries": c.entries,
-                            "sha256": c.sha256,
-                        }
-                        for c in signed
-                    ],
-                },
-                session=s,
+        """Store the signed CRLs, prune old ones and audit the run, in one transaction."""
+        new = [
+            NewCrl(
+                c.header.kind,
+                c.header.partition,
+                c.header.number,
+                c.header.base_number,
+                c.header.this_update,
+                c.header.next_update,
+                c.entries,
+                c.der,
+                c.sha256,
             )
-        return infos
+            for c in signed
+        ]
+        details: dict[str, object] = {
+            "this_update": _z(signed[0].header.this_update),
+            "next_update": _z(signed[0].header.next_update),
+            "crls": [
+                {
+                    "name": crl_name(ca.name, c.header.kind, c.header.partition),
+                    "number": c.header.number,
+                    "entries": c.entries,
+                    "sha256": c.sha256,
+                }
+                for c in signed
+            ],
+        }
+        ids = Crls(self.store).record(
+            ca.id,
+            new,
+            retain=RETAIN,
+            actor=actor,
+            audit_object=audit_objects.ca(ca.name),
+            audit_details=details,
+        )
+        return [
+            CrlInfo(
+                i,
+                ca.name,
+                n.kind,
+                n.partition,
+                n.number,
+                n.base_number,
+                n.this_update,
+                n.next_update,
+                n.entries,
+                n.sha256,
+            )
+            for i, n in zip(ids, new, strict=True)
+        ]
 
     def _audit_failure(self, ca_name: str, ex: Exception, actor: str) -> None:
         try:
@@ -487,56 +474,16 @@ class CrlPublisher:
 
 
 # --- reading -------------------------------------------------------------------------------------
-def _partition_filter(
-    parts: Collection[int], n_parts: int, delta_from: dt.datetime | None
-) -> ColumnElement[bool] | None:
-    """A WHERE clause keeping the rows of ``parts`` (and those the delta needs), so re-signing
-    one partition does not walk every row in Python. serial mod n depends only on the low byte
-    when n divides 256, i.e. on the serial's last two hex digits; None for other n."""
-    if 256 % n_parts:
-        return None
-    t = Certificate.__table__
-    suffixes = [format(v, "02x") for v in range(256) if v % n_parts in parts]
-    cond = or_(
-        func.length(t.c.serial_hex) < 2,  # never for psre's serials, but keep exactness
-        *(t.c.serial_hex.like(f"%{x}") for x in suffixes),
-    )
-    return or_(cond, t.c.revoked_at >= delta_from) if delta_from is not None else cond
-
-
 def _revoked_rows(
     store: ReadOnlyStore,
     issuer_id: int,
     not_after_from: dt.datetime | None,
-    where: ColumnElement[bool] | None = None,
-) -> Iterator[tuple[str, dt.datetime, str | None, dt.datetime | None, dt.datetime]]:
+    only: PartitionRows | None = None,
+) -> Iterator[RevokedRow]:
     """(serial_hex, revoked_at, reason, invalidity_date, not_after) of revoked and held
-    certificates, streamed in batches: plain tuples, never ORM objects. Times are naive UTC
-    (what cryptography's builders take), read without UTCDateTime's per-value processing:
-    SQLite hands back text that ``fromisoformat`` parses in C, PostgreSQL naive datetimes."""
-    t = Certificate.__table__
-    sqlite = store.engine.dialect.name == "sqlite"
-    raw = String() if sqlite else DateTime()
-    stmt = select(
-        t.c.serial_hex,
-        type_coerce(t.c.revoked_at, raw),
-        t.c.revocation_reason,
-        type_coerce(t.c.invalidity_date, raw),
-        type_coerce(t.c.not_after, raw),
-    ).where(t.c.issuer_id == issuer_id, t.c.status.in_(("revoked", "hold")))
-    if not_after_from is not None:
-        stmt = stmt.where(t.c.not_after >= not_after_from)
-    if where is not None:
-        stmt = stmt.where(where)
-    parse = dt.datetime.fromisoformat
-    with store.engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=20000).execute(stmt)
-        if not sqlite:
-            yield from result
-        else:
-            for sh, revoked, reason, inv, not_after in result:
-                yield sh, parse(revoked), reason, parse(inv) if inv else None, parse(not_after)
-    # Serials a restore found published but no longer in the database: revoked for good.
+    certificates (streamed, naive UTC: ca_core.store.crls.CrlReads.revoked_rows), then of the
+    serials a restore found published but no longer in the database: revoked for good."""
+    yield from CrlReads(store).revoked_rows(issuer_id, not_after_from, only)
     yield from lost_serial_rows(store, issuer_id)
 
 
@@ -551,40 +498,9 @@ def _releases(store: ReadOnlyStore, issuer_id: int, since: dt.datetime) -> dict[
     return StatusChangeReads(store).releases_since(issuer_id, since)
 
 
-_INFO_COLUMNS = (
-    PublishedCrl.id,
-    CertificateAuthority.name,
-    PublishedCrl.kind,
-    PublishedCrl.partition,
-    PublishedCrl.number,
-    PublishedCrl.base_number,
-    PublishedCrl.this_update,
-    PublishedCrl.next_update,
-    PublishedCrl.entries,
-    PublishedCrl.sha256,
-)
-
-
 def newest_crls(store: ReadOnlyStore, issuer_id: int | None = None) -> list[CrlInfo]:
     """The newest published CRL of each (CA, kind, partition), of one CA or of all."""
-    newest = (
-        select(PublishedCrl.issuer_id.label("i"), func.max(PublishedCrl.number).label("n"))
-        .group_by(PublishedCrl.issuer_id, PublishedCrl.kind, PublishedCrl.partition)
-        .subquery()
-    )
-    stmt = (
-        select(*_INFO_COLUMNS)
-        .join(CertificateAuthority, CertificateAuthority.id == PublishedCrl.issuer_id)
-        .join(
-            newest,
-            (newest.c.i == PublishedCrl.issuer_id) & (newest.c.n == PublishedCrl.number),
-        )
-        .order_by(CertificateAuthority.name, PublishedCrl.kind, PublishedCrl.partition)
-    )
-    if issuer_id is not None:
-        stmt = stmt.where(PublishedCrl.issuer_id == issuer_id)
-    with store.engine.connect() as conn:
-        return [CrlInfo(*tuple(row)) for row in conn.execute(stmt)]
+    return [CrlInfo.of(r) for r in CrlReads(store).newest(issuer_id)]
 
 
 def _newest_by_scope(store: ReadOnlyStore, issuer_id: int) -> dict[tuple[str, int], CrlInfo]:
@@ -595,25 +511,12 @@ def newest_crl(
     store: ReadOnlyStore, ca_name: str, kind: str, partition: int = -1
 ) -> CrlInfo | None:
     """The newest published CRL of one scope (one indexed look-up, no DER)."""
-    stmt = (
-        select(*_INFO_COLUMNS)
-        .join(CertificateAuthority, CertificateAuthority.id == PublishedCrl.issuer_id)
-        .where(
-            CertificateAuthority.name == ca_name,
-            PublishedCrl.kind == kind,
-            PublishedCrl.partition == partition,
-        )
-        .order_by(PublishedCrl.number.desc())
-        .limit(1)
-    )
-    with store.engine.connect() as conn:
-        row = conn.execute(stmt).first()
-    return CrlInfo(*tuple(row)) if row is not None else None
+    row = CrlReads(store).newest_of(ca_name, kind, partition)
+    return CrlInfo.of(row) if row is not None else None
 
 
 def crl_der(store: ReadOnlyStore, crl_id: int) -> bytes | None:
-    with store.engine.connect() as conn:
-        return conn.execute(select(PublishedCrl.der).where(PublishedCrl.id == crl_id)).scalar()
+    return CrlReads(store).der(crl_id)
 
 
 # --- the contract with the signing area (B-LT) ---------------------------------------------
@@ -694,18 +597,24 @@ def public_dir(rt: Runtime) -> Path:
     return rt.config.data_path / "public" / "crl"
 
 
-def publish_all(rt: Runtime, *, force: bool = False) -> list[CrlInfo]:
+def publish_all(
+    rt: Runtime, *, force: bool = False, before_each: Callable[[], None] | None = None
+) -> list[CrlInfo]:
     """Publish every active CA's CRLs that are due (all of them with ``force``).
 
     Used by ``psre init`` (idempotent: a re-run publishes nothing new while the CRLs are
     current), ``psre crl generate`` and the scheduler. A CA whose signing fails is logged and
     skipped: its last good CRLs stay published, and the other CAs are still served.
+    ``before_each`` runs before each CA's publication, outside the per-CA error handling: the
+    refresher's lease check, whose exception ends the run.
     """
     pub = publisher(rt)
     out: list[CrlInfo] = []
     for ca in rt.store.list_cas():
         if ca.status != "active" or ca.certificate_der is None:
             continue
+        if before_each is not None:
+            before_each()
         try:
             out += pub.publish(ca.name) if force else pub.publish_if_due(ca.name)
         except CrlBusyError as ex:

@@ -1,4 +1,5 @@
-"""``psre ocsp``: pre-sign, inspect, refresh, and the nginx configuration."""
+"""``psre ocsp``: pre-sign, inspect, and the nginx configuration (``psre refresher`` keeps
+responses fresh)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-# SQLAlchemy and the models are imported by the commands that use them, not at start-up.
+# The store's repositories are imported by the commands that use them, not at start-up.
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
 
 
 @click.group()
 def ocsp() -> None:
-    """OCSP responses: pre-signing, status, refresh daemon, nginx."""
+    """OCSP responses: pre-signing, status, nginx."""
 
 
 @ocsp.command()
@@ -23,7 +24,7 @@ def ocsp() -> None:
 @click.option(
     "--age-only",
     is_flag=True,
-    help="Only responses due by age (the daemon's every-round look; no full comparison).",
+    help="Only responses due by age (the refresher's every-round look; no full comparison).",
 )
 @click.pass_obj
 def presign(rt: Runtime, ca: str | None, force: bool, age_only: bool) -> None:
@@ -45,54 +46,26 @@ def presign(rt: Runtime, ca: str | None, force: bool, age_only: bool) -> None:
 @click.pass_obj
 def status(rt: Runtime, serial: str, ca: str | None) -> None:
     """The status of the certificate with serial SERIAL and its pre-signed responses."""
-    from sqlalchemy import select
-
     from ca_core.revocation import normalise_serial
     from ca_core.store import normalize_serial
-    from ca_core.store.models import OcspResponse
+    from ca_core.store.ocsp_responses import OcspResponseReads
 
     sh = normalise_serial(serial)
     store = rt.store
     cert = store.get_certificate(store.get_ca(ca).id, sh) if ca else store.find_certificate(sh)
     names = {c.id: c.name for c in store.list_cas()}
     click.echo(f"certificate {sh} from {names[cert.issuer_id]}: {cert.status}")
-    with store.session() as s:
-        rows = s.execute(
-            select(OcspResponse).where(
-                OcspResponse.issuer_id == cert.issuer_id,
-                OcspResponse.serial_hex == normalize_serial(sh),
-            )
-        ).scalars()
-        found = False
-        for r in rows:
-            found = True
-            reason = f" ({r.revocation_reason})" if r.revocation_reason else ""
-            click.echo(
-                f"  {r.hash_alg:6} {r.cert_status}{reason}"
-                f"  thisUpdate {r.this_update:%Y-%m-%dT%H:%M:%SZ}"
-                f"  nextUpdate {r.next_update:%Y-%m-%dT%H:%M:%SZ}  signer {r.signer_label}"
-                f"  sha256 {r.sha256[:16]}…"
-            )
-    if not found:
+    rows = OcspResponseReads(store).of_certificate(cert.issuer_id, normalize_serial(sh))
+    for r in rows:
+        reason = f" ({r.revocation_reason})" if r.revocation_reason else ""
+        click.echo(
+            f"  {r.hash_alg:6} {r.cert_status}{reason}"
+            f"  thisUpdate {r.this_update:%Y-%m-%dT%H:%M:%SZ}"
+            f"  nextUpdate {r.next_update:%Y-%m-%dT%H:%M:%SZ}  signer {r.signer_label}"
+            f"  sha256 {r.sha256[:16]}…"
+        )
+    if not rows:
         click.echo("  no pre-signed response yet (psre ocsp presign)")
-
-
-@ocsp.command()
-@click.option("--once", is_flag=True, help="One refresh round, then exit.")
-@click.option(
-    "--parent-pid",
-    type=int,
-    default=None,
-    hidden=True,
-    help="Exit when this process (psre serve) is gone.",
-)
-@click.pass_obj
-def daemon(rt: Runtime, once: bool, parent_pid: int | None) -> None:
-    """Keep pre-signed responses fresh (started by psre serve unless ocsp.daemon_in_serve is
-    false)."""
-    from ocsp.daemon import run
-
-    run(rt, once=once, parent_pid=parent_pid)
 
 
 @ocsp.command("nginx-conf")

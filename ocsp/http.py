@@ -30,7 +30,7 @@ def responder_of(app: Flask) -> OcspResponder:
             r = holder.get("responder")
             if r is None:
                 rt: Runtime = app.extensions["psre"]
-                r = holder["responder"] = OcspResponder(rt)
+                r = holder["responder"] = OcspResponder(rt, live=holder["live"])
     return r
 
 
@@ -55,7 +55,8 @@ def ocsp_view(encoded: str = "") -> Response:
     return Response(body, status=status, headers=headers)
 
 
-def register(app: Flask) -> None:
-    app.extensions[_EXT] = {"lock": threading.Lock()}
+def register(app: Flask, *, live: bool = True) -> None:
+    """Serve /ocsp; ``live=False`` (public role): pre-signed responses only, never the HSM."""
+    app.extensions[_EXT] = {"lock": threading.Lock(), "live": live}
     app.register_blueprint(bp)
     app.wsgi_app = _Dispatch(app, app.wsgi_app)  # type: ignore[method-assign]

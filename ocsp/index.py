@@ -30,12 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.x509 import ocsp
-from sqlalchemy import select
-from sqlalchemy.exc import SQLAlchemyError
 
 from ca_core.errors import CaError
 from ca_core.store import ReadOnlyStore, serial_hex
-from ca_core.store.models import OcspResponse
+from ca_core.store.ocsp_responses import OcspResponseReads
 from ocsp import static
 from ocsp.signing import IssuerHashes
 
@@ -105,6 +103,7 @@ class ResponseIndex:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
+        self._rows = OcspResponseReads(store)
         self.capacity = max(1, capacity)
         self.ttl = ttl
         self.static_root = static_root
@@ -159,7 +158,7 @@ class ResponseIndex:
             return None
         try:
             entry = self._read_row(ca, key, now)
-        except (CaError, SQLAlchemyError, OSError) as ex:
+        except (CaError, OSError) as ex:
             # The database is away: what we read last, else the refresher's file.
             log.warning("OCSP response row unreadable (%s); using cache or static file", ex)
             if cached is not None and _valid(cached.entry, now) is not None:
@@ -174,24 +173,10 @@ class ResponseIndex:
 
     def _read_row(self, ca: IndexedCa, key: CertIdKey, now: float) -> Entry | None:
         alg, _n, _k, serial = key
-        stmt = select(
-            OcspResponse.der,
-            OcspResponse.sha256,
-            OcspResponse.this_update,
-            OcspResponse.next_update,
-        ).where(
-            OcspResponse.issuer_id == ca.id,
-            OcspResponse.serial_hex == serial_hex(serial),
-            OcspResponse.hash_alg == alg,
-        )
-        with self.store._reads() as s:
-            row = s.execute(stmt).first()
-        if row is None:
+        row = self._rows.current(ca.id, serial_hex(serial), alg)
+        if row is None or row.next_update.timestamp() <= now:
             return None
-        der, sha, this_u, next_u = row
-        if next_u.timestamp() <= now:
-            return None
-        return Entry.make(bytes(der), sha, this_u, next_u, ca.id)
+        return Entry.make(row.der, row.sha256, row.this_update, row.next_update, ca.id)
 
     def _read_file(self, ca: IndexedCa, key: CertIdKey) -> Entry | None:
         if self.static_root is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 TEMPLATE = """\
 # psre OCSP responder behind nginx: pre-signed responses as static files, Python for the rest.
 # Rendered by `psre ocsp nginx-conf` (defaults: deploy/nginx/psre-ocsp.conf). Include it in the
-# http {} block, e.g. /etc/nginx/conf.d/psre-ocsp.conf, and run `psre ocsp daemon` (or `psre
+# http {} block, e.g. /etc/nginx/conf.d/psre-ocsp.conf, and run `psre refresher` (or `psre
 # serve`, which starts it) so that the files are refreshed and expired ones removed.
 
 upstream psre_app {

@@ -35,7 +35,6 @@ from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.x509 import ocsp
-from sqlalchemy.exc import SQLAlchemyError
 
 from ca_core.errors import CaError
 from hsm.errors import HsmError
@@ -122,8 +121,11 @@ def _cached(entry: Entry, now: float) -> Answer:
 class OcspResponder:
     """One per process: the index, the live-signing bucket and the signers."""
 
-    def __init__(self, rt: Runtime, *, start_refresh: bool = True) -> None:
+    def __init__(self, rt: Runtime, *, start_refresh: bool = True, live: bool = True) -> None:
         self.rt = rt
+        #: False on a public server: no key, so an answer that would need a live signature is
+        #: the pre-signed one (without the nonce) or tryLater — never a guess such as good.
+        self.live = live
         cfg = rt.config.ocsp
         self.cfg = cfg
         self.validity = dt.timedelta(hours=cfg.validity_hours)
@@ -138,7 +140,7 @@ class OcspResponder:
         self._responders_lock = threading.Lock()
         try:
             self.index.refresh()
-        except (CaError, SQLAlchemyError) as ex:  # database down at start: serve what comes later
+        except CaError as ex:  # database down at start: serve what comes later
             log.warning("OCSP index not loaded yet: %s", ex)
         if start_refresh:
             self.index.start(cfg.index_refresh_seconds)
@@ -225,7 +227,7 @@ class OcspResponder:
             return _unsuccessful(_TRY_LATER)
         if ca is None and self.cfg.never_issued == "unauthorized":
             return _unsuccessful(_UNAUTHORIZED)
-        if not self.bucket.take():
+        if not self.live or not self.bucket.take():
             return fallback()
         try:
             if ca is None:
@@ -251,7 +253,7 @@ class OcspResponder:
                 validity=self.validity,
                 nonce=nonce,
             )
-        except (CaError, SQLAlchemyError, HsmError) as ex:
+        except (CaError, HsmError) as ex:
             # Database down, no signer, the token away: the pre-signed answer (RFC 8954 §2.1
             # lets us omit the nonce) or tryLater, never internalError.
             log.warning("OCSP live answer impossible: %s", ex)

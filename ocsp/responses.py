@@ -21,21 +21,26 @@ Contract for the signing area: :func:`response_for_certificate` and :func:`presi
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import ColumnElement, delete, or_, select, true
 
 from ca_core import audit_objects, lint
 from ca_core.config import Config
 from ca_core.store import ReadOnlyStore, Store, serial_hex
-from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
+from ca_core.store.models import Certificate, CertificateAuthority
+from ca_core.store.ocsp_responses import (
+    ExpiredResponse,
+    OcspResponseReads,
+    OcspResponses,
+    ResponseState,
+    SignedResponse,
+)
 from hsm.backend import KeyBackend
 from ocsp import static
 from ocsp.errors import OcspError
@@ -108,10 +113,13 @@ class Presigner:
         clock=utcnow,
     ) -> None:
         self.store = store
+        self.reads = OcspResponseReads(store)
         self.backend = backend
         self.settings = settings
         self.clock = clock
         self._responders: dict[int, tuple[Responder, dt.datetime]] = {}
+        #: Called before each write (the refresher's lease check); raising stops the run.
+        self.before_write: Callable[[], None] | None = None
 
     def responder(self, ca: CertificateAuthority) -> Responder:
         """The CA's signer, chosen again after a few minutes (a new delegated certificate takes
@@ -155,7 +163,7 @@ class Presigner:
         the refresher does every round. Missing and out-of-date responses are made at once by
         the process that issues or changes a status (ocsp/publisher.py); the full comparison
         of every certificate with its responses heals the rare miss and costs a scan of the
-        certificate table, so the daemon runs it only every ``_FULL_CHECK`` (ocsp/daemon.py).
+        certificate table, so the refresher runs it only hourly (ocsp/refresh.py).
         """
         now = self.clock()
         responder = self.responder(ca)
@@ -178,43 +186,14 @@ class Presigner:
             if n:
                 self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
             return n
-        with self.store.session() as s:
-            # A serial reserved but never stored (crash between the HSM signature and the
-            # database write) counts as issued and has not been revoked (revoking completes it
-            # first): answered good from the reservation.
-            stored = select(Certificate.id).where(
-                Certificate.issuer_id == ca.id,
-                Certificate.serial_hex == SerialReservation.serial_hex,
-            )
-            reserved = [
-                Certificate(serial_hex=sh, status="good", revoked_at=None, revocation_reason=None)
-                for sh in s.scalars(
-                    select(SerialReservation.serial_hex).where(
-                        SerialReservation.issuer_id == ca.id,
-                        SerialReservation.state.in_(("reserved", "signed")),
-                        ~stored.exists(),
-                    )
-                )
-            ]
-            existing = (
-                {
-                    (r.serial_hex, r.hash_alg): (r.cert_status, r.this_update, r.signer_label)
-                    for r in s.execute(
-                        select(
-                            OcspResponse.serial_hex,
-                            OcspResponse.hash_alg,
-                            OcspResponse.cert_status,
-                            OcspResponse.this_update,
-                            OcspResponse.signer_label,
-                        ).where(
-                            OcspResponse.issuer_id == ca.id,
-                            OcspResponse.serial_hex.in_([c.serial_hex for c in reserved]),
-                        )
-                    )
-                }
-                if reserved
-                else {}
-            )
+        # A serial reserved but never stored (crash between the HSM signature and the database
+        # write) counts as issued and has not been revoked (revoking completes it first):
+        # answered good from the reservation.
+        reserved = [
+            Certificate(serial_hex=sh, status="good", revoked_at=None, revocation_reason=None)
+            for sh in self.reads.reserved_unstored(ca.id)
+        ]
+        existing = self.reads.states(ca.id, [c.serial_hex for c in reserved])
         n += self._sign_and_store(ca, reserved, existing, force=force, lint_first=lint_first)
         if n:
             self.store.audit.append(
@@ -228,12 +207,7 @@ class Presigner:
         """Like _due_page, but only certificates with a response past ``refresh_fraction`` of
         its validity, found from ``ocsp_responses.next_update`` (indexed)."""
         cut = now + self.settings.validity - self.settings.refresh_after
-        aged = (
-            select(OcspResponse.serial_hex)
-            .where(OcspResponse.issuer_id == ca.id, OcspResponse.next_update <= cut)
-            .scalar_subquery()
-        )
-        return self._page(ca, now, after, Certificate.serial_hex.in_(aged))
+        return self.reads.aged_page(ca.id, now, after, _PAGE, cut)
 
     def _due_page(
         self, ca: CertificateAuthority, label: str, now: dt.datetime, after: str, *, force: bool
@@ -241,78 +215,39 @@ class Presigner:
         """The next ``_PAGE`` valid certificates (by serial, after ``after``) with at least one
         response due (all with ``force``)."""
         if force:
-            return self._page(ca, now, after, true())
-        cut = now - self.settings.refresh_after
-        conds = []
-        for alg in PRESIGN_HASHES:
-            fresh = select(OcspResponse.id).where(
-                OcspResponse.issuer_id == ca.id,
-                OcspResponse.serial_hex == Certificate.serial_hex,
-                OcspResponse.hash_alg == alg,
-                OcspResponse.cert_status == Certificate.status,
-                OcspResponse.signer_label == label,
-                OcspResponse.this_update > cut,
-            )
-            conds.append(~fresh.exists())
-        return self._page(ca, now, after, or_(*conds))
-
-    def _page(
-        self, ca: CertificateAuthority, now: dt.datetime, after: str, due: ColumnElement[bool]
-    ) -> list[Certificate]:
-        """Valid certificates of ``ca`` matching ``due``, by serial after ``after``, ``_PAGE``
-        at most, as detached rows carrying only what signing needs."""
-        stmt = (
-            select(
-                Certificate.serial_hex,
-                Certificate.status,
-                Certificate.revoked_at,
-                Certificate.revocation_reason,
-                Certificate.fingerprint_sha256,
-            )
-            .where(
-                Certificate.issuer_id == ca.id,
-                Certificate.not_after > now,
-                Certificate.serial_hex > after,
-                due,
-            )
-            .order_by(Certificate.serial_hex)
-            .limit(_PAGE)
+            return self.reads.all_page(ca.id, now, after, _PAGE)
+        return self.reads.due_page(
+            ca.id,
+            now,
+            after,
+            _PAGE,
+            signer_label=label,
+            signed_after=now - self.settings.refresh_after,
+            hash_algs=PRESIGN_HASHES,
         )
-        with self.store.session() as s:
-            return [
-                Certificate(
-                    serial_hex=sh,
-                    status=st,
-                    revoked_at=rat,
-                    revocation_reason=reason,
-                    fingerprint_sha256=fp,
-                )
-                for sh, st, rat, reason, fp in s.execute(stmt)
-            ]
 
     def _due(
         self,
         c: Certificate,
         alg: str,
-        existing: dict[tuple[str, str], tuple[str, dt.datetime, str]],
+        existing: dict[tuple[str, str], ResponseState],
         responder: Responder,
         now: dt.datetime,
     ) -> bool:
         have = existing.get((c.serial_hex, alg))
         if have is None:
             return True
-        status, this_update, label = have
         return (
-            status != c.status
-            or label != responder.label
-            or now - this_update >= self.settings.refresh_after
+            have.cert_status != c.status
+            or have.signer_label != responder.label
+            or now - have.this_update >= self.settings.refresh_after
         )
 
     def _sign_and_store(
         self,
         ca: CertificateAuthority,
         certs: Iterable[Certificate],
-        existing: dict[tuple[str, str], tuple[str, dt.datetime, str]],
+        existing: dict[tuple[str, str], ResponseState],
         *,
         force: bool,
         lint_first: bool,
@@ -353,31 +288,19 @@ class Presigner:
         responder: Responder,
         pending: list[tuple[Certificate, str, bytes, dt.datetime, dt.datetime]],
     ) -> int:
-        produced = self.clock()
-        with self.store.session() as s:
-            rows = {
-                (r.serial_hex, r.hash_alg): r
-                for r in s.scalars(
-                    select(OcspResponse).where(
-                        OcspResponse.issuer_id == ca.id,
-                        OcspResponse.serial_hex.in_({p[0].serial_hex for p in pending}),
-                    )
+        if self.before_write is not None:
+            self.before_write()
+        OcspResponses(self.store).save(
+            ca.id,
+            [
+                SignedResponse(
+                    c.serial_hex, alg, c.status, c.revocation_reason, this_u, next_u, der
                 )
-            }
-            for c, alg, der, this_u, next_u in pending:
-                row = rows.get((c.serial_hex, alg))
-                if row is None:
-                    row = OcspResponse(issuer_id=ca.id, serial_hex=c.serial_hex, hash_alg=alg)
-                    s.add(row)
-                    rows[(c.serial_hex, alg)] = row
-                row.cert_status = c.status
-                row.revocation_reason = c.revocation_reason
-                row.this_update = this_u
-                row.next_update = next_u
-                row.produced_at = produced
-                row.der = der
-                row.sha256 = hashlib.sha256(der).hexdigest()
-                row.signer_label = responder.label
+                for c, alg, der, this_u, next_u in pending
+            ],
+            signer_label=responder.label,
+            produced_at=self.clock(),
+        )
         root = self.settings.static_root
         if root is not None:
             for c, alg, der, this_u, _next_u in pending:
@@ -393,6 +316,8 @@ class Presigner:
         """Forget responses past their nextUpdate: their static files go (nginx must never
         serve one) and so do their rows (a certificate that is still valid gets a new one on
         the next run). Returns the number of responses removed."""
+        if self.before_write is not None:
+            self.before_write()
         now = self.clock()
         root = self.settings.static_root
         hashes_ = {
@@ -400,23 +325,18 @@ class Presigner:
             for ca in self.store.list_cas()
             if ca.certificate_der is not None
         }
-        with self.store.session() as s:
-            stale = s.execute(
-                select(
-                    OcspResponse.id,
-                    OcspResponse.issuer_id,
-                    OcspResponse.serial_hex,
-                    OcspResponse.hash_alg,
-                ).where(OcspResponse.next_update <= now)
-            ).all()
-            if root is not None:
-                for _id, issuer_id, sh, alg in stale:
-                    if issuer_id in hashes_:
-                        req = static.canonical_request(hashes_[issuer_id], int(sh, 16), alg)
-                        static.remove_response(root, req)
-            if stale:
-                s.execute(delete(OcspResponse).where(OcspResponse.id.in_([r[0] for r in stale])))
-        return len(stale)
+
+        def remove_files(stale: list[ExpiredResponse]) -> None:
+            if root is None:
+                return
+            for r in stale:
+                if r.issuer_id in hashes_:
+                    req = static.canonical_request(
+                        hashes_[r.issuer_id], int(r.serial_hex, 16), r.hash_alg
+                    )
+                    static.remove_response(root, req)
+
+        return OcspResponses(self.store).sweep_expired(now, remove_files)
 
 
 def presigner(rt: Runtime) -> Presigner:
@@ -424,12 +344,19 @@ def presigner(rt: Runtime) -> Presigner:
 
 
 def presign_all(
-    rt: Runtime, *, ca: str | None = None, force: bool = False, full: bool = True
+    rt: Runtime,
+    *,
+    ca: str | None = None,
+    force: bool = False,
+    full: bool = True,
+    before_write: Callable[[], None] | None = None,
 ) -> PresignReport:
     """Sign whatever responses are missing, due for refresh or out of date, for every CA (or
     ``ca``); with ``full=False`` only those due by age (see Presigner.presign_ca). Used by
-    ``psre init``, ``psre ocsp presign`` and the refresh daemon."""
+    ``psre init``, ``psre ocsp presign`` and the refresher, whose lease check is
+    ``before_write`` (run before each batch is stored and before the expired sweep)."""
     p = presigner(rt)
+    p.before_write = before_write
     report = PresignReport()
     cas = [rt.store.get_ca(ca)] if ca else rt.store.list_cas()
     for c in cas:
@@ -464,16 +391,9 @@ def response_for_certificate(store: ReadOnlyStore, cert: x509.Certificate) -> by
             cert.verify_directly_issued_by(ca_cert)
         except Exception:  # noqa: S112 - same name, other key: not this CA
             continue
-        with store._reads() as s:
-            row = s.execute(
-                select(OcspResponse.der, OcspResponse.next_update).where(
-                    OcspResponse.issuer_id == ca.id,
-                    OcspResponse.serial_hex == sh,
-                    OcspResponse.hash_alg == "sha1",
-                )
-            ).first()
-        if row is not None and row[1] > now:
-            return bytes(row[0])
+        row = OcspResponseReads(store).current(ca.id, sh, "sha1")
+        if row is not None and row.next_update > now:
+            return row.der
     return None
 
 

@@ -19,13 +19,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ObjectIdentifier
-from sqlalchemy import and_
 
 from ca_core.revocation import REASON_FLAGS
 from ca_core.store import CertStatus as CertStatus
 from ca_core.store import ReadOnlyStore
 from ca_core.store.db import utcnow
 from ca_core.store.models import Certificate, CertificateAuthority
+from ca_core.store.ocsp_responses import newest_delegated_responder
 from hsm.backend import KeyBackend
 from hsm.keys import HsmPrivateKey, default_hash, private_key
 from ocsp.errors import NoResponderError
@@ -95,10 +95,7 @@ class Responder:
 def find_delegated(store: ReadOnlyStore, ca_id: int, now: dt.datetime) -> Certificate | None:
     """The newest valid delegated-responder certificate (a profile with role ocsp-responder)
     issued by ``ca_id`` with an HSM key."""
-    responders = names_with_role("ocsp-responder")
-    return store.newest_usable_certificate(
-        and_(Certificate.issuer_id == ca_id, Certificate.profile.in_(responders)), now
-    )
+    return newest_delegated_responder(store, ca_id, names_with_role("ocsp-responder"), now)
 
 
 def responder_for(

@@ -1,55 +1,76 @@
-"""Flask application factory for ``psre serve`` (and gunicorn in production)."""
+"""Flask application factory for ``psre serve`` (and gunicorn in production).
+
+``role`` (``server.role``, ``psre serve --role``) decides what the app serves:
+
+* ``public``: the CA certificates, CRLs, pre-signed OCSP (never a live signature), the
+  repository, CP/CPS, status and verify pages, /healthz — with no PKCS#11 module loaded and the
+  read-only store face. Everything else is 404.
+* ``signing`` and ``all``: everything (the APIs, console, TSA and live OCSP too); ``all`` is
+  what ``psre serve`` runs with its refresher on a single host.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from typing import Any
 
-from flask import Flask, jsonify
+from flask import Flask, abort, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from ca_core import __version__
-from ca_core.config import Config, load_config
+from ca_core.app_runtime import runtime
+from ca_core.config import SERVER_ROLES, Config, load_config
 from ca_core.runtime import Runtime
 from psre.services import Services
-from signing_api.app_runtime import runtime
 from signing_api.edge import bounded_int_converter, check_request_texts
 from signing_api.errors import register_error_handlers
 
 
-def create_app(config: Config | None = None) -> Flask:
+def create_app(config: Config | None = None, role: str | None = None) -> Flask:
     cfg = config or load_config()
+    role = role or cfg.server.role
+    if role not in SERVER_ROLES:
+        raise ValueError(f"unknown server role {role!r}")
+    public = role == "public"
     app = Flask("psre")
     app.url_map.converters["int"] = bounded_int_converter()
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024  # largest PDF we accept, plus forms
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["psre"] = Services(cfg)
+    app.extensions["psre"] = Services(cfg, public=public)
+    app.extensions["psre_role"] = role
     register_error_handlers(app)
     # NUL and lone surrogates are no field's value anywhere (signing_api.edge).
     app.before_request(check_request_texts)
     from signing_api.repository import bp as repository
 
     app.register_blueprint(repository)
-    from signing_api.tsa import bp as tsa
-
-    app.register_blueprint(tsa)
     from crl.http import bp as crl_bp
 
     app.register_blueprint(crl_bp)
-    from signing_api.esign_api import register as register_esign
+    if not public:
+        from signing_api.tsa import bp as tsa
 
-    register_esign(app)
-    from signing_api.csc.api import register as register_csc
+        app.register_blueprint(tsa)
+        from signing_api.esign_api import register as register_esign
 
-    register_csc(app)
+        register_esign(app)
+        from signing_api.csc.api import register as register_csc
+
+        register_csc(app)
     from web import register as register_web
 
-    register_web(app)
+    register_web(app, console=not public)
+    if public:
+        app.before_request(_public_only)
     from ocsp.http import register as register_ocsp
 
-    register_ocsp(app)
+    register_ocsp(app, live=not public)
 
     @app.get("/healthz")
-    def healthz():
-        """Liveness and readiness: the token and the database, each with its own verdict."""
+    def healthz() -> ResponseReturnValue:
+        """Liveness and readiness: the token (not in the public role) and the database, each
+        with its own verdict, and the role this server plays."""
         rt = runtime()
         t0 = time.perf_counter()
         hsm = rt.backend.health()
@@ -63,6 +84,7 @@ def create_app(config: Config | None = None) -> Flask:
         body = {
             "status": "ok" if ok else "degraded",
             "version": __version__,
+            "role": role,
             "hsm": hsm,
             "database": db,
             **fresh,
@@ -83,11 +105,22 @@ def create_app(config: Config | None = None) -> Flask:
     return app
 
 
-def _endpoint_of(app: Flask):
+#: Routes of the public blueprint that write or need the signing side: not on a public server.
+_SIGNING_SIDE_ENDPOINTS = frozenset({"public.passphrase"})
+
+
+def _public_only() -> None:
+    """A public server answers 404 for the few signing-side pages the public blueprint holds
+    (choosing a signing passphrase writes to the database)."""
+    if request.endpoint in _SIGNING_SIDE_ENDPOINTS:
+        abort(404)
+
+
+def _endpoint_of(app: Flask) -> Callable[[dict[str, Any]], str]:
     """The metrics label of a request: its route template, never the raw path (ids, base64)."""
     from werkzeug.exceptions import HTTPException
 
-    def endpoint(environ: dict) -> str:
+    def endpoint(environ: dict[str, Any]) -> str:
         path = environ.get("PATH_INFO", "")
         if path == "/ocsp" or path.startswith("/ocsp/"):
             return "/ocsp"

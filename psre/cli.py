@@ -1,7 +1,8 @@
 """The ``psre`` command line: the root group and a lazy registry of the commands under it.
 
-A command's module is imported only when that command runs or help lists it (``COMMANDS``), so
-``psre ca list`` does not load the web app, pyHanko or the PKCS#11 module.
+A command's module is imported only when that command runs or its own help is asked for
+(``COMMANDS``): ``psre --help`` lists the registry's summaries, and ``psre ca list`` does not load
+the web app or pyHanko.
 
 Errors from psre's packages are printed as ``psre: error: …`` with exit status 2 (1 is kept for
 "checked and found bad", e.g. a tampered audit chain), never as a traceback.
@@ -13,6 +14,7 @@ import importlib
 import logging
 import os
 import time
+from dataclasses import dataclass
 
 import click
 
@@ -29,35 +31,96 @@ log = logging.getLogger("psre")
 
 silence_dependency_warnings()
 
-# Command name -> "module:attribute" of the click command. Each package keeps its commands; the
-# ones that wire several packages together live in psre.commands.
-COMMANDS: dict[str, str] = {
-    "init": "psre.commands.setup:init",
-    "config": "psre.commands.setup:config",
-    "serve": "psre.commands.serve:serve",
-    "hsm": "hsm.cli:hsm",
-    "ceremony": "ceremony_scripts.cli:ceremony",
-    "audit": "ca_core.audit_cli:audit",
-    "policy": "policies.cli:policy",
-    "ca": "ca_core.ca_cli:ca_group",
-    "issue": "ca_core.ca_cli:issue_cmd",
-    "revoke": "ca_core.ca_cli:revoke_cmd",
-    "suspend": "ca_core.ca_cli:suspend_cmd",
-    "unsuspend": "ca_core.ca_cli:unsuspend_cmd",
-    "cert": "ca_core.ca_cli:cert_group",
-    "subscriber": "ca_core.ca_cli:subscriber_group",
-    "operator": "web.cli:operator",
-    "pdf": "signing_api.pdf_cli:pdf",
-    "crl": "crl.cli:crl",
-    "ocsp": "ocsp.cli:ocsp",
-    "metrics": "ca_core.metrics_cli:metrics",
-    "client": "signing_api.cli:client_group",
-    "outbox": "signing_api.outbox_cli:outbox",
-    "backup": "psre.commands.backup:backup_cmd",
-    "restore": "psre.commands.backup:restore_cmd",
-    "lifecycle": "ca_core.lifecycle_cli:lifecycle_group",
-    "report": "ca_core.lifecycle_cli:report_cmd",
-    "trusted-list": "ca_core.trusted_list_cli:trusted_list",
+
+@dataclass(frozen=True)
+class Entry:
+    target: str  # "module:attribute" of the click command
+    # The first paragraph of the command's help: what `psre --help` lists without importing it
+    # (tests/test_cli_help.py holds the two equal).
+    summary: str
+
+
+# Command name -> where it is. Each package keeps its own commands; the ones that wire several
+# packages together live in psre.commands.
+COMMANDS: dict[str, Entry] = {
+    "init": Entry(
+        "psre.commands.setup:init",
+        "Create psre.toml, the dev token and the database (idempotent).",
+    ),
+    "config": Entry("psre.commands.setup:config", "Show the effective configuration."),
+    "serve": Entry("psre.commands.serve:serve", "Serve the web API (gunicorn, as in production)."),
+    "hsm": Entry("psre.commands.hsm:hsm", "The PKCS#11 token holding psre's keys."),
+    "ceremony": Entry(
+        "ceremony_scripts.cli:ceremony",
+        "Key ceremonies: scripted, witnessed, K-of-N PIN, verifiable transcript.",
+    ),
+    "audit": Entry("ca_core.audit_cli:audit", "Verify and show the audit log."),
+    "policy": Entry(
+        "policies.cli:policy", "Certificate profiles and the CP/CPS rendered from them."
+    ),
+    "ca": Entry("psre.commands.ca:ca_group", "Certificate authorities of the hierarchy."),
+    "issue": Entry(
+        "psre.commands.ca:issue_cmd",
+        "Issue a certificate from a CSR or for a subscriber (key generated in the HSM).",
+    ),
+    "revoke": Entry(
+        "psre.commands.ca:revoke_cmd",
+        "Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it.",
+    ),
+    "suspend": Entry(
+        "psre.commands.ca:suspend_cmd",
+        "Put the certificate with serial SERIAL on hold (certificateHold).",
+    ),
+    "unsuspend": Entry(
+        "psre.commands.ca:unsuspend_cmd", "Release the certificate with serial SERIAL from hold."
+    ),
+    "cert": Entry("psre.commands.ca:cert_group", "Certificates in the store."),
+    "subscriber": Entry(
+        "psre.commands.ca:subscriber_group", "Subscribers: civil servants (NIK) and agencies."
+    ),
+    "operator": Entry("web.cli:operator", "Operator accounts of the web console."),
+    "pdf": Entry("signing_api.pdf_cli:pdf", "Sign and verify PDFs (PAdES) with keys in the HSM."),
+    "crl": Entry(
+        "crl.cli:crl", "Certificate revocation lists: generate, show, publish on a schedule."
+    ),
+    "ocsp": Entry("ocsp.cli:ocsp", "OCSP responses: pre-signing, status, nginx."),
+    "metrics": Entry("ca_core.metrics_cli:metrics", "Prometheus metrics (metrics.listen)."),
+    "client": Entry(
+        "psre.commands.client:client_group",
+        "Client applications of the e-sign API (siMAYA, PNSMail, …).",
+    ),
+    "outbox": Entry(
+        "signing_api.outbox_cli:outbox",
+        "Messages to signers (one-time codes, activation codes, lockout notices).",
+    ),
+    "backup": Entry(
+        "psre.commands.backup:backup_cmd",
+        "Back up the database (consistent snapshot), configuration, published files, ceremony"
+        " records and, for a SoftHSM token under data_dir, the token directory (never the"
+        " PINs).",
+    ),
+    "restore": Entry(
+        "psre.commands.backup:restore_cmd",
+        "Restore the backup in BACKUP_DIR onto this machine, then catch up with what was"
+        " published since.",
+    ),
+    "lifecycle": Entry(
+        "ca_core.lifecycle_cli:lifecycle_group",
+        "Certificate lifecycles: expiry, notices before expiry.",
+    ),
+    "report": Entry(
+        "ca_core.lifecycle_cli:report_cmd",
+        "Figures for the ministry: certificates issued, revoked (by reason), suspended;"
+        " signatures by client app, agency and level; lockouts.",
+    ),
+    "trusted-list": Entry(
+        "ca_core.trusted_list_cli:trusted_list",
+        "The national trusted list of recognized PSrEs (ETSI TS 119 612 XML and JSON).",
+    ),
+    "refresher": Entry(
+        "psre.commands.refresher:refresher",
+        "Background work under a database lease: CRLs, OCSP pre-signing, expiry, sweeps.",
+    ),
 }
 
 
@@ -70,12 +133,24 @@ class _Group(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            module, attr = COMMANDS[cmd_name].split(":")
+            module, attr = COMMANDS[cmd_name].target.split(":")
             command = getattr(importlib.import_module(module), attr)
             if command.name != cmd_name:  # the registry and the command must agree
-                raise RuntimeError(f"{COMMANDS[cmd_name]} is '{command.name}', not '{cmd_name}'")
+                raise RuntimeError(f"{module}:{attr} is '{command.name}', not '{cmd_name}'")
             self.add_command(command)
         return self.commands.get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The list of commands in ``psre --help``, from the registry: no command is imported."""
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            # A stand-in with the summary as its help shortens it as click shortens the real one.
+            command = self.commands.get(name) or click.Command(name, help=COMMANDS[name].summary)
+            rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> object:
         # The group's callback runs before a sub-command parses ``--help``: keep the words.

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from ca_core import audit_objects
 from ca_core.config import Config
@@ -31,12 +31,18 @@ log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, *, public: bool = False) -> None:
         self.config = config
+        #: ``psre serve --role public``: no PKCS#11 module is ever loaded and the store is the
+        #: read-only face (the public pages, CRLs and pre-signed OCSP only read).
+        self.public = public
         self._publishers_attached = False
 
     @cached_property
     def backend(self) -> Pkcs11Backend:
+        if self.public:
+            # Typed as the real backend for the callers; anything but health() raises.
+            return cast("Pkcs11Backend", NoKeyBackend())
         from hsm.pkcs11_backend import Pkcs11Backend
 
         export_softhsm_conf(self.config)
@@ -62,8 +68,17 @@ class Services:
 
     @cached_property
     def store(self) -> Store:
-        from ca_core.store import Store
+        from ca_core.store import ReadOnlyStore, Store
 
+        if self.public:
+            # The read-only face: no migrations, no write transaction; a write attempt fails.
+            return cast(
+                "Store",
+                ReadOnlyStore.open(
+                    self.config.effective_database_url,
+                    reader_url=self.config.database_reader_url,
+                ),
+            )
         return Store.open(
             self.config.effective_database_url, reader_url=self.config.database_reader_url
         )
@@ -115,6 +130,21 @@ class Services:
             self.backend.close()
         if "store" in self.__dict__:
             self.store.close()
+
+
+class NoKeyBackend:
+    """The key backend of the public role: it loads no PKCS#11 module and signs nothing."""
+
+    def health(self) -> dict[str, object]:
+        return {"ok": True, "loaded": False, "role": "public"}
+
+    def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> object:
+        from hsm.errors import HsmError
+
+        raise HsmError(f"no HSM in the public role ({name})")
 
 
 def _observe_sign(seconds: float, error: BaseException | None) -> None:

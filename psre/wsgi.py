@@ -29,13 +29,12 @@ def create_wsgi() -> Flask:
 
 
 def _start_worker(app: Flask) -> None:
-    """What each worker starts after the fork: the CRL scheduler, and the OCSP responder with
-    its index of pre-signed responses loaded now, so that a database outage later does not
-    leave a worker that never answered OCSP without them."""
-    from crl.scheduler import start_in
+    """What each worker starts after the fork: the OCSP responder with its index of pre-signed
+    responses loaded now, so that a database outage later does not leave a worker that never
+    answered OCSP without them. Background work (CRLs, pre-signing, expiry, sweeps) is not the
+    workers' business: ``psre refresher`` does it, under a lease (ca_core/refresher.py)."""
     from ocsp.http import responder_of
 
-    start_in(app)  # the scheduler signs with this worker's HSM session
     responder_of(app)
 
 

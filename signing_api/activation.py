@@ -16,19 +16,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-
-from sqlalchemy import and_, select, update
-from sqlalchemy.orm import Session, sessionmaker
 
 from ca_core.ca_standing import WORDS, chain_problem
 from ca_core.config import SigningConfig
+from ca_core.notifier import Notifier
 from ca_core.passwords import verify_secret
-from ca_core.store import Store
-from ca_core.store.db import read_only, rows_changed, utcnow
-from ca_core.store.models import ActivationCode, Certificate, SealActivation, Subscriber
+from ca_core.store import ReadOnlyStore, Store
+from ca_core.store.activation import ActivationReads, Activations, NewCode
+from ca_core.store.db import utcnow
+from ca_core.store.models import Certificate, SealActivation, Subscriber
+from ca_core.store.signing_certs import newest_for_subscriber
 from policies.roles import signing_profile_for
 from signing_api import totp as otp
 from signing_api.client_auth import ClientApp
@@ -41,7 +39,6 @@ from signing_api.esign_errors import (
     EsignError,
 )
 from signing_api.lockout import Channel, Lockout, client_channel, locked_until, subject_key
-from signing_api.notifier import Notifier
 from signing_api.verified_cache import VerifiedCache
 
 #: Passphrases that passed scrypt lately (see signing_api.verified_cache), per process.
@@ -58,35 +55,31 @@ class Signer:
 
 
 def find_subscriber(
-    store: Store, *, nik: str | None = None, email: str | None = None, org_id: str | None = None
+    store: ReadOnlyStore,
+    *,
+    nik: str | None = None,
+    email: str | None = None,
+    org_id: str | None = None,
 ) -> Subscriber | None:
-    if nik:
-        cond = Subscriber.nik == nik
-    elif email:
-        cond = Subscriber.email == email
-    elif org_id:
-        cond = Subscriber.organization_identifier == org_id
-    else:
-        return None
-    with reading(store) as s:
-        found = s.execute(select(Subscriber).where(cond).limit(2)).scalars().all()
+    found = ActivationReads(store).subscribers_matching(nik=nik, email=email, org_id=org_id)
     # An e-mail address shared by two subscribers names nobody.
     return found[0] if len(found) == 1 else None
 
 
-def require_subscriber(store: Store, **key: str | None) -> Subscriber:
+def require_subscriber(store: ReadOnlyStore, **key: str | None) -> Subscriber:
     sub = find_subscriber(store, **key)
     if sub is None:
         raise EsignError(NOT_REGISTERED, "pengguna tidak terdaftar (signer not registered)")
     return sub
 
 
-def usable_certificate(store: Store, sub: Subscriber, now: dt.datetime) -> Certificate | None:
+def usable_certificate(
+    store: ReadOnlyStore, sub: Subscriber, now: dt.datetime
+) -> Certificate | None:
     """The newest good, currently valid certificate of ``sub`` with its key in the HSM."""
     # The profile that signs for this kind of subscriber (role subscriber-signing or seal).
     profile = signing_profile_for(sub.kind).name
-    condition = and_(Certificate.subscriber_id == sub.id, Certificate.profile == profile)
-    return store.newest_usable_certificate(condition, now)
+    return newest_for_subscriber(store, sub.id, now, profile=profile)
 
 
 @dataclass(frozen=True)
@@ -101,7 +94,9 @@ class ApiStatus:
         return self.status == "ISSUE"
 
 
-def api_status(store: Store, sub: Subscriber | None, channel_key: str | None = None) -> ApiStatus:
+def api_status(
+    store: ReadOnlyStore, sub: Subscriber | None, channel_key: str | None = None
+) -> ApiStatus:
     """The status of the e-sign API (bsre-esign-api.md, user/check/status). A signer whose CA
     (or a CA above it) is not good gets CA_REVOKED / CA_SUSPENDED / CA_EXPIRED; ``LOCKED``
     (psre's, like ``NO_CERTIFICATE``) while failed activations keep the signer from signing —
@@ -123,7 +118,7 @@ def api_status(store: Store, sub: Subscriber | None, channel_key: str | None = N
     return ApiStatus(sub.status)
 
 
-def require_signer(store: Store, sub: Subscriber) -> Signer:
+def require_signer(store: ReadOnlyStore, sub: Subscriber) -> Signer:
     """``sub`` if it may sign now; 2021 (signer) or 2022 (their CA) otherwise — checked before
     any activation attempt, so a refusal never counts as a failed passphrase."""
     if sub.status != "ISSUE":
@@ -244,17 +239,10 @@ class Activation:
     def _held_by_another_app(
         self, sub: Subscriber, code: str, purpose: str, now: dt.datetime
     ) -> bool:
-        with reading(self.store) as s:
-            others = s.execute(
-                select(ActivationCode).where(
-                    ActivationCode.subscriber_id == sub.id,
-                    ActivationCode.client_id != self._client.id,
-                    ActivationCode.purpose == purpose,
-                    ActivationCode.used_at.is_(None),
-                    ActivationCode.expires_at > now,
-                )
-            ).scalars()
-            return any(self._mac.matches(code, c.salt, c.code_hmac) for c in others)
+        others = ActivationReads(self.store).live_codes_of_other_apps(
+            sub.id, self._client.id, purpose, now
+        )
+        return any(self._mac.matches(code, c.salt, c.code_hmac) for c in others)
 
     def _use_code(
         self,
@@ -265,32 +253,14 @@ class Activation:
         now: dt.datetime,
         hashes: list[str] | None,
     ) -> bool:
-        with self.store.session() as s:
-            stmt = select(ActivationCode).where(
-                ActivationCode.subscriber_id == sub.id,
-                ActivationCode.client_id == self._client.id,
-                ActivationCode.purpose == purpose,
-                ActivationCode.used_at.is_(None),
-                ActivationCode.expires_at > now,
-            )
-            if purpose == "seal":
-                stmt = stmt.join(
-                    SealActivation, SealActivation.id == ActivationCode.seal_activation_id
-                ).where(SealActivation.revoked_at.is_(None), SealActivation.expires_at > now)
-            candidates = s.execute(stmt).scalars().all()
-            match = next(
-                (c for c in candidates if self._mac.matches(code, c.salt, c.code_hmac)), None
-            )
-            if match is None:
-                return False
-            # Single use even against a concurrent request with the same code.
-            taken = rows_changed(
-                s,
-                update(ActivationCode)
-                .where(ActivationCode.id == match.id, ActivationCode.used_at.is_(None))
-                .values(used_at=now),
-            )
-        if taken != 1:
+        match = Activations(self.store).take_code(
+            sub.id,
+            self._client.id,
+            purpose,
+            now,
+            lambda c: self._mac.matches(code, c.salt, c.code_hmac),
+        )
+        if match is None:
             return False
         if match.document_sha256 is not None and match.document_sha256 != _joined(hashes or []):
             raise EsignError(INVALID_FORMAT, "the TOTP was issued for other documents")
@@ -322,37 +292,20 @@ class Activation:
         # Computed before the transaction: an HSM outage refuses the request (503), writes nothing.
         digest = self._mac.digest(code, salt)
         expires = now + dt.timedelta(seconds=self.cfg.totp_seconds)
-        with self.store.session() as s:
-            s.execute(
-                update(ActivationCode)
-                .where(
-                    ActivationCode.subscriber_id == sub.id,
-                    ActivationCode.client_id == self._client.id,
-                    ActivationCode.purpose == purpose,
-                    ActivationCode.used_at.is_(None),
-                )
-                .values(used_at=now)
-            )
-            s.add(
-                ActivationCode(
-                    subscriber_id=sub.id,
-                    client_id=self._client.id,
-                    purpose=purpose,
-                    seal_activation_id=seal_activation_id,
-                    salt=salt,
-                    code_hmac=digest,
-                    documents=documents,
-                    document_sha256=_joined(hashes) if hashes else None,
-                    expires_at=expires,
-                )
-            )
-            self.store.audit.append(
-                self.channel.actor,
-                f"{purpose}.code_issued",
-                subject_key(sub),
-                {"documents": documents, "expires": expires.isoformat()},
-                session=s,
-            )
+        new = NewCode(
+            subscriber_id=sub.id,
+            client_id=self._client.id,
+            purpose=purpose,
+            salt=salt,
+            code_hmac=digest,
+            documents=documents,
+            expires_at=expires,
+            document_sha256=_joined(hashes) if hashes else None,
+            seal_activation_id=seal_activation_id,
+        )
+        Activations(self.store).issue_code(
+            new, now, actor=self.channel.actor, subject=subject_key(sub)
+        )
         return code, expires
 
     def send_code(
@@ -378,37 +331,21 @@ class Activation:
     def new_seal_activation(self, sub: Subscriber) -> tuple[str, dt.datetime]:
         token = secrets.token_urlsafe(32)
         expires = utcnow() + dt.timedelta(days=self.cfg.seal_activation_days)
-        with self.store.session() as s:
-            s.add(
-                SealActivation(
-                    subscriber_id=sub.id,
-                    client_id=self._client.id,
-                    token_sha256=_sha256(token),
-                    expires_at=expires,
-                )
-            )
-            self.store.audit.append(
-                self.channel.actor,
-                "seal.activate",
-                subject_key(sub),
-                {"expires": expires.isoformat()},
-                session=s,
-            )
+        Activations(self.store).add_seal_activation(
+            sub.id,
+            self._client.id,
+            _sha256(token),
+            expires,
+            actor=self.channel.actor,
+            subject=subject_key(sub),
+        )
         return token, expires
 
     def seal_activation(self, sub: Subscriber, token: str) -> SealActivation | None:
         """The live activation of this client for ``sub`` that ``token`` names, if any."""
-        now = utcnow()
-        with reading(self.store) as s:
-            return s.execute(
-                select(SealActivation).where(
-                    SealActivation.token_sha256 == _sha256(token),
-                    SealActivation.subscriber_id == sub.id,
-                    SealActivation.client_id == self._client.id,
-                    SealActivation.revoked_at.is_(None),
-                    SealActivation.expires_at > now,
-                )
-            ).scalar_one_or_none()
+        return ActivationReads(self.store).live_seal_activation(
+            _sha256(token), sub.id, self._client.id, utcnow()
+        )
 
     def check_seal_activation(self, sub: Subscriber, token: str | None) -> SealActivation:
         """The activation ``token`` names; a wrong token counts as a failed attempt."""
@@ -423,32 +360,14 @@ class Activation:
 
     def revoke_seal_activations(self, sub: Subscriber, token: str | None = None) -> int:
         """Revoke this client's activations for ``sub`` (only ``token``'s when given)."""
-        now = utcnow()
-        with self.store.session() as s:
-            stmt = update(SealActivation).where(
-                SealActivation.subscriber_id == sub.id,
-                SealActivation.client_id == self._client.id,
-                SealActivation.revoked_at.is_(None),
-            )
-            if token is not None:
-                stmt = stmt.where(SealActivation.token_sha256 == _sha256(token))
-            n = rows_changed(s, stmt.values(revoked_at=now))
-            self.store.audit.append(
-                self.channel.actor,
-                "seal.revoke",
-                subject_key(sub),
-                {"revoked": n},
-                session=s,
-            )
-        return n
-
-
-@contextmanager
-def reading(store: Store) -> Iterator[Session]:
-    """A read-only transaction: on SQLite it takes no write lock, so lookups never queue
-    behind another worker's signature bookkeeping."""
-    with sessionmaker(read_only(store.engine), expire_on_commit=False)() as s, s.begin():
-        yield s
+        return Activations(self.store).revoke_seal_activations(
+            sub.id,
+            self._client.id,
+            utcnow(),
+            token_sha256=None if token is None else _sha256(token),
+            actor=self.channel.actor,
+            subject=subject_key(sub),
+        )
 
 
 def _joined(hashes: list[str]) -> str:

@@ -264,16 +264,28 @@ _COUNTS_PROPS = {"items": "signatureProperties", "per": "file", "or_one": True}
 def request_schemas(max_files: int) -> dict[str, dict[str, Any]]:
     """(``"METHOD /path"``) → {"json" | "multipart": schema}. ``max_files`` is
     signing.max_files (a bound the document states)."""
-    v1_stamp, v1_rules = _v1_stamp()
-    props = _v2_properties()
-    files = {
+    files = _files(max_files)
+    sig_props = _signature_properties(max_files)
+    return {
+        **_v1_requests(),
+        **_v2_requests(max_files, files, sig_props),
+        **_seal_requests(max_files, files, sig_props),
+    }
+
+
+def _files(max_files: int) -> dict[str, Any]:
+    return {
         "anyOf": [
             pdf_base64(),
             {"type": "array", "items": pdf_base64(), "minItems": 1, "maxItems": max_files},
         ],
         "description": "base64 PDFs (or one as a string)",
     }
-    sig_props = {
+
+
+def _signature_properties(max_files: int) -> dict[str, Any]:
+    props = _v2_properties()
+    return {
         "anyOf": [
             props,
             {"type": "array", "items": props, "maxItems": max_files},
@@ -281,27 +293,28 @@ def request_schemas(max_files: int) -> dict[str, dict[str, Any]]:
         ],
         "description": "one entry for all files, or one per file; none (null, []): invisible",
     }
-    person = {"nik": optional(NIK_JSON), "email": optional(EMAIL)}
-    who = _one_of_filled("nik", "email", schemas={"nik": NIK_JSON, "email": EMAIL})
-    secret = {"passphrase": optional(filled()), "totp": optional(filled(256))}
-    sign_v2 = {
-        "type": "object",
-        "properties": {
-            **person,
-            **secret,
-            "signatureProperties": sig_props,
-            "file": files,
-        },
-        "required": ["file"],
-        "allOf": [
-            who,
-            _one_of_filled(
-                "passphrase", "totp", schemas={"passphrase": filled(), "totp": filled(256)}
-            ),
-        ],
-        "x-psre-counts": [_COUNTS_PROPS],
-    }
-    agency = {"idSubscriber": ORG_ID}
+
+
+def _person() -> dict[str, Any]:
+    return {"nik": optional(NIK_JSON), "email": optional(EMAIL)}
+
+
+def _who() -> dict[str, Any]:
+    return _one_of_filled("nik", "email", schemas={"nik": NIK_JSON, "email": EMAIL})
+
+
+def _secret() -> dict[str, Any]:
+    return {"passphrase": optional(filled()), "totp": optional(filled(256))}
+
+
+def _passphrase_or_totp() -> dict[str, Any]:
+    return _one_of_filled(
+        "passphrase", "totp", schemas={"passphrase": filled(), "totp": filled(256)}
+    )
+
+
+def _v1_requests() -> dict[str, dict[str, Any]]:
+    v1_stamp, v1_rules = _v1_stamp()
     return {
         "POST /api/sign/pdf": {
             "multipart": {
@@ -325,20 +338,41 @@ def request_schemas(max_files: int) -> dict[str, dict[str, Any]]:
         },
         "GET /api/user/status/{nik}": {"path": _path(nik=NIK)},
         "GET /api/sign/download/{id_dokumen}": {"path": _path(id_dokumen=filled(128))},
+    }
+
+
+def _v2_requests(
+    max_files: int, files: dict[str, Any], sig_props: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    sign_v2 = {
+        "type": "object",
+        "properties": {
+            **_person(),
+            **_secret(),
+            "signatureProperties": sig_props,
+            "file": files,
+        },
+        "required": ["file"],
+        "allOf": [_who(), _passphrase_or_totp()],
+        "x-psre-counts": [_COUNTS_PROPS],
+    }
+    return {
         "POST /api/v2/sign/pdf": {"json": sign_v2},
         "POST /api/v2/sign/get/totp": {
             "json": {
                 "type": "object",
                 "properties": {
-                    **person,
+                    **_person(),
                     "data": _count(max_files),
                     "hashes": _hashes(max_files),
                 },
-                **who,
+                **_who(),
                 "x-psre-counts": [_COUNTS_HASHES],
             }
         },
-        "POST /api/v2/user/check/status": {"json": {"type": "object", "properties": person, **who}},
+        "POST /api/v2/user/check/status": {
+            "json": {"type": "object", "properties": _person(), **_who()}
+        },
         "POST /api/v2/user/registration": {
             "json": {
                 "type": "object",
@@ -359,14 +393,20 @@ def request_schemas(max_files: int) -> dict[str, dict[str, Any]]:
                 "required": ["file"],
             }
         },
+    }
+
+
+def _seal_requests(
+    max_files: int, files: dict[str, Any], sig_props: dict[str, Any]
+) -> dict[str, dict[str, Any]]:
+    agency = {"idSubscriber": ORG_ID}
+    return {
         "POST /api/v2/seal/get/activation": {
             "json": {
                 "type": "object",
-                "properties": {**agency, **secret},
+                "properties": {**agency, **_secret()},
                 "required": ["idSubscriber"],
-                **_one_of_filled(
-                    "passphrase", "totp", schemas={"passphrase": filled(), "totp": filled(256)}
-                ),
+                **_passphrase_or_totp(),
             }
         },
         "POST /api/v2/seal/get/totp": {

@@ -13,12 +13,11 @@ import time
 from dataclasses import dataclass
 
 from flask import request
-from sqlalchemy import select
 
 from ca_core.errors import AlreadyExistsError, NotFoundError
 from ca_core.passwords import hash_secret, verify_secret
-from ca_core.store import Store
-from ca_core.store.models import ClientRequestWindow
+from ca_core.store import ReadOnlyStore, Store
+from ca_core.store.client_apps import ClientApps
 from signing_api.esign_errors import RATE_LIMITED, UNAUTHORIZED, EsignError
 from signing_api.verified_cache import VerifiedCache
 
@@ -43,7 +42,7 @@ def _dummy_hash() -> str:
     return hash_secret(secrets.token_urlsafe(16))
 
 
-def authenticate(store: Store) -> ClientApp:
+def authenticate(store: ReadOnlyStore) -> ClientApp:
     """The client app of the current request, or EsignError 401 (same answer for every cause,
     so the API does not tell which usernames exist)."""
     auth = request.authorization
@@ -85,23 +84,9 @@ def check_rate(store: Store, client: ClientApp, default_per_minute: int) -> None
 
 def _count(store: Store, client_id: int, limit: int) -> None:
     window = int(time.time()) // 60 * 60
-    with store.session() as s:
-        row = s.execute(
-            select(ClientRequestWindow)
-            .where(ClientRequestWindow.client_id == client_id, ClientRequestWindow.window == window)
-            .with_for_update()
-        ).scalar_one_or_none()
-        if row is None:
-            s.query(ClientRequestWindow).filter(
-                ClientRequestWindow.client_id == client_id, ClientRequestWindow.window < window
-            ).delete()
-            s.add(ClientRequestWindow(client_id=client_id, window=window, count=1))
-            return
-        if row.count >= limit:
-            retry = window + 60 - int(time.time())
-            raise EsignError(
-                RATE_LIMITED,
-                f"rate limit of {limit} requests per minute reached",
-                retry_after=retry,
-            )
-        row.count += 1
+    if ClientApps(store).count_request(client_id, window, limit):
+        return
+    retry = window + 60 - int(time.time())
+    raise EsignError(
+        RATE_LIMITED, f"rate limit of {limit} requests per minute reached", retry_after=retry
+    )

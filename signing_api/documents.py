@@ -14,11 +14,9 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-
 from ca_core.store import Store
 from ca_core.store.db import utcnow
-from ca_core.store.models import SignedDocument
+from ca_core.store.documents import Documents
 from signing_api.esign_errors import DOCUMENT_GONE, NOT_FOUND, EsignError
 
 log = logging.getLogger(__name__)
@@ -30,24 +28,16 @@ def keep(
     """Store ``data`` for one download by ``client_id``; returns the new ``id_dokumen``."""
     now = utcnow()
     document_id = secrets.token_hex(16)
-    with store.session() as s:
-        # Housekeeping on the way: expired documents lose their bytes.
-        s.execute(
-            update(SignedDocument)
-            .where(SignedDocument.expires_at <= now, SignedDocument.data.is_not(None))
-            .values(data=None)
-        )
-        s.add(
-            SignedDocument(
-                document_id=document_id,
-                client_id=client_id,
-                subscriber_id=subscriber_id,
-                filename=filename,
-                sha256=hashlib.sha256(data).hexdigest(),
-                data=data,
-                expires_at=now + dt.timedelta(minutes=minutes),
-            )
-        )
+    Documents(store).keep(
+        document_id=document_id,
+        client_id=client_id,
+        subscriber_id=subscriber_id,
+        filename=filename,
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
+        now=now,
+        expires_at=now + dt.timedelta(minutes=minutes),
+    )
     return document_id
 
 
@@ -75,52 +65,26 @@ def claim(store: Store, client_id: int, document_id: str) -> Claim:
     Another client's document is answered as unknown (4040), not as gone.
     """
     now = utcnow()
-    with store.session() as s:
-        doc = s.execute(
-            select(SignedDocument)
-            .where(SignedDocument.document_id == document_id, SignedDocument.client_id == client_id)
-            .with_for_update()
-        ).scalar_one_or_none()
-        if doc is None:
-            raise EsignError(NOT_FOUND, "dokumen tidak ditemukan (no such document)")
-        if doc.data is None or doc.expires_at <= now:
-            doc.data = None
-            out = None
-        elif doc.downloaded_at is not None and doc.downloaded_at > now - _HOLD:
-            raise EsignError(
-                DOCUMENT_GONE, "file sedang diunduh (a download of this file is in progress)"
-            )
-        else:
-            doc.downloaded_at = now
-            out = Claim(document_id, doc.filename, doc.data, now)
-    if out is None:
+    found = Documents(store).claim(client_id, document_id, now, _HOLD)
+    if found.outcome == "unknown":
+        raise EsignError(NOT_FOUND, "dokumen tidak ditemukan (no such document)")
+    if found.outcome == "busy":
+        raise EsignError(
+            DOCUMENT_GONE, "file sedang diunduh (a download of this file is in progress)"
+        )
+    if found.outcome == "gone":
         raise EsignError(DOCUMENT_GONE, "file sudah tidak tersedia (already downloaded or expired)")
-    return out
+    return Claim(document_id, found.filename, found.data, now)
 
 
 def spend(store: Store, c: Claim) -> None:
     """The download was delivered: forget the bytes (the row and the hash stay)."""
-    _update_held(store, c, data=None)
+    Documents(store).forget_bytes(c.document_id, c.claimed_at)
 
 
 def release(store: Store, c: Claim) -> None:
     """The download failed before its body went out: the document may be downloaded again."""
-    _update_held(store, c, downloaded_at=None)
-
-
-def _update_held(store: Store, c: Claim, **values: object) -> None:
-    # Only while our hold is the current one and the bytes are there: a hold that ran out and
-    # was taken by another download is not ours to settle.
-    with store.session() as s:
-        s.execute(
-            update(SignedDocument)
-            .where(
-                SignedDocument.document_id == c.document_id,
-                SignedDocument.downloaded_at == c.claimed_at,
-                SignedDocument.data.is_not(None),
-            )
-            .values(**values)
-        )
+    Documents(store).release(c.document_id, c.claimed_at)
 
 
 _HOLD = dt.timedelta(seconds=CLAIM_SECONDS)

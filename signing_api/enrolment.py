@@ -20,18 +20,16 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
-
 from ca_core.config import Config
 from ca_core.errors import CaError
+from ca_core.notifier import Notifier
 from ca_core.passwords import hash_secret
 from ca_core.store import Store
-from ca_core.store.db import rows_changed, utcnow
-from ca_core.store.models import EnrolmentCode, Subscriber
+from ca_core.store.db import utcnow
+from ca_core.store.enrolment import EnrolmentReads, Enrolments
+from ca_core.store.models import Subscriber
 from ca_core.subscribers import MIN_PASSPHRASE, Enrolment, enrol
 from signing_api import lockout
-from signing_api.activation import reading
-from signing_api.notifier import Notifier
 
 #: Longest passphrase accepted (scrypt takes any length; this bounds the work per request).
 MAX_PASSPHRASE = 256
@@ -86,20 +84,15 @@ def invite(
     now = utcnow()
     code = new_code()
     expires = now + dt.timedelta(hours=how.hours)
-    with store.session() as s:
-        s.execute(
-            update(EnrolmentCode)
-            .where(EnrolmentCode.subscriber_id == sub.id, EnrolmentCode.used_at.is_(None))
-            .values(used_at=now)
-        )
-        s.add(EnrolmentCode(subscriber_id=sub.id, code_sha256=_digest(code), expires_at=expires))
-        store.audit.append(
-            actor,
-            "subscriber.enrolment_sent",
-            lockout.subject_key(sub),
-            {"reason": reason, "expires": expires.isoformat()},
-            session=s,
-        )
+    Enrolments(store).replace_code(
+        sub.id,
+        _digest(code),
+        expires,
+        now,
+        actor=actor,
+        subject=lockout.subject_key(sub),
+        reason=reason,
+    )
     link = f"{how.base_url.rstrip('/')}{PAGE}#kode={code}"
     notifier.send(
         sub.email,
@@ -129,15 +122,11 @@ def reset(
     """The signer lost (or may have exposed) their passphrase: it stops working at once, the
     lockout counters are cleared, and a new enrolment code goes to the signer. Until they set a
     new passphrase they can still sign with one-time codes sent to them."""
-    with store.session() as s:
-        row = s.get(Subscriber, sub.id)
-        if row is None:
-            raise EnrolmentError("subscriber", "no such subscriber")
-        row.passphrase_hash = None
-        lockout.clear(store, sub.id, s)
-        store.audit.append(
-            actor, "subscriber.reset_activation", lockout.subject_key(sub), {}, session=s
-        )
+    found = Enrolments(store).reset_passphrase(
+        sub.id, actor=actor, subject=lockout.subject_key(sub)
+    )
+    if not found:
+        raise EnrolmentError("subscriber", "no such subscriber")
     return invite(store, notifier, sub, how, actor=actor, reason="reset")
 
 
@@ -156,41 +145,11 @@ def redeem(store: Store, code: str, passphrase: str, repeat: str | None = None) 
     refused = EnrolmentError("code", "unknown, used or expired activation code")
     # The code is checked before scrypt runs, so that junk posted at the page costs a lookup,
     # not ~50 ms of CPU; and scrypt runs outside the write transaction.
-    with reading(store) as s:
-        live = s.execute(
-            select(EnrolmentCode.id).where(
-                EnrolmentCode.code_sha256 == digest,
-                EnrolmentCode.used_at.is_(None),
-                EnrolmentCode.expires_at > utcnow(),
-            )
-        ).scalar_one_or_none()
+    live = EnrolmentReads(store).live_code(digest, utcnow())
     if live is None:
         raise refused
     hashed = hash_secret(passphrase)
-    now = utcnow()
-    with store.session() as s:
-        # Spent exactly once, even against a concurrent post of the same code.
-        taken = rows_changed(
-            s,
-            update(EnrolmentCode)
-            .where(
-                EnrolmentCode.id == live,
-                EnrolmentCode.used_at.is_(None),
-                EnrolmentCode.expires_at > now,
-            )
-            .values(used_at=now),
-        )
-        if taken != 1:
-            raise refused
-        found = s.get(EnrolmentCode, live)
-        assert found is not None
-        sub = s.get(Subscriber, found.subscriber_id)
-        assert sub is not None
-        sub.passphrase_hash = hashed
-        lockout.clear(store, sub.id, s)
-        # The signer is the actor: they alone chose the passphrase.
-        key = lockout.subject_key(sub)
-        store.audit.append(key, "subscriber.passphrase_set", key, {}, session=s)
-        s.flush()
-        s.expunge(sub)
+    sub = Enrolments(store).redeem(live, hashed, utcnow())
+    if sub is None:
+        raise refused
     return sub

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Flask, Response, jsonify
 
-from signing_api.app_runtime import runtime
+from ca_core.app_runtime import runtime
 from signing_api.openapi import openapi_document
 
 docs = Blueprint("esign_docs", __name__)

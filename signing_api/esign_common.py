@@ -7,15 +7,15 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, request
 
+from ca_core.app_runtime import runtime
+from ca_core.notifier import Notifier, notifier_for
 from ca_core.runtime import Runtime
 from signing_api import api_schema
 from signing_api.activation import Activation
-from signing_api.app_runtime import runtime
 from signing_api.client_auth import ClientApp, authenticate, check_rate
 from signing_api.edge import EdgeError, parse_json
 from signing_api.esign_errors import INVALID_FORMAT, EsignError, register_esign_handlers
 from signing_api.lockout import client_channel
-from signing_api.notifier import Notifier, notifier_for
 from signing_api.totp import CodeMac
 
 

@@ -351,9 +351,41 @@ _COUNTS = (
 
 def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]:
     """The document for a server whose signing.max_files is ``max_files``."""
+    from signing_api.csc.openapi import csc_components, csc_paths
+
     req = request_schemas(max_files)
     signing = (*_ACTIVATION, 4014, 4131, 4290, 5032)
     paths: dict[str, Any] = {
+        **_v1_paths(req, signing),
+        **_v2_paths(req, signing),
+        **_seal_paths(req, signing),
+        "/api/openapi.json": {
+            "get": {
+                "summary": "This document (no credentials needed).",
+                "security": [],
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
+                },
+            }
+        },
+    }
+    paths.update(csc_paths())
+    return {
+        "openapi": "3.1.0",
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "info": _info(),
+        "components": _components(csc_components()),
+        "security": [{"basic": []}],
+        "paths": paths,
+    }
+
+
+_Requests = dict[str, dict[str, Any]]
+
+
+def _v1_paths(req: _Requests, signing: tuple[int, ...]) -> dict[str, Any]:
+    """The v1 API's paths (BSrE's first version: multipart uploads, one file)."""
+    return {
         "/api/sign/pdf": {
             "post": _op(
                 "Sign one PDF (v1). 200: the signed PDF, header id_dokumen (one download).",
@@ -389,6 +421,12 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
                 request=req["GET /api/user/status/{nik}"],
             )
         },
+    }
+
+
+def _v2_paths(req: _Requests, signing: tuple[int, ...]) -> dict[str, Any]:
+    """The v2 API's signer paths (JSON, bulk signing)."""
+    return {
         "/api/v2/sign/pdf": {
             "post": _op(
                 "Sign one or many PDFs (bulk) with a passphrase or a one-time TOTP.",
@@ -447,6 +485,12 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
                 request=req["POST /api/v2/verify/pdf"],
             )
         },
+    }
+
+
+def _seal_paths(req: _Requests, signing: tuple[int, ...]) -> dict[str, Any]:
+    """The v2 API's paths for agency seals."""
+    return {
         "/api/v2/seal/get/activation": {
             "post": _op(
                 "Activate sealing with an agency's key for this client app: {idSubscriber, "
@@ -489,67 +533,54 @@ def openapi_document(max_files: int = SigningConfig.max_files) -> dict[str, Any]
                 description=_COUNTS,
             )
         },
-        "/api/openapi.json": {
-            "get": {
-                "summary": "This document (no credentials needed).",
-                "security": [],
-                "responses": {
-                    "200": {"description": "OpenAPI 3.1", "content": _json({"type": "object"})}
-                },
-            }
-        },
     }
-    from signing_api.csc.openapi import csc_components, csc_paths
 
-    paths.update(csc_paths())
-    csc = csc_components()
+
+def _info() -> dict[str, Any]:
     return {
-        "openapi": "3.1.0",
-        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
-        "info": {
-            "title": "psre e-sign API (BSrE-compatible v1 + v2)",
-            "version": __version__,
-            "description": "Client apps authenticate with HTTP Basic credentials from "
-            "`psre client add`. Signers activate each request with their passphrase or a "
-            "one-time TOTP sent to them; signing.max_failures consecutive failures lock the "
-            "calling app out for that signer, signing.max_failures_signer across all apps lock "
-            "the signer, each for signing.lockout_minutes (2031 with locked=true, HTTP 423). A "
-            "TOTP issued to another app is refused (2031, counted=false) without counting. "
-            "Errors: {status_code, error} with a 4xx/5xx status; a field missing or empty is "
-            "4014, any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
-            f"deeper than {MAX_JSON_DEPTH} levels or with more than {MAX_JSON_TOKENS} values "
-            "included). A method a path does not offer is answered 405 "
-            "with an Allow header (components.responses.MethodNotAllowed). "
-            "The CSC API (paths /csc/v2/ and /csc/v1/, tag CSC) authenticates with a bearer "
-            "token from its auth/login and answers errors as {error, error_description} "
-            "(components.x-csc-errors).",
+        "title": "psre e-sign API (BSrE-compatible v1 + v2)",
+        "version": __version__,
+        "description": "Client apps authenticate with HTTP Basic credentials from "
+        "`psre client add`. Signers activate each request with their passphrase or a "
+        "one-time TOTP sent to them; signing.max_failures consecutive failures lock the "
+        "calling app out for that signer, signing.max_failures_signer across all apps lock "
+        "the signer, each for signing.lockout_minutes (2031 with locked=true, HTTP 423). A "
+        "TOTP issued to another app is refused (2031, counted=false) without counting. "
+        "Errors: {status_code, error} with a 4xx/5xx status; a field missing or empty is "
+        "4014, any other refused field 4015 (text holding NUL or lone surrogates, JSON nested "
+        f"deeper than {MAX_JSON_DEPTH} levels or with more than {MAX_JSON_TOKENS} values "
+        "included). A method a path does not offer is answered 405 "
+        "with an Allow header (components.responses.MethodNotAllowed). "
+        "The CSC API (paths /csc/v2/ and /csc/v1/, tag CSC) authenticates with a bearer "
+        "token from its auth/login and answers errors as {error, error_description} "
+        "(components.x-csc-errors).",
+    }
+
+
+def _components(csc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "securitySchemes": {
+            "basic": {"type": "http", "scheme": "basic"},
+            **csc["securitySchemes"],
         },
-        "components": {
-            "securitySchemes": {
-                "basic": {"type": "http", "scheme": "basic"},
-                **csc["securitySchemes"],
-            },
-            "schemas": {"Error": _error_schema(sorted(CODES)), **csc["schemas"]},
-            "x-csc-errors": csc["x-csc-errors"],
-            "responses": {
-                "MethodNotAllowed": {
-                    "description": "4050: the path does not offer this method",
-                    "headers": {
-                        "Allow": {
-                            "required": True,
-                            "schema": _S,
-                            "description": "the methods the path offers (RFC 9110 §10.2.1)",
-                        }
-                    },
-                    "content": _json(_error_schema([4050])),
+        "schemas": {"Error": _error_schema(sorted(CODES)), **csc["schemas"]},
+        "x-csc-errors": csc["x-csc-errors"],
+        "responses": {
+            "MethodNotAllowed": {
+                "description": "4050: the path does not offer this method",
+                "headers": {
+                    "Allow": {
+                        "required": True,
+                        "schema": _S,
+                        "description": "the methods the path offers (RFC 9110 §10.2.1)",
+                    }
                 },
-                "NotFound": {
-                    "description": "4040: no such endpoint",
-                    "content": _json(_error_schema([4040])),
-                },
+                "content": _json(_error_schema([4050])),
             },
-            "x-error-codes": {str(c): {"http": s, "meaning": m} for c, (s, m) in CODES.items()},
+            "NotFound": {
+                "description": "4040: no such endpoint",
+                "content": _json(_error_schema([4040])),
+            },
         },
-        "security": [{"basic": []}],
-        "paths": paths,
+        "x-error-codes": {str(c): {"http": s, "meaning": m} for c, (s, m) in CODES.items()},
     }

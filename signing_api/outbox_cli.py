@@ -1,8 +1,8 @@
-"""``psre outbox …``: the mail/SMS gateway's side of the default notifier (signing_api.notifier).
+"""``psre outbox …``: the mail/SMS gateway's side of the default notifier (ca_core.notifier).
 
 ``take`` hands the gateway the waiting messages and removes them in the same transaction;
-``sweep`` deletes messages whose code has expired (the CRL scheduler and the OCSP daemon run it
-too, so a code never lingers in the database past its use).
+``sweep`` deletes messages whose code has expired (the refresher runs it too, so a code never
+lingers in the database past its use).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def outbox() -> None:
 @click.pass_obj
 def take_cmd(rt: Runtime, limit: int) -> None:
     """Print waiting messages as JSON lines for delivery; they leave the outbox."""
-    from signing_api.notifier import take
+    from ca_core.notifier import take
 
     for m in take(rt.store, limit):
         line = {
@@ -48,6 +48,6 @@ def take_cmd(rt: Runtime, limit: int) -> None:
 @click.pass_obj
 def sweep_cmd(rt: Runtime) -> None:
     """Delete messages whose code has expired."""
-    from signing_api.notifier import sweep
+    from ca_core.notifier import sweep
 
     click.echo(f"removed {sweep(rt.store)} expired message(s)")

@@ -33,14 +33,12 @@ class SignerNotReadyError(PdfSignError):
 def signing_certificate(store: Store, key: str) -> Certificate:
     """The newest valid, unrevoked certificate with a key in the HSM of subscriber ``key``."""
     from ca_core import subscribers
-    from ca_core.store.models import Certificate
+    from ca_core.store.signing_certs import newest_for_subscriber
 
     sub = subscribers._get(store, key)  # NIK or organizationIdentifier, as `psre subscriber`
     if sub.status != "ISSUE":
         raise SignerNotReadyError(f"subscriber {key} has status {sub.status}; only ISSUE signs")
-    row = store.newest_usable_certificate(
-        Certificate.subscriber_id == sub.id, dt.datetime.now(dt.UTC)
-    )
+    row = newest_for_subscriber(store, sub.id, dt.datetime.now(dt.UTC))
     if row is None:
         raise SignerNotReadyError(f"subscriber {key} has no valid signing certificate")
     return row
@@ -191,10 +189,10 @@ def _signer_passphrase(path: str | None) -> str:
 def _activate(rt: Runtime, key: str, passphrase: str) -> None:
     """Check the signer's own passphrase, through the API's lockout (channel ``cli``)."""
     from ca_core import subscribers
+    from ca_core.notifier import notifier_for
     from signing_api.activation import Activation
     from signing_api.esign_errors import EsignError
     from signing_api.lockout import Channel
-    from signing_api.notifier import notifier_for
 
     sub = subscribers._get(rt.store, key)
     checker = Activation(

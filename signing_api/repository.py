@@ -11,7 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, abort, request
 
-from signing_api.app_runtime import runtime
+from ca_core.app_runtime import runtime
 
 bp = Blueprint("repository", __name__)
 

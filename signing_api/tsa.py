@@ -32,12 +32,11 @@ from typing import TYPE_CHECKING
 from asn1crypto import cms, core, tsp, x509
 from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
-from sqlalchemy import select
 
 from ca_core.ca_standing import ChainProblem, IssuerNotGood, require_good_chain
 from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
-from ca_core.store.models import Certificate
+from ca_core.store import signing_certs
 from hsm.errors import HsmError
 from policies.roles import names_with_role
 from signing_api import asn1_lengths
@@ -105,7 +104,7 @@ class TimeStampAuthority:
             if self._unit is not None and self._unit.recheck_at > now:
                 return self._unit
             units = names_with_role("tsa")  # the profiles of time-stamping units
-            row = self.rt.store.newest_usable_certificate(Certificate.profile.in_(units), now)
+            row = signing_certs.newest_with_profile(self.rt.store, units, now)
             if row is None:
                 raise NoTsaUnitError(
                     "tsa",
@@ -125,12 +124,7 @@ class TimeStampAuthority:
         Read on every token, not cached with the unit: a revoked or suspended CA (or unit)
         stamps nothing from the next request on."""
         require_good_chain(self.rt.store, unit.issuer_id, now)
-        with self.rt.store.reading() as conn:
-            status = conn.execute(
-                select(Certificate.status, Certificate.not_after).where(
-                    Certificate.id == unit.certificate_id
-                )
-            ).first()
+        status = signing_certs.standing(self.rt.store, unit.certificate_id)
         if status is None or status.status != "good" or status.not_after <= now:
             with self._lock:
                 self._unit = None  # choose again (an older unit may still be good)
@@ -302,7 +296,7 @@ bp = Blueprint("tsa", __name__)
 @bp.post("/tsa")
 def timestamp() -> Response:
     """RFC 3161 over HTTP (§3.4): a DER TimeStampReq in, a DER TimeStampResp out."""
-    from signing_api.app_runtime import runtime
+    from ca_core.app_runtime import runtime
 
     ctype = (request.mimetype or "").lower()
     if ctype != QUERY_TYPE:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Response, jsonify, request
 from werkzeug.datastructures import FileStorage
 
+from ca_core.app_runtime import runtime
 from signing_api import documents
 from signing_api.activation import (
     ApiStatus,
@@ -13,7 +14,6 @@ from signing_api.activation import (
     require_signer,
     require_subscriber,
 )
-from signing_api.app_runtime import runtime
 from signing_api.client_slots import verify_slots
 from signing_api.disposition import attachment, file_name
 from signing_api.esign_common import (

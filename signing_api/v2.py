@@ -19,6 +19,7 @@ from typing import Any
 
 from flask import Response, jsonify, request
 
+from ca_core.app_runtime import runtime
 from ca_core.store import Store
 from ca_core.subscribers import Enrolment, SubscriberError
 from signing_api.activation import (
@@ -28,7 +29,6 @@ from signing_api.activation import (
     require_signer,
     require_subscriber,
 )
-from signing_api.app_runtime import runtime
 from signing_api.client_slots import verify_slots
 from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.esign_common import (

@@ -405,35 +405,10 @@ def _report(
     ts_trusted = ts is not None and not ts_problems
     at = ts.timestamp if ts_trusted and ts is not None else None
     at_signing = leaf.status if leaf else "unknown"
-    problems: list[str] = []
-    if not st.intact:
-        problems.append("the signed bytes were changed (digest mismatch)")
-    elif not st.valid:
-        problems.append("the cryptographic signature does not verify")
-    when = "when it was timestamped" if at is not None else "now"
-    status_problems = verify_status.status_problems(chain, when, past=at is not None)
-    if st.validation_path is None:
-        problems.append("the signer's certificate does not chain to this PSrE's root")
-    elif not st.trusted and not status_problems:
-        problems.append(f"the signer's certificate path does not validate: {_trust_problem(st)}")
-    problems += status_problems
-    if at is not None:
-        # Judged at the timestamp's time: a compromise since then still voids it.
-        compromise = verify_status.compromise_problem(chain, "the signature")
-        if compromise is None and st.trusted and not status_problems:
-            compromise = verify_status.compromised_in_revinfo(ev, st.validation_path)
-        if compromise is not None:
-            problems.append(compromise)
-    if modified:
-        problems.append("the document was changed after it was signed")
-    problems += ts_problems
+    problems = _problems(st, chain, ev, at, modified) + ts_problems
     tsa_path = _path_of(ts) if ts is not None else []
     ltv = dss is not None and ts_trusted and dss.covers([*_path_of(st), *tsa_path])
-    level = "B-B"
-    if ts is not None:
-        level = "B-T"
-        if ltv:
-            level = "B-LTA" if has_doc_ts else "B-LT"
+    level = _level(ts is not None, ltv, has_doc_ts)
     nik = subject.get("serial_number")
     # bottom_line includes pyHanko's own DocMDP judgement; ours is stricter (``modified``).
     valid = st.intact and st.valid and st.trusted and not problems
@@ -474,6 +449,48 @@ def _report(
         tsa_chain=tsa_chain,
         psre=verify_status.recognized_psre(ev, st.validation_path),
     )
+
+
+def _problems(
+    st: PdfSignatureStatus,
+    chain: list[verify_status.PathCertificate],
+    ev: verify_status.Evidence,
+    at: dt.datetime | None,
+    modified: bool,
+) -> list[str]:
+    """Why the signature is not valid (the timestamp's own problems aside); ``at`` is the
+    trusted timestamp's time, if any."""
+    problems: list[str] = []
+    if not st.intact:
+        problems.append("the signed bytes were changed (digest mismatch)")
+    elif not st.valid:
+        problems.append("the cryptographic signature does not verify")
+    when = "when it was timestamped" if at is not None else "now"
+    status_problems = verify_status.status_problems(chain, when, past=at is not None)
+    if st.validation_path is None:
+        problems.append("the signer's certificate does not chain to this PSrE's root")
+    elif not st.trusted and not status_problems:
+        problems.append(f"the signer's certificate path does not validate: {_trust_problem(st)}")
+    problems += status_problems
+    if at is not None:
+        # Judged at the timestamp's time: a compromise since then still voids it.
+        compromise = verify_status.compromise_problem(chain, "the signature")
+        if compromise is None and st.trusted and not status_problems:
+            compromise = verify_status.compromised_in_revinfo(ev, st.validation_path)
+        if compromise is not None:
+            problems.append(compromise)
+    if modified:
+        problems.append("the document was changed after it was signed")
+    return problems
+
+
+def _level(timestamped: bool, ltv: bool, has_doc_ts: bool) -> str:
+    """The PAdES baseline level the signature reaches."""
+    if not timestamped:
+        return "B-B"
+    if not ltv:
+        return "B-T"
+    return "B-LTA" if has_doc_ts else "B-LT"
 
 
 def _modified(st: PdfSignatureStatus, sig_fields: set[str]) -> bool:

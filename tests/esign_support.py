@@ -15,10 +15,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from ca_core.config import Config, SigningConfig
+from ca_core.notifier import OutboxNotifier
 from ca_core.subscribers import Enrolment, issue_for
 from psre.app import create_app
 from signing_api.enrolment import Invitation, enrol_and_invite, redeem
-from signing_api.notifier import OutboxNotifier
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki
 from tests.web_support import new_nik

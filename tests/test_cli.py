@@ -179,7 +179,7 @@ def test_database_and_data_directory_are_private(inst):
     assert var.stat().st_mode & 0o777 == 0o700
 
 
-def test_expired_codes_are_swept_by_the_cli_and_the_crl_daemon(inst):
+def test_expired_codes_are_swept_by_the_cli_and_the_refresher(inst):
     def enrol(nik: str) -> None:
         inst.run(
             "subscriber", "add", "--nik", nik, "--name", "Wati", "--agency", "BPS",
@@ -209,5 +209,5 @@ def test_expired_codes_are_swept_by_the_cli_and_the_crl_daemon(inst):
     assert waiting() == 0
     enrol("3171020304050602")
     expire_all()
-    inst.run("crl", "daemon", "--once")
+    inst.run("refresher", "--once")  # the refresher sweeps the outbox
     assert waiting() == 0

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import click
 import pytest
 
+from psre.cli import COMMANDS as REGISTRY
 from psre.cli import cli
 
 # Upper-case words in help that are not argument placeholders: abbreviations and status names.
@@ -80,3 +81,13 @@ def test_pdf_sign_help_names_the_subscriber_option() -> None:
     text = COMMANDS["psre pdf sign"].help or ""
     assert "--subscriber" in text
     assert "KEY" not in text
+
+
+@pytest.mark.parametrize("name", sorted(REGISTRY))
+def test_the_listing_says_what_the_command_says(name: str) -> None:
+    # `psre --help` lists the registry's summaries so as to import no command: each must read as
+    # the command's own help would, at any terminal width.
+    cmd = COMMANDS[f"psre {name}"]
+    stand_in = click.Command(name, help=REGISTRY[name].summary)
+    for limit in (20, 45, 60, 100, 400):
+        assert stand_in.get_short_help_str(limit) == cmd.get_short_help_str(limit)

@@ -1,22 +1,23 @@
-"""Publication driven by status events and by the scheduler, through a real Runtime over the
+"""Publication driven by status events and by the refresher, through a real Runtime over the
 test PKI: at once after a revocation, changes made by other processes, idempotent rounds, the
 lease between processes, and ``psre init`` / ``psre crl`` on a fresh installation."""
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from ca_core.config import Config, CrlConfig
+from ca_core.config import Config, CrlConfig, HsmConfig
 from ca_core.revocation import Revoker
 from ca_core.store import Store
 from crl.errors import CrlBusyError
 from crl.publish import newest_crl, publish_all, publisher
-from crl.scheduler import CrlScheduler
+from psre.commands.refresher import refresher_for
 from psre.services import Services
 from tests.cli_support import PsreEnv
 from tests.crl_support import crl_pki, serials
@@ -28,6 +29,8 @@ def rt(pki: Pki, db_url: str, tmp_path: Path) -> Iterator[Services]:
     cfg = Config(
         database_url=db_url, public_base_url=BASE_URL, data_dir=str(tmp_path / "var"),
         crl=CrlConfig(poll_seconds=1),
+        # The session's token holds other tests' keys, which this database does not name.
+        hsm=HsmConfig(orphan_sweep_minutes=0),
     )  # fmt: skip
     runtime = Services(cfg)
     runtime.__dict__.update(
@@ -71,19 +74,22 @@ def test_revocation_resigns_the_crl_at_once_and_publish_all_is_idempotent(rt: Se
     assert before is not None and after is not None and after.number > before.number
 
 
-def test_scheduler_publishes_due_crls_and_changes_from_other_processes(
+def test_refresher_publishes_due_crls_and_changes_from_other_processes(
     rt: Services, pki: Pki, db_url: str
 ):
     cp = crl_pki(pki, rt.config.data_path / "public" / "crl")
     here, elsewhere = cp.issue(), cp.issue()
-    scheduler = CrlScheduler(rt, poll_seconds=0.3)
-    scheduler.start()
+    refresher = refresher_for(rt, holder="test:1")
+    stop = threading.Event()
+    thread = threading.Thread(target=refresher.run, args=(stop,))
+    thread.start()
     try:
         _wait(lambda: newest_crl(pki.store, pki.issuing, "full") is not None)
-        # A revocation in this process: handed to the scheduler thread.
+        # A revocation in this process: published by this process's own publisher.
+        rt.attach_publishers()
         pki.revoker.suspend(here.serial_hex, actor="t")
         _wait(lambda: _listed(pki, here.serial_hex))
-        # One made by another process (its own Store: no event reaches us): the scheduler
+        # One made by another process (its own Store: no event reaches us): the refresher
         # finds it in the audit log on its next round.
         other = Store.open(db_url)
         try:
@@ -92,7 +98,8 @@ def test_scheduler_publishes_due_crls_and_changes_from_other_processes(
             other.close()
         _wait(lambda: _listed(pki, elsewhere.serial_hex))
     finally:
-        scheduler.stop()
+        stop.set()
+        thread.join(30)
     assert publisher(rt).notify is None
 
 

@@ -22,8 +22,8 @@ from ca_core.config import SigningConfig
 from ca_core.store import Store
 from ca_core.store.models import ActivationFailure, EnrolmentCode, Subscriber
 from ca_core.subscribers import issue_for
+from psre.commands.client import configure_client
 from signing_api import documents
-from signing_api.cli import configure_client
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.esign_support import (
     PASSPHRASE,
@@ -305,7 +305,7 @@ def test_an_enrolment_code_sets_one_passphrase_even_when_posted_concurrently(pki
 def test_codes_leave_the_outbox_when_taken_or_expired_and_cannot_be_read_after(
     http, pki, env, creds
 ):
-    from signing_api.notifier import sweep, take
+    from ca_core.notifier import sweep, take
 
     p = new_person(pki)
     post_json(http, "/api/v2/sign/get/totp", creds, {"nik": p.nik, "data": 1})

@@ -1,5 +1,5 @@
 """Faults heal without a restart, a signature once made is never lost, crashes leave no debris
-(issue 16 items 3, 4, 6): the real ``psre serve`` (gunicorn, two workers, the OCSP daemon), a
+(issue 16 items 3, 4, 6): the real ``psre serve`` (gunicorn, two workers, the refresher), a
 real SoftHSM token taken away and brought back, a PostgreSQL cluster of the test's own stopped
 and started, ``kill -9`` of helper processes. Independent checks with openssl and curl.
 """
@@ -171,8 +171,8 @@ def test_token_away_and_back_heals_without_a_restart(inst, server, tmp_path):
     print(f"token back: all healthz 200 after {healed:.2f} s; sign {signed.seconds:.2f} s")
 
 
-def daemon_pid(serve_pid: int) -> int | None:
-    """The pid of the ``psre ocsp daemon`` that ``psre serve`` (``serve_pid``) started."""
+def refresher_pid(serve_pid: int) -> int | None:
+    """The pid of the ``psre refresher`` that ``psre serve`` (``serve_pid``) started."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -181,25 +181,29 @@ def daemon_pid(serve_pid: int) -> int | None:
             ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == serve_pid and b"ocsp" in cmd and b"daemon" in cmd:
+        if ppid == serve_pid and b"refresher" in cmd:
             return int(entry.name)
     return None
 
 
-def test_a_killed_ocsp_daemon_is_restarted_and_logged(inst, server):
-    first = wait_for(lambda: daemon_pid(server.proc.pid), timeout=15)
-    assert first, "psre serve started no OCSP daemon"
+def test_a_killed_refresher_is_restarted_and_logged(inst, server):
+    first = wait_for(lambda: refresher_pid(server.proc.pid), timeout=15)
+    assert first, "psre serve started no refresher"
     os.kill(first, signal.SIGKILL)
     t0 = time.monotonic()
-    second = wait_for(lambda: (p := daemon_pid(server.proc.pid)) != first and p, timeout=15)
+    second = wait_for(lambda: (p := refresher_pid(server.proc.pid)) != first and p, timeout=15)
     restarted = time.monotonic() - t0
     assert second, server.log_text()[-2000:]
-    assert wait_for(lambda: f"OCSP daemon (pid {first}) exited" in server.log_text(), 5)
+    assert wait_for(lambda: f"refresher (pid {first}) exited" in server.log_text(), 5)
+    # The restarted refresher takes the lease once its killed predecessor's has run out.
+    took = f"refresher: lease acquired by {socket.gethostname()}:{second}"
+    assert wait_for(lambda: took in server.log_text(), 30), server.log_text()[-2000:]
     os.kill(second, signal.SIGKILL)  # and again: supervision is not a one-shot
-    assert wait_for(lambda: (p := daemon_pid(server.proc.pid)) not in (first, second) and p, 15)
+    assert wait_for(lambda: (p := refresher_pid(server.proc.pid)) not in (first, second) and p, 15)
     body = healthz(server.url).json()
     assert body["ocsp_responses"]["ok"] is True and body["crls"]["ok"] is True, body
-    print(f"daemon pid {first} killed; pid {second} running after {restarted:.2f} s")
+    assert body["role"] == "all"
+    print(f"refresher pid {first} killed; pid {second} running after {restarted:.2f} s")
 
 
 def test_healthz_turns_503_when_presigned_responses_age(inst, tmp_path):
@@ -409,7 +413,7 @@ def test_orphan_keys_of_killed_issuances_are_swept_and_audited(inst):
     print(f"{len(orphans)} orphans after 10 kills + 1 made; swept in {swept:.2f} s")
 
 
-def test_the_daemon_sweeps_orphans(inst, tmp_path):
+def test_the_refresher_sweeps_orphans(inst, tmp_path):
     env = PsreEnv(
         inst.env.root,
         {
@@ -421,16 +425,18 @@ def test_the_daemon_sweeps_orphans(inst, tmp_path):
     with served(env, log=tmp_path / "serve.log") as s:
         env.run("hsm", "keygen", "--label", "sub-999998-feedface", "--type", "ec-p256")
         t0 = time.monotonic()
-        gone = wait_for(lambda: "sub-999998-feedface" not in sub_keys(env), timeout=30, step=1)
+        # + refresher.lease_seconds (15): a refresher killed by an earlier test may still hold
+        # the lease that long before this server's refresher can take it.
+        gone = wait_for(lambda: "sub-999998-feedface" not in sub_keys(env), timeout=45, step=1)
         assert gone, s.log_text()[-2000:]
-        print(f"daemon removed the orphan {time.monotonic() - t0:.1f} s after it was made")
+        print(f"refresher removed the orphan {time.monotonic() - t0:.1f} s after it was made")
     (event,) = [
         e
         for e in json.loads(env.run("audit", "show", "--action", "hsm.orphan_removed",
                                     "--json").stdout)
         if e["object"] == "key:sub-999998-feedface"
     ]  # fmt: skip
-    assert event["actor"] == "psre-ocsp-daemon"
+    assert event["actor"] == "psre-refresher"
 
 
 # --- item 3: the database goes away and comes back ----------------------------------------------

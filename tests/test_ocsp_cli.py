@@ -54,10 +54,10 @@ def test_status_revoke_is_reflected_at_once(demo: PsreEnv):
     assert out.count(" revoked (superseded)  thisUpdate") == 2, out
 
 
-def test_presign_force_daemon_once_and_nginx_conf(demo: PsreEnv):
+def test_presign_force_refresher_once_and_nginx_conf(demo: PsreEnv):
     out = demo.run("ocsp", "presign", "--force").stdout
     assert "issuing-ca:" in out and "root-ca:" in out
-    demo.run("ocsp", "daemon", "--once")
+    demo.run("refresher", "--once")
     conf = demo.run("ocsp", "nginx-conf", "--listen", "127.0.0.1:8089").stdout
     assert f"root {demo.root / 'var' / 'public'};" in conf
     assert "listen 127.0.0.1:8089;" in conf and "expires modified +96h;" in conf

@@ -18,14 +18,12 @@ from policies.schema import load_profiles
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = load_profiles()
-CODE = ("hsm", "ca_core", "crl", "ocsp", "signing_api", "ceremony_scripts", "web")
+CODE = ("psre", "hsm", "ca_core", "crl", "ocsp", "signing_api", "ceremony_scripts", "web")
 
 # The same words with another meaning: CA names of the demo hierarchy, ceremony step types,
 # the profile role "tsa", the TSA's error field and blueprint, and chain roles in reports.
 NOT_PROFILES = {
     ("ceremony_scripts/demo.py", "tsa"),
-    ("ca_core/demo.py", "root-ca"),
-    ("ca_core/demo.py", "issuing-ca"),
     ("ceremony_scripts/demo.py", "root-ca"),
     ("ceremony_scripts/demo.py", "issuing-ca"),
     ("ceremony_scripts/steps.py", "ocsp-signer"),

@@ -164,6 +164,35 @@ def test_idle_session_expires(app, pki):
         assert s.scalars(select(OperatorSession)).all() == []  # the stale row is gone
 
 
+def test_activity_is_recorded_at_most_once_per_touch_interval(app, pki):
+    """A console page read does not write the session row on every request (that made every
+    page a write transaction); activity older than the touch interval is recorded, so an
+    operator at work is never taken for idle."""
+    from web.operators import touch_interval
+
+    name = operator(pki, "ra")
+    client = app.test_client()
+    sign_in(client, name)
+
+    def last_seen() -> dt.datetime:
+        with pki.store.session() as s:
+            return s.scalars(select(OperatorSession.last_seen_at)).one()
+
+    interval = touch_interval(app.extensions["psre"].config.web)
+    assert dt.timedelta(0) < interval <= dt.timedelta(minutes=1)
+    recent = dt.datetime.now(dt.UTC).replace(microsecond=0) - interval / 2
+    with pki.store.session() as s:
+        s.execute(update(OperatorSession).values(last_seen_at=recent))
+    assert client.get("/console/certificates").status_code == 200
+    assert last_seen() == recent  # within the interval: not written
+    older = dt.datetime.now(dt.UTC) - interval - dt.timedelta(seconds=5)
+    with pki.store.session() as s:
+        s.execute(update(OperatorSession).values(last_seen_at=older))
+    before = dt.datetime.now(dt.UTC)
+    assert client.get("/console/certificates").status_code == 200
+    assert last_seen() >= before  # written: idle time counts from this request
+
+
 def test_session_ends_at_its_absolute_limit_however_active(app, pki):
     name = operator(pki, "ra")
     client = app.test_client()

@@ -9,12 +9,11 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from ca_core import audit_objects
-from ca_core.errors import CaError, NotFoundError
+from ca_core.errors import CaError
 from ca_core.passwords import hash_secret
-from ca_core.store import Store
+from ca_core.store import ReadOnlyStore, Store
+from ca_core.store.client_admin import ClientAdmin, ClientReads
 from ca_core.store.models import ClientApplication
 
 USERNAME_RE = re.compile(r"[a-z][a-z0-9._-]{2,63}")
@@ -44,15 +43,8 @@ def create_client(store: Store, name: str, username: str, *, actor: str) -> NewC
 
 
 def set_client_enabled(store: Store, client_id: int, enabled: bool, *, actor: str) -> None:
-    with store.session() as s:
-        client = s.get(ClientApplication, client_id)
-        if client is None:
-            raise NotFoundError(f"no client application {client_id}")
-        client.enabled = enabled
-        action = "client.enable" if enabled else "client.disable"
-        store.audit.append(actor, action, audit_objects.client(client.username), {}, session=s)
+    ClientAdmin(store).set_enabled(client_id, enabled, actor=actor)
 
 
-def list_clients(store: Store) -> list[ClientApplication]:
-    with store.session() as s:
-        return list(s.scalars(select(ClientApplication).order_by(ClientApplication.name)))
+def list_clients(store: ReadOnlyStore) -> list[ClientApplication]:
+    return ClientReads(store).all()

@@ -9,18 +9,19 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from flask import Blueprint, Response, g, redirect, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import select
 
 from ca_core import audit_objects
+from ca_core.app_runtime import runtime
 from ca_core.approvals import approve, list_proposals, propose, reject
-from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level
+from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level_among
 from ca_core.errors import CaError
 from ca_core.names import REASONS
 from ca_core.passwords import hash_secret
-from ca_core.store.models import SUBSCRIBER_STATUSES, Certificate, ClientApplication, Subscriber
+from ca_core.store.certificate_search import CertificateSearch
+from ca_core.store.client_admin import ClientReads
+from ca_core.store.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
 from ca_core.subscribers import Enrolment, set_status
 from signing_api.activation import api_status
-from signing_api.app_runtime import runtime
 from signing_api.edge import EdgeError
 from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.enrolment import reset as reset_activation
@@ -179,8 +180,7 @@ def certificate(cert_id: int, message: str | None = None, status: int = 200) -> 
 
 def _ca_level(cert: Certificate) -> bool:
     """A CA's, the OCSP responder's or the TSA's certificate: never changed by the RA."""
-    with runtime().store.session() as s:
-        return is_ca_level(s, cert)
+    return is_ca_level_among(cert, runtime().store.list_cas())
 
 
 @bp.get("/certificates/<int:cert_id>.<fmt>")
@@ -296,8 +296,7 @@ def subscriber(sub_id: int, **ctx: object) -> tuple[str, int]:
     sub = get_subscriber(store, sub_id)
     if sub is None:
         return render_error("sub.none", 404)
-    with store.session() as s:
-        certs = list(s.scalars(select(Certificate).where(Certificate.subscriber_id == sub_id)))
+    certs = CertificateSearch(store).of_subscriber(sub_id)
     status = int(ctx.pop("status", 200))  # type: ignore[call-overload]
     return render(
         "console/subscriber.html",
@@ -377,13 +376,10 @@ def client_disable(client_id: int) -> object:
 @requires("client.manage")
 def client_enable(client_id: int) -> object:
     """Re-enabling a client app (disabled for a reason) waits for a second admin."""
-    store = runtime().store
-    with store.session() as s:
-        client = s.get(ClientApplication, client_id)
-        username = client.username if client is not None else None
-    if username is None:
+    client = ClientReads(runtime().store).by_id(client_id)
+    if client is None:
         return render_error("client.none", 404)
-    return _propose("client.enable", audit_objects.client(username), {"id": client_id})
+    return _propose("client.enable", audit_objects.client(client.username), {"id": client_id})
 
 
 # --- audit log -----------------------------------------------------------------------------
@@ -483,13 +479,8 @@ def _propose(action: str, target: str, params: dict[str, object]) -> tuple[str, 
 def _ca_level_certificates() -> list[tuple[Certificate, str]]:
     store = runtime().store
     names = {ca.id: ca.name for ca in store.list_cas()}
-    with store.session() as s:
-        rows = s.scalars(
-            select(Certificate)
-            .where(Certificate.profile.in_(CA_LEVEL_PROFILES))
-            .order_by(Certificate.id)
-        ).all()
-        return [(c, names.get(c.issuer_id, "?")) for c in rows]
+    rows = CertificateSearch(store).with_profiles(CA_LEVEL_PROFILES)
+    return [(c, names.get(c.issuer_id, "?")) for c in rows]
 
 
 def approvals_page(

@@ -11,10 +11,10 @@ from collections import Counter
 from dataclasses import dataclass
 
 from markupsafe import Markup, escape
-from sqlalchemy import func, or_, select
 
-from ca_core.store import Store
-from ca_core.store.models import AuditEvent, Certificate, CertificateAuthority, Subscriber
+from ca_core.store import ReadOnlyStore
+from ca_core.store.models import CertificateAuthority
+from ca_core.store.statistics import Statistics
 
 
 @dataclass(frozen=True)
@@ -33,38 +33,19 @@ class CrlFreshness:
     fresh: bool
 
 
-def counts(store: Store) -> tuple[dict[str, int], dict[str, int]]:
+def counts(store: ReadOnlyStore) -> tuple[dict[str, int], dict[str, int]]:
     """(certificates by status, subscribers by status)."""
-    with store.session() as s:
-        certs = dict(
-            s.execute(select(Certificate.status, func.count()).group_by(Certificate.status)).all()
-        )
-        subs = dict(
-            s.execute(select(Subscriber.status, func.count()).group_by(Subscriber.status)).all()
-        )
-    return {k: int(v) for k, v in certs.items()}, {k: int(v) for k, v in subs.items()}
+    found = Statistics(store).counts()
+    return found.certificates, found.subscribers
 
 
-def daily(store: Store, now: dt.datetime, days: int = 30) -> DailySeries:
+def daily(store: ReadOnlyStore, now: dt.datetime, days: int = 30) -> DailySeries:
     """Certificates issued and signatures made per UTC day (signing counted from audit events
     whose action starts with ``sign`` or ends in ``.sign``)."""
     start = (now - dt.timedelta(days=days - 1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    with store.session() as s:
-        issued = Counter(
-            t.date()
-            for t in s.scalars(
-                select(Certificate.created_at).where(Certificate.created_at >= start)
-            )
-        )
-        signed = Counter(
-            t.date()
-            for t in s.scalars(
-                select(AuditEvent.time).where(
-                    AuditEvent.time >= start,
-                    or_(AuditEvent.action.like("sign%"), AuditEvent.action.like("%.sign")),
-                )
-            )
-        )
+    stats = Statistics(store)
+    issued = Counter(t.date() for t in stats.issued_since(start))
+    signed = Counter(t.date() for t in stats.signatures_since(start))
     day_list = [(start + dt.timedelta(days=i)).date() for i in range(days)]
     return DailySeries(day_list, [issued[d] for d in day_list], [signed[d] for d in day_list])
 
@@ -110,7 +91,7 @@ def chart_svg(series: DailySeries, labels: tuple[str, str]) -> Markup:
     return Markup("".join(parts))  # noqa: S704 - every interpolated text is escaped above
 
 
-def crl_freshness(store: Store, now: dt.datetime) -> list[CrlFreshness]:
+def crl_freshness(store: ReadOnlyStore, now: dt.datetime) -> list[CrlFreshness]:
     """The newest complete CRL of each CA (crl.publish's table); [] when none is published."""
     from crl.publish import newest_crls
 
@@ -135,30 +116,26 @@ class OcspFreshness:
     fresh: bool
 
 
-def ocsp_freshness(store: Store, now: dt.datetime) -> list[OcspFreshness]:
+def ocsp_freshness(store: ReadOnlyStore, now: dt.datetime) -> list[OcspFreshness]:
     """Per CA: how many pre-signed OCSP responses, the oldest thisUpdate and the soonest
     nextUpdate (fresh while that is still ahead)."""
-    from ca_core.store.models import OcspResponse
-
     names = {ca.id: ca.name for ca in store.list_cas()}
-    stmt = select(
-        OcspResponse.issuer_id,
-        func.count(),
-        func.min(OcspResponse.this_update),
-        func.min(OcspResponse.next_update),
-    ).group_by(OcspResponse.issuer_id)
     try:
-        with store.session() as s:
-            rows = s.execute(stmt).all()
+        rows = Statistics(store).ocsp_coverage()
     except Exception:
         return []
     out = [
-        # min() keeps the column's UTCDateTime type, so these come back aware.
-        OcspFreshness(names.get(i, str(i)), int(n), t, nu, now < nu)
-        for i, n, t, nu in rows
+        OcspFreshness(
+            names.get(r.issuer_id, str(r.issuer_id)),
+            r.responses,
+            r.oldest_this_update,
+            r.soonest_next_update,
+            now < r.soonest_next_update,
+        )
+        for r in rows
     ]
     return sorted(out, key=lambda f: f.ca)
 
 
-def cas(store: Store) -> list[CertificateAuthority]:
+def cas(store: ReadOnlyStore) -> list[CertificateAuthority]:
     return [ca for ca in store.list_cas() if ca.certificate_der is not None]

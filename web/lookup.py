@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
-from sqlalchemy import ColumnElement, or_, select
 
-from ca_core.store import Store
-from ca_core.store.models import Certificate, CertificateAuthority, Subscriber
+from ca_core.store import ReadOnlyStore
+from ca_core.store.certificate_search import CertificateSearch, CertRow
+from ca_core.store.models import Certificate, Subscriber
+
+__all__ = ["CertRow", "Decoded", "decode", "get", "search"]
 
 #: Short names for the subject attributes our profiles use that RFC 4514 leaves as OIDs.
 _ATTR_NAMES = {
@@ -37,67 +38,15 @@ def _oid_name(oid: x509.ObjectIdentifier) -> str:
     return _OID_NAMES.get(oid.dotted_string, oid.dotted_string)
 
 
-_HEX = re.compile(r"(?:0x)?[0-9a-fA-F:]{1,60}")
-_NIK = re.compile(r"[0-9]{16}")
+def search(store: ReadOnlyStore, query: str, limit: int = 100) -> list[CertRow]:
+    """Certificates whose serial, subscriber NIK, name or e-mail match ``query``
+    (ca_core.store.certificate_search.CertificateSearch.search)."""
+    return CertificateSearch(store).search(query, limit)
 
 
-@dataclass(frozen=True)
-class CertRow:
-    id: int
-    serial_hex: str
-    issuer: str
-    subject_dn: str
-    profile: str
-    status: str
-    not_after: object
-    subscriber_name: str | None
-
-
-def search(store: Store, query: str, limit: int = 100) -> list[CertRow]:
-    """Certificates whose serial, subscriber NIK, name or e-mail match ``query``.
-
-    A NIK matches exactly; a serial matches exactly in any usual hex form (colons, 0x); names
-    and e-mails match as case-insensitive substrings of the subject, SAN and subscriber record.
-    An empty query lists the newest certificates.
-    """
-    q = query.strip()
-    stmt = (
-        select(Certificate, CertificateAuthority.name, Subscriber.name)
-        .join(CertificateAuthority, Certificate.issuer_id == CertificateAuthority.id)
-        .outerjoin(Subscriber, Certificate.subscriber_id == Subscriber.id)
-        .order_by(Certificate.id.desc())
-        .limit(limit)
-    )
-    if q:
-        like = f"%{q.lower()}%"
-        conds: list[ColumnElement[bool]] = [
-            Certificate.subject_dn.ilike(like),
-            Certificate.san.ilike(like),
-            Subscriber.name.ilike(like),
-            Subscriber.email.ilike(like),
-        ]
-        if _NIK.fullmatch(q):
-            conds.append(Subscriber.nik == q)
-        if _HEX.fullmatch(q):
-            digits = q.lower().removeprefix("0x").replace(":", "").lstrip("0") or "0"
-            conds.append(Certificate.serial_hex == digits)
-        stmt = stmt.where(or_(*conds))
-    with store.session() as s:
-        rows = s.execute(stmt).all()
-    return [
-        CertRow(c.id, c.serial_hex, ca, c.subject_dn, c.profile, c.status, c.not_after, sub)
-        for c, ca, sub in rows
-    ]
-
-
-def get(store: Store, cert_id: int) -> tuple[Certificate, str, Subscriber | None] | None:
-    with store.session() as s:
-        c = s.get(Certificate, cert_id)
-        if c is None:
-            return None
-        ca = s.get(CertificateAuthority, c.issuer_id)
-        sub = s.get(Subscriber, c.subscriber_id) if c.subscriber_id else None
-        return c, ca.name if ca else "?", sub
+def get(store: ReadOnlyStore, cert_id: int) -> tuple[Certificate, str, Subscriber | None] | None:
+    found = CertificateSearch(store).page(cert_id)
+    return None if found is None else (found.certificate, found.issuer, found.subscriber)
 
 
 @dataclass(frozen=True)

@@ -13,18 +13,15 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
-
-from ca_core import audit_objects
 from ca_core.ca_level import Authorisation
 from ca_core.config import WebConfig
 from ca_core.errors import CaError
 from ca_core.names import OPERATOR_ROLES
 from ca_core.passwords import hash_secret, verify_secret
-from ca_core.store import Store
+from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.db import utcnow
-from ca_core.store.models import LoginAttempt, Operator, OperatorSession
+from ca_core.store.models import Operator
+from ca_core.store.operators import EnableOutcome, NewSession, OperatorReads, Operators
 
 NAME_RE = re.compile(r"[a-z][a-z0-9._-]{1,63}")
 MIN_PASSWORD = 12
@@ -110,204 +107,112 @@ def insert_operator(
 ) -> Operator:
     """Store an operator whose password is already hashed (an approved ``operator.add_admin``
     proposal keeps only the hash while it waits)."""
-    op = Operator(name=name, role=role, password_hash=password_hash, enabled=True)
     details: dict[str, object] = {"role": role}
     if authorisation is not None:
         details["authorisation"] = authorisation.as_details()
-    with store.session() as s:
-        exists = s.scalar(select(Operator.id).where(Operator.name == name))
-        if exists is not None:
-            raise OperatorError(f"operator {name} already exists")
-        s.add(op)
-        store.audit.append(actor, "operator.add", audit_objects.operator(name), details, session=s)
+    op = Operators(store).insert(name, role, password_hash, actor=actor, details=details)
+    if op is None:
+        raise OperatorError(f"operator {name} already exists")
     return op
 
 
-def operator_role(store: Store, name: str) -> str | None:
-    with store.session() as s:
-        return s.scalar(select(Operator.role).where(Operator.name == name))
+def operator_role(store: ReadOnlyStore, name: str) -> str | None:
+    return OperatorReads(store).role(name)
 
 
 def set_enabled(store: Store, name: str, enabled: bool, *, actor: str) -> None:
     """Enable or disable an operator. The last enabled admin cannot be disabled: nobody could
-    then manage operators or approve anything in the console."""
-    with store.session() as s:
-        op = s.scalar(select(Operator).where(Operator.name == name))
-        if op is None:
-            raise OperatorError(f"no operator {name}")
-        if not enabled and op.enabled and op.role == "admin":
-            # Locking every enabled admin row makes two concurrent disables take turns, so
-            # they cannot each see the other admin still enabled.
-            admins = s.scalars(
-                select(Operator.id)
-                .where(Operator.role == "admin", Operator.enabled.is_(True))
-                .with_for_update()
-            ).all()
-            if len(admins) <= 1:
-                raise OperatorError(f"{name} is the last enabled admin and cannot be disabled")
-        op.enabled = enabled
-        if not enabled:  # a disabled operator's open sessions end now
-            s.execute(
-                update(OperatorSession)
-                .where(OperatorSession.operator_id == op.id)
-                .values(expires_at=utcnow())
-            )
-        action = "operator.enable" if enabled else "operator.disable"
-        store.audit.append(actor, action, audit_objects.operator(name), {}, session=s)
+    then manage operators or approve anything in the console. A disabled operator's open
+    sessions end now."""
+    outcome = Operators(store).set_enabled(name, enabled, actor=actor, now=utcnow())
+    if outcome is EnableOutcome.NO_SUCH_OPERATOR:
+        raise OperatorError(f"no operator {name}")
+    if outcome is EnableOutcome.LAST_ADMIN:
+        raise OperatorError(f"{name} is the last enabled admin and cannot be disabled")
 
 
-def list_operators(store: Store) -> list[Operator]:
-    with store.session() as s:
-        return list(s.scalars(select(Operator).order_by(Operator.name)))
-
-
-def _recent_failures(s: Session, column: object, value: str, since: dt.datetime) -> int:
-    return int(
-        s.scalar(
-            select(func.count(LoginAttempt.id)).where(
-                column == value,  # type: ignore[arg-type]
-                LoginAttempt.success.is_(False),
-                LoginAttempt.time >= since,
-            )
-        )
-        or 0
-    )
-
-
-def _serialise(s: Session, *keys: str) -> None:
-    """Make concurrent logins for the same name or address take turns until commit.
-
-    SQLite already does (each write transaction begins IMMEDIATE); PostgreSQL takes a
-    transaction-scoped advisory lock per key, in sorted order so two logins never deadlock.
-    """
-    if s.get_bind().dialect.name != "postgresql":
-        return
-    for key in sorted(set(keys)):
-        s.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
-
-
-def _reserve_attempt(
-    store: Store, cfg: WebConfig, name: str, remote_addr: str, now: dt.datetime
-) -> int | None:
-    """Count the recent failures and, below the limits, record this attempt as a failure
-    *before* the password is checked; None when throttled.
-
-    Counting and recording in one serialised transaction is what keeps the limit exact under
-    concurrency: attempts being checked already count, so at most ``login_max_failures``
-    passwords are ever checked for a name within the window. A success is written back.
-    """
-    since = now - dt.timedelta(minutes=cfg.login_window_minutes)
-    with store.session() as s:
-        _serialise(s, f"login-name:{name}", f"login-addr:{remote_addr}")
-        by_name = _recent_failures(s, LoginAttempt.username, name, since)
-        by_addr = _recent_failures(s, LoginAttempt.remote_addr, remote_addr, since)
-        if by_name >= cfg.login_max_failures or by_addr >= 4 * cfg.login_max_failures:
-            store.audit.append(
-                "web",
-                "operator.login_throttled",
-                audit_objects.operator(name),
-                {"remote_addr": remote_addr},
-                session=s,
-            )
-            from ca_core.metrics import LOCKOUTS
-
-            LOCKOUTS.labels("operator").inc()
-            return None
-        attempt = LoginAttempt(username=name, remote_addr=remote_addr, time=now, success=False)
-        s.add(attempt)
-        s.flush()
-        return attempt.id
+def list_operators(store: ReadOnlyStore) -> list[Operator]:
+    return OperatorReads(store).all()
 
 
 def login(
     store: Store, cfg: WebConfig, name: str, password: str, *, remote_addr: str
 ) -> LoginResult:
     """Check a console login. Raises LoginThrottled once too many attempts failed recently
-    (per name, and per address at four times the limit); both outcomes are audited."""
+    (per name, and per address at four times the limit); both outcomes are audited.
+
+    The attempt is recorded as a failure *before* the password is checked, so at most
+    ``login_max_failures`` passwords are ever checked for a name within the window, however
+    many logins run at once; a success is written back.
+    """
     now = utcnow()
     name = name.strip()[:64]
-    attempt_id = _reserve_attempt(store, cfg, name, remote_addr, now)
+    writes = Operators(store)
+    attempt_id = writes.reserve_login_attempt(
+        name,
+        remote_addr,
+        now=now,
+        since=now - dt.timedelta(minutes=cfg.login_window_minutes),
+        max_by_name=cfg.login_max_failures,
+        max_by_addr=4 * cfg.login_max_failures,
+    )
     if attempt_id is None:
+        from ca_core.metrics import LOCKOUTS
+
+        LOCKOUTS.labels("operator").inc()
         raise LoginThrottled("too many failed logins; try again later")
-    with store.session() as s:
-        op = s.scalar(select(Operator).where(Operator.name == name))
+    op = OperatorReads(store).by_name(name)
     ok = verify_secret(password, op.password_hash if op is not None else dummy_hash())
     reason = None
     if op is None or not ok:
         reason = "bad_credentials"
     elif not op.enabled:
         reason = "disabled"
-    token = None
-    with store.session() as s:
-        if reason:
-            store.audit.append(
-                "web",
-                "operator.login_failed",
-                audit_objects.operator(name),
-                {"remote_addr": remote_addr, "reason": reason},
-                session=s,
-            )
-        else:
-            assert op is not None
-            s.execute(
-                update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True)
-            )
-            token = secrets.token_urlsafe(32)
-            hours = dt.timedelta(hours=cfg.session_max_hours)
-            s.add(
-                OperatorSession(
-                    token_sha256=_digest(token),
-                    operator_id=op.id,
-                    csrf_token=secrets.token_urlsafe(32),
-                    created_at=now,
-                    last_seen_at=now,
-                    expires_at=now + hours,
-                )
-            )
-            row = s.get(Operator, op.id)
-            assert row is not None
-            row.last_login_at = now
-            store.audit.append(
-                name,
-                "operator.login",
-                audit_objects.operator(name),
-                {"remote_addr": remote_addr},
-                session=s,
-            )
-    return LoginResult(op if not reason else None, token, reason)
+    if reason:
+        writes.login_failed(name, remote_addr, reason)
+        return LoginResult(None, None, reason)
+    assert op is not None
+    token = secrets.token_urlsafe(32)
+    new = NewSession(
+        _digest(token), secrets.token_urlsafe(32), now + dt.timedelta(hours=cfg.session_max_hours)
+    )
+    writes.login_succeeded(attempt_id, op, new, remote_addr=remote_addr, now=now)
+    return LoginResult(op, token, None)
+
+
+def touch_interval(cfg: WebConfig) -> dt.timedelta:
+    """How stale a session's ``last_seen_at`` may get before a request writes it again.
+
+    Writing it on every request made every console page a write transaction (queued behind
+    any writer, refused on a read-only connection). A tenth of the idle limit, at most a
+    minute, keeps the idle timeout within 10 % of exact.
+    """
+    return min(dt.timedelta(minutes=1), dt.timedelta(minutes=cfg.session_idle_minutes) / 10)
 
 
 def session_for(store: Store, cfg: WebConfig, token: str) -> ActiveSession | None:
-    """The live session for a cookie token, touched; None if unknown, idle too long or over."""
+    """The live session for a cookie token; None if unknown, idle too long or over.
+
+    Read on the read-only face; written only to forget a session that is over or when its
+    last activity is older than :func:`touch_interval`.
+    """
     now = utcnow()
-    with store.session() as s:
-        row = s.scalar(
-            select(OperatorSession).where(OperatorSession.token_sha256 == _digest(token))
-        )
-        if row is None:
-            return None
-        idle = now - row.last_seen_at > dt.timedelta(minutes=cfg.session_idle_minutes)
-        if idle or now >= row.expires_at:
-            s.delete(row)
-            return None
-        op = s.get(Operator, row.operator_id)
-        if op is None or not op.enabled:
-            s.delete(row)
-            return None
-        row.last_seen_at = now
-        return ActiveSession(op, row.csrf_token, row.expires_at)
+    digest = _digest(token)
+    found = OperatorReads(store).session(digest)
+    if found is None:
+        return None
+    row, op = found.session, found.operator
+    idle = now - row.last_seen_at > dt.timedelta(minutes=cfg.session_idle_minutes)
+    if idle or now >= row.expires_at or op is None or not op.enabled:
+        Operators(store).drop_session(digest)
+        return None
+    if now - row.last_seen_at >= touch_interval(cfg):
+        Operators(store).touch_session(digest, now)
+    return ActiveSession(op, row.csrf_token, row.expires_at)
 
 
 def logout(store: Store, token: str, *, actor: str) -> None:
-    with store.session() as s:
-        row = s.scalar(
-            select(OperatorSession).where(OperatorSession.token_sha256 == _digest(token))
-        )
-        if row is not None:
-            s.delete(row)
-            store.audit.append(
-                actor, "operator.logout", audit_objects.operator(actor), {}, session=s
-            )
+    Operators(store).logout(_digest(token), actor=actor)
 
 
 def _digest(token: str) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
+from ca_core.app_runtime import runtime
 from signing_api import enrolment
-from signing_api.app_runtime import runtime
 from signing_api.client_slots import TooManyAtOnceError, verify_slots
 from signing_api.edge import EdgeError, local_redirect
 from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError

@@ -17,7 +17,7 @@ from typing import Any
 from flask import g, request
 from werkzeug.wrappers import Response
 
-from signing_api.app_runtime import runtime
+from ca_core.app_runtime import runtime
 from web.operators import allowed
 
 SESSION_COOKIE = "psre_session"

@@ -25,7 +25,8 @@ from functools import cached_property
 from typing import Any, Self, TypeVar
 
 from sqlalchemy import Connection, Engine, Index, Select, event, select, text
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
@@ -483,3 +484,7 @@ def _store_errors(subject: object | None) -> Iterator[None]:
         raise StoreError(f"rejected by the database: {describe_db_error(ex)}") from ex
     except DBAPIError as ex:
         raise StoreError(f"database error: {describe_db_error(ex)}") from ex
+    except (PoolTimeout, DisconnectionError) as ex:
+        # Not the driver's (no pooled connection in time, a connection lost under us): the
+        # database is unavailable all the same, and callers catch one kind of error.
+        raise StoreError(f"database unavailable: {type(ex).__name__}") from ex

@@ -721,3 +721,17 @@ class StatusChange(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
     actor: Mapped[str] = mapped_column(Text)
+
+
+class LeaseRow(Base):
+    """A named database lease (``ca_core.store.leases``): which process does a job that must run
+    once per installation (the refresher), until when. Taken and renewed only by conditional
+    writes, so two hosts never both believe they hold it."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(Text)
+    acquired_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    renewed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -2,29 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import click
 
-from ca_core.config import Config
+from ca_core.config import SERVER_ROLES, Config
 from ca_core.runtime import Runtime
 
 
 @click.command()
 @click.option("--host", default=None, help="Address to listen on (default from config).")
 @click.option("--port", type=int, default=None, help="Port (default from config).")
+@click.option(
+    "--role",
+    type=click.Choice(SERVER_ROLES),
+    default=None,
+    help="public (no HSM, read-only), signing, or all (+ the refresher); default server.role.",
+)
 @click.option("--dev", is_flag=True, help="Use Flask's development server instead of gunicorn.")
 @click.pass_obj
-def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
+def serve(rt: Runtime, host: str | None, port: int | None, role: str | None, dev: bool) -> None:
     """Serve the web API (gunicorn, as in production)."""
     host = host or rt.config.server.host
     port = port or rt.config.server.port
-    _announce(rt.config, host, port)
+    role = role or rt.config.server.role
+    # The workers build their app from this config: the role travels with it.
+    cfg = dataclasses.replace(rt.config, server=dataclasses.replace(rt.config.server, role=role))
+    _announce(cfg, host, port)
     if dev:
-        from crl.scheduler import start_in
         from psre.app import create_app
 
-        app = create_app(rt.config)
-        start_in(app)
-        app.run(host=host, port=port, threaded=True)
+        create_app(cfg).run(host=host, port=port, threaded=True)
         return
     # Before anything imports prometheus_client: every process below writes its metrics there.
     from ca_core.metrics_dir import prepare_multiproc_dir
@@ -39,17 +47,18 @@ def serve(rt: Runtime, host: str | None, port: int | None, dev: bool) -> None:
         from ca_core.supervise import Supervisor
 
         helpers.append(Supervisor("metrics listener", lambda: metrics.spawn(config_file)))
-    # The OCSP refresh scheduler runs as a process of its own next to the workers (ocsp/daemon.py),
-    # restarted whenever it dies (ca_core/supervise.py).
-    if rt.config.ocsp.daemon_in_serve:
+    # One host: the background work runs as ``psre refresher``, a process of its own next to
+    # the workers, restarted whenever it dies (ca_core/supervise.py). With roles split across
+    # hosts, run ``psre refresher`` where you like: its lease lets one work at a time.
+    if role == "all" and rt.config.ocsp.daemon_in_serve:
         from ca_core.supervise import Supervisor
-        from ocsp.daemon import spawn
+        from psre.commands.refresher import spawn
 
-        helpers.append(Supervisor("OCSP daemon", lambda: spawn(config_file)))
+        helpers.append(Supervisor("refresher", lambda: spawn(config_file)))
     for h in helpers:
         h.start()
     try:
-        run_gunicorn(rt.config, host, port)
+        run_gunicorn(cfg, host, port)
     finally:
         for h in helpers:
             h.stop()
@@ -71,7 +80,7 @@ def _announce(cfg: Config, host: str, port: int) -> None:
         )
     shown = f"http://{host}:{port}" if not loopback else f"http://{parts.hostname}:{port}"
     click.echo(
-        f"psre: serving {shown} (public base URL {base})\n"
+        f"psre: serving {shown} as role {cfg.server.role} (public base URL {base})\n"
         f"  {shown}/verify      check a signed PDF\n"
         f"  {shown}/repository  CA certificates, CRLs, CP/CPS\n"
         f"  {shown}/console/    operator console; first: psre operator add NAME --role admin\n"

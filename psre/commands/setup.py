@@ -43,9 +43,12 @@ def init(rt: Runtime, no_demo: bool) -> None:
     click.echo(store.ensure_reader_role())
     rt.audit.append(cli_actor(), "system.init", "psre", {"version": __version__})
     if not no_demo:
-        from ca_core.demo import ensure_demo_pki
+        # The demo hierarchy is made by the demo key ceremonies, run unattended: the newcomer's
+        # PKI comes with transcripts `psre ceremony verify` can check.
+        from ceremony_scripts.demo import ISSUING, ROOT, ensure_demo_ceremonies
 
-        ensure_demo_pki(rt, echo=click.echo)
+        ensure_demo_ceremonies(rt, click.echo)
+        click.echo(f"demo PKI ready: {ROOT} -> {ISSUING}")
         from crl.publish import publish_all
 
         for info in publish_all(rt):

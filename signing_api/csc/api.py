@@ -14,9 +14,10 @@ from typing import Any
 from asn1crypto import tsp
 from flask import Blueprint, Response, g, jsonify, request
 
+from ca_core import audit_objects
+from ca_core.app_runtime import runtime
 from ca_core.store.db import utcnow
 from signing_api.activation import find_subscriber, require_signer
-from signing_api.app_runtime import runtime
 from signing_api.client_auth import ClientApp, authenticate, check_rate
 from signing_api.csc import credentials, fields, hash_sign, sad, tokens
 from signing_api.csc.errors import (
@@ -356,22 +357,21 @@ def sign_hash() -> Response:
         for h in hashes
     ]
     # Spent and audited in one transaction; the signatures leave only if it committed.
-    with rt.store.session() as s:
-        if not sad.take(s, row_id):
-            raise CscError(INVALID_REQUEST, "Invalid parameter SAD: the SAD was already used")
-        rt.audit.append(
-            f"client:{client.username}",
-            "csc.sign_hash",
-            subject_key(sub),
-            {
-                "credential": cred.id,
-                "certificate": cred.certificate.serial_hex,
-                "sign_algorithm": fields.text(body, "signAlgo"),
-                "hash_algorithm": oid,
-                "hashes": [h.hex() for h in hashes],
-            },
-            session=s,
-        )
+    spent = sad.spend(
+        rt.store,
+        row_id,
+        actor=audit_objects.client(client.username),
+        subject=subject_key(sub),
+        details={
+            "credential": cred.id,
+            "certificate": cred.certificate.serial_hex,
+            "sign_algorithm": fields.text(body, "signAlgo"),
+            "hash_algorithm": oid,
+            "hashes": [h.hex() for h in hashes],
+        },
+    )
+    if not spent:
+        raise CscError(INVALID_REQUEST, "Invalid parameter SAD: the SAD was already used")
     return jsonify({"signatures": [base64.b64encode(s).decode() for s in signatures]})
 
 

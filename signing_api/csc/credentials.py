@@ -11,14 +11,13 @@ from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from sqlalchemy import select
 
 from ca_core.ca_standing import chain_problem
-from ca_core.store import Store
+from ca_core.store import ReadOnlyStore
+from ca_core.store.csc import CscReads
 from ca_core.store.db import utcnow
 from ca_core.store.models import Certificate, Subscriber
 from policies.roles import names_with_role, signing_profile_for
-from signing_api.activation import reading
 from signing_api.csc.errors import invalid
 from signing_api.signers import issuer_chain
 
@@ -62,20 +61,12 @@ class Credential:
         return "valid"
 
 
-def find(store: Store, credential_id: str | None) -> Credential:
+def find(store: ReadOnlyStore, credential_id: str | None) -> Credential:
     """The credential ``credential_id`` names, whatever its state (info reports it)."""
     if not credential_id or not isinstance(credential_id, str):
         raise invalid("credentialID")
-    with reading(store) as s:
-        found = s.execute(
-            select(Certificate, Subscriber)
-            .join(Subscriber, Subscriber.id == Certificate.subscriber_id)
-            .where(
-                Certificate.fingerprint_sha256 == credential_id.lower(),
-                Certificate.key_label.is_not(None),
-                Certificate.profile.in_(tuple(names_with_role("subscriber-signing", "seal"))),
-            )
-        ).first()
+    profiles = names_with_role("subscriber-signing", "seal")
+    found = CscReads(store).credential(credential_id.lower(), profiles)
     if found is None:
         raise invalid("credentialID")
     cert, sub = found
@@ -84,20 +75,9 @@ def find(store: Store, credential_id: str | None) -> Credential:
     return Credential(cert, sub)
 
 
-def list_for(store: Store, sub: Subscriber, now: dt.datetime) -> list[str]:
+def list_for(store: ReadOnlyStore, sub: Subscriber, now: dt.datetime) -> list[str]:
     """The subscriber's credentials that are not expired (newest first)."""
-    with reading(store) as s:
-        certs = s.execute(
-            select(Certificate)
-            .where(
-                Certificate.subscriber_id == sub.id,
-                Certificate.profile == signing_profile_for(sub.kind).name,
-                Certificate.key_label.is_not(None),
-                Certificate.not_after > now,
-            )
-            .order_by(Certificate.not_before.desc(), Certificate.id.desc())
-        ).scalars()
-        return [c.fingerprint_sha256 for c in certs]
+    return CscReads(store).credential_ids(sub.id, signing_profile_for(sub.kind).name, now)
 
 
 def key_info(cred: Credential, usable: bool) -> dict[str, Any]:
@@ -112,7 +92,7 @@ def key_info(cred: Credential, usable: bool) -> dict[str, Any]:
     return out
 
 
-def usable(store: Store, cred: Credential, now: dt.datetime) -> bool:
+def usable(store: ReadOnlyStore, cred: Credential, now: dt.datetime) -> bool:
     """Status ISSUE, certificate good and within validity, every CA above it good."""
     return (
         cred.subscriber.status == "ISSUE"
@@ -121,7 +101,9 @@ def usable(store: Store, cred: Credential, now: dt.datetime) -> bool:
     )
 
 
-def cert_info(store: Store, cred: Credential, which: str, with_info: bool) -> dict[str, Any]:
+def cert_info(
+    store: ReadOnlyStore, cred: Credential, which: str, with_info: bool
+) -> dict[str, Any]:
     now = utcnow()
     c = cred.certificate
     out: dict[str, Any] = {"status": cred.cert_status(now)}

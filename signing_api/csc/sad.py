@@ -15,14 +15,11 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
-
-from ca_core.store import Store
-from ca_core.store.db import rows_changed, utcnow
-from ca_core.store.models import CscSad
-from signing_api.activation import reading
+from ca_core.store import ReadOnlyStore, Store
+from ca_core.store.csc import Csc, CscReads, NewSad
+from ca_core.store.db import utcnow
 from signing_api.client_auth import ClientApp
 from signing_api.lockout import subject_key
 
@@ -49,31 +46,26 @@ class Grant:
 def issue(store: Store, grant: Grant, seconds: int, actor: str, audit: dict) -> tuple[str, int]:
     """A new SAD for ``grant``; the audit event (with the hashes) in the same transaction."""
     sad = secrets.token_urlsafe(32)
-    with store.session() as s:
-        s.add(
-            CscSad(
-                sad_sha256=_sha256(sad),
-                client_id=grant.client.id,
-                subscriber_id=grant.subscriber_id,
-                certificate_id=grant.certificate_id,
-                hash_oid=grant.hash_oid,
-                hashes=joined(grant.hashes),
-                num_signatures=len(grant.hashes),
-                expires_at=utcnow() + dt.timedelta(seconds=seconds),
-            )
-        )
-        store.audit.append(actor, "csc.authorize", audit.pop("subject"), audit, session=s)
+    new = NewSad(
+        sad_sha256=_sha256(sad),
+        client_id=grant.client.id,
+        subscriber_id=grant.subscriber_id,
+        certificate_id=grant.certificate_id,
+        hash_oid=grant.hash_oid,
+        hashes=joined(grant.hashes),
+        num_signatures=len(grant.hashes),
+        expires_at=utcnow() + dt.timedelta(seconds=seconds),
+    )
+    subject = audit.pop("subject")
+    Csc(store).add_sad(new, actor=actor, subject=subject, details=audit)
     return sad, seconds
 
 
-def check(store: Store, sad: str, grant: Grant) -> tuple[int, str | None]:
+def check(store: ReadOnlyStore, sad: str, grant: Grant) -> tuple[int, str | None]:
     """(row id, None) when ``sad`` authorises ``grant`` now, else (0, why not). The reason
     names no secret: it goes to the answer and the audit log alike."""
     now = utcnow()
-    with reading(store) as s:
-        row = s.execute(
-            select(CscSad).where(CscSad.sad_sha256 == _sha256(sad))
-        ).scalar_one_or_none()
+    row = CscReads(store).sad(_sha256(sad))
     if row is None:
         return 0, "unknown SAD"
     if row.client_id != grant.client.id:
@@ -91,18 +83,11 @@ def check(store: Store, sad: str, grant: Grant) -> tuple[int, str | None]:
     return row.id, None
 
 
-def take(session: Session, row_id: int) -> bool:
-    """Spend the SAD in ``session``: one conditional UPDATE, so of two concurrent requests with
-    one SAD only one commits. The caller hands out its signatures only if this is true and the
-    transaction (with the signing's audit event) committed; otherwise they are discarded."""
-    now = utcnow()
-    taken = rows_changed(
-        session,
-        update(CscSad)
-        .where(CscSad.id == row_id, CscSad.used_at.is_(None), CscSad.expires_at > now)
-        .values(used_at=now),
-    )
-    return taken == 1
+def spend(store: Store, row_id: int, *, actor: str, subject: str, details: dict[str, Any]) -> bool:
+    """Spend the SAD and audit the signing (``csc.sign_hash``, ``details``) in one transaction:
+    one conditional UPDATE, so of two concurrent requests with one SAD only one commits. The
+    caller hands out its signatures only if this is true; otherwise they are discarded."""
+    return Csc(store).spend_sad(row_id, utcnow(), actor=actor, subject=subject, details=details)
 
 
-__all__ = ["Grant", "check", "issue", "joined", "subject_key", "take"]
+__all__ = ["Grant", "check", "issue", "joined", "spend", "subject_key"]

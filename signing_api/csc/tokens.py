@@ -7,13 +7,10 @@ import datetime as dt
 import hashlib
 import secrets
 
-from sqlalchemy import select, update
-
 from ca_core import audit_objects
-from ca_core.store import Store
-from ca_core.store.db import rows_changed, utcnow
-from ca_core.store.models import ClientApplication, CscToken
-from signing_api.activation import reading
+from ca_core.store import ReadOnlyStore, Store
+from ca_core.store.csc import Csc, CscReads
+from ca_core.store.db import utcnow
 from signing_api.client_auth import ClientApp
 from signing_api.csc.errors import INVALID_TOKEN, CscError
 
@@ -24,35 +21,19 @@ def _sha256(token: str) -> str:
 
 def issue(store: Store, client: ClientApp, seconds: int) -> tuple[str, int]:
     token = secrets.token_urlsafe(32)
-    with store.session() as s:
-        s.add(
-            CscToken(
-                client_id=client.id,
-                token_sha256=_sha256(token),
-                expires_at=utcnow() + dt.timedelta(seconds=seconds),
-            )
-        )
-        store.audit.append(
-            f"client:{client.username}",
-            "csc.login",
-            audit_objects.client(client.username),
-            {},
-            session=s,
-        )
+    expires = utcnow() + dt.timedelta(seconds=seconds)
+    Csc(store).add_token(
+        client.id, _sha256(token), expires, actor=audit_objects.client(client.username)
+    )
     return token, seconds
 
 
-def client_of(store: Store, token: str | None) -> ClientApp:
+def client_of(store: ReadOnlyStore, token: str | None) -> ClientApp:
     """The enabled client app holding the live ``token``; 401 invalid_token otherwise."""
     if not token:
         raise CscError(INVALID_TOKEN, "bearer token required (POST auth/login first)")
     now = utcnow()
-    with reading(store) as s:
-        found = s.execute(
-            select(CscToken, ClientApplication)
-            .join(ClientApplication, ClientApplication.id == CscToken.client_id)
-            .where(CscToken.token_sha256 == _sha256(token))
-        ).first()
+    found = CscReads(store).token(_sha256(token))
     if found is None:
         raise CscError(INVALID_TOKEN, "unknown access token")
     row, app = found
@@ -66,22 +47,6 @@ def client_of(store: Store, token: str | None) -> ClientApp:
 
 
 def revoke(store: Store, client: ClientApp, token: str) -> int:
-    with store.session() as s:
-        n = rows_changed(
-            s,
-            update(CscToken)
-            .where(
-                CscToken.token_sha256 == _sha256(token),
-                CscToken.client_id == client.id,
-                CscToken.revoked_at.is_(None),
-            )
-            .values(revoked_at=utcnow()),
-        )
-        store.audit.append(
-            f"client:{client.username}",
-            "csc.token_revoked",
-            audit_objects.client(client.username),
-            {"revoked": n},
-            session=s,
-        )
-    return n
+    return Csc(store).revoke_token(
+        _sha256(token), client.id, utcnow(), actor=audit_objects.client(client.username)
+    )

@@ -475,8 +475,8 @@ def subscriber_add(
     """Enrol a subscriber (status NEW); they get an activation code to set their own
     passphrase."""
     from ca_core import subscribers
+    from ca_core.notifier import notifier_for
     from signing_api.enrolment import Invitation, enrol_and_invite
-    from signing_api.notifier import notifier_for
 
     kind = "agency" if org_id and not nik else "person"
     sub, expires = enrol_and_invite(
@@ -503,8 +503,8 @@ def subscriber_add(
 def subscriber_reset(rt: Runtime, key: str) -> None:
     """The passphrase of KEY stops working; a new activation code goes to the subscriber."""
     from ca_core import subscribers
+    from ca_core.notifier import notifier_for
     from signing_api.enrolment import Invitation, reset
-    from signing_api.notifier import notifier_for
 
     sub = subscribers._get(rt.store, key)
     expires = reset(
@@ -625,6 +625,3 @@ def subscriber_renew(
     )
     Path(out).write_text(issued.pem)
     click.echo(f"renewed: serial {issued.serial_hex}")
-
-
-ALL = (ca_group, issue_cmd, revoke_cmd, suspend_cmd, unsuspend_cmd, cert_group, subscriber_group)

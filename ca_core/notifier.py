@@ -4,7 +4,7 @@
 The default writes the message to the ``outbox_messages`` table, from which a mail or SMS
 gateway takes it (``psre outbox take``: handed out and deleted in one transaction). A message
 never outlives the code in it: ``expires_at`` is the code's own expiry, and :func:`sweep` (run by
-the CRL scheduler, the OCSP daemon and ``psre outbox sweep``) deletes whatever is past it. On
+the refresher, ``psre refresher``, and by ``psre outbox sweep``) deletes whatever is past it. On
 SQLite the database runs with ``secure_delete`` (ca_core.store.db), so a deleted code is overwritten
 in the file, not merely unlinked. Nothing here logs a message body.
 """
@@ -12,14 +12,14 @@ in the file, not merely unlinked. Nothing here logs a message body.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+import logging
 from typing import Protocol
 
-from sqlalchemy import delete, select
-
 from ca_core.store import Store
-from ca_core.store.db import rows_changed, utcnow
-from ca_core.store.models import OutboxMessage
+from ca_core.store.db import utcnow
+from ca_core.store.outbox import Message, Outbox
+
+log = logging.getLogger(__name__)
 
 #: A message without a code of its own (a lockout notice) waits this long for the gateway.
 NOTICE_LIFETIME = dt.timedelta(days=1)
@@ -31,15 +31,6 @@ class Notifier(Protocol):
     ) -> None: ...
 
 
-@dataclass(frozen=True)
-class Message:
-    id: int
-    recipient: str
-    subject: str
-    body: str
-    expires_at: dt.datetime
-
-
 class OutboxNotifier:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -48,56 +39,19 @@ class OutboxNotifier:
         self, recipient: str, subject: str, body: str, expires_at: dt.datetime | None = None
     ) -> None:
         expires = expires_at or utcnow() + NOTICE_LIFETIME
-        with self._store.session() as s:
-            s.add(
-                OutboxMessage(recipient=recipient, subject=subject, body=body, expires_at=expires)
-            )
+        Outbox(self._store).put(recipient, subject, body, expires)
 
 
 def take(store: Store, limit: int = 100, now: dt.datetime | None = None) -> list[Message]:
     """Up to ``limit`` live messages for the gateway to deliver, oldest first; they leave the
     outbox in the same transaction (delivery is the gateway's from here on: at most once, and a
     lost code is simply asked for again)."""
-    now = now or utcnow()
-    with store.session() as s:
-        rows = (
-            s.execute(
-                select(OutboxMessage)
-                .where(OutboxMessage.expires_at > now)
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-                .with_for_update()
-            )
-            .scalars()
-            .all()
-        )
-        out = [Message(r.id, r.recipient, r.subject, r.body, r.expires_at) for r in rows]
-        if out:
-            s.execute(delete(OutboxMessage).where(OutboxMessage.id.in_([m.id for m in out])))
-    if out:
-        _fold_wal(store)
-    return out
+    return Outbox(store).take(limit, now or utcnow())
 
 
 def sweep(store: Store, now: dt.datetime | None = None) -> int:
     """Delete every message whose code has expired; returns how many."""
-    now = now or utcnow()
-    with store.session() as s:
-        n = rows_changed(s, delete(OutboxMessage).where(OutboxMessage.expires_at <= now))
-    if n:
-        _fold_wal(store)
-    return n
-
-
-def _fold_wal(store: Store) -> None:
-    """SQLite: secure_delete zeroes the deleted rows in the page, but the write-ahead log still
-    holds earlier copies of that page until a checkpoint. Fold the log into the file and empty
-    it, best effort (with a reader active it is done by a later sweep)."""
-    if store.engine.dialect.name != "sqlite":
-        return
-    with store.engine.connect() as conn:
-        # The driver connection is in autocommit (psre emits BEGIN itself): no transaction.
-        conn.connection.dbapi_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+    return Outbox(store).sweep(now or utcnow())
 
 
 def notifier_for(store: Store, name: str) -> Notifier:

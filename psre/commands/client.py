@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
-from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS
 
 # The models and web.clients need SQLAlchemy: imported by the commands, not at start-up.
@@ -31,27 +29,13 @@ def configure_client(
     store: Store, username: str, *, level: str | None, rate_limit: int | None, actor: str
 ) -> None:
     """Set a client app's default PAdES level and its own rate limit (None leaves one as is)."""
-    from sqlalchemy import select
-
-    from ca_core.store.models import ClientApplication
+    from ca_core.store.client_apps import ClientApps
     from web.clients import ClientError
 
-    with store.session() as s:
-        row = s.execute(
-            select(ClientApplication).where(ClientApplication.username == username)
-        ).scalar_one_or_none()
-        if row is None:
-            raise NotFoundError(f"no client application {username}")
-        changes: dict[str, object] = {}
-        if level is not None:
-            row.default_level = changes["default_level"] = level
-        if rate_limit is not None:
-            if rate_limit < 0:
-                raise ClientError("rate limit: 0 (none) or more requests per minute")
-            row.rate_limit_per_minute = changes["rate_limit_per_minute"] = rate_limit
-        store.audit.append(
-            actor, "client.configure", audit_objects.client(username), changes, session=s
-        )
+    try:
+        ClientApps(store).configure(username, level=level, rate_limit=rate_limit, actor=actor)
+    except ValueError as ex:
+        raise ClientError(str(ex)) from None
 
 
 @click.group("client")

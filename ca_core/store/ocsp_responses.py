@@ -1,0 +1,289 @@
+"""Pre-signed OCSP responses (``ocsp_responses``) and what the pre-signer reads to make them.
+
+The responder's look-up (:meth:`OcspResponseReads.current`) is the hot path of every OCSP
+request that misses the process cache: one prepared Core statement on the unique
+(issuer_id, serial_hex, hash_alg) index, on the read-only face, no ORM session. The pre-signer
+finds what is due a page at a time (:meth:`OcspResponseReads.due_page` and friends), the database
+choosing, and writes each batch of signed responses in one transaction
+(:meth:`OcspResponses.save`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, bindparam, delete, or_, select, true
+
+from ca_core.store import ReadOnlyStore, Store
+from ca_core.store.models import Certificate, OcspResponse, SerialReservation
+from ca_core.store.sessions import read_session
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """The bytes the responder serves, with what its HTTP headers need."""
+
+    der: bytes
+    sha256: str
+    this_update: dt.datetime
+    next_update: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseState:
+    """What the pre-signer compares a stored response with: status, age and signer."""
+
+    cert_status: str
+    this_update: dt.datetime
+    signer_label: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredResponse:
+    issuer_id: int
+    serial_hex: str
+    hash_alg: str
+
+
+@dataclass(frozen=True, slots=True)
+class SignedResponse:
+    """One response just signed, to be stored for ``serial_hex``/``hash_alg``."""
+
+    serial_hex: str
+    hash_alg: str
+    cert_status: str
+    revocation_reason: str | None
+    this_update: dt.datetime
+    next_update: dt.datetime
+    der: bytes
+
+
+# Built once: the hot path only binds the three values (SQLAlchemy caches the compiled form).
+_CURRENT = select(
+    OcspResponse.der, OcspResponse.sha256, OcspResponse.this_update, OcspResponse.next_update
+).where(
+    OcspResponse.issuer_id == bindparam("issuer_id"),
+    OcspResponse.serial_hex == bindparam("serial_hex"),
+    OcspResponse.hash_alg == bindparam("hash_alg"),
+)
+
+
+class OcspResponseReads:
+    """Look-ups on the read-only face."""
+
+    def __init__(self, store: ReadOnlyStore) -> None:
+        self.store = store
+
+    def current(self, issuer_id: int, serial_hex: str, hash_alg: str) -> StoredResponse | None:
+        """The stored response for one CertID (whatever its nextUpdate: the caller judges)."""
+        with self.store.reading() as conn:
+            row = conn.execute(
+                _CURRENT, {"issuer_id": issuer_id, "serial_hex": serial_hex, "hash_alg": hash_alg}
+            ).first()
+        if row is None:
+            return None
+        der, sha, this_u, next_u = row
+        return StoredResponse(bytes(der), sha, this_u, next_u)
+
+    def of_certificate(self, issuer_id: int, serial_hex: str) -> list[OcspResponse]:
+        """Every stored response of one certificate (one per CertID hash)."""
+        with read_session(self.store) as s:
+            return list(
+                s.scalars(
+                    select(OcspResponse)
+                    .where(
+                        OcspResponse.issuer_id == issuer_id, OcspResponse.serial_hex == serial_hex
+                    )
+                    .order_by(OcspResponse.hash_alg)
+                )
+            )
+
+    # -- what the pre-signer reads ----------------------------------------------------------
+    def reserved_unstored(self, issuer_id: int) -> list[str]:
+        """Serials reserved (maybe signed) but never stored: a crash between the HSM signature
+        and the database write. They count as issued."""
+        stored = select(Certificate.id).where(
+            Certificate.issuer_id == issuer_id,
+            Certificate.serial_hex == SerialReservation.serial_hex,
+        )
+        with read_session(self.store) as s:
+            return list(
+                s.scalars(
+                    select(SerialReservation.serial_hex).where(
+                        SerialReservation.issuer_id == issuer_id,
+                        SerialReservation.state.in_(("reserved", "signed")),
+                        ~stored.exists(),
+                    )
+                )
+            )
+
+    def states(
+        self, issuer_id: int, serials: Collection[str]
+    ) -> dict[tuple[str, str], ResponseState]:
+        """(serial, hash algorithm) → state of the stored responses of ``serials``."""
+        if not serials:
+            return {}
+        stmt = select(
+            OcspResponse.serial_hex,
+            OcspResponse.hash_alg,
+            OcspResponse.cert_status,
+            OcspResponse.this_update,
+            OcspResponse.signer_label,
+        ).where(OcspResponse.issuer_id == issuer_id, OcspResponse.serial_hex.in_(list(serials)))
+        with read_session(self.store) as s:
+            return {
+                (sh, alg): ResponseState(st, tu, lab) for sh, alg, st, tu, lab in s.execute(stmt)
+            }
+
+    def all_page(
+        self, issuer_id: int, now: dt.datetime, after: str, limit: int
+    ) -> list[Certificate]:
+        """The next ``limit`` valid certificates of ``issuer_id`` by serial after ``after``."""
+        return self._page(issuer_id, now, after, limit, true())
+
+    def aged_page(
+        self, issuer_id: int, now: dt.datetime, after: str, limit: int, next_update_by: dt.datetime
+    ) -> list[Certificate]:
+        """Like :meth:`all_page`, only certificates with a response whose nextUpdate is at or
+        before ``next_update_by`` (found through the nextUpdate index)."""
+        aged = (
+            select(OcspResponse.serial_hex)
+            .where(OcspResponse.issuer_id == issuer_id, OcspResponse.next_update <= next_update_by)
+            .scalar_subquery()
+        )
+        return self._page(issuer_id, now, after, limit, Certificate.serial_hex.in_(aged))
+
+    def due_page(
+        self,
+        issuer_id: int,
+        now: dt.datetime,
+        after: str,
+        limit: int,
+        *,
+        signer_label: str,
+        signed_after: dt.datetime,
+        hash_algs: Collection[str],
+    ) -> list[Certificate]:
+        """Like :meth:`all_page`, only certificates lacking, for one of ``hash_algs``, a
+        response with the certificate's status, signed by ``signer_label`` after
+        ``signed_after``."""
+        conds = []
+        for alg in hash_algs:
+            fresh = select(OcspResponse.id).where(
+                OcspResponse.issuer_id == issuer_id,
+                OcspResponse.serial_hex == Certificate.serial_hex,
+                OcspResponse.hash_alg == alg,
+                OcspResponse.cert_status == Certificate.status,
+                OcspResponse.signer_label == signer_label,
+                OcspResponse.this_update > signed_after,
+            )
+            conds.append(~fresh.exists())
+        return self._page(issuer_id, now, after, limit, or_(*conds))
+
+    def _page(
+        self, issuer_id: int, now: dt.datetime, after: str, limit: int, due: ColumnElement[bool]
+    ) -> list[Certificate]:
+        """Detached rows carrying only what signing needs (no DER: pages are large)."""
+        stmt = (
+            select(
+                Certificate.serial_hex,
+                Certificate.status,
+                Certificate.revoked_at,
+                Certificate.revocation_reason,
+                Certificate.fingerprint_sha256,
+            )
+            .where(
+                Certificate.issuer_id == issuer_id,
+                Certificate.not_after > now,
+                Certificate.serial_hex > after,
+                due,
+            )
+            .order_by(Certificate.serial_hex)
+            .limit(limit)
+        )
+        with read_session(self.store) as s:
+            return [
+                Certificate(
+                    serial_hex=sh,
+                    status=st,
+                    revoked_at=rat,
+                    revocation_reason=reason,
+                    fingerprint_sha256=fp,
+                )
+                for sh, st, rat, reason, fp in s.execute(stmt)
+            ]
+
+
+class OcspResponses:
+    """Writes of pre-signed responses."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def save(
+        self,
+        issuer_id: int,
+        signed: Collection[SignedResponse],
+        *,
+        signer_label: str,
+        produced_at: dt.datetime,
+    ) -> None:
+        """Insert or replace the responses of one batch, in one transaction."""
+        with self.store.session() as s:
+            rows = {
+                (r.serial_hex, r.hash_alg): r
+                for r in s.scalars(
+                    select(OcspResponse).where(
+                        OcspResponse.issuer_id == issuer_id,
+                        OcspResponse.serial_hex.in_({p.serial_hex for p in signed}),
+                    )
+                )
+            }
+            for p in signed:
+                row = rows.get((p.serial_hex, p.hash_alg))
+                if row is None:
+                    row = OcspResponse(
+                        issuer_id=issuer_id, serial_hex=p.serial_hex, hash_alg=p.hash_alg
+                    )
+                    s.add(row)
+                    rows[(p.serial_hex, p.hash_alg)] = row
+                row.cert_status = p.cert_status
+                row.revocation_reason = p.revocation_reason
+                row.this_update = p.this_update
+                row.next_update = p.next_update
+                row.produced_at = produced_at
+                row.der = p.der
+                row.sha256 = hashlib.sha256(p.der).hexdigest()
+                row.signer_label = signer_label
+
+    def sweep_expired(
+        self, now: dt.datetime, before_delete: Callable[[list[ExpiredResponse]], None]
+    ) -> int:
+        """Delete the responses whose nextUpdate is at or before ``now``; ``before_delete``
+        sees them first, inside the transaction (their static files go before their rows, so
+        a failure leaves rows to sweep again, never files without rows). Returns how many."""
+        with self.store.session() as s:
+            stale = s.execute(
+                select(
+                    OcspResponse.id,
+                    OcspResponse.issuer_id,
+                    OcspResponse.serial_hex,
+                    OcspResponse.hash_alg,
+                ).where(OcspResponse.next_update <= now)
+            ).all()
+            before_delete([ExpiredResponse(i, sh, alg) for _id, i, sh, alg in stale])
+            if stale:
+                s.execute(delete(OcspResponse).where(OcspResponse.id.in_([r[0] for r in stale])))
+        return len(stale)
+
+
+def newest_delegated_responder(
+    store: ReadOnlyStore, issuer_id: int, profiles: Collection[str], now: dt.datetime
+) -> Certificate | None:
+    """The newest certificate of one of ``profiles`` (delegated OCSP responder profiles)
+    issued by ``issuer_id`` that can sign at ``now`` with a key in the HSM."""
+    condition = and_(Certificate.issuer_id == issuer_id, Certificate.profile.in_(tuple(profiles)))
+    return store.newest_usable_certificate(condition, now)

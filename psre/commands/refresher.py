@@ -1,0 +1,182 @@
+"""``psre refresher``: the refresher's chores wired from the configuration, and its commands.
+
+Part of the composition root (psre/): it names the work of every package — CRL
+publication (crl/), OCSP pre-signing (ocsp/), subscriber expiry and notices
+(ca_core/lifecycle.py), orphaned-key sweeps (ca_core/orphans.py), the outbox sweep
+(ca_core/notifier.py) — and hands it to the lease-holding loop in ca_core/refresher.py.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+import click
+
+from ca_core.refresher import LEASE_NAME, Check, Chore, Refresher
+
+if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: The actor of the refresher's audit events (orphaned keys removed).
+ACTOR = "psre-refresher"
+
+
+def chores(rt: Runtime) -> list[Chore]:
+    """The background work of an installation, most urgent first."""
+    cfg = rt.config
+    out: list[Chore] = []
+    if cfg.crl.scheduler:
+        out.append(Chore("CRL publication", cfg.crl.poll_seconds, lambda check: _crls(rt, check)))
+    from ocsp.refresh import OcspRefresh
+
+    out.append(Chore("OCSP pre-signing", cfg.ocsp.presign_interval_seconds, OcspRefresh(rt)))
+    out.append(
+        Chore(
+            "subscriber lifecycle",
+            cfg.lifecycle.check_minutes * 60.0,
+            lambda check: _lifecycle(rt, check),
+        )
+    )
+    out.append(Chore("outbox sweep", cfg.crl.poll_seconds, lambda check: _outbox(rt, check)))
+    if cfg.hsm.orphan_sweep_minutes > 0:
+        out.append(
+            Chore(
+                "orphaned key sweep",
+                cfg.hsm.orphan_sweep_minutes * 60.0,
+                lambda check: _orphans(rt, check),
+            )
+        )
+    return out
+
+
+def refresher_for(rt: Runtime, holder: str | None = None) -> Refresher:
+    from ca_core.store.leases import Leases
+
+    return Refresher(
+        Leases(rt.store),
+        chores(rt),
+        lease_seconds=rt.config.refresher.lease_seconds,
+        holder=holder,
+    )
+
+
+def _crls(rt: Runtime, check: Check) -> None:
+    from crl.publish import publish_all
+
+    for info in publish_all(rt, before_each=check):
+        log.info("refresher: published CRL %s #%d", info.name, info.number)
+
+
+def _lifecycle(rt: Runtime, check: Check) -> None:
+    from ca_core import lifecycle
+
+    report = lifecycle.run(rt, before_write=check)
+    if report.expired or report.notices or report.retired:
+        log.info(
+            "refresher: %d subscriber(s) expired, %d notice(s) sent, retired %s",
+            report.expired,
+            len(report.notices),
+            report.retired or "none",
+        )
+
+
+def _outbox(rt: Runtime, check: Check) -> None:
+    """One-time codes past their expiry leave the outbox (ca_core.notifier)."""
+    from ca_core.notifier import sweep
+
+    check()
+    n = sweep(rt.store)
+    if n:
+        log.info("outbox: %d expired message(s) removed", n)
+
+
+def _orphans(rt: Runtime, check: Check) -> None:
+    import datetime as dt
+
+    from ca_core.orphans import sweep_orphans
+
+    report = sweep_orphans(
+        rt.store,
+        rt.backend,
+        grace=dt.timedelta(minutes=rt.config.hsm.orphan_grace_minutes),
+        actor=ACTOR,
+        before_each=check,
+    )
+    if report.removed:
+        log.info("removed %d orphaned key(s)", len(report.removed))
+
+
+def spawn(config_file: str) -> subprocess.Popen[bytes]:
+    """Start ``psre refresher`` for ``psre serve --role all`` (same config, same environment);
+    it exits when that ``psre serve`` is gone."""
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "psre.cli", "--config", config_file,
+            "refresher", "--parent-pid", str(os.getpid()),
+        ]
+    )  # fmt: skip
+
+
+@click.group(invoke_without_command=True)
+@click.option("--once", is_flag=True, help="One round of every chore (if the lease is free).")
+@click.option(
+    "--parent-pid",
+    type=int,
+    default=None,
+    hidden=True,
+    help="Exit when this process (psre serve) is gone.",
+)
+@click.pass_context
+def refresher(ctx: click.Context, once: bool, parent_pid: int | None) -> None:
+    """Background work under a database lease: CRLs, OCSP pre-signing, expiry, sweeps.
+
+    Run one per host if you like: one holds the lease and works, the others stand by and
+    take over within refresher.lease_seconds when it dies."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rt: Runtime = ctx.obj
+    r = refresher_for(rt)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    worked = r.run(stop, once=once, parent_pid=parent_pid)
+    if once and not worked:
+        lease = r.leases.holder(LEASE_NAME)
+        who = lease.holder if lease is not None and lease.live else "nobody"
+        click.echo(f"refresher: lease held by {who}; nothing done", err=True)
+
+
+@refresher.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.pass_obj
+def status(rt: Runtime, as_json: bool) -> None:
+    """Who holds the refresher lease, since when and until when."""
+    from ca_core.store import ReadOnlyStore
+    from ca_core.store.leases import LeaseReads
+
+    store = ReadOnlyStore.open(rt.config.effective_database_url)
+    try:
+        lease = LeaseReads(store).holder(LEASE_NAME)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(lease.as_dict() if lease else {"name": LEASE_NAME, "holder": None}))
+    elif lease is None:
+        click.echo("refresher lease: never taken")
+    else:
+        d = lease.as_dict()
+        state = "held" if lease.live else "expired"
+        click.echo(
+            f"refresher lease: {state} by {lease.holder} (acquired {d['acquired_at']},"
+            f" renewed {d['renewed_at']}, expires {d['expires_at']})"
+        )
