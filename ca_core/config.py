@@ -176,6 +176,10 @@ class OcspConfig:
     cache_entries: int = 10_000
     #: How often the refresher (``psre refresher``) looks for responses to refresh.
     presign_interval_seconds: float = 60.0
+    #: How often the refresher reads the status feed (``status_changes``) and re-signs a changed
+    #: certificate's responses that its own change did not re-sign: the most a failed re-sign
+    #: can leave a stale answer stored.
+    follow_seconds: float = 2.0
     #: ``psre serve --role all`` starts ``psre refresher`` next to gunicorn (and restarts it if
     #: it dies); false: run ``psre refresher`` yourself (on one or more hosts).
     daemon_in_serve: bool = True
@@ -639,7 +643,7 @@ def _validate_ocsp(o: OcspConfig) -> None:
         raise ConfigError("ocsp.max_request_bytes", "must be at least 128")
     if o.cache_entries < 1:
         raise ConfigError("ocsp.cache_entries", "must be at least 1")
-    if o.index_refresh_seconds <= 0 or o.presign_interval_seconds <= 0:
+    if o.index_refresh_seconds <= 0 or o.presign_interval_seconds <= 0 or o.follow_seconds <= 0:
         raise ConfigError("ocsp", "intervals must be positive")
 
 

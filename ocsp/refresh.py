@@ -4,19 +4,24 @@ One process per installation re-signs responses that are due (``refresh_fraction
 validity used), missing or out of date, and removes static files of expired responses: the
 refresher, which works only while it holds the database lease, so two hosts never both re-sign.
 Status changes do not wait for it: the process that makes the change re-signs at once
-(ocsp/publisher.py).
+(ocsp/publisher.py). Should that fail (the process killed after its commit, its HSM away, the
+database gone between the two), :class:`OcspFollow` finds the change in the ``status_changes``
+feed within seconds and re-signs what does not agree with the certificate.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
-    from ocsp.responses import PresignReport
+    from ca_core.store import Store
+    from ocsp.responses import Presigner, PresignReport
 
 log = logging.getLogger(__name__)
 
@@ -46,3 +51,58 @@ class OcspRefresh:
                 "OCSP refresh: %d signed %s %s", report.signed, report.per_ca, report.errors or ""
             )
         return report
+
+
+#: A refresher that takes over follows the feed from this far back: the changes its predecessor
+#: may not have seen (re-signing those that already agree costs nothing but a read).
+FOLLOW_LOOKBACK = dt.timedelta(hours=1)
+
+
+class OcspFollow:
+    """One pass over the status changes since the last call (the refresher calls it every
+    ``ocsp.follow_seconds``): the responses of each changed certificate that do not say its
+    status now are re-signed. The cursor is the feed's id, which follows commit order (each
+    change is written after its audit event, under the audit head's lock)."""
+
+    def __init__(
+        self,
+        store: Store,
+        presigner: Callable[[], Presigner],
+        clock: Callable[[], dt.datetime] | None = None,
+    ) -> None:
+        self.store = store
+        self._presigner = presigner
+        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.cursor: int | None = None
+
+    def __call__(self, before_write: Callable[[], None] | None = None) -> int:
+        from ca_core.store.status_changes import StatusChangeReads
+
+        feed = StatusChangeReads(self.store.reader)
+        if self.cursor is None:
+            self.cursor = feed.cursor_before(self.clock() - FOLLOW_LOOKBACK)
+        signed = 0
+        while True:
+            changes = feed.since(self.cursor, limit=500)
+            if not changes:
+                return signed
+            by_ca: dict[int, set[str]] = defaultdict(set)
+            for ch in changes:
+                by_ca[ch.issuer_id].add(ch.serial_hex)
+            cas = {ca.id: ca for ca in self.store.list_cas()}
+            p = self._presigner()
+            p.before_write = before_write
+            for issuer_id, serials in by_ca.items():
+                ca = cas.get(issuer_id)
+                if ca is None or ca.certificate_der is None:
+                    continue
+                n = p.presign_changed(ca, serials)
+                if n:
+                    log.warning(
+                        "OCSP follow: %d response(s) of %s re-signed from the status feed "
+                        "(their own re-signing had not happened)",
+                        n,
+                        ca.name,
+                    )
+                signed += n
+            self.cursor = changes[-1].id

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +154,26 @@ class Presigner:
                 "ocsp", "ocsp.presign", audit_objects.certificate(ca.name, sh), {"responses": n}
             )
         return n
+
+    # -- certificates whose status changed (the refresher's status feed) -------------------------
+    def presign_changed(self, ca: CertificateAuthority, serials: Collection[str]) -> int:
+        """Re-sign the responses of ``serials`` that do not say the certificate's status now
+        (or are missing): the heal for a change whose own re-signing failed. Responses that
+        already agree are left alone, so following the feed costs one read when all is well."""
+        certs = [self.store.get_certificate(ca.id, sh) for sh in sorted(set(serials))]
+        certs = [c for c in certs if c.fingerprint_sha256 != ca.fingerprint_sha256]
+        existing = self.reads.states(ca.id, [c.serial_hex for c in certs])
+        stale = [
+            c
+            for c in certs
+            if any(
+                (have := existing.get((c.serial_hex, alg))) is None or have.cert_status != c.status
+                for alg in PRESIGN_HASHES
+            )
+        ]
+        if not stale:
+            return 0
+        return self._sign_and_store(ca, stale, {}, force=True, lint_first=False)
 
     # -- every certificate of a CA (scheduler, psre init) --------------------------------------
     def presign_ca(

@@ -184,26 +184,32 @@ def test_the_static_file_ends_as_the_stored_row_whatever_order_the_files_are_wri
         assert _static_status(op, cert.serial_number, alg) is ocsp.OCSPCertStatus.REVOKED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a revocation whose re-signing failed (the revoking worker killed after the commit, "
-    "its HSM away) keeps the pre-signed good response until the refresher's hourly full "
-    "comparison (ocsp/refresh.py _FULL_CHECK_SECONDS); the rounds between only re-sign by age. "
-    "Fix wants a cheap change feed (the status_changes table of issue 17 part 2, not read yet)",
-)
-def test_the_next_refresh_round_heals_a_revocation_whose_re_signing_failed(op: OcspPki):
+def test_the_status_feed_heals_a_revocation_whose_re_signing_failed(op: OcspPki):
     """The certificate is revoked and committed, but the process that revoked it died before
-    its publisher re-signed: the next refresher round (not only the hourly full one) must
-    replace the good response, which a public server would otherwise keep serving — and
-    clients caching until its nextUpdate, days away."""
+    its publisher re-signed: the refresher's next pass over the status feed (every
+    ``ocsp.follow_seconds``, not only the hourly full comparison) must replace the good
+    response, which a public server would otherwise keep serving — and clients caching until
+    its nextUpdate, days away. Responses that already agree are not signed again."""
+    from ocsp.refresh import OcspFollow
+
+    follow = OcspFollow(
+        op.store, lambda: Presigner(op.store, op.pki.backend, op.presigner.settings)
+    )
+    follow()  # the lookback finds earlier tests' changes: consume them first
     cert = op.new_cert()
     sh = format(cert.serial_number, "x")
     assert op.presigner.presign_certificate(op.pki.issuing, sh) == 2
+    other = op.new_cert()
+    other_sh = format(other.serial_number, "x")
+    assert op.presigner.presign_certificate(op.pki.issuing, other_sh) == 2
     op.pki.revoker.revoke(sh, "keyCompromise", actor="test")  # no publisher ran
+    op.pki.revoker.revoke(other_sh, "superseded", actor="test")
+    assert op.presigner.presign_certificate(op.pki.issuing, other_sh) == 2  # its own re-sign
     assert _stored_status(op, cert.serial_number) is ocsp.OCSPCertStatus.GOOD
-    refresher = Presigner(op.store, op.pki.backend, op.presigner.settings)
-    refresher.presign_ca(op.store.get_ca(op.pki.issuing), full=False)  # a round between
-    assert _stored_status(op, cert.serial_number) is ocsp.OCSPCertStatus.REVOKED
+    assert follow() == 2  # both responses of the one that was missed, nothing else
+    for alg in ("sha1", "sha256"):
+        assert _stored_status(op, cert.serial_number, alg) is ocsp.OCSPCertStatus.REVOKED
+    assert follow() == 0  # the cursor moved on
 
 
 # --- CRLs: a publisher that lost the CA's publication lease while paused ----------------------

@@ -98,6 +98,11 @@ class ReadOnlyStore:
         engine = _read_engine_for(url, reader_url)
         return cls(engine, engine)
 
+    @property
+    def reader(self) -> ReadOnlyStore:
+        """The read-only face: a read-only store is its own (the public role's store)."""
+        return self
+
     def close(self) -> None:
         """Close the pooled connections."""
         self.engine.dispose()

@@ -98,6 +98,15 @@ class StatusChangeReads:
                 conn.execute(select(func.coalesce(func.max(StatusChange.id), 0))).scalar_one()
             )
 
+    def cursor_before(self, when: datetime) -> int:
+        """The cursor that follows from the first change at or after ``when`` on (0: from the
+        beginning)."""
+        stmt = select(func.coalesce(func.max(StatusChange.id), 0)).where(
+            StatusChange.changed_at < when
+        )
+        with self._store.reading() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
     def serials_changed_since(self, issuer_id: int, since: datetime) -> set[str]:
         """Serials of CA ``issuer_id`` revoked, held or released at or after ``since``."""
         stmt = select(StatusChange.serial_hex).where(

@@ -37,8 +37,11 @@ def chores(rt: Runtime) -> list[Chore]:
     out: list[Chore] = []
     if cfg.crl.scheduler:
         out.append(Chore("CRL publication", cfg.crl.poll_seconds, lambda check: _crls(rt, check)))
-    from ocsp.refresh import OcspRefresh
+    from ocsp.refresh import OcspFollow, OcspRefresh
+    from ocsp.responses import presigner
 
+    follow = OcspFollow(rt.store, lambda: presigner(rt))
+    out.append(Chore("OCSP status feed", cfg.ocsp.follow_seconds, follow))
     out.append(Chore("OCSP pre-signing", cfg.ocsp.presign_interval_seconds, OcspRefresh(rt)))
     out.append(
         Chore(
