@@ -271,6 +271,32 @@ def test_full_check_re_signs_exactly_what_differs_missing_or_expired(op: OcspPki
     assert op.presigner.presign_ca(ca) == 0
 
 
+def test_full_check_pages_through_windows_by_serial(op: OcspPki):
+    """Issue 18: the full comparison returns at most ``window`` certificates a pass and starts
+    the next pass after the last serial: every due certificate once, in serial order, even when
+    nothing is signed in between."""
+    ca = op.store.get_ca(op.pki.issuing)
+    certs = [op.new_cert() for _ in range(5)]
+    op.presigner.presign_ca(ca)
+    serials = sorted(format(c.serial_number, "x") for c in certs)
+    with op.store.session() as s:
+        s.execute(delete(OcspResponse).where(OcspResponse.serial_hex.in_(serials)))
+    now = dt.datetime.now(dt.UTC)
+    pages = list(
+        op.presigner.reads.due_pages(
+            ca.id,
+            now,
+            signer_label=op.presigner.responder(ca).label,
+            signed_after=now - op.presigner.settings.refresh_after,
+            hash_algs=("sha1", "sha256"),
+            window=2,
+            page=1,
+        )
+    )
+    assert [[c.serial_hex for c in p] for p in pages] == [[sh] for sh in serials]
+    assert op.presigner.presign_ca(ca) == 2 * 5
+
+
 def test_refresher_round_finds_aged_responses_by_next_update(op: OcspPki):
     """Issue 18: the refresher's every-minute round re-signs what is due by age through the
     nextUpdate index, without comparing every certificate (that is the hourly full check)."""
