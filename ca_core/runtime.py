@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ca_core.audit import AuditLog
     from ca_core.config import Config
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
     from ca_core.store import Store
+    from ca_core.store.audit_log import AuditLog
     from hsm.pkcs11_backend import Pkcs11Backend
 
 

@@ -325,7 +325,7 @@ class Presigner:
     ) -> int:
         if self.before_write is not None:
             self.before_write()
-        OcspResponses(self.store).save(
+        saved = OcspResponses(self.store).save(
             ca.id,
             [
                 SignedResponse(
@@ -343,14 +343,20 @@ class Presigner:
                 c, alg, der, this_u, _next_u = item
                 req = static.canonical_request(responder.hashes, int(c.serial_hex, 16), alg)
                 static.write_response(root, req, der, this_u)
+                # Another process may have stored a newer response since our commit and written
+                # its file before ours: whoever writes last makes the file the stored row.
+                row = self.reads.current(ca.id, c.serial_hex, alg)
+                if row is not None and row.der != der:
+                    static.write_response(root, req, row.der, row.this_update)
 
             # On the pool too: replacing a file waits for the disk (ext4 flushes the new
-            # file's data on a rename over an old one), ~3 ms per file on a busy disk.
-            self._map(publish, pending)
+            # file's data on a rename over an old one), ~3 ms per file on a busy disk. Responses
+            # superseded by a newer one (see OcspResponses.save) are not written.
+            self._map(publish, [p for p in pending if (p[0].serial_hex, p[1]) in saved])
         from ca_core.metrics import OCSP_PRESIGNED
 
-        OCSP_PRESIGNED.inc(len(pending))
-        return len(pending)
+        OCSP_PRESIGNED.inc(len(saved))
+        return len(saved)
 
     def _map(self, fn: Callable[[_T], _R], items: list[_T]) -> list[_R]:
         """``fn`` over ``items``, in order, on the ``workers`` threads when there are several."""

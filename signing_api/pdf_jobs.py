@@ -101,7 +101,9 @@ class _StoreView:
         from ca_core.store import ReadOnlyStore
 
         self.config = config
-        self.store = ReadOnlyStore.open(config.effective_database_url)
+        self.store = ReadOnlyStore.open(
+            config.effective_database_url, reader_url=config.database_reader_url
+        )
 
 
 _views: dict[str, _StoreView] = {}

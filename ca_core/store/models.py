@@ -722,6 +722,28 @@ class RecognizedCa(Base):
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class StatusChange(Base):
+    """One change of a certificate's status, written in the transaction that made it: the feed
+    other processes (CRL publication, OCSP pre-signing) follow instead of the audit log. ``id``
+    only grows, so it is the feed's cursor."""
+
+    __tablename__ = "status_changes"
+    __table_args__ = (
+        CheckConstraint(_in("status", CERT_STATUSES), name="status"),
+        Index(None, "issuer_id", "changed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    issuer_id: Mapped[int] = mapped_column(ForeignKey("certificate_authorities.id"))
+    serial_hex: Mapped[str] = mapped_column(String(40))
+    #: The status after the change: ``revoked``, ``hold`` or ``good`` (a hold released).
+    status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(Text)
+
+
 class LeaseRow(Base):
     """A named database lease (``ca_core.store.leases``): which process does a job that must run
     once per installation (the refresher), until when. Taken and renewed only by conditional
