@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,6 +66,9 @@ _R = TypeVar("_R")
 _BATCH = 200
 #: Certificates the refresher asks the database for at a time.
 _PAGE = 2000
+#: Certificates one pass of the full comparison returns at most (each pass reads both tables
+#: once; a window holds only what signing needs, a few MB).
+_FULL_WINDOW = 20_000
 _RESPONDER_TTL = dt.timedelta(minutes=5)
 
 
@@ -196,16 +199,7 @@ class Presigner:
         responder = self.responder(ca)
         lint_first = True
         n = 0
-        after = ""
-        while True:
-            page = (
-                self._due_page(ca, responder.label, now, after, force=force)
-                if full or force
-                else self._aged_page(ca, now, after)
-            )
-            if not page:
-                break
-            after = page[-1].serial_hex
+        for page in self._pages(ca, responder.label, now, full=full, force=force):
             page = [c for c in page if c.fingerprint_sha256 != ca.fingerprint_sha256]
             n += self._sign_and_store(ca, page, {}, force=True, lint_first=lint_first)
             lint_first = False
@@ -228,29 +222,39 @@ class Presigner:
             )
         return n
 
-    def _aged_page(
-        self, ca: CertificateAuthority, now: dt.datetime, after: str
-    ) -> list[Certificate]:
-        """Like _due_page, but only certificates with a response past ``refresh_fraction`` of
-        its validity, found from ``ocsp_responses.next_update`` (indexed)."""
-        cut = now + self.settings.validity - self.settings.refresh_after
-        return self.reads.aged_page(ca.id, now, after, _PAGE, cut)
-
-    def _due_page(
-        self, ca: CertificateAuthority, label: str, now: dt.datetime, after: str, *, force: bool
-    ) -> list[Certificate]:
-        """The next ``_PAGE`` valid certificates (by serial, after ``after``) with at least one
-        response due (all with ``force``)."""
-        if force:
-            return self.reads.all_page(ca.id, now, after, _PAGE)
-        return self.reads.due_page(
+    def _pages(
+        self, ca: CertificateAuthority, label: str, now: dt.datetime, *, full: bool, force: bool
+    ) -> Iterator[list[Certificate]]:
+        """Pages of at most ``_PAGE`` valid certificates to re-sign, by serial: all of them
+        with ``force``; those with a response missing, out of date (status, reason, signer),
+        expired or past ``refresh_fraction`` with ``full`` (one set-based pass per
+        ``_FULL_WINDOW``); else only those due by age (the nextUpdate index)."""
+        if force or not full:
+            after = ""
+            while True:
+                page = (
+                    self.reads.all_page(ca.id, now, after, _PAGE)
+                    if force
+                    else self.reads.aged_page(
+                        ca.id,
+                        now,
+                        after,
+                        _PAGE,
+                        now + self.settings.validity - self.settings.refresh_after,
+                    )
+                )
+                if not page:
+                    return
+                yield page
+                after = page[-1].serial_hex
+        yield from self.reads.due_pages(
             ca.id,
             now,
-            after,
-            _PAGE,
             signer_label=label,
             signed_after=now - self.settings.refresh_after,
             hash_algs=PRESIGN_HASHES,
+            window=_FULL_WINDOW,
+            page=_PAGE,
         )
 
     def _due(

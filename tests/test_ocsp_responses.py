@@ -11,10 +11,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from ca_core import lint
-from ca_core.store.models import OcspResponse, SerialReservation
+from ca_core.store.models import Certificate, OcspResponse, SerialReservation
 from ocsp import static
 from ocsp.responses import Presigner, response_for_certificate
 from ocsp.signing import (
@@ -215,6 +215,86 @@ def test_status_change_without_event_heals_on_next_run(op: OcspPki):
     op.pki.revoker.revoke(format(cert.serial_number, "x"), "superseded", actor="test")
     assert op.presigner.presign_ca(ca) == 2  # only this certificate's two responses
     assert stored(op, cert).certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+
+def test_full_check_re_signs_exactly_what_differs_missing_or_expired(op: OcspPki):
+    """Issue 18: the set-based full comparison finds a certificate whose stored response says
+    good while its row says revoked or on hold (no status event: changed behind psre's back), one
+    whose revocation reason changed, one without responses and one whose responses expired; it
+    re-signs those, and nothing else."""
+    ca = op.store.get_ca(op.pki.issuing)
+    revoked, held, reason, missing, expired, *untouched = (op.new_cert() for _ in range(8))
+    op.presigner.presign_ca(ca)
+    sh = {c: format(c.serial_number, "x") for c in (revoked, held, reason, missing, expired)}
+    op.pki.revoker.revoke(sh[reason], "superseded", actor="test")
+    assert op.presigner.presign_ca(ca) == 2
+    now = dt.datetime.now(dt.UTC)
+    with op.store.session() as s:
+        s.execute(
+            update(Certificate)
+            .where(Certificate.issuer_id == ca.id, Certificate.serial_hex == sh[revoked])
+            .values(status="revoked", revoked_at=now, revocation_reason="keyCompromise")
+        )
+        s.execute(
+            update(Certificate)
+            .where(Certificate.issuer_id == ca.id, Certificate.serial_hex == sh[held])
+            .values(status="hold", revoked_at=now, revocation_reason="certificateHold")
+        )
+        s.execute(
+            update(Certificate)
+            .where(Certificate.issuer_id == ca.id, Certificate.serial_hex == sh[reason])
+            .values(revocation_reason="keyCompromise")
+        )
+        s.execute(delete(OcspResponse).where(OcspResponse.serial_hex == sh[missing]))
+        # Expired, yet signed recently enough not to be due by age (a shorter validity once).
+        s.execute(
+            update(OcspResponse)
+            .where(OcspResponse.serial_hex == sh[expired])
+            .values(next_update=now - dt.timedelta(seconds=1))
+        )
+    with op.store.session() as s:
+        before = {(r.serial_hex, r.hash_alg): r.sha256 for r in s.scalars(select(OcspResponse))}
+    assert op.presigner.presign_ca(ca) == 2 * 5
+    with op.store.session() as s:
+        after = {(r.serial_hex, r.hash_alg): r.sha256 for r in s.scalars(select(OcspResponse))}
+    changed = {k[0] for k in after if after[k] != before.get(k)}
+    assert changed == set(sh.values())
+    assert {k[0] for k in before} - {k[0] for k in after} == set()
+    assert stored(op, revoked).certificate_status is ocsp.OCSPCertStatus.REVOKED
+    assert stored(op, revoked, "sha256").revocation_reason is x509.ReasonFlags.key_compromise
+    assert stored(op, held).revocation_reason is x509.ReasonFlags.certificate_hold
+    assert stored(op, reason).revocation_reason is x509.ReasonFlags.key_compromise
+    assert stored(op, missing, "sha256").certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert stored(op, expired).next_update_utc > now
+    for c in untouched:
+        assert stored(op, c).certificate_status is ocsp.OCSPCertStatus.GOOD
+    assert op.presigner.presign_ca(ca) == 0
+
+
+def test_full_check_pages_through_windows_by_serial(op: OcspPki):
+    """Issue 18: the full comparison returns at most ``window`` certificates a pass and starts
+    the next pass after the last serial: every due certificate once, in serial order, even when
+    nothing is signed in between."""
+    ca = op.store.get_ca(op.pki.issuing)
+    certs = [op.new_cert() for _ in range(5)]
+    op.presigner.presign_ca(ca)
+    serials = sorted(format(c.serial_number, "x") for c in certs)
+    with op.store.session() as s:
+        s.execute(delete(OcspResponse).where(OcspResponse.serial_hex.in_(serials)))
+    now = dt.datetime.now(dt.UTC)
+    pages = list(
+        op.presigner.reads.due_pages(
+            ca.id,
+            now,
+            signer_label=op.presigner.responder(ca).label,
+            signed_after=now - op.presigner.settings.refresh_after,
+            hash_algs=("sha1", "sha256"),
+            window=2,
+            page=1,
+        )
+    )
+    assert [[c.serial_hex for c in p] for p in pages] == [[sh] for sh in serials]
+    assert op.presigner.presign_ca(ca) == 2 * 5
 
 
 def test_refresher_round_finds_aged_responses_by_next_update(op: OcspPki):
