@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ca_core.revocation import Revoker
     from ca_core.store import Store
     from hsm.pkcs11_backend import Pkcs11Backend
+    from ocsp.responder import OcspResponder
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,45 @@ class Services:
 
         self.attach_publishers()
         return Revoker(self.store, self.issuer.recover)
+
+    def ocsp_responder(self, *, start_refresh: bool = True) -> OcspResponder:
+        """This process's OCSP responder: the index of pre-signed responses over the store and,
+        except on a public server, the live signer with the key backend. With ``start_refresh``
+        the index reloads in the background every ``ocsp.index_refresh_seconds``."""
+        import datetime as dt
+
+        from ca_core.errors import CaError
+        from ca_core.store.db import utcnow
+        from ocsp import static
+        from ocsp.index import ResponseIndex
+        from ocsp.live import LiveSigner, TokenBucket
+        from ocsp.responder import OcspResponder, ResponderSettings
+
+        cfg = self.config.ocsp
+        index = ResponseIndex(
+            self.store,
+            capacity=cfg.cache_entries,
+            ttl=cfg.index_refresh_seconds,
+            static_root=static.static_root(self.config.data_path) if cfg.static_files else None,
+        )
+        live = None
+        if not self.public:
+            live = LiveSigner(
+                self.store,
+                self.backend,
+                mode=cfg.signer,
+                validity=dt.timedelta(hours=cfg.validity_hours),
+                bucket=TokenBucket(cfg.live_rate, cfg.live_burst),
+                clock=utcnow,
+            )
+        try:
+            index.refresh()
+        except CaError as ex:  # database down at start: serve what comes later
+            log.warning("OCSP index not loaded yet: %s", ex)
+        if start_refresh:
+            index.start(cfg.index_refresh_seconds)
+        settings = ResponderSettings(cfg.max_request_bytes, cfg.never_issued)
+        return OcspResponder(index, live, utcnow, settings)
 
     def attach_publishers(self) -> None:
         """Subscribe the CRL and OCSP publishers to this store's status events (once).
