@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
     from ca_core.store import Store
+    from crl.publish import CrlPublisher
     from hsm.pkcs11_backend import Pkcs11Backend
     from ocsp.responder import OcspResponder
 
@@ -98,6 +99,20 @@ class Services:
         self.attach_publishers()
         return Revoker(self.store, self.issuer.recover)
 
+    @cached_property
+    def crl_publisher(self) -> CrlPublisher:
+        """This process's one CRL publisher (psre crl, the refresher, the status-event
+        listener): it holds the per-CA locks that keep two threads from signing at once."""
+        from crl.publish import CrlPublisher, public_dir
+
+        return CrlPublisher(
+            self.store,
+            self.backend,
+            self.config.crl,
+            base_url=self.config.public_base_url,
+            public_dir=public_dir(self.config.data_path),
+        )
+
     def ocsp_responder(self, *, start_refresh: bool = True) -> OcspResponder:
         """This process's OCSP responder: the index of pre-signed responses over the store and,
         except on a public server, the live signer with the key backend. With ``start_refresh``
@@ -149,7 +164,7 @@ class Services:
         self._publishers_attached = True
         from crl import publish as crl_publish
 
-        crl_publish.install(self)
+        crl_publish.install(self.crl_publisher)
         from ocsp.publisher import install as install_ocsp
 
         install_ocsp(self)

@@ -22,7 +22,7 @@ import click
 from ca_core.refresher import LEASE_NAME, Check, Chore, Refresher
 
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
+    from psre.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 ACTOR = "psre-refresher"
 
 
-def chores(rt: Runtime) -> list[Chore]:
+def chores(rt: Services) -> list[Chore]:
     """The background work of an installation, most urgent first."""
     cfg = rt.config
     out: list[Chore] = []
@@ -58,7 +58,7 @@ def chores(rt: Runtime) -> list[Chore]:
     return out
 
 
-def refresher_for(rt: Runtime, holder: str | None = None) -> Refresher:
+def refresher_for(rt: Services, holder: str | None = None) -> Refresher:
     from ca_core.store.leases import Leases
 
     return Refresher(
@@ -69,14 +69,14 @@ def refresher_for(rt: Runtime, holder: str | None = None) -> Refresher:
     )
 
 
-def _crls(rt: Runtime, check: Check) -> None:
+def _crls(rt: Services, check: Check) -> None:
     from crl.publish import publish_all
 
-    for info in publish_all(rt, before_each=check):
+    for info in publish_all(rt.crl_publisher, before_each=check):
         log.info("refresher: published CRL %s #%d", info.name, info.number)
 
 
-def _lifecycle(rt: Runtime, check: Check) -> None:
+def _lifecycle(rt: Services, check: Check) -> None:
     from ca_core import lifecycle
 
     report = lifecycle.run(rt, before_write=check)
@@ -89,7 +89,7 @@ def _lifecycle(rt: Runtime, check: Check) -> None:
         )
 
 
-def _outbox(rt: Runtime, check: Check) -> None:
+def _outbox(rt: Services, check: Check) -> None:
     """One-time codes past their expiry leave the outbox (ca_core.notifier)."""
     from ca_core.notifier import sweep
 
@@ -99,7 +99,7 @@ def _outbox(rt: Runtime, check: Check) -> None:
         log.info("outbox: %d expired message(s) removed", n)
 
 
-def _orphans(rt: Runtime, check: Check) -> None:
+def _orphans(rt: Services, check: Check) -> None:
     import datetime as dt
 
     from ca_core.orphans import sweep_orphans
@@ -143,7 +143,7 @@ def refresher(ctx: click.Context, once: bool, parent_pid: int | None) -> None:
     take over within refresher.lease_seconds when it dies."""
     if ctx.invoked_subcommand is not None:
         return
-    rt: Runtime = ctx.obj
+    rt: Services = ctx.obj
     r = refresher_for(rt)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -159,7 +159,7 @@ def refresher(ctx: click.Context, once: bool, parent_pid: int | None) -> None:
 @refresher.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_obj
-def status(rt: Runtime, as_json: bool) -> None:
+def status(rt: Services, as_json: bool) -> None:
     """Who holds the refresher lease, since when and until when."""
     from ca_core.store import ReadOnlyStore
     from ca_core.store.leases import LeaseReads
