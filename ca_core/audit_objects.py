@@ -49,3 +49,13 @@ def client(username: str) -> str:
 def operator(name: str) -> str:
     """An operator of the web console."""
     return f"operator:{name}"
+
+
+def recognized(name: str) -> str:
+    """A CA the PSrE Induk recognizes (a licensed PSrE's CA, a cross-certified foreign root)."""
+    return f"recognized:{name}"
+
+
+def ceremony(name: str) -> str:
+    """A key ceremony, by the name in its file."""
+    return f"ceremony:{name}"

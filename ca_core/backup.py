@@ -6,7 +6,8 @@ A backup directory holds
   sequence number and hash *inside the database copy*, its CRL counters, whether the HSM token
   is included, and the SHA-256 of every other file;
 * ``psre.toml`` — the configuration as written (it holds no secrets: the PIN is only named);
-* ``db/psre.sqlite3`` or ``db/psre.pgdump`` — the consistent database snapshot (db_snapshot);
+* ``db/psre.sqlite3`` or ``db/psre.pgdump`` — the consistent database snapshot
+  (ca_core.store.snapshot);
 * ``public/`` — the published files (CRLs, OCSP responses), ``ceremonies/`` — ceremony records;
 * ``tokens/`` — only for a SoftHSM token kept under data_dir: its token directory, copied after
   the database snapshot so that every key the snapshot names is in it. SoftHSM stores objects
@@ -30,10 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ca_core import __version__, db_snapshot
+from ca_core import __version__
 from ca_core.config import Config
 from ca_core.dev_token import is_softhsm
 from ca_core.errors import CaError
+from ca_core.store import snapshot as db_snapshot
 
 FORMAT = "psre-backup/1"
 MANIFEST = "manifest.json"

@@ -12,11 +12,9 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select
-
 from ca_core.store import ReadOnlyStore
 from ca_core.store.db import utcnow
-from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, PublishedCrl
+from ca_core.store.publication import PublicationReads
 
 
 @dataclass(frozen=True)
@@ -55,48 +53,11 @@ def ocsp_freshness(store: ReadOnlyStore, limit: float) -> Freshness:
     nextUpdate (indexed). Responses of expired certificates are not refreshed, by design, and
     are left out.
     """
-    now = utcnow()
-    stmt = (
-        select(OcspResponse.this_update, OcspResponse.next_update, OcspResponse.serial_hex)
-        .join(
-            Certificate,
-            and_(
-                Certificate.issuer_id == OcspResponse.issuer_id,
-                Certificate.serial_hex == OcspResponse.serial_hex,
-            ),
-        )
-        .where(Certificate.not_after > now)
-        .order_by(OcspResponse.next_update)
-        .limit(1)
-    )
-    with store.reading() as conn:
-        rows = [(r[0], r[1], f"ocsp:{r[2]}") for r in conn.execute(stmt).all()]
-    return _verdict(rows, limit)
+    rows = PublicationReads(store).soonest_ocsp_expiry(utcnow())
+    return _verdict([(r.this_update, r.next_update, r.what) for r in rows], limit)
 
 
 def crl_freshness(store: ReadOnlyStore, limit: float) -> Freshness:
     """The newest CRL of every (active CA, kind, partition); the one that used most of its life."""
-    newest = (
-        select(
-            PublishedCrl.issuer_id,
-            PublishedCrl.kind,
-            PublishedCrl.partition,
-            func.max(PublishedCrl.number).label("number"),
-        )
-        .group_by(PublishedCrl.issuer_id, PublishedCrl.kind, PublishedCrl.partition)
-        .subquery()
-    )
-    stmt = (
-        select(PublishedCrl.this_update, PublishedCrl.next_update, CertificateAuthority.name,
-               PublishedCrl.kind, PublishedCrl.partition)
-        .join(newest, and_(PublishedCrl.issuer_id == newest.c.issuer_id,
-                           PublishedCrl.number == newest.c.number))
-        .join(CertificateAuthority, CertificateAuthority.id == PublishedCrl.issuer_id)
-        .where(CertificateAuthority.status == "active")
-    )  # fmt: skip
-    with store.reading() as conn:
-        rows = [
-            (r[0], r[1], f"crl:{r[2]}:{r[3]}" + (f":{r[4]}" if r[4] >= 0 else ""))
-            for r in conn.execute(stmt).all()
-        ]
-    return _verdict(rows, limit)
+    rows = PublicationReads(store).newest_crls()
+    return _verdict([(r.this_update, r.next_update, r.what) for r in rows], limit)

@@ -20,12 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from sqlalchemy import select
-
-from ca_core import audit_objects, rollover, subscribers
-from ca_core.errors import AlreadyExistsError
-from ca_core.store import Store
-from ca_core.store.models import Certificate, CertificateAuthority, ExpiryNotice, Subscriber
+from ca_core import rollover, subscribers
+from ca_core.store import Store, expiry_notices
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
@@ -50,66 +46,24 @@ def send_expiry_notices(
 ) -> list[str]:
     """Tell each holder of a good certificate expiring within ``days`` — once per certificate."""
     horizon = now + dt.timedelta(days=days)
-    noticed = select(ExpiryNotice.certificate_id).where(
-        ExpiryNotice.certificate_id == Certificate.id
-    )
-    stmt = (
-        select(
-            Certificate.id,
-            Certificate.serial_hex,
-            Certificate.not_after,
-            CertificateAuthority.name,
-            Subscriber.email,
-            Subscriber.name,
-            Subscriber.nik,
-            Subscriber.organization_identifier,
-        )
-        .join(Subscriber, Subscriber.id == Certificate.subscriber_id)
-        .join(CertificateAuthority, CertificateAuthority.id == Certificate.issuer_id)
-        .where(
-            Certificate.status == "good",
-            Certificate.not_after > now,
-            Certificate.not_after <= horizon,
-            ~noticed.exists(),
-        )
-        .order_by(Certificate.not_after)
-    )
-    with store.session() as s:
-        due = s.execute(stmt).all()
     sent: list[str] = []
-    for cert_id, sh, not_after, ca, email, name, nik, org in due:
-        key = nik or org
-        left = max(0, (not_after - now).days)
-        try:
-            with store.session() as s:
-                s.add(ExpiryNotice(certificate_id=cert_id, sent_at=now, days_before=left))
-                s.flush()
-                store.audit.append(
-                    actor,
-                    "certificate.expiry_notice",
-                    audit_objects.certificate(ca, sh),
-                    {"subscriber": key, "not_after": _z(not_after), "days_left": left},
-                    session=s,
-                )
-        except AlreadyExistsError:
+    for due in expiry_notices.due_notices(store, now, horizon):
+        left = max(0, (due.not_after - now).days)
+        details = {"subscriber": due.subscriber_key, "not_after": _z(due.not_after),
+                   "days_left": left}  # fmt: skip
+        if not expiry_notices.claim_notice(
+            store, due, now=now, days_left=left, actor=actor, details=details
+        ):
             continue  # another process sent it
         try:
-            notifier.send(email, *_message(name, sh, not_after, left))
+            notifier.send(due.email, *_message(due.name, due.serial_hex, due.not_after, left))
         except Exception:
-            with store.session() as s:  # not sent: the next round tries again
-                row = s.get(ExpiryNotice, cert_id)
-                if row is not None:
-                    s.delete(row)
-                store.audit.append(
-                    actor,
-                    "certificate.expiry_notice_failed",
-                    audit_objects.certificate(ca, sh),
-                    {},
-                    session=s,
-                )
-            log.exception("expiry notice for %s:%s not sent; retried next round", ca, sh)
+            expiry_notices.release_notice(store, due, actor=actor)  # the next round tries again
+            log.exception(
+                "expiry notice for %s:%s not sent; retried next round", due.ca, due.serial_hex
+            )
             continue
-        sent.append(f"{ca}:{sh}")
+        sent.append(f"{due.ca}:{due.serial_hex}")
     return sent
 
 

@@ -129,9 +129,7 @@ class DatabaseCollector:
         return []  # collected lazily: no database query at registration
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from sqlalchemy import func, select
-
-        from ca_core.store.models import CertificateAuthority, OcspResponse, PublishedCrl
+        from ca_core.store.publication import PublicationReads
 
         up = GaugeMetricFamily("psre_metrics_database_up", "The listener could read the database")
         crl_age = GaugeMetricFamily(
@@ -150,24 +148,13 @@ class DatabaseCollector:
         o = self.config.ocsp
         due_cut = now + dt.timedelta(hours=o.validity_hours * (1 - o.refresh_fraction))
         try:
-            with self.store._reads() as s:
-                for name, newest in s.execute(
-                    select(CertificateAuthority.name, func.max(PublishedCrl.this_update))
-                    .join(PublishedCrl, PublishedCrl.issuer_id == CertificateAuthority.id)
-                    .group_by(CertificateAuthority.name)
-                ):
-                    crl_age.add_metric([name], (now - _aware(newest)).total_seconds())
-                first = s.execute(
-                    select(func.min(OcspResponse.this_update)).where(OcspResponse.next_update > now)
-                ).scalar()
-                oldest.add_metric([], (now - _aware(first)).total_seconds() if first else 0.0)
-                # nextUpdate is indexed: "due" as nextUpdate within the unused share.
-                n_due = s.execute(
-                    select(func.count()).where(
-                        OcspResponse.next_update > now, OcspResponse.next_update <= due_cut
-                    )
-                ).scalar()
-                backlog.add_metric([], float(n_due or 0))
+            reads = PublicationReads(self.store)
+            for name, newest in reads.newest_crl_time_per_ca().items():
+                crl_age.add_metric([name], (now - _aware(newest)).total_seconds())
+            first = reads.oldest_live_ocsp_this_update(now)
+            oldest.add_metric([], (now - _aware(first)).total_seconds() if first else 0.0)
+            # nextUpdate is indexed: "due" as nextUpdate within the unused share.
+            backlog.add_metric([], float(reads.count_ocsp_expiring(now, due_cut)))
             up.add_metric([], 1.0)
         except Exception as ex:
             log.warning("metrics: database not readable: %s", ex)

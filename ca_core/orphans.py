@@ -22,12 +22,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import CompoundSelect, select, union
-
 from ca_core import audit_objects
-from ca_core.store import Store
+from ca_core.store import ReadOnlyStore, Store, key_labels
 from ca_core.store.db import utcnow
-from ca_core.store.models import Certificate, CertificateAuthority, OcspResponse, SerialReservation
 from hsm.backend import KeyBackend, KeyInfo
 from hsm.errors import KeyNotFoundError
 
@@ -68,19 +65,12 @@ class SweepReport:
         }
 
 
-def known_labels(store: Store) -> set[str]:
+def known_labels(store: ReadOnlyStore) -> set[str]:
     """Every key label a database row names."""
-    stmt: CompoundSelect[str] = union(
-        select(Certificate.key_label).where(Certificate.key_label.is_not(None)),
-        select(SerialReservation.key_label).where(SerialReservation.key_label.is_not(None)),
-        select(CertificateAuthority.key_label),
-        select(OcspResponse.signer_label),
-    )
-    with store.session() as s:
-        return {row[0] for row in s.execute(stmt)}
+    return key_labels.known_labels(store)
 
 
-def find_orphans(store: Store, backend: KeyBackend) -> list[Orphan]:
+def find_orphans(store: ReadOnlyStore, backend: KeyBackend) -> list[Orphan]:
     """Subscriber keys on the token that no database row names."""
     keys: list[KeyInfo] = backend.list_keys()
     named = known_labels(store)

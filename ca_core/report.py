@@ -25,15 +25,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
-
 from ca_core.errors import CaError
-from ca_core.store import Store
-from ca_core.store.models import AuditEvent, Certificate, Subscriber
+from ca_core.store import ReadOnlyStore, reporting
 
 #: Who signed through ``psre pdf sign`` (no client app).
 CLI_CLIENT = "(psre pdf sign)"
 NO_AGENCY = "(none)"
+#: The audit actions the report counts.
+_ACTIONS = ("certificate.suspend", "sign.pdf", "pdf.signed", "sign.activation_failed")
 
 
 class ReportError(CaError):
@@ -114,45 +113,21 @@ class Report:
         return "\n".join(lines) + "\n"
 
 
-def build(store: Store, period_from: dt.datetime, period_to: dt.datetime) -> Report:
+def build(store: ReadOnlyStore, period_from: dt.datetime, period_to: dt.datetime) -> Report:
     if period_from.tzinfo is None or period_to.tzinfo is None:
         raise ReportError("period bounds must carry a time zone (UTC)")
     if period_from >= period_to:
         raise ReportError("--from must be before --to")
     r = Report(period_from, period_to)
-    c = Certificate
-    with store.session() as s:
-        r.issued = dict(
-            s.execute(
-                select(c.profile, func.count())
-                .where(c.created_at >= period_from, c.created_at < period_to)
-                .group_by(c.profile)
-            ).all()
-        )
-        r.revoked = {
-            reason or "unspecified": n
-            for reason, n in s.execute(
-                select(c.revocation_reason, func.count())
-                .where(c.status == "revoked", c.revoked_at >= period_from, c.revoked_at < period_to)
-                .group_by(c.revocation_reason)
-            ).all()
-        }
-        events = s.execute(
-            select(AuditEvent.actor, AuditEvent.action, AuditEvent.object, AuditEvent.details)
-            .where(
-                AuditEvent.time >= period_from,
-                AuditEvent.time < period_to,
-                AuditEvent.action.in_(
-                    ("certificate.suspend", "sign.pdf", "pdf.signed", "sign.activation_failed")
-                ),
-            )
-            .order_by(AuditEvent.seq)
-        ).all()
-        agencies = _agencies(s)
+    figures = reporting.period_figures(store, period_from, period_to, _ACTIONS)
+    r.issued = figures.issued_by_profile
+    r.revoked = {reason or "unspecified": n for reason, n in figures.revoked_by_reason.items()}
+    agencies = _agencies(figures.subscribers)
     sigs: Counter[tuple[str, str, str]] = Counter()
     locks: Counter[str] = Counter()
-    for actor, action, obj, details_text in events:
-        details = json.loads(details_text)
+    for event in figures.events:
+        actor, action, obj = event.actor, event.action, event.object
+        details = json.loads(event.details)
         if action == "certificate.suspend":
             r.suspended += 1
         elif action == "sign.pdf":
@@ -169,21 +144,13 @@ def build(store: Store, period_from: dt.datetime, period_to: dt.datetime) -> Rep
     return r
 
 
-def _agencies(s: Any) -> dict[str, str]:
+def _agencies(subscribers: list[reporting.SubscriberAgency]) -> dict[str | None, str]:
     """Subscriber key (NIK or organizationIdentifier) -> agency: a civil servant's agency, or
     the agency itself for a seal."""
-    out: dict[str, str] = {}
-    for nik, org, kind, name, agency in s.execute(
-        select(
-            Subscriber.nik,
-            Subscriber.organization_identifier,
-            Subscriber.kind,
-            Subscriber.name,
-            Subscriber.agency,
-        )
-    ):
-        out[nik or org] = (name if kind == "agency" else agency) or NO_AGENCY
-    return out
+    return {
+        sub.key: (sub.name if sub.kind == "agency" else sub.agency) or NO_AGENCY
+        for sub in subscribers
+    }
 
 
 def parse_bound(value: str, *, end: bool = False) -> dt.datetime:

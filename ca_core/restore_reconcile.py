@@ -25,25 +25,18 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from ca_core.backup import Manifest
-from ca_core.ca_level import Authorisation, is_ca_level
+from ca_core.ca_level import CA_LEVEL_PROFILES, Authorisation
 from ca_core.errors import CaError
 from ca_core.published_evidence import CaEvidence, Revocation
 from ca_core.revocation import Revoker
-from ca_core.store import Store
-from ca_core.store.models import (
-    Certificate,
-    CertificateAuthority,
-    CrlCounter,
-    LostSerial,
-    SerialReservation,
-)
+from ca_core.store import Store, restore
+from ca_core.store.models import CertificateAuthority
 
 #: (CA name, the published revocation, whether it is a hold)
 _Planned = tuple[str, Revocation, bool]
+#: (CA id, serial, its published revocation or hold if any, where it was found)
+_Lost = tuple[int, str, Revocation | None, str]
 
 
 class RestoreError(CaError):
@@ -99,73 +92,28 @@ def reconcile(
     now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     report = RestoreReport(now)
     plan: list[_Planned] = []
-    lost: list[tuple[int, str, Revocation | None, str]] = []
-    with store.session() as s:
-        cas = {c.name: c for c in s.scalars(select(CertificateAuthority))}
+    with restore.transaction(store) as tx:
+        cas = {c.name: c for c in tx.cas()}
+        lost: list[_Lost] = []
         for ca in cas.values():
             if ca.certificate_der is None:
                 continue
             ev = evidence.get(ca.name, CaEvidence(ca.name))
-            counter = s.get(CrlCounter, ca.id, with_for_update=True)
-            known = max(
-                manifest.crl_numbers.get(ca.name, 0),
-                counter.last_number if counter else 0,
-                ev.crl_high_water,
-            )
-            floor = known + margin
-            if counter is None:
-                s.add(CrlCounter(issuer_id=ca.id, last_number=floor))
-            else:
-                counter.last_number = floor
-            report.crl_number_floor[ca.name] = floor
-            status = dict(
-                s.execute(
-                    select(Certificate.serial_hex, Certificate.status).where(
-                        Certificate.issuer_id == ca.id,
-                        Certificate.serial_hex.in_(list(ev.seen) or [""]),
-                    )
-                ).all()
-            )
-            reserved = set(
-                s.scalars(
-                    select(SerialReservation.serial_hex).where(
-                        SerialReservation.issuer_id == ca.id,
-                        SerialReservation.serial_hex.in_(list(ev.seen) or [""]),
-                    )
-                )
-            )
-            for sh, where in sorted(ev.seen.items()):
-                if sh in status:
-                    if sh in ev.revoked and status[sh] != "revoked":
-                        plan.append((ca.name, ev.revoked[sh], False))
-                    elif sh in ev.held and status[sh] == "good":
-                        plan.append((ca.name, ev.held[sh], True))
-                elif sh not in reserved:
-                    lost.append((ca.id, sh, ev.revoked.get(sh) or ev.held.get(sh), where))
-                    report.lost_serials.append(f"{ca.name}:{sh}")
+            report.crl_number_floor[ca.name] = _raise_crl_number(tx, ca, ev, manifest, margin)
+            _compare(tx, ca, ev, plan, lost)
         for issuer_id, sh, rev, where in lost:
-            s.add(
-                SerialReservation(
-                    issuer_id=issuer_id,
-                    serial_hex=sh,
-                    reserved_at=now,
-                    state="abandoned",
-                    profile=_LOST_PROFILE,
-                )
+            tx.record_lost(
+                issuer_id,
+                sh,
+                revoked_at=rev.revoked_at if rev else now,
+                reason=rev.reason if rev and rev.reason != "certificateHold" else None,
+                found_in=where,
+                now=now,
+                profile=_LOST_PROFILE,
             )
-            s.add(
-                LostSerial(
-                    issuer_id=issuer_id,
-                    serial_hex=sh,
-                    revoked_at=rev.revoked_at if rev else now,
-                    revocation_reason=rev.reason
-                    if rev and rev.reason != "certificateHold"
-                    else None,
-                    found_in=where,
-                    recorded_at=now,
-                )
-            )
-        ca_level = _ca_level(s, cas, plan)
+        names = {ca.id: name for name, ca in cas.items()}
+        report.lost_serials = [f"{names[i]}:{sh}" for i, sh, _rev, _where in lost]
+        ca_level = _ca_level(tx, cas, plan)
         if ca_level and witness is None:
             raise RestoreError(
                 "CA-level certificates were revoked or suspended after the backup ("
@@ -180,30 +128,56 @@ def reconcile(
             )
         # The gap first in the chain's order: everything after the backup's last event is
         # lost; what follows is the restore's own doing.
-        store.audit.append(
-            actor,
-            "system.restore",
-            "psre",
-            {**report.details(manifest, published), "witness": witness},
-            session=s,
-            now=now,
-        )
+        details = {**report.details(manifest, published), "witness": witness}
+        tx.audit(actor, "system.restore", "psre", details, now)
     _reapply(store, plan, actor, authorisation, set(ca_level))
     return report
 
 
+def _raise_crl_number(
+    tx: restore.RestoreTransaction,
+    ca: CertificateAuthority,
+    ev: CaEvidence,
+    manifest: Manifest,
+    margin: int,
+) -> int:
+    """Raise the CA's CRL counter above every number it may have published; the new floor."""
+    known = max(manifest.crl_numbers.get(ca.name, 0), tx.lock_crl_number(ca.id), ev.crl_high_water)
+    floor = known + margin
+    tx.set_crl_number(ca.id, floor)
+    return floor
+
+
+def _compare(
+    tx: restore.RestoreTransaction,
+    ca: CertificateAuthority,
+    ev: CaEvidence,
+    plan: list[_Planned],
+    lost: list[_Lost],
+) -> None:
+    """What the published evidence of ``ca`` says the database missed: status changes to
+    apply again (``plan``) and serials it never heard of (``lost``)."""
+    status = tx.statuses(ca.id, ev.seen)
+    reserved = tx.reserved(ca.id, ev.seen)
+    for sh, where in sorted(ev.seen.items()):
+        if sh in status:
+            if sh in ev.revoked and status[sh] != "revoked":
+                plan.append((ca.name, ev.revoked[sh], False))
+            elif sh in ev.held and status[sh] == "good":
+                plan.append((ca.name, ev.held[sh], True))
+        elif sh not in reserved:
+            lost.append((ca.id, sh, ev.revoked.get(sh) or ev.held.get(sh), where))
+
+
 def _ca_level(
-    s: Session, cas: dict[str, CertificateAuthority], plan: list[_Planned]
+    tx: restore.RestoreTransaction, cas: dict[str, CertificateAuthority], plan: list[_Planned]
 ) -> dict[tuple[str, str], str]:
     """The planned changes that touch CA-level certificates: (CA, serial) -> a label."""
     out = {}
     for ca_name, rev, _hold in plan:
-        cert = s.execute(
-            select(Certificate).where(
-                Certificate.issuer_id == cas[ca_name].id, Certificate.serial_hex == rev.serial_hex
-            )
-        ).scalar_one()
-        if is_ca_level(s, cert):
+        cert = tx.certificate(cas[ca_name].id, rev.serial_hex)
+        # By profile, or because it is a CA's own certificate (whatever profile made it).
+        if cert.profile in CA_LEVEL_PROFILES or tx.is_ca_fingerprint(cert.fingerprint_sha256):
             out[(ca_name, rev.serial_hex)] = f"{ca_name}:{rev.serial_hex} ({cert.profile})"
     return out
 

@@ -14,12 +14,10 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
-from sqlalchemy import func, select
 
-from ca_core import audit_objects
 from ca_core.errors import CaError
-from ca_core.store import Store
-from ca_core.store.models import Certificate, CertificateAuthority, IssuanceWindow, PublishedCrl
+from ca_core.store import ReadOnlyStore, Store, issuance_windows
+from ca_core.store.models import CertificateAuthority, IssuanceWindow
 from policies.roles import names_with_role
 
 #: Profiles an issuing CA may still issue after its switch: its own delegated OCSP responder,
@@ -29,14 +27,6 @@ AFTER_SWITCH = names_with_role("ocsp-responder")
 
 class RolloverError(CaError):
     code = "rollover"
-
-
-def _windows(store: Store) -> dict[int, IssuanceWindow]:
-    with store.session() as s:
-        rows = list(s.scalars(select(IssuanceWindow)))
-        for r in rows:
-            s.expunge(r)
-    return {w.ca_id: w for w in rows}
 
 
 def _refusal(ca: CertificateAuthority, w: IssuanceWindow | None, now: dt.datetime) -> str | None:
@@ -53,9 +43,9 @@ def _refusal(ca: CertificateAuthority, w: IssuanceWindow | None, now: dt.datetim
     return None
 
 
-def default_issuing_ca(store: Store, now: dt.datetime) -> str:
+def default_issuing_ca(store: ReadOnlyStore, now: dt.datetime) -> str:
     """The one issuing CA that issues at ``now``."""
-    windows = _windows(store)
+    windows = issuance_windows.windows(store)
     issuing = [ca for ca in store.list_cas() if ca.parent_id is not None]
     if not issuing:
         raise CaError("no issuing CA exists yet (psre ca create-issuing, or psre init)")
@@ -67,14 +57,14 @@ def default_issuing_ca(store: Store, now: dt.datetime) -> str:
     raise CaError(f"several issuing CAs ({', '.join(live)}): choose one with --ca")
 
 
-def check_may_issue(store: Store, ca_name: str, profile: str, now: dt.datetime) -> None:
+def check_may_issue(store: ReadOnlyStore, ca_name: str, profile: str, now: dt.datetime) -> None:
     """Refuse a certificate of ``profile`` from ``ca_name`` outside its issuance window."""
     if profile in AFTER_SWITCH:
         return
     ca = store.get_ca(ca_name)
     if ca.parent_id is None:
         return  # a root certifies CAs in ceremonies; not subject to issuing-CA windows
-    why = _refusal(ca, _windows(store).get(ca.id), now)
+    why = _refusal(ca, issuance_windows.windows(store).get(ca.id), now)
     if why is not None:
         raise RolloverError(why)
 
@@ -91,59 +81,48 @@ def switch(store: Store, *, old: str, new: str, at: dt.datetime, actor: str) -> 
     cert = x509.load_der_x509_certificate(new_ca.certificate_der)
     if not cert.not_valid_before_utc <= at < cert.not_valid_after_utc:
         raise RolloverError(f"{new}'s certificate is not valid at the switch time {_z(at)}")
-    with store.session() as s:
-        for ca_id, field, value in ((old_ca.id, "issue_until", at), (new_ca.id, "issue_from", at)):
-            w = s.get(IssuanceWindow, ca_id)
-            if w is None:
-                w = IssuanceWindow(ca_id=ca_id)
-                s.add(w)
-            setattr(w, field, value)
-        store.audit.append(
-            actor,
-            "ca.issuance_switch",
-            audit_objects.ca(new),
-            {"replaces": old, "at": _z(at)},
-            session=s,
-        )
+    issuance_windows.switch(
+        store,
+        old_id=old_ca.id,
+        new_id=new_ca.id,
+        new_name=new,
+        at=at,
+        actor=actor,
+        details={"replaces": old, "at": _z(at)},
+    )
 
 
 def retire_finished(store: Store, now: dt.datetime, actor: str = "system") -> list[str]:
     """Retire each issuing CA past its switch whose certificates have all expired and whose
     newest CRL came out after the last of them expired; returns their names."""
     retired: list[str] = []
-    windows = _windows(store)
+    windows = issuance_windows.windows(store)
     for ca in store.list_cas():
         w = windows.get(ca.id)
         if ca.status != "active" or w is None or w.issue_until is None or now < w.issue_until:
             continue
-        with store.session() as s:
-            last_expiry = s.scalar(
-                select(func.max(Certificate.not_after)).where(Certificate.issuer_id == ca.id)
-            )
-            last_crl = s.scalar(
-                select(func.max(PublishedCrl.this_update)).where(
-                    PublishedCrl.issuer_id == ca.id, PublishedCrl.kind == "full"
-                )
-            )
-            if last_expiry is not None and (
-                last_expiry >= now or last_crl is None or last_crl <= last_expiry
-            ):
-                continue
-            row = s.get(CertificateAuthority, ca.id)
-            assert row is not None
-            row.status = "retired"
-            store.audit.append(
-                actor,
-                "ca.retire",
-                audit_objects.ca(ca.name),
-                {
-                    "last_certificate_expired": _z(last_expiry) if last_expiry else None,
-                    "last_crl": _z(last_crl) if last_crl else None,
-                },
-                session=s,
-            )
-        retired.append(ca.name)
+        if issuance_windows.retire_if(store, ca.id, ca.name, _ready(now), actor=actor):
+            retired.append(ca.name)
     return retired
+
+
+def _ready(now: dt.datetime) -> issuance_windows.RetireRule:
+    """Retire once every certificate has expired and a complete CRL came out after the last
+    expiry (its revocations were on a CRL relying parties could fetch after notAfter)."""
+
+    def rule(
+        last_expiry: dt.datetime | None, last_crl: dt.datetime | None
+    ) -> dict[str, str | None] | None:
+        if last_expiry is not None and (
+            last_expiry >= now or last_crl is None or last_crl <= last_expiry
+        ):
+            return None
+        return {
+            "last_certificate_expired": _z(last_expiry) if last_expiry else None,
+            "last_crl": _z(last_crl) if last_crl else None,
+        }
+
+    return rule
 
 
 def _z(t: dt.datetime) -> str:

@@ -23,11 +23,10 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from lxml import etree
-from sqlalchemy import select
 
 from ca_core.errors import CaError
 from ca_core.recognized import Recognized, list_recognized
-from ca_core.store.models import Certificate
+from ca_core.store import service_certs
 from policies.roles import names_with_role
 
 if TYPE_CHECKING:
@@ -69,24 +68,13 @@ def public_dir(rt: Runtime) -> Path:
 def _signer(rt: Runtime) -> tuple[str, x509.Certificate, list[x509.Certificate]]:
     """(HSM key label, certificate, its issuer chain) of the newest good tl-signer."""
     now = dt.datetime.now(dt.UTC)
-    with rt.store.session() as s:
-        row = s.scalar(
-            select(Certificate)
-            .where(
-                # The certificate whose HSM key signs the list: role trusted-list-signer.
-                Certificate.profile.in_(names_with_role("trusted-list-signer")),
-                Certificate.status == "good",
-                Certificate.key_label.is_not(None),
-                Certificate.not_after > now,
-            )
-            .order_by(Certificate.not_before.desc())
-            .limit(1)
+    # The certificate whose HSM key signs the list: role trusted-list-signer.
+    row = service_certs.newest_with_key(rt.store, names_with_role("trusted-list-signer"), now)
+    if row is None:
+        raise TrustedListError(
+            "no trusted-list signing certificate: run a ceremony with a tl-signer step"
         )
-        if row is None:
-            raise TrustedListError(
-                "no trusted-list signing certificate: run a ceremony with a tl-signer step"
-            )
-        label, der, issuer_id = row.key_label, row.der, row.issuer_id
+    label, der, issuer_id = row.key_label, row.der, row.issuer_id
     chain = []
     by_id = {ca.id: ca for ca in rt.store.list_cas()}
     at: int | None = issuer_id

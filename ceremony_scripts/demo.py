@@ -14,12 +14,10 @@ import string
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import delete, select
-from sqlalchemy.orm import Session
-
 from ca_core import audit_objects
+from ca_core.cli_actor import cli_actor
 from ca_core.runtime import Runtime
-from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
+from ca_core.store import ca_records, service_certs
 from ceremony_scripts import spec
 from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, run
 from ceremony_scripts.spec import StepSpec
@@ -49,16 +47,7 @@ def _has_delegated(rt: Runtime, role: Role, now: dt.datetime) -> bool:
     if not _has_ca(rt, ISSUING):
         return False
     ca = rt.store.get_ca(ISSUING)
-    with rt.store.session() as s:
-        found = s.scalar(
-            select(Certificate.id).where(
-                Certificate.issuer_id == ca.id,
-                Certificate.profile.in_(names_with_role(role)),
-                Certificate.key_label.is_not(None),
-                Certificate.status == "good",
-                Certificate.not_after > now,
-            )
-        )
+    found = service_certs.newest_with_key(rt.store, names_with_role(role), now, issuer_id=ca.id)
     return found is not None
 
 
@@ -74,20 +63,13 @@ def _clear_interrupted(
     production ceremony's preflight refuses such leftovers instead; operators decide there.
     """
     removed: list[str] = []
-    with rt.store.session() as s:
-        ca = s.scalar(select(CertificateAuthority).where(CertificateAuthority.name == ca_name))
-        if ca is not None and ca.certificate_der is None:
-            s.execute(delete(SerialReservation).where(SerialReservation.issuer_id == ca.id))
-            s.delete(ca)
-            removed.append(f"CA record '{ca_name}' (no certificate)")
-            _audit_resume(rt, s, ca_name, removed[-1])
-        certified = s.scalar(
-            select(CertificateAuthority.id).where(
-                CertificateAuthority.key_label == key_label,
-                CertificateAuthority.certificate_der.is_not(None),
-            )
-        )
-    if certified is None:
+    record = f"CA record '{ca_name}' (no certificate)"
+    # The record goes with its reservations: nothing issued under it ever left the process.
+    if ca_records.remove_uncertified(
+        rt.store, ca_name, _resume_note(record), drop_reservations=True
+    ):
+        removed.append(record)
+    if not ca_records.key_certified(rt.store, key_label):
         # Any object with the label: a process killed inside key generation can leave half a
         # pair, which list_keys does not show but which blocks the label.
         try:
@@ -96,8 +78,8 @@ def _clear_interrupted(
             pass
         else:
             removed.append(f"key '{key_label}'")
-            with rt.store.session() as s:
-                _audit_resume(rt, s, ca_name, removed[-1])
+            note = _resume_note(removed[-1])
+            rt.store.audit.append(note.actor, note.action, audit_objects.ca(ca_name), note.details)
     if removed:
         echo(
             f"an earlier psre init stopped half-way through the {what} ceremony: removed "
@@ -105,15 +87,11 @@ def _clear_interrupted(
         )
 
 
-def _audit_resume(rt: Runtime, s: Session, ca_name: str, what: str) -> None:
-    from ca_core.cli_actor import cli_actor
-
-    rt.store.audit.append(
+def _resume_note(what: str) -> ca_records.AuditNote:
+    return ca_records.AuditNote(
         cli_actor(),  # whoever ran `psre init` (BR 5.4.1)
         "demo.resume",
-        audit_objects.ca(ca_name),
         {"removed": what, "reason": "an earlier psre init stopped half-way"},
-        session=s,
     )
 
 

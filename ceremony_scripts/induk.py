@@ -24,17 +24,15 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
 
 from ca_core import audit_objects
 from ca_core.issuer import IssueRequest
 from ca_core.keycheck import spki_sha256
-from ca_core.store import Store
-from ca_core.store.models import Certificate, CertificateAuthority, RecognizedCa
+from ca_core.store import Store, ca_records, dry_copies, recognized_cas
+from ca_core.store.models import RecognizedCa
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.spec import StepSpec
 from ceremony_scripts.steps import (
-    FIXED_ROLE,
     PreflightView,
     StepContext,
     StepType,
@@ -157,35 +155,29 @@ def _recognize(
     display = str(org[0].value) if org else cert.subject.rfc4514_string()
     der = cert.public_bytes(_DER)
     issuer = ctx.store.get_ca(st.issuer)
-    now = ctx.issuer.clock().replace(microsecond=0)
-    with ctx.store.session() as s:
-        s.add(
-            RecognizedCa(
-                name=st.ca,
-                kind=kind,
-                display_name=display,
-                issuer_id=issuer.id,
-                serial_hex=format(cert.serial_number, "x"),
-                certificate_der=der,
-                fingerprint_sha256=hashlib.sha256(der).hexdigest(),
-                self_signed_der=self_signed.public_bytes(_DER) if self_signed else None,
-                service_url=st.service_url,
-                status="granted",
-                granted_at=now,
-            )
-        )
-        details = {
-            "kind": kind,
-            "subject": cert.subject.rfc4514_string(),
-            "serial": format(cert.serial_number, "x"),
-            "issuer_ca": st.issuer,
-            "service_url": st.service_url,
-            "status": "granted",
-        }
-        ctx.store.audit.append(
-            ctx.actor, "psre.recognize", f"recognized:{st.ca}", details, session=s
-        )
-    ctx.record("psre.recognize", f"recognized:{st.ca}", details)
+    serial = format(cert.serial_number, "x")
+    details = {
+        "kind": kind,
+        "subject": cert.subject.rfc4514_string(),
+        "serial": serial,
+        "issuer_ca": st.issuer,
+        "service_url": st.service_url,
+        "status": "granted",
+    }
+    grant = recognized_cas.Grant(
+        name=st.ca,
+        kind=kind,
+        display_name=display,
+        issuer_id=issuer.id,
+        serial_hex=serial,
+        certificate_der=der,
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        self_signed_der=self_signed.public_bytes(_DER) if self_signed else None,
+        service_url=st.service_url,
+        granted_at=ctx.issuer.clock().replace(microsecond=0),
+    )
+    recognized_cas.grant(ctx.store, grant, actor=ctx.actor, details=details)
+    ctx.record("psre.recognize", audit_objects.recognized(st.ca), details)
 
 
 def _recognized_name_check(view: PreflightView, st: StepSpec) -> list[str]:
@@ -199,11 +191,7 @@ def _recognized_name_check(view: PreflightView, st: StepSpec) -> list[str]:
 
 
 def _recognized(store: Store, name: str) -> RecognizedCa | None:
-    with store.session() as s:
-        row = s.scalar(select(RecognizedCa).where(RecognizedCa.name == name))
-        if row is not None:
-            s.expunge(row)
-        return row
+    return recognized_cas.get(store, name)
 
 
 # --- certify-psre ---------------------------------------------------------------------------------
@@ -255,7 +243,7 @@ def _revoke_psre(ctx: StepContext, st: StepSpec) -> None:
     assert after is not None and after.withdrawn_at is not None
     ctx.record(
         "psre.withdraw",
-        f"recognized:{st.ca}",
+        audit_objects.recognized(st.ca),
         {"status": after.status, "reason": st.reason, "withdrawn_at": _z(after.withdrawn_at)},
     )
 
@@ -268,20 +256,7 @@ def _copy_recognized(real: Store, scratch: Store, st: StepSpec) -> None:
     if row is None or _recognized(scratch, st.ca) is not None:
         return
     cert = real.get_certificate(row.issuer_id, row.serial_hex)
-    target = scratch.get_ca(st.issuer)
-    with scratch.session() as s:
-        copy = {
-            c.key: getattr(cert, c.key)
-            for c in Certificate.__table__.columns
-            if c.key not in ("id", "issuer_id", "subscriber_id")
-        }
-        s.add(Certificate(issuer_id=target.id, **copy))
-        fields = {
-            c.key: getattr(row, c.key)
-            for c in RecognizedCa.__table__.columns
-            if c.key not in ("id", "issuer_id")
-        }
-        s.add(RecognizedCa(issuer_id=target.id, **fields))
+    dry_copies.copy_recognized(scratch, row, cert, scratch.get_ca(st.issuer).id)
 
 
 # --- cross-certify --------------------------------------------------------------------------------
@@ -417,33 +392,14 @@ def _external_anchor(ctx: StepContext, anchor: x509.Certificate) -> int:
     kept as our trust anchor and parent; its key is not ours, so nothing signs with it and no
     CRL or OCSP answer is made for it (those services serve ``active`` CAs only)."""
     der = anchor.public_bytes(_DER)
-    fp = hashlib.sha256(der).hexdigest()
-    with ctx.store.session() as s:
-        found = s.scalar(
-            select(CertificateAuthority).where(CertificateAuthority.fingerprint_sha256 == fp)
-        )
-        if found is not None:
-            return found.id
-        name = f"external-{fp[:16]}"
-        row = CertificateAuthority(
-            name=name,
-            subject_dn=anchor.subject.rfc4514_string(),
-            key_label="",
-            key_spec=_spec_of(anchor.public_key()).value,
-            certificate_der=der,
-            fingerprint_sha256=fp,
-            status="external",
-        )
-        s.add(row)
-        s.flush()
-        ctx.store.audit.append(
-            ctx.actor,
-            "ca.import",
-            audit_objects.ca(name),
-            {"subject": row.subject_dn, "fingerprint_sha256": fp, "status": "external"},
-            session=s,
-        )
-        return row.id
+    return ca_records.external_anchor(
+        ctx.store,
+        der=der,
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        subject_dn=anchor.subject.rfc4514_string(),
+        key_spec=_spec_of(anchor.public_key()).value,
+        actor=ctx.actor,
+    )
 
 
 _DATED = ("profile", "subject", "not_before", "not_after")
@@ -457,6 +413,7 @@ register(
         "intermediate",
         _certify_psre,
         check=_recognized_name_check,
+        role="subordinate-ca",  # the constraints a PSrE or foreign root gets are the profile's
         summary="the root certifies a licensed PSrE's CA from its CSR (key in the PSrE's HSM)",
     )
 )
@@ -482,6 +439,7 @@ register(
         "intermediate",
         _cross_certify,
         check=_cross_certify_check,
+        role="cross-ca",  # the constraints a PSrE or foreign root gets are the profile's
         summary="the root cross-certifies a foreign root; a CSR of our root for the reverse",
     )
 )
@@ -498,6 +456,3 @@ register(
         summary="install our CA's certificate issued by another CA (key on this token)",
     )
 )
-
-# The constraints a PSrE gets are the profile's: these steps never use another one.
-FIXED_ROLE.update({"certify-psre": "subordinate-ca", "cross-certify": "cross-ca"})

@@ -35,26 +35,24 @@ from typing import Any, Protocol
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import delete, select
 
 from ca_core import audit_objects
 from ca_core.audit import format_time
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issuer
 from ca_core.keycheck import spki_sha256
-from ca_core.store import Store
+from ca_core.store import Store, ca_records, dry_copies, key_labels
 from ca_core.store.db import utcnow
-from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
 from ceremony_scripts import report as report_mod
 from ceremony_scripts.errors import CeremonyError, PreflightError, StepFailed
 from ceremony_scripts.modes import DRY_RUN, UNATTENDED
 from ceremony_scripts.recording import RecordingBackend
 from ceremony_scripts.spec import STEP_KEYS, Ceremony, StepSpec
 from ceremony_scripts.steps import (
-    FIXED_ROLE,
     STEP_TYPES,
     PreflightView,
     StepContext,
+    StepType,
     ca_exists,
 )
 from ceremony_scripts.transcript import TranscriptWriter
@@ -116,6 +114,16 @@ def report_paths(transcript: Path) -> tuple[Path, Path]:
 
 
 # --- preflight ----------------------------------------------------------------------------------
+@dataclass
+class _Planned:
+    """What the steps checked so far will make: key labels, CAs (with their notAfter) and
+    output files."""
+
+    labels: set[str] = field(default_factory=set)
+    cas: dict[str, dt.datetime | None] = field(default_factory=dict)
+    outputs: set[Path] = field(default_factory=set)
+
+
 def preflight(
     c: Ceremony,
     *,
@@ -127,18 +135,11 @@ def preflight(
     """Every problem that would stop the ceremony, found without touching anything."""
     problems: list[str] = []
     view = PreflightView(store, backend, profiles)
-    made_labels: set[str] = set()
-    made_cas: dict[str, dt.datetime | None] = {}
-    produced: set[Path] = set()
+    planned = _Planned()
     token_labels: set[str] | None = None
     if backend is not None:
         token_labels = {k.label for k in backend.list_keys()}
-        if backend.token_label != c.token_label:
-            problems.append(f"token is '{backend.token_label}', the file names '{c.token_label}'")
-        if c.slot is not None and backend.inner.slot_id != c.slot:
-            problems.append(
-                f"token '{c.token_label}' is in slot {backend.inner.slot_id}, not {c.slot}"
-            )
+        problems += _token_problems(c, backend)
     if check_files:
         for p in (c.transcript, *report_paths(c.transcript)):
             if p.exists():
@@ -149,92 +150,129 @@ def preflight(
             known = ", ".join(sorted(STEP_TYPES))
             problems.append(f"{st.where}: unknown step type (known: {known})")
             continue
-        present = {k for k in STEP_KEYS if getattr(st, k, None) not in (None, {}, "")} - {
-            "type",
-            "title",
-        }
-        for k in t.required:
-            if k not in present:
-                problems.append(f"{st.where}: '{k}' is required")
-        for k in present - set(t.required) - set(t.optional) - {"outputs"}:
-            problems.append(f"{st.where}: '{k}' is not used by a {st.type} step")
-        if set(st.outputs) != set(t.outputs):
-            problems.append(
-                f"{st.where}: outputs must be exactly {', '.join(t.outputs)} "
-                f"(got {', '.join(sorted(st.outputs)) or 'none'})"
-            )
-        for role, p in st.outputs.items():
-            if check_files and p.exists():
-                problems.append(f"{st.where}: output {role} {p} already exists")
-            if p in produced:
-                problems.append(f"{st.where}: output {p} is written twice")
-            produced.add(p)
-        profile = profiles.get(st.profile) if st.profile else None
-        if st.profile and profile is None:
-            problems.append(f"{st.where}: unknown profile {st.profile!r}")
-        fixed_role = FIXED_ROLE.get(st.type)
-        if fixed_role and profile is not None and profile.role != fixed_role:
-            problems.append(f"{st.where}: a {st.type} step uses a profile with role {fixed_role}")
-        if profile is not None and t.profile_kind and profile.kind != t.profile_kind:
-            problems.append(
-                f"{st.where}: profile {profile.name} is for {profile.kind} certificates"
-            )
-        if profile is not None and st.key_type and st.key_type.value not in profile.key_types:
-            problems.append(
-                f"{st.where}: key type {st.key_type.value} not allowed by profile "
-                f"{profile.name} ({', '.join(profile.key_types)})"
-            )
-        if profile is not None and st.subject:
-            try:
-                build_subject(profile, st.subject)
-            except (SubjectError, ExtensionError) as ex:
-                problems.append(f"{st.where}: {ex.field}: {ex.reason}")
-        days = st.validity_days
-        if profile is not None and days is not None and days > profile.max_validity_days:
-            problems.append(
-                f"{st.where}: validity {days} days exceeds profile {profile.name}'s "
-                f"{profile.max_validity_days}"
-            )
-        if t.makes_key and st.key_label:
-            if st.key_label in made_labels:
-                problems.append(f"{st.where}: key label {st.key_label} is made twice")
-            if token_labels is not None and st.key_label in token_labels:
-                problems.append(
-                    f"{st.where}: key label '{st.key_label}' already exists on the token"
-                )
-            made_labels.add(st.key_label)
-        if t.makes_ca and st.ca:
-            if st.ca in made_cas or ca_exists(store, st.ca):
-                problems.append(f"{st.where}: CA '{st.ca}' already exists")
-            made_cas[st.ca] = st.not_after
+        problems += _shape_problems(st, t, planned, check_files)
+        problems += _profile_problems(st, t, profiles)
+        problems += _made_problems(st, t, planned, token_labels, store)
         if st.issuer:
-            if st.issuer in made_cas:
-                issuer_end = made_cas[st.issuer]
-            elif ca_exists(store, st.issuer):
-                ca = store.get_ca(st.issuer)
-                if ca.certificate_der is None:
-                    problems.append(f"{st.where}: issuer CA '{st.issuer}' has no certificate")
-                    issuer_end = None
-                else:
-                    issuer_end = x509.load_der_x509_certificate(
-                        ca.certificate_der
-                    ).not_valid_after_utc
-            else:
-                problems.append(f"{st.where}: issuer CA '{st.issuer}' does not exist")
-                issuer_end = None
-            if issuer_end and st.not_after and st.not_after > issuer_end:
-                problems.append(
-                    f"{st.where}: not_after outlives the issuer {st.issuer} "
-                    f"({issuer_end:%Y-%m-%dT%H:%M:%SZ})"
-                )
-        if st.csr and st.csr not in produced and not st.csr.exists():
+            problems += _issuer_problems(st, planned, store)
+        if st.csr and st.csr not in planned.outputs and not st.csr.exists():
             problems.append(f"{st.where}: CSR {st.csr} does not exist")
         if t.check is not None:
             problems.extend(t.check(view, st))
     signer = c.sign_transcript_with
-    if signer not in made_labels and token_labels is not None and signer not in token_labels:
+    if signer not in planned.labels and token_labels is not None and signer not in token_labels:
         problems.append(
             f"sign_transcript_with: no key '{signer}' made by the ceremony or on the token"
+        )
+    return problems
+
+
+def _token_problems(c: Ceremony, backend: RecordingBackend) -> list[str]:
+    """The token is the one the file names, in the slot it names."""
+    problems = []
+    if backend.token_label != c.token_label:
+        problems.append(f"token is '{backend.token_label}', the file names '{c.token_label}'")
+    if c.slot is not None and backend.inner.slot_id != c.slot:
+        problems.append(f"token '{c.token_label}' is in slot {backend.inner.slot_id}, not {c.slot}")
+    return problems
+
+
+def _shape_problems(st: StepSpec, t: StepType, planned: _Planned, check_files: bool) -> list[str]:
+    """The step's keys and outputs are the ones its type takes; no output exists or is
+    written twice."""
+    problems = []
+    present = {k for k in STEP_KEYS if getattr(st, k, None) not in (None, {}, "")} - {
+        "type",
+        "title",
+    }
+    for k in t.required:
+        if k not in present:
+            problems.append(f"{st.where}: '{k}' is required")
+    for k in present - set(t.required) - set(t.optional) - {"outputs"}:
+        problems.append(f"{st.where}: '{k}' is not used by a {st.type} step")
+    if set(st.outputs) != set(t.outputs):
+        problems.append(
+            f"{st.where}: outputs must be exactly {', '.join(t.outputs)} "
+            f"(got {', '.join(sorted(st.outputs)) or 'none'})"
+        )
+    for role, p in st.outputs.items():
+        if check_files and p.exists():
+            problems.append(f"{st.where}: output {role} {p} already exists")
+        if p in planned.outputs:
+            problems.append(f"{st.where}: output {p} is written twice")
+        planned.outputs.add(p)
+    return problems
+
+
+def _profile_problems(st: StepSpec, t: StepType, profiles: Mapping[str, Profile]) -> list[str]:
+    """The step's profile exists, has the step type's role and kind, and allows the step's
+    key type, subject and validity."""
+    profile = profiles.get(st.profile) if st.profile else None
+    if profile is None:
+        return [f"{st.where}: unknown profile {st.profile!r}"] if st.profile else []
+    problems = []
+    if t.role and profile.role != t.role:
+        problems.append(f"{st.where}: a {st.type} step uses a profile with role {t.role}")
+    if t.profile_kind and profile.kind != t.profile_kind:
+        problems.append(f"{st.where}: profile {profile.name} is for {profile.kind} certificates")
+    if st.key_type and st.key_type.value not in profile.key_types:
+        problems.append(
+            f"{st.where}: key type {st.key_type.value} not allowed by profile "
+            f"{profile.name} ({', '.join(profile.key_types)})"
+        )
+    if st.subject:
+        try:
+            build_subject(profile, st.subject)
+        except (SubjectError, ExtensionError) as ex:
+            problems.append(f"{st.where}: {ex.field}: {ex.reason}")
+    days = st.validity_days
+    if days is not None and days > profile.max_validity_days:
+        problems.append(
+            f"{st.where}: validity {days} days exceeds profile {profile.name}'s "
+            f"{profile.max_validity_days}"
+        )
+    return problems
+
+
+def _made_problems(
+    st: StepSpec, t: StepType, planned: _Planned, token_labels: set[str] | None, store: Store
+) -> list[str]:
+    """A key label or CA name the step makes is new: not made twice, not on the token or in
+    the store already."""
+    problems = []
+    if t.makes_key and st.key_label:
+        if st.key_label in planned.labels:
+            problems.append(f"{st.where}: key label {st.key_label} is made twice")
+        if token_labels is not None and st.key_label in token_labels:
+            problems.append(f"{st.where}: key label '{st.key_label}' already exists on the token")
+        planned.labels.add(st.key_label)
+    if t.makes_ca and st.ca:
+        if st.ca in planned.cas or ca_exists(store, st.ca):
+            problems.append(f"{st.where}: CA '{st.ca}' already exists")
+        planned.cas[st.ca] = st.not_after
+    return problems
+
+
+def _issuer_problems(st: StepSpec, planned: _Planned, store: Store) -> list[str]:
+    """The issuer exists (in the store with a certificate, or made by an earlier step) and
+    outlives what the step makes."""
+    assert st.issuer
+    problems = []
+    issuer_end: dt.datetime | None = None
+    if st.issuer in planned.cas:
+        issuer_end = planned.cas[st.issuer]
+    elif ca_exists(store, st.issuer):
+        ca = store.get_ca(st.issuer)
+        if ca.certificate_der is None:
+            problems.append(f"{st.where}: issuer CA '{st.issuer}' has no certificate")
+        else:
+            issuer_end = x509.load_der_x509_certificate(ca.certificate_der).not_valid_after_utc
+    else:
+        problems.append(f"{st.where}: issuer CA '{st.issuer}' does not exist")
+    if issuer_end and st.not_after and st.not_after > issuer_end:
+        problems.append(
+            f"{st.where}: not_after outlives the issuer {st.issuer} "
+            f"({issuer_end:%Y-%m-%dT%H:%M:%SZ})"
         )
     return problems
 
@@ -266,11 +304,38 @@ def run(
     issuer = Issuer(store, rec, profiles, base_url=base_url, clock=clock)
     tw = TranscriptWriter(path, clock=clock)
     mode = DRY_RUN if dry_run else (UNATTENDED if unattended else "attended")
-    actor = f"ceremony:{c.name}"
+    start = {
+        "mode": mode,
+        "unattended": unattended,
+        "dry_run": dry_run,
+        "base_url": base_url,
+        "custody": custody.as_details(),
+    }
+    _record_start(c, tw, store, path, start)
+    ctx = StepContext(c, store, rec, issuer, profiles, tw, c.operator, remap)
+    failure: StepFailed | None = None
+    for st in c.steps:
+        failure = _run_step(ctx, st, ui, mode, ask_witnesses=not (unattended or dry_run))
+        if failure is not None:
+            break
+    _record_end(ctx, ui, mode, failure)
+    report_mod.write(tw.path, md_path, html_path)
+    outcome = "complete" if failure is None else "failed"
+    result = RunResult(c, path, md_path, html_path, outcome, ctx.produced, dry_run)
+    if failure is not None:
+        raise failure
+    return result
+
+
+def _record_start(
+    c: Ceremony, tw: TranscriptWriter, store: Store, path: Path, start: Mapping[str, Any]
+) -> None:
+    """``ceremony.start``: the whole file and how the ceremony runs, in the transcript; its
+    hash and mode in the audit log."""
     tw.append(
         c.operator,
         "ceremony.start",
-        f"ceremony:{c.name}",
+        audit_objects.ceremony(c.name),
         {
             "name": c.name,
             "file": str(c.path),
@@ -282,107 +347,107 @@ def run(
             "custodians_expected": list(c.custodians),
             "threshold": c.threshold,
             "witnesses": list(c.witnesses),
-            "mode": mode,
-            "unattended": unattended,
-            "dry_run": dry_run,
-            "base_url": base_url,
-            "custody": custody.as_details(),
+            "mode": start["mode"],
+            "unattended": start["unattended"],
+            "dry_run": start["dry_run"],
+            "base_url": start["base_url"],
+            "custody": start["custody"],
             "steps": [{"step": s.number, "type": s.type, "title": s.title} for s in c.steps],
         },
     )
     store.audit.append(
         c.operator,
         "ceremony.start",
-        f"ceremony:{c.name}",
-        {"file_sha256": c.sha256, "mode": mode, "transcript": str(path)},
+        audit_objects.ceremony(c.name),
+        {"file_sha256": c.sha256, "mode": start["mode"], "transcript": str(path)},
     )
-    ctx = StepContext(c, store, rec, issuer, profiles, tw, c.operator, remap)
-    outcome = "complete"
-    failure: StepFailed | None = None
-    for st in c.steps:
-        t = STEP_TYPES[st.type]
-        ctx.step, ctx.stage, ctx.made_keys, ctx.made_cas = st, "start", [], []
-        ui.echo(f"step {st.number}: {st.title} ({st.type})")
-        tw.append(
-            c.operator,
-            "step.start",
-            f"step:{st.number}",
-            {"step": st.number, "type": st.type, "title": st.title, "summary": t.summary},
+
+
+def _run_step(
+    ctx: StepContext, st: StepSpec, ui: Ui, mode: str, *, ask_witnesses: bool
+) -> StepFailed | None:
+    """One step: run, its PKCS#11 calls, each witness's acknowledgement, the audit event.
+    A failure is recorded and the step's half-made keys and CA undone (:func:`_stop`)."""
+    c, tw = ctx.ceremony, ctx.transcript
+    t = STEP_TYPES[st.type]
+    ctx.step, ctx.stage, ctx.made_keys, ctx.made_cas = st, "start", [], []
+    ui.echo(f"step {st.number}: {st.title} ({st.type})")
+    tw.append(
+        c.operator,
+        "step.start",
+        f"step:{st.number}",
+        {"step": st.number, "type": st.type, "title": st.title, "summary": t.summary},
+    )
+    try:
+        t.run(ctx, st)
+        calls = ctx.backend.take()
+        end = tw.append(
+            c.operator, "step.end", f"step:{st.number}", {"step": st.number, "pkcs11_calls": calls}
         )
-        try:
-            t.run(ctx, st)
-            calls = rec.take()
-            end = tw.append(
-                c.operator,
-                "step.end",
-                f"step:{st.number}",
-                {"step": st.number, "pkcs11_calls": calls},
-            )
-            ctx.at("witnesses")
-            for w in c.witnesses:
-                if unattended or dry_run:
-                    tw.append(
-                        w, "witness.ack", f"step:{st.number}", {"step": st.number, "ack": mode}
-                    )
-                elif ui.acknowledge(w, st, t.summary):
-                    tw.append(
-                        w,
-                        "witness.ack",
-                        f"step:{st.number}",
-                        {"step": st.number, "ack": "confirmed (typed their name)"},
-                    )
-                else:
-                    raise CeremonyError(f"witness {w} did not confirm step {st.number}")
-            store.audit.append(
-                c.operator,
-                "ceremony.step",
-                f"ceremony:{c.name}",
-                {
-                    "step": st.number,
-                    "type": st.type,
-                    "transcript_hash": end.hash,
-                    "witnesses": list(c.witnesses),
-                    "mode": mode,
-                },
-            )
-        except Exception as ex:
-            failure = StepFailed(st.number, ctx.stage, str(ex).splitlines()[0])
-            _stop(ctx, st, failure)
-            outcome = "failed"
-            break
+        ctx.at("witnesses")
+        for w in c.witnesses:
+            if not ask_witnesses:
+                tw.append(w, "witness.ack", f"step:{st.number}", {"step": st.number, "ack": mode})
+            elif ui.acknowledge(w, st, t.summary):
+                tw.append(
+                    w,
+                    "witness.ack",
+                    f"step:{st.number}",
+                    {"step": st.number, "ack": "confirmed (typed their name)"},
+                )
+            else:
+                raise CeremonyError(f"witness {w} did not confirm step {st.number}")
+        ctx.store.audit.append(
+            c.operator,
+            "ceremony.step",
+            audit_objects.ceremony(c.name),
+            {
+                "step": st.number,
+                "type": st.type,
+                "transcript_hash": end.hash,
+                "witnesses": list(c.witnesses),
+                "mode": mode,
+            },
+        )
+    except Exception as ex:
+        failure = StepFailed(st.number, ctx.stage, str(ex).splitlines()[0])
+        _stop(ctx, st, failure)
+        return failure
+    return None
+
+
+def _record_end(ctx: StepContext, ui: Ui, mode: str, failure: StepFailed | None) -> None:
+    """``ceremony.end``, the transcript's signature (a failed ceremony's too, if the key
+    exists), and the audit event of the outcome."""
+    c, tw = ctx.ceremony, ctx.transcript
     tw.append(
         c.operator,
         "ceremony.end",
-        f"ceremony:{c.name}",
+        audit_objects.ceremony(c.name),
         {
-            "outcome": outcome,
+            "outcome": "complete" if failure is None else "failed",
             "stopped_at_step": failure.step if failure else None,
             "outputs": ctx.produced,
         },
     )
     try:
-        tw.sign(rec, c.sign_transcript_with, actor)
+        tw.sign(ctx.backend, c.sign_transcript_with, f"ceremony:{c.name}")
     except (HsmError, KeyNotFoundError) as ex:
         if failure is None:
             raise
         ui.echo(f"transcript not signed: {ex}")
     finally:
         tw.close()
-    store.audit.append(
+    ctx.store.audit.append(
         c.operator,
         "ceremony.complete" if failure is None else "ceremony.failed",
-        f"ceremony:{c.name}",
+        audit_objects.ceremony(c.name),
         {
             "transcript_head": tw.head,
             "stopped_at_step": failure.step if failure else None,
             "mode": mode,
         },
     )
-    report_mod.write(tw.path, md_path, html_path)
-    result = RunResult(c, path, md_path, html_path, outcome, ctx.produced, dry_run)
-    if failure is not None:
-        raise failure
-    return result
 
 
 def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
@@ -400,26 +465,13 @@ def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
             destroyed.append(label)
         except HsmError as ex:
             kept.append({"label": label, "why": f"could not destroy: {ex}"})
+    note = ca_records.AuditNote(
+        ctx.actor, "ca.remove", {"reason": f"ceremony {ctx.ceremony.name} step {st.number} failed"}
+    )
     for name in ctx.made_cas:
-        with ctx.store.session() as s:
-            ca = s.execute(
-                select(CertificateAuthority).where(CertificateAuthority.name == name)
-            ).scalar_one_or_none()
-            if ca is None or ca.certificate_der is not None:
-                continue
-            used = s.scalar(
-                select(SerialReservation.id).where(SerialReservation.issuer_id == ca.id)
-            )
-            if used is None:
-                s.execute(delete(CertificateAuthority).where(CertificateAuthority.id == ca.id))
-                ctx.store.audit.append(
-                    ctx.actor,
-                    "ca.remove",
-                    audit_objects.ca(name),
-                    {"reason": f"ceremony {ctx.ceremony.name} step {st.number} failed"},
-                    session=s,
-                )
-                removed_cas.append(name)
+        # A reservation under it means an issuance to recover: the record stays.
+        if ca_records.remove_uncertified(ctx.store, name, note, drop_reservations=False):
+            removed_cas.append(name)
     ctx.transcript.append(
         ctx.actor,
         "ceremony.stopped",
@@ -444,18 +496,10 @@ def _key_in_use(ctx: StepContext, label: str) -> str | None:
         fp = spki_sha256(ctx.backend.inner.public_key(label))
     except HsmError:
         return None
-    with ctx.store.session() as s:
-        if s.scalar(select(Certificate.id).where(Certificate.spki_sha256 == fp)) is not None:
-            return "a stored certificate certifies it"
-        names = s.scalars(
-            select(CertificateAuthority.id).where(CertificateAuthority.key_label == label)
-        ).all()
-        if names and s.scalar(
-            select(SerialReservation.id).where(SerialReservation.issuer_id.in_(names))
-        ):
-            return "a serial was reserved for it (recover the issuance first)"
-        if s.scalar(select(SerialReservation.id).where(SerialReservation.key_label == label)):
-            return "a serial was reserved for it (recover the issuance first)"
+    if key_labels.certified(ctx.store, fp):
+        return "a stored certificate certifies it"
+    if key_labels.serial_reserved_for(ctx.store, label):
+        return "a serial was reserved for it (recover the issuance first)"
     return None
 
 
@@ -551,20 +595,7 @@ def _copy_certificate(real: Store, scratch: Store, issuer: str, serial: str) -> 
         row = real.get_certificate(real.get_ca(issuer).id, serial)
     except NotFoundError:
         return  # the preflight on the real store reports it
-    target = scratch.get_ca(issuer)
-    with scratch.session() as s:
-        if s.scalar(
-            select(Certificate.id).where(
-                Certificate.issuer_id == target.id, Certificate.serial_hex == row.serial_hex
-            )
-        ):
-            return
-        copy = {
-            col.key: getattr(row, col.key)
-            for col in Certificate.__table__.columns
-            if col.key not in ("id", "issuer_id", "subscriber_id")
-        }
-        s.add(Certificate(issuer_id=target.id, **copy))
+    dry_copies.copy_certificate(scratch, row, scratch.get_ca(issuer).id)
 
 
 def dry_run(

@@ -5,11 +5,13 @@ and has one ``run`` function. :func:`register` adds a type, so a new one (such a
 the root's CRL made by the CRL service) is one function and one ``register`` call; nothing in
 the runner changes.
 
-Every certificate goes through the issuance pipeline (``ca_core.authority.create_root`` and
-``ca_core.issuer.Issuer.issue``), so each one is linted before the HSM signs it, reserved,
+CAs are made by ``ca_core.authority`` (``create_root``, ``certify_issuing``: the one way to make
+a CA, which the CLI and the tests use too), every other certificate by
+``ca_core.issuer.Issuer.issue``, so each one is linted before the HSM signs it, reserved,
 verified, stored and audited like any other. Delegated OCSP and TSA certificates are stored
 with ``key_label`` = their HSM key label (the contract the OCSP and signing services rely on:
-they look up profile "ocsp-signer" / "tsa" with that issuer and read ``key_label``).
+they look up the profiles of role ``ocsp-responder`` / ``tsa`` with that issuer and read
+``key_label``). A step type that needs a profile of a given role says so (``StepType.role``).
 """
 
 from __future__ import annotations
@@ -26,16 +28,15 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from sqlalchemy import select
 
 from ca_core import audit_objects
-from ca_core.authority import CaSpec, create_root
-from ca_core.ca_level import Authorisation, is_ca_level
+from ca_core.authority import CaSpec, Hooks, certify_issuing, create_root
+from ca_core.ca_level import CA_LEVEL_PROFILES, Authorisation
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.keycheck import spki_sha256
-from ca_core.store import Store
-from ca_core.store.models import Certificate, CertificateAuthority
+from ca_core.store import Store, ca_records
+from ca_core.store.models import Certificate
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.recording import RecordingBackend
 from ceremony_scripts.spec import Ceremony, StepSpec
@@ -80,6 +81,11 @@ class StepContext:
     def record(self, action: str, obj: str, details: Mapping[str, Any]) -> None:
         assert self.step is not None
         self.transcript.append(self.actor, action, obj, {"step": self.step.number, **details})
+
+    def ca_hooks(self) -> Hooks:
+        """How ca_core.authority reports a CA's creation to this step: its stages, and the
+        CA record it is about to write (removed again if the step fails)."""
+        return Hooks(stage=self.at, recording_ca=self.made_cas.append)
 
     def generate(self, st: StepSpec) -> KeyInfo:
         assert st.key_label and st.key_type
@@ -176,6 +182,9 @@ class StepType:
     summary: str = ""
     #: Dry run: copy what the step reads from the real store into the scratch one.
     dry_copy: Callable[[Store, Store, StepSpec], None] | None = None
+    #: The role the step's profile must have: the services find their certificates by it
+    #: (OCSP responder, TSA, trusted-list signer), or the step makes that kind of CA.
+    role: Role | None = None
 
 
 STEP_TYPES: dict[str, StepType] = {}
@@ -203,7 +212,6 @@ def _root_key(ctx: StepContext, st: StepSpec) -> None:
     assert st.ca and st.key_label and st.key_type
     ctx.generate(st)
     ctx.at("root certificate")
-    ctx.made_cas.append(st.ca)
     issued = create_root(
         ctx.store,
         ctx.backend,
@@ -217,6 +225,7 @@ def _root_key(ctx: StepContext, st: StepSpec) -> None:
             not_before=st.not_before,
         ),
         actor=ctx.actor,
+        hooks=ctx.ca_hooks(),
     )
     ctx.certificate(st, issued, issued.certificate)
     if "public_key" in st.outputs:
@@ -276,38 +285,25 @@ def _intermediate_cert(ctx: StepContext, st: StepSpec) -> None:
             "key_on_this_token": on_token is not None,
         },
     )
-    parent = ctx.store.get_ca(st.issuer)
-    ctx.at("CA record")
-    ctx.made_cas.append(st.ca)
-    ctx.store.add_ca(
-        st.ca, subject.rfc4514_string(), st.key_label, _spec_of(pub).value, parent_id=parent.id
-    )
-    ctx.store.audit.append(
-        ctx.actor,
-        "ca.create",
-        audit_objects.ca(st.ca),
-        {"key_label": st.key_label, "role": "issuing", "parent": st.issuer},
-    )
-    ctx.at("CA certificate")
-    issued = ctx.issuer.issue(
-        st.issuer,
-        IssueRequest(
-            profile=st.profile,
-            subject=st.subject,
-            public_key=pub,
+    issued = certify_issuing(
+        ctx.store,
+        ctx.issuer,
+        CaSpec(
+            st.ca,
+            st.key_label,
+            _spec_of(pub),
+            st.subject,
             validity_days=st.validity_days,
             not_before=st.not_before,
-            actor=ctx.actor,
         ),
+        pub,
+        parent=st.issuer,
+        actor=ctx.actor,
+        profile=st.profile,
+        subject_dn=subject.rfc4514_string(),
+        hooks=ctx.ca_hooks(),
     )
-    der = issued.certificate.public_bytes(serialization.Encoding.DER)
-    with ctx.store.session() as s:  # as ca_core.authority.create_issuing does
-        ca = s.execute(
-            select(CertificateAuthority).where(CertificateAuthority.name == st.ca)
-        ).scalar_one()
-        ca.certificate_der = der
-        ca.fingerprint_sha256 = issued.fingerprint_sha256
-        ca.subject_dn = issued.certificate.subject.rfc4514_string()
+    parent = ctx.store.get_ca(st.issuer)
     assert parent.certificate_der is not None
     ctx.certificate(st, issued, x509.load_der_x509_certificate(parent.certificate_der))
 
@@ -392,12 +388,14 @@ _STATUS_ACTIONS = {
 def _ca_level_row(store: Store, issuer: str, serial: str) -> Certificate:
     ca = store.get_ca(issuer)
     cert = store.get_certificate(ca.id, serial)
-    with store.session() as s:
-        if not is_ca_level(s, cert):
-            raise CeremonyError(
-                f"certificate {serial} of {issuer} ({cert.profile}) is not CA-level: end-entity "
-                "certificates are revoked with `psre revoke`, not in a ceremony"
-            )
+    # CA-level by profile, or because it is a CA's own certificate (whatever profile made it).
+    if cert.profile not in CA_LEVEL_PROFILES and not ca_records.is_ca_fingerprint(
+        store, cert.fingerprint_sha256
+    ):
+        raise CeremonyError(
+            f"certificate {serial} of {issuer} ({cert.profile}) is not CA-level: end-entity "
+            "certificates are revoked with `psre revoke`, not in a ceremony"
+        )
     return cert
 
 
@@ -516,6 +514,7 @@ register(
         ("certificate",),
         "root",
         _root_key,
+        role="ca",
         makes_key=True,
         makes_ca=True,
         summary="root key pair in the HSM and the self-signed root certificate",
@@ -554,6 +553,7 @@ register(
         ("certificate",),
         "end-entity",
         _delegated,
+        role="ocsp-responder",
         makes_key=True,
         summary="delegated OCSP responder key and certificate",
     )
@@ -566,6 +566,7 @@ register(
         ("certificate",),
         "end-entity",
         _delegated,
+        role="tsa",
         makes_key=True,
         summary="time-stamping unit key and certificate",
     )
@@ -578,6 +579,7 @@ register(
         ("certificate",),
         "end-entity",
         _delegated,
+        role="trusted-list-signer",
         makes_key=True,
         summary="the national trusted list's signing key and certificate (ETSI TS 119 612)",
     )
@@ -661,15 +663,6 @@ register(
         summary="the new issuing CA issues from the stated time; the old one only publishes",
     )
 )
-
-#: The profile role each of these step types must use (the OCSP/TSA services find their
-#: certificates by it; a root key's certificate is a CA's).
-FIXED_ROLE: dict[str, Role] = {
-    "ocsp-signer": "ocsp-responder",
-    "tsa": "tsa",
-    "root-key": "ca",
-    "tl-signer": "trusted-list-signer",
-}
 
 
 # --- helpers ------------------------------------------------------------------------------------

@@ -83,6 +83,31 @@ def verify(path: Path, *, backend: Any | None, profiles: Mapping[str, Profile]) 
         if ok
         else "embedded ceremony file does not match its recorded hash",
     )
+    rep.checks.append(_signature(entries, backend))
+    stopped = next((e for e in entries if e.get("action") == "ceremony.stopped"), None)
+    rep.checks.append(_outcome(entries, stopped))
+    try:
+        file_doc = strict_toml.parse(text.encode("utf-8"), "ceremony file")
+    except strict_toml.StrictTomlError:
+        file_doc = {}
+    file_steps = file_doc.get("step", [])
+    waivers = lint_waivers_for(start.get("base_url", ""))
+    destroyed = set(stopped["details"].get("keys_destroyed", [])) if stopped else set()
+    for e in entries:
+        d = e.get("details", {})
+        if e.get("action") == "output.write":
+            rep.checks.append(_output(d))
+        elif e.get("action") == "certificate.issue":
+            fs = file_steps[d["step"] - 1] if 0 < d["step"] <= len(file_steps) else {}
+            rep.checks.extend(_check_certificate(d, fs, profiles, waivers))
+        elif e.get("action") == "key.generate":
+            rep.checks.append(_key(d, backend, destroyed=d["label"] in destroyed))
+    return rep
+
+
+def _signature(entries: list[dict[str, Any]], backend: Any | None) -> Check:
+    """The last entry signs the chain, with a key the ceremony made, or else (given a token)
+    the token's key of the recorded label."""
     ok, detail = check_signature(entries)
     if ok:
         signer = entries[-1]["details"]["spki_sha256"]
@@ -101,80 +126,65 @@ def verify(path: Path, *, backend: Any | None, profiles: Mapping[str, Profile]) 
                 ok, detail = False, f"signer key not on the token: {ex}"
             if not ok:
                 detail = "the signing key is not the token's key of that label"
-    rep.add("signature", ok, detail)
-    end = next((e for e in entries if e.get("action") == "ceremony.end"), None)
-    stopped = next((e for e in entries if e.get("action") == "ceremony.stopped"), None)
-    if end is None:
+    return Check("signature", ok, detail)
+
+
+def _outcome(entries: list[dict[str, Any]], stopped: dict[str, Any] | None) -> Check:
+    """Complete, failed at a step, or cut short (no ceremony.end)."""
+    if not any(e.get("action") == "ceremony.end" for e in entries):
         last = entries[-1]
-        rep.add(
+        return Check(
             "outcome",
             False,
             f"INCOMPLETE: stopped after entry {last['seq']} ({last['action']}"
             + (f", step {last['details'].get('step')}" if "step" in last.get("details", {}) else "")
             + ")",
         )
-    elif stopped is not None:
+    if stopped is not None:
         d = stopped["details"]
-        rep.add("outcome", False, f"FAILED at step {d['step']} during {d['stage']}: {d['reason']}")
-    else:
-        rep.add("outcome", True, "complete")
+        return Check(
+            "outcome", False, f"FAILED at step {d['step']} during {d['stage']}: {d['reason']}"
+        )
+    return Check("outcome", True, "complete")
+
+
+def _output(d: Mapping[str, Any]) -> Check:
+    """A written file still has the recorded SHA-256."""
+    p = Path(d["path"])
     try:
-        file_doc = strict_toml.parse(text.encode("utf-8"), "ceremony file")
-    except strict_toml.StrictTomlError:
-        file_doc = {}
-    file_steps = file_doc.get("step", [])
-    waivers = lint_waivers_for(start.get("base_url", ""))
-    for e in entries:
-        d = e.get("details", {})
-        if e.get("action") == "output.write":
-            p = Path(d["path"])
-            try:
-                got = hashlib.sha256(p.read_bytes()).hexdigest()
-            except OSError as ex:
-                rep.add(f"output {p}", False, f"cannot read ({ex.strerror})")
-                continue
-            rep.add(
-                f"output {p}",
-                got == d["sha256"],
-                "sha256 matches"
-                if got == d["sha256"]
-                else f"sha256 is {got}, transcript says {d['sha256']}",
-            )
-        elif e.get("action") == "certificate.issue":
-            fs = file_steps[d["step"] - 1] if 0 < d["step"] <= len(file_steps) else {}
-            rep.checks.extend(_check_certificate(d, fs, profiles, waivers))
-        elif e.get("action") == "key.generate":
-            if backend is None:
-                rep.add(f"key {d['label']}", True, "not checked against the token (no token given)")
-                continue
-            destroyed = stopped is not None and d["label"] in stopped["details"].get(
-                "keys_destroyed", []
-            )
-            try:
-                got = spki_sha256(backend.public_key(d["label"]))
-            except HsmError as ex:
-                if destroyed:
-                    rep.add(
-                        f"key {d['label']}", True, "destroyed after the failed step, as recorded"
-                    )
-                else:
-                    rep.add(f"key {d['label']}", False, f"not on the token: {ex}")
-                continue
-            if destroyed:
-                rep.add(
-                    f"key {d['label']}",
-                    False,
-                    "recorded as destroyed, yet a key with that label is on the token",
-                )
-            elif got == d["spki_sha256"]:
-                rep.add(f"key {d['label']}", True, "token holds the recorded public key")
-            else:
-                rep.add(
-                    f"key {d['label']}",
-                    False,
-                    f"token's key has SPKI sha256 {got}, transcript says {d['spki_sha256']}",
-                )
-    return rep
+        got = hashlib.sha256(p.read_bytes()).hexdigest()
+    except OSError as ex:
+        return Check(f"output {p}", False, f"cannot read ({ex.strerror})")
+    return Check(
+        f"output {p}",
+        got == d["sha256"],
+        "sha256 matches"
+        if got == d["sha256"]
+        else f"sha256 is {got}, transcript says {d['sha256']}",
+    )
+
+
+def _key(d: Mapping[str, Any], backend: Any | None, *, destroyed: bool) -> Check:
+    """A generated key: on the token with the recorded public key, or gone if the failed
+    step's clean-up recorded destroying it."""
+    name = f"key {d['label']}"
+    if backend is None:
+        return Check(name, True, "not checked against the token (no token given)")
+    try:
+        got = spki_sha256(backend.public_key(d["label"]))
+    except HsmError as ex:
+        if destroyed:
+            return Check(name, True, "destroyed after the failed step, as recorded")
+        return Check(name, False, f"not on the token: {ex}")
+    if destroyed:
+        return Check(
+            name, False, "recorded as destroyed, yet a key with that label is on the token"
+        )
+    if got == d["spki_sha256"]:
+        return Check(name, True, "token holds the recorded public key")
+    return Check(
+        name, False, f"token's key has SPKI sha256 {got}, transcript says {d['spki_sha256']}"
+    )
 
 
 def _check_certificate(

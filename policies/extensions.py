@@ -126,86 +126,130 @@ def build_extensions(
     :raises ExtensionError: key type not allowed, missing issuer key, bad CA names.
     :raises SubjectError: on a bad or missing/forbidden email address.
     """
-    key_type = public_key_type(public_key)
-    if key_type not in profile.key_types:
-        raise ExtensionError("public_key", f"{key_type} is not allowed by profile {profile.name}")
-    issuer_name = _ca_name("issuer_name", issuer_name)
-    ca_name = _ca_name("ca_name", ca_name)
-    if profile.kind == "root" and ca_name != issuer_name:
-        # The root's CRL and certificate URLs are its own: a mismatch means a mixed-up record.
-        raise ExtensionError("issuer_name", "a root is its own issuer: must equal ca_name")
-    if issuer_public_key is None:
-        if profile.kind != "root" and profile.aki:
-            raise ExtensionError("issuer_public_key", "needed for the authority key identifier")
-        # Self-signed: the issuer's key is the subject's (RSA or EC, checked by key_type above).
-        if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-            raise ExtensionError("public_key", "a self-signed key must be RSA or EC")
-        issuer_public_key = public_key
+    _check_key_and_names(profile, public_key, ca_name=ca_name, issuer_name=issuer_name)
+    issuer_public_key = _issuer_key(profile, public_key, issuer_public_key)
     mailboxes = check_emails(profile, emails)
 
     out: list[tuple[x509.ExtensionType, bool]] = []
     if profile.ca:
         # RFC 5280 §4.2.1.9: basicConstraints MUST be critical in CA certificates.
         out.append((x509.BasicConstraints(ca=True, path_length=profile.path_length), True))
-
-    usages = set(profile.key_usage)
-    if isinstance(public_key, rsa.RSAPublicKey):
-        # S/MIME BR §7.1.2.3(e): keyEncipherment only where the key can encrypt (RSA).
-        usages.update(profile.key_usage_rsa_extra)
-    flags = {name: name in usages for name in KEY_USAGES}
     # RFC 5280 §4.2.1.3: keyUsage SHOULD be critical (and is, in every profile here).
-    out.append(
-        (
-            x509.KeyUsage(
-                **flags,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            True,
-        )
-    )
+    out.append((_key_usage(profile, public_key), True))
     if profile.eku:
         # RFC 5280 §4.2.1.12: critical only where the profile says so (RFC 3161 §2.3 for TSA).
         eku = x509.ExtendedKeyUsage([x509.ObjectIdentifier(o) for o in profile.eku])
         out.append((eku, profile.eku_critical))
     if profile.nc_permitted_countries:
-        # RFC 5280 §4.2.1.10: every subject DN beneath must lie in one of the C=<code> subtrees.
-        # (Email addresses in subjectAltName are not directory names and are left unconstrained.)
-        subtrees = [
-            x509.DirectoryName(x509.Name([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, c)]))
-            for c in profile.nc_permitted_countries
-        ]
-        out.append(
-            (
-                x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None),
-                profile.nc_critical,
-            )
-        )
+        out.append((_name_constraints(profile), profile.nc_critical))
     if profile.ski:
         # RFC 5280 §4.2.1.2: non-critical; method (1), SHA-1 of the subjectPublicKey.
         out.append((x509.SubjectKeyIdentifier.from_public_key(public_key), False))
     if profile.aki:
         # RFC 5280 §4.2.1.1: non-critical; keyIdentifier equal to the issuer's SKI.
-        if issuer_public_key is None:
-            raise ExtensionError("issuer_public_key", "needed for the authority key identifier")
         aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_public_key)
         out.append((aki, False))
     if profile.crl_dp:
         # RFC 5280 §4.2.1.13 (SHOULD be non-critical); the issuer's full CRL over HTTP.
-        if crl_partition is None:
-            url = f"{base_url}/crl/{issuer_name}.crl"
-        else:
-            # The partition CRL's issuingDistributionPoint carries this very URL.
-            url = f"{base_url}/crl/{issuer_name}-{crl_partition}.crl"
-        point = x509.DistributionPoint(
-            full_name=[x509.UniformResourceIdentifier(url)],
-            relative_name=None,
-            reasons=None,
-            crl_issuer=None,
-        )
-        out.append((x509.CRLDistributionPoints([point]), False))
+        out.append((_crl_distribution_points(base_url, issuer_name, crl_partition), False))
+    aia = _authority_information_access(profile, base_url, issuer_name)
+    if aia is not None:
+        # RFC 5280 §4.2.2.1: AIA MUST be non-critical.
+        out.append((aia, False))
+    if profile.policy_oids:
+        # RFC 5280 §4.2.1.4 allows either; BR §7.1.2.x and S/MIME BR §7.1.2.3(a) say non-critical.
+        out.append((_policies(profile, base_url), False))
+    if mailboxes:
+        # The subject is never empty (policies.schema requires an attribute), so the SAN is
+        # non-critical (RFC 5280 §4.2.1.6).
+        san = x509.SubjectAlternativeName([x509.RFC822Name(m) for m in mailboxes])
+        out.append((san, False))
+    if profile.qc_types or profile.qc_cc_legislation:
+        # ETSI EN 319 412-5 §4.1: QCStatements is non-critical.
+        qcs = x509.UnrecognizedExtension(QC_STATEMENTS_OID, qc_statements_der(profile))
+        out.append((qcs, False))
+    if profile.ocsp_nocheck:
+        # RFC 6960 §4.2.2.2.1: the responder's own certificate is not checked; SHOULD be
+        # non-critical.
+        out.append((x509.OCSPNoCheck(), False))
+    return out
+
+
+def _check_key_and_names(
+    profile: Profile, public_key: CertificatePublicKeyTypes, *, ca_name: str, issuer_name: str
+) -> None:
+    key_type = public_key_type(public_key)
+    if key_type not in profile.key_types:
+        raise ExtensionError("public_key", f"{key_type} is not allowed by profile {profile.name}")
+    _ca_name("issuer_name", issuer_name)
+    _ca_name("ca_name", ca_name)
+    if profile.kind == "root" and ca_name != issuer_name:
+        # The root's CRL and certificate URLs are its own: a mismatch means a mixed-up record.
+        raise ExtensionError("issuer_name", "a root is its own issuer: must equal ca_name")
+
+
+def _issuer_key(
+    profile: Profile,
+    public_key: CertificatePublicKeyTypes,
+    issuer_public_key: CertificateIssuerPublicKeyTypes | None,
+) -> CertificateIssuerPublicKeyTypes:
+    """The issuer's key for the AKI: the given one, or for a root (self-signed) the
+    subject's own."""
+    if issuer_public_key is not None:
+        return issuer_public_key
+    if profile.kind != "root" and profile.aki:
+        raise ExtensionError("issuer_public_key", "needed for the authority key identifier")
+    # Self-signed: the issuer's key is the subject's (RSA or EC, checked by key_type above).
+    if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise ExtensionError("public_key", "a self-signed key must be RSA or EC")
+    return public_key
+
+
+def _key_usage(profile: Profile, public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
+    usages = set(profile.key_usage)
+    if isinstance(public_key, rsa.RSAPublicKey):
+        # S/MIME BR §7.1.2.3(e): keyEncipherment only where the key can encrypt (RSA).
+        usages.update(profile.key_usage_rsa_extra)
+    flags = {name: name in usages for name in KEY_USAGES}
+    return x509.KeyUsage(
+        **flags,
+        data_encipherment=False,
+        key_agreement=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
+def _name_constraints(profile: Profile) -> x509.NameConstraints:
+    """RFC 5280 §4.2.1.10: every subject DN beneath must lie in one of the C=<code> subtrees.
+    (Email addresses in subjectAltName are not directory names and are left unconstrained.)"""
+    subtrees: list[x509.GeneralName] = [
+        x509.DirectoryName(x509.Name([x509.NameAttribute(x509.NameOID.COUNTRY_NAME, c)]))
+        for c in profile.nc_permitted_countries
+    ]
+    return x509.NameConstraints(permitted_subtrees=subtrees, excluded_subtrees=None)
+
+
+def _crl_distribution_points(
+    base_url: str, issuer_name: str, crl_partition: int | None
+) -> x509.CRLDistributionPoints:
+    if crl_partition is None:
+        url = f"{base_url}/crl/{issuer_name}.crl"
+    else:
+        # The partition CRL's issuingDistributionPoint carries this very URL.
+        url = f"{base_url}/crl/{issuer_name}-{crl_partition}.crl"
+    point = x509.DistributionPoint(
+        full_name=[x509.UniformResourceIdentifier(url)],
+        relative_name=None,
+        reasons=None,
+        crl_issuer=None,
+    )
+    return x509.CRLDistributionPoints([point])
+
+
+def _authority_information_access(
+    profile: Profile, base_url: str, issuer_name: str
+) -> x509.AuthorityInformationAccess | None:
     access: list[x509.AccessDescription] = []
     if profile.aia_ocsp:
         access.append(
@@ -221,32 +265,13 @@ def build_extensions(
                 x509.UniformResourceIdentifier(f"{base_url}/ca/{issuer_name}.crt"),
             )
         )
-    if access:
-        # RFC 5280 §4.2.2.1: AIA MUST be non-critical.
-        out.append((x509.AuthorityInformationAccess(access), False))
-    if profile.policy_oids:
-        qualifiers: list[str | x509.UserNotice] | None = (
-            [f"{base_url}/cps"] if profile.cps_uri else None
-        )
-        policies = x509.CertificatePolicies(
-            [
-                x509.PolicyInformation(x509.ObjectIdentifier(o), qualifiers)
-                for o in profile.policy_oids
-            ]
-        )
-        # RFC 5280 §4.2.1.4 allows either; BR §7.1.2.x and S/MIME BR §7.1.2.3(a) say non-critical.
-        out.append((policies, False))
-    if mailboxes:
-        # The subject is never empty (policies.schema requires an attribute), so the SAN is
-        # non-critical (RFC 5280 §4.2.1.6).
-        san = x509.SubjectAlternativeName([x509.RFC822Name(m) for m in mailboxes])
-        out.append((san, False))
-    if profile.qc_types or profile.qc_cc_legislation:
-        # ETSI EN 319 412-5 §4.1: QCStatements is non-critical.
-        qcs = x509.UnrecognizedExtension(QC_STATEMENTS_OID, qc_statements_der(profile))
-        out.append((qcs, False))
-    if profile.ocsp_nocheck:
-        # RFC 6960 §4.2.2.2.1: the responder's own certificate is not checked; SHOULD be
-        # non-critical.
-        out.append((x509.OCSPNoCheck(), False))
-    return out
+    return x509.AuthorityInformationAccess(access) if access else None
+
+
+def _policies(profile: Profile, base_url: str) -> x509.CertificatePolicies:
+    qualifiers: list[str | x509.UserNotice] | None = (
+        [f"{base_url}/cps"] if profile.cps_uri else None
+    )
+    return x509.CertificatePolicies(
+        [x509.PolicyInformation(x509.ObjectIdentifier(o), qualifiers) for o in profile.policy_oids]
+    )

@@ -361,31 +361,59 @@ def _subject_field(table: _Table) -> SubjectField:
 
 
 def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
-    top = _Table(
-        file,
-        "",
-        data,
-        (
-            "name",
-            "kind",
-            "role",
-            "description",
-            "key_types",
-            "max_validity_days",
-            "lint",
-            "cp_section",
-            "subject",
-            "san",
-            "key_usage",
-            "extended_key_usage",
-            "basic_constraints",
-            "certificate_policies",
-            "qc_statements",
-            "name_constraints",
-            "extensions",
-            "subscriber",
-        ),
-    )
+    top = _Table(file, "", data, _PROFILE_KEYS)
+    # Section by section, in the file's order: the first problem found is the one reported.
+    head = _profile_head(top, stem)
+    kind, ca = head["kind"], head["kind"] != "end-entity"
+    subject = _subject(top)
+    san = top.table("san", ("email",))
+    san_email = san.get("email", str)
+    if san_email not in get_args(SanEmail):
+        raise san.error(
+            "email", f"unknown value {san_email!r} (one of: required, optional, forbidden)"
+        )
+    fields = {
+        **head,
+        "subject": subject,
+        "san_email": cast(SanEmail, san_email),
+        **_basic_constraints(top, kind),
+        **_key_usages(top, head["key_types"], ca),
+    }
+    fields.update(_extended_key_usage(top, ca))
+    fields.update(_certificate_policies(top, kind, ca, head["lint"]))
+    fields.update(_qc_statements(top, ca))
+    fields.update(_name_constraints(top, kind, ca))
+    fields.update(_extension_flags(top, kind, ca, fields["eku"]))
+    role = head["role"]
+    if (role in CA_ROLES) != ca:
+        raise top.error("role", f"role {role!r} does not fit kind {kind!r}")
+    return Profile(**fields, subscriber=_subscriber_mapping(top, subject, role))
+
+
+_PROFILE_KEYS = (
+    "name",
+    "kind",
+    "role",
+    "description",
+    "key_types",
+    "max_validity_days",
+    "lint",
+    "cp_section",
+    "subject",
+    "san",
+    "key_usage",
+    "extended_key_usage",
+    "basic_constraints",
+    "certificate_policies",
+    "qc_statements",
+    "name_constraints",
+    "extensions",
+    "subscriber",
+)
+
+
+def _profile_head(top: _Table, stem: str) -> dict[str, Any]:
+    """name, kind, role, description, key types, validity, lint sets and CP section."""
     name = top.get("name", str)
     if not _NAME_RE.fullmatch(name):
         raise top.error("name", "must be lower-case letters, digits and single hyphens")
@@ -410,16 +438,19 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
     cp_section = top.get("cp_section", str)
     if not cp_section.strip():
         raise top.error("cp_section", "must not be empty")
+    return {
+        "name": name,
+        "kind": cast(Kind, kind),
+        "role": cast(Role, role),
+        "description": description,
+        "key_types": key_types,
+        "max_validity_days": max_validity_days,
+        "lint": lint,
+        "cp_section": cp_section,
+    }
 
-    subject = _subject(top)
 
-    san = top.table("san", ("email",))
-    san_email = san.get("email", str)
-    if san_email not in get_args(SanEmail):
-        raise san.error(
-            "email", f"unknown value {san_email!r} (one of: required, optional, forbidden)"
-        )
-
+def _basic_constraints(top: _Table, kind: str) -> dict[str, Any]:
     bc = top.table("basic_constraints", ("ca", "path_length"))
     ca = bc.get("ca", bool)
     if ca != (kind != "end-entity"):
@@ -431,7 +462,10 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
             raise bc.error("path_length", "only a CA certificate has a path length")
         if path_length < 0:
             raise bc.error("path_length", "must not be negative")
+    return {"ca": ca, "path_length": path_length}
 
+
+def _key_usages(top: _Table, key_types: tuple[str, ...], ca: bool) -> dict[str, Any]:
     ku = top.table("key_usage", ("usages", "rsa_extra"))
     key_usage = ku.choices("usages", KEY_USAGES)
     if not key_usage:
@@ -453,6 +487,10 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
                 # are signed by the CAs themselves, never by an end-entity key.
                 raise ku.error("usages", f"{usage} is for CA profiles only")
 
+    return {"key_usage": key_usage, "key_usage_rsa_extra": rsa_extra}
+
+
+def _extended_key_usage(top: _Table, ca: bool) -> dict[str, Any]:
     eku_table = top.table("extended_key_usage", ("oids", "critical"), optional=True)
     eku = eku_table.oids("oids", [])
     eku_critical = eku_table.get("critical", bool, False)
@@ -469,6 +507,12 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         # CA's EKU only bounds the purposes beneath it, so there it sits among the others.)
         raise eku_table.error("oids", "timeStamping must be the only EKU, and critical")
 
+    return {"eku": eku, "eku_critical": eku_critical}
+
+
+def _certificate_policies(
+    top: _Table, kind: str, ca: bool, lint: tuple[str, ...]
+) -> dict[str, Any]:
     cp = top.table("certificate_policies", ("oids", "cps_uri"), optional=True)
     policy_oids = cp.oids("oids", [])
     cps_uri = cp.get("cps_uri", bool, False)
@@ -482,6 +526,10 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
         # the only profiles psre holds to those requirements, so they must be linted by them.
         raise top.error("lint", f"policy {smime_oids[0]} (S/MIME BR) needs the cabf_smime lint")
 
+    return {"policy_oids": policy_oids, "cps_uri": cps_uri}
+
+
+def _qc_statements(top: _Table, ca: bool) -> dict[str, Any]:
     qc = top.table("qc_statements", ("types", "cc_legislation"), optional=True)
     qc_types = qc.choices("types", QC_TYPES, [])
     qc_cc_legislation = qc.strings("cc_legislation", [])
@@ -494,6 +542,10 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
     if (qc_types or qc_cc_legislation) and ca:
         raise qc.error("types", "QCStatements belong on end-entity certificates only")
 
+    return {"qc_types": qc_types, "qc_cc_legislation": qc_cc_legislation}
+
+
+def _name_constraints(top: _Table, kind: str, ca: bool) -> dict[str, Any]:
     nc = top.table("name_constraints", ("permitted_countries", "critical"), optional=True)
     nc_countries = nc.strings("permitted_countries", [])
     for i, country in enumerate(nc_countries):
@@ -510,6 +562,10 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
     if not nc_countries and "critical" in nc._data:
         raise nc.error("critical", "no name constraint to mark")
 
+    return {"nc_permitted_countries": nc_countries, "nc_critical": nc_critical}
+
+
+def _extension_flags(top: _Table, kind: str, ca: bool, eku: tuple[str, ...]) -> dict[str, Any]:
     ext = top.table(
         "extensions",
         (
@@ -540,41 +596,14 @@ def _profile(file: str, stem: str, data: dict[str, Any]) -> Profile:
             "required in every certificate that is not self-signed (RFC 5280 §4.2.1.1)",
         )
 
-    if (role in CA_ROLES) != (kind != "end-entity"):
-        raise top.error("role", f"role {role!r} does not fit kind {kind!r}")
-    mapping = _subscriber_mapping(top, subject, role)
-
-    return Profile(
-        name=name,
-        description=description,
-        kind=cast(Kind, kind),
-        role=cast(Role, role),
-        key_types=key_types,
-        max_validity_days=max_validity_days,
-        subject=subject,
-        san_email=cast(SanEmail, san_email),
-        key_usage=key_usage,
-        key_usage_rsa_extra=rsa_extra,
-        eku=eku,
-        eku_critical=eku_critical,
-        ca=ca,
-        path_length=path_length,
-        policy_oids=policy_oids,
-        cps_uri=cps_uri,
-        qc_types=qc_types,
-        qc_cc_legislation=qc_cc_legislation,
-        crl_dp=crl_dp,
-        aia_ocsp=aia_ocsp,
-        aia_ca_issuers=aia_ca_issuers,
-        ocsp_nocheck=ocsp_nocheck,
-        ski=ski,
-        aki=aki,
-        lint=lint,
-        cp_section=cp_section,
-        subscriber=mapping,
-        nc_permitted_countries=nc_countries,
-        nc_critical=nc_critical,
-    )
+    return {
+        "crl_dp": crl_dp,
+        "aia_ocsp": aia_ocsp,
+        "aia_ca_issuers": aia_ca_issuers,
+        "ocsp_nocheck": ocsp_nocheck,
+        "ski": ski,
+        "aki": aki,
+    }
 
 
 def _template(table: _Table, key: str, template: str) -> str:

@@ -30,6 +30,8 @@ class PgCluster:
     bindir: Path
     datadir: Path
     port: int
+    #: listen_addresses: more than loopback when other network namespaces must reach it.
+    listen: str = "127.0.0.1"
 
     def _run(self, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [str(self.bindir / cmd[0]), *cmd[1:]]
@@ -42,7 +44,7 @@ class PgCluster:
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/psre"
 
     def start(self) -> None:
-        opts = f"-p {self.port} -k {self.datadir} -c listen_addresses=127.0.0.1"
+        opts = f"-p {self.port} -k {self.datadir} -c listen_addresses={self.listen}"
         self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-w", "-l",
                   str(self.datadir / "server.log"), "start")  # fmt: skip
 
@@ -51,8 +53,9 @@ class PgCluster:
 
 
 @contextmanager
-def own_cluster() -> Iterator[PgCluster]:
-    """initdb + start on a free port; stopped and removed afterwards."""
+def own_cluster(listen: str = "127.0.0.1", allow: str | None = None) -> Iterator[PgCluster]:
+    """initdb + start on a free port; stopped and removed afterwards. ``listen``: comma-separated
+    addresses; ``allow``: a network (CIDR) whose clients are trusted too, replication included."""
     bindir = pg_bin()
     if bindir is None:
         raise RuntimeError("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
@@ -62,9 +65,12 @@ def own_cluster() -> Iterator[PgCluster]:
     if os.geteuid() == 0:
         shutil.chown(base, "postgres")
         shutil.chown(datadir, "postgres")
-    cluster = PgCluster(bindir, datadir, free_port())
+    cluster = PgCluster(bindir, datadir, free_port(), listen)
     try:
         cluster._run("initdb", "-D", str(datadir), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+        if allow:
+            with (datadir / "pg_hba.conf").open("a") as hba:
+                hba.write(f"host all all {allow} trust\nhost replication all {allow} trust\n")
         cluster.start()
         cluster._run("createdb", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
                      "psre")  # fmt: skip

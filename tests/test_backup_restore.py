@@ -215,12 +215,12 @@ def test_a_ca_level_revocation_after_the_backup_comes_back_only_with_a_second_pe
     """The TSA (a CA-level certificate, dual control) is revoked after the backup; the restored
     database would call it good again. The published CRL brings the revocation back — with a
     witness, since who authorised it was lost with the audit log."""
-    from ca_core import db_snapshot
     from ca_core.backup import Manifest
     from ca_core.ca_level import Authorisation
     from ca_core.config import CrlConfig
     from ca_core.published_evidence import read_repository
     from ca_core.restore_reconcile import RestoreError, reconcile
+    from ca_core.store import snapshot as db_snapshot
     from crl.publish import CrlPublisher
     from tests.pki_support import BASE_URL, add_tsa_unit
 

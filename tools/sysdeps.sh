@@ -3,14 +3,14 @@
 #   run   what `psre` itself uses (SoftHSM2, openssl)
 #   test  the independent checkers and servers the test suite drives (NSS, poppler, Chromium,
 #         nginx, OpenSC's pkcs11-tool, a PostgreSQL server the fault tests start and stop
-#         themselves, p11-kit to share the token over the wire in the cluster test) and the
-#         bench's load generator (wrk)
+#         themselves, p11-kit to share the token over the wire and iproute2 for the network
+#         namespaces of the cluster test) and the bench's load generator (wrk)
 # `make run` installs "run" only; `make test` both. Root installs with apt-get; anyone else is
 # told exactly which packages are missing.
 set -euo pipefail
 run_pkgs=(softhsm2 openssl)
 test_pkgs=(opensc libnss3-tools poppler-utils chromium chromium-driver nginx wrk postgresql xmlsec1
-           p11-kit p11-kit-modules)
+           p11-kit p11-kit-modules iproute2)
 pkgs=()
 for set in "${@:-run}"; do
   case "$set" in

@@ -8,12 +8,17 @@ import getpass
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ca_core.config import Config, load_config
 from ca_core.runtime import Runtime
 from psre.services import Services
+
+if TYPE_CHECKING:
+    from ca_core.backup import Manifest
+    from ca_core.published_evidence import CaEvidence
 
 
 def _default_operator() -> str:
@@ -87,8 +92,7 @@ def restore_cmd(
 ) -> None:
     """Restore the backup in BACKUP_DIR onto this machine, then catch up with what was
     published since."""
-    from ca_core import backup, db_snapshot
-    from ca_core.published_evidence import merge, read_repository
+    from ca_core import backup
     from ca_core.restore_reconcile import DEFAULT_CRL_NUMBER_MARGIN, reconcile
 
     if (published is None) == (not without_published):
@@ -96,6 +100,37 @@ def restore_cmd(
     src = Path(backup_dir)
     manifest = backup.verify(src)
     click.echo(f"backup verified: {len(manifest.files)} files match manifest.json")
+    rt, evidence = _put_back(ctx, src, manifest, published=published, force=force)
+    report = reconcile(
+        rt.store,
+        manifest,
+        evidence,
+        actor=operator,
+        published=str(Path(published).resolve()) if published else None,
+        margin=DEFAULT_CRL_NUMBER_MARGIN if crl_number_margin is None else crl_number_margin,
+        witness=witness,
+    )
+    click.echo(
+        f"restored: audit chain continues after #{manifest.audit_last_seq} with system.restore;"
+        f" {len(report.revocations_reapplied)} revocation(s) and {len(report.holds_reapplied)}"
+        f" hold(s) re-applied, {len(report.lost_serials)} serial(s) issued after the backup"
+        " recorded as lost (listed as revoked from now on)"
+    )
+    for ca, floor in sorted(report.crl_number_floor.items()):
+        click.echo(f"  {ca}: CRL numbers continue above {floor}")
+    _republish(rt)
+
+
+def _put_back(
+    ctx: click.Context, src: Path, manifest: Manifest, *, published: str | None, force: bool
+) -> tuple[Services, dict[str, CaEvidence]]:
+    """Put the backup's files and database in place and open the restored installation;
+    with what was published since the backup (the --published copy, and what this
+    installation published itself before --force replaces it)."""
+    from ca_core import backup
+    from ca_core.published_evidence import merge, read_repository
+    from ca_core.store import snapshot as db_snapshot
+
     config_file = Path(ctx.meta["config_file"]).resolve()
     # The backup's configuration, rooted where this installation's psre.toml goes (environment
     # overrides apply: the new machine's PSRE_DATABASE_URL wins).
@@ -123,27 +158,17 @@ def restore_cmd(
         sources = [read_repository(repo, cas, since=since)]
         if scratch is not None:
             sources.append(read_repository(scratch, cas, since=since))
-        evidence = merge(*sources)
+        return rt, merge(*sources)
     finally:
         if scratch is not None:
             shutil.rmtree(scratch.parent, ignore_errors=True)
-    report = reconcile(
-        rt.store,
-        manifest,
-        evidence,
-        actor=operator,
-        published=str(Path(published).resolve()) if published else None,
-        margin=DEFAULT_CRL_NUMBER_MARGIN if crl_number_margin is None else crl_number_margin,
-        witness=witness,
-    )
-    click.echo(
-        f"restored: audit chain continues after #{manifest.audit_last_seq} with system.restore;"
-        f" {len(report.revocations_reapplied)} revocation(s) and {len(report.holds_reapplied)}"
-        f" hold(s) re-applied, {len(report.lost_serials)} serial(s) issued after the backup"
-        " recorded as lost (listed as revoked from now on)"
-    )
-    for ca, floor in sorted(report.crl_number_floor.items()):
-        click.echo(f"  {ca}: CRL numbers continue above {floor}")
+
+
+def _republish(rt: Services) -> None:
+    """Sign fresh CRLs and OCSP responses from the reconciled database (the HSM must be
+    usable: its PIN is not in a backup)."""
+    from ca_core import backup
+
     health = rt.backend.health()
     if not health.get("ok"):
         raise backup.BackupError(
@@ -172,3 +197,6 @@ def _copy_existing_public(cfg: Config) -> Path | None:
     scratch = Path(tempfile.mkdtemp(prefix="psre-restore-"))
     shutil.copytree(public, scratch / "public")
     return scratch / "public"
+
+
+ALL = (backup_cmd, restore_cmd)
