@@ -24,7 +24,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -45,6 +45,7 @@ from ca_core.events import StatusEvent
 from ca_core.issuance_db import KnownKey
 from ca_core.keycheck import check_public_key, spki_sha256
 from ca_core.names import partition_of
+from ca_core.runtime import Clock as Clock
 from ca_core.store import Store, serial_hex
 from ca_core.store.db import utcnow
 from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
@@ -53,8 +54,6 @@ from policies.errors import ExtensionError, SubjectError
 from policies.extensions import build_extensions
 from policies.schema import Profile
 from policies.subject import build_subject, check_emails
-
-Clock = Callable[[], dt.datetime]
 
 #: Seconds a certificate is backdated to absorb relying parties' clock skew (BR 7.1.2.7 allows
 #: backdating up to 48 h; we use a minute).

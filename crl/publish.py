@@ -39,7 +39,7 @@ from sqlalchemy import select
 from ca_core import audit_objects
 from ca_core.config import CrlConfig
 from ca_core.lost_serials import lost_serial_rows
-from ca_core.runtime import Runtime
+from ca_core.runtime import Clock, Runtime
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from ca_core.store.crls import CrlReads, Crls, NewCrl, PartitionRows, PublishedCrlInfo, RevokedRow
 from ca_core.store.db import utcnow
@@ -124,7 +124,7 @@ class CrlPublisher:
         *,
         base_url: str,
         public_dir: Path | None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.backend = backend

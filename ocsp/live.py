@@ -12,8 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Callable
 
+from ca_core.runtime import Clock
 from ca_core.store import ReadOnlyStore
 from hsm.backend import KeyBackend
 from ocsp.index import IndexedCa
@@ -56,7 +56,7 @@ class LiveSigner:
         mode: str,
         validity: dt.timedelta,
         bucket: TokenBucket,
-        clock: Callable[[], dt.datetime],
+        clock: Clock,
     ) -> None:
         self.store = store
         self.backend = backend

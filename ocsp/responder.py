@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from cryptography import x509
 from cryptography.x509 import ocsp
 
 from ca_core.errors import CaError
+from ca_core.runtime import Clock
 from hsm.errors import HsmError
 from ocsp.index import Entry, IndexedCa, ResponseIndex, http_date
 from ocsp.live import LiveSigner
@@ -103,7 +103,7 @@ class OcspResponder:
         self,
         index: ResponseIndex,
         live: LiveSigner | None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock = utcnow,
         settings: ResponderSettings | None = None,
     ) -> None:
         self.index = index

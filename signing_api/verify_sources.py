@@ -5,30 +5,27 @@ OCSP answers of recognized PSrEs may be fetched), with a clock.
 ``signing_api.verify`` takes these three instead of the whole runtime. The store-backed sources
 are values holding only the database URL (and the fetch limits), so they cross into the PDF
 worker that reads the untrusted document (signing_api.pdf_pool) and open a read-only connection
-there, once per process: the worker never touches the HSM.
+there, once per process: the worker never touches the HSM. The clock crosses too, so it is a
+module-level function (``ca_core.store.db.utcnow``) or another picklable callable. It decides
+"now" for our own records (expired or not); pyhanko-certvalidator still judges "now" by its own.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 
 from ca_core.errors import CaError
+from ca_core.runtime import Clock as Clock
 from signing_api.revfetch import FetchLimits
 
 if TYPE_CHECKING:
     from ca_core.config import Config
     from ca_core.store import ReadOnlyStore
     from ca_core.store.models import Certificate
-
-#: The time verification judges "now" by (our records' expiry); a module-level function, so
-#: that it crosses into a PDF worker.
-Clock = Callable[[], dt.datetime]
 
 
 @dataclass(frozen=True)
