@@ -17,16 +17,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select, update
-
 from ca_core.ca_level import Authorisation
+from ca_core.clock import utcnow
 from ca_core.errors import CaError
 from ca_core.store import Store
-from ca_core.store.db import rows_changed, utcnow
-from ca_core.store.models import Approval, Operator
+from ca_core.store.approvals import ApprovalReads, ApprovalRow, Approvals
 
 #: Operations that need a second admin, with what the console shows for them.
 ACTIONS: dict[str, str] = {
@@ -73,7 +71,7 @@ class Proposal:
     outcome: str | None
 
     @classmethod
-    def of(cls, row: Approval) -> Proposal:
+    def of(cls, row: ApprovalRow) -> Proposal:
         return cls(
             row.id,
             row.action,
@@ -96,8 +94,7 @@ class Proposal:
         return ACTIONS.get(self.action, self.action)
 
 
-def _require_admin(s: Any, name: str) -> None:
-    role = s.scalar(select(Operator.role).where(Operator.name == name, Operator.enabled.is_(True)))
+def _require_admin(name: str, role: str | None) -> None:
     if role != "admin":
         raise ApprovalError(f"{name} is not an enabled admin: only admins propose and approve")
 
@@ -118,32 +115,31 @@ def propose(
     if ttl <= dt.timedelta(0):
         raise ApprovalError("the approval time limit must be positive")
     now = (now or utcnow()).replace(microsecond=0)
-    with store.session() as s:
-        _require_admin(s, actor)
-        row = Approval(
-            action=action,
-            target=target,
-            params=json.dumps(dict(params), sort_keys=True),
-            proposed_by=actor,
-            proposed_at=now,
-            expires_at=now + ttl,
-            state="pending",
-        )
-        s.add(row)
-        s.flush()
-        store.audit.append(
-            actor,
-            "approval.propose",
-            target,
-            {
-                "id": row.id,
-                "action": action,
-                "expires_at": _z(row.expires_at),
-                "params": _public(params),
-            },
-            session=s,
-        )
-        return Proposal.of(row)
+    row = Approvals(store).add(
+        action=action,
+        target=target,
+        params=params,
+        proposed_by=actor,
+        proposed_at=now,
+        expires_at=now + ttl,
+        require_admin=_require_admin,
+        audit_details=lambda new_id: {
+            "id": new_id,
+            "action": action,
+            "expires_at": _z(now + ttl),
+            "params": _public(params),
+        },
+    )
+    return Proposal.of(row)
+
+
+def _pending(proposal_id: int, row: ApprovalRow | None) -> Proposal:
+    if row is None:
+        raise ApprovalError(f"no proposal {proposal_id}")
+    p = Proposal.of(row)
+    if p.state != "pending":
+        raise NotPending(f"proposal {proposal_id} is already {p.state}")
+    return p
 
 
 def approve(
@@ -159,38 +155,23 @@ def approve(
     The pending → approved step is one conditional UPDATE, so of two admins approving at the
     same moment exactly one carries the operation out."""
     now = now or utcnow()
-    with store.session() as s:
-        _require_admin(s, actor)
-        row = s.get(Approval, proposal_id)
-        if row is None:
-            raise ApprovalError(f"no proposal {proposal_id}")
-        p = Proposal.of(row)
-        if p.state != "pending":
-            raise NotPending(f"proposal {proposal_id} is already {p.state}")
+
+    def judge(row: ApprovalRow | None) -> str:
+        p = _pending(proposal_id, row)
         if p.proposed_by == actor:
             raise SameOperatorError(
                 f"proposal {proposal_id} was made by {actor}: a different admin must approve it"
             )
-        if p.expired(now):
-            row.state = "expired"
-            store.audit.append(
-                actor, "approval.expired", p.target, {"id": p.id, "action": p.action}, session=s
-            )
-            expired = True
-        else:
-            expired = False
-            won = rows_changed(
-                s,
-                update(Approval)
-                .where(Approval.id == proposal_id, Approval.state == "pending")
-                .values(state="approved", decided_by=actor, decided_at=now.replace(microsecond=0)),
-            )
-            if won != 1:
-                raise NotPending(f"proposal {proposal_id} was decided meanwhile")
-            store.audit.append(
-                actor, "approval.approve", p.target, {"id": p.id, "action": p.action}, session=s
-            )
-    if expired:
+        return "expired" if p.expired(now) else "approved"
+
+    db = Approvals(store)
+    decided = db.decide(
+        proposal_id, actor=actor, require_admin=_require_admin, judge=judge, now=now
+    )
+    if decided is None:
+        raise NotPending(f"proposal {proposal_id} was decided meanwhile")
+    p = Proposal.of(decided[0])
+    if decided[1] == "expired":
         raise ProposalExpired(
             f"proposal {proposal_id} expired at {_z(p.expires_at)}; propose it again"
         )
@@ -202,17 +183,9 @@ def approve(
         outcome, state = run(p, authorisation), "approved"
     except CaError as ex:
         outcome, state = f"failed: {ex}", "failed"
-    with store.session() as s:
-        s.execute(
-            update(Approval).where(Approval.id == p.id).values(state=state, outcome=outcome[:500])
-        )
-        if state == "failed":
-            store.audit.append(
-                actor, "approval.failed", p.target, {"id": p.id, "reason": outcome}, session=s
-            )
-        row = s.get(Approval, p.id)
-        assert row is not None
-        done = Proposal.of(row)
+    done = Proposal.of(
+        db.finish(p.id, state=state, outcome=outcome, actor=actor, failure=state == "failed")
+    )
     if state == "failed":
         raise ApprovalError(f"proposal {p.id} approved, but {outcome}")
     return done
@@ -220,29 +193,27 @@ def approve(
 
 def reject(store: Store, proposal_id: int, *, actor: str) -> Proposal:
     """Reject (or, by its proposer, withdraw) a pending proposal."""
-    with store.session() as s:
-        _require_admin(s, actor)
-        row = s.get(Approval, proposal_id)
-        if row is None:
-            raise ApprovalError(f"no proposal {proposal_id}")
-        if row.state != "pending":
-            raise NotPending(f"proposal {proposal_id} is already {row.state}")
-        row.state, row.decided_by, row.decided_at = (
-            "rejected",
-            actor,
-            utcnow().replace(microsecond=0),
-        )
-        store.audit.append(
-            actor, "approval.reject", row.target, {"id": row.id, "action": row.action}, session=s
-        )
-        return Proposal.of(row)
+    now = utcnow()
+    decided = Approvals(store).decide(
+        proposal_id,
+        actor=actor,
+        require_admin=_require_admin,
+        judge=lambda row: (_pending(proposal_id, row), "rejected")[1],
+        now=now,
+    )
+    if decided is None:
+        raise NotPending(f"proposal {proposal_id} was decided meanwhile")
+    return replace(
+        Proposal.of(decided[0]),
+        state="rejected",
+        decided_by=actor,
+        decided_at=now.replace(microsecond=0),
+    )
 
 
 def list_proposals(store: Store, *, limit: int = 100) -> list[Proposal]:
     """The newest proposals first."""
-    with store.session() as s:
-        rows = s.scalars(select(Approval).order_by(Approval.id.desc()).limit(limit))
-        return [Proposal.of(r) for r in rows]
+    return [Proposal.of(r) for r in ApprovalReads(store).newest(limit)]
 
 
 def _public(params: Mapping[str, Any]) -> dict[str, Any]:

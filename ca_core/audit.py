@@ -1,12 +1,13 @@
-"""The hash-chained, append-only audit log.
+"""The hash-chained, append-only audit log: its rules, without the database.
 
 Every event carries ``prev_hash``, the hash of the event before it, and ``hash``, the SHA-256 of
 its own canonical encoding (see :func:`event_hash`). Editing, deleting, reordering or cutting
-off events therefore breaks the chain, and :meth:`AuditLog.verify` finds the first broken
-sequence number. Appenders serialise on the single ``audit_head`` row, so concurrent threads
-and processes extend ONE chain: seq 1, 2, 3, … with no gaps and no forks.
+off events therefore breaks the chain, and :func:`verify_chain` finds the first broken
+sequence number. The log in the database, :class:`ca_core.store.audit_log.AuditLog` (also
+importable from here), appends and reads; appenders serialise on the single ``audit_head`` row,
+so concurrent threads and processes extend ONE chain: seq 1, 2, 3, … with no gaps and no forks.
 
-Secrets never enter the log: :meth:`AuditLog.append` refuses details whose keys name one.
+Secrets never enter the log: :func:`checked_details` refuses details whose keys name one.
 """
 
 from __future__ import annotations
@@ -14,21 +15,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-
-from sqlalchemy import Connection, Engine, Row, bindparam, insert, select, update
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, sessionmaker
+from typing import TYPE_CHECKING, Any
 
 from ca_core.errors import AuditError
-from ca_core.store.db import describe_db_error, read_only, utcnow
-from ca_core.store.models import GENESIS_HASH, AuditEvent, AuditHead
 
-_HEAD_ID = 1
+if TYPE_CHECKING:
+    from ca_core.store.audit_log import AuditLog
+
+#: prev_hash of the first event (the migrations seed the head row with it:
+#: ca_core.store.models.GENESIS_HASH).
+GENESIS_HASH = "0" * 64
 
 # Secret-looking detail keys. Long words match anywhere in a key ("new_password",
 # "client_secret"); the short ones must be a whole word of the key or end one ("pin",
@@ -97,19 +96,6 @@ def event_hash(
     return hashlib.sha256(canonical_json(doc).encode("utf-8")).hexdigest()
 
 
-#: The columns of an event, selected as plain rows (no ORM identity map on long scans).
-_EVENT_COLUMNS = (
-    AuditEvent.seq,
-    AuditEvent.time,
-    AuditEvent.actor,
-    AuditEvent.action,
-    AuditEvent.object,
-    AuditEvent.details,
-    AuditEvent.prev_hash,
-    AuditEvent.hash,
-)
-
-
 @dataclass(frozen=True)
 class AuditRecord:
     """One event of the log, as appended or read back."""
@@ -150,174 +136,76 @@ class VerifyResult:
     count: int
     first_bad_seq: int | None
     reason: str | None
+    #: The hash of event ``count`` when ``ok`` (where a checkpoint may be set).
+    last_hash: str | None = None
 
 
-class AuditLog:
-    """Appends to and verifies the audit chain stored in ``audit_events``/``audit_head``."""
+def checked_details(details: Mapping[str, Any] | None) -> tuple[Any, str]:
+    """(details as they will read back, canonical JSON text) for an event about to be
+    appended. Raises AuditError for secret-looking keys (naming the key, never the value) or
+    details that are not plain JSON."""
+    secret = _find_secret_key(details or {})
+    if secret:
+        raise AuditError(f"audit details must not contain secrets: refusing key {secret}")
+    try:
+        text = canonical_json(details or {})
+    except (TypeError, ValueError) as ex:
+        raise AuditError(f"audit details must be plain JSON: {ex}") from None
+    # Hash the details as they will read back (tuples become lists, keys strings).
+    return json.loads(text), text
 
-    def __init__(self, bind: Engine | sessionmaker[Session]) -> None:
-        if isinstance(bind, Engine):
-            self._engine = bind
-        else:
-            engine = bind.kw.get("bind")
-            if not isinstance(engine, Engine):
-                raise TypeError("AuditLog needs an Engine or a sessionmaker bound to one")
-            self._engine = engine
-        self._sessions = sessionmaker(self._engine, expire_on_commit=False)
-        self._read_sessions = sessionmaker(read_only(self._engine))
 
-    def append(
-        self,
-        actor: str,
-        action: str,
-        obj: str,
-        details: Mapping[str, Any] | None = None,
-        *,
-        session: Session | Connection | None = None,
-        now: datetime | None = None,
-    ) -> AuditRecord:
-        """Append one event and return it.
+#: An event as stored: (seq, time, actor, action, object, details JSON text, prev_hash, hash).
+StoredEvent = tuple[int, datetime, str, str, str, str, str, str]
 
-        With ``session`` the event is written in the caller's transaction, so a state change
-        and its audit event commit (or roll back) together; the head row stays locked until
-        that transaction ends. Without it the event commits on its own.
 
-        Raises AuditError for secret-looking detail keys (naming the key, never the value) or
-        details that are not JSON; ValueError for a naive ``now``.
-        """
-        secret = _find_secret_key(details or {})
-        if secret:
-            raise AuditError(f"audit details must not contain secrets: refusing key {secret}")
+def verify_chain(
+    head: tuple[int, str] | None,
+    events: Iterable[StoredEvent],
+    since: tuple[int, str] | None = None,
+) -> VerifyResult:
+    """Recompute every hash and link of ``events`` (in seq order), then check them against
+    the head row ``(last_seq, last_hash)`` (None: the row is missing). ``since`` = (seq, hash)
+    of a checked checkpoint: ``events`` then start right after event ``seq``."""
+    count, prev_hash = since if since is not None else (0, GENESIS_HASH)
+    for seq, time, actor, action, obj, details_text, ev_prev, ev_hash in events:
+        expected = count + 1
+        if seq != expected:
+            return _bad(expected, f"event {expected} is missing (next is {seq})")
         try:
-            details_text = canonical_json(details or {})
-        except (TypeError, ValueError) as ex:
-            raise AuditError(f"audit details must be plain JSON: {ex}") from None
-        if now is None:
-            now = utcnow()
-        elif now.tzinfo is None or now.utcoffset() is None:
-            raise ValueError("naive datetime refused: give a timezone-aware datetime")
-        # Hash the details as they will read back (tuples become lists, keys strings).
-        args = (actor, action, obj, json.loads(details_text), details_text, now)
-        if session is not None:
-            with _audit_errors():
-                return _write_event(session, *args)
-        with _audit_errors(), self._sessions.begin() as s:
-            return _write_event(s, *args)
-
-    def verify(self) -> VerifyResult:
-        """Recompute every hash and link in seq order, then check the head row.
-
-        Runs in one read-only snapshot, so appends committed meanwhile are not mistaken for
-        tampering.
-        """
-        with _audit_errors(), self._read_sessions() as s:
-            head = s.execute(
-                select(AuditHead.last_seq, AuditHead.last_hash).where(AuditHead.id == _HEAD_ID)
-            ).one_or_none()
-            rows = s.execute(
-                select(*_EVENT_COLUMNS).order_by(AuditEvent.seq).execution_options(yield_per=500)
-            )
-            count = 0
-            prev_hash = GENESIS_HASH
-            for ev in rows:
-                expected = count + 1
-                if ev.seq != expected:
-                    return _bad(expected, f"event {expected} is missing (next is {ev.seq})")
-                try:
-                    details = json.loads(ev.details)
-                except ValueError:
-                    return _bad(ev.seq, "details are not valid JSON (event edited)")
-                recomputed = event_hash(
-                    ev.seq, ev.time, ev.actor, ev.action, ev.object, details, ev.prev_hash
-                )
-                if recomputed != ev.hash:
-                    return _bad(ev.seq, "content does not match its hash (event edited)")
-                if ev.prev_hash != prev_hash:
-                    return _bad(ev.seq, f"prev_hash does not match event {ev.seq - 1}'s hash")
-                prev_hash = ev.hash
-                count += 1
-        if head is None:
-            return VerifyResult(False, count, None, "audit head row is missing")
-        if head.last_seq > count:
-            return _bad(count + 1, f"event {count + 1} is missing (head is at {head.last_seq})")
-        if head.last_seq < count:
-            return _bad(
-                head.last_seq + 1,
-                f"event {head.last_seq + 1} is beyond the head (not appended by the log)",
-            )
-        if head.last_hash != prev_hash:
-            if count == 0:
-                return VerifyResult(False, 0, None, "head hash is not the genesis hash")
-            return _bad(count, f"head hash does not match event {count}'s hash")
-        return VerifyResult(True, count, None, None)
-
-    def list(
-        self,
-        limit: int = 50,
-        offset: int = 0,
-        action: str | None = None,
-        actor: str | None = None,
-    ) -> Sequence[AuditRecord]:
-        """Events newest first, optionally only those with ``action``/``actor``."""
-        stmt = select(*_EVENT_COLUMNS).order_by(AuditEvent.seq.desc()).limit(limit).offset(offset)
-        if action is not None:
-            stmt = stmt.where(AuditEvent.action == action)
-        if actor is not None:
-            stmt = stmt.where(AuditEvent.actor == actor)
-        with _audit_errors(), self._read_sessions() as s:
-            return [_record(row) for row in s.execute(stmt)]
-
-
-# Built once: every state change appends, and building + cache-keying a statement per call cost
-# more than executing it.
-_HEAD_FOR_UPDATE = (
-    select(AuditHead.last_seq, AuditHead.last_hash)
-    .where(AuditHead.id == _HEAD_ID)
-    .with_for_update()
-)
-_INSERT_EVENT = insert(AuditEvent)
-_MOVE_HEAD = (
-    update(AuditHead)
-    .where(AuditHead.id == _HEAD_ID)
-    .values(last_seq=bindparam("new_seq"), last_hash=bindparam("new_hash"))
-    .execution_options(synchronize_session=False)
-)
-
-
-def _write_event(
-    s: Session | Connection,
-    actor: str,
-    action: str,
-    obj: str,
-    details: Mapping[str, Any],
-    details_text: str,
-    time: datetime,
-) -> AuditRecord:
-    # FOR UPDATE locks the head on PostgreSQL until the transaction ends; SQLite ignores it
-    # (its BEGIN IMMEDIATE transaction already holds the database's write lock). Should two
-    # appenders ever read the same head anyway (an engine not made by make_engine), the primary
-    # key on seq makes the second insert fail: the chain cannot fork.
-    head = s.execute(_HEAD_FOR_UPDATE).one_or_none()
+            details = json.loads(details_text)
+        except ValueError:
+            return _bad(seq, "details are not valid JSON (event edited)")
+        if event_hash(seq, time, actor, action, obj, details, ev_prev) != ev_hash:
+            return _bad(seq, "content does not match its hash (event edited)")
+        if ev_prev != prev_hash:
+            return _bad(seq, f"prev_hash does not match event {seq - 1}'s hash")
+        prev_hash = ev_hash
+        count += 1
     if head is None:
-        raise AuditError("audit head row is missing (database not migrated, or tampered with)")
+        return VerifyResult(False, count, None, "audit head row is missing")
     last_seq, last_hash = head
-    seq = last_seq + 1
-    digest = event_hash(seq, time, actor, action, obj, details, last_hash)
-    s.execute(
-        _INSERT_EVENT,
-        {
-            "seq": seq,
-            "time": time,
-            "actor": actor,
-            "action": action,
-            "object": obj,
-            "details": details_text,
-            "prev_hash": last_hash,
-            "hash": digest,
-        },
-    )
-    s.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
-    return AuditRecord(seq, time.astimezone(UTC), actor, action, obj, details, last_hash, digest)
+    if last_seq > count:
+        return _bad(count + 1, f"event {count + 1} is missing (head is at {last_seq})")
+    if last_seq < count:
+        return _bad(
+            last_seq + 1, f"event {last_seq + 1} is beyond the head (not appended by the log)"
+        )
+    if last_hash != prev_hash:
+        if count == 0:
+            return VerifyResult(False, 0, None, "head hash is not the genesis hash")
+        return _bad(count, f"head hash does not match event {count}'s hash")
+    return VerifyResult(True, count, None, None, prev_hash)
+
+
+def event_intact(event: StoredEvent) -> bool:
+    """Whether a stored event's content still hashes to its ``hash``."""
+    seq, time, actor, action, obj, details_text, ev_prev, ev_hash = event
+    try:
+        details = json.loads(details_text)
+    except ValueError:
+        return False
+    return event_hash(seq, time, actor, action, obj, details, ev_prev) == ev_hash
 
 
 def _bad(seq: int, reason: str) -> VerifyResult:
@@ -325,22 +213,26 @@ def _bad(seq: int, reason: str) -> VerifyResult:
     return VerifyResult(False, seq - 1, seq, reason)
 
 
-def _record(row: Row[int, datetime, str, str, str, str, str, str]) -> AuditRecord:
-    return AuditRecord(
-        row.seq,
-        row.time,
-        row.actor,
-        row.action,
-        row.object,
-        json.loads(row.details),
-        row.prev_hash,
-        row.hash,
-    )
+def __getattr__(name: str) -> Any:
+    # The log in the database stays importable from here; loaded on first use, since the store
+    # imports this module.
+    if name == "AuditLog":
+        from ca_core.store.audit_log import AuditLog
+
+        return AuditLog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-@contextmanager
-def _audit_errors() -> Iterator[None]:
-    try:
-        yield
-    except DBAPIError as ex:
-        raise AuditError(f"audit log database error: {describe_db_error(ex)}") from ex
+__all__ = [
+    "GENESIS_HASH",
+    "AuditLog",
+    "AuditRecord",
+    "StoredEvent",
+    "VerifyResult",
+    "canonical_json",
+    "checked_details",
+    "event_hash",
+    "event_intact",
+    "format_time",
+    "verify_chain",
+]

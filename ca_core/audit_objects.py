@@ -1,8 +1,8 @@
 """The ``object`` of an audit event, built in one place.
 
-Other processes find status changes by matching these strings (``crl.publish.changed_serials``
-reads ``certificate:<ca>:<serial>``), so every writer must spell them the same way: a
-certificate is always named with its CA, since serials are unique only per issuer.
+People and tools search the log by these strings, so every writer must spell them the same
+way: a certificate is always named with its CA, since serials are unique only per issuer.
+(Other processes follow status changes through the ``status_changes`` table, not the log.)
 Kept free of SQLAlchemy: the CLI and the HSM commands build objects without the models.
 """
 
@@ -54,6 +54,16 @@ def operator(name: str) -> str:
 def recognized(name: str) -> str:
     """A CA the PSrE Induk recognizes (a licensed PSrE's CA, a cross-certified foreign root)."""
     return f"recognized:{name}"
+
+
+def token(label: str) -> str:
+    """An HSM token, by label."""
+    return f"token:{label}"
+
+
+def crl(ca: str) -> str:
+    """The CRLs of a CA."""
+    return f"crl:{ca}"
 
 
 def ceremony(name: str) -> str:

@@ -15,11 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from ca_core.errors import CaError
+from ca_core.store import ReadOnlyStore, Tx
 from ca_core.store.models import Certificate, CertificateAuthority
+from ca_core.store.revocations import StatusTx, is_ca_certificate
 from policies.roles import ca_level_names
 
 #: Profiles of CA-level certificates: the CAs themselves (ours, a recognized PSrE's, a foreign
@@ -62,20 +61,21 @@ def is_ca_level_among(cert: Certificate, cas: Iterable[CertificateAuthority]) ->
     )
 
 
-def is_ca_level(s: Session, cert: Certificate) -> bool:
-    """By profile, or because it is a CA's own certificate (whatever profile made it)."""
+def is_ca_level(source: ReadOnlyStore | Tx, cert: Certificate) -> bool:
+    """By profile, or because it is a CA's own certificate (whatever profile made it).
+
+    ``source`` is the store, or a transaction the caller already holds."""
     if cert.profile in CA_LEVEL_PROFILES:
         return True
-    found = s.execute(
-        select(CertificateAuthority.id).where(
-            CertificateAuthority.fingerprint_sha256 == cert.fingerprint_sha256
-        )
-    ).first()
-    return found is not None
+    return is_ca_certificate(source, cert.fingerprint_sha256)
 
 
-def guard(s: Session, cert: Certificate, authorisation: Authorisation | None) -> None:
-    if authorisation is None and is_ca_level(s, cert):
+def guard(tx: StatusTx, authorisation: Authorisation | None) -> None:
+    """Refuse the status change in ``tx`` if it is CA-level and nobody authorised it."""
+    cert = tx.cert
+    if authorisation is None and (
+        cert.profile in CA_LEVEL_PROFILES or tx.is_ca_level_certificate()
+    ):
         raise CaLevelProtected(
             f"certificate {cert.serial_hex} is a CA-level certificate ({cert.profile}): its "
             "status changes only in a key ceremony (revoke-ca / suspend-ca / release-ca step) "

@@ -14,11 +14,10 @@ import functools
 from dataclasses import dataclass
 
 from cryptography import x509
-from sqlalchemy import select
 
 from ca_core.errors import CaError
 from ca_core.store import ReadOnlyStore
-from ca_core.store.models import Certificate, CertificateAuthority
+from ca_core.store.ca_chain import ca_standings
 
 #: A CA certificate's state → the code of the refusal and the e-sign API's status word.
 STATES = {
@@ -91,18 +90,7 @@ def _validity(der: bytes) -> tuple[dt.datetime, dt.datetime]:
 
 def chain_problem(store: ReadOnlyStore, issuer_id: int, now: dt.datetime) -> ChainProblem | None:
     """The first problem on the chain from CA ``issuer_id`` up to its root, or None if good."""
-    stmt = select(
-        CertificateAuthority.id,
-        CertificateAuthority.parent_id,
-        CertificateAuthority.name,
-        CertificateAuthority.certificate_der,
-        Certificate.status,
-        Certificate.revocation_reason,
-    ).outerjoin(
-        Certificate, Certificate.fingerprint_sha256 == CertificateAuthority.fingerprint_sha256
-    )
-    with store.reading() as conn:
-        rows = {r.id: r for r in conn.execute(stmt)}
+    rows = ca_standings(store)
     seen: set[int] = set()
     at: int | None = issuer_id
     while at is not None and at not in seen:

@@ -296,6 +296,9 @@ class Config:
     data_dir: str = "var"
     #: Any SQLAlchemy URL; empty means SQLite at ``<data_dir>/psre.sqlite3``.
     database_url: str = ""
+    #: PostgreSQL URL of a SELECT-only login for the read-only face (status services). Empty:
+    #: the main URL, switched to the ``<database>_reader`` role that ``psre init`` creates.
+    database_reader_url: str = ""
     #: Base of every URL put into certificates (CRL DP, AIA) and served pages. Empty: derived
     #: from server.host and server.port, so a changed port keeps the URLs in certificates right.
     public_base_url: str = ""
@@ -338,7 +341,11 @@ class Config:
 
     def redacted(self) -> Config:
         """A copy safe to print: passwords in the database URL are replaced."""
-        return dataclasses.replace(self, database_url=redact_url(self.database_url))
+        return dataclasses.replace(
+            self,
+            database_url=redact_url(self.database_url),
+            database_reader_url=redact_url(self.database_reader_url),
+        )
 
 
 def redact_url(url: str) -> str:

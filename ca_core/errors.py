@@ -33,5 +33,12 @@ class AlreadyExistsError(StoreError):
     code = "already_exists"
 
 
+class LeaseLostError(StoreError):
+    """A write made under a lease found, in its own transaction, that the lease is no longer
+    the writer's (it ran out while the process was stopped or slow): nothing was written."""
+
+    code = "lease_lost"
+
+
 class AuditError(CaError):
     code = "audit_error"

@@ -35,20 +35,17 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
-from sqlalchemy import select
 
 from ca_core import audit_objects, lint
-from ca_core import issuance_db as db
 from ca_core.ca_standing import require_good_chain
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
-from ca_core.issuance_db import KnownKey
 from ca_core.keycheck import check_public_key, spki_sha256
 from ca_core.names import partition_of
-from ca_core.runtime import Clock as Clock
 from ca_core.store import Store, serial_hex
-from ca_core.store.db import utcnow
-from ca_core.store.models import Certificate, CertificateAuthority, SerialReservation
+from ca_core.store.issuance import IssuanceRecords, KnownKey
+from ca_core.store.models import CertificateAuthority
 from hsm.backend import KeyBackend, KeySpec, SignScheme
 from policies.errors import ExtensionError, SubjectError
 from policies.extensions import build_extensions
@@ -192,6 +189,30 @@ def _fault(point: str) -> None:
         os._exit(86)
 
 
+@dataclass(frozen=True)
+class _IssuerView:
+    """What building a TBS needs of its issuer: its name, certificate and public key (None
+    for a self-signed root being created: the subject and key are the certificate's own)."""
+
+    ca_name: str
+    name: x509.Name
+    cert: x509.Certificate | None
+    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None
+
+    @classmethod
+    def of(cls, ca: CertificateAuthority, subject: x509.Name, self_signed: bool) -> _IssuerView:
+        if self_signed:
+            return cls(ca.name, subject, None, None)
+        if ca.certificate_der is None:
+            raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
+        cert = _parsed(ca.certificate_der)
+        key = cert.public_key()
+        # CA keys are RSA or EC (KeySpec); anything else is a corrupted CA record.
+        if not isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+            raise IssuanceError("issuer", f"CA {ca.name} has an unsupported key type")
+        return cls(ca.name, cert.subject, cert, key)
+
+
 class Issuer:
     """Issues certificates for the CAs in the store, signing with their keys in the HSM."""
 
@@ -206,6 +227,7 @@ class Issuer:
         crl_partitions: int = 1,
     ) -> None:
         self.store = store
+        self._db = IssuanceRecords(store)
         #: config crl.partitions: end-entity certificates name their partition CRL in the DP.
         self.crl_partitions = crl_partitions
         self.backend = backend
@@ -231,6 +253,35 @@ class Issuer:
         checked by ``issue`` in the transaction that reserves the serial, so that two requests
         for one key cannot both pass it.
         """
+        profile, subject, emails = self._checked_request(req, self_signed)
+        issuer = _IssuerView.of(ca, subject, self_signed)
+        not_before, not_after = self._validity(profile, req, issuer)
+        serial = new_serial()
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(issuer.name)
+            .public_key(req.public_key)
+            .serial_number(serial)
+            .not_valid_before(not_before)
+            .not_valid_after(not_after)
+        )
+        builder = self._with_extensions(builder, profile, req, issuer, emails, serial)
+        copy, findings = self._linted_copy(builder, KeySpec.parse(ca.key_spec), profile)
+        return Prepared(
+            issuer_id=ca.id,
+            issuer_name=ca.name,
+            serial=serial,
+            profile=profile.name,
+            tbs_der=copy.tbs_certificate_bytes,
+            findings=tuple(findings),
+            request=req,
+        )
+
+    def _checked_request(
+        self, req: IssueRequest, self_signed: bool
+    ) -> tuple[Profile, x509.Name, list[str]]:
+        """The profile, subject and SAN e-mails of ``req``, checked against the profile."""
         profile = self.profile(req.profile)
         if self_signed != (profile.kind == "root"):
             raise IssuanceError("profile", f"profile {profile.name} cannot be used for this CA")
@@ -243,23 +294,13 @@ class Issuer:
             emails = check_emails(profile, list(req.emails))
         except (SubjectError, ExtensionError) as ex:
             raise IssuanceError(ex.field, ex.reason) from None
+        return profile, subject, emails
 
-        issuer_spec = KeySpec.parse(ca.key_spec)
-        if self_signed:
-            issuer_cert = None
-            issuer_name = subject
-            issuer_public: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None = None
-        else:
-            if ca.certificate_der is None:
-                raise IssuanceError("issuer", f"CA {ca.name} has no certificate yet")
-            issuer_cert = _parsed(ca.certificate_der)
-            issuer_name = issuer_cert.subject
-            issuer_key = issuer_cert.public_key()
-            # CA keys are RSA or EC (KeySpec); anything else is a corrupted CA record.
-            if not isinstance(issuer_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
-                raise IssuanceError("issuer", f"CA {ca.name} has an unsupported key type")
-            issuer_public = issuer_key
-
+    def _validity(
+        self, profile: Profile, req: IssueRequest, issuer: _IssuerView
+    ) -> tuple[dt.datetime, dt.datetime]:
+        """(notBefore, notAfter): backdated a little, at most the profile's maximum, and
+        within the issuer's own validity."""
         now = self.clock().replace(microsecond=0)
         not_before = (req.not_before or (now - BACKDATE)).astimezone(dt.UTC).replace(microsecond=0)
         days = profile.max_validity_days if req.validity_days is None else req.validity_days
@@ -272,40 +313,41 @@ class Issuer:
             )
         # RFC 5280 §4.1.2.5: validity is inclusive, so the period is notAfter - notBefore + 1 s.
         not_after = not_before + dt.timedelta(days=days) - dt.timedelta(seconds=1)
-        if (
-            req.validity_days is None
-            and issuer_cert is not None
-            and not_after > issuer_cert.not_valid_after_utc
-        ):
+        cert = issuer.cert
+        if cert is None:
+            return not_before, not_after
+        if req.validity_days is None and not_after > cert.not_valid_after_utc:
             # No validity asked for: the profile's maximum, cut to the issuer's own end.
-            not_after = issuer_cert.not_valid_after_utc
-        if issuer_cert is not None and not_after > issuer_cert.not_valid_after_utc:
+            not_after = cert.not_valid_after_utc
+        if not_after > cert.not_valid_after_utc:
             raise IssuanceError(
                 "validity_days",
-                f"certificate would outlive its issuer {ca.name} "
-                f"(issuer notAfter {issuer_cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})",
+                f"certificate would outlive its issuer {issuer.ca_name} "
+                f"(issuer notAfter {cert.not_valid_after_utc:%Y-%m-%dT%H:%M:%SZ})",
             )
-        if issuer_cert is not None and not_before < issuer_cert.not_valid_before_utc:
-            raise IssuanceError("not_before", f"before the issuer {ca.name} became valid")
+        if not_before < cert.not_valid_before_utc:
+            raise IssuanceError("not_before", f"before the issuer {issuer.ca_name} became valid")
+        return not_before, not_after
 
-        serial = new_serial()
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer_name)
-            .public_key(req.public_key)
-            .serial_number(serial)
-            .not_valid_before(not_before)
-            .not_valid_after(not_after)
-        )
+    def _with_extensions(
+        self,
+        builder: x509.CertificateBuilder,
+        profile: Profile,
+        req: IssueRequest,
+        issuer: _IssuerView,
+        emails: list[str],
+        serial: int,
+    ) -> x509.CertificateBuilder:
+        """``builder`` with the profile's extensions (URLs under the base URL; an end-entity
+        certificate names its partition CRL)."""
         try:
             extensions = build_extensions(
                 profile,
                 public_key=req.public_key,
-                issuer_public_key=issuer_public,
+                issuer_public_key=issuer.public_key,
                 base_url=self.base_url,
-                ca_name=ca.name,
-                issuer_name=ca.name,
+                ca_name=issuer.ca_name,
+                issuer_name=issuer.ca_name,
                 emails=emails,
                 crl_partition=None if profile.ca else partition_of(serial, self.crl_partitions),
             )
@@ -313,7 +355,13 @@ class Issuer:
             raise IssuanceError(ex.field, ex.reason) from None
         for ext, critical in extensions:
             builder = builder.add_extension(ext, critical=critical)
+        return builder
 
+    def _linted_copy(
+        self, builder: x509.CertificateBuilder, issuer_spec: KeySpec, profile: Profile
+    ) -> tuple[x509.Certificate, list[lint.Finding]]:
+        """A copy signed with a throwaway key of the issuer's algorithm, and its lint findings;
+        raises LintError for a blocking finding not waived (BR 4.3.1.2 "lint before sign")."""
         copy = builder.sign(throwaway_key(issuer_spec), hash_for(issuer_spec))
         findings = lint.lint_certificate(
             copy.public_bytes(serialization.Encoding.DER), profile.lint
@@ -321,15 +369,7 @@ class Issuer:
         bad = [f for f in lint.blocking(findings) if f.code not in self.lint_waivers]
         if bad:
             raise lint.LintError(bad)
-        return Prepared(
-            issuer_id=ca.id,
-            issuer_name=ca.name,
-            serial=serial,
-            profile=profile.name,
-            tbs_der=copy.tbs_certificate_bytes,
-            findings=tuple(findings),
-            request=req,
-        )
+        return copy, list(findings)
 
     def _check_known_key(
         self, ca: CertificateAuthority, req: IssueRequest, known: KnownKey
@@ -361,8 +401,7 @@ class Issuer:
             # suspended a moment ago, or expired, issues nothing more.
             require_good_chain(self.store, ca.id, self.clock())
         if req.idempotency_key:
-            with self.store.reading() as conn:
-                earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)
+            earlier = self._db.reserved_for_key(ca.id, req.idempotency_key)
             if earlier is not None:
                 return self.recover(ca.id, earlier)
         prepared = self.prepare(ca, req, self_signed=self_signed)
@@ -378,8 +417,7 @@ class Issuer:
         hit = self._cas.get(name)
         if hit is not None and now - hit[0] < CA_CACHE_SECONDS:
             return hit[1]
-        with self.store.reading() as conn:
-            ca = db.ca_by_name(conn, name)
+        ca = self._db.ca(name)
         if ca is None:
             raise NotFoundError(f"no CA named {name!r}")
         if ca.certificate_der is not None:
@@ -392,24 +430,18 @@ class Issuer:
         Returns the serial already reserved under the request's idempotency key, if another
         request with that key got there first; None when this one is reserved."""
         req = p.request
-        with self.store.writing() as conn:
-            if req.idempotency_key:
-                earlier = db.reserved_for_key(conn, ca.id, req.idempotency_key)
-                if earlier is not None:
-                    return earlier
-            self._check_known_key(ca, req, db.known_key(conn, spki_sha256(req.public_key)))
-            db.reserve(
-                conn,
-                issuer_id=p.issuer_id,
-                serial_hex=serial_hex(p.serial),
-                idempotency_key=req.idempotency_key,
-                profile=p.profile,
-                tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
-                tbs_der=p.tbs_der,
-                subscriber_id=req.subscriber_id,
-                key_label=req.key_label,
-            )
-        return None
+        return self._db.reserve(
+            issuer_id=p.issuer_id,
+            idempotency_key=req.idempotency_key,
+            spki_sha256=spki_sha256(req.public_key),
+            check=lambda known: self._check_known_key(ca, req, known),
+            serial_hex=serial_hex(p.serial),
+            profile=p.profile,
+            tbs_sha256=hashlib.sha256(p.tbs_der).hexdigest(),
+            tbs_der=p.tbs_der,
+            subscriber_id=req.subscriber_id,
+            key_label=req.key_label,
+        )
 
     def _sign_tbs(self, ca: CertificateAuthority, tbs_der: bytes) -> x509.Certificate:
         """Sign the exact TBS bytes in the HSM and assemble the certificate (asn1crypto DER)."""
@@ -450,32 +482,10 @@ class Issuer:
         fp = hashlib.sha256(der).hexdigest()
         sh = serial_hex(serial)
         subject = cert.subject.rfc4514_string()
-        with self.store.writing() as conn:
-            done = db.complete(conn, ca.id, sh, der)
-            if done is None:
-                raise CaError(f"serial {sh} is not reserved, or was stored meanwhile")
-            profile, subscriber_id, key_label = done
-            if ca.certificate_der is None:
-                db.set_ca_certificate(conn, ca.id, der, fp)  # the CA's own self-signed cert
-            db.insert_certificate(
-                conn,
-                issuer_id=ca.id,
-                serial_hex=sh,
-                subject_dn=subject,
-                san=json.dumps(_sans(cert)),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
-                profile=profile,
-                status="good",
-                der=der,
-                fingerprint_sha256=fp,
-                spki_sha256=spki_sha256(cert.public_key()),
-                subscriber_id=subscriber_id,
-                key_label=key_label,
-            )
-            if subscriber_id is not None:
-                db.mark_subscriber_issued(conn, subscriber_id)
-            self.store.audit.append(
+        not_after = cert.not_valid_after_utc
+
+        def audit(profile: str) -> tuple[str, str, str, dict[str, str]]:
+            return (
                 req.actor if req else "system",
                 "certificate.recover" if recovered else "certificate.issue",
                 audit_objects.certificate(ca.name, sh),
@@ -483,10 +493,27 @@ class Issuer:
                     "profile": profile,
                     "subject": subject,
                     "fingerprint_sha256": fp,
-                    "not_after": cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "not_after": not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 },
-                session=conn,
             )
+
+        profile = self._db.store_signed(
+            ca,
+            sh,
+            der,
+            fp,
+            {
+                "subject_dn": subject,
+                "san": json.dumps(_sans(cert)),
+                "not_before": cert.not_valid_before_utc,
+                "not_after": not_after,
+                "status": "good",
+                "spki_sha256": spki_sha256(cert.public_key()),
+            },
+            audit,
+        )
+        if profile is None:
+            raise CaError(f"serial {sh} is not reserved, or was stored meanwhile")
         self.store.events.publish(StatusEvent("issued", ca.name, sh))
         from ca_core.metrics import CERTIFICATES_ISSUED
 
@@ -495,26 +522,10 @@ class Issuer:
 
     def recover(self, issuer_id: int, sh: str) -> Issued:
         """Complete a reservation: return its stored certificate, or re-sign its identical TBS."""
-        with self.store.session() as s:
-            r = s.execute(
-                select(SerialReservation).where(
-                    SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
-                )
-            ).scalar_one_or_none()
-            if r is None:
-                raise NotFoundError(f"no serial {sh} reserved")
-            ca = s.get(CertificateAuthority, issuer_id)
-            assert ca is not None
-            s.expunge(ca)
-            state, tbs, profile = r.state, r.tbs_der, r.profile
-            stored = None
-            if state == "stored":
-                c = s.execute(
-                    select(Certificate).where(
-                        Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh
-                    )
-                ).scalar_one()
-                stored = c.der
+        r = self._db.reservation(issuer_id, sh)
+        if r is None:
+            raise NotFoundError(f"no serial {sh} reserved")
+        ca, tbs, profile, stored = r.ca, r.tbs_der, r.profile, r.stored_der
         if stored is not None:
             cert = x509.load_der_x509_certificate(stored)
             return Issued(cert, sh, ca.name, profile, hashlib.sha256(stored).hexdigest())

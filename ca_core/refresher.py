@@ -67,8 +67,12 @@ class Refresher:
         lease_seconds: float,
         holder: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        beat: Callable[[], None] = lambda: None,
     ) -> None:
         self.leases = leases
+        # Called by the keeper thread every step: the supervisor's sign that we still run
+        # (ca_core/supervise.py kills a refresher whose beat stops, e.g. one stopped by SIGSTOP).
+        self.beat = beat
         self.chores = list(chores)
         self.lease_seconds = lease_seconds
         self.holder = holder or holder_id()
@@ -225,5 +229,7 @@ class Refresher:
 
     def _keep_loop(self, stop: threading.Event) -> None:
         period = self.lease_seconds / 3
+        self.beat()
         while not stop.wait(period if self.held() else min(period, 1.0)):
+            self.beat()
             self.keep()

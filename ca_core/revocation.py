@@ -13,23 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
-from sqlalchemy import select
 
 from ca_core import audit_objects
 from ca_core.ca_level import Authorisation, guard
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError, NotFoundError
 from ca_core.events import StatusEvent
 from ca_core.names import REASONS
-from ca_core.recognized import withdraw
 from ca_core.store import Store, normalize_serial
-from ca_core.store.db import utcnow
-from ca_core.store.models import (
-    BlockedKey,
-    Certificate,
-    CertificateAuthority,
-    SerialReservation,
-    Subscriber,
-)
+from ca_core.store.revocations import Revocations, StatusTx
 
 #: Reason names as stored → cryptography's flags, for CRL entries and OCSP answers alike
 #: (removeFromCRL appears only in delta CRLs, when a hold is lifted).
@@ -75,27 +67,17 @@ class Revoker:
         store: Store,
         recover: Callable[[int, str], object],
         *,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
+        self._db = Revocations(store)
         #: Completes a reserved-but-unstored serial (Issuer.recover) so it can be revoked.
         self._recover = recover
         self.clock = clock
 
     def _find(self, serial: str, ca: str | None) -> tuple[int, str]:
         sh = normalise_serial(serial)
-        with self.store.session() as s:
-            q = select(Certificate.issuer_id).where(Certificate.serial_hex == sh)
-            rq = select(SerialReservation.issuer_id).where(SerialReservation.serial_hex == sh)
-            if ca is not None:
-                ca_id = s.execute(
-                    select(CertificateAuthority.id).where(CertificateAuthority.name == ca)
-                ).scalar_one_or_none()
-                if ca_id is None:
-                    raise NotFoundError(f"no CA named {ca!r}")
-                q = q.where(Certificate.issuer_id == ca_id)
-                rq = rq.where(SerialReservation.issuer_id == ca_id)
-            ids = set(s.execute(q).scalars()) or set(s.execute(rq).scalars())
+        ids = self._db.issuers_of(sh, ca)
         if not ids:
             raise NotFoundError(f"no certificate with serial {sh}")
         if len(ids) > 1:
@@ -104,13 +86,7 @@ class Revoker:
         return issuer_id, sh
 
     def _load(self, issuer_id: int, sh: str) -> None:
-        with self.store.session() as s:
-            exists = s.execute(
-                select(Certificate.id).where(
-                    Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh
-                )
-            ).first()
-        if exists is None:
+        if not self._db.is_stored(issuer_id, sh):
             # Reserved but never stored (crash after signing): it counts as issued, so
             # complete it from its reserved TBS and then change its status.
             self._recover(issuer_id, sh)
@@ -132,14 +108,9 @@ class Revoker:
         issuer_id, sh = self._find(serial, ca)
         self._load(issuer_id, sh)
         now = self.clock().replace(microsecond=0)
-        with self.store.session() as s:
-            c = s.execute(
-                select(Certificate)
-                .where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
-                .with_for_update()
-            ).scalar_one()
-            ca_name = s.get(CertificateAuthority, issuer_id).name  # type: ignore[union-attr]
-            guard(s, c, authorisation)
+        with self._db.change(issuer_id, sh) as tx:
+            c, ca_name = tx.cert, tx.ca_name
+            guard(tx, authorisation)
             if c.status == "revoked":
                 return StatusChange(sh, ca_name, c.status, c.revocation_reason, c.revoked_at, False)
             if reason == "certificateHold":
@@ -147,38 +118,27 @@ class Revoker:
                     return StatusChange(
                         sh, ca_name, c.status, c.revocation_reason, c.revoked_at, False
                     )
-                c.status = "hold"
-                action = "certificate.suspend"
+                status, action = "hold", "certificate.suspend"
             else:
-                c.status = "revoked"
-                action = "certificate.revoke"
-            c.revoked_at = now
-            c.revocation_reason = reason
-            c.invalidity_date = invalidity_date
+                status, action = "revoked", "certificate.revoke"
+            tx.set_status(status, reason=reason, revoked_at=now, invalidity_date=invalidity_date)
             if reason == "keyCompromise" and c.spki_sha256:
-                if s.get(BlockedKey, c.spki_sha256) is None:
-                    s.add(
-                        BlockedKey(
-                            spki_sha256=c.spki_sha256,
-                            reason="keyCompromise",
-                            source=f"{ca_name}:{sh}",
-                            blocked_at=now,
-                        )
-                    )
-            self._subscriber_follow(s, c, "SUSPEND" if c.status == "hold" else "REVOKE")
+                tx.block_key(
+                    c.spki_sha256, reason="keyCompromise", source=f"{ca_name}:{sh}", at=now
+                )
+            self._subscriber_follow(tx, "SUSPEND" if status == "hold" else "REVOKE")
             details: dict[str, object] = {
                 "reason": reason,
                 "revoked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
             if authorisation is not None:
                 details["authorisation"] = authorisation.as_details()
-            self.store.audit.append(
-                actor, action, audit_objects.certificate(ca_name, sh), details, session=s
-            )
-            if c.status == "revoked":
+            event = tx.audit(actor, action, audit_objects.certificate(ca_name, sh), details)
+            tx.record_change(actor=actor, changed_at=event.time)
+            if status == "revoked":
                 # A recognized PSrE's CA (PSrE Induk): the trusted list shows it withdrawn.
-                withdraw(s, self.store.audit, issuer_id, sh, now, actor, reason)
-            change = StatusChange(sh, ca_name, c.status, reason, now, True)
+                tx.withdraw_recognized(now, actor, reason)
+            change = StatusChange(sh, ca_name, status, reason, now, True)
         self.store.events.publish(StatusEvent(change.status, ca_name, sh))
         return change
 
@@ -204,52 +164,30 @@ class Revoker:
     ) -> StatusChange:
         issuer_id, sh = self._find(serial, ca)
         self._load(issuer_id, sh)
-        with self.store.session() as s:
-            c = s.execute(
-                select(Certificate)
-                .where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
-                .with_for_update()
-            ).scalar_one()
-            ca_name = s.get(CertificateAuthority, issuer_id).name  # type: ignore[union-attr]
-            guard(s, c, authorisation)
+        with self._db.change(issuer_id, sh) as tx:
+            c, ca_name = tx.cert, tx.ca_name
+            guard(tx, authorisation)
             if c.status != "hold":
                 raise RevocationError(
                     f"certificate {sh} is {c.status}, not suspended; only a hold can be released"
                 )
-            c.status = "good"
-            c.revoked_at = None
-            c.revocation_reason = None
-            c.invalidity_date = None
-            self._subscriber_follow(s, c, "ISSUE")
+            tx.set_status("good", reason=None, revoked_at=None, invalidity_date=None)
+            self._subscriber_follow(tx, "ISSUE")
             details = {} if authorisation is None else {"authorisation": authorisation.as_details()}
-            self.store.audit.append(
-                actor,
-                "certificate.unsuspend",
-                audit_objects.certificate(ca_name, sh),
-                details,
-                session=s,
+            event = tx.audit(
+                actor, "certificate.unsuspend", audit_objects.certificate(ca_name, sh), details
             )
+            tx.record_change(actor=actor, changed_at=event.time)
         self.store.events.publish(StatusEvent("released", ca_name, sh))
         return StatusChange(sh, ca_name, "good", None, None, True)
 
     @staticmethod
-    def _subscriber_follow(s: object, c: Certificate, status: str) -> None:
+    def _subscriber_follow(tx: StatusTx, status: str) -> None:
         """The subscriber's e-sign status follows their signing certificate."""
-        if c.subscriber_id is None:
+        if tx.cert.subscriber_id is None:
             return
-        if status != "ISSUE":
-            # Revoking or suspending a superseded certificate leaves a subscriber who holds
-            # another live one able to sign: their status follows their current certificate.
-            other = s.execute(  # type: ignore[attr-defined]
-                select(Certificate.id).where(
-                    Certificate.subscriber_id == c.subscriber_id,
-                    Certificate.id != c.id,
-                    Certificate.status == "good",
-                    Certificate.not_after > utcnow(),
-                )
-            ).first()
-            if other is not None:
-                return
-        sub = s.get(Subscriber, c.subscriber_id)  # type: ignore[attr-defined]
-        if sub is not None:
-            sub.status = status
+        # Revoking or suspending a superseded certificate leaves a subscriber who holds
+        # another live one able to sign: their status follows their current certificate.
+        if status != "ISSUE" and tx.subscriber_holds_another_live(utcnow()):
+            return
+        tx.set_subscriber_status(status)

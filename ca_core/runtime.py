@@ -6,22 +6,15 @@ root names this interface so that it never imports what builds it.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ca_core.audit import AuditLog
     from ca_core.config import Config
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
     from ca_core.store import Store
+    from ca_core.store.audit_log import AuditLog
     from hsm.pkcs11_backend import Pkcs11Backend
-
-
-#: The one clock type of time-dependent services: an aware UTC ``datetime`` now (injected, so
-#: that a test or a restore can fix it; ``ca_core.store.db.utcnow`` in production).
-Clock = Callable[[], dt.datetime]
 
 
 class Runtime(Protocol):

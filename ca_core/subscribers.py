@@ -14,14 +14,13 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import select
-
 from ca_core import audit_objects
 from ca_core.errors import CaError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.revocation import Revoker
 from ca_core.store import Store
-from ca_core.store.models import SUBSCRIBER_STATUSES, Certificate, Subscriber
+from ca_core.store.models import SUBSCRIBER_STATUSES, Subscriber
+from ca_core.store.subscribers import SubscriberReads, Subscribers
 from hsm.backend import KeyBackend, KeySpec
 from policies.roles import signing_profile_for
 from policies.schema import Profile
@@ -185,16 +184,7 @@ def renew(
     sub = _get(store, key)
     profile = _profile_for(issuer, sub, profile).name
     set_status(store, key, "RENEW", actor=actor)
-    with store.session() as s:
-        old = list(
-            s.execute(
-                select(Certificate.serial_hex).where(
-                    Certificate.subscriber_id == sub.id,
-                    Certificate.profile == profile,
-                    Certificate.status != "revoked",
-                )
-            ).scalars()
-        )
+    old = SubscriberReads(store).unrevoked_serials(sub.id, profile)
     issued = issue_for(
         issuer,
         backend,
@@ -215,18 +205,7 @@ def set_status(store: Store, key: str, status: str, *, actor: str) -> None:
     if status not in SUBSCRIBER_STATUSES:
         raise SubscriberError("status", f"must be one of {', '.join(SUBSCRIBER_STATUSES)}")
     sub = _get(store, key)
-    with store.session() as s:
-        row = s.get(Subscriber, sub.id)
-        assert row is not None
-        old = row.status
-        row.status = status
-        store.audit.append(
-            actor,
-            "subscriber.status",
-            audit_objects.subscriber(key),
-            {"from": old, "to": status},
-            session=s,
-        )
+    Subscribers(store).set_status(sub.id, status, actor=actor, obj=audit_objects.subscriber(key))
 
 
 def expire(store: Store, *, now: dt.datetime, actor: str = "system") -> int:
@@ -234,17 +213,7 @@ def expire(store: Store, *, now: dt.datetime, actor: str = "system") -> int:
 
     One query finds them (the periodic work calls this every few minutes, over every
     subscriber); each change is audited by set_status."""
-    live = select(Certificate.id).where(
-        Certificate.subscriber_id == Subscriber.id,
-        Certificate.status != "revoked",
-        Certificate.not_after >= now,
-    )
-    with store.session() as s:
-        keys = s.execute(
-            select(Subscriber.nik, Subscriber.organization_identifier).where(
-                Subscriber.status.in_(("ISSUE", "SUSPEND")), ~live.exists()
-            )
-        ).all()
+    keys = SubscriberReads(store).run_out(now)
     for nik, org in keys:
         set_status(store, nik or org or "", "EXPIRED", actor=actor)
     return len(keys)
@@ -253,11 +222,7 @@ def expire(store: Store, *, now: dt.datetime, actor: str = "system") -> int:
 def _get(store: Store, key: str) -> Subscriber:
     if NIK_RE.fullmatch(key):
         return store.get_subscriber(key)
-    with store.session() as s:
-        sub = s.execute(
-            select(Subscriber).where(Subscriber.organization_identifier == key)
-        ).scalar_one_or_none()
-        if sub is None:
-            raise SubscriberError("subscriber", f"no subscriber {key}")
-        s.expunge(sub)
-        return sub
+    sub = SubscriberReads(store).by_organization_identifier(key)
+    if sub is None:
+        raise SubscriberError("subscriber", f"no subscriber {key}")
+    return sub

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
 from ca_core.dev_token import export_softhsm_conf
 from ceremony_scripts import spec as spec_mod
@@ -242,7 +243,7 @@ def split_pin(
     rt.audit.append(
         cli_actor(),
         "ceremony.split",
-        f"token:{token_label}",
+        audit_objects.token(token_label),
         {"split": sp.split_id, "threshold": threshold, "shares": count, "custodians": names},
     )
     click.echo(f"split {sp.split_id}: {threshold} of {count} shares rebuild the PIN")

@@ -363,7 +363,7 @@ def _sign_crl(ctx: StepContext, st: StepSpec, ca: str, next_update: dt.datetime 
     assert der is not None
     ctx.record(
         "crl.sign",
-        f"crl:{ca}",
+        audit_objects.crl(ca),
         {
             "issuer_ca": ca,
             "number": info.number,

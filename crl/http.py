@@ -39,7 +39,7 @@ _cache_lock = threading.Lock()
 
 @bp.get("/crl/<name>.crl")
 def crl(name: str) -> Response:
-    store = runtime().store
+    store = runtime().store.reader  # read-only connections: never the writer's lock
     known = {ca.name for ca in store.list_cas()}
     parsed = parse_crl_name(name, known)
     if parsed is None:
@@ -79,7 +79,7 @@ def _der(info: CrlInfo) -> bytes:
         cached = _cache.get(key)
     if cached is not None and cached[0] == info.sha256:
         return cached[1]
-    der = crl_der(runtime().store, info.id)
+    der = crl_der(runtime().store.reader, info.id)
     if der is None:  # pruned between the two look-ups: a newer one exists
         abort(503, description="CRL being replaced, retry")
     with _cache_lock:

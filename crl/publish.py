@@ -34,16 +34,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
-from sqlalchemy import select
 
 from ca_core import audit_objects
+from ca_core.clock import Clock
 from ca_core.config import CrlConfig
+from ca_core.errors import LeaseLostError
 from ca_core.lost_serials import lost_serial_rows
-from ca_core.runtime import Clock, Runtime
+from ca_core.runtime import Runtime
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from ca_core.store.crls import CrlReads, Crls, NewCrl, PartitionRows, PublishedCrlInfo, RevokedRow
 from ca_core.store.db import utcnow
-from ca_core.store.models import AuditEvent, CertificateAuthority
+from ca_core.store.models import CertificateAuthority
+from ca_core.store.status_changes import StatusChangeReads
 from crl.build import CrlHeader, SignedCrl, entry, naive_utc, sign_crl
 from crl.errors import CrlBusyError, CrlError
 from crl.urls import crl_name, crl_url, parse_crl_name, partition_of
@@ -59,7 +61,6 @@ log = logging.getLogger(__name__)
 RETAIN = 3
 #: How long a publication lease lasts: longer than building and signing a large CRL takes.
 LEASE = dt.timedelta(minutes=10)
-_STATUS_ACTIONS = ("certificate.revoke", "certificate.suspend", "certificate.unsuspend")
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,7 @@ class CrlPublisher:
         if any(now >= s.this_update + refresh for s in scopes):
             return True, set()
         last = max(info.this_update for info in newest.values())
-        return False, changed_serials(self.store, ca.name, last)
+        return False, changed_serials(self.store, ca.id, last)
 
     def _refresh(self, ca: CertificateAuthority) -> dt.timedelta:
         if ca.parent_id is None:
@@ -302,7 +303,7 @@ class CrlPublisher:
     def _fill(self, ca: CertificateAuthority, plan: _Plan) -> int:
         """Put every revoked or held certificate into the CRLs that list it, and the delta's
         removeFromCRL entries (step 2). Returns the number of rows read."""
-        released = _releases(self.store, ca.name, plan.base_time) if plan.delta else {}
+        released = _releases(self.store, ca.id, plan.base_time) if plan.delta else {}
         cutoffs = [s.cutoff for s in plan.scopes if s.kind != "delta"]
         min_cutoff = None if (None in cutoffs or not cutoffs) else min(cutoffs)  # type: ignore[type-var]
         narrow = None
@@ -422,14 +423,19 @@ class CrlPublisher:
                 for c in signed
             ],
         }
-        ids = Crls(self.store).record(
-            ca.id,
-            new,
-            retain=RETAIN,
-            actor=actor,
-            audit_object=audit_objects.ca(ca.name),
-            audit_details=details,
-        )
+        try:
+            ids = Crls(self.store).record(
+                ca.id,
+                new,
+                retain=RETAIN,
+                actor=actor,
+                audit_object=audit_objects.ca(ca.name),
+                audit_details=details,
+                holder=self.holder,
+                now=utcnow(),
+            )
+        except LeaseLostError as ex:
+            raise CrlBusyError(f"{ex}; another process publishes this CA's CRLs") from ex
         return [
             CrlInfo(
                 i,
@@ -488,38 +494,15 @@ def _revoked_rows(
     yield from lost_serial_rows(store, issuer_id)
 
 
-def changed_serials(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> set[str]:
-    """Serials of ``ca_name`` revoked, held or released at or after ``since`` (any process)."""
-    prefix = audit_objects.certificate_prefix(ca_name)
-    with store.engine.connect() as conn:
-        objects = conn.execute(
-            select(AuditEvent.object).where(
-                AuditEvent.action.in_(_STATUS_ACTIONS),
-                AuditEvent.time >= since,
-                AuditEvent.object.like(f"{prefix}%"),
-            )
-        ).scalars()
-        return {o[len(prefix) :] for o in objects if o.startswith(prefix)}
+def changed_serials(store: ReadOnlyStore, issuer_id: int, since: dt.datetime) -> set[str]:
+    """Serials of CA ``issuer_id`` revoked, held or released at or after ``since`` (any
+    process), from the status_changes feed."""
+    return StatusChangeReads(store).serials_changed_since(issuer_id, since)
 
 
-def _releases(store: ReadOnlyStore, ca_name: str, since: dt.datetime) -> dict[str, dt.datetime]:
-    """Holds of ``ca_name`` released at or after ``since``: serial → release time."""
-    prefix = audit_objects.certificate_prefix(ca_name)
-    out: dict[str, dt.datetime] = {}
-    with store.engine.connect() as conn:
-        rows = conn.execute(
-            select(AuditEvent.object, AuditEvent.time)
-            .where(
-                AuditEvent.action == "certificate.unsuspend",
-                AuditEvent.time >= since,
-                AuditEvent.object.like(f"{prefix}%"),
-            )
-            .order_by(AuditEvent.seq)
-        )
-        for obj, when in rows:
-            if obj.startswith(prefix):
-                out[obj[len(prefix) :]] = when.replace(microsecond=0)
-    return out
+def _releases(store: ReadOnlyStore, issuer_id: int, since: dt.datetime) -> dict[str, dt.datetime]:
+    """Holds of CA ``issuer_id`` released at or after ``since``: serial → release time."""
+    return StatusChangeReads(store).releases_since(issuer_id, since)
 
 
 def newest_crls(store: ReadOnlyStore, issuer_id: int | None = None) -> list[CrlInfo]:

@@ -13,7 +13,7 @@ import datetime as dt
 import threading
 import time
 
-from ca_core.runtime import Clock
+from ca_core.clock import Clock
 from ca_core.store import ReadOnlyStore
 from hsm.backend import KeyBackend
 from ocsp.index import IndexedCa

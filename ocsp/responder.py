@@ -34,12 +34,12 @@ from urllib.parse import unquote
 from cryptography import x509
 from cryptography.x509 import ocsp
 
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError
-from ca_core.runtime import Clock
 from hsm.errors import HsmError
 from ocsp.index import Entry, IndexedCa, ResponseIndex, http_date
 from ocsp.live import LiveSigner
-from ocsp.signing import CERTID_HASHES, CertStatus, Responder, unsuccessful, utcnow
+from ocsp.signing import CERTID_HASHES, CertStatus, Responder, unsuccessful
 
 log = logging.getLogger(__name__)
 

@@ -13,6 +13,7 @@ import logging
 from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
+from ca_core import audit_objects
 from ca_core.config import Config
 from ca_core.dev_token import export_softhsm_conf
 from hsm.pin import PinSource
@@ -61,7 +62,9 @@ class Services:
         # BR 5.4.1: failed logins are audit events. Best effort: a dead database must not hide
         # the login error itself.
         try:
-            self.audit.append("hsm", "hsm.login_failed", f"token:{token}", {"reason": reason})
+            self.audit.append(
+                "hsm", "hsm.login_failed", audit_objects.token(token), {"reason": reason}
+            )
         except Exception:
             log.exception("could not write the audit event for a failed HSM login")
 
@@ -71,8 +74,16 @@ class Services:
 
         if self.public:
             # The read-only face: no migrations, no write transaction; a write attempt fails.
-            return cast("Store", ReadOnlyStore.open(self.config.effective_database_url))
-        return Store.open(self.config.effective_database_url)
+            return cast(
+                "Store",
+                ReadOnlyStore.open(
+                    self.config.effective_database_url,
+                    reader_url=self.config.database_reader_url,
+                ),
+            )
+        return Store.open(
+            self.config.effective_database_url, reader_url=self.config.database_reader_url
+        )
 
     @property
     def audit(self) -> AuditLog:
@@ -119,8 +130,8 @@ class Services:
         the index reloads in the background every ``ocsp.index_refresh_seconds``."""
         import datetime as dt
 
+        from ca_core.clock import utcnow
         from ca_core.errors import CaError
-        from ca_core.store.db import utcnow
         from ocsp import static
         from ocsp.index import ResponseIndex
         from ocsp.live import LiveSigner, TokenBucket

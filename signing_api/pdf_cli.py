@@ -225,7 +225,7 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
 @click.pass_obj
 def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None) -> None:
     """Verify every signature of FILE against this PSrE; exit 1 unless all are valid."""
-    from ca_core.store.db import utcnow
+    from ca_core.clock import utcnow
     from signing_api.pdf_pool import pool_for
     from signing_api.verify import verify_pdf
     from signing_api.verify_sources import store_sources

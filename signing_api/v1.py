@@ -6,7 +6,7 @@ from flask import Response, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from ca_core.app_runtime import runtime
-from ca_core.store.db import utcnow
+from ca_core.clock import utcnow
 from signing_api import documents
 from signing_api.activation import (
     ApiStatus,

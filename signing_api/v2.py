@@ -20,8 +20,8 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from ca_core.app_runtime import runtime
+from ca_core.clock import utcnow
 from ca_core.store import Store
-from ca_core.store.db import utcnow
 from ca_core.subscribers import Enrolment, SubscriberError
 from signing_api.activation import (
     Signer,

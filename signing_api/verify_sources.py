@@ -6,7 +6,7 @@ OCSP answers of recognized PSrEs may be fetched), with a clock.
 are values holding only the database URL (and the fetch limits), so they cross into the PDF
 worker that reads the untrusted document (signing_api.pdf_pool) and open a read-only connection
 there, once per process: the worker never touches the HSM. The clock crosses too, so it is a
-module-level function (``ca_core.store.db.utcnow``) or another picklable callable. It decides
+module-level function (``ca_core.clock.utcnow``) or another picklable callable. It decides
 "now" for our own records (expired or not); pyhanko-certvalidator still judges "now" by its own.
 """
 
@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 
+from ca_core.clock import Clock as Clock
 from ca_core.errors import CaError
-from ca_core.runtime import Clock as Clock
 from signing_api.revfetch import FetchLimits
 
 if TYPE_CHECKING:
@@ -66,31 +66,33 @@ class RevocationSource(Protocol):
         ...
 
 
-_stores: dict[str, ReadOnlyStore] = {}
+_stores: dict[tuple[str, str | None], ReadOnlyStore] = {}
 _stores_lock = threading.Lock()
 
 
-def _store(url: str) -> ReadOnlyStore:
+def _store(url: str, reader_url: str | None) -> ReadOnlyStore:
     """One read-only connection per database per process, kept for the process's life."""
     with _stores_lock:
-        store = _stores.get(url)
+        store = _stores.get((url, reader_url))
         if store is None:
             from ca_core.store import ReadOnlyStore
 
-            store = _stores[url] = ReadOnlyStore.open(url)
+            store = _stores[url, reader_url] = ReadOnlyStore.open(url, reader_url=reader_url)
         return store
 
 
 @dataclass(frozen=True)
 class StoreTrust:
-    """Our CAs and the recognized PSrEs' CAs, from the store at ``database_url``."""
+    """Our CAs and the recognized PSrEs' CAs, from the store at ``database_url`` (read through
+    ``reader_url`` if set, config ``database_reader_url``)."""
 
     database_url: str
+    reader_url: str | None = None
 
     def trusted_cas(self) -> TrustedCas:
         from ca_core.recognized import list_recognized
 
-        store = _store(self.database_url)
+        store = _store(self.database_url, self.reader_url)
         roots: list[bytes] = []
         others: list[bytes] = []
         for ca in store.list_cas():
@@ -109,12 +111,13 @@ class StoreRevocation:
     ``database_url``, straight from it (no cache: a revocation of a second ago counts)."""
 
     database_url: str
+    reader_url: str | None = None
     fetch: FetchLimits | None = None
 
     def crls(self) -> list[bytes]:
         from crl.publish import crl_der, newest_crls
 
-        store = _store(self.database_url)
+        store = _store(self.database_url, self.reader_url)
         out = []
         for info in newest_crls(store):
             der = crl_der(store, info.id)
@@ -125,11 +128,11 @@ class StoreRevocation:
     def ocsp_response(self, cert: x509.Certificate) -> bytes | None:
         from ocsp.responses import response_for_certificate
 
-        return response_for_certificate(_store(self.database_url), cert)
+        return response_for_certificate(_store(self.database_url, self.reader_url), cert)
 
     def record(self, serial: int) -> Certificate | None:
         try:
-            return _store(self.database_url).find_certificate(serial)
+            return _store(self.database_url, self.reader_url).find_certificate(serial)
         except CaError:
             return None
 
@@ -140,5 +143,5 @@ def store_sources(config: Config) -> tuple[StoreTrust, StoreRevocation]:
     fetch = None
     if cfg.fetch_revocation:
         fetch = FetchLimits(cfg.fetch_timeout_seconds, cfg.fetch_max_bytes, cfg.fetch_max_requests)
-    url = config.effective_database_url
-    return StoreTrust(url), StoreRevocation(url, fetch)
+    url, reader = config.effective_database_url, config.database_reader_url
+    return StoreTrust(url, reader), StoreRevocation(url, reader, fetch)

@@ -211,3 +211,21 @@ def test_expired_codes_are_swept_by_the_cli_and_the_refresher(inst):
     expire_all()
     inst.run("refresher", "--once")  # the refresher sweeps the outbox
     assert waiting() == 0
+
+
+def test_audit_checkpoints_through_the_cli(inst):
+    """Issue 18: the daily walk starts from an HSM-authenticated checkpoint (real token)."""
+    first = inst.run("audit", "verify", "--checkpoint")
+    assert "; checkpoint at " in first.stdout, first.stdout
+    inst.run("hsm", "test")  # appends events after the checkpoint
+    daily = inst.run("audit", "verify", "--from-checkpoint", "--checkpoint")
+    assert "(walked from checkpoint " in daily.stdout, daily.stdout
+    db = sqlite3.connect(inst.root / "var" / "psre.sqlite3")
+    with db:  # a forged checkpoint (no HSM) is refused
+        db.execute("update audit_checkpoints set hash = ? where id = 1", ("0" * 64,))
+        db.execute("delete from audit_checkpoints where id > 1")
+    forged = inst.run("audit", "verify", "--from-checkpoint", check=False)
+    assert forged.returncode == 1
+    assert "fails its HSM MAC" in forged.stdout
+    with db:
+        db.execute("delete from audit_checkpoints")

@@ -206,6 +206,54 @@ def test_a_killed_refresher_is_restarted_and_logged(inst, server):
     print(f"refresher pid {first} killed; pid {second} running after {restarted:.2f} s")
 
 
+def test_a_stopped_refresher_is_killed_and_replaced(inst, tmp_path):
+    """A refresher that is alive but makes no progress (SIGSTOP; on SQLite it may hold the only
+    write lock) is killed by psre serve's supervisor once its heartbeat stands still for two
+    leases, and the refresher started in its place takes the lease."""
+    import dataclasses
+
+    lease = 4  # stale after max(10, 2 x 4) s
+    env = dataclasses.replace(
+        inst.env, extra_env={**inst.env.extra_env, "PSRE_REFRESHER_LEASE_SECONDS": str(lease)}
+    )
+    host = socket.gethostname()
+    with served(env, log=tmp_path / "serve.log") as server:
+        first = wait_for(lambda: refresher_pid(server.proc.pid), timeout=15)
+        assert first, "psre serve started no refresher"
+        took_first = f"refresher: lease acquired by {host}:{first}"
+        # A refresher killed by an earlier test may hold the lease for up to 15 s.
+        assert wait_for(lambda: took_first in server.log_text(), 40), server.log_text()[-2000:]
+        os.kill(first, signal.SIGSTOP)
+        t0 = time.monotonic()
+        try:
+            second = wait_for(
+                lambda: (p := refresher_pid(server.proc.pid)) != first and p, timeout=45
+            )
+            replaced = time.monotonic() - t0
+            assert second, server.log_text()[-2000:]
+            assert f"refresher (pid {first}) made no progress" in server.log_text()
+            took = f"refresher: lease acquired by {host}:{second}"
+            assert wait_for(lambda: took in server.log_text(), 30), server.log_text()[-2000:]
+            moved = time.monotonic() - t0
+        finally:
+            try:
+                os.kill(first, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        # Stopped, then killed: nothing of it is left.
+        assert not Path(f"/proc/{first}").exists() or "Z" in _proc_state(first)
+        assert 8 <= replaced <= 45, replaced
+        assert sign_v2(inst, server.url).status == 200
+    print(f"stopped refresher replaced after {replaced:.1f} s; lease moved after {moved:.1f} s")
+
+
+def _proc_state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "gone"
+
+
 def test_healthz_turns_503_when_presigned_responses_age(inst, tmp_path):
     # 0.0025 of 8 h is 72 s, 60 of which thisUpdate is backdated: the responses age past it
     # within the test (in production the default 0.75 leaves a day of 96 h to react).

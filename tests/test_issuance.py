@@ -261,6 +261,24 @@ def test_idempotency_key_never_issues_twice(pki: Pki):
     assert n == 1
 
 
+def test_a_stored_reservation_keeps_no_der_and_a_retry_reads_the_certificate(pki: Pki):
+    # Issue 18: the certificate row holds the DER; the reservation kept both the signed DER and
+    # the TBS (~2 KB per certificate at 10^7 rows). A retry with the same key still gets it.
+    from ca_core.store.models import SerialReservation
+
+    key = p256()
+    first = pki.issuer.issue(pki.issuing, request("ocsp-signer", key, idempotency_key="der-1"))
+    with pki.store.session() as s:
+        r = s.execute(
+            select(SerialReservation).where(SerialReservation.serial_hex == first.serial_hex)
+        ).scalar_one()
+        assert (r.state, r.certificate_der, r.tbs_der) == ("stored", None, None)
+    again = pki.issuer.issue(pki.issuing, request("ocsp-signer", key, idempotency_key="der-1"))
+    assert again.recovered is False and again.certificate == first.certificate
+    ca_id = pki.store.get_ca(pki.issuing).id
+    assert pki.issuer.recover(ca_id, first.serial_hex).certificate == first.certificate
+
+
 def test_a_reservation_is_completed_once_even_by_two_racing_signers(pki: Pki):
     # Two recoveries of one crashed reservation may both sign its TBS; only the first to reach
     # the database stores it. The second gets a clear error, not a second row or audit event.

@@ -21,6 +21,7 @@ from ocsp.signing import (
     EPOCH,
     EXTENDED_REVOKE_OID,
     CertStatus,
+    IssuerHashes,
     build_response,
     cert_status,
     responder_for,
@@ -234,6 +235,38 @@ def test_refresher_round_finds_aged_responses_by_next_update(op: OcspPki):
     resp = stored(op, aged)
     assert resp.this_update_utc > dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
     assert stored(op, fresh).certificate_status is ocsp.OCSPCertStatus.GOOD
+
+
+def test_several_threads_sign_a_batch_each_response_for_its_own_certificate(op: OcspPki):
+    """Issue 18: pre-signing at 10^7 certificates needs more than one signer; a Presigner with
+    ``workers`` threads signs each batch on a pool (one HSM session each) and stores every
+    response under its own serial and status, as one thread would."""
+    import dataclasses
+    import threading
+
+    ca = op.store.get_ca(op.pki.issuing)
+    certs = [op.new_cert() for _ in range(6)]
+    revoked = certs[2]
+    op.pki.revoker.revoke(format(revoked.serial_number, "x"), "superseded", actor="test")
+    parallel = Presigner(
+        op.store, op.pki.backend, dataclasses.replace(op.presigner.settings, workers=4)
+    )
+    assert parallel.settings.workers == 4
+    assert parallel.presign_ca(ca, force=True) >= 2 * len(certs)
+    assert len([t for t in threading.enumerate() if t.name.startswith("presign")]) > 1
+    signer = op.signer_cert
+    hashes_ = IssuerHashes.of(op.pki.cert(op.pki.issuing).public_bytes(serialization.Encoding.DER))
+    for cert in certs:
+        for alg in ("sha1", "sha256"):
+            resp = stored(op, cert, alg)
+            assert resp.serial_number == cert.serial_number
+            check_signed_by(resp, signer)
+            # The static files are written on the pool too: each one holds its own response.
+            req = static.canonical_request(hashes_, cert.serial_number, alg)
+            path = static.file_for(op.presigner.settings.static_root, req)  # type: ignore[arg-type]
+            assert path.read_bytes() == resp.public_bytes(serialization.Encoding.DER)
+            want = ocsp.OCSPCertStatus.REVOKED if cert is revoked else ocsp.OCSPCertStatus.GOOD
+            assert resp.certificate_status is want
 
 
 def test_response_for_certificate_contract(op: OcspPki):

@@ -448,3 +448,93 @@ def test_sqlite_writers_queue_and_readers_do_not(tmp_path) -> None:
     finally:
         ro.close()
         store.close()
+
+
+def test_0025_clears_the_der_of_stored_reservations_and_downgrade_restores_it(
+    db_url: str,
+) -> None:
+    """Issue 18: a stored reservation kept the certificate's DER and TBS (~2 KB a row) next to
+    the certificate row; 0025 clears them, leaving waiting reservations alone."""
+    from alembic import command
+
+    engine = make_engine(db_url)
+    cfg = alembic_config()
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0024_slot")
+        store = Store(engine)
+        ca = store.add_ca("issuing-ca-1", "CN=Issuing CA 1", "issuing-ca-1-key", "EC-P384").id
+        with store.session() as s:
+            s.add(make_cert(ca, 0x1001, b"cert-der-1"))
+            s.add_all(
+                [
+                    SerialReservation(issuer_id=ca, serial_hex=serial_hex(0x1001),
+                                      state="stored", profile="p", certificate_der=b"cert-der-1",
+                                      tbs_der=b"tbs-1"),
+                    SerialReservation(issuer_id=ca, serial_hex=serial_hex(0x1002),
+                                      state="reserved", profile="p", tbs_der=b"tbs-2"),
+                ]
+            )  # fmt: skip
+
+        def ders() -> dict[str, tuple[bytes | None, bytes | None]]:
+            with engine.connect() as conn:
+                return {
+                    r[0]: (r[1], r[2])
+                    for r in conn.execute(
+                        select(
+                            SerialReservation.serial_hex,
+                            SerialReservation.certificate_der,
+                            SerialReservation.tbs_der,
+                        )
+                    )
+                }
+
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0025_slot")
+        assert ders() == {serial_hex(0x1001): (None, None), serial_hex(0x1002): (None, b"tbs-2")}
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0024_slot")
+        assert ders()[serial_hex(0x1001)] == (b"cert-der-1", None)
+        assert ders()[serial_hex(0x1002)] == (None, b"tbs-2")
+    finally:
+        engine.dispose()
+
+
+def test_signers_are_found_by_profile_through_an_index(store: Store) -> None:
+    """Issue 18: the delegated OCSP responder (and TSA unit) look-up scanned every certificate,
+    12 s at 10^7 rows on every pre-signing run; it goes through ix_certificates_profile."""
+    from sqlalchemy.dialects import postgresql
+
+    ca = store.add_ca("issuing-ca-1", "CN=Issuing CA 1", "issuing-ca-1-key", "EC-P384").id
+    with store.session() as s:
+        for i in range(3000):  # many subscribers, two responders: the shape at scale
+            s.add(make_cert(ca, 0x5000 + i, b"der-%d" % i, profile="smime-mailbox"))
+        for i in range(2):
+            s.add(make_cert(ca, 0x100 + i, b"ocsp-%d" % i, profile="ocsp-signer", key_label="k"))
+    with store.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    now = datetime(2025, 6, 1, tzinfo=UTC)
+    stmt = (
+        select(Certificate.id)
+        .where(
+            Certificate.profile.in_(["ocsp-signer", "tsa-unit"]),
+            Certificate.status == "good",
+            Certificate.key_label.is_not(None),
+            Certificate.not_before <= now,
+            Certificate.not_after > now,
+        )
+        .order_by(Certificate.not_before.desc(), Certificate.id.desc())
+        .limit(1)
+    )
+    assert "ix_certificates_profile" in {
+        i["name"] for i in inspect(store.engine).get_indexes("certificates")
+    }
+    if store.engine.dialect.name != "postgresql":
+        return  # SQLite keeps no value statistics: it scans (a small installation's choice)
+    sql = str(stmt.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    with store.engine.begin() as conn:
+        plan = "\n".join(r[0] for r in conn.execute(text("EXPLAIN " + sql)))
+    assert "ix_certificates_profile" in plan, plan

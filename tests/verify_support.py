@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ca_core.clock import utcnow
 from ca_core.runtime import Runtime
-from ca_core.store.db import utcnow
 from signing_api.pdf_pool import pool_for
 from signing_api.verify import PdfReport, verify_pdf
 from signing_api.verify_sources import Clock, store_sources

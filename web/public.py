@@ -11,7 +11,7 @@ from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
 from ca_core.app_runtime import runtime
-from ca_core.store.db import utcnow
+from ca_core.clock import utcnow
 from signing_api import enrolment
 from signing_api.client_slots import TooManyAtOnceError, verify_slots
 from signing_api.edge import EdgeError, local_redirect

@@ -1,9 +1,12 @@
 """The CA database: look-ups for status services, writes for issuance and administration.
 
-``ReadOnlyStore`` is what status services (OCSP, CRL publication, health checks) need: its
-transactions only read, so on SQLite they never queue behind writers. ``Store`` adds writes and
-the audit log. Both return ORM objects detached from any session, with every column loaded:
-plain values to read, not handles to the database (relationships are deliberately absent).
+``ReadOnlyStore`` is what status services (OCSP, CRL publication, health checks) need: it runs
+on connections that cannot write (SQLite ``query_only``, deferred ``BEGIN``, so it never queues
+behind writers; PostgreSQL a SELECT-only role, see store.db.make_read_engine). ``Store`` adds
+writes and the audit log; ``Store.reader`` is its read-only face. Queries of one area live in
+repositories beside this module (``ca_core/store/<area>.py``). Both return ORM objects
+detached from any session, with every column loaded: plain values to read, not handles to the
+database (relationships are deliberately absent).
 
 Database errors leave this module as ca_core.errors exceptions: a unique constraint becomes
 AlreadyExistsError naming the thing ("subscriber with NIK … already exists"), anything else
@@ -17,12 +20,11 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
-from sqlalchemy import Connection, Engine, Index, Select, select, text
+from sqlalchemy import Connection, Engine, Index, Select, event, select, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, DisconnectionError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +32,16 @@ from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
 from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
 from ca_core.events import EventBus
-from ca_core.store.db import describe_db_error, make_engine, read_only
+from ca_core.store.audit_log import AuditLog
+from ca_core.store.certificate_status import CertStatus as CertStatus
+from ca_core.store.certificate_status import decide_status
+from ca_core.store.db import (
+    describe_db_error,
+    ensure_reader_role,
+    make_engine,
+    make_read_engine,
+    read_only,
+)
 from ca_core.store.migrate import current_revision, upgrade
 from ca_core.store.models import (
     Base,
@@ -43,12 +54,11 @@ from ca_core.store.models import (
     Subscriber,
 )
 
-# ca_core.audit imports ca_core.store.db, which initialises this package first: importing the
-# audit log here at module level would fail whenever ca_core.audit is the first to be imported.
-if TYPE_CHECKING:
-    from ca_core.audit import AuditLog
-
 _M = TypeVar("_M", bound=Base)
+
+#: An open transaction handed out by the store (``Store.session()`` or ``Store.writing()``):
+#: callers pass it on to repository functions and ``audit.append``, never build queries on it.
+Tx = Session | Connection
 
 
 def serial_hex(serial: int) -> str:
@@ -71,34 +81,27 @@ def sha256_hex(der: bytes) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-@dataclass(frozen=True)
-class CertStatus:
-    """What the store says about one serial: ``good``, ``revoked``, ``hold`` or
-    ``never_issued``, and (not compared) which record decided it: ``certificate``, ``lost``
-    (issued after a restored backup), ``reservation`` or ``none``."""
-
-    status: str
-    revoked_at: datetime | None = None
-    reason: str | None = None
-    source: str = field(default="certificate", compare=False)
-
-
 class ReadOnlyStore:
     """Look-ups only. Methods raise NotFoundError when the thing asked for does not exist."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+        #: The engine this face was opened with: for a ReadOnlyStore of its own, the
+        #: read-only one (so even code that reaches past the methods cannot write).
         self.engine = engine
-        self._read_engine = read_only(engine)
+        self._read_engine = read_engine if read_engine is not None else read_only(engine)
         self._reads = sessionmaker(self._read_engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> Self:
-        """Connect to ``url`` without touching the schema."""
-        return cls(_engine_for(url))
+    def open(cls, url: str, *, reader_url: str | None = None) -> Self:
+        """Connect to ``url`` without touching the schema, on a read-only connection (see
+        ca_core.store.db.make_read_engine; ``reader_url`` is config ``database_reader_url``)."""
+        engine = _read_engine_for(url, reader_url)
+        return cls(engine, engine)
 
     def close(self) -> None:
         """Close the pooled connections."""
         self.engine.dispose()
+        self._read_engine.dispose()
 
     def get_ca(self, name: str) -> CertificateAuthority:
         stmt = select(CertificateAuthority).where(CertificateAuthority.name == name)
@@ -139,15 +142,8 @@ class ReadOnlyStore:
         return self._all(stmt)
 
     def certificate_status(self, issuer_id: int, serial: int | str) -> CertStatus:
-        """The status of ``serial`` under ``issuer_id``: the one decision OCSP, CRLs' callers
-        and ``serial_status`` share.
-
-        A serial with a reservation that is not abandoned counts as issued (a crash between the
-        HSM signature and the database write leaves only the reservation; checklist "never
-        unknown"), and its certificate has not been revoked, since revoking first completes the
-        reservation. A serial issued after the backup a restore came from
-        (ca_core.restore_reconcile) is revoked, as the CRLs list it, rather than never issued.
-        """
+        """The status of ``serial`` under ``issuer_id``, as :func:`decide_status` decides it
+        from the certificate, lost-serial and reservation rows (one read snapshot)."""
         sh = normalize_serial(serial)
         with _store_errors(None), self._reads() as s:
             row = s.execute(
@@ -156,22 +152,20 @@ class ReadOnlyStore:
                 ).where(Certificate.issuer_id == issuer_id, Certificate.serial_hex == sh)
             ).first()
             if row is not None:
-                return CertStatus(row[0], row[1], row[2], source="certificate")
+                return decide_status((row[0], row[1], row[2]), None, None)
             lost = s.execute(
                 select(LostSerial.revoked_at, LostSerial.revocation_reason).where(
                     LostSerial.issuer_id == issuer_id, LostSerial.serial_hex == sh
                 )
             ).first()
             if lost is not None:
-                return CertStatus("revoked", lost[0], lost[1] or "unspecified", source="lost")
+                return decide_status(None, (lost[0], lost[1]), None)
             state = s.scalar(
                 select(SerialReservation.state).where(
                     SerialReservation.issuer_id == issuer_id, SerialReservation.serial_hex == sh
                 )
             )
-        if state is not None and state != "abandoned":
-            return CertStatus("good", source="reservation")
-        return CertStatus("never_issued", source="none")
+        return decide_status(None, None, state)
 
     def serial_status(self, issuer_id: int, serial: int | str) -> str:
         """``good``/``revoked``/``hold`` for a stored certificate; ``reserved`` for a serial that
@@ -258,28 +252,51 @@ class ReadOnlyStore:
 class Store(ReadOnlyStore):
     """The read-write store. ``Store.open`` brings the schema up to date first."""
 
-    def __init__(self, engine: Engine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine: Engine, read_engine: Engine | None = None) -> None:
+        """``read_engine`` (default: one made from ``engine``'s URL) serves the reads, on
+        connections that cannot write (make_read_engine)."""
+        if read_engine is None:
+            read_engine = _reader_beside(engine)
+        super().__init__(engine, read_engine)
+        if read_engine.pool is not engine.pool:
+            reader = read_engine
+
+            # Whoever drops the writer's connections (a restore putting a database file back)
+            # means the readers' too: they would go on reading the replaced file.
+            @event.listens_for(engine, "engine_disposed")
+            def _dispose_readers(_engine: Engine) -> None:
+                reader.dispose()
+
         self._writes = sessionmaker(engine, expire_on_commit=False)
 
     @classmethod
-    def open(cls, url: str) -> Self:
+    def open(cls, url: str, *, reader_url: str | None = None) -> Self:
         """Connect to ``url`` and run the migrations (``upgrade head``; idempotent)."""
         engine = _engine_for(url)
         try:
             with _store_errors(None):
                 upgrade(engine)
+            read_engine = _read_engine_for(url, reader_url)
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, read_engine)
+
+    @cached_property
+    def reader(self) -> ReadOnlyStore:
+        """This database's read-only face, on the read-only connections: what status
+        services (``GET /crl``, OCSP, the console's pages) read through."""
+        return ReadOnlyStore(self._read_engine, self._read_engine)
+
+    def ensure_reader_role(self) -> str:
+        """Create or refresh the SELECT-only database role of the read-only face (PostgreSQL;
+        ``psre init``); one line saying what was done."""
+        return ensure_reader_role(self.engine)
 
     @cached_property
     def audit(self) -> AuditLog:
         """The audit log in this database."""
-        from ca_core.audit import AuditLog
-
-        return AuditLog(self.engine)
+        return AuditLog(self.engine, self._read_engine)
 
     @cached_property
     def events(self) -> EventBus:
@@ -372,6 +389,21 @@ def _engine_for(url: str) -> Engine:
         return make_engine(url)
     except ArgumentError:
         # The parser's message quotes the URL, password included.
+        raise StoreError("invalid database URL") from None
+
+
+def _reader_beside(engine: Engine) -> Engine:
+    """A read-only engine for the database ``engine`` is connected to."""
+    db = engine.url.database or ""
+    if engine.dialect.name == "sqlite" and (not db or db == ":memory:" or "memory" in db):
+        return read_only(engine)  # a second pool would open a second, empty database
+    return make_read_engine(engine.url)
+
+
+def _read_engine_for(url: str, reader_url: str | None) -> Engine:
+    try:
+        return make_read_engine(url, reader_url=reader_url or None)
+    except ArgumentError:
         raise StoreError("invalid database URL") from None
 
 

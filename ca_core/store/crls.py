@@ -27,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ca_core.errors import AlreadyExistsError, NotFoundError
+from ca_core.errors import AlreadyExistsError, LeaseLostError, NotFoundError
 from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.models import Certificate, CertificateAuthority, CrlCounter, PublishedCrl
 from ca_core.store.sessions import read_session
@@ -253,11 +253,22 @@ class Crls:
         actor: str,
         audit_object: str,
         audit_details: dict[str, object],
+        holder: str,
+        now: dt.datetime,
     ) -> list[int]:
         """Store ``crls``, keep only the newest ``retain`` of each (kind, partition), and append
-        the ``crl.publish`` audit event, in one transaction; returns the new rows' ids."""
+        the ``crl.publish`` audit event, in one transaction; returns the new rows' ids.
+
+        Only while ``holder`` still holds the CA's publication lease at ``now``, checked with
+        the counter row locked: a publisher stopped past its lease (SIGSTOP, a long pause)
+        may have been overtaken by one that listed a later revocation, and its CRLs — built
+        from what it read before — must not become the newest (LeaseLostError)."""
         ids: list[int] = []
         with self.store.session() as s:
+            lease = _counter(s, issuer_id)
+            until = lease.lease_until
+            if lease.lease_holder != holder or until is None or until <= now:
+                raise LeaseLostError(f"{holder} no longer holds the CRL publication lease")
             for crl in crls:
                 row = PublishedCrl(
                     issuer_id=issuer_id,

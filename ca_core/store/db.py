@@ -7,7 +7,9 @@ serialising database rather than failing under concurrent writers.
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,18 +20,17 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
+# Re-exported: the store's default clock, defined once in ca_core.clock.
+from ca_core.clock import utcnow as utcnow
 from ca_core.store import sqlite_gate
+
+log = logging.getLogger(__name__)
 
 #: Execution option marking an engine/connection whose transactions only read (see read_only).
 _READ_ONLY = "psre_read_only"
 
 #: SQLite waits this long for a lock before giving up: longer than any single write transaction.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
-
-
-def utcnow() -> datetime:
-    """The current time as an aware UTC datetime (the only kind the store accepts)."""
-    return datetime.now(UTC)
 
 
 def rows_changed(session: Session, stmt: Update | Delete) -> int:
@@ -119,6 +120,149 @@ def read_only(engine: Engine) -> Engine:
         return engine.execution_options(**{_READ_ONLY: True})
     if engine.dialect.name == "postgresql":
         return engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+    return engine
+
+
+def make_read_engine(
+    url: str | URL,
+    *,
+    reader_url: str | URL | None = None,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+) -> Engine:
+    """An engine whose connections cannot write, for the store's read-only face.
+
+    SQLite: its own pool of connections with ``PRAGMA query_only = ON`` whose transactions
+    begin with a deferred ``BEGIN`` (a snapshot beside the writer, never the write lock). An
+    in-memory database cannot be opened twice, so there the writer's pool is used, its
+    transactions marked read-only (see read_only).
+
+    PostgreSQL: ``reader_url`` when given (config ``database_reader_url``: a SELECT-only login,
+    e.g. for a public host that holds no writer credentials); otherwise the main URL, with each
+    connection switched to the SELECT-only role ``psre init`` makes (``<database>_reader``, see
+    ensure_reader_role), or, where that role is missing or cannot read this schema, to
+    ``default_transaction_read_only = on`` (logged once). Either way transactions are
+    ``REPEATABLE READ READ ONLY``.
+    """
+    u = make_url(url)
+    backend = u.get_backend_name()
+    if backend == "sqlite":
+        if not u.database or u.database == ":memory:" or "mode=memory" in str(u):
+            return read_only(make_engine(u, busy_timeout_ms=busy_timeout_ms))
+        return _sqlite_reader(u, busy_timeout_ms)
+    if backend != "postgresql":
+        return read_only(make_engine(u))
+    if reader_url:
+        return read_only(create_engine(make_url(reader_url), pool_pre_ping=True))
+    engine = create_engine(u, pool_pre_ping=True)
+    role = reader_role_name(u)
+    fallback_logged: list[bool] = []
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cur:
+            cur.execute(_CAN_USE_READER, {"role": role})
+            row = cur.fetchone()
+            if row is not None and row[0]:
+                cur.execute(f'SET ROLE "{role}"')
+            else:
+                cur.execute("SET SESSION default_transaction_read_only = on")
+                if not fallback_logged:
+                    fallback_logged.append(True)
+                    log.warning(
+                        "database reader role %s missing or without access to this schema "
+                        "(run `psre init` as the database owner to create it): read-only face "
+                        "uses read-only transactions of the main role",
+                        role,
+                    )
+        dbapi_connection.commit()  # a SET inside a transaction is undone by its rollback
+
+    return read_only(engine)
+
+
+# Whether this session may become the reader role and that role can read the schema: a role
+# left by another database's init, without grants here, must not turn every read into an error.
+_CAN_USE_READER = """
+SELECT pg_has_role(current_user, r.oid, 'MEMBER')
+   AND has_schema_privilege(r.oid, current_schema(), 'USAGE')
+   AND COALESCE(has_table_privilege(
+         r.oid, to_regclass(quote_ident(current_schema()) || '.alembic_version'), 'SELECT'),
+       false)
+FROM pg_roles r WHERE r.rolname = %(role)s
+"""
+
+
+def reader_role_name(url: str | URL) -> str:
+    """The SELECT-only role of a PostgreSQL database: ``<database>_reader`` (letters, digits
+    and underscores only)."""
+    db = make_url(url).database or "psre"
+    return re.sub(r"[^a-z0-9_]", "_", db.lower())[:50] + "_reader"
+
+
+def ensure_reader_role(engine: Engine) -> str:
+    """Create (or refresh) the SELECT-only role the read-only face uses on PostgreSQL; returns
+    one line saying what was done. Idempotent; needs CREATEROLE (or superuser) and ownership of
+    the schema's tables. Without the privilege nothing changes and the line says so (the
+    read-only face then uses read-only transactions of the main role).
+
+    The role cannot log in: the main role becomes a member and each reader connection does
+    ``SET ROLE`` (no second password). Default privileges make the tables of later migrations,
+    created by the main role, readable too.
+    """
+    if engine.dialect.name != "postgresql":
+        return "read-only face: query_only connections (SQLite)"
+    role = reader_role_name(engine.url)
+    q = f'"{role}"'
+    try:
+        with engine.begin() as conn:
+            exists = conn.exec_driver_sql(
+                "SELECT 1 FROM pg_roles WHERE rolname = %(role)s", {"role": role}
+            ).first()
+            if exists is None:
+                conn.exec_driver_sql(f"CREATE ROLE {q} NOLOGIN")
+            conn.exec_driver_sql(f"GRANT {q} TO CURRENT_USER")
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar_one()
+            s = '"' + str(schema).replace('"', '""') + '"'
+            conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {s} TO {q}")
+            conn.exec_driver_sql(f"GRANT SELECT ON ALL TABLES IN SCHEMA {s} TO {q}")
+            conn.exec_driver_sql(
+                f"ALTER DEFAULT PRIVILEGES IN SCHEMA {s} GRANT SELECT ON TABLES TO {q}"
+            )
+    except DBAPIError as ex:
+        line = (
+            f"database reader role {role} not created ({describe_db_error(ex)}): the "
+            "read-only face uses read-only transactions of the main role"
+        )
+        log.warning("%s", line)
+        return line
+    return f"database reader role {role} ready (SELECT only)"
+
+
+def _sqlite_reader(u: URL, busy_timeout_ms: int) -> Engine:
+    if u.database and not u.database.startswith("file:"):
+        path = Path(u.database).expanduser()
+        # Only a file that does not exist yet: opening and closing a descriptor of the database
+        # file drops every POSIX lock this process holds on it (SQLite's own connections'
+        # included), and the writer beside this reader is usually connected already.
+        if not path.exists():
+            private_file(path)
+    engine = create_engine(u)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy, not sqlite3, emits BEGIN
+        cur = dbapi_connection.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cur.execute("PRAGMA foreign_keys = ON")
+            # Writes on this connection fail ("attempt to write a readonly database").
+            cur.execute("PRAGMA query_only = ON")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")  # deferred: a read snapshot, never the write lock
+
     return engine
 
 

@@ -230,20 +230,49 @@ class OcspResponses:
         *,
         signer_label: str,
         produced_at: dt.datetime,
-    ) -> None:
-        """Insert or replace the responses of one batch, in one transaction."""
+    ) -> set[tuple[str, str]]:
+        """Insert or replace the responses of one batch, in one transaction; returns the
+        (serial, hash algorithm) pairs stored.
+
+        A response is stored only if it still says the certificate's status and no newer one
+        of that status is stored: a batch signed before a status change (or by a process
+        paused between signing and storing) must not replace what the process that made the
+        change stored.
+        The certificates' rows are locked for the check (FOR UPDATE on PostgreSQL; SQLite's
+        writers take turns), so a status change commits either before the check or after
+        this batch."""
+        saved: set[tuple[str, str]] = set()
+        serials = {p.serial_hex for p in signed}
         with self.store.session() as s:
+            status_now: dict[str, str] = {
+                sh: st
+                for sh, st in s.execute(
+                    select(Certificate.serial_hex, Certificate.status)
+                    .where(Certificate.issuer_id == issuer_id, Certificate.serial_hex.in_(serials))
+                    .order_by(Certificate.serial_hex)  # one lock order for every writer
+                    .with_for_update()
+                )
+            }
             rows = {
                 (r.serial_hex, r.hash_alg): r
                 for r in s.scalars(
                     select(OcspResponse).where(
                         OcspResponse.issuer_id == issuer_id,
-                        OcspResponse.serial_hex.in_({p.serial_hex for p in signed}),
+                        OcspResponse.serial_hex.in_(serials),
                     )
                 )
             }
             for p in signed:
+                # No certificate row: a reserved-but-unstored serial, answered good.
+                if status_now.get(p.serial_hex, "good") != p.cert_status:
+                    continue
                 row = rows.get((p.serial_hex, p.hash_alg))
+                # Of two responses saying the same status the newer stays. (One saying another
+                # status is out of date whatever its time: a host whose clock ran ahead must not
+                # keep its good response in place of a revocation.)
+                stale = row is not None and row.cert_status == p.cert_status
+                if stale and row is not None and row.this_update > p.this_update:
+                    continue
                 if row is None:
                     row = OcspResponse(
                         issuer_id=issuer_id, serial_hex=p.serial_hex, hash_alg=p.hash_alg
@@ -258,6 +287,8 @@ class OcspResponses:
                 row.der = p.der
                 row.sha256 = hashlib.sha256(p.der).hexdigest()
                 row.signer_label = signer_label
+                saved.add((p.serial_hex, p.hash_alg))
+        return saved
 
     def sweep_expired(
         self, now: dt.datetime, before_delete: Callable[[list[ExpiredResponse]], None]

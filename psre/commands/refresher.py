@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -22,6 +23,7 @@ import click
 from ca_core.refresher import LEASE_NAME, Check, Chore, Refresher
 
 if TYPE_CHECKING:
+    from ca_core.runtime import Runtime
     from psre.services import Services
 
 log = logging.getLogger(__name__)
@@ -58,7 +60,9 @@ def chores(rt: Services) -> list[Chore]:
     return out
 
 
-def refresher_for(rt: Services, holder: str | None = None) -> Refresher:
+def refresher_for(
+    rt: Services, holder: str | None = None, heartbeat: Path | None = None
+) -> Refresher:
     from ca_core.store.leases import Leases
 
     return Refresher(
@@ -66,7 +70,19 @@ def refresher_for(rt: Services, holder: str | None = None) -> Refresher:
         chores(rt),
         lease_seconds=rt.config.refresher.lease_seconds,
         holder=holder,
+        beat=heartbeat.touch if heartbeat is not None else (lambda: None),
     )
+
+
+def heartbeat_path(data_dir: Path) -> Path:
+    """The file a supervised refresher touches (one per ``psre serve``: its pid in the name)."""
+    return data_dir / "run" / f"refresher-{os.getpid()}.beat"
+
+
+def stale_after(rt: Runtime) -> float:
+    """How long a supervised refresher's beat may stand still before it is killed: two leases
+    (its keeper beats every third of one), so only a stopped or hung process gets there."""
+    return max(10.0, 2 * rt.config.refresher.lease_seconds)
 
 
 def _crls(rt: Services, check: Check) -> None:
@@ -115,13 +131,13 @@ def _orphans(rt: Services, check: Check) -> None:
         log.info("removed %d orphaned key(s)", len(report.removed))
 
 
-def spawn(config_file: str) -> subprocess.Popen[bytes]:
+def spawn(config_file: str, heartbeat: Path) -> subprocess.Popen[bytes]:
     """Start ``psre refresher`` for ``psre serve --role all`` (same config, same environment);
-    it exits when that ``psre serve`` is gone."""
+    it exits when that ``psre serve`` is gone, and touches ``heartbeat`` while it runs."""
     return subprocess.Popen(
         [
             sys.executable, "-m", "psre.cli", "--config", config_file,
-            "refresher", "--parent-pid", str(os.getpid()),
+            "refresher", "--parent-pid", str(os.getpid()), "--heartbeat", str(heartbeat),
         ]
     )  # fmt: skip
 
@@ -135,8 +151,17 @@ def spawn(config_file: str) -> subprocess.Popen[bytes]:
     hidden=True,
     help="Exit when this process (psre serve) is gone.",
 )
+@click.option(
+    "--heartbeat",
+    type=click.Path(path_type=Path),
+    default=None,
+    hidden=True,
+    help="Touch this file while running (psre serve's supervisor kills a stuck refresher).",
+)
 @click.pass_context
-def refresher(ctx: click.Context, once: bool, parent_pid: int | None) -> None:
+def refresher(
+    ctx: click.Context, once: bool, parent_pid: int | None, heartbeat: Path | None
+) -> None:
     """Background work under a database lease: CRLs, OCSP pre-signing, expiry, sweeps.
 
     Run one per host if you like: one holds the lease and works, the others stand by and
@@ -144,7 +169,7 @@ def refresher(ctx: click.Context, once: bool, parent_pid: int | None) -> None:
     if ctx.invoked_subcommand is not None:
         return
     rt: Services = ctx.obj
-    r = refresher_for(rt)
+    r = refresher_for(rt, heartbeat=heartbeat)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

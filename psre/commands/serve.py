@@ -52,9 +52,17 @@ def serve(rt: Runtime, host: str | None, port: int | None, role: str | None, dev
     # hosts, run ``psre refresher`` where you like: its lease lets one work at a time.
     if role == "all" and rt.config.ocsp.daemon_in_serve:
         from ca_core.supervise import Supervisor
-        from psre.commands.refresher import spawn
+        from psre.commands.refresher import heartbeat_path, spawn, stale_after
 
-        helpers.append(Supervisor("refresher", lambda: spawn(config_file)))
+        beat = heartbeat_path(rt.config.data_path)
+        helpers.append(
+            Supervisor(
+                "refresher",
+                lambda: spawn(config_file, beat),
+                heartbeat=beat,
+                stale_after=stale_after(rt),
+            )
+        )
     for h in helpers:
         h.start()
     try:

@@ -44,6 +44,7 @@ def init(rt: Services, no_demo: bool) -> None:
     click.echo(f"one-time code key '{mac_key.label}' ready (id {mac_key.key_id.hex()}, {flags})")
     store = rt.store  # opening runs the migrations
     click.echo(f"database ready ({store.ping().get('dialect')})")
+    click.echo(store.ensure_reader_role())
     rt.audit.append(cli_actor(), "system.init", "psre", {"version": __version__})
     if not no_demo:
         # The demo hierarchy is made by the demo key ceremonies, run unattended: the newcomer's
