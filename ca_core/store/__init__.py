@@ -98,6 +98,13 @@ class ReadOnlyStore:
         engine = _read_engine_for(url, reader_url)
         return cls(engine, engine)
 
+    @property
+    def reader(self) -> ReadOnlyStore:
+        """The read-only face: this one itself (what ``psre serve --role public`` opens), whose
+        reads are on read-only connections already; ``Store.reader`` is the read-write
+        store's."""
+        return self
+
     def close(self) -> None:
         """Close the pooled connections."""
         self.engine.dispose()
