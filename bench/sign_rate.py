@@ -223,7 +223,7 @@ def _publish_revinfo(spki) -> None:
         from ocsp.responses import presign_all
     except ImportError:
         return
-    publish_all(spki.rt)
+    publish_all(spki.rt.crl_publisher)
     presign_all(spki.rt)
 
 

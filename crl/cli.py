@@ -13,7 +13,7 @@ from ca_core.cli_actor import cli_actor
 # crl.publish needs the models and the CRL builder: imported by the commands, not at start-up.
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
-    from crl.publish import CrlInfo
+    from crl.publish import CrlInfo, CrlServices
 
 
 def _echo(infos: list[CrlInfo]) -> None:
@@ -33,14 +33,14 @@ def crl() -> None:
 @crl.command("generate")
 @click.option("--ca", "ca_name", default=None, help="Only this CA (default: every active CA).")
 @click.pass_obj
-def generate(rt: Runtime, ca_name: str | None) -> None:
+def generate(rt: CrlServices, ca_name: str | None) -> None:
     """Sign and publish fresh CRLs now (complete, partitions, delta)."""
-    from crl.publish import publish_all, publisher
+    from crl.publish import publish_all
 
     if ca_name:
-        infos = publisher(rt).publish(ca_name, actor=cli_actor())
+        infos = rt.crl_publisher.publish(ca_name, actor=cli_actor())
     else:
-        infos = publish_all(rt, force=True)
+        infos = publish_all(rt.crl_publisher, force=True)
         if not infos:
             raise click.ClickException("no CRL published (see the log)")
     _echo(infos)
@@ -87,12 +87,12 @@ def show(rt: Runtime, ca_name: str | None, as_json: bool) -> None:
 @crl.command("daemon")
 @click.option("--once", is_flag=True, help="One round, then exit (cron).")
 @click.pass_obj
-def daemon(rt: Runtime, once: bool) -> None:
+def daemon(rt: CrlServices, once: bool) -> None:
     """Re-publish CRLs when due and after status changes, in the foreground (cron; a running
     installation has psre refresher do it)."""
     from crl.scheduler import CrlScheduler
 
-    scheduler = CrlScheduler(rt)
+    scheduler = CrlScheduler(rt.crl_publisher)
     rt.attach_publishers()
     while True:
         _echo(scheduler.run_once())

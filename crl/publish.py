@@ -31,14 +31,16 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from cryptography import x509
 
 from ca_core import audit_objects
+from ca_core.clock import Clock
 from ca_core.config import CrlConfig
 from ca_core.errors import LeaseLostError
 from ca_core.lost_serials import lost_serial_rows
+from ca_core.runtime import Runtime
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from ca_core.store.crls import CrlReads, Crls, NewCrl, PartitionRows, PublishedCrlInfo, RevokedRow
 from ca_core.store.db import utcnow
@@ -51,7 +53,6 @@ from hsm.backend import KeyBackend
 
 if TYPE_CHECKING:
     from ca_core.events import StatusEvent
-    from ca_core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ class CrlPublisher:
         *,
         base_url: str,
         public_dir: Path | None,
-        clock: Callable[[], dt.datetime] = utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.backend = backend
@@ -583,28 +584,22 @@ def _issuing_ca(store: ReadOnlyStore, cert: x509.Certificate) -> CertificateAuth
     return None
 
 
-# --- the runtime: publish_all and the status-event listener --------------------------------------
-def publisher(rt: Runtime) -> CrlPublisher:
-    """This Runtime's publisher (one per process and Runtime)."""
-    pub: CrlPublisher | None = rt.__dict__.get("_crl_publisher")
-    if pub is None:
-        pub = CrlPublisher(
-            rt.store,
-            rt.backend,
-            rt.config.crl,
-            base_url=rt.config.public_base_url,
-            public_dir=public_dir(rt),
-        )
-        rt.__dict__["_crl_publisher"] = pub
-    return pub
+# --- the process's publisher: publish_all and the status-event listener -------------------------
+class CrlServices(Runtime, Protocol):
+    """What ``psre crl`` needs of a process's services: the runtime and its one CRL publisher
+    (built by the composition root, psre.services)."""
+
+    @property
+    def crl_publisher(self) -> CrlPublisher: ...
 
 
-def public_dir(rt: Runtime) -> Path:
-    return rt.config.data_path / "public" / "crl"
+def public_dir(data_path: Path) -> Path:
+    """Where the CRL files are written under the data directory (served at /crl)."""
+    return data_path / "public" / "crl"
 
 
 def publish_all(
-    rt: Runtime, *, force: bool = False, before_each: Callable[[], None] | None = None
+    pub: CrlPublisher, *, force: bool = False, before_each: Callable[[], None] | None = None
 ) -> list[CrlInfo]:
     """Publish every active CA's CRLs that are due (all of them with ``force``).
 
@@ -614,9 +609,8 @@ def publish_all(
     ``before_each`` runs before each CA's publication, outside the per-CA error handling: the
     refresher's lease check, whose exception ends the run.
     """
-    pub = publisher(rt)
     out: list[CrlInfo] = []
-    for ca in rt.store.list_cas():
+    for ca in pub.store.list_cas():
         if ca.status != "active" or ca.certificate_der is None:
             continue
         if before_each is not None:
@@ -630,9 +624,9 @@ def publish_all(
     return out
 
 
-def install(rt: Runtime) -> None:
-    """Re-sign the affected CRLs when a certificate is revoked, held or released."""
-    pub = publisher(rt)
+def install(pub: CrlPublisher) -> None:
+    """Re-sign the affected CRLs when a certificate of ``pub``'s store is revoked, held or
+    released."""
 
     def on_status(event: StatusEvent) -> None:
         if event.kind not in ("revoked", "hold", "released"):
@@ -642,7 +636,7 @@ def install(rt: Runtime) -> None:
         else:
             pub.publish_changes(event.ca, [event.serial_hex])
 
-    rt.store.events.subscribe(on_status)
+    pub.store.events.subscribe(on_status)
 
 
 def _z(t: dt.datetime) -> str:

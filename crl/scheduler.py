@@ -17,21 +17,17 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from typing import TYPE_CHECKING
 
 from crl.errors import CrlBusyError
-from crl.publish import CrlInfo, publish_all, publisher
-
-if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
+from crl.publish import CrlInfo, CrlPublisher, publish_all
 
 log = logging.getLogger(__name__)
 
 
 class CrlScheduler:
-    def __init__(self, rt: Runtime, poll_seconds: float | None = None) -> None:
-        self.rt = rt
-        self.poll_seconds = poll_seconds or rt.config.crl.poll_seconds
+    def __init__(self, publisher: CrlPublisher, poll_seconds: float | None = None) -> None:
+        self.publisher = publisher
+        self.poll_seconds = poll_seconds or publisher.config.poll_seconds
         self._pending: dict[str, set[str]] = defaultdict(set)
         self._lock = threading.Lock()
 
@@ -44,7 +40,7 @@ class CrlScheduler:
         """One round: this process's pending changes, then whatever is due."""
         with self._lock:
             pending, self._pending = self._pending, defaultdict(set)
-        pub = publisher(self.rt)
+        pub = self.publisher
         out: list[CrlInfo] = []
         for ca, serials in pending.items():
             try:
@@ -53,7 +49,7 @@ class CrlScheduler:
                 self.notify_later(ca, serials)
             except Exception:
                 log.exception("CRLs of %s not re-signed after a status change", ca)
-        return out + publish_all(self.rt)
+        return out + publish_all(pub)
 
     def notify_later(self, ca: str, serials: set[str]) -> None:
         with self._lock:

@@ -9,12 +9,11 @@ lists ``/ocsp`` (the status page shows it) and answer the same if the wrapper is
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 
-from ca_core.runtime import Runtime
 from ocsp.responder import OcspResponder, StartResponse
 
 bp = Blueprint("ocsp", __name__)
@@ -29,8 +28,7 @@ def responder_of(app: Flask) -> OcspResponder:
         with holder["lock"]:
             r = holder.get("responder")
             if r is None:
-                rt: Runtime = app.extensions["psre"]
-                r = holder["responder"] = OcspResponder(rt, live=holder["live"])
+                r = holder["responder"] = holder["make"]()
     return r
 
 
@@ -55,8 +53,9 @@ def ocsp_view(encoded: str = "") -> Response:
     return Response(body, status=status, headers=headers)
 
 
-def register(app: Flask, *, live: bool = True) -> None:
-    """Serve /ocsp; ``live=False`` (public role): pre-signed responses only, never the HSM."""
-    app.extensions[_EXT] = {"lock": threading.Lock(), "live": live}
+def register(app: Flask, make_responder: Callable[[], OcspResponder]) -> None:
+    """Serve /ocsp with the responder ``make_responder`` builds (psre.services: on a public
+    server, pre-signed responses only, never the HSM), made on first use."""
+    app.extensions[_EXT] = {"lock": threading.Lock(), "make": make_responder}
     app.register_blueprint(bp)
     app.wsgi_app = _Dispatch(app, app.wsgi_app)  # type: ignore[method-assign]

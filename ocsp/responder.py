@@ -25,34 +25,21 @@ from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from cryptography import x509
 from cryptography.x509 import ocsp
 
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError
 from hsm.errors import HsmError
-from ocsp import static
 from ocsp.index import Entry, IndexedCa, ResponseIndex, http_date
-from ocsp.signing import (
-    CERTID_HASHES,
-    CertStatus,
-    Responder,
-    build_response,
-    cert_status,
-    responder_for,
-    unsuccessful,
-    utcnow,
-)
-
-if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
+from ocsp.live import LiveSigner
+from ocsp.signing import CERTID_HASHES, CertStatus, Responder, unsuccessful
 
 log = logging.getLogger(__name__)
 
@@ -62,31 +49,9 @@ _TRY_LATER = unsuccessful(ocsp.OCSPResponseStatus.TRY_LATER)
 _UNAUTHORIZED = unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
 _INTERNAL = unsuccessful(ocsp.OCSPResponseStatus.INTERNAL_ERROR)
 _NO_CACHE = "max-age=0, no-cache, no-store"
-_RESPONDER_TTL = 300.0
 
 StartResponse = Callable[..., Any]
 Answer = tuple[str, list[tuple[str, str]], bytes]
-
-
-class TokenBucket:
-    """``rate`` tokens per second up to ``burst``; thread-safe."""
-
-    def __init__(self, rate: float, burst: int) -> None:
-        self.rate = rate
-        self.burst = float(burst)
-        self._tokens = float(burst)
-        self._t = time.monotonic()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            now = time.monotonic()
-            self._tokens = min(self.burst, self._tokens + (now - self._t) * self.rate)
-            self._t = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
 
 
 def _error(status: str, message: str) -> Answer:
@@ -118,32 +83,33 @@ def _cached(entry: Entry, now: float) -> Answer:
     )
 
 
-class OcspResponder:
-    """One per process: the index, the live-signing bucket and the signers."""
+@dataclass(frozen=True)
+class ResponderSettings:
+    """What of ``[ocsp]`` the request handling itself reads."""
 
-    def __init__(self, rt: Runtime, *, start_refresh: bool = True, live: bool = True) -> None:
-        self.rt = rt
-        #: False on a public server: no key, so an answer that would need a live signature is
-        #: the pre-signed one (without the nonce) or tryLater — never a guess such as good.
+    #: A POST body over this is refused with 413 before it is read.
+    max_request_bytes: int = 4096
+    #: ``revoked`` (RFC 6960 §2.2's extended revoked) or ``unauthorized`` for a serial we
+    #: never issued.
+    never_issued: str = "revoked"
+
+
+class OcspResponder:
+    """One per process: the index of pre-signed responses and, on the signing side, the live
+    signer (``None`` on a public server: no key, so an answer that would need a live signature
+    is the pre-signed one without the nonce, or tryLater — never a guess such as good)."""
+
+    def __init__(
+        self,
+        index: ResponseIndex,
+        live: LiveSigner | None,
+        clock: Clock = utcnow,
+        settings: ResponderSettings | None = None,
+    ) -> None:
+        self.index = index
         self.live = live
-        cfg = rt.config.ocsp
-        self.cfg = cfg
-        self.validity = dt.timedelta(hours=cfg.validity_hours)
-        self.index = ResponseIndex(
-            rt.store,
-            capacity=cfg.cache_entries,
-            ttl=cfg.index_refresh_seconds,
-            static_root=static.static_root(rt.config.data_path) if cfg.static_files else None,
-        )
-        self.bucket = TokenBucket(cfg.live_rate, cfg.live_burst)
-        self._responders: dict[int, tuple[Responder, float]] = {}
-        self._responders_lock = threading.Lock()
-        try:
-            self.index.refresh()
-        except CaError as ex:  # database down at start: serve what comes later
-            log.warning("OCSP index not loaded yet: %s", ex)
-        if start_refresh:
-            self.index.start(cfg.index_refresh_seconds)
+        self.clock = clock
+        self.cfg = settings or ResponderSettings()
 
     # -- WSGI ------------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -227,8 +193,9 @@ class OcspResponder:
             return _unsuccessful(_TRY_LATER)
         if ca is None and self.cfg.never_issued == "unauthorized":
             return _unsuccessful(_UNAUTHORIZED)
-        if not self.live or not self.bucket.take():
+        if self.live is None or not self.live.take():
             return fallback()
+        live_signer = self.live
         try:
             if ca is None:
                 # RFC 6960 §2.2: "unknown" for an issuer this responder does not serve, signed
@@ -236,22 +203,17 @@ class OcspResponder:
                 signer_ca = self._top_ca()
                 if signer_ca is None:
                     return _unsuccessful(_UNAUTHORIZED)
-                responder = self._responder(signer_ca)
+                responder = live_signer.responder(signer_ca)
                 status = CertStatus("unknown")
                 # The CertID must echo the request's hashes, not the signer's.
                 responder = _with_hashes(responder, alg, name_hash, key_hash)
             else:
-                status = cert_status(self.rt.store, ca.id, serial)
+                status = live_signer.status(ca.id, serial)
                 if status.status == "never_issued" and self.cfg.never_issued == "unauthorized":
                     return _unsuccessful(_UNAUTHORIZED)
-                responder = self._responder(ca)
-            der, _this, next_u = build_response(
-                responder,
-                serial=serial,
-                hash_alg=alg,
-                status=status,
-                validity=self.validity,
-                nonce=nonce,
+                responder = live_signer.responder(ca)
+            der, _this, next_u = live_signer.sign(
+                responder, serial=serial, hash_alg=alg, status=status, nonce=nonce
             )
         except (CaError, HsmError) as ex:
             # Database down, no signer, the token away: the pre-signed answer (RFC 8954 §2.1
@@ -260,28 +222,13 @@ class OcspResponder:
             return fallback()
         if nonce is not None:
             return "200 OK", [("Content-Type", CONTENT_TYPE), ("Cache-Control", _NO_CACHE)], der
-        live = Entry.make(der, "", utcnow(), next_u, 0)
+        live = Entry.make(der, "", self.clock(), next_u, 0)
         status_line, headers, body = _cached(live, now)
         return status_line, [h for h in headers if h[0] != "ETag"], body
 
     def _top_ca(self) -> IndexedCa | None:
         roots = [c for c in self.index.cas.values() if c.parent_id is None]
         return min(roots, key=lambda c: c.id) if roots else None
-
-    def _responder(self, ca: IndexedCa) -> Responder:
-        mono = time.monotonic()
-        cached = self._responders.get(ca.id)
-        if (
-            cached is not None
-            and mono - cached[1] < _RESPONDER_TTL
-            and (cached[0].valid_until > utcnow())
-        ):
-            return cached[0]
-        with self._responders_lock:
-            row = self.rt.store.get_ca(ca.name)
-            r = responder_for(self.rt.store, self.rt.backend, row, self.cfg.signer)
-            self._responders[ca.id] = (r, mono)
-            return r
 
 
 def _with_hashes(r: Responder, alg: str, name_hash: bytes, key_hash: bytes) -> Responder:

@@ -37,7 +37,8 @@ def create_app(config: Config | None = None, role: str | None = None) -> Flask:
     app.url_map.converters["int"] = bounded_int_converter()
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024 * 1024  # largest PDF we accept, plus forms
     app.json.sort_keys = False  # type: ignore[attr-defined]
-    app.extensions["psre"] = Services(cfg, public=public)
+    services = Services(cfg, public=public)
+    app.extensions["psre"] = services
     app.extensions["psre_role"] = role
     register_error_handlers(app)
     # NUL and lone surrogates are no field's value anywhere (signing_api.edge).
@@ -65,7 +66,7 @@ def create_app(config: Config | None = None, role: str | None = None) -> Flask:
         app.before_request(_public_only)
     from ocsp.http import register as register_ocsp
 
-    register_ocsp(app, live=not public)
+    register_ocsp(app, services.ocsp_responder)
 
     @app.get("/healthz")
     def healthz() -> ResponseReturnValue:

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
     from ca_core.store import Store
+    from crl.publish import CrlPublisher
     from hsm.pkcs11_backend import Pkcs11Backend
+    from ocsp.responder import OcspResponder
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,59 @@ class Services:
         self.attach_publishers()
         return Revoker(self.store, self.issuer.recover)
 
+    @cached_property
+    def crl_publisher(self) -> CrlPublisher:
+        """This process's one CRL publisher (psre crl, the refresher, the status-event
+        listener): it holds the per-CA locks that keep two threads from signing at once."""
+        from crl.publish import CrlPublisher, public_dir
+
+        return CrlPublisher(
+            self.store,
+            self.backend,
+            self.config.crl,
+            base_url=self.config.public_base_url,
+            public_dir=public_dir(self.config.data_path),
+        )
+
+    def ocsp_responder(self, *, start_refresh: bool = True) -> OcspResponder:
+        """This process's OCSP responder: the index of pre-signed responses over the store and,
+        except on a public server, the live signer with the key backend. With ``start_refresh``
+        the index reloads in the background every ``ocsp.index_refresh_seconds``."""
+        import datetime as dt
+
+        from ca_core.clock import utcnow
+        from ca_core.errors import CaError
+        from ocsp import static
+        from ocsp.index import ResponseIndex
+        from ocsp.live import LiveSigner, TokenBucket
+        from ocsp.responder import OcspResponder, ResponderSettings
+
+        cfg = self.config.ocsp
+        index = ResponseIndex(
+            self.store,
+            capacity=cfg.cache_entries,
+            ttl=cfg.index_refresh_seconds,
+            static_root=static.static_root(self.config.data_path) if cfg.static_files else None,
+        )
+        live = None
+        if not self.public:
+            live = LiveSigner(
+                self.store,
+                self.backend,
+                mode=cfg.signer,
+                validity=dt.timedelta(hours=cfg.validity_hours),
+                bucket=TokenBucket(cfg.live_rate, cfg.live_burst),
+                clock=utcnow,
+            )
+        try:
+            index.refresh()
+        except CaError as ex:  # database down at start: serve what comes later
+            log.warning("OCSP index not loaded yet: %s", ex)
+        if start_refresh:
+            index.start(cfg.index_refresh_seconds)
+        settings = ResponderSettings(cfg.max_request_bytes, cfg.never_issued)
+        return OcspResponder(index, live, utcnow, settings)
+
     def attach_publishers(self) -> None:
         """Subscribe the CRL and OCSP publishers to this store's status events (once).
 
@@ -120,7 +175,7 @@ class Services:
         self._publishers_attached = True
         from crl import publish as crl_publish
 
-        crl_publish.install(self)
+        crl_publish.install(self.crl_publisher)
         from ocsp.publisher import install as install_ocsp
 
         install_ocsp(self)

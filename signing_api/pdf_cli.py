@@ -225,12 +225,18 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
 @click.pass_obj
 def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None) -> None:
     """Verify every signature of FILE against this PSrE; exit 1 unless all are valid."""
+    from ca_core.clock import utcnow
+    from signing_api.pdf_pool import pool_for
     from signing_api.verify import verify_pdf
+    from signing_api.verify_sources import store_sources
 
     password = None
     if password_file:
         password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
-    report = verify_pdf(rt, Path(file).read_bytes(), password)
+    trust, revinfo = store_sources(rt.config)
+    report = verify_pdf(
+        trust, revinfo, utcnow, Path(file).read_bytes(), password, pool=pool_for(rt)
+    )
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=2, default=_json_default))
     else:

@@ -26,7 +26,7 @@ from signing_api.signers import NoKeyError, PsreSigner
 from signing_api.verify_status import PathCertificate
 
 if TYPE_CHECKING:
-    from ca_core.config import Config
+    from signing_api.verify_sources import Clock, RevocationSource, TrustSource
 
 # -- signing ------------------------------------------------------------------------------------
 
@@ -93,36 +93,16 @@ def sign(job: pades.SignJob, data: bytes) -> bytes:
 # -- verification -------------------------------------------------------------------------------
 
 
-class _StoreView:
-    """What verification reads of our store, in the child: a read-only connection of its own
-    (kept for the child's life), never the HSM."""
-
-    def __init__(self, config: Config) -> None:
-        from ca_core.store import ReadOnlyStore
-
-        self.config = config
-        self.store = ReadOnlyStore.open(
-            config.effective_database_url, reader_url=config.database_reader_url
-        )
-
-
-_views: dict[str, _StoreView] = {}
-
-
 def verify_document(
-    config: Config, data: bytes, password: str | None
+    trust: TrustSource,
+    revinfo: RevocationSource,
+    clock: Clock,
+    data: bytes,
+    password: str | None,
+    max_fields: int,
 ) -> tuple[verify.PdfReport, dict[str, verify.SigDetails]]:
-    url = config.effective_database_url
-    view = _views.get(url)
-    if view is None:
-        view = _views[url] = _StoreView(config)
     try:
-        return verify.analyse(
-            view,  # type: ignore[arg-type]
-            data,
-            password,
-            config.pdf.max_signature_fields,
-        )
+        return verify.analyse(trust, revinfo, clock, data, password, max_fields)
     except RecursionError as ex:
         raise verify.NotAPdfError("the PDF is nested too deeply to be read") from ex
 

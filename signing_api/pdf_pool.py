@@ -96,6 +96,8 @@ class Budget:
     seconds: float
     #: Address space a child may add to what it starts with, MiB.
     memory_mb: int
+    #: Filled signature fields a verified document may have (each costs a validation).
+    max_signature_fields: int = 50
 
 
 # --- the parent side ---------------------------------------------------------------------------
@@ -407,7 +409,12 @@ _pools: weakref.WeakKeyDictionary[Runtime, PdfPool] = weakref.WeakKeyDictionary(
 
 
 def budget_of(cfg: PdfConfig) -> Budget:
-    return Budget(workers=cfg.workers, seconds=cfg.max_seconds, memory_mb=cfg.max_memory_mb)
+    return Budget(
+        workers=cfg.workers,
+        seconds=cfg.max_seconds,
+        memory_mb=cfg.max_memory_mb,
+        max_signature_fields=cfg.max_signature_fields,
+    )
 
 
 def pool_for(rt: Runtime) -> PdfPool:

@@ -6,6 +6,7 @@ from flask import Response, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from ca_core.app_runtime import runtime
+from ca_core.clock import utcnow
 from signing_api import documents
 from signing_api.activation import (
     ApiStatus,
@@ -25,9 +26,11 @@ from signing_api.esign_common import (
 )
 from signing_api.esign_errors import missing
 from signing_api.fields import StampFields, check_nik, require_pdf, sign_options
+from signing_api.pdf_pool import pool_for
 from signing_api.service import Document, level_for, sign_documents
 from signing_api.verify import verify_pdf_details
 from signing_api.verify_shapes import v1_report
+from signing_api.verify_sources import store_sources
 
 bp = esign_blueprint("esign_v1", "/api")
 
@@ -104,7 +107,8 @@ def verify() -> Response:
     with verify_slots(rt).hold(request.remote_addr):
         upload = _file("signed_file")
         data = require_pdf("signed_file", upload.read())
-        report, details = verify_pdf_details(rt, data)
+        trust, revinfo = store_sources(rt.config)
+        report, details = verify_pdf_details(trust, revinfo, utcnow, data, pool=pool_for(rt))
     return jsonify(v1_report(upload.filename or "document.pdf", report, details))
 
 

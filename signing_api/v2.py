@@ -20,6 +20,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from ca_core.app_runtime import runtime
+from ca_core.clock import utcnow
 from ca_core.store import Store
 from ca_core.subscribers import Enrolment, SubscriberError
 from signing_api.activation import (
@@ -49,10 +50,12 @@ from signing_api.esign_errors import (
     missing,
 )
 from signing_api.fields import StampFields, b64decode, check_nik, require_pdf, sign_options
+from signing_api.pdf_pool import pool_for
 from signing_api.service import Document, level_for, sign_documents
 from signing_api.v1 import locked_fields, status_message
 from signing_api.verify import verify_pdf_details
 from signing_api.verify_shapes import v2_report
+from signing_api.verify_sources import store_sources
 
 bp = esign_blueprint("esign_v2", "/api/v2")
 
@@ -310,7 +313,10 @@ def verify_v2() -> Response:
             raise missing("file")
         data = require_pdf("file", b64decode("file", body.get("file")))
         password = text_field(body, "password")
-        report, details = verify_pdf_details(rt, data, password)
+        trust, revinfo = store_sources(rt.config)
+        report, details = verify_pdf_details(
+            trust, revinfo, utcnow, data, password, pool=pool_for(rt)
+        )
     return jsonify(v2_report(report, details))
 
 

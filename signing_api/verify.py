@@ -48,11 +48,11 @@ from pyhanko.sign.validation.status import (
 
 from ca_core.errors import CaError
 from signing_api import verify_status
-from signing_api.pdf_pool import DocumentTooComplexError
+from signing_api.pdf_pool import DocumentTooComplexError, PdfPool
 from signing_api.verify_status import PathCertificate
 
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
+    from signing_api.verify_sources import Clock, RevocationSource, TrustSource
 
 #: Statuses a certificate can have on this page and in the verify API.
 CERT_STATUSES = ("good", "revoked", "hold", "unknown", "expired")
@@ -137,7 +137,14 @@ MAX_DETAIL_CERTS = 10
 
 
 def verify_pdf(
-    rt: Runtime, data: bytes, password: str | None = None, deadline: float | None = None
+    trust: TrustSource,
+    revinfo: RevocationSource,
+    clock: Clock,
+    data: bytes,
+    password: str | None = None,
+    deadline: float | None = None,
+    *,
+    pool: PdfPool,
 ) -> PdfReport:
     """Validate every signature in ``data``; raises NotAPdfError if it cannot be read as PDF.
 
@@ -145,28 +152,48 @@ def verify_pdf(
     budgets and ``deadline``): DocumentTooComplexError (4131) over them, including a document
     with more than ``pdf.max_signature_fields`` filled signature fields.
     """
-    return verify_pdf_details(rt, data, password, deadline)[0]
+    return verify_pdf_details(trust, revinfo, clock, data, password, deadline, pool=pool)[0]
 
 
 def verify_pdf_details(
-    rt: Runtime, data: bytes, password: str | None = None, deadline: float | None = None
+    trust: TrustSource,
+    revinfo: RevocationSource,
+    clock: Clock,
+    data: bytes,
+    password: str | None = None,
+    deadline: float | None = None,
+    *,
+    pool: PdfPool,
 ) -> tuple[PdfReport, dict[str, SigDetails]]:
     """:func:`verify_pdf`, with each signature's certificates and signature value by field.
 
-    The child reads our store itself (read-only, its own connection: the look-ups depend on
-    the certificates the document carries); it never touches the HSM.
+    ``trust``, ``revinfo`` and ``clock`` cross into the child (signing_api.verify_sources: the
+    store-backed sources open a read-only connection of their own there, since the look-ups
+    depend on the certificates the document carries); it never touches the HSM.
     """
     from signing_api import pdf_jobs
-    from signing_api.pdf_pool import pool_for
 
-    return pool_for(rt).run(pdf_jobs.verify_document, rt.config, data, password, deadline=deadline)
+    return pool.run(
+        pdf_jobs.verify_document,
+        trust,
+        revinfo,
+        clock,
+        data,
+        password,
+        pool.budget.max_signature_fields,
+        deadline=deadline,
+    )
 
 
 def analyse(
-    rt: Runtime, data: bytes, password: str | None, max_fields: int
+    trust: TrustSource,
+    revinfo: RevocationSource,
+    clock: Clock,
+    data: bytes,
+    password: str | None,
+    max_fields: int,
 ) -> tuple[PdfReport, dict[str, SigDetails]]:
-    """The verification itself, on untrusted bytes: runs in a PDF worker, ``rt`` a read-only
-    view of our store."""
+    """The verification itself, on untrusted bytes: runs in a PDF worker."""
     try:
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         if reader.encrypted:
@@ -182,7 +209,8 @@ def analyse(
     sig_fields = {s.field_name for s in (*embedded, *doc_timestamps)}
     dss = _dss_revinfo(reader)
     ev = verify_status.gather(
-        rt,
+        trust,
+        revinfo,
         [*_carried_certs([*embedded, *doc_timestamps]), *(dss.certs if dss else [])],
         dss.crls if dss else [],
         dss.ocsps if dss else [],
@@ -190,11 +218,13 @@ def analyse(
     reports = list(unreadable)
     for sig in embedded:
         try:
-            reports.append(_verify_one(rt, ev, sig, sig_fields, dss, bool(doc_timestamps)))
+            reports.append(
+                _verify_one(revinfo, clock, ev, sig, sig_fields, dss, bool(doc_timestamps))
+            )
         except (SignatureValidationError, *_READ_FAULTS) as ex:
             reports.append(_broken(sig.field_name, str(ex)))
     for ts in doc_timestamps:
-        problem = _doc_timestamp_problem(rt, ev, ts)
+        problem = _doc_timestamp_problem(revinfo, clock, ev, ts)
         if problem is not None:
             reports = [_with_problem(r, problem) for r in reports]
     summary = "VALID" if all(r.valid for r in reports) else "INVALID"
@@ -318,7 +348,8 @@ def _gen_time(token: cms.SignedData) -> dt.datetime | None:
 
 
 def _verify_one(
-    rt: Runtime,
+    revinfo: RevocationSource,
+    clock: Clock,
     ev: verify_status.Evidence,
     sig: EmbeddedPdfSignature,
     sig_fields: set[str],
@@ -337,14 +368,16 @@ def _verify_one(
     tsa_chain: list[verify_status.PathCertificate] = []
     if ts is not None:
         tsa_chain = verify_status.path_report(
-            rt, ts.validation_path, ts.signing_cert, "tsa", ts.timestamp, ev
+            revinfo, clock, ts.validation_path, ts.signing_cert, "tsa", ts.timestamp, ev
         )
         ts_problems = _timestamp_problems(ev, ts, tsa_chain, "the signature timestamp")
     ts_trusted = ts is not None and not ts_problems
     if claimed is not None and not ts_trusted:
         st = validate_pdf_signature(sig, ev.context(None), ts_context)
     at = ts.timestamp if ts_trusted and ts is not None else None
-    chain = verify_status.path_report(rt, st.validation_path, st.signing_cert, "signer", at, ev)
+    chain = verify_status.path_report(
+        revinfo, clock, st.validation_path, st.signing_cert, "signer", at, ev
+    )
     return _report(sig, st, chain, tsa_chain, ts_problems, ev, sig_fields, dss, has_doc_ts)
 
 
@@ -535,7 +568,7 @@ def _with_problem(r: SignatureReport, problem: str) -> SignatureReport:
 
 
 def _doc_timestamp_problem(
-    rt: Runtime, ev: verify_status.Evidence, ts: EmbeddedPdfSignature
+    revinfo: RevocationSource, clock: Clock, ev: verify_status.Evidence, ts: EmbeddedPdfSignature
 ) -> str | None:
     """A document timestamp (B-LTA) is judged like a signature timestamp: at its own time."""
     try:
@@ -543,7 +576,7 @@ def _doc_timestamp_problem(
     except (SignatureValidationError, *_READ_FAULTS):
         return "a document timestamp does not verify"
     chain = verify_status.path_report(
-        rt, st.validation_path, st.signing_cert, "tsa", st.timestamp, ev
+        revinfo, clock, st.validation_path, st.signing_cert, "tsa", st.timestamp, ev
     )
     problems = _timestamp_problems(ev, st, chain, "a document timestamp")
     return "; ".join(problems) if problems else None

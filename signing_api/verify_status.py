@@ -57,11 +57,9 @@ from pyhanko_certvalidator.errors import PathValidationError, RevokedError
 from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.validate import async_validate_path
 
-from ca_core.errors import CaError
-
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
     from ca_core.store.models import Certificate
+    from signing_api.verify_sources import Clock, RevocationSource, TrustSource
 
 #: Revocation reasons (as stored, RFC 5280 names) that void a key's work whatever its date.
 COMPROMISE_REASONS = frozenset({"keyCompromise", "cACompromise", "aACompromise"})
@@ -116,52 +114,39 @@ class Evidence:
 
 
 def gather(
-    rt: Runtime,
+    trust: TrustSource,
+    revinfo: RevocationSource,
     certs: Iterable[asn1_x509.Certificate],
     doc_crls: Iterable[asn1_crl.CertificateList],
     doc_ocsps: Iterable[asn1_ocsp.OCSPResponse],
 ) -> Evidence:
-    """Trust anchors (our roots), our CAs, and the revocation data of the store — every CA's
-    newest CRLs (complete, partitions, delta) and the current OCSP response of each of our
-    certificates the document carries — and of the document."""
-    from ca_core.recognized import list_recognized
-    from crl.publish import crl_der, newest_crls
-    from ocsp.responses import response_for_certificate
-
+    """Trust anchors (our roots), our CAs and the recognized ones (``trust``), the revocation
+    data of ``revinfo`` — every CA's newest CRLs (complete, partitions, delta) and the current
+    OCSP response of each of our certificates the document carries — and of the document."""
     ev = Evidence()
-    for ca in rt.store.list_cas():
-        if ca.certificate_der is None:
-            continue
-        cert = asn1_x509.Certificate.load(ca.certificate_der)
-        (ev.roots if ca.parent_id is None else ev.others).append(cert)
-    for r in list_recognized(rt.store):
-        # Withdrawn ones too: their revocation is what makes signatures under them fail.
-        ev.others.append(asn1_x509.Certificate.load(r.certificate_der))
-        ev.recognized[r.certificate_der] = r.display_name
+    cas = trust.trusted_cas()
+    ev.roots = [asn1_x509.Certificate.load(der) for der in cas.roots]
+    ev.others = [asn1_x509.Certificate.load(der) for der in cas.intermediates]
+    ev.recognized = dict(cas.recognized)
     carried = _unique([*ev.others, *certs])
     ev.others = carried
-    # Straight from the store, no cache: a revocation of a second ago counts.
-    store_crls = []
-    for info in newest_crls(rt.store):
-        der = crl_der(rt.store, info.id)
-        if der is not None:
-            store_crls.append(asn1_crl.CertificateList.load(der))
+    store_crls = [asn1_crl.CertificateList.load(der) for der in revinfo.crls()]
     store_ocsps = []
     for cert in carried:
         if cert.self_signed != "no":
             continue
-        der = response_for_certificate(rt.store, x509.load_der_x509_certificate(cert.dump()))
+        der = revinfo.ocsp_response(x509.load_der_x509_certificate(cert.dump()))
         if der is not None:
             store_ocsps.append(asn1_ocsp.OCSPResponse.load(der))
     doc_ocsps = list(doc_ocsps)
-    fetched = _fetch_foreign(rt, ev, carried, doc_ocsps)
+    fetched = _fetch_foreign(revinfo, ev, carried, doc_ocsps)
     ev.crls = _unique([*store_crls, *doc_crls])
     ev.ocsps = sorted(_unique([*store_ocsps, *doc_ocsps, *fetched]), key=_produced_at, reverse=True)
     return ev
 
 
 def _fetch_foreign(
-    rt: Runtime,
+    revinfo: RevocationSource,
     ev: Evidence,
     carried: list[asn1_x509.Certificate],
     doc_ocsps: list[asn1_ocsp.OCSPResponse],
@@ -170,12 +155,9 @@ def _fetch_foreign(
     carries none (signing_api.revfetch says what is fetched, and how bounded)."""
     from signing_api import revfetch
 
-    cfg = rt.config.verify
-    if not cfg.fetch_revocation or not ev.recognized:
+    limits = revinfo.fetch
+    if limits is None or not ev.recognized:
         return []
-    limits = revfetch.FetchLimits(
-        cfg.fetch_timeout_seconds, cfg.fetch_max_bytes, cfg.fetch_max_requests
-    )
     issuers = [x509.load_der_x509_certificate(der) for der in ev.recognized]
     out: list[asn1_ocsp.OCSPResponse] = []
     for cert in carried:
@@ -183,7 +165,7 @@ def _fetch_foreign(
             continue
         c = x509.load_der_x509_certificate(cert.dump())
         issuer = next((i for i in issuers if revfetch.issued_by(c, i)), None)
-        if issuer is None or stored(rt, cert) is not None:
+        if issuer is None or stored(revinfo, cert) is not None:
             continue
         if any(_answers(r, cert) for r in doc_ocsps):
             continue
@@ -233,22 +215,21 @@ def _produced_at(resp: asn1_ocsp.OCSPResponse) -> dt.datetime:
 # --- our store's rows ---------------------------------------------------------------------------
 
 
-def stored(rt: Runtime, cert: asn1_x509.Certificate) -> Certificate | None:
+def stored(revinfo: RevocationSource, cert: asn1_x509.Certificate) -> Certificate | None:
     """Our record of ``cert``, or None if we did not issue exactly this certificate."""
     fingerprint = hashlib.sha256(cert.dump()).hexdigest()
-    try:
-        row = rt.store.find_certificate(cert.serial_number)
-    except CaError:
+    row = revinfo.record(cert.serial_number)
+    if row is None:
         return None
     return row if row.fingerprint_sha256 == fingerprint else None
 
 
-def status_now(row: Certificate | None) -> str:
+def status_now(row: Certificate | None, now: dt.datetime) -> str:
     if row is None:
         return "unknown"  # same serial, another certificate: not ours
     if row.status != "good":
         return row.status
-    if row.not_after < dt.datetime.now(dt.UTC):
+    if row.not_after < now:
         return "expired"
     return "good"
 
@@ -275,7 +256,8 @@ def status_at(row: Certificate | None, at: dt.datetime) -> str:
 
 
 def path_report(
-    rt: Runtime,
+    revinfo: RevocationSource,
+    clock: Clock,
     path: ValidationPath | None,
     leaf: asn1_x509.Certificate,
     kind: str,
@@ -286,7 +268,7 @@ def path_report(
     first, with its status at ``at`` (None: now) from our store — or, for a certificate of a
     recognized PSrE that our store does not hold, from its revocation data in ``ev``."""
     certs = list(path.iter_certs(include_root=False)) if path is not None else [leaf]
-    rows = {cert.dump(): stored(rt, cert) for cert in certs}
+    rows = {cert.dump(): stored(revinfo, cert) for cert in certs}
     foreign: tuple[str, str] | None = None
     if ev is not None and path is not None and any(r is None for r in rows.values()):
         foreign = foreign_status(ev, path, at)
@@ -295,7 +277,7 @@ def path_report(
         if cert.self_signed != "no":
             continue  # a trust anchor: nothing revokes it
         row = rows[cert.dump()]
-        now = status_now(row)
+        now = status_now(row, clock())
         then = now if at is None else status_at(row, at)
         if row is None and foreign is not None:
             then, now = foreign

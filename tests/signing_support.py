@@ -66,7 +66,7 @@ def build_signing_pki(store: Store, backend, url: str) -> SigningPki:
     # CRLs and pre-signed OCSP responses (B-LT's validation data), kept current afterwards by
     # the publishers on status events, as in `psre serve`.
     rt.attach_publishers()
-    publish_all(rt)
+    publish_all(rt.crl_publisher)
     presign_all(rt)
     return SigningPki(pki, rt, store.find_certificate(format(tsa.serial_number, "x")))
 

@@ -16,7 +16,7 @@ from ca_core.config import Config, CrlConfig, HsmConfig
 from ca_core.revocation import Revoker
 from ca_core.store import Store
 from crl.errors import CrlBusyError
-from crl.publish import newest_crl, publish_all, publisher
+from crl.publish import newest_crl, publish_all
 from psre.commands.refresher import refresher_for
 from psre.services import Services
 from tests.cli_support import PsreEnv
@@ -60,8 +60,10 @@ def _wait(cond: Callable[[], bool], timeout: float = 30) -> None:
 
 
 def test_revocation_resigns_the_crl_at_once_and_publish_all_is_idempotent(rt: Services, pki: Pki):
-    assert {i.ca for i in publish_all(rt)} == {pki.root, pki.issuing}
-    assert publish_all(rt) == []  # nothing due: a re-run (psre init) publishes nothing new
+    assert {i.ca for i in publish_all(rt.crl_publisher)} == {pki.root, pki.issuing}
+    assert (
+        publish_all(rt.crl_publisher) == []
+    )  # nothing due: a re-run (psre init) publishes nothing new
     assert (rt.config.data_path / "public" / "crl" / f"{pki.issuing}.crl").exists()
     cp = crl_pki(pki, rt.config.data_path / "public" / "crl")
     leaf = cp.issue()
@@ -100,11 +102,11 @@ def test_refresher_publishes_due_crls_and_changes_from_other_processes(
     finally:
         stop.set()
         thread.join(30)
-    assert publisher(rt).notify is None
+    assert rt.crl_publisher.notify is None
 
 
 def test_a_lease_held_by_another_process_skips_the_ca(rt: Services, pki: Pki):
-    pub = publisher(rt)
+    pub = rt.crl_publisher
     pub.publish(pki.issuing)
     other = crl_pki(pki, rt.config.data_path / "other").publisher
     other.holder = "otherhost:1"
@@ -112,7 +114,7 @@ def test_a_lease_held_by_another_process_skips_the_ca(rt: Services, pki: Pki):
     with pytest.raises(CrlBusyError):
         pub.publish(pki.issuing)
     # publish_all skips it (the other process is publishing) and still does the root.
-    assert {i.ca for i in publish_all(rt, force=True)} == {pki.root}
+    assert {i.ca for i in publish_all(rt.crl_publisher, force=True)} == {pki.root}
     other._release_lease(pki.store.get_ca(pki.issuing).id)
     assert pub.publish(pki.issuing)
 

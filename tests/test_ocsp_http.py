@@ -234,12 +234,13 @@ def test_two_certids_are_malformed(op: OcspPki, app: Flask, client):
 
 
 def test_rate_limit_falls_back_to_presigned_or_try_later(op: OcspPki, app: Flask, client):
-    from ocsp.responder import TokenBucket
+    from ocsp.live import TokenBucket
 
     cert = presigned(op, app)
     responder = responder_of(app)
-    saved = responder.bucket
-    responder.bucket = TokenBucket(rate=0.001, burst=1)
+    assert responder.live is not None
+    saved = responder.live.bucket
+    responder.live.bucket = TokenBucket(rate=0.001, burst=1)
     try:
         first = parse(client.post("/ocsp", data=req_der(op, cert, nonce=b"a" * 8)).data)
         assert len(first.extensions) == 1  # the nonce: signed live
@@ -251,7 +252,7 @@ def test_rate_limit_falls_back_to_presigned_or_try_later(op: OcspPki, app: Flask
         third = parse(client.post("/ocsp", data=never).data)
         assert third.response_status is ocsp.OCSPResponseStatus.TRY_LATER
     finally:
-        responder.bucket = saved
+        responder.live.bucket = saved
 
 
 def test_database_down_serves_presigned_until_next_update_never_after(
@@ -259,10 +260,11 @@ def test_database_down_serves_presigned_until_next_update_never_after(
 ):
     cert = presigned(op, app)
     responder = responder_of(app)
-    rt = responder.rt
-    good_store = rt.store
+    live = responder.live
+    assert live is not None
+    good_store = live.store
     down = ReadOnlyStore.open("postgresql+psycopg://psre@127.0.0.1:1/none?connect_timeout=1")
-    rt.__dict__["store"] = down
+    live.store = down
     responder.index.store = down
     try:
         with pytest.raises(Exception):  # noqa: B017 - whatever the driver raises
@@ -289,7 +291,7 @@ def test_database_down_serves_presigned_until_next_update_never_after(
         assert parse(r.data).response_status is ocsp.OCSPResponseStatus.TRY_LATER
     finally:
         responder.index.clock = time.time
-        rt.__dict__["store"] = good_store
+        live.store = good_store
         responder.index.store = good_store
         down.close()
         responder.index.refresh()
@@ -424,10 +426,9 @@ def test_status_page_shows_ocsp_freshness(op: OcspPki, app: Flask, client):
 
 
 def test_never_issued_unauthorized_by_config(op: OcspPki):
-    from ocsp.responder import OcspResponder
     from tests.ocsp_support import make_runtime
 
     cfg = make_config(op, str(op.store.engine.url), never_issued="unauthorized")
-    responder = OcspResponder(make_runtime(op, cfg), start_refresh=False)
+    responder = make_runtime(op, cfg).ocsp_responder(start_refresh=False)
     _status, _headers, body = responder.respond(never_issued_request(op, 0xABC))
     assert parse(body).response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED

@@ -31,11 +31,11 @@ from signing_api.pdf_sign import (
     StampPlacementError,
     sign_pdf,
 )
-from signing_api.verify import verify_pdf
 from tests import hostile_pdf_support as hostile
 from tests.pdf_support import minimal_pdf
 from tests.proc_support import TreeSampler, returns_a_callable, rss_mb, sleeps
 from tests.signing_support import SigningPki, spki  # noqa: F401
+from tests.verify_support import verify_with_store
 
 BUDGET = PdfConfig(workers=2, max_seconds=4.0, max_memory_mb=400, max_pages=2000)
 
@@ -91,7 +91,7 @@ def test_hostile_documents_are_signed_or_refused_within_budget(rt, signer, case,
     assert took < 2 * BUDGET.max_seconds
     assert not mem.killed
     if isinstance(answer, bytes):
-        assert verify_pdf(rt, answer).summary == "VALID"
+        assert verify_with_store(rt, answer).summary == "VALID"
     else:
         assert answer.api_code == (4131 if outcome == "too_complex" else 4015)
     # The pool still works: a real document signs at once.
@@ -108,7 +108,7 @@ def test_copied_signature_fields_are_refused_or_reported_within_budget(rt, signe
         started = time.monotonic()
         with _bounded(rt) as mem:
             try:
-                answer: object = verify_pdf(rt, case.data)
+                answer: object = verify_with_store(rt, case.data)
             except DocumentTooComplexError as ex:
                 answer = ex
         took = time.monotonic() - started

@@ -182,6 +182,13 @@ def test_public_role_serves_without_pkcs11_and_reads_only(demo: PsreEnv, tmp_pat
             status, kind, page = http("GET", f"{url}{path}")
             assert status == 200 and kind.startswith("text/html"), (path, status, page[:300])
         assert b"issuing-ca" in http("GET", f"{url}/repository")[2]
+        # Honest about this role: no HSM here, so the status page does not call it ok; and no
+        # link to the console, which is not served here.
+        page = http("GET", f"{url}/status")[2].decode()
+        assert 'id="hsm-state">tidak digunakan oleh peran ini<' in page, page
+        assert 'id="hsm-state">baik<' not in page
+        for path in ("/status", "/verify", "/repository"):
+            assert "/console/" not in http("GET", f"{url}{path}")[2].decode(), path
         # /verify reads an upload in a PDF worker against the read-only store: no key needed.
         assert "Tidak ada tanda tangan" in verify_upload(url, minimal_pdf("Nota Dinas"))
         # OCSP: the pre-signed answer; with a nonce the same answer without it (no key to sign
@@ -215,6 +222,8 @@ def test_signing_role_serves_the_signing_side_and_live_ocsp(demo: PsreEnv, tmp_p
             status, _, _ = http(method, f"{url}{path}", b"x" if method == "POST" else None)
             assert status != 404, (method, path, status)
         assert http("GET", f"{url}/api/openapi.json")[0] == 200
+        page = http("GET", f"{url}/status")[2].decode()
+        assert 'id="hsm-state">baik<' in page and 'id="nav-console"' in page, page
         # Public pages too.
         for path in ("/ca/issuing-ca.crt", "/crl/issuing-ca.crl", "/repository", "/verify"):
             assert http("GET", f"{url}{path}")[0] == 200, path

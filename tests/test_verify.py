@@ -16,9 +16,10 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from signing_api.pdf_sign import LEVELS, SignOptions, Stamp, sign_pdf
 from signing_api.signers import signer_for
-from signing_api.verify import NotAPdfError, verify_pdf
+from signing_api.verify import NotAPdfError
 from tests.pdf_support import minimal_pdf, with_changed_page
 from tests.signing_support import SigningPki, pdfsig, pyhanko_statuses, spki  # noqa: F401
+from tests.verify_support import verify_with_store
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def signer(spki: SigningPki):  # noqa: F811
 @pytest.mark.parametrize("level", LEVELS)
 def test_our_signatures_verify_with_their_level(spki, signer, level):  # noqa: F811
     opts = SignOptions(level=level, reason="Mengetahui", location="Bandung")
-    report = verify_pdf(spki.rt, sign_pdf(spki.rt, minimal_pdf(), signer, opts))
+    report = verify_with_store(spki.rt, sign_pdf(spki.rt, minimal_pdf(), signer, opts))
     assert report.summary == "VALID", report
     (r,) = report.signatures
     assert r.valid and r.intact and r.trusted and not r.modified_after_signing, r.problems
@@ -53,7 +54,7 @@ def test_sequential_signatures_all_valid(spki, signer):  # noqa: F811
         spki.rt, doc, other, SignOptions(level="B-T", stamp=Stamp(page=1, box=(50, 50, 200, 110)))
     )
     doc = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-LTA"))
-    report = verify_pdf(spki.rt, doc)
+    report = verify_with_store(spki.rt, doc)
     assert report.summary == "VALID", [r.problems for r in report.signatures]
     assert [r.signer_name for r in report.signatures] == [
         "Rina Wulandari",
@@ -66,7 +67,7 @@ def test_sequential_signatures_all_valid(spki, signer):  # noqa: F811
 def test_content_changed_in_an_incremental_update(spki, signer, tmp_path):  # noqa: F811
     signed = sign_pdf(spki.rt, minimal_pdf("Jumlah: 100"), signer, SignOptions(level="B-LT"))
     changed = with_changed_page(signed, b"BT /F1 18 Tf 72 760 Td (Jumlah: 900) Tj ET")
-    report = verify_pdf(spki.rt, changed)
+    report = verify_with_store(spki.rt, changed)
     (r,) = report.signatures
     assert report.summary == "INVALID" and r.modified_after_signing and r.intact
     assert "changed after it was signed" in " ".join(r.problems)
@@ -94,7 +95,7 @@ def test_annotation_added_after_signing(spki, signer):  # noqa: F811
     w.update_container(page)
     out = io.BytesIO()
     w.write(out)
-    report = verify_pdf(spki.rt, out.getvalue())
+    report = verify_with_store(spki.rt, out.getvalue())
     assert report.summary == "INVALID" and report.signatures[0].modified_after_signing
 
 
@@ -121,7 +122,7 @@ def test_signature_wrapping_partial_byte_range(spki, signer):  # noqa: F811
     assert len(hexsig) <= hole
     data[a + 1 : b - 1] = hexsig + b"0" * (hole - len(hexsig))
     forged = bytes(data)
-    report = verify_pdf(spki.rt, forged)
+    report = verify_with_store(spki.rt, forged)
     (r,) = report.signatures
     assert report.summary == "INVALID", r
     assert r.intact  # the signature itself is fine: only its coverage is not
@@ -132,10 +133,10 @@ def test_zeroed_contents_and_missing_byte_range(spki, signer):  # noqa: F811
     signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))
     _, (_, a, b, _) = _byte_range(signed)
     zeroed = signed[: a + 1] + b"0" * (b - a - 2) + signed[b - 1 :]
-    report = verify_pdf(spki.rt, zeroed)
+    report = verify_with_store(spki.rt, zeroed)
     assert report.summary == "INVALID" and not report.signatures[0].valid
     no_range = signed.replace(b"/ByteRange", b"/ByteRangX", 1)
-    report = verify_pdf(spki.rt, no_range)
+    report = verify_with_store(spki.rt, no_range)
     assert report.summary != "VALID"
 
 
@@ -145,9 +146,9 @@ def test_revoked_after_the_timestamp_stays_valid(spki):  # noqa: F811
     without = sign_pdf(spki.rt, minimal_pdf(), cert, SignOptions(level="B-B"))
     time.sleep(1.1)  # revocation times have whole seconds; same second counts as revoked
     spki.pki.revoker.revoke(cert.serial_hex, "superseded", actor="test")
-    r = verify_pdf(spki.rt, with_ts).signatures[0]
+    r = verify_with_store(spki.rt, with_ts).signatures[0]
     assert r.valid and r.certificate_status == "revoked" and r.status_at_signing == "good"
-    r = verify_pdf(spki.rt, without).signatures[0]
+    r = verify_with_store(spki.rt, without).signatures[0]
     assert not r.valid and r.status_at_signing == "revoked"
 
 
@@ -158,20 +159,20 @@ def test_encrypted_document_verifies_with_its_password(spki, signer):  # noqa: F
     signed = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-T", pdf_password="buka"))
     for wrong in (None, "salah"):
         with pytest.raises(NotAPdfError):
-            verify_pdf(spki.rt, signed, wrong)
-    assert verify_pdf(spki.rt, signed, "buka").summary == "VALID"
+            verify_with_store(spki.rt, signed, wrong)
+    assert verify_with_store(spki.rt, signed, "buka").summary == "VALID"
 
 
 def test_pyhanko_agrees_on_what_we_call_valid(spki, signer):  # noqa: F811
     signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LTA"))
-    assert verify_pdf(spki.rt, signed).summary == "VALID"
+    assert verify_with_store(spki.rt, signed).summary == "VALID"
     assert all(st.bottom_line for st in pyhanko_statuses(spki, signed))
 
 
 def test_unsigned_and_not_a_pdf(spki):  # noqa: F811
-    assert verify_pdf(spki.rt, minimal_pdf()).summary == "NO_SIGNATURE"
+    assert verify_with_store(spki.rt, minimal_pdf()).summary == "NO_SIGNATURE"
     with pytest.raises(NotAPdfError):
-        verify_pdf(spki.rt, b"no pdf here")
+        verify_with_store(spki.rt, b"no pdf here")
 
 
 def test_certified_document_no_changes_allowed(spki, signer):  # noqa: F811
@@ -196,7 +197,7 @@ def test_certified_document_no_changes_allowed(spki, signer):  # noqa: F811
         output=out,
     )
     certified = out.getvalue()
-    assert verify_pdf(spki.rt, certified).summary == "VALID"
+    assert verify_with_store(spki.rt, certified).summary == "VALID"
     with pytest.raises(PdfSignError):
         sign_pdf(spki.rt, certified, signer, SignOptions(level="B-B"))
     # A form field filled in afterwards (allowed for approval signatures, not under level 1).
@@ -204,7 +205,7 @@ def test_certified_document_no_changes_allowed(spki, signer):  # noqa: F811
     fields.append_signature_field(w, fields.SigFieldSpec("Kosong", box=(10, 10, 60, 30)))
     out = io.BytesIO()
     w.write(out)
-    report = verify_pdf(spki.rt, out.getvalue())
+    report = verify_with_store(spki.rt, out.getvalue())
     assert report.summary == "INVALID"
     (r,) = report.signatures
     assert r.modified_after_signing and not r.valid

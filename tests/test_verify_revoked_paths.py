@@ -28,12 +28,12 @@ from ca_core.store import Store
 from ca_core.store.models import Certificate
 from crl.publish import crl_der, newest_crls
 from signing_api.pdf_sign import LEVELS, SignOptions, sign_pdf
-from signing_api.verify import verify_pdf
 from tests.authority_support import WITNESSED
 from tests.cli_support import PsreEnv
 from tests.esign_support import b64, make_esign_app, new_client, pdf_upload, post_json
 from tests.pdf_support import minimal_pdf
 from tests.signing_support import SigningPki, build_signing_pki
+from tests.verify_support import verify_with_store
 from tests.web_support import csrf
 
 #: pyHanko's names of the reasons that void a key's work whatever the time (RFC 3161 §4).
@@ -113,12 +113,12 @@ def test_issuing_ca_revoked_after_signing(fresh_spki: SigningPki, reason: str) -
     signer = spki.new_signer("Rina Wulandari")
     docs = _signed_at_every_level(spki, signer)
     for level, data in docs.items():
-        assert verify_pdf(spki.rt, data).summary == "VALID", level
+        assert verify_with_store(spki.rt, data).summary == "VALID", level
     issuing = format(spki.pki.cert(spki.pki.issuing).serial_number, "x")
     _revoke(spki, issuing, reason, ca=spki.pki.root)
 
     for level, data in docs.items():
-        report = verify_pdf(spki.rt, data)
+        report = verify_with_store(spki.rt, data)
         (r,) = report.signatures
         # B-B: judged now, under a revoked CA. Timestamped: judged at the timestamp, before the
         # revocation, unless the CA's key was compromised.
@@ -155,7 +155,7 @@ def test_tsa_revoked_after_stamping(fresh_spki: SigningPki, reason: str) -> None
     data = sign_pdf(spki.rt, minimal_pdf("Undangan"), signer, SignOptions(level="B-T"))
     _revoke(spki, spki.tsa.serial_hex, reason, ca=spki.pki.issuing)
 
-    report = verify_pdf(spki.rt, data)
+    report = verify_with_store(spki.rt, data)
     (r,) = report.signatures
     expected = reason != "keyCompromise"
     assert (report.summary == "VALID") is expected, r.problems
@@ -175,7 +175,7 @@ def test_signer_key_compromise_voids_even_timestamped_signatures(fresh_spki: Sig
     signer = spki.new_signer("Dewi Lestari")
     data = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LT"))
     _revoke(spki, signer.serial_hex, "keyCompromise", ca=spki.pki.issuing)
-    (r,) = verify_pdf(spki.rt, data).signatures
+    (r,) = verify_with_store(spki.rt, data).signatures
     assert not r.valid and r.status_at_signing == "revoked"
     assert _pyhanko_verdict(spki, data, "B-LT", "signer") is False
 
@@ -265,6 +265,6 @@ def test_a_revocation_not_yet_published_counts(fresh_spki: SigningPki, db_url: s
     finally:
         elsewhere.close()
     assert _pyhanko_verdict(spki, data, "B-B", "signer") is True  # the published data lags
-    report = verify_pdf(spki.rt, data)
+    report = verify_with_store(spki.rt, data)
     assert report.summary == "INVALID"
     assert report.signatures[0].chain[1].status == "revoked"

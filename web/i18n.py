@@ -212,6 +212,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "status.fresh": ("segar", "fresh"),
     "status.stale": ("kedaluwarsa", "stale"),
     "status.hsm": ("Modul HSM", "HSM"),
+    "status.hsm.unused": ("tidak digunakan oleh peran ini", "not used by this role"),
     "status.db": ("Basis data", "Database"),
     "status.ok": ("baik", "ok"),
     "status.down": ("bermasalah", "failing"),

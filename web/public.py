@@ -11,11 +11,13 @@ from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
 from ca_core.app_runtime import runtime
+from ca_core.clock import utcnow
 from signing_api import enrolment
 from signing_api.client_slots import TooManyAtOnceError, verify_slots
 from signing_api.edge import EdgeError, local_redirect
-from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError
+from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError, pool_for
 from signing_api.verify import verify_pdf
+from signing_api.verify_sources import store_sources
 from web import dashboard
 from web.i18n import COOKIE, LANGS
 from web.render import render, render_error
@@ -76,7 +78,9 @@ def _verify_upload() -> tuple[str, int]:
     if b"%PDF-" not in data[:1024]:  # ISO 32000: the header is near the start of the file
         return render("public/verify.html", 422, error="verify.not_pdf")
     try:
-        report = verify_pdf(runtime(), data)
+        rt = runtime()
+        trust, revinfo = store_sources(rt.config)
+        report = verify_pdf(trust, revinfo, utcnow, data, pool=pool_for(rt))
     except DocumentTooComplexError:
         return render("public/verify.html", 413, error="verify.too_complex")
     except PdfWorkersBusyError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from flask import g, render_template, request
+from flask import current_app, g, render_template, request
 
 from web.i18n import current_lang, translate
 from web.operators import allowed
@@ -25,6 +25,8 @@ def render(template: str, status: int = 200, **ctx: Any) -> tuple[str, int]:
             operator=active.operator if active else None,
             can=lambda perm: active is not None and allowed(active.operator.role, perm),
             csrf_token=csrf_token(),
+            # A public server has no console (psre serve --role public): no link to a 404.
+            console_served="console" in current_app.blueprints,
             **ctx,
         ),
         status,

@@ -179,7 +179,7 @@ def _republish(rt: Services) -> None:
     from crl.publish import publish_all
     from ocsp.responses import presign_all
 
-    for info in publish_all(rt, force=True):
+    for info in publish_all(rt.crl_publisher, force=True):
         click.echo(f"published CRL {info.name} #{info.number}")
     click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
 

@@ -24,6 +24,7 @@ from ca_core.refresher import LEASE_NAME, Check, Chore, Refresher
 
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
+    from psre.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 ACTOR = "psre-refresher"
 
 
-def chores(rt: Runtime) -> list[Chore]:
+def chores(rt: Services) -> list[Chore]:
     """The background work of an installation, most urgent first."""
     cfg = rt.config
     out: list[Chore] = []
@@ -63,7 +64,7 @@ def chores(rt: Runtime) -> list[Chore]:
 
 
 def refresher_for(
-    rt: Runtime, holder: str | None = None, heartbeat: Path | None = None
+    rt: Services, holder: str | None = None, heartbeat: Path | None = None
 ) -> Refresher:
     from ca_core.store.leases import Leases
 
@@ -87,14 +88,14 @@ def stale_after(rt: Runtime) -> float:
     return max(10.0, 2 * rt.config.refresher.lease_seconds)
 
 
-def _crls(rt: Runtime, check: Check) -> None:
+def _crls(rt: Services, check: Check) -> None:
     from crl.publish import publish_all
 
-    for info in publish_all(rt, before_each=check):
+    for info in publish_all(rt.crl_publisher, before_each=check):
         log.info("refresher: published CRL %s #%d", info.name, info.number)
 
 
-def _lifecycle(rt: Runtime, check: Check) -> None:
+def _lifecycle(rt: Services, check: Check) -> None:
     from ca_core import lifecycle
 
     report = lifecycle.run(rt, before_write=check)
@@ -107,7 +108,7 @@ def _lifecycle(rt: Runtime, check: Check) -> None:
         )
 
 
-def _outbox(rt: Runtime, check: Check) -> None:
+def _outbox(rt: Services, check: Check) -> None:
     """One-time codes past their expiry leave the outbox (ca_core.notifier)."""
     from ca_core.notifier import sweep
 
@@ -117,7 +118,7 @@ def _outbox(rt: Runtime, check: Check) -> None:
         log.info("outbox: %d expired message(s) removed", n)
 
 
-def _orphans(rt: Runtime, check: Check) -> None:
+def _orphans(rt: Services, check: Check) -> None:
     import datetime as dt
 
     from ca_core.orphans import sweep_orphans
@@ -170,7 +171,7 @@ def refresher(
     take over within refresher.lease_seconds when it dies."""
     if ctx.invoked_subcommand is not None:
         return
-    rt: Runtime = ctx.obj
+    rt: Services = ctx.obj
     r = refresher_for(rt, heartbeat=heartbeat)
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -186,7 +187,7 @@ def refresher(
 @refresher.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @click.pass_obj
-def status(rt: Runtime, as_json: bool) -> None:
+def status(rt: Services, as_json: bool) -> None:
     """Who holds the refresher lease, since when and until when."""
     from ca_core.store import ReadOnlyStore
     from ca_core.store.leases import LeaseReads

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,11 +15,14 @@ from ca_core.dev_token import ensure_dev_token
 from ca_core.runtime import Runtime
 from ca_core.store.db import private_dir
 
+if TYPE_CHECKING:
+    from psre.services import Services
+
 
 @click.command()
 @click.option("--no-demo", is_flag=True, help="Do not create the demo PKI.")
 @click.pass_obj
-def init(rt: Runtime, no_demo: bool) -> None:
+def init(rt: Services, no_demo: bool) -> None:
     """Create psre.toml, the dev token and the database (idempotent)."""
     ctx = click.get_current_context()
     path = Path(ctx.meta["config_file"])
@@ -51,7 +55,7 @@ def init(rt: Runtime, no_demo: bool) -> None:
         click.echo(f"demo PKI ready: {ROOT} -> {ISSUING}")
         from crl.publish import publish_all
 
-        for info in publish_all(rt):
+        for info in publish_all(rt.crl_publisher):
             click.echo(f"published CRL {info.name} #{info.number}")
     from ocsp.responses import presign_all
 
