@@ -25,6 +25,14 @@ class StoreError(CaError):
     code = "store_error"
 
 
+class StoreUnavailableError(StoreError):
+    """The database cannot be reached or answer now (connection refused or lost, no pooled
+    connection in time, a failover under way): the request may succeed if retried, so HTTP
+    callers answer 503, never 4xx."""
+
+    code = "store_unavailable"
+
+
 class NotFoundError(StoreError):
     code = "not_found"
 

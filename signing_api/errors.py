@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ca_core.errors import CaError, ConfigError, NotFoundError
+from ca_core.errors import CaError, ConfigError, NotFoundError, StoreUnavailableError
 from hsm.errors import HsmError
 from signing_api.edge import EdgeError
 
@@ -52,6 +52,15 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(NotFoundError)
     def _not_found(ex: NotFoundError):
         return jsonify({"error": {"code": ex.code, "message": str(ex)}}), 404
+
+    @app.errorhandler(StoreUnavailableError)
+    def _store_down(ex: StoreUnavailableError):
+        # A database outage (or failover) is the server's and passes: 503, never 400.
+        app.logger.error("database unavailable: %s", ex)
+        resp = jsonify({"error": {"code": ex.code, "message": "the database is unavailable"}})
+        resp.status_code = 503
+        resp.headers["Retry-After"] = "5"
+        return resp
 
     @app.errorhandler(CaError)
     def _ca(ex: CaError):

@@ -504,7 +504,11 @@ def test_database_away_and_back_heals_without_a_restart(tmp_path):
             stop = threading.Event()
 
             def load() -> None:  # requests all along: before, during and after the outage
-                asks = (("healthz", lambda: healthz(s.url)), ("sign", lambda: sign_v2(inst, s.url)))
+                asks = (
+                    ("healthz", lambda: healthz(s.url)),
+                    ("sign", lambda: sign_v2(inst, s.url)),
+                    ("crl", lambda: http(f"{s.url}/crl/issuing-ca.crl")),
+                )
                 while not stop.is_set():
                     for what, ask in asks:
                         # Stamped when sent, not when answered: a signature begun just before
@@ -525,6 +529,12 @@ def test_database_away_and_back_heals_without_a_restart(tmp_path):
                 # OCSP keeps answering from the pre-signed responses in memory.
                 text = openssl_ocsp(env, s.url, "-no_nonce")
                 assert "Cert Status: good" in text, text
+                # A CRL the database cannot be asked for is the server's trouble: 503 with a
+                # code and Retry-After (it was 400, which tells a client not to retry).
+                crl = http(f"{s.url}/crl/issuing-ca.crl")
+                assert crl.status == 503, (crl.status, crl.body)
+                assert crl.json()["error"]["code"] == "store_unavailable", crl.body
+                assert crl.headers.get("Retry-After"), crl.headers
                 time.sleep(2)
                 restart_at = time.monotonic()  # requests sent from here on may find it back
                 pg.start()
@@ -540,6 +550,10 @@ def test_database_away_and_back_heals_without_a_restart(tmp_path):
                 stop.set()
                 worker.join(60)
             during = {st for _w, t, st in answers if down_at + 0.5 < t < restart_at}
+            crl_during = {
+                st for w, t, st in answers if w == "crl" and down_at + 0.5 < t < restart_at
+            }
+            assert crl_during == {503}, crl_during
             after = [st for _w, t, st in answers if t > up_at + healed_after + 0.5]
             assert during <= {503}, during  # an answer with a code, never a 500 or a hang
             assert after and set(after) == {200}, after

@@ -30,7 +30,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql.schema import ColumnCollectionConstraint
 
-from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError
+from ca_core.errors import AlreadyExistsError, NotFoundError, StoreError, StoreUnavailableError
 from ca_core.events import EventBus
 from ca_core.store.audit_log import AuditLog
 from ca_core.store.certificate_status import CertStatus as CertStatus
@@ -38,6 +38,7 @@ from ca_core.store.certificate_status import decide_status
 from ca_core.store.db import (
     describe_db_error,
     ensure_reader_role,
+    is_unavailable,
     make_engine,
     make_read_engine,
     read_only,
@@ -488,8 +489,10 @@ def _store_errors(subject: object | None) -> Iterator[None]:
             raise AlreadyExistsError(_already_exists(*conflict, subject)) from ex
         raise StoreError(f"rejected by the database: {describe_db_error(ex)}") from ex
     except DBAPIError as ex:
+        if is_unavailable(ex):
+            raise StoreUnavailableError(f"database unavailable: {describe_db_error(ex)}") from ex
         raise StoreError(f"database error: {describe_db_error(ex)}") from ex
     except (PoolTimeout, DisconnectionError) as ex:
         # Not the driver's (no pooled connection in time, a connection lost under us): the
         # database is unavailable all the same, and callers catch one kind of error.
-        raise StoreError(f"database unavailable: {type(ex).__name__}") from ex
+        raise StoreUnavailableError(f"database unavailable: {type(ex).__name__}") from ex

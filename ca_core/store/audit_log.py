@@ -25,8 +25,8 @@ from ca_core.audit import (
     verify_chain,
 )
 from ca_core.clock import utcnow
-from ca_core.errors import AuditError
-from ca_core.store.db import describe_db_error, read_only
+from ca_core.errors import AuditError, StoreUnavailableError
+from ca_core.store.db import describe_db_error, is_unavailable, read_only
 from ca_core.store.models import AuditEvent, AuditHead
 
 _HEAD_ID = 1
@@ -215,4 +215,7 @@ def _audit_errors() -> Iterator[None]:
     try:
         yield
     except DBAPIError as ex:
+        if is_unavailable(ex):
+            # The database is away, not the log broken: callers answer 503 and may retry.
+            raise StoreUnavailableError(f"database unavailable: {describe_db_error(ex)}") from ex
         raise AuditError(f"audit log database error: {describe_db_error(ex)}") from ex

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import CursorResult, DateTime, Delete, Engine, Update, create_engine, event
 from sqlalchemy.engine import URL, Dialect, make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.types import TypeDecorator
 
@@ -264,6 +264,26 @@ def _sqlite_reader(u: URL, busy_timeout_ms: int) -> Engine:
         conn.exec_driver_sql("BEGIN")  # deferred: a read snapshot, never the write lock
 
     return engine
+
+
+def is_unavailable(exc: DBAPIError) -> bool:
+    """Whether a driver error means the database is away (worth a retry) rather than that the
+    statement or the schema was wrong: a connection SQLAlchemy found invalidated, a DBAPI
+    InterfaceError, or an OperationalError — which on PostgreSQL means the connection (refused,
+    lost, the server shutting down), while SQLite also raises it for "no such table", so there
+    only a busy/locked database or a file it cannot open counts."""
+    if exc.connection_invalidated or isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if type(exc.orig).__module__.startswith("sqlite3"):
+        text = str(exc.orig).lower()
+        return any(w in text for w in _SQLITE_AWAY)
+    return True
+
+
+#: SQLite's OperationalError messages that mean "not now" rather than "never".
+_SQLITE_AWAY = ("database is locked", "database is busy", "unable to open", "disk i/o error")
 
 
 def describe_db_error(exc: DBAPIError) -> str:
