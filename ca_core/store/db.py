@@ -41,7 +41,30 @@ def rows_changed(session: Session, stmt: Update | Delete) -> int:
     return result.rowcount
 
 
-def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+#: PostgreSQL drops a session that sits idle inside a transaction this long: a psre process
+#: stopped, hung or cut off from the network mid-transaction would otherwise hold its row locks
+#: (the CRL counter, the audit head) and stall every other host's writes until TCP gives up
+#: (hours). No psre transaction waits on anything slow: HSM signing happens between them.
+PG_IDLE_IN_TRANSACTION_MS = 60_000
+
+#: TCP keepalives: a peer host that vanished is noticed in ~25 s, not the kernel's default two
+#: hours — on our side (libpq parameters: a failed-over server) and on the server's (the same
+#: values as session settings: a psre host that vanished mid-transaction). A URL that sets its
+#: own libpq values keeps them.
+PG_KEEPALIVES = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+}
+
+
+def make_engine(
+    url: str | URL,
+    *,
+    busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    idle_in_transaction_ms: int = PG_IDLE_IN_TRANSACTION_MS,
+) -> Engine:
     """Create an engine for ``url`` with psre's connection settings.
 
     SQLite: the database directory is created; WAL lets readers run beside the writer; every
@@ -50,10 +73,13 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
     deferred transaction tries to upgrade its lock. This is SQLAlchemy's documented pysqlite
     recipe: the driver's own transaction handling is switched off and SQLAlchemy emits BEGIN.
 
-    PostgreSQL (and anything else): ``pool_pre_ping`` so a restarted server costs one retry,
-    not a failed request.
+    PostgreSQL: ``pool_pre_ping`` so a restarted server costs one retry, not a failed request;
+    TCP keepalives and ``idle_in_transaction_session_timeout`` so that a vanished or stopped
+    client's locks do not outlive it for long (PG_KEEPALIVES, PG_IDLE_IN_TRANSACTION_MS).
     """
     u = make_url(url)
+    if u.get_backend_name() == "postgresql":
+        return _postgresql_engine(u, idle_in_transaction_ms)
     if u.get_backend_name() != "sqlite":
         return create_engine(u, pool_pre_ping=True)
     if u.database and u.database != ":memory:" and not u.database.startswith("file:"):
@@ -83,6 +109,26 @@ def make_engine(url: str | URL, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS
         busy_timeout_ms,
         lambda conn: bool(conn.get_execution_options().get(_READ_ONLY)),
     )
+    return engine
+
+
+def _postgresql_engine(u: URL, idle_in_transaction_ms: int) -> Engine:
+    keepalives = {k: v for k, v in PG_KEEPALIVES.items() if k not in u.query}
+    engine = create_engine(u, pool_pre_ping=True, connect_args=keepalives)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        settings = {
+            "idle_in_transaction_session_timeout": str(int(idle_in_transaction_ms)),
+            "tcp_keepalives_idle": str(PG_KEEPALIVES["keepalives_idle"]),
+            "tcp_keepalives_interval": str(PG_KEEPALIVES["keepalives_interval"]),
+            "tcp_keepalives_count": str(PG_KEEPALIVES["keepalives_count"]),
+        }
+        with dbapi_connection.cursor() as cur:
+            for name, value in settings.items():
+                cur.execute("SELECT set_config(%(n)s, %(v)s, false)", {"n": name, "v": value})
+        dbapi_connection.commit()  # a SET inside a transaction is undone by its rollback
+
     return engine
 
 
@@ -152,8 +198,11 @@ def make_read_engine(
     if backend != "postgresql":
         return read_only(make_engine(u))
     if reader_url:
-        return read_only(create_engine(make_url(reader_url), pool_pre_ping=True))
-    engine = create_engine(u, pool_pre_ping=True)
+        ru = make_url(reader_url)
+        keep = {k: v for k, v in PG_KEEPALIVES.items() if k not in ru.query}
+        return read_only(create_engine(ru, pool_pre_ping=True, connect_args=keep))
+    keepalives = {k: v for k, v in PG_KEEPALIVES.items() if k not in u.query}
+    engine = create_engine(u, pool_pre_ping=True, connect_args=keepalives)
     role = reader_role_name(u)
     fallback_logged: list[bool] = []
 
