@@ -331,29 +331,49 @@ def cluster(tmp: Path) -> Iterator[Cluster]:
 
 def _issue_in_process(env: PsreEnv, n: int) -> dict[str, tuple[str, str]]:
     """``n`` certificates for the revoking client to start with, issued by the operator's
-    machine (in this process: a CLI start-up per certificate costs tens of seconds here)."""
-    from ca_core.issuer import IssueRequest
-    from psre.services import Services
+    machine in one process of its own (a CLI start-up per certificate costs tens of seconds
+    here; and not in pytest's process, whose SoftHSM library may already be initialised with
+    another test's token configuration, which it reads only once)."""
+    code = f"""
+import hashlib, json, secrets
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from ca_core.config import load_config
+from ca_core.issuer import IssueRequest
+from psre.services import Services
 
-    rt = Services(load_config(env.config, env=env.env()))
-    out: dict[str, tuple[str, str]] = {}
-    try:
-        for _ in range(n):
-            email = f"s{secrets.token_hex(4)}@kemenuji.go.id"
-            idem = f"seed-{secrets.token_hex(8)}"
-            issued = rt.issuer.issue(
-                "issuing-ca",
-                IssueRequest(
-                    profile="smime-mailbox", subject={"CN": email}, emails=[email],
-                    public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
-                    idempotency_key=idem, actor="test:operator",
-                ),
-            )  # fmt: skip
-            der = issued.certificate.public_bytes(serialization.Encoding.DER)
-            out[idem] = (issued.serial_hex, hashlib.sha256(der).hexdigest())
-    finally:
-        rt.close()
-    return out
+rt = Services(load_config({str(env.config)!r}))
+out = {{}}
+try:
+    for _ in range({n}):
+        email = f"s{{secrets.token_hex(4)}}@kemenuji.go.id"
+        idem = f"seed-{{secrets.token_hex(8)}}"
+        issued = rt.issuer.issue(
+            "issuing-ca",
+            IssueRequest(
+                profile="smime-mailbox", subject={{"CN": email}}, emails=[email],
+                public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
+                idempotency_key=idem, actor="test:operator",
+            ),
+        )
+        der = issued.certificate.public_bytes(serialization.Encoding.DER)
+        out[idem] = [issued.serial_hex, hashlib.sha256(der).hexdigest()]
+finally:
+    rt.close()
+print(json.dumps(out))
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=env.root,
+        env=env.env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    issued: dict[str, list[str]] = json.loads(done.stdout.strip().splitlines()[-1])
+    return {idem: (sh, fp) for idem, (sh, fp) in issued.items()}
 
 
 def _stop_host(net: Network, h: Host) -> None:
