@@ -87,6 +87,7 @@ class TreeSampler:
             self.peak_mb = max(self.peak_mb, total)
             if total > self.kill_above_mb:
                 self.killed = True
+                _say_why(self.pid, total, self.kill_above_mb)
                 for p in reversed(tree(self.pid)):  # descendants first, ``pid`` last
                     try:
                         os.kill(p, signal.SIGKILL)
@@ -94,6 +95,32 @@ class TreeSampler:
                         pass
                 return
             self._stop.wait(self.every)
+
+
+def _say_why(root: int, total: float, limit: float) -> None:
+    """Before the tree dies, name its largest members where a person will read it: pytest
+    captures this process's own stderr, so the parent's (make's, in CI) is used when it can be
+    opened. Without this, a CI log says only 'Killed'."""
+    sizes = sorted(((rss_mb(p), p) for p in tree(root)), reverse=True)[:8]
+    line = (
+        f"\nproc_support: tree of {root} at {total:.0f} MB > {limit:.0f} MB; killing it. "
+        + ", ".join(f"{_comm(p)}[{p}] {mb:.0f} MB" for mb, p in sizes)
+        + "\n"
+    )
+    for path in (f"/proc/{os.getppid()}/fd/2", "/dev/stderr"):
+        try:
+            with open(path, "w") as out:
+                out.write(line)
+            return
+        except OSError:
+            continue
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return "?"
 
 
 # --- jobs for PDF worker pool tests: importable in a child without the test modules' imports ---

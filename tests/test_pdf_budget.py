@@ -33,7 +33,7 @@ from signing_api.pdf_sign import (
 )
 from tests import hostile_pdf_support as hostile
 from tests.pdf_support import minimal_pdf
-from tests.proc_support import TreeSampler, returns_a_callable, rss_mb, sleeps
+from tests.proc_support import TreeSampler, returns_a_callable, sleeps, tree_rss_mb
 from tests.signing_support import SigningPki, spki  # noqa: F401
 from tests.verify_support import verify_with_store
 
@@ -66,8 +66,10 @@ ANSWERS = {
 
 
 def _bounded(rt: Services) -> TreeSampler:
-    """Memory of this process and its PDF workers: what the test holds, plus two children."""
-    base = rss_mb(os.getpid())
+    """Memory of this process and its descendants: what the tree holds now, plus room for two
+    PDF workers. The base is the whole tree, not this process alone: earlier tests' servers may
+    still be children of the test process, and their memory is not this test's to judge."""
+    base = tree_rss_mb(os.getpid())
     return TreeSampler(os.getpid(), kill_above_mb=base + 6 * BUDGET.max_memory_mb)
 
 
