@@ -15,16 +15,16 @@ certificates, adding an admin, disabling an admin, re-enabling a client applicat
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ca_core.ca_level import Authorisation
 from ca_core.clock import utcnow
 from ca_core.errors import CaError
 from ca_core.store import Store
-from ca_core.store.approvals import ApprovalReads, ApprovalRow, Approvals
+from ca_core.store.approvals import ApprovalReads, Approvals
+from ca_core.store.approvals import Proposal as Proposal  # the value callers name
 
 #: Operations that need a second admin, with what the console shows for them.
 ACTIONS: dict[str, str] = {
@@ -56,42 +56,9 @@ class NotPending(ApprovalError):
     code = "approval_not_pending"
 
 
-@dataclass(frozen=True)
-class Proposal:
-    id: int
-    action: str
-    target: str
-    params: Mapping[str, Any]
-    proposed_by: str
-    proposed_at: dt.datetime
-    expires_at: dt.datetime
-    state: str
-    decided_by: str | None
-    decided_at: dt.datetime | None
-    outcome: str | None
-
-    @classmethod
-    def of(cls, row: ApprovalRow) -> Proposal:
-        return cls(
-            row.id,
-            row.action,
-            row.target,
-            json.loads(row.params),
-            row.proposed_by,
-            row.proposed_at,
-            row.expires_at,
-            row.state,
-            row.decided_by,
-            row.decided_at,
-            row.outcome,
-        )
-
-    def expired(self, now: dt.datetime) -> bool:
-        return self.state == "pending" and now >= self.expires_at
-
-    @property
-    def description(self) -> str:
-        return ACTIONS.get(self.action, self.action)
+def describe(p: Proposal) -> str:
+    """What the console shows for a proposal's action."""
+    return ACTIONS.get(p.action, p.action)
 
 
 def _require_admin(name: str, role: str | None) -> None:
@@ -130,13 +97,13 @@ def propose(
             "params": _public(params),
         },
     )
-    return Proposal.of(row)
+    return row
 
 
-def _pending(proposal_id: int, row: ApprovalRow | None) -> Proposal:
+def _pending(proposal_id: int, row: Proposal | None) -> Proposal:
     if row is None:
         raise ApprovalError(f"no proposal {proposal_id}")
-    p = Proposal.of(row)
+    p = row
     if p.state != "pending":
         raise NotPending(f"proposal {proposal_id} is already {p.state}")
     return p
@@ -156,7 +123,7 @@ def approve(
     same moment exactly one carries the operation out."""
     now = now or utcnow()
 
-    def judge(row: ApprovalRow | None) -> str:
+    def judge(row: Proposal | None) -> str:
         p = _pending(proposal_id, row)
         if p.proposed_by == actor:
             raise SameOperatorError(
@@ -170,7 +137,7 @@ def approve(
     )
     if decided is None:
         raise NotPending(f"proposal {proposal_id} was decided meanwhile")
-    p = Proposal.of(decided[0])
+    p = decided[0]
     if decided[1] == "expired":
         raise ProposalExpired(
             f"proposal {proposal_id} expired at {_z(p.expires_at)}; propose it again"
@@ -183,9 +150,7 @@ def approve(
         outcome, state = run(p, authorisation), "approved"
     except CaError as ex:
         outcome, state = f"failed: {ex}", "failed"
-    done = Proposal.of(
-        db.finish(p.id, state=state, outcome=outcome, actor=actor, failure=state == "failed")
-    )
+    done = db.finish(p.id, state=state, outcome=outcome, actor=actor, failure=state == "failed")
     if state == "failed":
         raise ApprovalError(f"proposal {p.id} approved, but {outcome}")
     return done
@@ -204,7 +169,7 @@ def reject(store: Store, proposal_id: int, *, actor: str) -> Proposal:
     if decided is None:
         raise NotPending(f"proposal {proposal_id} was decided meanwhile")
     return replace(
-        Proposal.of(decided[0]),
+        decided[0],
         state="rejected",
         decided_by=actor,
         decided_at=now.replace(microsecond=0),
@@ -213,7 +178,7 @@ def reject(store: Store, proposal_id: int, *, actor: str) -> Proposal:
 
 def list_proposals(store: Store, *, limit: int = 100) -> list[Proposal]:
     """The newest proposals first."""
-    return [Proposal.of(r) for r in ApprovalReads(store).newest(limit)]
+    return ApprovalReads(store).newest(limit)
 
 
 def _public(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from flask.typing import ResponseReturnValue
 
 from ca_core import audit_objects
 from ca_core.app_runtime import runtime
-from ca_core.approvals import approve, list_proposals, propose, reject
+from ca_core.approvals import approve, describe, list_proposals, propose, reject
 from ca_core.ca_level import CA_LEVEL_PROFILES, is_ca_level_among
 from ca_core.errors import CaError
 from ca_core.names import REASONS
@@ -492,6 +492,7 @@ def approvals_page(
         proposals=list_proposals(runtime().store),
         certificates=_ca_level_certificates(),
         reasons=REVOKE_REASONS,
+        describe=describe,
         now=dt.datetime.now(dt.UTC),
         message=message,
         error=error,

@@ -20,13 +20,13 @@ from ca_core.store.models import Approval, Operator
 
 
 @dataclass(frozen=True)
-class ApprovalRow:
-    """A proposal as stored (params as JSON text)."""
+class Proposal:
+    """A dual-control proposal, its parameters decoded (they are stored as JSON text)."""
 
     id: int
     action: str
     target: str
-    params: str
+    params: Mapping[str, Any]
     proposed_by: str
     proposed_at: dt.datetime
     expires_at: dt.datetime
@@ -36,12 +36,13 @@ class ApprovalRow:
     outcome: str | None
 
     @classmethod
-    def of(cls, row: Approval) -> ApprovalRow:
+    def of(cls, row: Any) -> Proposal:
+        """From an ``Approval`` row or a result row with the same columns."""
         return cls(
             row.id,
             row.action,
             row.target,
-            row.params,
+            json.loads(row.params),
             row.proposed_by,
             row.proposed_at,
             row.expires_at,
@@ -50,6 +51,9 @@ class ApprovalRow:
             row.decided_at,
             row.outcome,
         )
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.state == "pending" and now >= self.expires_at
 
 
 #: Raises (an ApprovalError) when the named operator is not an enabled admin; given the role.
@@ -80,7 +84,7 @@ class Approvals:
         expires_at: dt.datetime,
         require_admin: AdminCheck,
         audit_details: Callable[[int], Mapping[str, Any]],
-    ) -> ApprovalRow:
+    ) -> Proposal:
         """Record a pending proposal with its ``approval.propose`` event (``audit_details``
         of the new id)."""
         with self._store.session() as s:
@@ -97,7 +101,7 @@ class Approvals:
             s.add(row)
             s.flush()
             self._audit(s, proposed_by, "approval.propose", target, audit_details(row.id))
-            return ApprovalRow.of(row)
+            return Proposal.of(row)
 
     def decide(
         self,
@@ -105,9 +109,9 @@ class Approvals:
         *,
         actor: str,
         require_admin: AdminCheck,
-        judge: Callable[[ApprovalRow | None], str],
+        judge: Callable[[Proposal | None], str],
         now: dt.datetime,
-    ) -> tuple[ApprovalRow, str] | None:
+    ) -> tuple[Proposal, str] | None:
         """Take a decision on a proposal in one transaction. ``judge`` (given the row, None
         for an unknown id; raising to refuse) says ``approved``, ``expired`` or ``rejected``.
         The move from pending is a conditional UPDATE, so of two admins deciding at once
@@ -115,7 +119,7 @@ class Approvals:
         with self._store.session() as s:
             require_admin(actor, _role(s, actor))
             found = s.get(Approval, proposal_id)
-            row = None if found is None else ApprovalRow.of(found)
+            row = None if found is None else Proposal.of(found)
             decision = judge(row)
             assert row is not None  # judge refuses an unknown id
             values: dict[str, Any] = {"state": decision}
@@ -138,7 +142,7 @@ class Approvals:
 
     def finish(
         self, proposal_id: int, *, state: str, outcome: str, actor: str, failure: bool
-    ) -> ApprovalRow:
+    ) -> Proposal:
         """Record how a carried-out proposal ended (``approval.failed`` audited on failure)."""
         with self._store.session() as s:
             s.execute(
@@ -154,15 +158,15 @@ class Approvals:
                 self._audit(
                     s, actor, "approval.failed", row.target, {"id": row.id, "reason": outcome}
                 )
-            return ApprovalRow.of(row)
+            return Proposal.of(row)
 
 
 class ApprovalReads:
     def __init__(self, store: ReadOnlyStore) -> None:
         self._store = store
 
-    def newest(self, limit: int) -> list[ApprovalRow]:
+    def newest(self, limit: int) -> list[Proposal]:
         """The newest proposals first."""
         stmt = select(*Approval.__table__.columns).order_by(Approval.id.desc()).limit(limit)
         with self._store.reading() as conn:
-            return [ApprovalRow(**r._asdict()) for r in conn.execute(stmt)]
+            return [Proposal.of(r) for r in conn.execute(stmt)]
