@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ca_core.cli_options import json_output
 from ca_core.runtime import Runtime
 
 
@@ -38,12 +39,7 @@ def lifecycle_run(rt: Runtime) -> None:
     required=True,
     help="End: YYYY-MM-DD (that whole day included) or an ISO 8601 time (excluded).",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.option(
     "--csv",
     "as_csv",

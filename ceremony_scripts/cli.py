@@ -11,6 +11,7 @@ import click
 
 from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output
 from ca_core.dev_token import export_softhsm_conf
 from ceremony_scripts import spec as spec_mod
 from ceremony_scripts.errors import CeremonyError, ShareError, StepFailed
@@ -267,12 +268,7 @@ def check_shares(files: tuple[str, ...]) -> None:
 @click.argument("transcript", type=click.Path(exists=True, dir_okay=False))
 @click.option("--no-hsm", is_flag=True, help="Do not compare public keys with the token.")
 @click.option("--share", "share_files", multiple=True, help="Share files to open the token.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def verify_cmd(
     rt: Runtime, transcript: str, no_hsm: bool, share_files: tuple[str, ...], as_json: bool

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output
 
 # crl.publish needs the models and the CRL builder: imported by the commands, not at start-up.
 if TYPE_CHECKING:
@@ -48,12 +49,7 @@ def generate(rt: CrlServices, ca_name: str | None) -> None:
 
 @crl.command("show")
 @click.option("--ca", "ca_name", default=None, help="Only this CA.")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def show(rt: Runtime, ca_name: str | None, as_json: bool) -> None:
     """The newest published CRL of each CA and scope."""

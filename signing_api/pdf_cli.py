@@ -13,6 +13,7 @@ import click
 
 from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
 
@@ -210,12 +211,7 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
 
 @pdf.command("verify")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.option(
     "--password-file",
     type=click.Path(exists=True, dir_okay=False),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output
 from ca_core.names import OPERATOR_ROLES
 
 # web.operators needs the models (SQLAlchemy): imported by the commands, not at start-up.
@@ -50,12 +51,7 @@ def add(rt: Runtime, name: str, role: str, password_file: str | None) -> None:
 
 
 @operator.command("list")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def list_cmd(rt: Runtime, as_json: bool) -> None:
     """List the console's operators with their roles."""

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output, serial_ca
 from ca_core.errors import CaError
 from ca_core.names import REASONS
 from hsm.backend import KeySpec
@@ -58,12 +59,7 @@ def ca_group() -> None:
 
 
 @ca_group.command("list")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def ca_list(rt: Runtime, as_json: bool) -> None:
     """List the CAs: parent, subject, key, expiry, fingerprint and status."""
@@ -329,12 +325,7 @@ def issue_cmd(
     show_default=True,
     help="CRL reason code (RFC 5280 §5.3.1).",
 )
-@click.option(
-    "--ca",
-    "ca_name",
-    default=None,
-    help="Issuing CA (needed when several CAs used the serial).",
-)
+@serial_ca
 @click.pass_obj
 def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> None:
     """Revoke a certificate (final). SERIAL is hex as `openssl x509 -serial` prints it."""
@@ -346,12 +337,7 @@ def revoke_cmd(rt: Runtime, serial: str, reason: str, ca_name: str | None) -> No
 
 @click.command("suspend")
 @click.argument("serial")
-@click.option(
-    "--ca",
-    "ca_name",
-    default=None,
-    help="Issuing CA (needed when several CAs used the serial).",
-)
+@serial_ca
 @click.pass_obj
 def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
     """Put the certificate with serial SERIAL on hold (certificateHold)."""
@@ -362,12 +348,7 @@ def suspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
 
 @click.command("unsuspend")
 @click.argument("serial")
-@click.option(
-    "--ca",
-    "ca_name",
-    default=None,
-    help="Issuing CA (needed when several CAs used the serial).",
-)
+@serial_ca
 @click.pass_obj
 def unsuspend_cmd(rt: Runtime, serial: str, ca_name: str | None) -> None:
     """Release the certificate with serial SERIAL from hold."""
@@ -383,18 +364,8 @@ def cert_group() -> None:
 
 @cert_group.command("show")
 @click.argument("serial")
-@click.option(
-    "--ca",
-    "ca_name",
-    default=None,
-    help="Issuing CA (needed when several CAs used the serial).",
-)
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@serial_ca
+@json_output
 @click.option(
     "--pem",
     "with_pem",
@@ -534,12 +505,7 @@ def _subscriber_dict(sub: Subscriber) -> dict[str, object]:
 
 @subscriber_group.command("show")
 @click.argument("key")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def subscriber_show(rt: Runtime, key: str, as_json: bool) -> None:
     """Show subscriber KEY (NIK, or NTRID-… of an agency)."""
@@ -555,12 +521,7 @@ def subscriber_show(rt: Runtime, key: str, as_json: bool) -> None:
 
 
 @subscriber_group.command("list")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def subscriber_list(rt: Runtime, as_json: bool) -> None:
     """List the subscribers with their status."""

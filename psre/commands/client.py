@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output
 from signing_api.pdf_sign import LEVELS
 
 # The models and web.clients need SQLAlchemy: imported by the commands, not at start-up.
@@ -77,12 +78,7 @@ def client_add(
 
 
 @client_group.command("list")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def client_list(rt: Runtime, as_json: bool) -> None:
     """List the client apps of the e-sign API."""

@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output
 from hsm.backend import KeySpec, SignScheme
 
 if TYPE_CHECKING:
@@ -25,12 +26,7 @@ def hsm() -> None:
 
 
 @hsm.command("list")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def list_keys(rt: Runtime, as_json: bool) -> None:
     """List the key pairs on the token."""
@@ -134,12 +130,7 @@ def test_token(rt: Runtime) -> None:
     is_flag=True,
     help="Also remove orphans made before psre stamped creation times on keys.",
 )
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def sweep_orphans_cmd(
     rt: Runtime,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ca_core.cli_options import json_output
 from ca_core.refresher import LEASE_NAME, Check, Chore, Refresher
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ def refresher(
 
 
 @refresher.command("status")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@json_output
 @click.pass_obj
 def status(rt: Services, as_json: bool) -> None:
     """Who holds the refresher lease, since when and until when."""

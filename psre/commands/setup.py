@@ -10,6 +10,7 @@ import click
 
 from ca_core import __version__
 from ca_core.cli_actor import cli_actor
+from ca_core.cli_options import json_output
 from ca_core.config import Config
 from ca_core.dev_token import ensure_dev_token
 from ca_core.runtime import Runtime
@@ -76,12 +77,7 @@ def config() -> None:
 
 
 @config.command("show")
-@click.option(
-    "--json",
-    "as_json",
-    is_flag=True,
-    help="Print JSON instead of text.",
-)
+@json_output
 @click.pass_obj
 def config_show(rt: Runtime, as_json: bool) -> None:
     """Print the configuration (after env overrides) with secrets redacted."""
