@@ -329,7 +329,6 @@ def main() -> None:
         os.environ.update(env)
         os.chdir(tmp)
         from ca_core.config import load_config
-        from ocsp.responses import presigner
         from psre.services import Services
 
         rt = Services(load_config())
@@ -337,7 +336,7 @@ def main() -> None:
         if not args.skip_fill:
             r["issue_empty"], template = issuance_rate(rt, args.seconds)
             log(f"issuance, empty: {r['issue_empty']:.1f}/s")
-            presigner(rt).presign_certificate("issuing-ca", template)
+            rt.presigner.presign_certificate("issuing-ca", template)
             t0 = time.perf_counter()
             log(f"fill {n:,} …")
             fill(pg_url, n, args.revoked_share, template, Path("/work"))

@@ -224,7 +224,7 @@ def _publish_revinfo(spki) -> None:
     except ImportError:
         return
     publish_all(spki.rt.crl_publisher)
-    presign_all(spki.rt)
+    presign_all(spki.rt.presigner)
 
 
 if __name__ == "__main__":

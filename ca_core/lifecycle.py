@@ -18,13 +18,11 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from ca_core import rollover, subscribers
+from ca_core.clock import utcnow
 from ca_core.store import Store, expiry_notices
-
-if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 SYSTEM = "system"
@@ -81,31 +79,28 @@ def _message(name: str, sh: str, not_after: dt.datetime, left: int) -> tuple[str
 
 
 def run(
-    rt: Runtime,
+    store: Store,
+    notifier: Notifier,
     *,
+    expiry_notice_days: int,
     now: dt.datetime | None = None,
     actor: str = SYSTEM,
     before_write: Callable[[], None] = lambda: None,
 ) -> LifecycleReport:
-    """One round: mark expired subscribers, send the notices that are due, retire issuing CAs
-    whose rollover is complete (ca_core.rollover). ``before_write`` runs before each of the
-    three (the refresher's lease check)."""
-    from ca_core.notifier import notifier_for
-
-    now = now or dt.datetime.now(dt.UTC)
+    """One round: mark expired subscribers, send the notices that are due (``notifier``, for
+    certificates expiring within ``expiry_notice_days``), retire issuing CAs whose rollover is
+    complete (ca_core.rollover). ``before_write`` runs before each of the three (the
+    refresher's lease check)."""
+    now = now or utcnow()
     report = LifecycleReport()
     before_write()
-    report.expired = subscribers.expire(rt.store, now=now, actor=actor)
+    report.expired = subscribers.expire(store, now=now, actor=actor)
     before_write()
     report.notices = send_expiry_notices(
-        rt.store,
-        notifier_for(rt.store, rt.config.signing.notifier),
-        days=rt.config.lifecycle.expiry_notice_days,
-        now=now,
-        actor=actor,
+        store, notifier, days=expiry_notice_days, now=now, actor=actor
     )
     before_write()
-    report.retired = rollover.retire_finished(rt.store, now, actor=actor)
+    report.retired = rollover.retire_finished(store, now, actor=actor)
     return report
 
 

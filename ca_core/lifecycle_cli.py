@@ -18,8 +18,13 @@ def lifecycle_group() -> None:
 def lifecycle_run(rt: Runtime) -> None:
     """Mark subscribers whose certificates all ran out EXPIRED; send due expiry notices."""
     from ca_core import lifecycle
+    from ca_core.notifier import notifier_for
 
-    report = lifecycle.run(rt)
+    report = lifecycle.run(
+        rt.store,
+        notifier_for(rt.store, rt.config.signing.notifier),
+        expiry_notice_days=rt.config.lifecycle.expiry_notice_days,
+    )
     click.echo(
         f"{report.expired} subscriber(s) marked EXPIRED; {len(report.notices)} expiry notice(s)"
         f" sent ({rt.config.lifecycle.expiry_notice_days} days ahead)"

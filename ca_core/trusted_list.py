@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 from cryptography import x509
 from lxml import etree
 
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError
 from ca_core.recognized import Recognized, list_recognized
-from ca_core.store import service_certs
+from ca_core.store import ReadOnlyStore, service_certs
 from policies.roles import names_with_role
 
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
+    from ca_core.store.audit_log import AuditLog
+    from hsm.backend import KeyBackend
 
 TSL_NS = "http://uri.etsi.org/02231/v2#"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
@@ -61,22 +63,24 @@ class Published:
     sha256: str
 
 
-def public_dir(rt: Runtime) -> Path:
-    return rt.config.data_path / "public" / "tl"
+def public_dir(data_path: Path) -> Path:
+    """Where the published list lives under the data directory ``data_path`` (served at /tl/)."""
+    return data_path / "public" / "tl"
 
 
-def _signer(rt: Runtime) -> tuple[str, x509.Certificate, list[x509.Certificate]]:
-    """(HSM key label, certificate, its issuer chain) of the newest good tl-signer."""
-    now = dt.datetime.now(dt.UTC)
+def _signer(
+    store: ReadOnlyStore, now: dt.datetime
+) -> tuple[str, x509.Certificate, list[x509.Certificate]]:
+    """(HSM key label, certificate, its issuer chain) of the newest tl-signer good at ``now``."""
     # The certificate whose HSM key signs the list: role trusted-list-signer.
-    row = service_certs.newest_with_key(rt.store, names_with_role("trusted-list-signer"), now)
+    row = service_certs.newest_with_key(store, names_with_role("trusted-list-signer"), now)
     if row is None:
         raise TrustedListError(
             "no trusted-list signing certificate: run a ceremony with a tl-signer step"
         )
     label, der, issuer_id = row.key_label, row.der, row.issuer_id
     chain = []
-    by_id = {ca.id: ca for ca in rt.store.list_cas()}
+    by_id = {ca.id: ca for ca in store.list_cas()}
     at: int | None = issuer_id
     while at is not None and at in by_id:
         ca_der = by_id[at].certificate_der
@@ -92,9 +96,11 @@ def _z(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def content(rt: Runtime, sequence: int, issued: dt.datetime) -> dict[str, Any]:
-    """The list as data (the JSON form; the XML is made from it)."""
-    base = rt.config.public_base_url
+def content(
+    store: ReadOnlyStore, base_url: str, sequence: int, issued: dt.datetime
+) -> dict[str, Any]:
+    """The list as data (the JSON form; the XML is made from it); its files are published
+    under ``base_url``/tl/."""
     return {
         "scheme_territory": "ID",
         "scheme_operator": "PSrE Induk (Root CA Indonesia)",
@@ -102,8 +108,8 @@ def content(rt: Runtime, sequence: int, issued: dt.datetime) -> dict[str, Any]:
         "sequence_number": sequence,
         "list_issue_date_time": _z(issued),
         "next_update": _z(issued + NEXT_UPDATE),
-        "distribution_points": [f"{base}/tl/tl.xml", f"{base}/tl/tl.json"],
-        "providers": [_entry(r) for r in list_recognized(rt.store)],
+        "distribution_points": [f"{base_url}/tl/tl.xml", f"{base_url}/tl/tl.json"],
+        "providers": [_entry(r) for r in list_recognized(store)],
     }
 
 
@@ -190,15 +196,18 @@ def build_xml(data: dict[str, Any]) -> etree._Element:
     return root
 
 
-def sign_xml(rt: Runtime, root: etree._Element) -> bytes:
-    """``root`` with an enveloped XAdES signature made by the tl-signer's HSM key."""
+def sign_xml(
+    store: ReadOnlyStore, backend: KeyBackend, root: etree._Element, *, now: dt.datetime
+) -> bytes:
+    """``root`` with an enveloped XAdES signature made by the HSM key (in ``backend``) of the
+    tl-signer good at ``now``."""
     from signxml import SignatureMethod
     from signxml.xades import XAdESSigner
 
     from hsm.keys import HsmECPrivateKey, private_key
 
-    label, cert, chain = _signer(rt)
-    key = private_key(rt.backend, label)
+    label, cert, chain = _signer(store, now)
+    key = private_key(backend, label)
     if isinstance(key, HsmECPrivateKey):
         method = (
             SignatureMethod.ECDSA_SHA384
@@ -223,14 +232,25 @@ def _next_sequence(out: Path) -> int:
         return 1
 
 
-def publish(rt: Runtime, actor: str, out_dir: Path | None = None) -> Published:
-    """Sign and write ``tl.xml`` and ``tl.json`` (under the public directory by default)."""
-    out = out_dir or public_dir(rt)
+def publish(
+    store: ReadOnlyStore,
+    backend: KeyBackend,
+    audit: AuditLog,
+    *,
+    base_url: str,
+    out_dir: Path,
+    actor: str,
+    clock: Clock = utcnow,
+) -> Published:
+    """Sign and write ``tl.xml`` and ``tl.json`` into ``out_dir`` (``public_dir`` for the one
+    served at /tl/); the publication is audited in ``audit``. The list is read from ``store``
+    and signed with the tl-signer's key in ``backend``."""
+    out = out_dir
     out.mkdir(parents=True, exist_ok=True)
     sequence = _next_sequence(out)
-    issued = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    data = content(rt, sequence, issued)
-    xml = sign_xml(rt, build_xml(data))
+    issued = clock().replace(microsecond=0)
+    data = content(store, base_url, sequence, issued)
+    xml = sign_xml(store, backend, build_xml(data), now=issued)
     text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
     xml_path, json_path = out / "tl.xml", out / "tl.json"
     for path, body in ((xml_path, xml), (json_path, text.encode("utf-8"))):
@@ -238,7 +258,7 @@ def publish(rt: Runtime, actor: str, out_dir: Path | None = None) -> Published:
         tmp.write_bytes(body)
         tmp.replace(path)  # readers see the old list or the new one, never half of one
     digest = hashlib.sha256(xml).hexdigest()
-    rt.audit.append(
+    audit.append(
         actor,
         "trusted_list.publish",
         "trusted-list:ID",

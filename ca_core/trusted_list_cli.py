@@ -27,9 +27,16 @@ def trusted_list() -> None:
 @click.pass_obj
 def publish_cmd(rt: Runtime, out_dir: str | None, actor: str) -> None:
     """Sign the list with the tl-signer's HSM key and write it as XML and JSON."""
-    from ca_core.trusted_list import publish
+    from ca_core.trusted_list import public_dir, publish
 
-    done = publish(rt, actor, Path(out_dir) if out_dir else None)
+    done = publish(
+        rt.store,
+        rt.backend,
+        rt.audit,
+        base_url=rt.config.public_base_url,
+        out_dir=Path(out_dir) if out_dir else public_dir(rt.config.data_path),
+        actor=actor,
+    )
     click.echo(
         f"trusted list #{done.sequence}: {done.entries} entries; {done.xml_path} "
         f"(sha256 {done.sha256}), {done.json_path}"

@@ -16,13 +16,14 @@ from pathlib import Path
 
 from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
-from ca_core.runtime import Runtime
-from ca_core.store import ca_records, service_certs
+from ca_core.clock import Clock, utcnow
+from ca_core.store import ReadOnlyStore, Store, ca_records, service_certs
 from ceremony_scripts import spec
 from ceremony_scripts.runner import UNATTENDED, Custody, RunResult, run
 from ceremony_scripts.spec import StepSpec
 from ceremony_scripts.steps import ca_exists
 from hsm.errors import KeyNotFoundError
+from hsm.pkcs11_backend import Pkcs11Backend
 from policies.roles import names_with_role
 from policies.schema import Role
 
@@ -38,21 +39,26 @@ class _EchoUi:
         return True  # unattended: never asked
 
 
-def _has_ca(rt: Runtime, name: str) -> bool:
-    return ca_exists(rt.store, name) and rt.store.get_ca(name).certificate_der is not None
+def _has_ca(store: ReadOnlyStore, name: str) -> bool:
+    return ca_exists(store, name) and store.get_ca(name).certificate_der is not None
 
 
-def _has_delegated(rt: Runtime, role: Role, now: dt.datetime) -> bool:
+def _has_delegated(store: ReadOnlyStore, role: Role, now: dt.datetime) -> bool:
     """A live certificate of a profile with ``role`` from the issuing CA, key on the token."""
-    if not _has_ca(rt, ISSUING):
+    if not _has_ca(store, ISSUING):
         return False
-    ca = rt.store.get_ca(ISSUING)
-    found = service_certs.newest_with_key(rt.store, names_with_role(role), now, issuer_id=ca.id)
+    ca = store.get_ca(ISSUING)
+    found = service_certs.newest_with_key(store, names_with_role(role), now, issuer_id=ca.id)
     return found is not None
 
 
 def _clear_interrupted(
-    rt: Runtime, ca_name: str, key_label: str, what: str, echo: Callable[[str], None]
+    store: Store,
+    backend: Pkcs11Backend,
+    ca_name: str,
+    key_label: str,
+    what: str,
+    echo: Callable[[str], None],
 ) -> None:
     """Remove what an earlier ``psre init``, killed half-way through this demo ceremony, left:
     its CA record without a certificate (and that CA's serial reservations) and its key.
@@ -65,21 +71,19 @@ def _clear_interrupted(
     removed: list[str] = []
     record = f"CA record '{ca_name}' (no certificate)"
     # The record goes with its reservations: nothing issued under it ever left the process.
-    if ca_records.remove_uncertified(
-        rt.store, ca_name, _resume_note(record), drop_reservations=True
-    ):
+    if ca_records.remove_uncertified(store, ca_name, _resume_note(record), drop_reservations=True):
         removed.append(record)
-    if not ca_records.key_certified(rt.store, key_label):
+    if not ca_records.key_certified(store, key_label):
         # Any object with the label: a process killed inside key generation can leave half a
         # pair, which list_keys does not show but which blocks the label.
         try:
-            rt.backend.delete(key_label)
+            backend.delete(key_label)
         except KeyNotFoundError:
             pass
         else:
             removed.append(f"key '{key_label}'")
             note = _resume_note(removed[-1])
-            rt.store.audit.append(note.actor, note.action, audit_objects.ca(ca_name), note.details)
+            store.audit.append(note.actor, note.action, audit_objects.ca(ca_name), note.details)
     if removed:
         echo(
             f"an earlier psre init stopped half-way through the {what} ceremony: removed "
@@ -131,42 +135,51 @@ def _z(t: dt.datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def ensure_demo_ceremonies(rt: Runtime, echo: Callable[[str], None] = print) -> list[RunResult]:
-    """Run whichever demo ceremonies have not produced their result yet."""
+def ensure_demo_ceremonies(
+    store: Store,
+    backend: Pkcs11Backend,
+    *,
+    ceremonies_dir: Path,
+    token_label: str,
+    base_url: str,
+    echo: Callable[[str], None] = print,
+    clock: Clock = utcnow,
+) -> list[RunResult]:
+    """Run whichever demo ceremonies have not produced their result yet, on the token
+    ``token_label`` of ``backend``; the rendered ceremony files go to ``ceremonies_dir``."""
     from policies.schema import load_profiles
 
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    now = clock().replace(microsecond=0)
     plan = [
-        ("01-root.toml", lambda: _has_ca(rt, ROOT), f"demo root CA '{ROOT}'"),
-        ("02-issuing.toml", lambda: _has_ca(rt, ISSUING), f"demo issuing CA '{ISSUING}'"),
+        ("01-root.toml", lambda: _has_ca(store, ROOT), f"demo root CA '{ROOT}'"),
+        ("02-issuing.toml", lambda: _has_ca(store, ISSUING), f"demo issuing CA '{ISSUING}'"),
         (
             "03-ocsp-signer.toml",
-            lambda: _has_delegated(rt, "ocsp-responder", now),
+            lambda: _has_delegated(store, "ocsp-responder", now),
             "demo OCSP signer",
         ),
-        ("04-tsa.toml", lambda: _has_delegated(rt, "tsa", now), "demo TSA"),
+        ("04-tsa.toml", lambda: _has_delegated(store, "tsa", now), "demo TSA"),
     ]
     # What an interrupted run of the first two can leave behind (the others' labels are stamped).
     leftovers = {
         "01-root.toml": (ROOT, "demo-root-ca"),
         "02-issuing.toml": (ISSUING, "demo-issuing-ca"),
     }
-    out_dir = rt.config.data_path / "ceremonies"
     results = []
     profiles = load_profiles()
     for name, done, what in plan:
         if done():
             continue
         if name in leftovers:
-            _clear_interrupted(rt, *leftovers[name], what, echo)
-        path = render(TEMPLATES / name, out_dir, rt.config.hsm.token_label, now)
+            _clear_interrupted(store, backend, *leftovers[name], what, echo)
+        path = render(TEMPLATES / name, ceremonies_dir, token_label, now)
         c = spec.load(path)
         result = run(
             c,
-            store=rt.store,
-            backend=rt.backend,
+            store=store,
+            backend=backend,
             profiles=profiles,
-            base_url=rt.config.public_base_url,
+            base_url=base_url,
             ui=_EchoUi(lambda _t: None),
             custody=Custody(UNATTENDED),
             unattended=True,

@@ -35,7 +35,7 @@ from ca_core.ca_level import CA_LEVEL_PROFILES, Authorisation
 from ca_core.errors import NotFoundError
 from ca_core.issuer import Issued, Issuer, IssueRequest
 from ca_core.keycheck import spki_sha256
-from ca_core.store import Store, ca_records
+from ca_core.store import ReadOnlyStore, Store, ca_records
 from ca_core.store.models import Certificate
 from ceremony_scripts.errors import CeremonyError
 from ceremony_scripts.recording import RecordingBackend
@@ -684,7 +684,7 @@ def _spec_of(pub: Any) -> KeySpec:
     raise CeremonyError("unsupported key type in CSR")
 
 
-def ca_exists(store: Store, name: str) -> bool:
+def ca_exists(store: ReadOnlyStore, name: str) -> bool:
     try:
         store.get_ca(name)
     except NotFoundError:

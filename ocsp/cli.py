@@ -4,13 +4,23 @@ responses fresh)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import click
 
+from ca_core.runtime import Runtime
+
 # The store's repositories are imported by the commands that use them, not at start-up.
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
+    from ocsp.responses import Presigner
+
+
+class OcspRuntime(Runtime, Protocol):
+    """The runtime as the ocsp commands see it: with the process's presigner, which
+    psre.services builds (ca_core's Runtime cannot name a type of this package)."""
+
+    @property
+    def presigner(self) -> Presigner: ...
 
 
 @click.group()
@@ -27,11 +37,11 @@ def ocsp() -> None:
     help="Only responses due by age (the refresher's every-round look; no full comparison).",
 )
 @click.pass_obj
-def presign(rt: Runtime, ca: str | None, force: bool, age_only: bool) -> None:
+def presign(rt: OcspRuntime, ca: str | None, force: bool, age_only: bool) -> None:
     """Sign the responses that are missing, due for refresh or out of date."""
     from ocsp.responses import presign_all
 
-    report = presign_all(rt, ca=ca, force=force, full=not age_only)
+    report = presign_all(rt.presigner, ca=ca, force=force, full=not age_only)
     for name, n in report.per_ca.items():
         click.echo(f"{name}: {n} responses signed")
     for err in report.errors:

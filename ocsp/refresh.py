@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
     from ca_core.store import Store
     from ocsp.responses import Presigner, PresignReport
 
@@ -34,17 +33,20 @@ _FULL_CHECK_SECONDS = 3600.0
 
 class OcspRefresh:
     """One refresh round per call, every ``ocsp.presign_interval_seconds`` (the refresher's
-    schedule); the first round and one an hour after it do the full comparison."""
+    schedule); the first round and one an hour after it do the full comparison.
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    ``presigner`` returns the process's presigner (psre.services); it is asked for at the
+    first round, so that setting up the refresher opens no key backend."""
+
+    def __init__(self, presigner: Callable[[], Presigner]) -> None:
+        self._presigner = presigner
         self._next_full = 0.0
 
     def __call__(self, before_write: Callable[[], None]) -> PresignReport:
         from ocsp.responses import presign_all
 
         full = time.monotonic() >= self._next_full
-        report = presign_all(self.rt, full=full, before_write=before_write)
+        report = presign_all(self._presigner(), full=full, before_write=before_write)
         if full:
             self._next_full = time.monotonic() + _FULL_CHECK_SECONDS
         if report.signed or report.errors:
@@ -91,8 +93,7 @@ class OcspFollow:
             for ch in changes:
                 by_ca[ch.issuer_id].add(ch.serial_hex)
             cas = {ca.id: ca for ca in self.store.list_cas()}
-            p = self._presigner()
-            p.before_write = before_write
+            p = self._presigner().for_run(before_write)
             for issuer_id, serials in by_ca.items():
                 ca = cas.get(issuer_id)
                 if ca is None or ca.certificate_der is None:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -54,9 +54,6 @@ from ocsp.signing import (
     responder_for,
     utcnow,
 )
-
-if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -130,6 +127,14 @@ class Presigner:
         self._pool: ThreadPoolExecutor | None = None
         #: Called before each write (the refresher's lease check); raising stops the run.
         self.before_write: Callable[[], None] | None = None
+
+    def for_run(self, before_write: Callable[[], None] | None) -> Presigner:
+        """A presigner over the same store, key backend, settings and clock for one run with
+        its own lease check ``before_write``: the process's shared presigner (status events)
+        is never changed, and the run chooses its responders afresh."""
+        run = Presigner(self.store, self.backend, self.settings, clock=self.clock)
+        run.before_write = before_write
+        return run
 
     def responder(self, ca: CertificateAuthority) -> Responder:
         """The CA's signer, chosen again after a few minutes (a new delegated certificate takes
@@ -414,12 +419,8 @@ class Presigner:
         return OcspResponses(self.store).sweep_expired(now, remove_files)
 
 
-def presigner(rt: Runtime) -> Presigner:
-    return Presigner(rt.store, rt.backend, PresignSettings.from_config(rt.config))
-
-
 def presign_all(
-    rt: Runtime,
+    presigner: Presigner,
     *,
     ca: str | None = None,
     force: bool = False,
@@ -429,11 +430,11 @@ def presign_all(
     """Sign whatever responses are missing, due for refresh or out of date, for every CA (or
     ``ca``); with ``full=False`` only those due by age (see Presigner.presign_ca). Used by
     ``psre init``, ``psre ocsp presign`` and the refresher, whose lease check is
-    ``before_write`` (run before each batch is stored and before the expired sweep)."""
-    p = presigner(rt)
-    p.before_write = before_write
+    ``before_write`` (run before each batch is stored and before the expired sweep).
+    ``presigner`` is the process's (psre.services); the run works on its own copy of it."""
+    p = presigner.for_run(before_write)
     report = PresignReport()
-    cas = [rt.store.get_ca(ca)] if ca else rt.store.list_cas()
+    cas = [p.store.get_ca(ca)] if ca else p.store.list_cas()
     for c in cas:
         if c.certificate_der is None or c.status != "active":
             continue

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from crl.publish import CrlPublisher
     from hsm.pkcs11_backend import Pkcs11Backend
     from ocsp.responder import OcspResponder
+    from ocsp.responses import Presigner
 
 log = logging.getLogger(__name__)
 
@@ -168,7 +169,7 @@ class Services:
 
         Called by whatever in this process can change a certificate's status (issuer, revoker,
         the web app), so that a revocation re-signs the CRL and the OCSP responses at once.
-        Each area adds its ``install(runtime)`` line below.
+        Each area adds its ``install(...)`` line below, handing over the pieces it uses.
         """
         if self._publishers_attached:
             return
@@ -178,7 +179,20 @@ class Services:
         crl_publish.install(self.crl_publisher)
         from ocsp.publisher import install as install_ocsp
 
-        install_ocsp(self)
+        # Lazily: the presigner opens the key backend, wanted only once a status changes.
+        install_ocsp(self.store.events, lambda: self.presigner)
+
+    # -- issue 17: objects that the domain code is handed instead of the whole runtime ---------
+
+    @cached_property
+    def presigner(self) -> Presigner:
+        """This process's OCSP presigner: the status-event publisher's, and the one whose copy
+        each pre-signing run works on (``psre ocsp presign``, ``psre init``, the refresher)."""
+        from ocsp.responses import Presigner, PresignSettings
+
+        return Presigner(self.store, self.backend, PresignSettings.from_config(self.config))
+
+    # -- end of issue 17 block -------------------------------------------------------------------
 
     def close(self) -> None:
         if "backend" in self.__dict__:

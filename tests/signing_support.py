@@ -67,7 +67,7 @@ def build_signing_pki(store: Store, backend, url: str) -> SigningPki:
     # the publishers on status events, as in `psre serve`.
     rt.attach_publishers()
     publish_all(rt.crl_publisher)
-    presign_all(rt)
+    presign_all(rt.presigner)
     return SigningPki(pki, rt, store.find_certificate(format(tsa.serial_number, "x")))
 
 

@@ -118,8 +118,6 @@ def test_init_killed_half_way_through_a_demo_ceremony_is_finished_by_the_next(tm
 def test_clearing_a_half_made_issuing_ca_keeps_everything_certified(store, backend):
     # The issuing ceremony's leftovers: its key on the token and a CA record without a
     # certificate. They go; a certified CA, its key and other keys stay.
-    from types import SimpleNamespace
-
     from ceremony_scripts.demo import _clear_interrupted
     from hsm.backend import KeySpec
     from tests.pki_support import build_pki
@@ -130,13 +128,14 @@ def test_clearing_a_half_made_issuing_ca_keeps_everything_certified(store, backe
     root = store.get_ca(pki.root)
     store.add_ca("half-made", "CN=Half", label, "ec-p384", parent_id=root.id)
     said: list[str] = []
-    rt = SimpleNamespace(store=store, backend=backend)
-    _clear_interrupted(rt, "half-made", label, "demo issuing CA", said.append)
+    _clear_interrupted(store, backend, "half-made", label, "demo issuing CA", said.append)
     assert said and "removed CA record 'half-made' (no certificate), key '" in said[0]
     assert label not in {k.label for k in backend.list_keys()}
     assert [c.name for c in store.list_cas()] == [pki.root, pki.issuing]
     # A certified CA's key is never touched, even when asked about it.
-    _clear_interrupted(rt, pki.issuing, store.get_ca(pki.issuing).key_label, "x", said.append)
+    _clear_interrupted(
+        store, backend, pki.issuing, store.get_ca(pki.issuing).key_label, "x", said.append
+    )
     assert len(said) == 1
     assert store.get_ca(pki.issuing).key_label in {k.label for k in backend.list_keys()}
     assert store.audit.verify().ok

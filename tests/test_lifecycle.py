@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 
 from ca_core import lifecycle, subscribers
 from ca_core.config import Config, HsmConfig, LifecycleConfig
+from ca_core.notifier import notifier_for
 from ca_core.store.models import Certificate, OutboxMessage, Subscriber
 from psre.commands.refresher import refresher_for
 from psre.services import Services
@@ -81,7 +82,9 @@ def test_expiry_notice_goes_out_once_per_certificate(pki):
             .where(Certificate.id == soon.id)
             .values(not_after=now + dt.timedelta(days=10))
         )
-    first = lifecycle.run(rt, now=now)
+    notifier = notifier_for(rt.store, rt.config.signing.notifier)
+    days = rt.config.lifecycle.expiry_notice_days
+    first = lifecycle.run(rt.store, notifier, expiry_notice_days=days, now=now)
     assert first.notices == [f"issuing-ca:{soon.serial_hex}"]
     (msg,) = _outbox(pki)
     with pki.store.session() as s:
@@ -96,7 +99,10 @@ def test_expiry_notice_goes_out_once_per_certificate(pki):
         "days_left": 10,
     }
     # Later rounds (other workers, the next day) do not repeat it.
-    assert lifecycle.run(rt, now=now + dt.timedelta(days=1)).notices == []
+    later_round = lifecycle.run(
+        rt.store, notifier, expiry_notice_days=days, now=now + dt.timedelta(days=1)
+    )
+    assert later_round.notices == []
     assert len(_outbox(pki)) == 1
 
 

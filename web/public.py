@@ -147,8 +147,9 @@ def _trusted_list() -> dict[str, object] | None:
 
     from ca_core.trusted_list import public_dir
 
+    path = public_dir(runtime().config.data_path) / "tl.json"
     try:
-        return json.loads((public_dir(runtime()) / "tl.json").read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
@@ -164,7 +165,7 @@ def trusted_list_page() -> tuple[str, int]:
 def trusted_list_file(name: str) -> Response:
     from ca_core.trusted_list import public_dir
 
-    path = public_dir(runtime()) / name
+    path = public_dir(runtime().config.data_path) / name
     try:
         body = path.read_bytes()
     except OSError:

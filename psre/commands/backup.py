@@ -181,7 +181,7 @@ def _republish(rt: Services) -> None:
 
     for info in publish_all(rt.crl_publisher, force=True):
         click.echo(f"published CRL {info.name} #{info.number}")
-    click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
+    click.echo(f"OCSP: {presign_all(rt.presigner).signed} responses pre-signed")
 
 
 def _parse_z(text: str) -> dt.datetime:

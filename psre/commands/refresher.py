@@ -40,11 +40,12 @@ def chores(rt: Services) -> list[Chore]:
     if cfg.crl.scheduler:
         out.append(Chore("CRL publication", cfg.crl.poll_seconds, lambda check: _crls(rt, check)))
     from ocsp.refresh import OcspFollow, OcspRefresh
-    from ocsp.responses import presigner
 
-    follow = OcspFollow(rt.store, lambda: presigner(rt))
+    # The presigner is asked for at the first round: setting up opens no key backend.
+    follow = OcspFollow(rt.store, lambda: rt.presigner)
     out.append(Chore("OCSP status feed", cfg.ocsp.follow_seconds, follow))
-    out.append(Chore("OCSP pre-signing", cfg.ocsp.presign_interval_seconds, OcspRefresh(rt)))
+    refresh = OcspRefresh(lambda: rt.presigner)
+    out.append(Chore("OCSP pre-signing", cfg.ocsp.presign_interval_seconds, refresh))
     out.append(
         Chore(
             "subscriber lifecycle",
@@ -98,8 +99,14 @@ def _crls(rt: Services, check: Check) -> None:
 
 def _lifecycle(rt: Services, check: Check) -> None:
     from ca_core import lifecycle
+    from ca_core.notifier import notifier_for
 
-    report = lifecycle.run(rt, before_write=check)
+    report = lifecycle.run(
+        rt.store,
+        notifier_for(rt.store, rt.config.signing.notifier),
+        expiry_notice_days=rt.config.lifecycle.expiry_notice_days,
+        before_write=check,
+    )
     if report.expired or report.notices or report.retired:
         log.info(
             "refresher: %d subscriber(s) expired, %d notice(s) sent, retired %s",

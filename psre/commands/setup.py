@@ -52,7 +52,14 @@ def init(rt: Services, no_demo: bool) -> None:
         # PKI comes with transcripts `psre ceremony verify` can check.
         from ceremony_scripts.demo import ISSUING, ROOT, ensure_demo_ceremonies
 
-        ensure_demo_ceremonies(rt, click.echo)
+        ensure_demo_ceremonies(
+            rt.store,
+            rt.backend,
+            ceremonies_dir=cfg.data_path / "ceremonies",
+            token_label=cfg.hsm.token_label,
+            base_url=cfg.public_base_url,
+            echo=click.echo,
+        )
         click.echo(f"demo PKI ready: {ROOT} -> {ISSUING}")
         from crl.publish import publish_all
 
@@ -60,7 +67,7 @@ def init(rt: Services, no_demo: bool) -> None:
             click.echo(f"published CRL {info.name} #{info.number}")
     from ocsp.responses import presign_all
 
-    click.echo(f"OCSP: {presign_all(rt).signed} responses pre-signed")
+    click.echo(f"OCSP: {presign_all(rt.presigner).signed} responses pre-signed")
 
 
 _CONFIG_HEADER = """\
