@@ -69,3 +69,13 @@ def crl(ca: str) -> str:
 def ceremony(name: str) -> str:
     """A key ceremony, by the name in its file."""
     return f"ceremony:{name}"
+
+
+def ceremony_step(number: int) -> str:
+    """A step of the ceremony being run (its transcript names the ceremony)."""
+    return f"step:{number}"
+
+
+def ceremony_file(path: object) -> str:
+    """A file a ceremony reads or writes (a CSR, a certificate), by its path."""
+    return f"file:{path}"

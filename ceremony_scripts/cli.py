@@ -153,7 +153,7 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
     rt.audit.append(
         cli_actor(),
         "ceremony.invoked",
-        f"ceremony:{c.name}",
+        audit_objects.ceremony(c.name),
         {"file_sha256": c.sha256, "operator": c.operator, "unattended": yes},
     )
     try:

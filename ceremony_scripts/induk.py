@@ -204,7 +204,7 @@ def _certify_psre(ctx: StepContext, st: StepSpec) -> None:
     _not_our_key(ctx, pub)
     ctx.record(
         "csr.accept",
-        f"file:{st.csr}",
+        audit_objects.ceremony_file(st.csr),
         {
             "subject": csr.subject.rfc4514_string(),
             "spki_sha256": spki_sha256(pub),
@@ -275,14 +275,14 @@ def _cross_certify(ctx: StepContext, st: StepSpec) -> None:
     self_signed = None
     if st.csr is not None:
         csr = _csr(ctx, st.csr)
-        subject, pub, source = csr.subject, csr.public_key(), f"file:{st.csr}"
+        subject, pub, source = csr.subject, csr.public_key(), audit_objects.ceremony_file(st.csr)
     else:
         assert st.certificate is not None
         self_signed = _self_signed(ctx, st.certificate)
         subject, pub, source = (
             self_signed.subject,
             self_signed.public_key(),
-            f"file:{st.certificate}",
+            audit_objects.ceremony_file(st.certificate),
         )
     _subject_matches(ctx, st, subject, "foreign root")
     _not_our_key(ctx, pub)

@@ -375,24 +375,32 @@ def _run_step(
     tw.append(
         c.operator,
         "step.start",
-        f"step:{st.number}",
+        audit_objects.ceremony_step(st.number),
         {"step": st.number, "type": st.type, "title": st.title, "summary": t.summary},
     )
     try:
         t.run(ctx, st)
         calls = ctx.backend.take()
         end = tw.append(
-            c.operator, "step.end", f"step:{st.number}", {"step": st.number, "pkcs11_calls": calls}
+            c.operator,
+            "step.end",
+            audit_objects.ceremony_step(st.number),
+            {"step": st.number, "pkcs11_calls": calls},
         )
         ctx.at("witnesses")
         for w in c.witnesses:
             if not ask_witnesses:
-                tw.append(w, "witness.ack", f"step:{st.number}", {"step": st.number, "ack": mode})
+                tw.append(
+                    w,
+                    "witness.ack",
+                    audit_objects.ceremony_step(st.number),
+                    {"step": st.number, "ack": mode},
+                )
             elif ui.acknowledge(w, st, t.summary):
                 tw.append(
                     w,
                     "witness.ack",
-                    f"step:{st.number}",
+                    audit_objects.ceremony_step(st.number),
                     {"step": st.number, "ack": "confirmed (typed their name)"},
                 )
             else:
@@ -431,7 +439,7 @@ def _record_end(ctx: StepContext, ui: Ui, mode: str, failure: StepFailed | None)
         },
     )
     try:
-        tw.sign(ctx.backend, c.sign_transcript_with, f"ceremony:{c.name}")
+        tw.sign(ctx.backend, c.sign_transcript_with, audit_objects.ceremony(c.name))
     except (HsmError, KeyNotFoundError) as ex:
         if failure is None:
             raise
@@ -475,7 +483,7 @@ def _stop(ctx: StepContext, st: StepSpec, failure: StepFailed) -> None:
     ctx.transcript.append(
         ctx.actor,
         "ceremony.stopped",
-        f"step:{st.number}",
+        audit_objects.ceremony_step(st.number),
         {
             "step": st.number,
             "type": st.type,

@@ -126,7 +126,7 @@ class StepContext:
         digest = hashlib.sha256(data).hexdigest()
         self.record(
             "output.write",
-            f"file:{path}",
+            audit_objects.ceremony_file(path),
             {"role": role, "path": str(path), "sha256": digest, "bytes": len(data)},
         )
         self.produced.append({"step": st.number, "role": role, "path": str(path), "sha256": digest})
@@ -278,7 +278,7 @@ def _intermediate_cert(ctx: StepContext, st: StepSpec) -> None:
         raise CeremonyError(f"the CSR's key is not key '{st.key_label}' on this token")
     ctx.record(
         "csr.accept",
-        f"file:{path}",
+        audit_objects.ceremony_file(path),
         {
             "subject": csr.subject.rfc4514_string(),
             "spki_sha256": spki_sha256(pub),
@@ -430,7 +430,9 @@ def _ca_status(ctx: StepContext, st: StepSpec) -> None:
     cert = _ca_level_row(ctx.store, st.issuer, st.serial)
     c = ctx.ceremony
     authorisation = Authorisation(
-        "ceremony", f"ceremony:{c.name}:step:{st.number}", (c.operator, *c.witnesses)
+        "ceremony",
+        f"{audit_objects.ceremony(c.name)}:{audit_objects.ceremony_step(st.number)}",
+        (c.operator, *c.witnesses),
     )
     revoker = Revoker(ctx.store, ctx.issuer.recover, clock=ctx.issuer.clock)
     if st.type == "revoke-ca":

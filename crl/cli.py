@@ -13,8 +13,17 @@ from ca_core.cli_options import json_output
 
 # crl.publish needs the models and the CRL builder: imported by the commands, not at start-up.
 if TYPE_CHECKING:
+    from typing import Protocol
+
     from ca_core.runtime import Runtime
-    from crl.publish import CrlInfo, CrlServices
+    from crl.publish import CrlInfo, CrlPublisher
+
+    class CrlServices(Runtime, Protocol):
+        """What ``psre crl`` needs of a process's services: the runtime and its one CRL
+        publisher (built by the composition root, psre.services)."""
+
+        @property
+        def crl_publisher(self) -> CrlPublisher: ...
 
 
 def _echo(infos: list[CrlInfo]) -> None:

@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
@@ -40,7 +40,6 @@ from ca_core.clock import Clock
 from ca_core.config import CrlConfig
 from ca_core.errors import LeaseLostError
 from ca_core.lost_serials import lost_serial_rows
-from ca_core.runtime import Runtime
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from ca_core.store.crls import CrlReads, Crls, NewCrl, PartitionRows, PublishedCrlInfo, RevokedRow
 from ca_core.store.db import utcnow
@@ -585,14 +584,6 @@ def _issuing_ca(store: ReadOnlyStore, cert: x509.Certificate) -> CertificateAuth
 
 
 # --- the process's publisher: publish_all and the status-event listener -------------------------
-class CrlServices(Runtime, Protocol):
-    """What ``psre crl`` needs of a process's services: the runtime and its one CRL publisher
-    (built by the composition root, psre.services)."""
-
-    @property
-    def crl_publisher(self) -> CrlPublisher: ...
-
-
 def public_dir(data_path: Path) -> Path:
     """Where the CRL files are written under the data directory (served at /crl)."""
     return data_path / "public" / "crl"

@@ -49,7 +49,11 @@ def test_contracts_make_lint_runs_have_no_exceptions() -> None:
     for cid in ("leaves", "layers"):
         assert not contracts[cid].get("ignore_imports"), f"{cid} has exceptions"
     assert contracts["layers"]["layers"][0] == "psre"
-    assert "--contract leaves --contract layers" in (ROOT / "Makefile").read_text()
+    boundary = contracts["store-boundary"]
+    assert {"sqlalchemy", "alembic"} <= set(boundary["forbidden_modules"])
+    assert set(boundary["source_modules"]) == set(_code_metrics()._present())
+    lint = (ROOT / "Makefile").read_text()
+    assert "--contract leaves --contract layers --contract store-boundary" in lint
 
 
 def test_cli_root_loads_no_command_module_until_used() -> None:
