@@ -53,7 +53,6 @@ from hsm.pkcs11_backend import Pkcs11Backend
 from hsm.softhsm import init_token, write_softhsm_conf
 from signing_api import revinfo
 from signing_api.pdf_sign import SignOptions, sign_pdf
-from signing_api.signers import signer_for
 from tests.pdf_support import minimal_pdf
 from tests.signing_support import big_pdf, build_signing_pki
 
@@ -156,7 +155,7 @@ def main() -> None:
         _publish_revinfo(spki)
         cert = spki.new_signer("Bench Signer")
         docs = {"1 page": minimal_pdf(), "5 MB": big_pdf(5 * 1024 * 1024)}
-        soft = software_signer(list(signer_for(spki.rt, cert).cert_registry))
+        soft = software_signer(list(spki.rt.signers.signer(cert).cert_registry))
         digest = hashlib.sha256(b"bench").digest()
 
         rows = [
@@ -181,14 +180,14 @@ def main() -> None:
                     measure(
                         f"engine {level}",
                         doc_name,
-                        lambda doc=doc, opts=opts: sign_pdf(spki.rt, doc, cert, opts),
+                        lambda doc=doc, opts=opts: sign_pdf(spki.engine, doc, cert, opts),
                         args.seconds,
                     )
                 )
 
             def cold(doc: bytes = doc) -> bytes:
                 revinfo.clear_cache(spki.store)
-                return sign_pdf(spki.rt, doc, cert, SignOptions(level="B-LT"))
+                return sign_pdf(spki.engine, doc, cert, SignOptions(level="B-LT"))
 
             rows.append(measure("engine B-LT, cold revinfo", doc_name, cold, args.seconds))
         print()

@@ -10,8 +10,11 @@ a token and ``/healthz`` can report a missing database.
 from __future__ import annotations
 
 import logging
+import threading
+import weakref
+from collections.abc import Callable
 from functools import cached_property
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ca_core import audit_objects
 from ca_core.config import Config
@@ -29,8 +32,15 @@ if TYPE_CHECKING:
     from hsm.pkcs11_backend import Pkcs11Backend
     from ocsp.responder import OcspResponder
     from ocsp.responses import Presigner
+    from signing_api.client_slots import ClientSlots
+    from signing_api.pdf_pool import PdfPool
+    from signing_api.runtime import SigningRuntime
+    from signing_api.signers import SignerCache
+    from signing_api.tsa import TimeStampAuthority
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class Services:
@@ -194,11 +204,79 @@ class Services:
 
     # -- end of issue 17 block -------------------------------------------------------------------
 
+    # --- signing_api's per-process services (signing_api.runtime.SigningRuntime) ---------------
+    # Each is built once, under a lock: a worker's request threads reach them together on the
+    # first requests, and a second pool or authority would split the per-process bounds and
+    # counters they keep (PDF workers, client slots). functools.cached_property does not lock
+    # from Python 3.12 on.
+
+    _signing_lock = threading.RLock()
+
+    def _once(self, name: str, build: Callable[[], T]) -> T:
+        found = self.__dict__.get(name)
+        if found is None:
+            with self._signing_lock:
+                found = self.__dict__.get(name)
+                if found is None:
+                    found = self.__dict__[name] = build()
+        return cast("T", found)
+
+    @property
+    def signers(self) -> SignerCache:
+        """This process's pyHanko signers over HSM keys, one per certificate."""
+        from signing_api.signers import SignerCache
+
+        return self._once("_signers", lambda: SignerCache(self.store, self.backend))
+
+    @property
+    def tsa(self) -> TimeStampAuthority:
+        """This process's time-stamping authority: one unit cache, one set of counters."""
+        from signing_api.tsa import TimeStampAuthority
+
+        return self._once(
+            "_tsa", lambda: TimeStampAuthority(self.store, self.signers, self.config.tsa)
+        )
+
+    @property
+    def pdf_pool(self) -> PdfPool:
+        """This process's bounded PDF children (started on first use), closed with it."""
+        return self._once("_pdf_pool", self._new_pdf_pool)
+
+    def _new_pdf_pool(self) -> PdfPool:
+        from signing_api.pdf_pool import PdfPool, budget_of
+
+        pool = PdfPool(budget_of(self.config.pdf))
+        # Also when these services are dropped without close() (tests, short commands): the
+        # children are told to leave rather than left to the interpreter's exit.
+        weakref.finalize(self, pool.close)
+        return pool
+
+    @property
+    def client_slots(self) -> ClientSlots:
+        """Verifications in progress per client address, in this process."""
+        from signing_api.client_slots import ClientSlots
+
+        return self._once("_client_slots", lambda: ClientSlots(self.config.pdf.verify_per_client))
+
+    def _close_signing(self) -> None:
+        if "_pdf_pool" in self.__dict__:
+            self.pdf_pool.close()
+
+    # --- end of signing_api's services -----------------------------------------------------------
+
     def close(self) -> None:
+        self._close_signing()
         if "backend" in self.__dict__:
             self.backend.close()
         if "store" in self.__dict__:
             self.store.close()
+
+
+if TYPE_CHECKING:
+
+    def _is_signing_runtime(services: Services) -> SigningRuntime:
+        """mypy checks here that Services is what signing_api's handlers take it for."""
+        return services
 
 
 class NoKeyBackend:

@@ -2,23 +2,19 @@
 document from one address kept the public /verify busy for half a minute).
 
 A slot is taken before the upload is read, so a client trickling a body in also holds one.
-Counted per server worker process: with ``server.workers`` workers an address can have up to
-that many times ``pdf.verify_per_client`` verifications in progress.
+Counted per server worker process (the process's one :class:`ClientSlots` is built by
+``psre.services``): with ``server.workers`` workers an address can have up to that many times
+``pdf.verify_per_client`` verifications in progress.
 """
 
 from __future__ import annotations
 
 import threading
-import weakref
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from ca_core.errors import CaError
-
-if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
 
 
 class TooManyAtOnceError(CaError):
@@ -29,6 +25,8 @@ class TooManyAtOnceError(CaError):
 
 
 class ClientSlots:
+    """Verifications in progress per client address, at most ``per_client`` each."""
+
     def __init__(self, per_client: int) -> None:
         self.per_client = per_client
         self._held: Counter[str] = Counter()
@@ -50,16 +48,3 @@ class ClientSlots:
                 self._held[key] -= 1
                 if not self._held[key]:
                     del self._held[key]
-
-
-_lock = threading.Lock()
-_slots: weakref.WeakKeyDictionary[Runtime, ClientSlots] = weakref.WeakKeyDictionary()
-
-
-def verify_slots(rt: Runtime) -> ClientSlots:
-    """The process's verification slots for ``rt``."""
-    with _lock:
-        found = _slots.get(rt)
-        if found is None:
-            found = _slots[rt] = ClientSlots(rt.config.pdf.verify_per_client)
-        return found

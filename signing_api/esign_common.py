@@ -3,13 +3,12 @@ e-sign error answers, and access to the authenticated client and the activation 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Blueprint, current_app, g, request
 
 from ca_core.app_runtime import runtime
 from ca_core.notifier import Notifier, notifier_for
-from ca_core.runtime import Runtime
 from signing_api import api_schema
 from signing_api.activation import Activation
 from signing_api.client_auth import ClientApp, authenticate, check_rate
@@ -17,6 +16,10 @@ from signing_api.edge import EdgeError, parse_json
 from signing_api.esign_errors import INVALID_FORMAT, EsignError, register_esign_handlers
 from signing_api.lockout import client_channel
 from signing_api.totp import CodeMac
+
+if TYPE_CHECKING:
+    from ca_core.config import SigningConfig
+    from ca_core.store import Store
 
 
 def esign_blueprint(name: str, url_prefix: str) -> Blueprint:
@@ -85,9 +88,10 @@ def channel_key() -> str:
     return client_channel(c.id, c.username).key
 
 
-def count_signing_request(rt: Runtime) -> None:
-    """The per-client rate limit applies to requests that sign."""
-    check_rate(rt.store, client(), rt.config.signing.rate_limit_per_minute)
+def count_signing_request(store: Store, config: SigningConfig) -> None:
+    """The per-client rate limit applies to requests that sign: one more for the calling
+    client in ``store``, ``config.rate_limit_per_minute`` unless the client has its own."""
+    check_rate(store, client(), config.rate_limit_per_minute)
 
 
 def notifier() -> Notifier:

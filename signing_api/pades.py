@@ -6,9 +6,10 @@ update, and B-LTA adds a second one with the document timestamp. Earlier signatu
 because nothing before them is rewritten.
 
 Split in two (issue 16): :func:`sign` runs in the web process and has the key, the TSA and the
-store; :func:`sign_document` runs in a bounded child (signing_api.pdf_pool) and has the
-document. The child's signer and timestamper are proxies (signing_api.pdf_jobs) that ask the
-web process for the raw signature over the signed attributes and for timestamp tokens.
+store (the process's :class:`signing_api.pdf_sign.PdfEngine`); :func:`sign_document` runs in a
+bounded child (signing_api.pdf_pool) and has the document. The child's signer and timestamper
+are proxies (signing_api.pdf_jobs) that ask the web process for the raw signature over the
+signed attributes and for timestamp tokens.
 """
 
 from __future__ import annotations
@@ -41,16 +42,17 @@ from signing_api.pdf_sign import (
     PdfSignError,
     SignOptions,
 )
-from signing_api.signers import digest_for, signer_for
+from signing_api.signers import digest_for
 from signing_api.stamp import appearance
-from signing_api.tsa import MAX_REQUEST_BYTES, authority_for
+from signing_api.tsa import MAX_REQUEST_BYTES
 
 asn1_lengths.install()
 
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
     from ca_core.store.models import Certificate
     from hsm.pdf_signer import HsmPdfSigner
+    from signing_api.pdf_sign import PdfEngine
+    from signing_api.tsa import TimeStampAuthority
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ class SignJob:
 
 
 def sign(
-    rt: Runtime,
+    engine: PdfEngine,
     data: bytes,
     cert: Certificate,
     options: SignOptions,
@@ -99,16 +101,15 @@ def sign(
     a bounded child do everything that reads the document (see signing_api.pdf_pool) while
     this process makes the one raw signature in the HSM and answers timestamp requests."""
     from signing_api import pdf_jobs
-    from signing_api.pdf_pool import pool_for
 
     if options.level not in LEVELS:
         raise PdfSignError(f"unknown PAdES level {options.level!r} (one of {', '.join(LEVELS)})")
-    signer = signer_for(rt, cert)
-    tsa = authority_for(rt).unit().signer if options.level != "B-B" else None
+    signer = engine.signers.signer(cert)
+    tsa = engine.tsa.unit().signer if options.level != "B-B" else None
     dss = None
     if options.level in ("B-LT", "B-LTA"):
         assert tsa is not None
-        info = revinfo.for_paths(rt.store, _path(signer), _path(tsa))
+        info = revinfo.for_paths(engine.store, _path(signer), _path(tsa))
         dss = (
             tuple(c.dump() for c in info.certs),
             tuple(o.dump() for o in info.ocsps),
@@ -123,11 +124,11 @@ def sign(
         bytes_reserved=reserved(signer, tsa),
         timestamp_reserved=reserved(None, tsa) if tsa is not None else 0,
         dss=dss,
-        max_pages=rt.config.pdf.max_pages,
+        max_pages=engine.config.max_pages,
     )
-    budget = _RawSignatures(rt, signer)
+    budget = _RawSignatures(signer, engine.tsa)
     services: dict[str, Callable[..., Any]] = {"sign": budget.sign, "timestamp": budget.timestamp}
-    return pool_for(rt).run(pdf_jobs.sign, job, data, services=services, deadline=deadline)
+    return engine.pool.run(pdf_jobs.sign, job, data, services=services, deadline=deadline)
 
 
 class _RawSignatures:
@@ -138,9 +139,9 @@ class _RawSignatures:
     MAX_TIMESTAMPS = 2  # the signature's, and B-LTA's document timestamp
     MAX_SIGNED_BYTES = 16 * 1024  # CAdES signed attributes are a few hundred bytes
 
-    def __init__(self, rt: Runtime, signer: HsmPdfSigner) -> None:
-        self.rt = rt
+    def __init__(self, signer: HsmPdfSigner, tsa: TimeStampAuthority) -> None:
         self.signer = signer
+        self.tsa = tsa
         self.signatures = 0
         self.timestamps = 0
 
@@ -150,7 +151,8 @@ class _RawSignatures:
             raise PdfWorkerError("a PDF worker asked for more than one signature")
         from hsm.backend import SignScheme
 
-        return self.rt.backend.sign(
+        # The signer's own backend: the key of this job's certificate, in the token.
+        return self.signer.backend.sign(
             self.signer.key_label, data, digest, SignScheme(scheme), pss_salt_length=salt
         )
 
@@ -158,7 +160,7 @@ class _RawSignatures:
         self.timestamps += 1
         if self.timestamps > self.MAX_TIMESTAMPS or len(request_der) > MAX_REQUEST_BYTES:
             raise PdfWorkerError("a PDF worker asked for too many timestamps")
-        return authority_for(self.rt).respond_der(request_der)
+        return self.tsa.respond_der(request_der)
 
 
 def sign_document(

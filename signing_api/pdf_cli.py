@@ -16,6 +16,7 @@ from ca_core.cli_actor import cli_actor
 from ca_core.cli_options import json_output
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
+from signing_api.runtime import pdf_engine
 
 # pyHanko (verify, and sign_pdf's engine) and the models load inside the commands that use them,
 # so that the rest of psre does not pay for them at start-up.
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from ca_core.runtime import Runtime
     from ca_core.store import Store
     from ca_core.store.models import Certificate
+    from signing_api.runtime import SigningRuntime
 
 
 class SignerNotReadyError(PdfSignError):
@@ -100,7 +102,7 @@ def pdf() -> None:
 )
 @click.pass_obj
 def pdf_sign(
-    rt: Runtime,
+    rt: SigningRuntime,
     file: str,
     key: str,
     out: str,
@@ -146,7 +148,7 @@ def pdf_sign(
         level=level, reason=reason, location=location, stamp=stamp, pdf_password=password
     )
     data = Path(file).read_bytes()
-    signed = sign_pdf(rt, data, cert, opts)
+    signed = sign_pdf(pdf_engine(rt), data, cert, opts)
     Path(out).write_bytes(signed)
     # Checklist "remote signing": every signature is an audit event with the document hash.
     # Serials are unique per issuer only: the object names the CA, as every other writer's.
@@ -219,10 +221,9 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
     help="File with the password of an encrypted PDF.",
 )
 @click.pass_obj
-def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None) -> None:
+def pdf_verify(rt: SigningRuntime, file: str, as_json: bool, password_file: str | None) -> None:
     """Verify every signature of FILE against this PSrE; exit 1 unless all are valid."""
     from ca_core.clock import utcnow
-    from signing_api.pdf_pool import pool_for
     from signing_api.verify import verify_pdf
     from signing_api.verify_sources import store_sources
 
@@ -230,9 +231,7 @@ def pdf_verify(rt: Runtime, file: str, as_json: bool, password_file: str | None)
     if password_file:
         password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
     trust, revinfo = store_sources(rt.config)
-    report = verify_pdf(
-        trust, revinfo, utcnow, Path(file).read_bytes(), password, pool=pool_for(rt)
-    )
+    report = verify_pdf(trust, revinfo, utcnow, Path(file).read_bytes(), password, pool=rt.pdf_pool)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=2, default=_json_default))
     else:

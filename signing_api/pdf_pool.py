@@ -38,7 +38,6 @@ import resource
 import signal
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -48,7 +47,6 @@ from ca_core.errors import CaError
 
 if TYPE_CHECKING:
     from ca_core.config import PdfConfig
-    from ca_core.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -402,26 +400,15 @@ def _address_space_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
 
 
-# --- one pool per runtime ----------------------------------------------------------------------
-
-_pools_lock = threading.Lock()
-_pools: weakref.WeakKeyDictionary[Runtime, PdfPool] = weakref.WeakKeyDictionary()
+# --- the configured budget ---------------------------------------------------------------------
 
 
 def budget_of(cfg: PdfConfig) -> Budget:
+    """The budget the ``[pdf]`` section sets (the process's one pool is built by
+    ``psre.services`` with it)."""
     return Budget(
         workers=cfg.workers,
         seconds=cfg.max_seconds,
         memory_mb=cfg.max_memory_mb,
         max_signature_fields=cfg.max_signature_fields,
     )
-
-
-def pool_for(rt: Runtime) -> PdfPool:
-    """The process's pool for ``rt`` (children start on first use; closed with ``rt``)."""
-    with _pools_lock:
-        pool = _pools.get(rt)
-        if pool is None:
-            pool = _pools[rt] = PdfPool(budget_of(rt.config.pdf))
-            weakref.finalize(rt, pool.close)
-        return pool

@@ -2,7 +2,8 @@
 
 The contract between the signing engine (this module) and the HTTP API (v1/v2 endpoints): the
 API authenticates the client app, checks the signer's activation and resolves the signer's
-certificate; then it calls :func:`sign_pdf` once per document.
+certificate; then it calls :func:`sign_pdf` once per document, with the :class:`PdfEngine` of
+the process (``signing_api.runtime.pdf_engine``).
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError
 
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
+    from ca_core.config import PdfConfig
+    from ca_core.store import Store
     from ca_core.store.models import Certificate
+    from signing_api.pdf_pool import PdfPool
+    from signing_api.signers import SignerCache
+    from signing_api.tsa import TimeStampAuthority
 
 #: PAdES baseline levels, lowest first. B-LT is the default (what BSrE returns).
 LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
@@ -70,8 +76,27 @@ class SignOptions:
     field_name: str | None = None
 
 
+@dataclass(frozen=True)
+class PdfEngine:
+    """What signing a PDF uses. The services are the process's own, built once by
+    ``psre.services``; this only names them together."""
+
+    #: The CAs' standing before each signature, and B-LT's validation data (CRLs and OCSP
+    #: responses, from the store).
+    store: Store
+    #: The signers of the process: keys stay in the HSM, certificates and chains are parsed once.
+    signers: SignerCache
+    #: The time-stamping authority for B-T and above (the same one that answers ``/tsa``).
+    tsa: TimeStampAuthority
+    #: The bounded children that read the documents.
+    pool: PdfPool
+    #: The ``[pdf]`` budgets (pages, time per request).
+    config: PdfConfig
+    clock: Clock = utcnow
+
+
 def sign_pdf(
-    rt: Runtime,
+    engine: PdfEngine,
     data: bytes,
     cert: Certificate,
     options: SignOptions,
@@ -94,19 +119,14 @@ def sign_pdf(
     B-LT also writes a DSS with the chains and the OCSP responses and CRLs of the signer and
     the TSA unit from our store; B-LTA adds a document timestamp over all of that.
     """
-    import datetime as dt
-
     from ca_core.ca_standing import require_good_chain
     from signing_api import pades
 
     # Every path that signs (both API versions, `psre pdf sign`) comes through here: nothing
     # is signed under a CA that is revoked, suspended or expired (ca_core.ca_standing).
-    now = dt.datetime.now(dt.UTC)
-    require_good_chain(rt.store, cert.issuer_id, now)
+    now = engine.clock()
+    require_good_chain(engine.store, cert.issuer_id, now)
     if options.level != "B-B":
         # The timestamp would be refused anyway; refusing here says why, with the code.
-        from signing_api.tsa import authority_for
-
-        tsa = authority_for(rt)
-        tsa.require_good(tsa.unit(now), now)
-    return pades.sign(rt, data, cert, options, deadline)
+        engine.tsa.require_good(engine.tsa.unit(now), now)
+    return pades.sign(engine, data, cert, options, deadline)

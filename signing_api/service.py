@@ -6,11 +6,14 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ca_core.runtime import Runtime
 from signing_api.activation import Signer, subject_key
 from signing_api.client_auth import ClientApp
-from signing_api.pdf_sign import SignOptions, sign_pdf
+from signing_api.pdf_sign import PdfEngine, SignOptions, sign_pdf
+
+if TYPE_CHECKING:
+    from ca_core.audit import AuditLog
 
 
 @dataclass(frozen=True)
@@ -21,16 +24,17 @@ class Document:
 
 
 def sign_documents(
-    rt: Runtime, client: ClientApp, signer: Signer, docs: list[Document]
+    engine: PdfEngine, audit: AuditLog, client: ClientApp, signer: Signer, docs: list[Document]
 ) -> list[bytes]:
-    """Signed PDFs in request order. All or nothing towards the client: the first refusal
-    (bad PDF, stamp placement) fails the whole request; signatures already made are audited."""
+    """Signed PDFs in request order, each signature appended to ``audit``. All or nothing
+    towards the client: the first refusal (bad PDF, stamp placement) fails the whole request;
+    signatures already made are audited."""
     out: list[bytes] = []
     # The request's deadline: each document has its own budget, all of them together this.
-    deadline = time.monotonic() + rt.config.pdf.max_request_seconds
+    deadline = time.monotonic() + engine.config.max_request_seconds
     for doc in docs:
-        signed = sign_pdf(rt, doc.data, signer.certificate, doc.options, deadline)
-        rt.audit.append(
+        signed = sign_pdf(engine, doc.data, signer.certificate, doc.options, deadline)
+        audit.append(
             f"client:{client.username}",
             "sign.pdf",
             subject_key(signer.subscriber),

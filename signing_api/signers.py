@@ -3,14 +3,14 @@
 Building a signer means parsing the certificate and its chain; the key itself is never loaded
 (it stays in the token and :class:`hsm.pdf_signer.HsmPdfSigner` signs through the backend's
 session pool). Keeping the signer per certificate fingerprint avoids the per-signature reload
-that makes pyHanko's ``SimpleSigner`` slow for RSA keys.
+that makes pyHanko's ``SimpleSigner`` slow for RSA keys. The process's one
+:class:`SignerCache` is built by the composition root (``psre.services``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
@@ -26,13 +26,9 @@ from hsm.pdf_signer import HsmPdfSigner
 from signing_api.pdf_sign import PdfSignError
 
 if TYPE_CHECKING:
-    from ca_core.runtime import Runtime
     from ca_core.store import ReadOnlyStore
+    from hsm.backend import KeyBackend
 
-_lock = threading.Lock()
-_cache: weakref.WeakKeyDictionary[Runtime, OrderedDict[str, HsmPdfSigner]] = (
-    weakref.WeakKeyDictionary()
-)
 #: Signers kept per process, least recently used dropped first: the active signers of a busy
 #: day fit, and memory stays bounded however many subscribers there are.
 CACHE_SIZE = 4096
@@ -116,30 +112,43 @@ def issuer_chain(store: ReadOnlyStore, issuer_id: int) -> list[x509.Certificate]
     return chain(store, by_id[issuer_id].name)  # type: ignore[arg-type]
 
 
-def signer_for(rt: Runtime, cert: Certificate, *, cache_size: int = CACHE_SIZE) -> HsmPdfSigner:
-    """The (cached) signer for ``cert``: its HSM key, the certificate and the chain to the root.
+class SignerCache:
+    """The process's signers: one per certificate, its key in ``backend`` and its chain read
+    from ``store``; at most ``size`` kept, least recently used dropped first."""
 
-    At most ``cache_size`` signers stay cached for ``rt`` after this call."""
-    key = cert.fingerprint_sha256
-    with _lock:
-        per_rt = _cache.setdefault(rt, OrderedDict())
-        found = per_rt.get(key)
-        if found is not None:
-            per_rt.move_to_end(key)
-            return found
-    if not cert.key_label:
-        raise NoKeyError(f"certificate {cert.serial_hex} has no key in the HSM")
-    signer: HsmPdfSigner = PsreSigner(
-        rt.backend,
-        cert.key_label,
-        x509.load_der_x509_certificate(cert.der),
-        issuer_chain(rt.store, cert.issuer_id),
-    )
-    with _lock:
-        signer = per_rt.setdefault(key, signer)
-        while len(per_rt) > cache_size:
-            per_rt.popitem(last=False)
-        return signer
+    def __init__(
+        self, store: ReadOnlyStore, backend: KeyBackend, *, size: int = CACHE_SIZE
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.size = size
+        self._lock = threading.Lock()
+        self._signers: OrderedDict[str, HsmPdfSigner] = OrderedDict()
+
+    def signer(self, cert: Certificate) -> HsmPdfSigner:
+        """The (cached) signer for ``cert``: its HSM key, the certificate and the chain to the
+        root. Raises :class:`NoKeyError` for a certificate whose key is not in the HSM."""
+        key = cert.fingerprint_sha256
+        with self._lock:
+            found = self._signers.get(key)
+            if found is not None:
+                self._signers.move_to_end(key)
+                return found
+        if not cert.key_label:
+            raise NoKeyError(f"certificate {cert.serial_hex} has no key in the HSM")
+        # Built outside the lock (it reads the store): two threads may build the same signer
+        # at once, and the first one stored is the one both use.
+        signer: HsmPdfSigner = PsreSigner(
+            self.backend,
+            cert.key_label,
+            x509.load_der_x509_certificate(cert.der),
+            issuer_chain(self.store, cert.issuer_id),
+        )
+        with self._lock:
+            signer = self._signers.setdefault(key, signer)
+            while len(self._signers) > self.size:
+                self._signers.popitem(last=False)
+            return signer
 
 
 def digest_for(cert: asn1_x509.Certificate) -> str:

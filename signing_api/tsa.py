@@ -24,7 +24,6 @@ import asyncio
 import datetime as dt
 import logging
 import threading
-import weakref
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,20 +33,22 @@ from flask import Blueprint, Response, request
 from pyhanko.sign.timestamps.api import TimeStamper
 
 from ca_core.ca_standing import ChainProblem, IssuerNotGood, require_good_chain
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import ConfigError
 from ca_core.issuer import new_serial
 from ca_core.store import signing_certs
 from hsm.errors import HsmError
 from policies.roles import names_with_role
 from signing_api import asn1_lengths
-from signing_api.signers import digest_for, signer_for
+from signing_api.signers import digest_for
 
 asn1_lengths.install()  # before any token or CMS is dumped
 
 if TYPE_CHECKING:
     from ca_core.config import TsaConfig
-    from ca_core.runtime import Runtime
+    from ca_core.store import ReadOnlyStore
     from hsm.pdf_signer import HsmPdfSigner
+    from signing_api.signers import SignerCache
 
 log = logging.getLogger(__name__)
 
@@ -86,32 +87,46 @@ class _Unit:
 
 
 class TimeStampAuthority:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    """The process's time-stamping authority (built once by ``psre.services``): one unit
+    cache and one set of counters for ``/tsa``, the CSC timestamp method and PAdES.
+
+    :param store: where the unit's certificate and its CAs' standing are read.
+    :param signers: the process's signers; the unit's comes from there.
+    :param config: policy OID, accuracy and accepted hashes.
+    :param clock: the time put in tokens and against which the unit is judged.
+    """
+
+    def __init__(
+        self,
+        store: ReadOnlyStore,
+        signers: SignerCache,
+        config: TsaConfig,
+        clock: Clock = utcnow,
+    ) -> None:
+        self.store = store
+        self.signers = signers
+        self.config = config
+        self.clock = clock
         self.stats: Counter[str] = Counter()
         self._unit: _Unit | None = None
         self._lock = threading.Lock()
-        self.timestamper: InProcessTimeStamper | None = None
-
-    @property
-    def config(self) -> TsaConfig:
-        return self.rt.config.tsa
+        self._timestamper: InProcessTimeStamper | None = None
 
     def unit(self, now: dt.datetime | None = None) -> _Unit:
         """The time-stamping unit in use (cached for up to UNIT_RECHECK_SECONDS)."""
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or self.clock()
         with self._lock:
             if self._unit is not None and self._unit.recheck_at > now:
                 return self._unit
             units = names_with_role("tsa")  # the profiles of time-stamping units
-            row = signing_certs.newest_with_profile(self.rt.store, units, now)
+            row = signing_certs.newest_with_profile(self.store, units, now)
             if row is None:
                 raise NoTsaUnitError(
                     "tsa",
                     "no valid time-stamping unit certificate (profile role 'tsa'); run the TSA "
                     "key ceremony",
                 )
-            signer = signer_for(self.rt, row)
+            signer = self.signers.signer(row)
             recheck = min(row.not_after, now + dt.timedelta(seconds=UNIT_RECHECK_SECONDS))
             self._unit = _Unit(
                 signer, row.id, row.issuer_id, recheck, digest_for(signer.signing_cert)
@@ -123,8 +138,8 @@ class TimeStampAuthority:
 
         Read on every token, not cached with the unit: a revoked or suspended CA (or unit)
         stamps nothing from the next request on."""
-        require_good_chain(self.rt.store, unit.issuer_id, now)
-        status = signing_certs.standing(self.rt.store, unit.certificate_id)
+        require_good_chain(self.store, unit.issuer_id, now)
+        status = signing_certs.standing(self.store, unit.certificate_id)
         if status is None or status.status != "good" or status.not_after <= now:
             with self._lock:
                 self._unit = None  # choose again (an older unit may still be good)
@@ -181,8 +196,15 @@ class TimeStampAuthority:
         if req["extensions"].native:
             raise _Rejected("unaccepted_extension", "request extensions are not supported")
 
+    def timestamper(self) -> InProcessTimeStamper:
+        """A pyHanko TimeStamper over this authority (one, shared: it caches dummy tokens)."""
+        with self._lock:
+            if self._timestamper is None:
+                self._timestamper = InProcessTimeStamper(self)
+            return self._timestamper
+
     async def _token(self, req: tsp.TimeStampReq) -> cms.ContentInfo:
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock()
         try:
             unit = self.unit(now)
             self.require_good(unit, now)
@@ -266,28 +288,6 @@ class InProcessTimeStamper(TimeStamper):
         return tsp.TimeStampResp.load(resp.dump())  # pyHanko reads the status first
 
 
-_lock = threading.Lock()
-_authorities: weakref.WeakKeyDictionary[Runtime, TimeStampAuthority] = weakref.WeakKeyDictionary()
-
-
-def authority_for(rt: Runtime) -> TimeStampAuthority:
-    """The process's authority for ``rt`` (one unit cache, one set of counters)."""
-    with _lock:
-        found = _authorities.get(rt)
-        if found is None:
-            found = _authorities[rt] = TimeStampAuthority(rt)
-        return found
-
-
-def timestamper_for(rt: Runtime) -> InProcessTimeStamper:
-    """A pyHanko TimeStamper over the process's authority (shared: it caches dummy tokens)."""
-    auth = authority_for(rt)
-    with _lock:
-        if auth.timestamper is None:
-            auth.timestamper = InProcessTimeStamper(auth)
-        return auth.timestamper
-
-
 # --- HTTP ----------------------------------------------------------------------------------
 
 bp = Blueprint("tsa", __name__)
@@ -296,7 +296,7 @@ bp = Blueprint("tsa", __name__)
 @bp.post("/tsa")
 def timestamp() -> Response:
     """RFC 3161 over HTTP (§3.4): a DER TimeStampReq in, a DER TimeStampResp out."""
-    from ca_core.app_runtime import runtime
+    from signing_api.runtime import signing_runtime
 
     ctype = (request.mimetype or "").lower()
     if ctype != QUERY_TYPE:
@@ -306,4 +306,4 @@ def timestamp() -> Response:
     body = request.get_data(cache=False)
     if len(body) > MAX_REQUEST_BYTES:  # no or a false Content-Length
         return Response("request too large\n", status=413, mimetype="text/plain")
-    return Response(authority_for(runtime()).respond_der(body), mimetype=REPLY_TYPE)
+    return Response(signing_runtime().tsa.respond_der(body), mimetype=REPLY_TYPE)

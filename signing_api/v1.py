@@ -15,7 +15,6 @@ from signing_api.activation import (
     require_signer,
     require_subscriber,
 )
-from signing_api.client_slots import verify_slots
 from signing_api.disposition import attachment, file_name
 from signing_api.esign_common import (
     activation,
@@ -26,7 +25,7 @@ from signing_api.esign_common import (
 )
 from signing_api.esign_errors import missing
 from signing_api.fields import StampFields, check_nik, require_pdf, sign_options
-from signing_api.pdf_pool import pool_for
+from signing_api.runtime import pdf_engine, signing_runtime
 from signing_api.service import Document, level_for, sign_documents
 from signing_api.verify import verify_pdf_details
 from signing_api.verify_shapes import v1_report
@@ -44,7 +43,7 @@ def _file(name: str) -> FileStorage:
 
 @bp.post("/sign/pdf")
 def sign_pdf_v1() -> Response:
-    rt = runtime()
+    rt = signing_runtime()
     form = request.form
     upload = _file("file")
     data = require_pdf("file", upload.read())
@@ -74,10 +73,11 @@ def sign_pdf_v1() -> Response:
     options = sign_options(fields, level_for(None, client(), rt.config.signing.default_level))
     sub = require_subscriber(rt.store, nik=nik)
     signer = require_signer(rt.store, sub)
-    count_signing_request(rt)
+    count_signing_request(rt.store, rt.config.signing)
     activation().check(sub, passphrase=passphrase, code=None, documents=1)
     name = file_name(upload.filename)
-    (signed,) = sign_documents(rt, client(), signer, [Document(name, data, options)])
+    doc = Document(name, data, options)
+    (signed,) = sign_documents(pdf_engine(rt), rt.audit, client(), signer, [doc])
     doc_id = documents.keep(
         rt.store, client().id, sub.id, name, signed, rt.config.signing.document_minutes
     )
@@ -103,12 +103,12 @@ def download(id_dokumen: str) -> Response:
 
 @bp.post("/sign/verify")
 def verify() -> Response:
-    rt = runtime()
-    with verify_slots(rt).hold(request.remote_addr):
+    rt = signing_runtime()
+    with rt.client_slots.hold(request.remote_addr):
         upload = _file("signed_file")
         data = require_pdf("signed_file", upload.read())
         trust, revinfo = store_sources(rt.config)
-        report, details = verify_pdf_details(trust, revinfo, utcnow, data, pool=pool_for(rt))
+        report, details = verify_pdf_details(trust, revinfo, utcnow, data, pool=rt.pdf_pool)
     return jsonify(v1_report(upload.filename or "document.pdf", report, details))
 
 

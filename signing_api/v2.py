@@ -30,7 +30,6 @@ from signing_api.activation import (
     require_signer,
     require_subscriber,
 )
-from signing_api.client_slots import verify_slots
 from signing_api.enrolment import Invitation, enrol_and_invite
 from signing_api.esign_common import (
     activation,
@@ -50,7 +49,7 @@ from signing_api.esign_errors import (
     missing,
 )
 from signing_api.fields import StampFields, b64decode, check_nik, require_pdf, sign_options
-from signing_api.pdf_pool import pool_for
+from signing_api.runtime import pdf_engine, signing_runtime
 from signing_api.service import Document, level_for, sign_documents
 from signing_api.v1 import locked_fields, status_message
 from signing_api.verify import verify_pdf_details
@@ -137,8 +136,8 @@ def _documents(body: dict[str, Any]) -> list[Document]:
 
 
 def _signed_answer(signer: Signer, docs: list[Document], started: float) -> Response:
-    rt = runtime()
-    signed = sign_documents(rt, client(), signer, docs)
+    rt = signing_runtime()
+    signed = sign_documents(pdf_engine(rt), rt.audit, client(), signer, docs)
     # Written by hand: base64 needs no JSON escaping, and the encoder's scan of megabytes of
     # base64 costs more than signing a small PDF.
     elapsed = round((time.perf_counter() - started) * 1000)
@@ -170,7 +169,7 @@ def sign_pdf_v2() -> Response:
     if sub.kind != "person":
         raise EsignError(CANNOT_SIGN, "an agency seals through /api/v2/seal/pdf")
     signer = require_signer(rt.store, sub)
-    count_signing_request(rt)
+    count_signing_request(rt.store, rt.config.signing)
     activation().check(
         sub, passphrase=passphrase, code=code, documents=len(docs), hashes=_hashes(docs)
     )
@@ -306,8 +305,8 @@ def registration() -> tuple[Response, int]:
 
 @bp.post("/verify/pdf")
 def verify_v2() -> Response:
-    rt = runtime()
-    with verify_slots(rt).hold(request.remote_addr):
+    rt = signing_runtime()
+    with rt.client_slots.hold(request.remote_addr):
         body = json_body()
         if not body.get("file"):
             raise missing("file")
@@ -315,7 +314,7 @@ def verify_v2() -> Response:
         password = text_field(body, "password")
         trust, revinfo = store_sources(rt.config)
         report, details = verify_pdf_details(
-            trust, revinfo, utcnow, data, password, pool=pool_for(rt)
+            trust, revinfo, utcnow, data, password, pool=rt.pdf_pool
         )
     return jsonify(v2_report(report, details))
 
@@ -407,7 +406,7 @@ def seal_pdf() -> Response:
     docs = _documents(body)
     sub = _agency(rt.store, body)
     signer = require_signer(rt.store, sub)
-    count_signing_request(rt)
+    count_signing_request(rt.store, rt.config.signing)
     activation().check(
         sub, passphrase=None, code=code, documents=len(docs), purpose="seal", hashes=_hashes(docs)
     )

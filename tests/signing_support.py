@@ -29,6 +29,8 @@ from ca_core.store.models import Certificate
 from crl.publish import publish_all
 from ocsp.responses import presign_all
 from psre.services import Services
+from signing_api.pdf_sign import PdfEngine
+from signing_api.runtime import pdf_engine
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
 from tests.pdf_support import minimal_pdf
 from tests.pki_support import BASE_URL, Pki, add_tsa_unit, build_pki, enrol_signer
@@ -43,6 +45,11 @@ class SigningPki:
     @property
     def store(self) -> Store:
         return self.pki.store
+
+    @property
+    def engine(self) -> PdfEngine:
+        """What ``sign_pdf`` signs with in this installation's process."""
+        return pdf_engine(self.rt)
 
     def root_asn1(self) -> asn1_x509.Certificate:
         der = self.pki.cert(self.pki.root).public_bytes(serialization.Encoding.DER)

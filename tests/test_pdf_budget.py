@@ -21,7 +21,6 @@ from signing_api.pdf_pool import (
     PdfPool,
     PdfWorkerError,
     PdfWorkersBusyError,
-    pool_for,
 )
 from signing_api.pdf_sign import (
     InvalidPdfError,
@@ -31,6 +30,7 @@ from signing_api.pdf_sign import (
     StampPlacementError,
     sign_pdf,
 )
+from signing_api.runtime import pdf_engine
 from tests import hostile_pdf_support as hostile
 from tests.pdf_support import minimal_pdf
 from tests.proc_support import TreeSampler, returns_a_callable, sleeps, tree_rss_mb
@@ -48,7 +48,7 @@ def rt(spki: SigningPki) -> Iterator[Services]:  # noqa: F811
         store=spki.store, backend=spki.rt.backend, issuer=spki.rt.issuer, revoker=spki.rt.revoker
     )
     yield bounded
-    pool_for(bounded).close()
+    bounded.pdf_pool.close()
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +82,7 @@ def test_hostile_documents_are_signed_or_refused_within_budget(rt, signer, case,
     started = time.monotonic()
     with _bounded(rt) as mem:
         try:
-            answer: object = sign_pdf(rt, case.data, signer, opts)
+            answer: object = sign_pdf(pdf_engine(rt), case.data, signer, opts)
         except (PdfSignError, DocumentTooComplexError) as ex:
             answer = ex
     took = time.monotonic() - started
@@ -97,12 +97,12 @@ def test_hostile_documents_are_signed_or_refused_within_budget(rt, signer, case,
     else:
         assert answer.api_code == (4131 if outcome == "too_complex" else 4015)
     # The pool still works: a real document signs at once.
-    assert sign_pdf(rt, minimal_pdf(), signer, SignOptions(level="B-B"))
+    assert sign_pdf(pdf_engine(rt), minimal_pdf(), signer, SignOptions(level="B-B"))
 
 
 @pytest.fixture(scope="module")
 def signed(rt: Services, signer) -> bytes:
-    return sign_pdf(rt, minimal_pdf("Surat Tugas"), signer, SignOptions(level="B-T"))
+    return sign_pdf(pdf_engine(rt), minimal_pdf("Surat Tugas"), signer, SignOptions(level="B-T"))
 
 
 def test_copied_signature_fields_are_refused_or_reported_within_budget(rt, signed):

@@ -88,7 +88,7 @@ def pages_pdf(n: int, text: str = "halaman") -> bytes:
 @pytest.mark.parametrize("level", LEVELS)
 def test_every_level_is_accepted_by_pdfsig_and_pyhanko(spki, signer, tmp_path, level):  # noqa: F811
     opts = SignOptions(level=level, reason="Menyetujui", location="Jakarta")
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, opts)
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, opts)
     # B-LTA's document timestamp is a second signature pdfsig cannot check ("unknown" type).
     report = assert_pdfsig_ok(tmp_path, signed, 1)
     assert "ETSI.CAdES.detached" in report
@@ -113,7 +113,7 @@ def test_dss_carries_chains_ocsp_and_crls_of_signer_and_tsa(spki, signer):  # no
     from asn1crypto import ocsp as asn1_ocsp
     from asn1crypto import x509 as asn1_x509
 
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LT"))
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-LT"))
     reader = PdfFileReader(io.BytesIO(signed))
     assert reader.total_revisions == 2  # the DSS is in the signature's own revision
     dss = reader.root["/DSS"]
@@ -152,13 +152,13 @@ def test_lt_levels_validate_offline_from_the_dss_alone(spki, signer, level):  # 
     from pyhanko_certvalidator import ValidationContext
 
     kw = {"trust_roots": [spki.root_asn1()], "allow_fetching": False, "revocation_mode": "require"}
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level=level))
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level=level))
     reader = PdfFileReader(io.BytesIO(signed))
     vc = DocumentSecurityStore.read_dss(reader).as_validation_context(kw)
     st = validate_pdf_signature(reader.embedded_regular_signatures[0], vc)
     assert st.bottom_line and st.timestamp_validity.trusted, st.pretty_print_details()
 
-    bt = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-T"))
+    bt = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-T"))
     sig = PdfFileReader(io.BytesIO(bt)).embedded_regular_signatures[0]
     no_data = ValidationContext(**kw, ocsps=[], crls=[])
     assert not validate_pdf_signature(sig, no_data).bottom_line
@@ -167,7 +167,9 @@ def test_lt_levels_validate_offline_from_the_dss_alone(spki, signer, level):  # 
 def test_visible_stamp_in_a_box_on_the_last_page(spki, signer, tmp_path):  # noqa: F811
     doc = pages_pdf(3)
     stamp = Stamp(page=-1, box=(300, 50, 540, 130))
-    signed = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-B", stamp=stamp, reason="Setuju"))
+    signed = sign_pdf(
+        spki.engine, doc, signer, SignOptions(level="B-B", stamp=stamp, reason="Setuju")
+    )
     assert_pdfsig_ok(tmp_path, signed, 1)
     assert_pyhanko_ok(spki, signed, 1)
     reader = PdfFileReader(io.BytesIO(signed))
@@ -184,7 +186,7 @@ def test_stamp_at_a_tag_with_a_qr_code(spki, signer, tmp_path):  # noqa: F811
     tag_box = find_text(doc, 0, "#")
     assert tag_box is not None
     stamp = Stamp(tag="#", width=160, height=60, qr_url="https://psre.example.id/v/abc")
-    signed = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-T", stamp=stamp))
+    signed = sign_pdf(spki.engine, doc, signer, SignOptions(level="B-T", stamp=stamp))
     assert_pdfsig_ok(tmp_path, signed, 1)
     assert_pyhanko_ok(spki, signed, 1)
     widget = PdfFileReader(io.BytesIO(signed)).embedded_regular_signatures[0].sig_field
@@ -196,7 +198,7 @@ def test_stamp_at_a_tag_with_a_qr_code(spki, signer, tmp_path):  # noqa: F811
 
 def test_tag_on_a_later_page_is_found(spki, signer):  # noqa: F811
     doc = pages_pdf(2, text="isi")  # page 1 has no '#', page 2 has one
-    signed = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-B", stamp=Stamp(tag="#")))
+    signed = sign_pdf(spki.engine, doc, signer, SignOptions(level="B-B", stamp=Stamp(tag="#")))
     reader = PdfFileReader(io.BytesIO(signed))
     widget = reader.embedded_regular_signatures[0].sig_field
     assert widget["/P"].get_object() == reader.root["/Pages"]["/Kids"][1].get_object()
@@ -214,7 +216,7 @@ def test_tag_on_a_later_page_is_found(spki, signer):  # noqa: F811
 )
 def test_unplaceable_stamps_are_refused(spki, signer, stamp):  # noqa: F811
     with pytest.raises(StampPlacementError) as err:
-        sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B", stamp=stamp))
+        sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-B", stamp=stamp))
     assert err.value.api_code == 4015
 
 
@@ -223,13 +225,13 @@ def test_specimen_image_stamp(spki, signer, tmp_path):  # noqa: F811
     png = io.BytesIO()
     img.save(png, format="PNG")
     stamp = Stamp(page=1, box=(72, 600, 272, 680), image=png.getvalue())
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B", stamp=stamp))
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-B", stamp=stamp))
     assert_pdfsig_ok(tmp_path, signed, 1)
     assert_pyhanko_ok(spki, signed, 1)
     assert b"/Subtype /Image" in signed
     with pytest.raises(PdfSignError):
         sign_pdf(
-            spki.rt,
+            spki.engine,
             minimal_pdf(),
             signer,
             SignOptions(level="B-B", stamp=Stamp(page=1, box=(1, 1, 50, 50), image=b"not png")),
@@ -238,14 +240,14 @@ def test_specimen_image_stamp(spki, signer, tmp_path):  # noqa: F811
 
 def test_sequential_signatures_keep_earlier_ones_valid(spki, signer, tmp_path):  # noqa: F811
     second = spki.new_signer("Budi Santoso")
-    first = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LT"))
+    first = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-LT"))
     both = sign_pdf(
-        spki.rt,
+        spki.engine,
         first,
         second,
         SignOptions(level="B-T", stamp=Stamp(page=1, box=(300, 700, 500, 780))),
     )
-    third = sign_pdf(spki.rt, both, signer, SignOptions(level="B-B"))
+    third = sign_pdf(spki.engine, both, signer, SignOptions(level="B-B"))
     assert third.startswith(first)  # incremental updates only
     assert_pdfsig_ok(tmp_path, third, 3)
     statuses = assert_pyhanko_ok(spki, third, 3)
@@ -257,10 +259,12 @@ def test_sequential_signatures_keep_earlier_ones_valid(spki, signer, tmp_path): 
 
 
 def test_named_field_and_a_taken_name(spki, signer):  # noqa: F811
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B", field_name="Kadis"))
+    signed = sign_pdf(
+        spki.engine, minimal_pdf(), signer, SignOptions(level="B-B", field_name="Kadis")
+    )
     assert PdfFileReader(io.BytesIO(signed)).embedded_regular_signatures[0].field_name == "Kadis"
     with pytest.raises(PdfSignError):
-        sign_pdf(spki.rt, signed, signer, SignOptions(level="B-B", field_name="Kadis"))
+        sign_pdf(spki.engine, signed, signer, SignOptions(level="B-B", field_name="Kadis"))
 
 
 def encrypted_pdf(user: str, owner: str) -> bytes:
@@ -275,9 +279,12 @@ def test_encrypted_pdf_needs_the_password(spki, signer, tmp_path):  # noqa: F811
     doc = encrypted_pdf("buka", "pemilik")
     for pw in (None, "salah"):
         with pytest.raises(InvalidPdfError):
-            sign_pdf(spki.rt, doc, signer, SignOptions(level="B-B", pdf_password=pw))
+            sign_pdf(spki.engine, doc, signer, SignOptions(level="B-B", pdf_password=pw))
     signed = sign_pdf(
-        spki.rt, doc, signer, SignOptions(level="B-LT", pdf_password="buka", stamp=Stamp(tag="#"))
+        spki.engine,
+        doc,
+        signer,
+        SignOptions(level="B-LT", pdf_password="buka", stamp=Stamp(tag="#")),
     )
     assert PdfFileReader(io.BytesIO(signed)).encrypted
     assert_pyhanko_ok(spki, signed, 1, password="buka")
@@ -296,20 +303,20 @@ def test_encrypted_pdf_needs_the_password(spki, signer, tmp_path):  # noqa: F811
 )
 def test_corrupt_or_non_pdf_is_invalid_pdf(spki, signer, data):  # noqa: F811
     with pytest.raises(InvalidPdfError) as err:
-        sign_pdf(spki.rt, data, signer, SignOptions(level="B-B"))
+        sign_pdf(spki.engine, data, signer, SignOptions(level="B-B"))
     assert err.value.api_code == 4015
 
 
 def test_unknown_level_is_refused(spki, signer):  # noqa: F811
     with pytest.raises(PdfSignError):
-        sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-XL"))
+        sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-XL"))
 
 
 def test_fifty_megabytes_sign_in_bounded_memory(spki, signer, tmp_path):  # noqa: F811
     doc = big_pdf(50 * 1024 * 1024)
     tracemalloc.start()
     try:
-        signed = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-LT"))
+        signed = sign_pdf(spki.engine, doc, signer, SignOptions(level="B-LT"))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -323,14 +330,12 @@ def test_concurrent_signatures_share_one_signer(spki, signer):  # noqa: F811
     """The API signs from several threads: one cached signer, every output valid."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from signing_api.signers import signer_for
-
-    assert signer_for(spki.rt, signer) is signer_for(spki.rt, signer)
+    assert spki.rt.signers.signer(signer) is spki.rt.signers.signer(signer)
     with ThreadPoolExecutor(4) as pool:
         outs = list(
             pool.map(
                 lambda i: sign_pdf(
-                    spki.rt, minimal_pdf(f"dokumen {i}"), signer, SignOptions(level="B-LT")
+                    spki.engine, minimal_pdf(f"dokumen {i}"), signer, SignOptions(level="B-LT")
                 ),
                 range(8),
             )
@@ -347,7 +352,7 @@ def test_stamp_text_outside_latin1_is_replaced_not_garbled(spki, signer):  # noq
     assert "Alasan: Disetujui ? 100%% ?" in text and "Ni Luh Ayu Dewi" in text
     reason = "Disetujui — 100% ✓"
     opts = SignOptions(level="B-B", reason=reason, stamp=Stamp(page=1, box=(50, 600, 300, 700)))
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, opts)
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, opts)
     sig = PdfFileReader(io.BytesIO(signed)).embedded_regular_signatures[0]
     assert sig.sig_object["/Reason"] == reason
 
@@ -359,7 +364,7 @@ def test_certificate_without_hsm_key_is_refused(spki, signer):  # noqa: F811
     cols = {c.name: getattr(signer, c.name) for c in Certificate.__table__.columns}
     keyless = Certificate(**{**cols, "key_label": None, "fingerprint_sha256": "0" * 64})
     with pytest.raises(NoKeyError) as err:
-        sign_pdf(spki.rt, minimal_pdf(), keyless, SignOptions(level="B-B"))
+        sign_pdf(spki.engine, minimal_pdf(), keyless, SignOptions(level="B-B"))
     assert isinstance(err.value, PdfSignError)
 
 
@@ -367,8 +372,9 @@ def test_signer_cache_is_bounded(spki, signer):  # noqa: F811
     from signing_api import signers
 
     other = spki.new_signer("Yohanes Kurniawan")
-    first = signers.signer_for(spki.rt, signer, cache_size=1)
-    assert signers.signer_for(spki.rt, signer, cache_size=1) is first  # cached
-    assert signers.signer_for(spki.rt, other, cache_size=1) is not first
-    assert signers.signer_for(spki.rt, signer, cache_size=1) is not first  # evicted, built again
-    sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))
+    cache = signers.SignerCache(spki.store, spki.rt.backend, size=1)
+    first = cache.signer(signer)
+    assert cache.signer(signer) is first  # cached
+    assert cache.signer(other) is not first
+    assert cache.signer(signer) is not first  # evicted, built again
+    sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-B"))

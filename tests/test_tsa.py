@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 
 from ca_core.config import Config
 from psre.app import create_app
-from signing_api.tsa import QUERY_TYPE, REPLY_TYPE, TimeStampResp, authority_for
+from signing_api.tsa import QUERY_TYPE, REPLY_TYPE, TimeStampResp
 from tests.authority_support import WITNESSED
 from tests.pki_support import BASE_URL, add_tsa_unit
 from tests.signing_support import SigningPki, spki  # noqa: F401
@@ -166,7 +166,7 @@ def test_wrong_content_type_is_415_and_large_bodies_413(app: Flask):
 
 
 def test_counts_granted_and_rejected(spki: SigningPki, app: Flask):  # noqa: F811
-    auth = authority_for(spki.rt)
+    auth = spki.rt.tsa
     before = dict(auth.stats)
     client = app.test_client()
     client.post("/tsa", data=request_der(hashlib.sha256(b"a").digest()), content_type=QUERY_TYPE)
@@ -185,7 +185,8 @@ def test_rotated_and_revoked_units_within_the_recheck(spki: SigningPki):  # noqa
     def serial(auth: TimeStampAuthority, at: dt.datetime) -> str:
         return format(auth.unit(at).signer.signing_cert.serial_number, "x")
 
-    auth = TimeStampAuthority(spki.rt)  # its own cache; the module's authority is untouched
+    # Its own cache; the process's authority is untouched.
+    auth = TimeStampAuthority(spki.store, spki.rt.signers, spki.rt.config.tsa)
     t0 = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)
     assert serial(auth, t0) == spki.tsa.serial_hex
     newer = format(add_tsa_unit(spki.pki).serial_number, "x")
@@ -204,7 +205,7 @@ def test_no_valid_unit_is_a_server_fault(spki: SigningPki):  # noqa: F811
     from ca_core.errors import ConfigError
     from signing_api.tsa import NoTsaUnitError, TimeStampAuthority
 
-    auth = TimeStampAuthority(spki.rt)
+    auth = TimeStampAuthority(spki.store, spki.rt.signers, spki.rt.config.tsa)
     with pytest.raises(NoTsaUnitError) as err:
         auth.unit(dt.datetime.now(dt.UTC) + dt.timedelta(days=400))
     assert isinstance(err.value, ConfigError) and err.value.code == "tsa_unavailable"

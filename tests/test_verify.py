@@ -15,7 +15,6 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
 from signing_api.pdf_sign import LEVELS, SignOptions, Stamp, sign_pdf
-from signing_api.signers import signer_for
 from signing_api.verify import NotAPdfError
 from tests.pdf_support import minimal_pdf, with_changed_page
 from tests.signing_support import SigningPki, pdfsig, pyhanko_statuses, spki  # noqa: F401
@@ -30,7 +29,7 @@ def signer(spki: SigningPki):  # noqa: F811
 @pytest.mark.parametrize("level", LEVELS)
 def test_our_signatures_verify_with_their_level(spki, signer, level):  # noqa: F811
     opts = SignOptions(level=level, reason="Mengetahui", location="Bandung")
-    report = verify_with_store(spki.rt, sign_pdf(spki.rt, minimal_pdf(), signer, opts))
+    report = verify_with_store(spki.rt, sign_pdf(spki.engine, minimal_pdf(), signer, opts))
     assert report.summary == "VALID", report
     (r,) = report.signatures
     assert r.valid and r.intact and r.trusted and not r.modified_after_signing, r.problems
@@ -49,11 +48,14 @@ def test_our_signatures_verify_with_their_level(spki, signer, level):  # noqa: F
 
 def test_sequential_signatures_all_valid(spki, signer):  # noqa: F811
     other = spki.new_signer("Agus Salim")
-    doc = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LT"))
+    doc = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-LT"))
     doc = sign_pdf(
-        spki.rt, doc, other, SignOptions(level="B-T", stamp=Stamp(page=1, box=(50, 50, 200, 110)))
+        spki.engine,
+        doc,
+        other,
+        SignOptions(level="B-T", stamp=Stamp(page=1, box=(50, 50, 200, 110))),
     )
-    doc = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-LTA"))
+    doc = sign_pdf(spki.engine, doc, signer, SignOptions(level="B-LTA"))
     report = verify_with_store(spki.rt, doc)
     assert report.summary == "VALID", [r.problems for r in report.signatures]
     assert [r.signer_name for r in report.signatures] == [
@@ -65,7 +67,7 @@ def test_sequential_signatures_all_valid(spki, signer):  # noqa: F811
 
 
 def test_content_changed_in_an_incremental_update(spki, signer, tmp_path):  # noqa: F811
-    signed = sign_pdf(spki.rt, minimal_pdf("Jumlah: 100"), signer, SignOptions(level="B-LT"))
+    signed = sign_pdf(spki.engine, minimal_pdf("Jumlah: 100"), signer, SignOptions(level="B-LT"))
     changed = with_changed_page(signed, b"BT /F1 18 Tf 72 760 Td (Jumlah: 900) Tj ET")
     report = verify_with_store(spki.rt, changed)
     (r,) = report.signatures
@@ -75,7 +77,7 @@ def test_content_changed_in_an_incremental_update(spki, signer, tmp_path):  # no
 
 
 def test_annotation_added_after_signing(spki, signer):  # noqa: F811
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-B"))
     w = IncrementalPdfFileWriter(io.BytesIO(signed))
     page = w.root["/Pages"]["/Kids"][0]
     annot = w.add_object(
@@ -108,14 +110,14 @@ def _byte_range(data: bytes) -> tuple[re.Match[bytes], list[int]]:
 def test_signature_wrapping_partial_byte_range(spki, signer):  # noqa: F811
     """A validly signed CMS over a ByteRange that leaves the last bytes of the revision out:
     whatever is put there later is not covered. Must be reported, never valid."""
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-B"))
     m, (_, a, b, length) = _byte_range(signed)
     new_len = length - 40  # leave the trailer's tail uncovered
     text = f"/ByteRange [0 {a} {b} {new_len}]".encode()
     text = text + b" " * (m.end() - m.start() - len(text))
     data = bytearray(signed[: m.start()] + text + signed[m.end() :])
     digest = hashlib.sha256(bytes(data[:a]) + bytes(data[b : b + new_len])).digest()
-    hsm_signer = signer_for(spki.rt, signer)
+    hsm_signer = spki.rt.signers.signer(signer)
     cms = asyncio.run(hsm_signer.async_sign(digest, "sha256", use_pades=True))
     hexsig = cms.dump().hex().encode()
     hole = b - a - 2  # inside the < >
@@ -130,7 +132,7 @@ def test_signature_wrapping_partial_byte_range(spki, signer):  # noqa: F811
 
 
 def test_zeroed_contents_and_missing_byte_range(spki, signer):  # noqa: F811
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-B"))
     _, (_, a, b, _) = _byte_range(signed)
     zeroed = signed[: a + 1] + b"0" * (b - a - 2) + signed[b - 1 :]
     report = verify_with_store(spki.rt, zeroed)
@@ -142,8 +144,8 @@ def test_zeroed_contents_and_missing_byte_range(spki, signer):  # noqa: F811
 
 def test_revoked_after_the_timestamp_stays_valid(spki):  # noqa: F811
     cert = spki.new_signer("Dewi Lestari")
-    with_ts = sign_pdf(spki.rt, minimal_pdf(), cert, SignOptions(level="B-T"))
-    without = sign_pdf(spki.rt, minimal_pdf(), cert, SignOptions(level="B-B"))
+    with_ts = sign_pdf(spki.engine, minimal_pdf(), cert, SignOptions(level="B-T"))
+    without = sign_pdf(spki.engine, minimal_pdf(), cert, SignOptions(level="B-B"))
     time.sleep(1.1)  # revocation times have whole seconds; same second counts as revoked
     spki.pki.revoker.revoke(cert.serial_hex, "superseded", actor="test")
     r = verify_with_store(spki.rt, with_ts).signatures[0]
@@ -156,7 +158,7 @@ def test_encrypted_document_verifies_with_its_password(spki, signer):  # noqa: F
     from tests.test_pdf_sign import encrypted_pdf
 
     doc = encrypted_pdf("buka", "pemilik")
-    signed = sign_pdf(spki.rt, doc, signer, SignOptions(level="B-T", pdf_password="buka"))
+    signed = sign_pdf(spki.engine, doc, signer, SignOptions(level="B-T", pdf_password="buka"))
     for wrong in (None, "salah"):
         with pytest.raises(NotAPdfError):
             verify_with_store(spki.rt, signed, wrong)
@@ -164,7 +166,7 @@ def test_encrypted_document_verifies_with_its_password(spki, signer):  # noqa: F
 
 
 def test_pyhanko_agrees_on_what_we_call_valid(spki, signer):  # noqa: F811
-    signed = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LTA"))
+    signed = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-LTA"))
     assert verify_with_store(spki.rt, signed).summary == "VALID"
     assert all(st.bottom_line for st in pyhanko_statuses(spki, signed))
 
@@ -183,7 +185,7 @@ def test_certified_document_no_changes_allowed(spki, signer):  # noqa: F811
 
     from signing_api.pdf_sign import PdfSignError
 
-    hsm_signer = signer_for(spki.rt, signer)
+    hsm_signer = spki.rt.signers.signer(signer)
     out = io.BytesIO()
     signers.sign_pdf(
         IncrementalPdfFileWriter(io.BytesIO(minimal_pdf())),
@@ -199,7 +201,7 @@ def test_certified_document_no_changes_allowed(spki, signer):  # noqa: F811
     certified = out.getvalue()
     assert verify_with_store(spki.rt, certified).summary == "VALID"
     with pytest.raises(PdfSignError):
-        sign_pdf(spki.rt, certified, signer, SignOptions(level="B-B"))
+        sign_pdf(spki.engine, certified, signer, SignOptions(level="B-B"))
     # A form field filled in afterwards (allowed for approval signatures, not under level 1).
     w = IncrementalPdfFileWriter(io.BytesIO(certified))
     fields.append_signature_field(w, fields.SigFieldSpec("Kosong", box=(10, 10, 60, 30)))

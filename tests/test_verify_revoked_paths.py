@@ -48,7 +48,7 @@ def fresh_spki(store: Store, db_url: str, backend) -> Iterator[SigningPki]:
 
 def _signed_at_every_level(spki: SigningPki, signer: Certificate) -> dict[str, bytes]:
     return {
-        level: sign_pdf(spki.rt, minimal_pdf(f"Nota {level}"), signer, SignOptions(level=level))
+        level: sign_pdf(spki.engine, minimal_pdf(f"Nota {level}"), signer, SignOptions(level=level))
         for level in LEVELS
     }
 
@@ -152,7 +152,7 @@ def test_tsa_revoked_after_stamping(fresh_spki: SigningPki, reason: str) -> None
     key none can be trusted, and the signature falls back to being judged now, undated."""
     spki = fresh_spki
     signer = spki.new_signer("Agus Salim")
-    data = sign_pdf(spki.rt, minimal_pdf("Undangan"), signer, SignOptions(level="B-T"))
+    data = sign_pdf(spki.engine, minimal_pdf("Undangan"), signer, SignOptions(level="B-T"))
     _revoke(spki, spki.tsa.serial_hex, reason, ca=spki.pki.issuing)
 
     report = verify_with_store(spki.rt, data)
@@ -173,7 +173,7 @@ def test_signer_key_compromise_voids_even_timestamped_signatures(fresh_spki: Sig
     date (tests/test_verify.py::test_revoked_after_the_timestamp_stays_valid)."""
     spki = fresh_spki
     signer = spki.new_signer("Dewi Lestari")
-    data = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-LT"))
+    data = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-LT"))
     _revoke(spki, signer.serial_hex, "keyCompromise", ca=spki.pki.issuing)
     (r,) = verify_with_store(spki.rt, data).signatures
     assert not r.valid and r.status_at_signing == "revoked"
@@ -187,7 +187,7 @@ def test_every_surface_says_not_valid_under_a_revoked_ca(
     `psre pdf verify` (a process of its own on the same database)."""
     spki = fresh_spki
     signer = spki.new_signer("Siti Rahayu")
-    data = sign_pdf(spki.rt, minimal_pdf("Nota Dinas"), signer, SignOptions(level="B-B"))
+    data = sign_pdf(spki.engine, minimal_pdf("Nota Dinas"), signer, SignOptions(level="B-B"))
     app = make_esign_app(spki.pki, db_url)
     http = app.test_client()
     creds = new_client(spki.pki)
@@ -254,7 +254,7 @@ def test_a_revocation_not_yet_published_counts(fresh_spki: SigningPki, db_url: s
     (no publisher there, so the CRLs and OCSP responses still say good) counts at once."""
     spki = fresh_spki
     signer = spki.new_signer("Budi Santoso")
-    data = sign_pdf(spki.rt, minimal_pdf(), signer, SignOptions(level="B-B"))
+    data = sign_pdf(spki.engine, minimal_pdf(), signer, SignOptions(level="B-B"))
     elsewhere = Store.open(db_url)
     try:
         time.sleep(1.1)

@@ -13,9 +13,10 @@ from flask import Blueprint, Response, current_app, redirect, request
 from ca_core.app_runtime import runtime
 from ca_core.clock import utcnow
 from signing_api import enrolment
-from signing_api.client_slots import TooManyAtOnceError, verify_slots
+from signing_api.client_slots import TooManyAtOnceError
 from signing_api.edge import EdgeError, local_redirect
-from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError, pool_for
+from signing_api.pdf_pool import DocumentTooComplexError, PdfWorkersBusyError
+from signing_api.runtime import signing_runtime
 from signing_api.verify import verify_pdf
 from signing_api.verify_sources import store_sources
 from web import dashboard
@@ -60,7 +61,7 @@ def verify() -> tuple[str, int]:
         return render("public/verify.html")
     try:
         # Before the upload is read: a client trickling a body in holds its slot too.
-        with verify_slots(runtime()).hold(request.remote_addr):
+        with signing_runtime().client_slots.hold(request.remote_addr):
             return _verify_upload()
     except TooManyAtOnceError:
         return render("public/verify.html", 429, error="verify.too_many")
@@ -78,9 +79,9 @@ def _verify_upload() -> tuple[str, int]:
     if b"%PDF-" not in data[:1024]:  # ISO 32000: the header is near the start of the file
         return render("public/verify.html", 422, error="verify.not_pdf")
     try:
-        rt = runtime()
+        rt = signing_runtime()
         trust, revinfo = store_sources(rt.config)
-        report = verify_pdf(trust, revinfo, utcnow, data, pool=pool_for(rt))
+        report = verify_pdf(trust, revinfo, utcnow, data, pool=rt.pdf_pool)
     except DocumentTooComplexError:
         return render("public/verify.html", 413, error="verify.too_complex")
     except PdfWorkersBusyError:

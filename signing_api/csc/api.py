@@ -32,7 +32,7 @@ from signing_api.edge import parse_json
 from signing_api.esign_common import activation, notifier
 from signing_api.esign_errors import EsignError
 from signing_api.lockout import Lockout, client_channel, subject_key
-from signing_api.tsa import authority_for
+from signing_api.runtime import signing_runtime
 
 SPECS = {"v1": "1.0.4.0", "v2": "2.0.0.2"}
 METHODS = [
@@ -403,7 +403,7 @@ def timestamp() -> Response:
             "cert_req": True,
         }
     )
-    resp = tsp.TimeStampResp.load(authority_for(runtime()).respond_der(req.dump()))
+    resp = tsp.TimeStampResp.load(signing_runtime().tsa.respond_der(req.dump()))
     if resp["status"]["status"].native not in ("granted", "granted_with_mods"):
         text = resp["status"]["status_string"].native or ["rejected"]
         raise CscError(INVALID_REQUEST, f"the TSA refused: {'; '.join(text)}")
