@@ -406,3 +406,22 @@ def _stored_response(pki: Pki, serial: str, alg: str) -> ocsp.OCSPResponse:
     row = OcspResponseReads(pki.store).current(ca.id, serial, alg)
     assert row is not None, f"no {alg} response stored for {serial}"
     return ocsp.load_der_ocsp_response(row.der)
+
+
+def test_a_lost_serial_is_recorded_only_with_the_restores_audit_event(pki: Pki):
+    """The lost serial's revocation, its feed row and the audit event commit together: a
+    restore transaction that records one without the audit event is rolled back."""
+    from ca_core.errors import StoreError
+    from ca_core.store import restore
+    from ca_core.store.status_changes import StatusChangeReads
+
+    ca = pki.store.get_ca(pki.issuing)
+    feed = StatusChangeReads(pki.store.reader)
+    start = feed.latest()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with pytest.raises(StoreError, match="without the restore's audit event"):
+        with restore.transaction(pki.store) as tx:
+            tx.record_lost(ca.id, "7e5b01", revoked_at=now, reason=None, found_in="test",
+                           now=now, profile="lost-in-restore")  # fmt: skip
+    assert pki.store.certificate_status(ca.id, "7e5b01").status == "never_issued"
+    assert feed.since(start) == []
