@@ -1,7 +1,9 @@
 """Pre-signed OCSP responses: produce, store, publish, look up.
 
-For every unexpired certificate, two responses are signed ahead of time — one per CertID hash
-(SHA-1, which most clients send, and SHA-256) — stored in ``ocsp_responses`` and written as
+For every unexpired certificate — and every serial issued without a certificate row here:
+reserved but never stored, or lost in a restore, with the status the store's one rule gives it
+(ca_core.store.certificate_status) — two responses are signed ahead of time — one per CertID
+hash (SHA-1, which most clients send, and SHA-256) — stored in ``ocsp_responses`` and written as
 static files (ocsp/static.py). They are re-signed
 
 * when ``refresh_fraction`` of their validity has passed (default 96 h x 0.5: every 48 h, within
@@ -177,7 +179,7 @@ class Presigner:
     def presign_changed(self, ca: CertificateAuthority, serials: Collection[str]) -> int:
         """Re-sign the responses of ``serials`` that do not say the certificate's status now
         (or are missing): the heal for a change whose own re-signing failed. Responses that
-        already agree are left alone, so following the feed costs one read when all is well."""
+        already agree are left alone, so following the feed costs a few reads when all is well."""
         certs: list[Certificate] = []
         for sh, st in sorted(self.reads.cert_statuses(ca.id, serials).items()):
             if st.source == "certificate":
