@@ -1,7 +1,9 @@
 """Pre-signed OCSP responses: produce, store, publish, look up.
 
-For every unexpired certificate, two responses are signed ahead of time — one per CertID hash
-(SHA-1, which most clients send, and SHA-256) — stored in ``ocsp_responses`` and written as
+For every unexpired certificate — and every serial issued without a certificate row here:
+reserved but never stored, or lost in a restore, with the status the store's one rule gives it
+(ca_core.store.certificate_status) — two responses are signed ahead of time — one per CertID
+hash (SHA-1, which most clients send, and SHA-256) — stored in ``ocsp_responses`` and written as
 static files (ocsp/static.py). They are re-signed
 
 * when ``refresh_fraction`` of their validity has passed (default 96 h x 0.5: every 48 h, within
@@ -107,6 +109,16 @@ def _row_status(c: Certificate) -> CertStatus:
     return CertStatus(c.status, c.revoked_at, c.revocation_reason)
 
 
+def _uncertified(serial_hex: str, status: CertStatus) -> Certificate:
+    """A detached row carrying what signing needs for a serial without a certificate row."""
+    return Certificate(
+        serial_hex=serial_hex,
+        status=status.status,
+        revoked_at=status.revoked_at,
+        revocation_reason=status.reason,
+    )
+
+
 class Presigner:
     """Signs and stores pre-signed responses for the certificates of the store's CAs."""
 
@@ -167,8 +179,13 @@ class Presigner:
     def presign_changed(self, ca: CertificateAuthority, serials: Collection[str]) -> int:
         """Re-sign the responses of ``serials`` that do not say the certificate's status now
         (or are missing): the heal for a change whose own re-signing failed. Responses that
-        already agree are left alone, so following the feed costs one read when all is well."""
-        certs = [self.store.get_certificate(ca.id, sh) for sh in sorted(set(serials))]
+        already agree are left alone, so following the feed costs a few reads when all is well."""
+        certs: list[Certificate] = []
+        for sh, st in sorted(self.reads.cert_statuses(ca.id, serials).items()):
+            if st.source == "certificate":
+                certs.append(self.store.get_certificate(ca.id, sh))
+            elif st.status != "never_issued":
+                certs.append(_uncertified(sh, st))  # e.g. a serial lost in a restore
         certs = [c for c in certs if c.fingerprint_sha256 != ca.fingerprint_sha256]
         existing = self.reads.states(ca.id, [c.serial_hex for c in certs])
         stale = [
@@ -212,15 +229,18 @@ class Presigner:
             if n:
                 self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
             return n
-        # A serial reserved but never stored (crash between the HSM signature and the database
-        # write) counts as issued and has not been revoked (revoking completes it first):
-        # answered good from the reservation.
-        reserved = [
-            Certificate(serial_hex=sh, status="good", revoked_at=None, revocation_reason=None)
-            for sh in self.reads.reserved_unstored(ca.id)
+        # Serials issued without a certificate row here — reserved but never stored (a crash
+        # between the HSM signature and the database write: good) or lost in a restore
+        # (revoked, as the CRLs list them) — with the status the store decides for them
+        # (ca_core.store.certificate_status), so the pre-signed answer is the live one. A
+        # never-issued serial (an abandoned reservation) gets none: the live signer answers it.
+        uncertified = [
+            _uncertified(sh, st)
+            for sh, st in sorted(self.reads.uncertified(ca.id).items())
+            if st.status != "never_issued"
         ]
-        existing = self.reads.states(ca.id, [c.serial_hex for c in reserved])
-        n += self._sign_and_store(ca, reserved, existing, force=force, lint_first=lint_first)
+        existing = self.reads.states(ca.id, [c.serial_hex for c in uncertified])
+        n += self._sign_and_store(ca, uncertified, existing, force=force, lint_first=lint_first)
         if n:
             self.store.audit.append(
                 "ocsp", "ocsp.presign", audit_objects.ca(ca.name), {"responses": n}

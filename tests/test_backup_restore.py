@@ -15,15 +15,24 @@ import shutil
 import subprocess
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from sqlalchemy import create_engine, make_url, text
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+from sqlalchemy import create_engine, delete, make_url, text, update
 
+from ca_core.backup import Manifest
+from ca_core.store.models import OcspResponse
+from ca_core.store.ocsp_responses import OcspResponseReads
+from ocsp.responses import Presigner, PresignSettings
 from tests.cli_support import PsreEnv, serving
 from tests.conftest import PG_URL_ENV, _backends, _pg_schema_url
+from tests.crl_support import CrlPki, crl_pki
 from tests.ocsp_support import openssl_ocsp
+from tests.pki_support import Pki
 
 NIK = "3174012345678901"
 
@@ -215,7 +224,6 @@ def test_a_ca_level_revocation_after_the_backup_comes_back_only_with_a_second_pe
     """The TSA (a CA-level certificate, dual control) is revoked after the backup; the restored
     database would call it good again. The published CRL brings the revocation back — with a
     witness, since who authorised it was lost with the audit log."""
-    from ca_core.backup import Manifest
     from ca_core.ca_level import Authorisation
     from ca_core.config import CrlConfig
     from ca_core.published_evidence import read_repository
@@ -226,24 +234,13 @@ def test_a_ca_level_revocation_after_the_backup_comes_back_only_with_a_second_pe
 
     tsa = format(add_tsa_unit(pki).serial_number, "x")
     url = pki.store.engine.url.render_as_string(hide_password=False)
-    snap = db_snapshot.take(url, tmp_path / "backup" / "db")
-    manifest = Manifest(
-        created_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        psre_version="test",
-        dialect=snap.dialect,
-        database_file=f"db/{snap.path.name}",
-        audit_last_seq=snap.audit_head[0],
-        audit_last_hash=snap.audit_head[1],
-        crl_numbers=snap.crl_numbers,
-        token_included=False,
-        token_label="",
-    )
+    snapshot, manifest = _backup(pki, tmp_path / "backup")
     approval = Authorisation("dual-control", "approval 7", ("ani", "budi"))
     pki.revoker.revoke(tsa, "keyCompromise", actor="ani", authorisation=approval)
     CrlPublisher(pki.store, pki.backend, CrlConfig(), base_url=BASE_URL,
                  public_dir=tmp_path / "public" / "crl").publish(pki.issuing)  # fmt: skip
     pki.store.engine.dispose()  # the machine is lost; the backup goes back in
-    db_snapshot.put_back(snap.path, url, replace=True)
+    db_snapshot.put_back(snapshot, url, replace=True)
     assert pki.store.find_certificate(tsa).status == "good"
     evidence = read_repository(tmp_path / "public", pki.store.list_cas())
 
@@ -259,3 +256,172 @@ def test_a_ca_level_revocation_after_the_backup_comes_back_only_with_a_second_pe
     assert (back.status, back.revocation_reason) == ("revoked", "keyCompromise")
     (ev,) = pki.store.audit.list(action="certificate.revoke", limit=1)
     assert ev.details["authorisation"]["people"] == ["ani", "budi"]
+
+
+@dataclass
+class _LostInRestore:
+    """A backup put back and reconciled: ``cert`` was issued after the backup (its good OCSP
+    response published), so the restore recorded its serial as lost."""
+
+    presigner: Presigner
+    crls: CrlPki
+    cert: x509.Certificate
+    serial: str
+    #: The status feed's cursor just before the restore ran.
+    feed_start: int
+
+
+def _backup(pki: Pki, out: Path) -> tuple[Path, Manifest]:
+    """A snapshot of ``pki``'s database in ``out`` and the manifest a backup would carry."""
+    from ca_core.store import snapshot as db_snapshot
+
+    url = pki.store.engine.url.render_as_string(hide_password=False)
+    snap = db_snapshot.take(url, out / "db")
+    manifest = Manifest(
+        created_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        psre_version="test",
+        dialect=snap.dialect,
+        database_file=f"db/{snap.path.name}",
+        audit_last_seq=snap.audit_head[0],
+        audit_last_hash=snap.audit_head[1],
+        crl_numbers=snap.crl_numbers,
+        token_included=False,
+        token_label="",
+    )
+    return snap.path, manifest
+
+
+def _restore_losing_one(pki: Pki, tmp_path: Path) -> _LostInRestore:
+    from ca_core.published_evidence import read_repository
+    from ca_core.restore_reconcile import reconcile
+    from ca_core.store import snapshot as db_snapshot
+    from ca_core.store.status_changes import StatusChangeReads
+
+    public = tmp_path / "public"
+    presigner = Presigner(pki.store, pki.backend, PresignSettings(static_root=public))
+    crls = crl_pki(pki, public / "crl")
+    crls.publisher.publish(pki.issuing)  # the backup holds a current CRL
+    snapshot, manifest = _backup(pki, tmp_path / "backup")
+    cert = crls.issue().certificate
+    serial = format(cert.serial_number, "x")
+    assert presigner.presign_certificate(pki.issuing, serial) == 2  # published: evidence
+    pki.store.engine.dispose()  # the machine is lost; the backup goes back in
+    url = pki.store.engine.url.render_as_string(hide_password=False)
+    db_snapshot.put_back(snapshot, url, replace=True)
+    evidence = read_repository(public, pki.store.list_cas())
+    feed_start = StatusChangeReads(pki.store.reader).latest()
+    report = reconcile(pki.store, manifest, evidence, actor="ani", published="mirror")
+    assert report.lost_serials == [f"{pki.issuing}:{serial}"]
+    return _LostInRestore(presigner, crls, cert, serial, feed_start)
+
+
+def test_a_serial_lost_in_a_restore_is_in_the_status_feed(pki: Pki, tmp_path: Path):
+    """Issue 17: the restore revokes the lost serial, so it writes the feed row with its audit
+    event, and the feed's followers — the CRL publisher and the OCSP follower — see it."""
+    from ca_core.store.status_changes import StatusChangeReads
+    from ocsp.refresh import OcspFollow
+
+    lost = _restore_losing_one(pki, tmp_path)
+    issuing = pki.store.get_ca(pki.issuing)
+    feed = StatusChangeReads(pki.store.reader)
+    (row,) = feed.since(lost.feed_start)
+    status = pki.store.certificate_status(issuing.id, lost.serial)
+    assert (row.issuer_id, row.serial_hex, row.status, row.reason, row.actor) == (
+        issuing.id, lost.serial, "revoked", status.reason, "ani",
+    )  # fmt: skip
+    assert status.status == "revoked" and row.revoked_at == status.revoked_at
+    (restore_ev,) = pki.store.audit.list(action="system.restore", limit=1)
+    assert row.changed_at == restore_ev.time  # one transaction, one moment
+
+    # The CRL publisher finds the change (its CRLs are not yet due by age).
+    assert lost.crls.publisher.due(issuing) == (False, {lost.serial})
+    # The OCSP follower re-signs the serial's responses: revoked, at the restore's time.
+    follow = OcspFollow(pki.store, lambda: lost.presigner)
+    follow.cursor = lost.feed_start
+    assert follow() == 2
+    for alg in ("sha1", "sha256"):
+        resp = _stored_response(pki, lost.serial, alg)
+        assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
+        assert resp.revocation_time_utc == status.revoked_at
+    assert follow() == 0
+
+
+def test_a_serial_lost_in_a_restore_gets_a_presigned_revoked_response(pki: Pki, tmp_path: Path):
+    """Issue 17: pre-signing decides a serial's status by the store's one rule, so a serial
+    lost in a restore is pre-signed as revoked — what the CRL lists and the live signer says —
+    and the public role, which serves only pre-signed responses, answers it (not tryLater)."""
+    from ocsp.index import ResponseIndex
+    from ocsp.responder import OcspResponder
+    from ocsp.responses import presign_all
+
+    lost = _restore_losing_one(pki, tmp_path)
+    issuing = pki.store.get_ca(pki.issuing)
+    status = pki.store.certificate_status(issuing.id, lost.serial)
+    assert (status.status, status.source) == ("revoked", "lost")
+
+    report = presign_all(lost.presigner)
+    assert report.errors == [] and report.per_ca[pki.issuing] >= 2
+    for alg in ("sha1", "sha256"):
+        resp = _stored_response(pki, lost.serial, alg)
+        assert resp.certificate_status is ocsp.OCSPCertStatus.REVOKED
+        assert resp.revocation_time_utc == status.revoked_at
+    assert lost.presigner.presign_ca(issuing) == 0  # signed once, not at every run
+
+    # The public role: no live signer, the pre-signed response or tryLater.
+    index = ResponseIndex(pki.store.reader)
+    index.refresh()
+    public = OcspResponder(index, None)
+    sha1 = hashes.SHA1()  # noqa: S303 - what RFC 5019 clients send
+    builder = ocsp.OCSPRequestBuilder().add_certificate(lost.cert, pki.cert(pki.issuing), sha1)
+    req = builder.build().public_bytes(serialization.Encoding.DER)
+    status_line, _headers, body = public.respond(req)
+    answer = ocsp.load_der_ocsp_response(body)
+    assert status_line.startswith("200")
+    assert answer.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
+    assert answer.certificate_status is ocsp.OCSPCertStatus.REVOKED
+
+    # The hourly full check heals the lost serial's responses like any certificate's: missing,
+    # or saying another status.
+    with pki.store.session() as s:
+        s.execute(
+            update(OcspResponse)
+            .where(OcspResponse.serial_hex == lost.serial, OcspResponse.hash_alg == "sha1")
+            .values(cert_status="good")
+        )
+        s.execute(
+            delete(OcspResponse).where(
+                OcspResponse.serial_hex == lost.serial, OcspResponse.hash_alg == "sha256"
+            )
+        )
+    assert lost.presigner.presign_ca(issuing, full=False) == 0  # by age only: not its business
+    assert lost.presigner.presign_ca(issuing) == 2
+    for alg in ("sha1", "sha256"):
+        assert _stored_response(pki, lost.serial, alg).certificate_status is (
+            ocsp.OCSPCertStatus.REVOKED
+        )
+
+
+def _stored_response(pki: Pki, serial: str, alg: str) -> ocsp.OCSPResponse:
+    ca = pki.store.get_ca(pki.issuing)
+    row = OcspResponseReads(pki.store).current(ca.id, serial, alg)
+    assert row is not None, f"no {alg} response stored for {serial}"
+    return ocsp.load_der_ocsp_response(row.der)
+
+
+def test_a_lost_serial_is_recorded_only_with_the_restores_audit_event(pki: Pki):
+    """The lost serial's revocation, its feed row and the audit event commit together: a
+    restore transaction that records one without the audit event is rolled back."""
+    from ca_core.errors import StoreError
+    from ca_core.store import restore
+    from ca_core.store.status_changes import StatusChangeReads
+
+    ca = pki.store.get_ca(pki.issuing)
+    feed = StatusChangeReads(pki.store.reader)
+    start = feed.latest()
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    with pytest.raises(StoreError, match="without the restore's audit event"):
+        with restore.transaction(pki.store) as tx:
+            tx.record_lost(ca.id, "7e5b01", revoked_at=now, reason=None, found_in="test",
+                           now=now, profile="lost-in-restore")  # fmt: skip
+    assert pki.store.certificate_status(ca.id, "7e5b01").status == "never_issued"
+    assert feed.since(start) == []

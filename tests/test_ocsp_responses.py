@@ -189,6 +189,54 @@ def test_reserved_serial_counts_as_issued(op: OcspPki):
     assert rows == {"7e5701": "good", "7e5702": "good"}
 
 
+def test_presigning_and_the_store_decide_every_serial_alike(op: OcspPki):
+    """Issue 17: one status rule (ca_core.store.certificate_status.decide_status) for the
+    pre-signer's batch and the per-serial answer: a serial lost in a restore is pre-signed as
+    revoked, a reserved one as good, an abandoned one never (it was never issued: good would be
+    a lie, and the live signer answers it)."""
+    from ca_core.store import restore
+
+    ca = op.store.get_ca(op.pki.issuing)
+    stored_cert = op.new_cert()
+    revoked_cert = op.new_cert()
+    op.pki.revoker.revoke(format(revoked_cert.serial_number, "x"), "superseded", actor="test")
+    when = dt.datetime(2026, 3, 1, 8, 0, tzinfo=dt.UTC)
+    with restore.transaction(op.store) as tx:
+        for sh, reason in (("7e5a01", "keyCompromise"), ("7e5a02", None)):
+            tx.record_lost(
+                ca.id, sh, revoked_at=when, reason=reason, found_in="test", now=when,
+                profile="lost-in-restore",
+            )  # fmt: skip
+        tx.audit("test", "system.restore", "psre", {"lost_serials": ["7e5a01", "7e5a02"]}, when)
+    with op.store.session() as s:
+        for state, sh in (("reserved", "7e5a03"), ("signed", "7e5a04"), ("abandoned", "7e5a05")):
+            s.add(SerialReservation(issuer_id=ca.id, serial_hex=sh, state=state, profile="x"))
+    serials = [format(c.serial_number, "x") for c in (stored_cert, revoked_cert)]
+    serials += ["7e5a01", "7e5a02", "7e5a03", "7e5a04", "7e5a05"]
+
+    op.presigner.presign_ca(ca)
+    for sh in serials:
+        decided = cert_status(op.store, ca.id, sh)
+        row = op.presigner.reads.current(ca.id, sh, "sha256")
+        if decided.status == "never_issued":
+            assert row is None, sh
+            continue
+        assert row is not None, sh
+        resp = ocsp.load_der_ocsp_response(row.der)
+        want = {"good": ocsp.OCSPCertStatus.GOOD, "revoked": ocsp.OCSPCertStatus.REVOKED}
+        assert resp.certificate_status is want[decided.status], sh
+        if decided.status == "revoked":
+            assert resp.revocation_time_utc == decided.revoked_at.replace(microsecond=0), sh
+    lost = {sh: cert_status(op.store, ca.id, sh) for sh in ("7e5a01", "7e5a02")}
+    assert {sh: (st.status, st.reason) for sh, st in lost.items()} == {
+        "7e5a01": ("revoked", "keyCompromise"),
+        "7e5a02": ("revoked", "unspecified"),
+    }
+    resp = ocsp.load_der_ocsp_response(op.presigner.reads.current(ca.id, "7e5a01", "sha1").der)
+    assert resp.revocation_reason is x509.ReasonFlags.key_compromise
+    assert op.presigner.presign_ca(ca) == 0
+
+
 def test_root_signs_for_the_issuing_ca_with_its_own_key(op: OcspPki):
     root = op.store.get_ca(op.pki.root)
     op.presigner.presign_ca(root)

@@ -18,8 +18,12 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, true
 
 from ca_core.store import ReadOnlyStore, Store
-from ca_core.store.models import Certificate, OcspResponse, SerialReservation
+from ca_core.store.certificate_status import CertStatus, statuses_of, uncertified_statuses
+from ca_core.store.models import Certificate, OcspResponse
 from ca_core.store.sessions import read_session
+
+#: Serials per statement in :meth:`OcspResponseReads.states` (bound parameters are limited).
+_STATES_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,41 +106,40 @@ class OcspResponseReads:
             )
 
     # -- what the pre-signer reads ----------------------------------------------------------
-    def reserved_unstored(self, issuer_id: int) -> list[str]:
-        """Serials reserved (maybe signed) but never stored: a crash between the HSM signature
-        and the database write. They count as issued."""
-        stored = select(Certificate.id).where(
-            Certificate.issuer_id == issuer_id,
-            Certificate.serial_hex == SerialReservation.serial_hex,
-        )
+    def uncertified(self, issuer_id: int) -> dict[str, CertStatus]:
+        """Serials of ``issuer_id`` without a certificate row that a serial reservation or a
+        lost-serial row names (reserved but never stored; lost in a restore), with their
+        status by the store's one rule (ca_core.store.certificate_status)."""
         with read_session(self.store) as s:
-            return list(
-                s.scalars(
-                    select(SerialReservation.serial_hex).where(
-                        SerialReservation.issuer_id == issuer_id,
-                        SerialReservation.state.in_(("reserved", "signed")),
-                        ~stored.exists(),
-                    )
-                )
-            )
+            return uncertified_statuses(s, issuer_id)
+
+    def cert_statuses(self, issuer_id: int, serials: Collection[str]) -> dict[str, CertStatus]:
+        """The status of each of ``serials`` by the store's one rule, in one read snapshot."""
+        with read_session(self.store) as s:
+            return statuses_of(s, issuer_id, serials)
 
     def states(
         self, issuer_id: int, serials: Collection[str]
     ) -> dict[tuple[str, str], ResponseState]:
         """(serial, hash algorithm) → state of the stored responses of ``serials``."""
-        if not serials:
-            return {}
-        stmt = select(
-            OcspResponse.serial_hex,
-            OcspResponse.hash_alg,
-            OcspResponse.cert_status,
-            OcspResponse.this_update,
-            OcspResponse.signer_label,
-        ).where(OcspResponse.issuer_id == issuer_id, OcspResponse.serial_hex.in_(list(serials)))
+        wanted = sorted(set(serials))
+        out: dict[tuple[str, str], ResponseState] = {}
         with read_session(self.store) as s:
-            return {
-                (sh, alg): ResponseState(st, tu, lab) for sh, alg, st, tu, lab in s.execute(stmt)
-            }
+            # In slices: a restore may have lost more serials than one statement binds.
+            for i in range(0, len(wanted), _STATES_CHUNK):
+                stmt = select(
+                    OcspResponse.serial_hex,
+                    OcspResponse.hash_alg,
+                    OcspResponse.cert_status,
+                    OcspResponse.this_update,
+                    OcspResponse.signer_label,
+                ).where(
+                    OcspResponse.issuer_id == issuer_id,
+                    OcspResponse.serial_hex.in_(wanted[i : i + _STATES_CHUNK]),
+                )
+                for sh, alg, st, tu, lab in s.execute(stmt):
+                    out[(sh, alg)] = ResponseState(st, tu, lab)
+        return out
 
     def all_page(
         self, issuer_id: int, now: dt.datetime, after: str, limit: int
@@ -343,9 +346,15 @@ class OcspResponses:
                     )
                 )
             }
+            missing = serials - status_now.keys()
+            if missing:
+                # No certificate row: a serial reserved but not stored, or lost in a restore, has
+                # the status the store's one rule gives it (a reservation abandoned since it was
+                # signed for is never_issued: its good response is not stored).
+                decided = statuses_of(s, issuer_id, missing)
+                status_now.update({sh: st.status for sh, st in decided.items()})
             for p in signed:
-                # No certificate row: a reserved-but-unstored serial, answered good.
-                if status_now.get(p.serial_hex, "good") != p.cert_status:
+                if status_now.get(p.serial_hex) != p.cert_status:
                     continue
                 row = rows.get((p.serial_hex, p.hash_alg))
                 # Of two responses saying the same status the newer stays. (One saying another

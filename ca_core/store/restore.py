@@ -1,5 +1,10 @@
 """After a restore: the writes that tell the database what it missed (ca_core.restore_reconcile
-decides them), all in one transaction with the ``system.restore`` audit event."""
+decides them), all in one transaction with the ``system.restore`` audit event.
+
+A serial recorded lost is revoked like any certificate, so it gets its ``status_changes`` row
+(ca_core.store.status_changes) in that transaction too, written after the audit event as every
+status change's is: the CRL publisher and the refresher's OCSP follower read the feed.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ca_core.store import Store
+from ca_core.errors import StoreError
+from ca_core.store import Store, status_changes
+from ca_core.store.certificate_status import CertStatus, decide_status
 from ca_core.store.models import (
     Certificate,
     CertificateAuthority,
@@ -28,6 +35,8 @@ class RestoreTransaction:
     def __init__(self, store: Store, session: Session) -> None:
         self._store = store
         self._s = session
+        #: Serials recorded lost, (CA id, serial, status): their feed rows follow the audit event.
+        self._lost: list[tuple[int, str, CertStatus]] = []
 
     def cas(self) -> list[CertificateAuthority]:
         return list(self._s.scalars(select(CertificateAuthority)))
@@ -76,7 +85,8 @@ class RestoreTransaction:
         now: dt.datetime,
         profile: str,
     ) -> None:
-        """A serial issued after the backup: abandoned (never used again) and revoked."""
+        """A serial issued after the backup: abandoned (never used again) and revoked. Its
+        ``status_changes`` row is written by :meth:`audit`, after the restore's audit event."""
         self._s.add(
             SerialReservation(
                 issuer_id=ca_id, serial_hex=serial_hex, reserved_at=now, state="abandoned",
@@ -89,6 +99,10 @@ class RestoreTransaction:
                 revocation_reason=reason, found_in=found_in, recorded_at=now,
             )
         )  # fmt: skip
+        # The status the store now answers for the serial (the same rule decides it).
+        self._lost.append(
+            (ca_id, serial_hex, decide_status(None, (revoked_at, reason), "abandoned"))
+        )
 
     def certificate(self, ca_id: int, serial_hex: str) -> Certificate:
         return self._s.execute(
@@ -109,10 +123,29 @@ class RestoreTransaction:
     def audit(
         self, actor: str, action: str, obj: str, details: Mapping[str, Any], now: dt.datetime
     ) -> None:
+        """Append the restore's audit event, then the feed rows of the serials recorded lost
+        (cursor order is commit order only for rows written after the audit append)."""
         self._store.audit.append(actor, action, obj, details, session=self._s, now=now)
+        for ca_id, serial_hex, st in self._lost:
+            status_changes.record(
+                self._s,
+                issuer_id=ca_id,
+                serial_hex=serial_hex,
+                status=st.status,
+                reason=st.reason,
+                revoked_at=st.revoked_at,
+                changed_at=now,
+                actor=actor,
+            )
+        self._lost.clear()
 
 
 @contextmanager
 def transaction(store: Store) -> Iterator[RestoreTransaction]:
+    """A restore transaction; one that recorded lost serials commits only with its audit
+    event (and so with their feed rows): without it, it is rolled back."""
     with store.session() as s:
-        yield RestoreTransaction(store, s)
+        tx = RestoreTransaction(store, s)
+        yield tx
+        if tx._lost:
+            raise StoreError("serials recorded lost without the restore's audit event: rolled back")
