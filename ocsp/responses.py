@@ -227,7 +227,9 @@ class Presigner:
             lint_first = False
         if not (full or force):
             if n:
-                self.store.audit.append("ocsp", "ocsp.presign", f"ca:{ca.name}", {"responses": n})
+                self.store.audit.append(
+                    "ocsp", "ocsp.presign", audit_objects.ca(ca.name), {"responses": n}
+                )
             return n
         # Serials issued without a certificate row here — reserved but never stored (a crash
         # between the HSM signature and the database write: good) or lost in a restore
