@@ -14,6 +14,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
 from ca_core import audit_objects
+from ca_core.clock import Clock, utcnow
 from ca_core.config import Config
 from ca_core.dev_token import export_softhsm_conf
 from hsm.pin import PinSource
@@ -34,8 +35,10 @@ log = logging.getLogger(__name__)
 
 
 class Services:
-    def __init__(self, config: Config, *, public: bool = False) -> None:
+    def __init__(self, config: Config, *, public: bool = False, clock: Clock = utcnow) -> None:
         self.config = config
+        #: Issue 17: the one clock of every time-dependent service built here (tests move it).
+        self.clock = clock
         #: ``psre serve --role public``: no PKCS#11 module is ever loaded and the store is the
         #: read-only face (the public pages, CRLs and pre-signed OCSP only read).
         self.public = public
@@ -102,6 +105,7 @@ class Services:
             load_profiles(),
             base_url=self.config.public_base_url,
             crl_partitions=self.config.crl.partitions,
+            clock=self.clock,
         )
 
     @cached_property
@@ -109,7 +113,7 @@ class Services:
         from ca_core.revocation import Revoker
 
         self.attach_publishers()
-        return Revoker(self.store, self.issuer.recover)
+        return Revoker(self.store, self.issuer.recover, clock=self.clock)
 
     @cached_property
     def crl_publisher(self) -> CrlPublisher:
@@ -123,6 +127,7 @@ class Services:
             self.config.crl,
             base_url=self.config.public_base_url,
             public_dir=public_dir(self.config.data_path),
+            clock=self.clock,
         )
 
     def ocsp_responder(self, *, start_refresh: bool = True) -> OcspResponder:
@@ -131,7 +136,6 @@ class Services:
         the index reloads in the background every ``ocsp.index_refresh_seconds``."""
         import datetime as dt
 
-        from ca_core.clock import utcnow
         from ca_core.errors import CaError
         from ocsp import static
         from ocsp.index import ResponseIndex
@@ -144,6 +148,8 @@ class Services:
             capacity=cfg.cache_entries,
             ttl=cfg.index_refresh_seconds,
             static_root=static.static_root(self.config.data_path) if cfg.static_files else None,
+            # The index judges nextUpdate in epoch seconds: the same clock, as a timestamp.
+            clock=lambda: self.clock().timestamp(),
         )
         live = None
         if not self.public:
@@ -153,7 +159,7 @@ class Services:
                 mode=cfg.signer,
                 validity=dt.timedelta(hours=cfg.validity_hours),
                 bucket=TokenBucket(cfg.live_rate, cfg.live_burst),
-                clock=utcnow,
+                clock=self.clock,
             )
         try:
             index.refresh()
@@ -162,7 +168,7 @@ class Services:
         if start_refresh:
             index.start(cfg.index_refresh_seconds)
         settings = ResponderSettings(cfg.max_request_bytes, cfg.never_issued)
-        return OcspResponder(index, live, utcnow, settings)
+        return OcspResponder(index, live, self.clock, settings)
 
     def attach_publishers(self) -> None:
         """Subscribe the CRL and OCSP publishers to this store's status events (once).
@@ -190,7 +196,9 @@ class Services:
         each pre-signing run works on (``psre ocsp presign``, ``psre init``, the refresher)."""
         from ocsp.responses import Presigner, PresignSettings
 
-        return Presigner(self.store, self.backend, PresignSettings.from_config(self.config))
+        return Presigner(
+            self.store, self.backend, PresignSettings.from_config(self.config), clock=self.clock
+        )
 
     # -- end of issue 17 block -------------------------------------------------------------------
 
