@@ -42,7 +42,7 @@ def chores(rt: Services) -> list[Chore]:
     from ocsp.refresh import OcspFollow, OcspRefresh
 
     # The presigner is asked for at the first round: setting up opens no key backend.
-    follow = OcspFollow(rt.store, lambda: rt.presigner)
+    follow = OcspFollow(rt.store, lambda: rt.presigner, clock=rt.clock)
     out.append(Chore("OCSP status feed", cfg.ocsp.follow_seconds, follow))
     refresh = OcspRefresh(lambda: rt.presigner)
     out.append(Chore("OCSP pre-signing", cfg.ocsp.presign_interval_seconds, refresh))
