@@ -201,7 +201,7 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
         rt.config.signing,
         None,
         channel=Channel("cli", cli_actor()),
-        notifier=notifier_for(rt.store, rt.config.signing.notifier),
+        notifier=notifier_for(rt.store, rt.config.signing.notifier, clock=rt.clock),
     )
     try:
         checker.check(sub, passphrase=passphrase, code=None, documents=1)

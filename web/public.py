@@ -3,7 +3,6 @@ repository, service status."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import Any
 
@@ -11,7 +10,6 @@ from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
 from ca_core.app_runtime import runtime
-from ca_core.clock import utcnow
 from signing_api import enrolment
 from signing_api.client_slots import TooManyAtOnceError, verify_slots
 from signing_api.edge import EdgeError, local_redirect
@@ -80,7 +78,7 @@ def _verify_upload() -> tuple[str, int]:
     try:
         rt = runtime()
         trust, revinfo = store_sources(rt.config)
-        report = verify_pdf(trust, revinfo, utcnow, data, pool=pool_for(rt))
+        report = verify_pdf(trust, revinfo, rt.clock, data, pool=pool_for(rt))
     except DocumentTooComplexError:
         return render("public/verify.html", 413, error="verify.too_complex")
     except PdfWorkersBusyError:
@@ -184,7 +182,7 @@ def status() -> tuple[str, int]:
 def status_context() -> dict[str, Any]:
     """What both the status page and the dashboard show about freshness and health."""
     rt = runtime()
-    now = dt.datetime.now(dt.UTC)
+    now = rt.clock()
     try:
         hsm = rt.backend.health()
     except Exception as ex:
