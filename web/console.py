@@ -282,7 +282,9 @@ def subscribers() -> tuple[str, int]:
             kind=kind,
         )
         try:
-            sub, _ = enrol_and_invite(store, notifier(), e, _invitation(), actor=_actor())
+            sub, _ = enrol_and_invite(
+                store, notifier(), e, _invitation(), actor=_actor(), clock=runtime().clock
+            )
             ctx = {"registered": sub}
         except CaError as ex:
             ctx, status = {"error": str(ex), "form": f}, 400
@@ -305,7 +307,9 @@ def subscriber(sub_id: int, **ctx: object) -> tuple[str, int]:
         sub=sub,
         certs=certs,
         statuses=SUBSCRIBER_STATUSES,
-        can_sign=api_status(store, sub).status,  # LOCKED too, when locked for every app
+        can_sign=api_status(
+            store, sub, clock=runtime().clock
+        ).status,  # LOCKED too, when locked for every app
         **ctx,
     )
 
@@ -332,7 +336,7 @@ def subscriber_reset(sub_id: int) -> tuple[str, int]:
     sub = get_subscriber(store, sub_id)
     if sub is None:
         return render_error("sub.none", 404)
-    reset_activation(store, notifier(), sub, _invitation(), actor=_actor())
+    reset_activation(store, notifier(), sub, _invitation(), actor=_actor(), clock=runtime().clock)
     return subscriber(sub_id, message="sub.reset_done")
 
 

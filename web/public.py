@@ -107,7 +107,11 @@ def passphrase() -> tuple[str, int]:
     f = request.form
     try:
         sub = enrolment.redeem(
-            runtime().store, f.get("code", ""), f.get("passphrase", ""), f.get("repeat", "")
+            runtime().store,
+            f.get("code", ""),
+            f.get("passphrase", ""),
+            f.get("repeat", ""),
+            clock=runtime().clock,
         )
     except enrolment.EnrolmentError as ex:
         return render("public/passphrase.html", 400, error=f"pass.bad_{ex.field}")

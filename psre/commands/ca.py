@@ -459,6 +459,7 @@ def subscriber_add(
         ),
         Invitation.from_config(rt.config),
         actor=cli_actor(),
+        clock=rt.clock,
     )
     click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
     click.echo(f"activation code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)")
@@ -480,6 +481,7 @@ def subscriber_reset(rt: Runtime, key: str) -> None:
         sub,
         Invitation.from_config(rt.config),
         actor=cli_actor(),
+        clock=rt.clock,
     )
     click.echo(
         f"activation reset; new code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)"
