@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 class Services:
     def __init__(self, config: Config, *, public: bool = False, clock: Clock = utcnow) -> None:
         self.config = config
-        #: Issue 17: the one clock of every time-dependent service built here (tests move it).
+        #: Issue 17: the one clock of every time-dependent service built here, and of the
+        #: handlers and commands that need "now" (tests move it). PDF verification hands it to
+        #: its worker process, so there it has to pickle (a module-level function does).
         self.clock = clock
         #: ``psre serve --role public``: no PKCS#11 module is ever loaded and the store is the
         #: read-only face (the public pages, CRLs and pre-signed OCSP only read).
