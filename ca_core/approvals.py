@@ -156,9 +156,11 @@ def approve(
     return done
 
 
-def reject(store: Store, proposal_id: int, *, actor: str) -> Proposal:
+def reject(
+    store: Store, proposal_id: int, *, actor: str, now: dt.datetime | None = None
+) -> Proposal:
     """Reject (or, by its proposer, withdraw) a pending proposal."""
-    now = utcnow()
+    now = now or utcnow()
     decided = Approvals(store).decide(
         proposal_id,
         actor=actor,

@@ -45,7 +45,13 @@ def verify(from_checkpoint: bool, record: bool) -> None:
         from ca_core.audit_checkpoint import verify as checked_verify
 
         rt: Runtime = click.get_current_context().obj
-        walk = checked_verify(rt.store, rt.backend, from_checkpoint=from_checkpoint, record=record)
+        walk = checked_verify(
+            rt.store,
+            rt.backend,
+            from_checkpoint=from_checkpoint,
+            record=record,
+            now=rt.clock(),
+        )
         result = walk.result
         if result.ok:
             since = f" (walked from checkpoint {walk.started_after})" if walk.started_after else ""

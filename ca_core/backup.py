@@ -21,7 +21,6 @@ after the backup (see :mod:`ca_core.restore_reconcile`).
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ca_core import __version__
+from ca_core.clock import Clock, utcnow
 from ca_core.config import Config
 from ca_core.dev_token import is_softhsm
 from ca_core.errors import CaError
@@ -100,7 +100,9 @@ def softhsm_token_dir(cfg: Config) -> Path | None:
     return None
 
 
-def create(cfg: Config, config_file: Path, out: Path, *, audit_append: Any) -> Manifest:
+def create(
+    cfg: Config, config_file: Path, out: Path, *, audit_append: Any, clock: Clock = utcnow
+) -> Manifest:
     """Write a backup of the installation described by ``cfg`` into the new directory ``out``.
 
     ``audit_append(action, details)`` records the backup in the audit log before the snapshot,
@@ -124,7 +126,7 @@ def create(cfg: Config, config_file: Path, out: Path, *, audit_append: Any) -> M
     if token_dir is not None and token_dir.is_dir():
         shutil.copytree(token_dir, out / "tokens")
     manifest = Manifest(
-        created_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        created_at=clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
         psre_version=__version__,
         dialect=snap.dialect,
         database_file=str(snap.path.relative_to(out)),

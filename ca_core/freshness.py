@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ca_core.clock import Clock, utcnow
 from ca_core.store import ReadOnlyStore
-from ca_core.store.db import utcnow
 from ca_core.store.publication import PublicationReads
 
 
@@ -37,8 +37,9 @@ def _fraction(this: dt.datetime, next_: dt.datetime, now: dt.datetime) -> float:
     return 1.0 if span <= 0 else round((now - this).total_seconds() / span, 6)
 
 
-def _verdict(rows: list[tuple[dt.datetime, dt.datetime, str]], limit: float) -> Freshness:
-    now = utcnow()
+def _verdict(
+    rows: list[tuple[dt.datetime, dt.datetime, str]], limit: float, now: dt.datetime
+) -> Freshness:
     if not rows:
         return Freshness(True, None, limit)
     this, next_, what = max(rows, key=lambda r: _fraction(r[0], r[1], now))
@@ -46,18 +47,19 @@ def _verdict(rows: list[tuple[dt.datetime, dt.datetime, str]], limit: float) -> 
     return Freshness(frac <= limit, frac, limit, this.strftime("%Y-%m-%dT%H:%M:%SZ"), what)
 
 
-def ocsp_freshness(store: ReadOnlyStore, limit: float) -> Freshness:
+def ocsp_freshness(store: ReadOnlyStore, limit: float, *, clock: Clock = utcnow) -> Freshness:
     """The pre-signed response closest to its nextUpdate among certificates still valid.
 
     Every response has the same validity, so the oldest is the one with the earliest
     nextUpdate (indexed). Responses of expired certificates are not refreshed, by design, and
     are left out.
     """
-    rows = PublicationReads(store).soonest_ocsp_expiry(utcnow())
-    return _verdict([(r.this_update, r.next_update, r.what) for r in rows], limit)
+    now = clock()
+    rows = PublicationReads(store).soonest_ocsp_expiry(now)
+    return _verdict([(r.this_update, r.next_update, r.what) for r in rows], limit, now)
 
 
-def crl_freshness(store: ReadOnlyStore, limit: float) -> Freshness:
+def crl_freshness(store: ReadOnlyStore, limit: float, *, clock: Clock = utcnow) -> Freshness:
     """The newest CRL of every (active CA, kind, partition); the one that used most of its life."""
     rows = PublicationReads(store).newest_crls()
-    return _verdict([(r.this_update, r.next_update, r.what) for r in rows], limit)
+    return _verdict([(r.this_update, r.next_update, r.what) for r in rows], limit, clock())

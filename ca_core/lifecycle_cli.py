@@ -22,8 +22,9 @@ def lifecycle_run(rt: Runtime) -> None:
 
     report = lifecycle.run(
         rt.store,
-        notifier_for(rt.store, rt.config.signing.notifier),
+        notifier_for(rt.store, rt.config.signing.notifier, clock=rt.clock),
         expiry_notice_days=rt.config.lifecycle.expiry_notice_days,
+        now=rt.clock(),
     )
     click.echo(
         f"{report.expired} subscriber(s) marked EXPIRED; {len(report.notices)} expiry notice(s)"

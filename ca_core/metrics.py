@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 
+from ca_core.clock import Clock, utcnow
 from ca_core.metrics_dir import MULTIPROC_ENV
 
 if TYPE_CHECKING:
@@ -121,9 +122,10 @@ class _Recorded:
 class DatabaseCollector:
     """Freshness gauges read from the database when scraped."""
 
-    def __init__(self, store: ReadOnlyStore, config: Config) -> None:
+    def __init__(self, store: ReadOnlyStore, config: Config, *, clock: Clock = utcnow) -> None:
         self.store = store
         self.config = config
+        self.clock = clock
 
     def describe(self) -> list[Any]:
         return []  # collected lazily: no database query at registration
@@ -144,7 +146,7 @@ class DatabaseCollector:
             "Pre-signed OCSP responses past refresh_fraction of their validity (due, not yet"
             " re-signed)",
         )
-        now = dt.datetime.now(dt.UTC)
+        now = self.clock()
         o = self.config.ocsp
         due_cut = now + dt.timedelta(hours=o.validity_hours * (1 - o.refresh_fraction))
         try:
@@ -173,7 +175,13 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def serve_metrics(store: ReadOnlyStore, config: Config, *, parent_pid: int | None = None) -> None:
+def serve_metrics(
+    store: ReadOnlyStore,
+    config: Config,
+    *,
+    parent_pid: int | None = None,
+    clock: Clock = utcnow,
+) -> None:
     """The listener: blocks, serving ``GET /metrics`` on ``metrics.listen``."""
     from wsgiref.simple_server import WSGIRequestHandler, make_server
 
@@ -187,7 +195,7 @@ def serve_metrics(store: ReadOnlyStore, config: Config, *, parent_pid: int | Non
         from prometheus_client import REGISTRY
 
         registry = REGISTRY
-    registry.register(DatabaseCollector(store, config))
+    registry.register(DatabaseCollector(store, config, clock=clock))
     host, port = parse_listen(config.metrics.listen)
 
     class Quiet(WSGIRequestHandler):

@@ -29,6 +29,6 @@ def serve(rt: Runtime, parent_pid: int | None) -> None:
     if not rt.config.metrics.listen:
         raise click.ClickException("metrics.listen is empty: no listener configured")
     try:
-        serve_metrics(rt.store, rt.config, parent_pid=parent_pid)
+        serve_metrics(rt.store, rt.config, parent_pid=parent_pid, clock=rt.clock)
     except OSError as ex:
         raise click.ClickException(f"cannot listen on {rt.config.metrics.listen}: {ex}") from ex

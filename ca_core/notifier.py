@@ -15,8 +15,8 @@ import datetime as dt
 import logging
 from typing import Protocol
 
+from ca_core.clock import Clock, utcnow
 from ca_core.store import Store
-from ca_core.store.db import utcnow
 from ca_core.store.outbox import Message, Outbox
 
 log = logging.getLogger(__name__)
@@ -32,13 +32,14 @@ class Notifier(Protocol):
 
 
 class OutboxNotifier:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, clock: Clock = utcnow) -> None:
         self._store = store
+        self._clock = clock
 
     def send(
         self, recipient: str, subject: str, body: str, expires_at: dt.datetime | None = None
     ) -> None:
-        expires = expires_at or utcnow() + NOTICE_LIFETIME
+        expires = expires_at or self._clock() + NOTICE_LIFETIME
         Outbox(self._store).put(recipient, subject, body, expires)
 
 
@@ -54,8 +55,8 @@ def sweep(store: Store, now: dt.datetime | None = None) -> int:
     return Outbox(store).sweep(now or utcnow())
 
 
-def notifier_for(store: Store, name: str) -> Notifier:
+def notifier_for(store: Store, name: str, *, clock: Clock = utcnow) -> Notifier:
     """The notifier named by ``signing.notifier`` (config validation keeps it known)."""
     if name == "outbox":
-        return OutboxNotifier(store)
+        return OutboxNotifier(store, clock=clock)
     raise ValueError(f"unknown notifier {name!r}")

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ca_core import audit_objects
+from ca_core.clock import Clock, utcnow
 from ca_core.store import ReadOnlyStore, Store, key_labels
-from ca_core.store.db import utcnow
 from hsm.backend import KeyBackend, KeyInfo
 from hsm.errors import KeyNotFoundError
 
@@ -90,10 +90,12 @@ def sweep_orphans(
     dry_run: bool = False,
     include_undated: bool = False,
     before_each: Callable[[], None] = lambda: None,
+    clock: Clock = utcnow,
 ) -> SweepReport:
     """Remove orphans older than ``grace`` (audited); report the rest. ``before_each`` runs
-    before each removal (the refresher's lease check)."""
-    now = utcnow()
+    before each removal (the refresher's lease check). Ages are judged at ``clock``: a key's
+    creation time is stamped in its CKA_ID by the token's host (hsm.backend.new_key_id)."""
+    now = clock()
     report = SweepReport(dry_run=dry_run)
     for orphan in find_orphans(store, backend):
         if orphan.created_at is None and not include_undated:

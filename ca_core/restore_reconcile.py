@@ -22,11 +22,11 @@ this module brings it back:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ca_core.backup import Manifest
 from ca_core.ca_level import CA_LEVEL_PROFILES, Authorisation
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError
 from ca_core.published_evidence import CaEvidence, Revocation
 from ca_core.revocation import Revoker
@@ -80,7 +80,7 @@ def reconcile(
     actor: str,
     published: str | None,
     margin: int = DEFAULT_CRL_NUMBER_MARGIN,
-    now: dt.datetime | None = None,
+    clock: Clock = utcnow,
     witness: str | None = None,
 ) -> RestoreReport:
     """Apply ``evidence`` to the restored ``store`` and audit the restore; see the module doc.
@@ -88,8 +88,10 @@ def reconcile(
     A CA-level certificate (a CA, its OCSP responder or TSA) revoked or suspended after the
     backup gets that status back only with ``witness``, a second person (ca_core.ca_level):
     the published CRL proves the change was authorised, but who did so is lost with the
-    audit log. Without one nothing is changed and RestoreError names the certificates."""
-    now = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0)
+    audit log. Without one nothing is changed and RestoreError names the certificates.
+    ``clock`` gives the time of the restore (lost serials without a published time are revoked
+    then)."""
+    now = clock().replace(microsecond=0)
     report = RestoreReport(now)
     plan: list[_Planned] = []
     with restore.transaction(store) as tx:
@@ -212,7 +214,7 @@ def _reapply(
         )
 
 
-def _fixed_clock(when: dt.datetime) -> Callable[[], dt.datetime]:
+def _fixed_clock(when: dt.datetime) -> Clock:
     """A clock stuck at ``when``: a re-applied revocation keeps its original time."""
     return lambda: when
 

@@ -126,7 +126,7 @@ class Revoker:
                 tx.block_key(
                     c.spki_sha256, reason="keyCompromise", source=f"{ca_name}:{sh}", at=now
                 )
-            self._subscriber_follow(tx, "SUSPEND" if status == "hold" else "REVOKE")
+            self._subscriber_follow(tx, "SUSPEND" if status == "hold" else "REVOKE", now)
             details: dict[str, object] = {
                 "reason": reason,
                 "revoked_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -172,7 +172,7 @@ class Revoker:
                     f"certificate {sh} is {c.status}, not suspended; only a hold can be released"
                 )
             tx.set_status("good", reason=None, revoked_at=None, invalidity_date=None)
-            self._subscriber_follow(tx, "ISSUE")
+            self._subscriber_follow(tx, "ISSUE", self.clock())
             details = {} if authorisation is None else {"authorisation": authorisation.as_details()}
             event = tx.audit(
                 actor, "certificate.unsuspend", audit_objects.certificate(ca_name, sh), details
@@ -182,12 +182,14 @@ class Revoker:
         return StatusChange(sh, ca_name, "good", None, None, True)
 
     @staticmethod
-    def _subscriber_follow(tx: StatusTx, status: str) -> None:
-        """The subscriber's e-sign status follows their signing certificate."""
+    def _subscriber_follow(tx: StatusTx, status: str, now: dt.datetime) -> None:
+        """The subscriber's e-sign status follows their signing certificate, as it stands at
+        ``now``: the change's own time (a restore re-applies a revocation at its published
+        time), not today's."""
         if tx.cert.subscriber_id is None:
             return
         # Revoking or suspending a superseded certificate leaves a subscriber who holds
         # another live one able to sign: their status follows their current certificate.
-        if status != "ISSUE" and tx.subscriber_holds_another_live(utcnow()):
+        if status != "ISSUE" and tx.subscriber_holds_another_live(now):
             return
         tx.set_subscriber_status(status)

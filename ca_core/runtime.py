@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    from ca_core.clock import Clock
     from ca_core.config import Config
     from ca_core.issuer import Issuer
     from ca_core.revocation import Revoker
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
 
 class Runtime(Protocol):
     config: Config
+    #: The process's one clock (issue 17): the services use it, and so do handlers and commands
+    #: that need "now" themselves.
+    clock: Clock
 
     @property
     def backend(self) -> Pkcs11Backend: ...

@@ -136,6 +136,7 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
             profiles=profiles,
             base_url=rt.config.public_base_url,
             ui=ui,
+            clock=rt.clock,
         )
         click.echo("DRY RUN on a scratch token: nothing was written. A real run would produce:")
         for o in result.produced:
@@ -166,6 +167,7 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
             ui=ui,
             custody=custody,
             unattended=yes,
+            clock=rt.clock,
         )
     except StepFailed:
         click.echo(f"ceremony FAILED; transcript {c.transcript} says where it stopped", err=True)

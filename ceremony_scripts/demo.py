@@ -183,6 +183,7 @@ def ensure_demo_ceremonies(
             ui=_EchoUi(lambda _t: None),
             custody=Custody(UNATTENDED),
             unattended=True,
+            clock=clock,
         )
         certs = [o for o in result.produced if o["role"] == "certificate"]
         echo(f"{what} created by ceremony {c.name} ({UNATTENDED}); transcript {result.transcript}")

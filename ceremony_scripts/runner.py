@@ -615,6 +615,7 @@ def dry_run(
     profiles: Mapping[str, Profile],
     base_url: str,
     ui: Ui,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> tuple[RunResult, list[str]]:
     """Run everything against a scratch token and a scratch database; write nothing real.
 
@@ -665,6 +666,7 @@ def dry_run(
                     dry_run=True,
                     remap=remap,
                     transcript_path=work / "transcript.jsonl",
+                    clock=clock,
                 )
                 back = {str(remap(p)): p for st in c.steps for p in st.outputs.values()}
                 for o in result.produced:

@@ -17,7 +17,7 @@ import base64
 import datetime as dt
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from ca_core import audit_objects
 from ca_core.audit import AuditRecord as Entry  # one record shape for both hash chains
 from ca_core.audit import canonical_json, event_hash
+from ca_core.clock import Clock, utcnow
 from ca_core.keycheck import spki_sha256
 from ca_core.store.models import GENESIS_HASH
 from ceremony_scripts.errors import CeremonyError
@@ -45,9 +46,7 @@ def parse_time(text: str) -> dt.datetime:
 class TranscriptWriter:
     """Appends chained entries to a new file (never overwrites one)."""
 
-    def __init__(
-        self, path: Path, *, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
-    ) -> None:
+    def __init__(self, path: Path, *, clock: Clock = utcnow) -> None:
         self.path = path
         self.clock = clock
         self.entries: list[Entry] = []

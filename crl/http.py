@@ -22,7 +22,6 @@ import threading
 from flask import Blueprint, Response, abort, request
 
 from ca_core.app_runtime import runtime
-from ca_core.store.db import utcnow
 from crl.publish import CrlInfo, crl_der, newest_crl
 from crl.urls import parse_crl_name
 
@@ -48,7 +47,7 @@ def crl(name: str) -> Response:
     info = newest_crl(store, ca, kind, partition)
     if info is None:
         abort(404, description=f"no {name}.crl published yet")
-    now = utcnow().replace(microsecond=0)
+    now = runtime().clock().replace(microsecond=0)
     resp = Response(mimetype="application/pkix-crl")
     resp.set_etag(info.sha256)
     resp.last_modified = info.this_update

@@ -36,13 +36,12 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from ca_core import audit_objects
-from ca_core.clock import Clock
+from ca_core.clock import Clock, utcnow
 from ca_core.config import CrlConfig
 from ca_core.errors import LeaseLostError
 from ca_core.lost_serials import lost_serial_rows
 from ca_core.store import ReadOnlyStore, Store, normalize_serial
 from ca_core.store.crls import CrlReads, Crls, NewCrl, PartitionRows, PublishedCrlInfo, RevokedRow
-from ca_core.store.db import utcnow
 from ca_core.store.models import CertificateAuthority
 from ca_core.store.status_changes import StatusChangeReads
 from crl.build import CrlHeader, SignedCrl, entry, naive_utc, sign_crl
@@ -379,6 +378,8 @@ class CrlPublisher:
             return self._locks.setdefault(issuer_id, threading.Lock())
 
     def _take_lease(self, issuer_id: int) -> None:
+        # The lease is shared with other processes (other clocks, other tests' clocks): it is
+        # held in wall-clock time, never in this publisher's (possibly moved) clock.
         now = utcnow()
         other = Crls(self.store).take_lease(issuer_id, self.holder, now, now + LEASE)
         if other is not None:
@@ -431,7 +432,7 @@ class CrlPublisher:
                 audit_object=audit_objects.ca(ca.name),
                 audit_details=details,
                 holder=self.holder,
-                now=utcnow(),
+                now=utcnow(),  # the lease's check: wall-clock time, as in _take_lease
             )
         except LeaseLostError as ex:
             raise CrlBusyError(f"{ex}; another process publishes this CA's CRLs") from ex

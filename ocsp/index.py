@@ -236,7 +236,7 @@ class ResponseIndex:
                 issuers[(alg, ic.hashes.name[alg], ic.hashes.key[alg])] = ic
         with self._lock:
             self.cas, self._issuers = cas, issuers
-        self.last_refresh_ok = dt.datetime.now(dt.UTC)
+        self.last_refresh_ok = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
 
     def stop(self) -> None:
         self._stop.set()

@@ -18,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ca_core.clock import Clock, utcnow
+
 if TYPE_CHECKING:
     from ca_core.store import Store
     from ocsp.responses import Presigner, PresignReport
@@ -71,11 +73,11 @@ class OcspFollow:
         self,
         store: Store,
         presigner: Callable[[], Presigner],
-        clock: Callable[[], dt.datetime] | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self._presigner = presigner
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self.clock = clock
         self.cursor: int | None = None
 
     def __call__(self, before_write: Callable[[], None] | None = None) -> int:

@@ -37,7 +37,7 @@ from cryptography.x509 import ocsp
 from ca_core.clock import Clock, utcnow
 from ca_core.errors import CaError
 from hsm.errors import HsmError
-from ocsp.index import Entry, IndexedCa, ResponseIndex, http_date
+from ocsp.index import Entry, IndexedCa, ResponseIndex
 from ocsp.live import LiveSigner
 from ocsp.signing import CERTID_HASHES, CertStatus, Responder, unsuccessful
 
@@ -297,7 +297,3 @@ def _decode_get(b64: str) -> bytes | None:
         return base64.b64decode(b64, validate=True)
     except (binascii.Error, ValueError):
         return None
-
-
-def http_now() -> str:
-    return http_date(utcnow())

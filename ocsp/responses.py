@@ -34,6 +34,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ca_core import audit_objects, lint
+from ca_core.clock import Clock
 from ca_core.config import Config
 from ca_core.store import ReadOnlyStore, Store, serial_hex
 from ca_core.store.models import Certificate, CertificateAuthority
@@ -128,7 +129,7 @@ class Presigner:
         backend: KeyBackend,
         settings: PresignSettings,
         *,
-        clock=utcnow,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
         self.reads = OcspResponseReads(store)
@@ -473,11 +474,13 @@ def presign_all(
     return report
 
 
-def response_for_certificate(store: ReadOnlyStore, cert: x509.Certificate) -> bytes | None:
+def response_for_certificate(
+    store: ReadOnlyStore, cert: x509.Certificate, *, clock: Clock = utcnow
+) -> bytes | None:
     """DER of the current pre-signed response for ``cert`` (SHA-1 CertID), or None if there is
-    none in its validity yet."""
+    none in its validity (at ``clock``'s now) yet."""
     issuer_der = cert.issuer.public_bytes()
-    now = utcnow()
+    now = clock()
     sh = serial_hex(cert.serial_number)
     for ca in store.list_cas():
         if ca.certificate_der is None:

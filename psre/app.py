@@ -145,7 +145,7 @@ def _freshness(rt: Runtime) -> dict[str, dict[str, object]]:
     )
     for key, check, limit in checks:
         try:
-            out[key] = check(rt.store, limit).report()
+            out[key] = check(rt.store, limit, clock=rt.clock).report()
         except Exception as ex:
             out[key] = {"ok": False, "error": type(ex).__name__}
     return out

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from ca_core import audit_objects
+from ca_core.clock import Clock, utcnow
 from ca_core.config import Config
 from ca_core.dev_token import export_softhsm_conf
 from hsm.pin import PinSource
@@ -44,8 +45,12 @@ T = TypeVar("T")
 
 
 class Services:
-    def __init__(self, config: Config, *, public: bool = False) -> None:
+    def __init__(self, config: Config, *, public: bool = False, clock: Clock = utcnow) -> None:
         self.config = config
+        #: Issue 17: the one clock of every time-dependent service built here, and of the
+        #: handlers and commands that need "now" (tests move it). PDF verification hands it to
+        #: its worker process, so there it has to pickle (a module-level function does).
+        self.clock = clock
         #: ``psre serve --role public``: no PKCS#11 module is ever loaded and the store is the
         #: read-only face (the public pages, CRLs and pre-signed OCSP only read).
         self.public = public
@@ -112,6 +117,7 @@ class Services:
             load_profiles(),
             base_url=self.config.public_base_url,
             crl_partitions=self.config.crl.partitions,
+            clock=self.clock,
         )
 
     @cached_property
@@ -119,7 +125,7 @@ class Services:
         from ca_core.revocation import Revoker
 
         self.attach_publishers()
-        return Revoker(self.store, self.issuer.recover)
+        return Revoker(self.store, self.issuer.recover, clock=self.clock)
 
     @cached_property
     def crl_publisher(self) -> CrlPublisher:
@@ -133,6 +139,7 @@ class Services:
             self.config.crl,
             base_url=self.config.public_base_url,
             public_dir=public_dir(self.config.data_path),
+            clock=self.clock,
         )
 
     def ocsp_responder(self, *, start_refresh: bool = True) -> OcspResponder:
@@ -141,7 +148,6 @@ class Services:
         the index reloads in the background every ``ocsp.index_refresh_seconds``."""
         import datetime as dt
 
-        from ca_core.clock import utcnow
         from ca_core.errors import CaError
         from ocsp import static
         from ocsp.index import ResponseIndex
@@ -154,6 +160,8 @@ class Services:
             capacity=cfg.cache_entries,
             ttl=cfg.index_refresh_seconds,
             static_root=static.static_root(self.config.data_path) if cfg.static_files else None,
+            # The index judges nextUpdate in epoch seconds: the same clock, as a timestamp.
+            clock=lambda: self.clock().timestamp(),
         )
         live = None
         if not self.public:
@@ -163,7 +171,7 @@ class Services:
                 mode=cfg.signer,
                 validity=dt.timedelta(hours=cfg.validity_hours),
                 bucket=TokenBucket(cfg.live_rate, cfg.live_burst),
-                clock=utcnow,
+                clock=self.clock,
             )
         try:
             index.refresh()
@@ -172,7 +180,7 @@ class Services:
         if start_refresh:
             index.start(cfg.index_refresh_seconds)
         settings = ResponderSettings(cfg.max_request_bytes, cfg.never_issued)
-        return OcspResponder(index, live, utcnow, settings)
+        return OcspResponder(index, live, self.clock, settings)
 
     def attach_publishers(self) -> None:
         """Subscribe the CRL and OCSP publishers to this store's status events (once).
@@ -192,7 +200,7 @@ class Services:
         # Lazily: the presigner opens the key backend, wanted only once a status changes.
         install_ocsp(self.store.events, lambda: self.presigner)
 
-    # -- issue 17: objects that the domain code is handed instead of the whole runtime ---------
+    # --- objects handed to domain code instead of the runtime --------------------------------
 
     @cached_property
     def presigner(self) -> Presigner:
@@ -200,11 +208,11 @@ class Services:
         each pre-signing run works on (``psre ocsp presign``, ``psre init``, the refresher)."""
         from ocsp.responses import Presigner, PresignSettings
 
-        return Presigner(self.store, self.backend, PresignSettings.from_config(self.config))
+        return Presigner(
+            self.store, self.backend, PresignSettings.from_config(self.config), clock=self.clock
+        )
 
-    # -- end of issue 17 block -------------------------------------------------------------------
-
-    # --- signing_api's per-process services (signing_api.runtime.SigningRuntime) ---------------
+    # signing_api's per-process services (signing_api.runtime.SigningRuntime).
     # Each is built once, under a lock: a worker's request threads reach them together on the
     # first requests, and a second pool or authority would split the per-process bounds and
     # counters they keep (PDF workers, client slots). functools.cached_property does not lock
@@ -234,7 +242,8 @@ class Services:
         from signing_api.tsa import TimeStampAuthority
 
         return self._once(
-            "_tsa", lambda: TimeStampAuthority(self.store, self.signers, self.config.tsa)
+            "_tsa",
+            lambda: TimeStampAuthority(self.store, self.signers, self.config.tsa, self.clock),
         )
 
     @property
@@ -261,8 +270,6 @@ class Services:
     def _close_signing(self) -> None:
         if "_pdf_pool" in self.__dict__:
             self.pdf_pool.close()
-
-    # --- end of signing_api's services -----------------------------------------------------------
 
     def close(self) -> None:
         self._close_signing()

@@ -19,12 +19,12 @@ import secrets
 from dataclasses import dataclass
 
 from ca_core.ca_standing import WORDS, chain_problem
+from ca_core.clock import Clock, utcnow
 from ca_core.config import SigningConfig
 from ca_core.notifier import Notifier
 from ca_core.passwords import verify_secret
 from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.activation import ActivationReads, Activations, NewCode
-from ca_core.store.db import utcnow
 from ca_core.store.models import Certificate, SealActivation, Subscriber
 from ca_core.store.signing_certs import newest_for_subscriber
 from policies.roles import signing_profile_for
@@ -95,7 +95,11 @@ class ApiStatus:
 
 
 def api_status(
-    store: ReadOnlyStore, sub: Subscriber | None, channel_key: str | None = None
+    store: ReadOnlyStore,
+    sub: Subscriber | None,
+    channel_key: str | None = None,
+    *,
+    clock: Clock = utcnow,
 ) -> ApiStatus:
     """The status of the e-sign API (bsre-esign-api.md, user/check/status). A signer whose CA
     (or a CA above it) is not good gets CA_REVOKED / CA_SUSPENDED / CA_EXPIRED; ``LOCKED``
@@ -105,7 +109,7 @@ def api_status(
         return ApiStatus("NOT_REGISTERED")
     if sub.status != "ISSUE":
         return ApiStatus(sub.status)
-    now = utcnow()
+    now = clock()
     cert = usable_certificate(store, sub, now)
     if cert is None:
         return ApiStatus("NO_CERTIFICATE")
@@ -118,13 +122,13 @@ def api_status(
     return ApiStatus(sub.status)
 
 
-def require_signer(store: ReadOnlyStore, sub: Subscriber) -> Signer:
+def require_signer(store: ReadOnlyStore, sub: Subscriber, *, clock: Clock = utcnow) -> Signer:
     """``sub`` if it may sign now; 2021 (signer) or 2022 (their CA) otherwise — checked before
     any activation attempt, so a refusal never counts as a failed passphrase."""
     if sub.status != "ISSUE":
         message = f"status pengguna {sub.status}: only ISSUE may sign"
         raise EsignError(CANNOT_SIGN, message, user_status=sub.status)
-    now = utcnow()
+    now = clock()
     cert = usable_certificate(store, sub, now)
     if cert is None:
         raise EsignError(
@@ -161,8 +165,10 @@ class Activation:
         channel: Channel | None = None,
         notifier: Notifier | None = None,
         codes: otp.CodeMac | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
+        self.clock = clock
         #: Digests of one-time codes (in the HSM); None where codes are not used (the CLI).
         self._codes = codes
         self.cfg = cfg
@@ -202,7 +208,7 @@ class Activation:
         request. A code another client app holds is refused without counting a failure (nor is
         it spent): presenting it proves nothing about the signer.
         """
-        now = utcnow()
+        now = self.clock()
         current, counted = self.lockout.refuse_if_locked(sub, now)
         if passphrase:
             ok = self._passphrase_ok(current, passphrase)
@@ -286,7 +292,7 @@ class Activation:
     ) -> tuple[str, dt.datetime]:
         """A new one-time code for ``documents`` signatures; returns (code, expiry). Earlier
         unused codes of this signer, client and purpose are voided: only the newest works."""
-        now = utcnow()
+        now = self.clock()
         code = otp.new_code(self.cfg.totp_seconds, self.cfg.totp_digits)
         salt = secrets.token_hex(16)
         # Computed before the transaction: an HSM outage refuses the request (503), writes nothing.
@@ -330,7 +336,7 @@ class Activation:
 
     def new_seal_activation(self, sub: Subscriber) -> tuple[str, dt.datetime]:
         token = secrets.token_urlsafe(32)
-        expires = utcnow() + dt.timedelta(days=self.cfg.seal_activation_days)
+        expires = self.clock() + dt.timedelta(days=self.cfg.seal_activation_days)
         Activations(self.store).add_seal_activation(
             sub.id,
             self._client.id,
@@ -344,12 +350,12 @@ class Activation:
     def seal_activation(self, sub: Subscriber, token: str) -> SealActivation | None:
         """The live activation of this client for ``sub`` that ``token`` names, if any."""
         return ActivationReads(self.store).live_seal_activation(
-            _sha256(token), sub.id, self._client.id, utcnow()
+            _sha256(token), sub.id, self._client.id, self.clock()
         )
 
     def check_seal_activation(self, sub: Subscriber, token: str | None) -> SealActivation:
         """The activation ``token`` names; a wrong token counts as a failed attempt."""
-        now = utcnow()
+        now = self.clock()
         _, counted = self.lockout.refuse_if_locked(sub, now)
         found = self.seal_activation(sub, token) if token else None
         if found is None:
@@ -363,7 +369,7 @@ class Activation:
         return Activations(self.store).revoke_seal_activations(
             sub.id,
             self._client.id,
-            utcnow(),
+            self.clock(),
             token_sha256=None if token is None else _sha256(token),
             actor=self.channel.actor,
             subject=subject_key(sub),

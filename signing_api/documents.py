@@ -14,8 +14,8 @@ import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ca_core.clock import Clock, utcnow
 from ca_core.store import Store
-from ca_core.store.db import utcnow
 from ca_core.store.documents import Documents
 from signing_api.esign_errors import DOCUMENT_GONE, NOT_FOUND, EsignError
 
@@ -23,10 +23,17 @@ log = logging.getLogger(__name__)
 
 
 def keep(
-    store: Store, client_id: int, subscriber_id: int, filename: str, data: bytes, minutes: int
+    store: Store,
+    client_id: int,
+    subscriber_id: int,
+    filename: str,
+    data: bytes,
+    minutes: int,
+    *,
+    clock: Clock = utcnow,
 ) -> str:
     """Store ``data`` for one download by ``client_id``; returns the new ``id_dokumen``."""
-    now = utcnow()
+    now = clock()
     document_id = secrets.token_hex(16)
     Documents(store).keep(
         document_id=document_id,
@@ -56,7 +63,7 @@ class Claim:
     claimed_at: dt.datetime
 
 
-def claim(store: Store, client_id: int, document_id: str) -> Claim:
+def claim(store: Store, client_id: int, document_id: str, *, clock: Clock = utcnow) -> Claim:
     """Hold the document for one download: 4044 if already taken, expired or being downloaded.
 
     The bytes are only blanked by :func:`spend` once the answer's body went out; an answer that
@@ -64,7 +71,7 @@ def claim(store: Store, client_id: int, document_id: str) -> Claim:
     document stays downloadable. ``downloaded_at`` marks the hold while the bytes are still there.
     Another client's document is answered as unknown (4040), not as gone.
     """
-    now = utcnow()
+    now = clock()
     found = Documents(store).claim(client_id, document_id, now, _HOLD)
     if found.outcome == "unknown":
         raise EsignError(NOT_FOUND, "dokumen tidak ditemukan (no such document)")

@@ -20,12 +20,12 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from ca_core.clock import Clock, utcnow
 from ca_core.config import Config
 from ca_core.errors import CaError
 from ca_core.notifier import Notifier
 from ca_core.passwords import hash_secret
 from ca_core.store import Store
-from ca_core.store.db import utcnow
 from ca_core.store.enrolment import EnrolmentReads, Enrolments
 from ca_core.store.models import Subscriber
 from ca_core.subscribers import MIN_PASSPHRASE, Enrolment, enrol
@@ -79,9 +79,10 @@ def invite(
     *,
     actor: str,
     reason: str = "enrol",
+    clock: Clock = utcnow,
 ) -> dt.datetime:
     """Send ``sub`` a fresh enrolment code (earlier ones stop working); returns its expiry."""
-    now = utcnow()
+    now = clock()
     code = new_code()
     expires = now + dt.timedelta(hours=how.hours)
     Enrolments(store).replace_code(
@@ -109,15 +110,27 @@ def invite(
 
 
 def enrol_and_invite(
-    store: Store, notifier: Notifier, e: Enrolment, how: Invitation, *, actor: str
+    store: Store,
+    notifier: Notifier,
+    e: Enrolment,
+    how: Invitation,
+    *,
+    actor: str,
+    clock: Clock = utcnow,
 ) -> tuple[Subscriber, dt.datetime]:
     """Register a subscriber (status NEW) and send them their enrolment code."""
     sub = enrol(store, e, actor=actor)
-    return sub, invite(store, notifier, sub, how, actor=actor)
+    return sub, invite(store, notifier, sub, how, actor=actor, clock=clock)
 
 
 def reset(
-    store: Store, notifier: Notifier, sub: Subscriber, how: Invitation, *, actor: str
+    store: Store,
+    notifier: Notifier,
+    sub: Subscriber,
+    how: Invitation,
+    *,
+    actor: str,
+    clock: Clock = utcnow,
 ) -> dt.datetime:
     """The signer lost (or may have exposed) their passphrase: it stops working at once, the
     lockout counters are cleared, and a new enrolment code goes to the signer. Until they set a
@@ -127,10 +140,17 @@ def reset(
     )
     if not found:
         raise EnrolmentError("subscriber", "no such subscriber")
-    return invite(store, notifier, sub, how, actor=actor, reason="reset")
+    return invite(store, notifier, sub, how, actor=actor, reason="reset", clock=clock)
 
 
-def redeem(store: Store, code: str, passphrase: str, repeat: str | None = None) -> Subscriber:
+def redeem(
+    store: Store,
+    code: str,
+    passphrase: str,
+    repeat: str | None = None,
+    *,
+    clock: Clock = utcnow,
+) -> Subscriber:
     """Set the passphrase of the subscriber whose live enrolment code ``code`` is; the code is
     spent. Raises EnrolmentError (field ``code`` or ``passphrase``) otherwise."""
     if repeat is not None and repeat != passphrase:
@@ -145,11 +165,11 @@ def redeem(store: Store, code: str, passphrase: str, repeat: str | None = None) 
     refused = EnrolmentError("code", "unknown, used or expired activation code")
     # The code is checked before scrypt runs, so that junk posted at the page costs a lookup,
     # not ~50 ms of CPU; and scrypt runs outside the write transaction.
-    live = EnrolmentReads(store).live_code(digest, utcnow())
+    live = EnrolmentReads(store).live_code(digest, clock())
     if live is None:
         raise refused
     hashed = hash_secret(passphrase)
-    sub = Enrolments(store).redeem(live, hashed, utcnow())
+    sub = Enrolments(store).redeem(live, hashed, clock())
     if sub is None:
         raise refused
     return sub

@@ -100,7 +100,7 @@ def notifier() -> Notifier:
     if custom is not None:
         return custom
     rt = runtime()
-    return notifier_for(rt.store, rt.config.signing.notifier)
+    return notifier_for(rt.store, rt.config.signing.notifier, clock=rt.clock)
 
 
 def json_body() -> dict[str, Any]:

@@ -34,7 +34,7 @@ def take_cmd(rt: Runtime, limit: int) -> None:
     """Print waiting messages as JSON lines for delivery; they leave the outbox."""
     from ca_core.notifier import take
 
-    for m in take(rt.store, limit):
+    for m in take(rt.store, limit, rt.clock()):
         line = {
             "recipient": m.recipient,
             "subject": m.subject,
@@ -50,4 +50,4 @@ def sweep_cmd(rt: Runtime) -> None:
     """Delete messages whose code has expired."""
     from ca_core.notifier import sweep
 
-    click.echo(f"removed {sweep(rt.store)} expired message(s)")
+    click.echo(f"removed {sweep(rt.store, rt.clock())} expired message(s)")

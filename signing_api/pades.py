@@ -109,7 +109,7 @@ def sign(
     dss = None
     if options.level in ("B-LT", "B-LTA"):
         assert tsa is not None
-        info = revinfo.for_paths(engine.store, _path(signer), _path(tsa))
+        info = revinfo.for_paths(engine.store, _path(signer), _path(tsa), clock=engine.clock)
         dss = (
             tuple(c.dump() for c in info.certs),
             tuple(o.dump() for o in info.ocsps),

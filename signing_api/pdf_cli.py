@@ -14,6 +14,7 @@ import click
 from ca_core import audit_objects
 from ca_core.cli_actor import cli_actor
 from ca_core.cli_options import json_output
+from ca_core.clock import Clock, utcnow
 from ca_core.errors import NotFoundError
 from signing_api.pdf_sign import LEVELS, PdfSignError, SignOptions, Stamp, sign_pdf
 from signing_api.runtime import pdf_engine
@@ -33,7 +34,7 @@ class SignerNotReadyError(PdfSignError):
     code = "signer_not_ready"
 
 
-def signing_certificate(store: Store, key: str) -> Certificate:
+def signing_certificate(store: Store, key: str, *, clock: Clock = utcnow) -> Certificate:
     """The newest valid, unrevoked certificate with a key in the HSM of subscriber ``key``."""
     from ca_core import subscribers
     from ca_core.store.signing_certs import newest_for_subscriber
@@ -41,7 +42,7 @@ def signing_certificate(store: Store, key: str) -> Certificate:
     sub = subscribers._get(store, key)  # NIK or organizationIdentifier, as `psre subscriber`
     if sub.status != "ISSUE":
         raise SignerNotReadyError(f"subscriber {key} has status {sub.status}; only ISSUE signs")
-    row = newest_for_subscriber(store, sub.id, dt.datetime.now(dt.UTC))
+    row = newest_for_subscriber(store, sub.id, clock())
     if row is None:
         raise SignerNotReadyError(f"subscriber {key} has no valid signing certificate")
     return row
@@ -140,7 +141,7 @@ def pdf_sign(
     if password_file:
         password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
     try:
-        cert = signing_certificate(rt.store, key)
+        cert = signing_certificate(rt.store, key, clock=rt.clock)
     except NotFoundError as ex:
         raise SignerNotReadyError(str(ex)) from ex
     _activate(rt, key, _signer_passphrase(passphrase_file))
@@ -203,7 +204,8 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
         rt.config.signing,
         None,
         channel=Channel("cli", cli_actor()),
-        notifier=notifier_for(rt.store, rt.config.signing.notifier),
+        notifier=notifier_for(rt.store, rt.config.signing.notifier, clock=rt.clock),
+        clock=rt.clock,
     )
     try:
         checker.check(sub, passphrase=passphrase, code=None, documents=1)
@@ -223,7 +225,6 @@ def _activate(rt: Runtime, key: str, passphrase: str) -> None:
 @click.pass_obj
 def pdf_verify(rt: SigningRuntime, file: str, as_json: bool, password_file: str | None) -> None:
     """Verify every signature of FILE against this PSrE; exit 1 unless all are valid."""
-    from ca_core.clock import utcnow
     from signing_api.verify import verify_pdf
     from signing_api.verify_sources import store_sources
 
@@ -231,7 +232,9 @@ def pdf_verify(rt: SigningRuntime, file: str, as_json: bool, password_file: str 
     if password_file:
         password = Path(password_file).read_text(encoding="utf-8").rstrip("\r\n")
     trust, revinfo = store_sources(rt.config)
-    report = verify_pdf(trust, revinfo, utcnow, Path(file).read_bytes(), password, pool=rt.pdf_pool)
+    report = verify_pdf(
+        trust, revinfo, rt.clock, Path(file).read_bytes(), password, pool=rt.pdf_pool
+    )
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=2, default=_json_default))
     else:

@@ -30,6 +30,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.hashes import SHA256
 
+from ca_core.clock import Clock, utcnow
+
 if TYPE_CHECKING:
     from ca_core.store import Store
 
@@ -101,14 +103,17 @@ def _next_update(value: object) -> dt.datetime | None:
     return None
 
 
-def for_paths(store: Store, *paths: Iterable[asn1_x509.Certificate]) -> RevInfo:
-    """The certificates of ``paths`` and, for each non-root one, its OCSP response and CRL.
+def for_paths(
+    store: Store, *paths: Iterable[asn1_x509.Certificate], clock: Clock = utcnow
+) -> RevInfo:
+    """The certificates of ``paths`` and, for each non-root one, its OCSP response and CRL
+    (those current at ``clock``'s now).
 
     A certificate on several paths (the issuing CA) is looked up once.
     """
     crl_fn, ocsp_fn = _sources()
     cache = _cache_for(store)
-    now = dt.datetime.now(dt.UTC)
+    now = clock()
     out = RevInfo()
     seen: set[bytes] = set()
     for path in paths:
@@ -124,7 +129,7 @@ def for_paths(store: Store, *paths: Iterable[asn1_x509.Certificate]) -> RevInfo:
             if ocsp_fn is not None:
 
                 def load_ocsp(cert: x509.Certificate = cert) -> asn1_ocsp.OCSPResponse | None:
-                    resp = ocsp_fn(store, cert)
+                    resp = ocsp_fn(store, cert, clock=clock)
                     return None if resp is None else asn1_ocsp.OCSPResponse.load(resp)
 
                 resp = cache.get(("ocsp", der), now, load_ocsp)

@@ -53,5 +53,10 @@ def signing_runtime() -> SigningRuntime:
 def pdf_engine(rt: SigningRuntime) -> PdfEngine:
     """What :func:`signing_api.pdf_sign.sign_pdf` signs with, from the process's services."""
     return PdfEngine(
-        store=rt.store, signers=rt.signers, tsa=rt.tsa, pool=rt.pdf_pool, config=rt.config.pdf
+        store=rt.store,
+        signers=rt.signers,
+        tsa=rt.tsa,
+        pool=rt.pdf_pool,
+        config=rt.config.pdf,
+        clock=rt.clock,
     )

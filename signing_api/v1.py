@@ -6,7 +6,6 @@ from flask import Response, jsonify, request
 from werkzeug.datastructures import FileStorage
 
 from ca_core.app_runtime import runtime
-from ca_core.clock import utcnow
 from signing_api import documents
 from signing_api.activation import (
     ApiStatus,
@@ -72,14 +71,20 @@ def sign_pdf_v1() -> Response:
     )
     options = sign_options(fields, level_for(None, client(), rt.config.signing.default_level))
     sub = require_subscriber(rt.store, nik=nik)
-    signer = require_signer(rt.store, sub)
+    signer = require_signer(rt.store, sub, clock=rt.clock)
     count_signing_request(rt.store, rt.config.signing)
     activation().check(sub, passphrase=passphrase, code=None, documents=1)
     name = file_name(upload.filename)
     doc = Document(name, data, options)
     (signed,) = sign_documents(pdf_engine(rt), rt.audit, client(), signer, [doc])
     doc_id = documents.keep(
-        rt.store, client().id, sub.id, name, signed, rt.config.signing.document_minutes
+        rt.store,
+        client().id,
+        sub.id,
+        name,
+        signed,
+        rt.config.signing.document_minutes,
+        clock=rt.clock,
     )
     # Built from values that cannot fail to encode (a hex id, an ASCII disposition): the
     # signature is made and audited by now, and the answer must not be lost to a file name.
@@ -92,7 +97,7 @@ def sign_pdf_v1() -> Response:
 @bp.get("/sign/download/<id_dokumen>")
 def download(id_dokumen: str) -> Response:
     store = runtime().store
-    held = documents.claim(store, client().id, id_dokumen)
+    held = documents.claim(store, client().id, id_dokumen, clock=runtime().clock)
     resp = Response(documents.DeliverOnce(store, held), mimetype="application/pdf")
     resp.headers["Content-Length"] = str(len(held.data))
     # As the sign answer: BSrE clients read the document id from this header either way.
@@ -108,7 +113,7 @@ def verify() -> Response:
         upload = _file("signed_file")
         data = require_pdf("signed_file", upload.read())
         trust, revinfo = store_sources(rt.config)
-        report, details = verify_pdf_details(trust, revinfo, utcnow, data, pool=rt.pdf_pool)
+        report, details = verify_pdf_details(trust, revinfo, rt.clock, data, pool=rt.pdf_pool)
     return jsonify(v1_report(upload.filename or "document.pdf", report, details))
 
 
@@ -116,7 +121,7 @@ def verify() -> Response:
 def user_status(nik: str) -> Response:
     rt = runtime()
     nik = check_nik(nik)
-    status = api_status(rt.store, find_subscriber(rt.store, nik=nik), channel_key())
+    status = api_status(rt.store, find_subscriber(rt.store, nik=nik), channel_key(), clock=rt.clock)
     return jsonify(v1_status(status))
 
 

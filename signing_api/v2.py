@@ -20,7 +20,6 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from ca_core.app_runtime import runtime
-from ca_core.clock import utcnow
 from ca_core.store import Store
 from ca_core.subscribers import Enrolment, SubscriberError
 from signing_api.activation import (
@@ -168,7 +167,7 @@ def sign_pdf_v2() -> Response:
     sub = _person(body)
     if sub.kind != "person":
         raise EsignError(CANNOT_SIGN, "an agency seals through /api/v2/seal/pdf")
-    signer = require_signer(rt.store, sub)
+    signer = require_signer(rt.store, sub, clock=rt.clock)
     count_signing_request(rt.store, rt.config.signing)
     activation().check(
         sub, passphrase=passphrase, code=code, documents=len(docs), hashes=_hashes(docs)
@@ -185,7 +184,7 @@ def sign_get_totp() -> Response:
     if hashes and len(hashes) != documents:
         raise invalid("hashes", "give one SHA-256 per document (data)")
     sub = _person(body)
-    require_signer(rt.store, sub)
+    require_signer(rt.store, sub, clock=rt.clock)
     expires = activation().send_code(sub, documents, notifier(), hashes)
     return jsonify(
         {
@@ -241,7 +240,7 @@ def check_status() -> Response:
     if not nik and not email:
         raise missing("nik")
     sub = find_subscriber(store, nik=check_nik(nik) if nik else None, email=email)
-    st = api_status(store, sub, channel_key())
+    st = api_status(store, sub, channel_key(), clock=runtime().clock)
     return jsonify(
         {
             "status_code": 1111 if st.can_sign else 1110 if sub is None else 1112,
@@ -282,6 +281,7 @@ def registration() -> tuple[Response, int]:
             ),
             Invitation.from_config(rt.config),
             actor=f"client:{client().username}",
+            clock=rt.clock,
         )
     except SubscriberError as ex:
         raise invalid(ex.field, ex.reason) from None
@@ -314,7 +314,7 @@ def verify_v2() -> Response:
         password = text_field(body, "password")
         trust, revinfo = store_sources(rt.config)
         report, details = verify_pdf_details(
-            trust, revinfo, utcnow, data, password, pool=rt.pdf_pool
+            trust, revinfo, rt.clock, data, password, pool=rt.pdf_pool
         )
     return jsonify(v2_report(report, details))
 
@@ -351,7 +351,7 @@ def seal_activation() -> Response:
     store = runtime().store
     body = json_body()
     sub = _agency(store, body)
-    require_signer(store, sub)
+    require_signer(store, sub, clock=runtime().clock)
     act = activation()
     current = text_field(body, "totp")
     passphrase = text_field(body, "passphrase")
@@ -372,7 +372,7 @@ def seal_totp() -> Response:
     store = runtime().store
     body = json_body()
     sub = _agency(store, body)
-    require_signer(store, sub)
+    require_signer(store, sub, clock=runtime().clock)
     hashes = _named_hashes(body)
     documents = len(hashes) if hashes and "data" not in body else _count(body)
     if hashes and len(hashes) != documents:
@@ -405,7 +405,7 @@ def seal_pdf() -> Response:
         raise missing("totp")
     docs = _documents(body)
     sub = _agency(rt.store, body)
-    signer = require_signer(rt.store, sub)
+    signer = require_signer(rt.store, sub, clock=rt.clock)
     count_signing_request(rt.store, rt.config.signing)
     activation().check(
         sub, passphrase=None, code=code, documents=len(docs), purpose="seal", hashes=_hashes(docs)

@@ -12,6 +12,7 @@ from sqlalchemy import select, update
 from ca_core.audit import AuditLog
 from ca_core.audit_checkpoint import KEY_LABEL, verify
 from ca_core.audit_cli import audit
+from ca_core.clock import Clock, utcnow
 from ca_core.store import Store
 from ca_core.store.models import AuditCheckpoint, AuditEvent
 from hsm.pkcs11_backend import Pkcs11Backend
@@ -25,6 +26,7 @@ class CliObj:
     store: Store
     audit: AuditLog
     backend: Pkcs11Backend
+    clock: Clock = utcnow
 
 
 def test_a_checkpoint_is_recorded_and_the_next_walk_starts_after_it(

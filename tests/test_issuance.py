@@ -354,6 +354,30 @@ def test_suspend_and_release_follow_the_subscriber(pki: Pki, tmp_path):
     assert pki.store.audit.verify().ok
 
 
+def test_a_revocation_judges_the_subscribers_other_certificates_at_its_own_time(pki: Pki):
+    """Whether the subscriber still holds another live certificate is judged at the Revoker's
+    clock (the revocation's time), not at today's: a restore re-applies a revocation with its
+    published time through a Revoker stuck at that time."""
+    from ca_core.revocation import Revoker
+    from ca_core.subscribers import Enrolment, enrol, issue_for
+
+    enrol(
+        pki.store,
+        Enrolment("Budi Santoso", "budi@kemenuji.go.id", NIK, "Kementerian Uji"),
+        actor="t",
+    )
+    first = issue_for(pki.issuer, pki.backend, key=NIK, ca=pki.issuing, actor="t")
+    short = issue_for(pki.issuer, pki.backend, key=NIK, ca=pki.issuing, actor="t", validity_days=30)
+    assert short.certificate.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=31)
+    # Sixty days on, the short certificate has expired: revoking the first one then leaves the
+    # subscriber with no live certificate, whatever today's date says.
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(days=60)
+    Revoker(pki.store, pki.issuer.recover, clock=lambda: later).revoke(
+        first.serial_hex, "superseded", actor="t"
+    )
+    assert pki.store.get_subscriber(NIK).status == "REVOKE"
+
+
 def test_subscriber_key_is_destroyed_when_issuance_is_refused(pki: Pki):
     from ca_core.subscribers import Enrolment, enrol, issue_for
 

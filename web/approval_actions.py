@@ -61,7 +61,8 @@ def executors(store: Store, revoker: Revoker) -> Mapping[str, Executor]:
 
     def disable_admin(p: Proposal, a: Authorisation) -> str:
         name = _name(p, "operator")
-        set_enabled(store, name, False, actor=approver(a))
+        # The revoker carries the process's clock (psre.services): the sessions end at its now.
+        set_enabled(store, name, False, actor=approver(a), clock=revoker.clock)
         return f"admin {name} disabled"
 
     def enable_client(p: Proposal, a: Authorisation) -> str:

@@ -73,7 +73,7 @@ def disable(rt: Runtime, name: str) -> None:
     """Disable operator NAME: their sessions end and they cannot sign in."""
     from web.operators import set_enabled
 
-    set_enabled(rt.store, name, False, actor=cli_actor())
+    set_enabled(rt.store, name, False, actor=cli_actor(), clock=rt.clock)
     click.echo(f"operator {name} disabled")
 
 
@@ -84,5 +84,5 @@ def enable(rt: Runtime, name: str) -> None:
     """Re-enable the disabled operator NAME (e.g. the admin whose colleague left)."""
     from web.operators import set_enabled
 
-    set_enabled(rt.store, name, True, actor=cli_actor())
+    set_enabled(rt.store, name, True, actor=cli_actor(), clock=rt.clock)
     click.echo(f"operator {name} enabled")

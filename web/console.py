@@ -67,7 +67,7 @@ MAX_AUDIT_PAGE = 10**7
 def _load_session() -> ResponseReturnValue | None:
     rt = runtime()
     token = request.cookies.get(SESSION_COOKIE)
-    g.session = session_for(rt.store, rt.config.web, token) if token else None
+    g.session = session_for(rt.store, rt.config.web, token, clock=rt.clock) if token else None
     if request.endpoint == "console.login_page":
         if request.method == "POST" and not csrf_ok():
             return render_error("csrf.failed", 400)
@@ -106,6 +106,7 @@ def login_page() -> ResponseReturnValue:
             name,
             request.form.get("password", ""),
             remote_addr=request.remote_addr or "?",
+            clock=rt.clock,
         )
     except LoginThrottled:
         return render("console/login.html", 429, message="login.throttled", name=name)
@@ -132,7 +133,7 @@ def logout_page() -> Response:
 def dashboard_page() -> tuple[str, int]:
     store = runtime().store
     certs, subs = dashboard.counts(store)
-    now = dt.datetime.now(dt.UTC)
+    now = runtime().clock()
     series = dashboard.daily(store, now)
     chart = dashboard.chart_svg(series, (translate("dash.issued"), translate("dash.signed")))
     return render(
@@ -281,7 +282,9 @@ def subscribers() -> tuple[str, int]:
             kind=kind,
         )
         try:
-            sub, _ = enrol_and_invite(store, notifier(), e, _invitation(), actor=_actor())
+            sub, _ = enrol_and_invite(
+                store, notifier(), e, _invitation(), actor=_actor(), clock=runtime().clock
+            )
             ctx = {"registered": sub}
         except CaError as ex:
             ctx, status = {"error": str(ex), "form": f}, 400
@@ -304,7 +307,9 @@ def subscriber(sub_id: int, **ctx: object) -> tuple[str, int]:
         sub=sub,
         certs=certs,
         statuses=SUBSCRIBER_STATUSES,
-        can_sign=api_status(store, sub).status,  # LOCKED too, when locked for every app
+        can_sign=api_status(
+            store, sub, clock=runtime().clock
+        ).status,  # LOCKED too, when locked for every app
         **ctx,
     )
 
@@ -331,7 +336,7 @@ def subscriber_reset(sub_id: int) -> tuple[str, int]:
     sub = get_subscriber(store, sub_id)
     if sub is None:
         return render_error("sub.none", 404)
-    reset_activation(store, notifier(), sub, _invitation(), actor=_actor())
+    reset_activation(store, notifier(), sub, _invitation(), actor=_actor(), clock=runtime().clock)
     return subscriber(sub_id, message="sub.reset_done")
 
 
@@ -437,6 +442,7 @@ def operators() -> tuple[str, int]:
                     {"password_hash": hash_secret(password)},
                     actor=_actor(),
                     ttl=_approval_ttl(),
+                    now=runtime().clock(),
                 )
                 ctx = {"message": "approval.proposed"}
             else:
@@ -453,7 +459,7 @@ def operator_disable(name: str) -> object:
     if operator_role(runtime().store, name) == "admin":
         return _propose("operator.disable_admin", audit_objects.operator(name), {})
     try:
-        set_enabled(runtime().store, name, False, actor=_actor())
+        set_enabled(runtime().store, name, False, actor=_actor(), clock=runtime().clock)
     except CaError as ex:
         return render(
             "console/operators.html", 400, operators=list_operators(runtime().store), error=str(ex)
@@ -470,7 +476,15 @@ def _approval_ttl() -> dt.timedelta:
 
 def _propose(action: str, target: str, params: dict[str, object]) -> tuple[str, int]:
     try:
-        propose(runtime().store, action, target, params, actor=_actor(), ttl=_approval_ttl())
+        propose(
+            runtime().store,
+            action,
+            target,
+            params,
+            actor=_actor(),
+            ttl=_approval_ttl(),
+            now=runtime().clock(),
+        )
     except CaError as ex:
         return approvals_page(error=str(ex), status=400)
     return approvals_page(message="approval.proposed")
@@ -493,7 +507,7 @@ def approvals_page(
         certificates=_ca_level_certificates(),
         reasons=REVOKE_REASONS,
         describe=describe,
-        now=dt.datetime.now(dt.UTC),
+        now=runtime().clock(),
         message=message,
         error=error,
     )
@@ -527,7 +541,11 @@ def approval_approve(proposal_id: int) -> tuple[str, int]:
     rt = runtime()
     try:
         done = approve(
-            rt.store, proposal_id, actor=_actor(), executors=executors(rt.store, rt.revoker)
+            rt.store,
+            proposal_id,
+            actor=_actor(),
+            executors=executors(rt.store, rt.revoker),
+            now=rt.clock(),
         )
     except CaError as ex:  # own proposal, expired, decided already, or the change failed
         return approvals_page(error=str(ex), status=409)
@@ -538,7 +556,7 @@ def approval_approve(proposal_id: int) -> tuple[str, int]:
 @requires("approval.manage")
 def approval_reject(proposal_id: int) -> tuple[str, int]:
     try:
-        reject(runtime().store, proposal_id, actor=_actor())
+        reject(runtime().store, proposal_id, actor=_actor(), now=runtime().clock())
     except CaError as ex:
         return approvals_page(error=str(ex), status=409)
     return approvals_page(message="approval.rejected")

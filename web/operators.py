@@ -14,12 +14,12 @@ import secrets
 from dataclasses import dataclass
 
 from ca_core.ca_level import Authorisation
+from ca_core.clock import Clock, utcnow
 from ca_core.config import WebConfig
 from ca_core.errors import CaError
 from ca_core.names import OPERATOR_ROLES
 from ca_core.passwords import hash_secret, verify_secret
 from ca_core.store import ReadOnlyStore, Store
-from ca_core.store.db import utcnow
 from ca_core.store.models import Operator
 from ca_core.store.operators import EnableOutcome, NewSession, OperatorReads, Operators
 
@@ -120,11 +120,13 @@ def operator_role(store: ReadOnlyStore, name: str) -> str | None:
     return OperatorReads(store).role(name)
 
 
-def set_enabled(store: Store, name: str, enabled: bool, *, actor: str) -> None:
+def set_enabled(
+    store: Store, name: str, enabled: bool, *, actor: str, clock: Clock = utcnow
+) -> None:
     """Enable or disable an operator. The last enabled admin cannot be disabled: nobody could
     then manage operators or approve anything in the console. A disabled operator's open
     sessions end now."""
-    outcome = Operators(store).set_enabled(name, enabled, actor=actor, now=utcnow())
+    outcome = Operators(store).set_enabled(name, enabled, actor=actor, now=clock())
     if outcome is EnableOutcome.NO_SUCH_OPERATOR:
         raise OperatorError(f"no operator {name}")
     if outcome is EnableOutcome.LAST_ADMIN:
@@ -136,7 +138,13 @@ def list_operators(store: ReadOnlyStore) -> list[Operator]:
 
 
 def login(
-    store: Store, cfg: WebConfig, name: str, password: str, *, remote_addr: str
+    store: Store,
+    cfg: WebConfig,
+    name: str,
+    password: str,
+    *,
+    remote_addr: str,
+    clock: Clock = utcnow,
 ) -> LoginResult:
     """Check a console login. Raises LoginThrottled once too many attempts failed recently
     (per name, and per address at four times the limit); both outcomes are audited.
@@ -145,7 +153,7 @@ def login(
     ``login_max_failures`` passwords are ever checked for a name within the window, however
     many logins run at once; a success is written back.
     """
-    now = utcnow()
+    now = clock()
     name = name.strip()[:64]
     writes = Operators(store)
     attempt_id = writes.reserve_login_attempt(
@@ -190,13 +198,15 @@ def touch_interval(cfg: WebConfig) -> dt.timedelta:
     return min(dt.timedelta(minutes=1), dt.timedelta(minutes=cfg.session_idle_minutes) / 10)
 
 
-def session_for(store: Store, cfg: WebConfig, token: str) -> ActiveSession | None:
+def session_for(
+    store: Store, cfg: WebConfig, token: str, *, clock: Clock = utcnow
+) -> ActiveSession | None:
     """The live session for a cookie token; None if unknown, idle too long or over.
 
     Read on the read-only face; written only to forget a session that is over or when its
     last activity is older than :func:`touch_interval`.
     """
-    now = utcnow()
+    now = clock()
     digest = _digest(token)
     found = OperatorReads(store).session(digest)
     if found is None:

@@ -3,7 +3,6 @@ repository, service status."""
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from typing import Any
 
@@ -11,7 +10,6 @@ from cryptography import x509
 from flask import Blueprint, Response, current_app, redirect, request
 
 from ca_core.app_runtime import runtime
-from ca_core.clock import utcnow
 from signing_api import enrolment
 from signing_api.client_slots import TooManyAtOnceError
 from signing_api.edge import EdgeError, local_redirect
@@ -81,7 +79,7 @@ def _verify_upload() -> tuple[str, int]:
     try:
         rt = signing_runtime()
         trust, revinfo = store_sources(rt.config)
-        report = verify_pdf(trust, revinfo, utcnow, data, pool=rt.pdf_pool)
+        report = verify_pdf(trust, revinfo, rt.clock, data, pool=rt.pdf_pool)
     except DocumentTooComplexError:
         return render("public/verify.html", 413, error="verify.too_complex")
     except PdfWorkersBusyError:
@@ -110,7 +108,11 @@ def passphrase() -> tuple[str, int]:
     f = request.form
     try:
         sub = enrolment.redeem(
-            runtime().store, f.get("code", ""), f.get("passphrase", ""), f.get("repeat", "")
+            runtime().store,
+            f.get("code", ""),
+            f.get("passphrase", ""),
+            f.get("repeat", ""),
+            clock=runtime().clock,
         )
     except enrolment.EnrolmentError as ex:
         return render("public/passphrase.html", 400, error=f"pass.bad_{ex.field}")
@@ -185,7 +187,7 @@ def status() -> tuple[str, int]:
 def status_context() -> dict[str, Any]:
     """What both the status page and the dashboard show about freshness and health."""
     rt = runtime()
-    now = dt.datetime.now(dt.UTC)
+    now = rt.clock()
     try:
         hsm = rt.backend.health()
     except Exception as ex:

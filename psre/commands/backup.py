@@ -46,6 +46,7 @@ def backup_cmd(ctx: click.Context, out: str, operator: str) -> None:
         config_file,
         Path(out),
         audit_append=lambda action, details: rt.audit.append(operator, action, "psre", details),
+        clock=rt.clock,
     )
     click.echo(
         f"backup written to {out}: {m.dialect} database (audit #{m.audit_last_seq}),"
@@ -108,6 +109,7 @@ def restore_cmd(
         actor=operator,
         published=str(Path(published).resolve()) if published else None,
         margin=DEFAULT_CRL_NUMBER_MARGIN if crl_number_margin is None else crl_number_margin,
+        clock=rt.clock,
         witness=witness,
     )
     click.echo(

@@ -34,21 +34,17 @@ _KEY_TYPES = click.Choice([s.value for s in KeySpec])
 
 def _default_issuing_ca(rt: Runtime) -> str:
     """The issuing CA that issues now (after a rollover's switch time, the new one)."""
-    import datetime as dt
-
     from ca_core.rollover import default_issuing_ca
 
-    return default_issuing_ca(rt.store, dt.datetime.now(dt.UTC))
+    return default_issuing_ca(rt.store, rt.clock())
 
 
 def _issuing_ca_for(rt: Runtime, ca_name: str | None, profile: str) -> str:
     """``ca_name`` (or the default), refused outside its issuance window (rollover)."""
-    import datetime as dt
-
     from ca_core.rollover import check_may_issue
 
     ca = ca_name or _default_issuing_ca(rt)
-    check_may_issue(rt.store, ca, profile, dt.datetime.now(dt.UTC))
+    check_may_issue(rt.store, ca, profile, rt.clock())
     return ca
 
 
@@ -452,7 +448,7 @@ def subscriber_add(
     kind = "agency" if org_id and not nik else "person"
     sub, expires = enrol_and_invite(
         rt.store,
-        notifier_for(rt.store, rt.config.signing.notifier),
+        notifier_for(rt.store, rt.config.signing.notifier, clock=rt.clock),
         subscribers.Enrolment(
             name=name,
             email=email,
@@ -463,6 +459,7 @@ def subscriber_add(
         ),
         Invitation.from_config(rt.config),
         actor=cli_actor(),
+        clock=rt.clock,
     )
     click.echo(f"enrolled {sub.kind} {sub.nik or sub.organization_identifier}: status {sub.status}")
     click.echo(f"activation code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)")
@@ -480,10 +477,11 @@ def subscriber_reset(rt: Runtime, key: str) -> None:
     sub = subscribers._get(rt.store, key)
     expires = reset(
         rt.store,
-        notifier_for(rt.store, rt.config.signing.notifier),
+        notifier_for(rt.store, rt.config.signing.notifier, clock=rt.clock),
         sub,
         Invitation.from_config(rt.config),
         actor=cli_actor(),
+        clock=rt.clock,
     )
     click.echo(
         f"activation reset; new code sent to {sub.email} (valid until {expires:%Y-%m-%d %H:%M} UTC)"

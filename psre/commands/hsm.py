@@ -143,7 +143,6 @@ def sweep_orphans_cmd(
     import datetime as dt
 
     from ca_core.orphans import sweep_orphans
-    from ca_core.store.db import utcnow
 
     minutes = rt.config.hsm.orphan_grace_minutes if older_than is None else older_than
     report = sweep_orphans(
@@ -153,9 +152,10 @@ def sweep_orphans_cmd(
         actor=cli_actor(),
         dry_run=dry_run,
         include_undated=include_undated,
+        clock=rt.clock,
     )
     if as_json:
-        click.echo(json.dumps(report.as_dict(utcnow()), indent=2))
+        click.echo(json.dumps(report.as_dict(rt.clock()), indent=2))
         return
     verb = "would remove" if dry_run else "removed"
     click.echo(f"{verb} {len(report.removed)} orphaned key(s)")

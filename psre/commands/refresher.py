@@ -42,7 +42,7 @@ def chores(rt: Services) -> list[Chore]:
     from ocsp.refresh import OcspFollow, OcspRefresh
 
     # The presigner is asked for at the first round: setting up opens no key backend.
-    follow = OcspFollow(rt.store, lambda: rt.presigner)
+    follow = OcspFollow(rt.store, lambda: rt.presigner, clock=rt.clock)
     out.append(Chore("OCSP status feed", cfg.ocsp.follow_seconds, follow))
     refresh = OcspRefresh(lambda: rt.presigner)
     out.append(Chore("OCSP pre-signing", cfg.ocsp.presign_interval_seconds, refresh))
@@ -103,8 +103,9 @@ def _lifecycle(rt: Services, check: Check) -> None:
 
     report = lifecycle.run(
         rt.store,
-        notifier_for(rt.store, rt.config.signing.notifier),
+        notifier_for(rt.store, rt.config.signing.notifier, clock=rt.clock),
         expiry_notice_days=rt.config.lifecycle.expiry_notice_days,
+        now=rt.clock(),
         before_write=check,
     )
     if report.expired or report.notices or report.retired:
@@ -121,7 +122,7 @@ def _outbox(rt: Services, check: Check) -> None:
     from ca_core.notifier import sweep
 
     check()
-    n = sweep(rt.store)
+    n = sweep(rt.store, rt.clock())
     if n:
         log.info("outbox: %d expired message(s) removed", n)
 
@@ -137,6 +138,7 @@ def _orphans(rt: Services, check: Check) -> None:
         grace=dt.timedelta(minutes=rt.config.hsm.orphan_grace_minutes),
         actor=ACTOR,
         before_each=check,
+        clock=rt.clock,
     )
     if report.removed:
         log.info("removed %d orphaned key(s)", len(report.removed))

@@ -59,6 +59,7 @@ def init(rt: Services, no_demo: bool) -> None:
             token_label=cfg.hsm.token_label,
             base_url=cfg.public_base_url,
             echo=click.echo,
+            clock=rt.clock,
         )
         click.echo(f"demo PKI ready: {ROOT} -> {ISSUING}")
         from crl.publish import publish_all

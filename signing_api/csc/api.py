@@ -16,7 +16,6 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from ca_core import audit_objects
 from ca_core.app_runtime import runtime
-from ca_core.store.db import utcnow
 from signing_api.activation import find_subscriber, require_signer
 from signing_api.client_auth import ClientApp, authenticate, check_rate
 from signing_api.csc import credentials, fields, hash_sign, sad, tokens
@@ -66,7 +65,7 @@ def make_blueprint(version: str) -> Blueprint:
         auth = request.headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
         g.esign_client = tokens.client_of(
-            store, token.strip() if scheme.lower() == "bearer" else None
+            store, token.strip() if scheme.lower() == "bearer" else None, clock=runtime().clock
         )
         g.csc_token = token.strip()
 
@@ -119,14 +118,14 @@ def info(version: str) -> Response:
 
 def login() -> Response:
     rt = runtime()
-    token, seconds = tokens.issue(rt.store, _client(), rt.config.csc.token_seconds)
+    token, seconds = tokens.issue(rt.store, _client(), rt.config.csc.token_seconds, clock=rt.clock)
     return jsonify({"access_token": token, "token_type": "Bearer", "expires_in": seconds})
 
 
 def revoke() -> Response:
     body = _body()
     token = fields.text(body, "token") or g.csc_token
-    tokens.revoke(runtime().store, _client(), token)
+    tokens.revoke(runtime().store, _client(), token, clock=runtime().clock)
     return Response(status=204)
 
 
@@ -144,7 +143,7 @@ def list_credentials() -> Response:
         sub = find_subscriber(rt.store, org_id=user)
     if sub is None:
         raise invalid("userID", "no such signer")
-    return jsonify({"credentialIDs": credentials.list_for(rt.store, sub, utcnow())[:limit]})
+    return jsonify({"credentialIDs": credentials.list_for(rt.store, sub, rt.clock())[:limit]})
 
 
 def _auth_objects(seal: bool) -> dict[str, Any]:
@@ -190,11 +189,11 @@ def credential_info() -> Response:
     if which not in ("none", "single", "chain"):
         raise invalid("certificates", "none, single or chain")
     cert_info = body.get("certInfo", False) is True
-    ok = credentials.usable(rt.store, cred, utcnow())
+    ok = credentials.usable(rt.store, cred, rt.clock())
     answer: dict[str, Any] = {
         "description": "agency seal" if cred.is_seal else "personal signature",
         "key": credentials.key_info(cred, ok),
-        "cert": credentials.cert_info(rt.store, cred, which, cert_info),
+        "cert": credentials.cert_info(rt.store, cred, which, cert_info, clock=rt.clock),
     }
     if body.get("authInfo", True) is not False:
         answer.update(_auth_objects(cred.is_seal))
@@ -207,9 +206,9 @@ def _signing_credential(body: dict[str, Any]) -> credentials.Credential:
     good): the certificate must be the signer's current one."""
     rt = runtime()
     cred = credentials.find(rt.store, fields.text(body, "credentialID", required=True))
-    signer = require_signer(rt.store, cred.subscriber)
+    signer = require_signer(rt.store, cred.subscriber, clock=rt.clock)
     if signer.certificate.id != cred.certificate.id:
-        why = f"certificate {cred.cert_status(utcnow())}; the signer has a newer credential"
+        why = f"certificate {cred.cert_status(rt.clock())}; the signer has a newer credential"
         raise CscError(INVALID_REQUEST, f"the credential cannot sign: {why}")
     return cred
 
@@ -264,6 +263,7 @@ def authorize() -> Response:
             "hash_algorithm": oid,
             "hashes": [h.hex() for h in hashes],
         },
+        clock=rt.clock,
     )
     return jsonify({"SAD": token, "expiresIn": seconds})
 
@@ -323,11 +323,11 @@ def sign_hash() -> Response:
     lockout = Lockout(
         rt.store, rt.config.signing, client_channel(client.id, client.username), notifier()
     )
-    now = utcnow()
+    now = rt.clock()
     grant = sad.Grant(client, sub.id, cred.certificate.id, hashes, oid)
     try:
         lockout.refuse_if_locked(sub, now)
-        row_id, why = sad.check(rt.store, presented, grant)
+        row_id, why = sad.check(rt.store, presented, grant, clock=rt.clock)
         if why is not None:
             try:
                 lockout.failed(sub, "SAD", now)
@@ -369,6 +369,7 @@ def sign_hash() -> Response:
             "hash_algorithm": oid,
             "hashes": [h.hex() for h in hashes],
         },
+        clock=rt.clock,
     )
     if not spent:
         raise CscError(INVALID_REQUEST, "Invalid parameter SAD: the SAD was already used")

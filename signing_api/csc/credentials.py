@@ -13,9 +13,9 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 
 from ca_core.ca_standing import chain_problem
+from ca_core.clock import Clock, utcnow
 from ca_core.store import ReadOnlyStore
 from ca_core.store.csc import CscReads
-from ca_core.store.db import utcnow
 from ca_core.store.models import Certificate, Subscriber
 from policies.roles import names_with_role, signing_profile_for
 from signing_api.csc.errors import invalid
@@ -102,9 +102,9 @@ def usable(store: ReadOnlyStore, cred: Credential, now: dt.datetime) -> bool:
 
 
 def cert_info(
-    store: ReadOnlyStore, cred: Credential, which: str, with_info: bool
+    store: ReadOnlyStore, cred: Credential, which: str, with_info: bool, *, clock: Clock = utcnow
 ) -> dict[str, Any]:
-    now = utcnow()
+    now = clock()
     c = cred.certificate
     out: dict[str, Any] = {"status": cred.cert_status(now)}
     if which != "none":

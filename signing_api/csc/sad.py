@@ -17,9 +17,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from ca_core.clock import Clock, utcnow
 from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.csc import Csc, CscReads, NewSad
-from ca_core.store.db import utcnow
 from signing_api.client_auth import ClientApp
 from signing_api.lockout import subject_key
 
@@ -43,7 +43,15 @@ class Grant:
     hash_oid: str
 
 
-def issue(store: Store, grant: Grant, seconds: int, actor: str, audit: dict) -> tuple[str, int]:
+def issue(
+    store: Store,
+    grant: Grant,
+    seconds: int,
+    actor: str,
+    audit: dict,
+    *,
+    clock: Clock = utcnow,
+) -> tuple[str, int]:
     """A new SAD for ``grant``; the audit event (with the hashes) in the same transaction."""
     sad = secrets.token_urlsafe(32)
     new = NewSad(
@@ -54,17 +62,19 @@ def issue(store: Store, grant: Grant, seconds: int, actor: str, audit: dict) -> 
         hash_oid=grant.hash_oid,
         hashes=joined(grant.hashes),
         num_signatures=len(grant.hashes),
-        expires_at=utcnow() + dt.timedelta(seconds=seconds),
+        expires_at=clock() + dt.timedelta(seconds=seconds),
     )
     subject = audit.pop("subject")
     Csc(store).add_sad(new, actor=actor, subject=subject, details=audit)
     return sad, seconds
 
 
-def check(store: ReadOnlyStore, sad: str, grant: Grant) -> tuple[int, str | None]:
+def check(
+    store: ReadOnlyStore, sad: str, grant: Grant, *, clock: Clock = utcnow
+) -> tuple[int, str | None]:
     """(row id, None) when ``sad`` authorises ``grant`` now, else (0, why not). The reason
     names no secret: it goes to the answer and the audit log alike."""
-    now = utcnow()
+    now = clock()
     row = CscReads(store).sad(_sha256(sad))
     if row is None:
         return 0, "unknown SAD"
@@ -83,11 +93,19 @@ def check(store: ReadOnlyStore, sad: str, grant: Grant) -> tuple[int, str | None
     return row.id, None
 
 
-def spend(store: Store, row_id: int, *, actor: str, subject: str, details: dict[str, Any]) -> bool:
+def spend(
+    store: Store,
+    row_id: int,
+    *,
+    actor: str,
+    subject: str,
+    details: dict[str, Any],
+    clock: Clock = utcnow,
+) -> bool:
     """Spend the SAD and audit the signing (``csc.sign_hash``, ``details``) in one transaction:
     one conditional UPDATE, so of two concurrent requests with one SAD only one commits. The
     caller hands out its signatures only if this is true; otherwise they are discarded."""
-    return Csc(store).spend_sad(row_id, utcnow(), actor=actor, subject=subject, details=details)
+    return Csc(store).spend_sad(row_id, clock(), actor=actor, subject=subject, details=details)
 
 
 __all__ = ["Grant", "check", "issue", "joined", "spend", "subject_key"]
