@@ -24,6 +24,7 @@ from hsm.pin import PinSource
 # imported by the commands that use them, so that the rest of psre starts without them.
 if TYPE_CHECKING:
     from ca_core.runtime import Runtime
+    from ceremony_scripts.runner import Custody
     from ceremony_scripts.spec import StepSpec
     from hsm.pkcs11_backend import Pkcs11Backend
 
@@ -86,6 +87,53 @@ def _prompt_shares(c: spec_mod.Ceremony) -> tuple[list[str], list[str]]:
     return shares, names
 
 
+def _open_token(
+    rt: Runtime,
+    c: spec_mod.Ceremony,
+    *,
+    dry_run: bool,
+    yes: bool,
+    share_files: tuple[str, ...],
+) -> tuple[Pkcs11Backend | None, Custody]:
+    """The ceremony's token, opened with the custodians' shares (from files or prompted), or
+    with the configured PIN for an unattended run; none for a dry run without either."""
+    from ceremony_scripts.custody import open_with_shares
+    from ceremony_scripts.runner import Custody
+
+    if dry_run and not share_files and not yes:
+        click.echo("dry run without shares or --yes: key labels on the real token not checked")
+        return None, Custody(UNATTENDED)
+    if share_files or not yes:
+        if share_files:
+            shares = _read_shares(share_files)
+            names = [f"share file {Path(f).name}" for f in share_files]
+        else:
+            shares, names = _prompt_shares(c)
+        return open_with_shares(
+            rt.config.hsm.module,
+            c.token_label,
+            shares,
+            names,
+            threshold=c.threshold,
+            on_login_failure=rt.audit_login_failure,
+        )
+    return _config_backend(rt, c.token_label), Custody(UNATTENDED)
+
+
+def _report_dry_run(
+    c: spec_mod.Ceremony, produced: list[dict[str, str]], problems: list[str]
+) -> None:
+    click.echo("DRY RUN on a scratch token: nothing was written. A real run would produce:")
+    for o in produced:
+        click.echo(f"  {o['real_path']}: {o['summary']}")
+    click.echo(f"  {c.transcript} (+ .report.md, .report.html)")
+    if problems:
+        click.echo("A real run would be REFUSED:")
+        for p in problems:
+            click.echo(f"  - {p}")
+        raise click.exceptions.Exit(2)
+
+
 @ceremony.command("run")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option(
@@ -96,9 +144,8 @@ def _prompt_shares(c: spec_mod.Ceremony) -> tuple[list[str], list[str]]:
 @click.pass_obj
 def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple[str, ...]) -> None:
     """Run the ceremony FILE (refuses existing outputs, key labels and CAs)."""
-    from ceremony_scripts.custody import open_with_shares
-    from ceremony_scripts.runner import Custody, run
     from ceremony_scripts.runner import dry_run as dry_run_ceremony
+    from ceremony_scripts.runner import run
     from policies.schema import load_profiles
 
     c = spec_mod.load(Path(file))
@@ -107,26 +154,7 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
     profiles = load_profiles()
     module = rt.config.hsm.module
     ui = ClickUi()
-    custody = Custody(UNATTENDED)
-    backend: Pkcs11Backend | None = None
-    if dry_run and not share_files and not yes:
-        click.echo("dry run without shares or --yes: key labels on the real token not checked")
-    elif share_files or not yes:
-        if share_files:
-            shares = _read_shares(share_files)
-            names = [f"share file {Path(f).name}" for f in share_files]
-        else:
-            shares, names = _prompt_shares(c)
-        backend, custody = open_with_shares(
-            module,
-            c.token_label,
-            shares,
-            names,
-            threshold=c.threshold,
-            on_login_failure=rt.audit_login_failure,
-        )
-    elif yes:
-        backend = _config_backend(rt, c.token_label)
+    backend, custody = _open_token(rt, c, dry_run=dry_run, yes=yes, share_files=share_files)
     if dry_run:
         result, problems = dry_run_ceremony(
             c,
@@ -138,15 +166,7 @@ def run_cmd(rt: Runtime, file: str, dry_run: bool, yes: bool, share_files: tuple
             ui=ui,
             clock=rt.clock,
         )
-        click.echo("DRY RUN on a scratch token: nothing was written. A real run would produce:")
-        for o in result.produced:
-            click.echo(f"  {o['real_path']}: {o['summary']}")
-        click.echo(f"  {c.transcript} (+ .report.md, .report.html)")
-        if problems:
-            click.echo("A real run would be REFUSED:")
-            for p in problems:
-                click.echo(f"  - {p}")
-            raise click.exceptions.Exit(2)
+        _report_dry_run(c, result.produced, problems)
         return
     assert backend is not None
     # The ceremony's own events name its operator and witnesses from the file; this one names
