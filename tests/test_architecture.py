@@ -70,3 +70,9 @@ def test_cli_root_loads_no_command_module_until_used() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_no_function_is_longer_than_80_lines() -> None:
+    # Issue 17 brought them from 12 to 0; a long function is where a module hides a second job.
+    metrics = _code_metrics()
+    assert metrics.long_functions(metrics._present()) == []
