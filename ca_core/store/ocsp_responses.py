@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, bindparam, delete, func, select, true
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, func, select, true
 
 from ca_core.store import ReadOnlyStore, Store
 from ca_core.store.certificate_status import CertStatus, statuses_of, uncertified_statuses
@@ -255,6 +255,13 @@ class OcspResponseReads:
             .prefix_with("MATERIALIZED")
         )
         stmt = select(due).order_by(due.c.serial_hex).limit(limit)
+        return self._signing_rows(stmt)
+
+    def _signing_rows(
+        self, stmt: Select[str, str, dt.datetime | None, str | None, str]
+    ) -> list[Certificate]:
+        """Detached certificates from ``stmt``'s (serial, status, revoked_at, reason,
+        fingerprint) rows: what signing a response needs, without the DER."""
         with read_session(self.store) as s:
             return [
                 Certificate(
@@ -288,17 +295,7 @@ class OcspResponseReads:
             .order_by(Certificate.serial_hex)
             .limit(limit)
         )
-        with read_session(self.store) as s:
-            return [
-                Certificate(
-                    serial_hex=sh,
-                    status=st,
-                    revoked_at=rat,
-                    revocation_reason=reason,
-                    fingerprint_sha256=fp,
-                )
-                for sh, st, rat, reason, fp in s.execute(stmt)
-            ]
+        return self._signing_rows(stmt)
 
 
 class OcspResponses:
